@@ -1,0 +1,1 @@
+"""The WAOOAW platform and its agents. Nothing here imports from `bot`."""

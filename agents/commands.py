@@ -1,0 +1,43 @@
+"""Slash commands in issue and PR comments: `/waooaw status`, `/wowvision recheck RULE`.
+
+Parsing lives here so agents can read their own commands; who may run which
+command is checked at the edge (bot.commands), through the GitHub API.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+# A command starts a line, as GitHub users type it; a quoted line ("> /cmd") starts with ">" and never matches.
+_COMMAND_LINE = re.compile(r"^[ \t]*/(?P<prefix>[a-z][a-z0-9-]*)(?P<rest>[^\n]*)$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class SlashCommand:
+    prefix: str  # "waooaw", "wowvision", "onboard-domain"
+    args: tuple[str, ...]
+
+    @property
+    def verb(self) -> str | None:
+        return self.args[0].lower() if self.args else None
+
+
+def parse_commands(body: str) -> list[SlashCommand]:
+    commands = []
+    for match in _COMMAND_LINE.finditer(body or ""):
+        try:
+            args = shlex.split(match.group("rest"))
+        except ValueError:
+            args = match.group("rest").split()
+        commands.append(SlashCommand(match.group("prefix").lower(), tuple(args)))
+    return commands
+
+
+def find_command(body: str, prefix: str, verbs: tuple[str, ...] | None = None) -> SlashCommand | None:
+    """The first command with this prefix (and, if given, one of these verbs)."""
+    for command in parse_commands(body):
+        if command.prefix == prefix and (verbs is None or command.verb in verbs):
+            return command
+    return None

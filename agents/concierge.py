@@ -1,0 +1,71 @@
+"""The Concierge: answers `/waooaw help` and `/waooaw status` in issue and PR comments.
+
+It reacts 👀 at once and keeps one answer comment per issue and command, edited in
+place, so asking again refreshes the answer rather than adding noise.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from agents.base import CommandHelp, WowAgent
+from agents.commands import find_command
+from agents.context.models import InboxRecord
+from agents.events import Event
+from agents.outputs import Comment, Output, Reaction
+
+VERBS = ("help", "status")
+
+
+class Concierge(WowAgent):
+    name = "concierge"
+    description = "Answers /waooaw help and /waooaw status"
+    wakes_on = ("issue_comment.created", "issue_comment.edited")
+    commands = (
+        CommandHelp("/waooaw help", "what you can ask WAOOAW on this repository"),
+        CommandHelp("/waooaw status", "agents and their state, queue depth, last events"),
+    )
+
+    def should_wake(self, event: Event) -> bool:
+        return super().should_wake(event) and find_command(event.comment_body, "waooaw", VERBS) is not None
+
+    async def execute(self, event: Event) -> list[Output]:
+        command = find_command(event.comment_body, "waooaw", VERBS)
+        assert command is not None and event.repo is not None and event.issue_number is not None
+        comment_id = event.payload["comment"]["id"]
+        body = self._help() if command.verb == "help" else await self._status(event.repo)
+        return [
+            Reaction(repo=event.repo, content="eyes", comment_id=comment_id),
+            Comment(repo=event.repo, issue_number=event.issue_number, body=body, key=f"{command.verb}:{event.issue_number}"),
+        ]
+
+    def _help(self) -> str:
+        lines = ["### WAOOAW — what you can ask here", "", "| command | what it does | who may run it |", "|---|---|---|"]
+        states = self.env.registry.states()
+        for name in self.env.registry.names():
+            for command in self.env.registry.get(name).commands:
+                who = "write access" if command.needs_write else "anyone"
+                lines.append(f"| `{command.usage}` | {command.summary} | {who} |")
+        lines += ["", "**Agents on this installation**", ""]
+        for name, state in states.items():
+            lines.append(f"- `{name}` ({state.value}) — {self.env.registry.get(name).description}")
+        return "\n".join(lines)
+
+    async def _status(self, repo: str) -> str:
+        depth = await self.env.queue_depth()
+        lines = ["### WAOOAW status", "", "| agent | state |", "|---|---|"]
+        lines += [f"| `{name}` | {state.value} |" for name, state in self.env.registry.states().items()]
+        lines += ["", f"**Queue depth:** {depth if depth is not None else 'unknown'}", "", f"**Last events on {repo}**", ""]
+        with self.env.store.session() as session:
+            recent = session.execute(
+                select(InboxRecord.event, InboxRecord.action, InboxRecord.status, InboxRecord.received_at)
+                .where(InboxRecord.repo == repo)
+                .order_by(InboxRecord.received_at.desc())
+                .limit(10)
+            ).all()
+        if not recent:
+            lines.append("_none yet_")
+        for event_name, action, status, received_at in recent:
+            kind = f"{event_name}.{action}" if action else event_name
+            lines.append(f"- `{kind}` — {status}, {received_at:%Y-%m-%d %H:%M:%S} UTC")
+        return "\n".join(lines)

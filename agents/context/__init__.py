@@ -1,0 +1,1 @@
+"""The store: platform tables and versioned agent contexts (SQLAlchemy 2)."""

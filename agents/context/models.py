@@ -1,0 +1,206 @@
+"""Tables of the platform store. The same models run on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments INTEGER PRIMARY KEY, not BIGINT.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+
+
+class InboxRecord(Base):
+    """One webhook delivery, recorded before GitHub gets its 202."""
+
+    __tablename__ = "inbox"
+
+    delivery_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str | None] = mapped_column(String(64))
+    repo: Mapped[str | None] = mapped_column(String(256))
+    installation_id: Mapped[int | None] = mapped_column(BigInteger)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    # queued → done | failed → dead; ignored never reaches the bus
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_inbox_status_received", "status", "received_at"),
+        Index("ix_inbox_received", "received_at"),
+    )
+
+
+class AgentRun(Base):
+    """One agent's work on one delivery."""
+
+    __tablename__ = "agent_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(String(64), index=True)
+    agent: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    worker: Mapped[str | None] = mapped_column(String(128))
+    # running → ok | error | timeout
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    duration_ms: Mapped[float | None] = mapped_column(Float)
+
+    __table_args__ = (
+        Index("ix_agent_runs_agent_started", "agent", "started_at"),
+        Index("ix_agent_runs_started", "started_at"),
+    )
+
+
+class ContextVersion(Base):
+    """One saved version of an agent's context; `parent_id` links the lineage."""
+
+    __tablename__ = "context_versions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    installation_id: Mapped[int] = mapped_column(BigInteger)
+    repo: Mapped[str] = mapped_column(String(256))
+    agent: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(256))
+    version: Mapped[int] = mapped_column(Integer)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("context_versions.id"))
+    data: Mapped[dict[str, Any]]
+    summary: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    delivery_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("installation_id", "repo", "agent", "scope", "version", name="uq_context_version"),
+    )
+
+
+class Handoff(Base):
+    """A context version plus a package addressed to the next agent; claimed once."""
+
+    __tablename__ = "handoffs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    installation_id: Mapped[int] = mapped_column(BigInteger)
+    repo: Mapped[str] = mapped_column(String(256))
+    scope: Mapped[str] = mapped_column(String(256))
+    from_agent: Mapped[str] = mapped_column(String(64))
+    to_agent: Mapped[str] = mapped_column(String(64), index=True)
+    context_version_id: Mapped[int | None] = mapped_column(ForeignKey("context_versions.id"))
+    package: Mapped[dict[str, Any]]
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class PublishedOutput(Base):
+    """What the edge has put on GitHub, by marker, so a repeat updates instead of duplicating."""
+
+    __tablename__ = "published_outputs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    marker: Mapped[str] = mapped_column(String(512), unique=True)
+    agent: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    repo: Mapped[str] = mapped_column(String(256))
+    github_id: Mapped[int | None] = mapped_column(BigInteger)
+    url: Mapped[str | None] = mapped_column(String(512))
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    delivery_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (Index("ix_published_outputs_created", "created_at"),)
+
+
+class Decision(Base):
+    """The decision ledger: every decision, its rung and what it cost."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    agent: Mapped[str] = mapped_column(String(64))
+    rule: Mapped[str] = mapped_column(String(128))
+    rung: Mapped[str] = mapped_column(String(16))  # deterministic | cached | llm | skipped
+    input_hash: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    tokens_in: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_out: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    repo: Mapped[str | None] = mapped_column(String(256))
+    delivery_id: Mapped[str | None] = mapped_column(String(64))
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_decisions_created", "created_at"),
+        Index("ix_decisions_agent_created", "agent", "created_at"),
+    )
+
+
+class AuditEntry(Base):
+    """Who did what, when: every write through the API and every acting command."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(512))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    installation_id: Mapped[int | None] = mapped_column(BigInteger)
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Installation(Base):
+    """A GitHub App installation; a suspended or deleted one gets no work."""
+
+    __tablename__ = "installations"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    account: Mapped[str | None] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | suspended | deleted
+    repos: Mapped[list[str]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AgentState(Base):
+    """An agent's lifecycle state, persisted so every worker sees the same (active, paused, retired)."""
+
+    __tablename__ = "agent_states"
+
+    agent: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,106 @@
+"""Reading and writing versioned contexts and handoffs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from agents.context.models import ContextVersion, Handoff
+
+
+@dataclass(frozen=True)
+class ContextKey:
+    installation_id: int
+    repo: str
+    agent: str
+    scope: str
+
+
+def latest(session: Session, key: ContextKey) -> ContextVersion | None:
+    return session.scalars(
+        select(ContextVersion)
+        .where(
+            ContextVersion.installation_id == key.installation_id,
+            ContextVersion.repo == key.repo,
+            ContextVersion.agent == key.agent,
+            ContextVersion.scope == key.scope,
+        )
+        .order_by(ContextVersion.version.desc())
+        .limit(1)
+    ).first()
+
+
+def save(
+    session: Session,
+    key: ContextKey,
+    data: dict[str, Any],
+    *,
+    summary: str = "",
+    tags: list[str] | None = None,
+    created_by: str | None = None,
+    job_id: str | None = None,
+    delivery_id: str | None = None,
+) -> ContextVersion:
+    """Write the next version, linked to the current latest one as its parent.
+
+    Two writers racing for the same version number collide on the unique
+    constraint; the loser's transaction fails rather than overwriting.
+    """
+    parent = latest(session, key)
+    row = ContextVersion(
+        installation_id=key.installation_id,
+        repo=key.repo,
+        agent=key.agent,
+        scope=key.scope,
+        version=(parent.version + 1) if parent else 1,
+        parent_id=parent.id if parent else None,
+        data=data,
+        summary=summary,
+        tags=tags or [],
+        created_by=created_by,
+        job_id=job_id,
+        delivery_id=delivery_id,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def lineage(session: Session, version_id: int) -> list[ContextVersion]:
+    """The chain from a version back to its first ancestor, oldest first."""
+    chain: list[ContextVersion] = []
+    current = session.get(ContextVersion, version_id)
+    while current is not None:
+        chain.append(current)
+        current = session.get(ContextVersion, current.parent_id) if current.parent_id else None
+    return list(reversed(chain))
+
+
+def create_handoff(
+    session: Session,
+    *,
+    installation_id: int,
+    repo: str,
+    scope: str,
+    from_agent: str,
+    to_agent: str,
+    package: dict[str, Any],
+    context_version_id: int | None = None,
+    job_id: str | None = None,
+) -> Handoff:
+    row = Handoff(
+        installation_id=installation_id,
+        repo=repo,
+        scope=scope,
+        from_agent=from_agent,
+        to_agent=to_agent,
+        package=package,
+        context_version_id=context_version_id,
+        job_id=job_id,
+    )
+    session.add(row)
+    session.flush()
+    return row

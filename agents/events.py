@@ -1,0 +1,112 @@
+"""The one event type agents see, whatever delivered it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+MARKER_RE = re.compile(r"<!-- waooaw:(?P<agent>[\w.-]+):(?P<kind>[\w.-]+):(?P<key>[^ ]*) -->")
+
+
+@dataclass(frozen=True)
+class Event:
+    """A GitHub webhook delivery, normalised.
+
+    `caused_by_app` is true when our own App (by App id or bot user id, never by a
+    login suffix) caused the event; `origin_agent` names the agent whose output it
+    was, when the hidden marker says so. The worker uses both to avoid loops.
+    """
+
+    delivery_id: str
+    name: str
+    payload: dict[str, Any] = field(repr=False)
+    action: str | None = None
+    repo: str | None = None
+    installation_id: int | None = None
+    sender_login: str | None = None
+    sender_id: int | None = None
+    caused_by_app: bool = False
+    origin_agent: str | None = None
+    received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    @property
+    def kind(self) -> str:
+        """`pull_request.opened`, or just `push` for events without an action."""
+        return f"{self.name}.{self.action}" if self.action else self.name
+
+    @property
+    def owner(self) -> str | None:
+        return self.repo.split("/", 1)[0] if self.repo else None
+
+    @property
+    def comment_body(self) -> str:
+        comment = self.payload.get("comment") or {}
+        return comment.get("body") or ""
+
+    @property
+    def issue_number(self) -> int | None:
+        """The issue or pull request the event is about, if any."""
+        for key in ("issue", "pull_request"):
+            obj = self.payload.get(key)
+            if isinstance(obj, dict) and isinstance(obj.get("number"), int):
+                return obj["number"]
+        number = self.payload.get("number")
+        return number if isinstance(number, int) else None
+
+    @classmethod
+    def from_payload(
+        cls,
+        delivery_id: str,
+        name: str,
+        payload: dict[str, Any],
+        *,
+        app_id: int | None = None,
+        bot_user_id: int | None = None,
+        received_at: datetime | None = None,
+    ) -> "Event":
+        repository = payload.get("repository") or {}
+        installation = payload.get("installation") or {}
+        sender = payload.get("sender") or {}
+        action = payload.get("action")
+        caused = _caused_by_app(payload, app_id=app_id, bot_user_id=bot_user_id)
+        return cls(
+            delivery_id=delivery_id,
+            name=name,
+            action=action if isinstance(action, str) else None,
+            payload=payload,
+            repo=repository.get("full_name"),
+            installation_id=installation.get("id"),
+            sender_login=sender.get("login"),
+            sender_id=sender.get("id"),
+            caused_by_app=caused,
+            origin_agent=_origin_agent(payload) if caused else None,
+            received_at=received_at or datetime.now(timezone.utc),
+        )
+
+
+def _caused_by_app(payload: dict[str, Any], *, app_id: int | None, bot_user_id: int | None) -> bool:
+    sender = payload.get("sender") or {}
+    if bot_user_id is not None and sender.get("id") == bot_user_id:
+        return True
+    if app_id is None:
+        return False
+    # The object the event is about says which App wrote it, when an App did.
+    for key in ("comment", "issue", "pull_request", "review"):
+        obj = payload.get(key)
+        if isinstance(obj, dict):
+            via = obj.get("performed_via_github_app") or {}
+            if via.get("id") == app_id:
+                return True
+    return False
+
+
+def _origin_agent(payload: dict[str, Any]) -> str | None:
+    for key in ("comment", "review", "issue", "pull_request"):
+        obj = payload.get(key)
+        if isinstance(obj, dict):
+            match = MARKER_RE.search(obj.get("body") or "")
+            if match:
+                return match.group("agent")
+    return None

@@ -1,0 +1,121 @@
+"""Output intents: what an agent asks the GitHub edge to do.
+
+Agents never call GitHub. They return these, and `bot.outputs` publishes them,
+idempotently: every output that leaves text on GitHub carries the hidden marker
+`<!-- waooaw:{agent}:{kind}:{key} -->`, so a redelivered event updates in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+def marker(agent: str, kind: str, key: str) -> str:
+    return f"<!-- waooaw:{agent}:{kind}:{key} -->"
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """A reaction on an issue comment (or on the issue itself when `comment_id` is None)."""
+
+    repo: str
+    content: Literal["+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"]
+    comment_id: int | None = None
+    issue_number: int | None = None
+    kind = "reaction"
+
+    @property
+    def key(self) -> str:
+        return f"{self.comment_id or 'issue-' + str(self.issue_number)}:{self.content}"
+
+
+@dataclass(frozen=True)
+class Comment:
+    """One comment on an issue or PR, created once and then edited in place (by `key`)."""
+
+    repo: str
+    issue_number: int
+    body: str
+    key: str
+    kind = "comment"
+
+
+@dataclass(frozen=True)
+class IssueReport:
+    """One issue per `key`: created, updated when the body changes, closed when `state` is closed."""
+
+    repo: str
+    title: str
+    body: str
+    key: str
+    labels: tuple[str, ...] = ()
+    state: Literal["open", "closed"] = "open"
+    kind = "issue"
+
+
+@dataclass(frozen=True)
+class InlineComment:
+    path: str
+    line: int
+    body: str
+    side: Literal["LEFT", "RIGHT"] = "RIGHT"
+    start_line: int | None = None
+
+
+@dataclass(frozen=True)
+class Review:
+    """One PR review per (head SHA, key)."""
+
+    repo: str
+    pr_number: int
+    commit_sha: str
+    body: str
+    key: str
+    event: Literal["COMMENT", "REQUEST_CHANGES", "APPROVE"] = "COMMENT"
+    comments: tuple[InlineComment, ...] = ()
+    kind = "review"
+
+
+@dataclass(frozen=True)
+class Annotation:
+    path: str
+    start_line: int
+    end_line: int
+    level: Literal["notice", "warning", "failure"]
+    message: str
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """One check run per (head SHA, name)."""
+
+    repo: str
+    head_sha: str
+    name: str
+    title: str
+    summary: str
+    conclusion: Literal["success", "failure", "neutral", "skipped", "action_required"] | None = None
+    annotations: tuple[Annotation, ...] = ()
+    kind = "check_run"
+
+    @property
+    def key(self) -> str:
+        return f"{self.head_sha}:{self.name}"
+
+
+@dataclass(frozen=True)
+class Report:
+    """A generated report: files to write and, optionally, an issue to upsert."""
+
+    title: str
+    markdown: str
+    key: str
+    repo: str | None = None
+    labels: tuple[str, ...] = ()
+    files: dict[str, bytes] = field(default_factory=dict)
+    kind = "report"
+
+
+Output = Reaction | Comment | IssueReport | Review | CheckRun | Report

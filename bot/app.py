@@ -1,0 +1,190 @@
+"""The FastAPI app: webhook intake, health, readiness and metrics.
+
+In embedded mode (no WAOOAW_REDIS_URL) its lifespan also runs the worker on the
+local bus, so one process does everything; with Redis, workers run apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+
+from agents.catalog import default_registry
+from agents.context.db import Store
+from agents.registry import Registry
+from bot import metrics, webhooks
+from bot.bus import EventBus, LocalBus
+from bot.inbox import Inbox, InboxStatus
+from bot.outputs import DryRunPublisher, Publisher
+from bot.settings import MAX_BODY_BYTES, Settings
+from bot.worker import Worker
+
+log = structlog.get_logger(__name__)
+
+# Platform events the worker handles itself, whatever agents are active.
+PLATFORM_EVENTS = frozenset({"installation", "installation_repositories"})
+WAKE_TABLE_TTL = 5.0  # seconds a read of agent states serves intake
+
+
+@dataclass
+class Platform:
+    """Everything one process needs; built once, shared by the routes and the worker."""
+
+    settings: Settings
+    store: Store
+    registry: Registry
+    bus: EventBus
+    publisher: Publisher
+    inbox: Inbox = field(init=False)
+    _wake_names: frozenset[str] = frozenset()
+    _wake_read_at: float = float("-inf")
+
+    def __post_init__(self) -> None:
+        self.inbox = Inbox(self.store)
+
+    def wanted(self, event: str) -> bool:
+        """Whether any active agent may wake on this event name (a static table, no GitHub call)."""
+        now = time.monotonic()
+        if now - self._wake_read_at > WAKE_TABLE_TTL:
+            self._wake_names = self.registry.wake_event_names() | PLATFORM_EVENTS
+            self._wake_read_at = now
+        return event in self._wake_names
+
+    def worker(self) -> Worker:
+        return Worker(
+            settings=self.settings, store=self.store, registry=self.registry, bus=self.bus, publisher=self.publisher
+        )
+
+
+def build_platform(settings: Settings, *, bus: EventBus | None = None, publisher: Publisher | None = None) -> Platform:
+    store = Store(settings.database_url)
+    if bus is None:
+        bus = make_bus(settings)
+    return Platform(
+        settings=settings,
+        store=store,
+        registry=default_registry(store),
+        bus=bus,
+        publisher=publisher or make_publisher(settings, store),
+    )
+
+
+def make_publisher(settings: Settings, store: Store) -> Publisher:
+    """Publish to GitHub when there are credentials; otherwise print (dry run), never drop."""
+    if not settings.has_github_credentials:
+        return DryRunPublisher()
+    from bot.github import GitHubClients
+    from bot.outputs import GitHubPublisher
+
+    return GitHubPublisher(store, GitHubClients(settings))
+
+
+def make_bus(settings: Settings) -> EventBus:
+    if settings.redis_url is None:
+        return LocalBus(max_deliveries=settings.bus_max_deliveries)
+    from bot.bus import RedisStreamBus
+
+    return RedisStreamBus(
+        settings.redis_url,
+        visibility_timeout=settings.bus_visibility_timeout,
+        max_deliveries=settings.bus_max_deliveries,
+    )
+
+
+def create_app(platform: Platform, *, secret: str | None, run_worker: bool | None = None) -> FastAPI:
+    """`secret` None is insecure dev mode: signatures are not checked (the CLI refuses it unless asked)."""
+    run_worker = platform.settings.embedded if run_worker is None else run_worker
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(platform.worker().run(stop)) if run_worker else None
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+            await platform.publisher.close()
+            await platform.bus.close()
+
+    app = FastAPI(title="WAOOAW", version="0.1.0", lifespan=lifespan)
+    app.state.platform = platform
+
+    @app.post("/webhooks/github", status_code=202)
+    async def github_webhook(request: Request) -> Response:
+        try:
+            delivery = await _read_delivery(request, secret)
+        except webhooks.WebhookRejected as rejected:
+            metrics.rejected.labels(str(rejected.status)).inc()
+            return JSONResponse({"error": rejected.reason}, status_code=rejected.status)
+        if delivery.event == "ping":
+            await run_in_threadpool(platform.inbox.record, delivery, InboxStatus.IGNORED)
+            return JSONResponse({"delivery": delivery.delivery_id, "status": "pong"}, status_code=202)
+        wanted = platform.wanted(delivery.event)
+        status = InboxStatus.QUEUED if wanted else InboxStatus.IGNORED
+        is_new = await run_in_threadpool(platform.inbox.record, delivery, status)
+        if not is_new:
+            answer = "duplicate"
+        elif wanted:
+            await platform.bus.publish(delivery.delivery_id)
+            answer = "queued"
+        else:
+            answer = "ignored"
+        metrics.deliveries.labels(delivery.event, answer).inc()
+        return JSONResponse({"delivery": delivery.delivery_id, "status": answer}, status_code=202)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        checks = {"database": await run_in_threadpool(_database_ok, platform.store), "bus": await platform.bus.ping()}
+        ready = all(checks.values())
+        return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+async def _read_delivery(request: Request, secret: str | None) -> webhooks.Delivery:
+    webhooks.check_size(request.headers.get("content-length"))
+    body = await _read_capped(request)
+    webhooks.verify_signature(secret, body, request.headers.get("x-hub-signature-256"))
+    return webhooks.parse(
+        body, event=request.headers.get("x-github-event"), delivery_id=request.headers.get("x-github-delivery")
+    )
+
+
+async def _read_capped(request: Request) -> bytes:
+    """Read the body, refusing it as soon as it passes the cap (Content-Length can lie or be absent)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise webhooks.WebhookRejected(413, f"body larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _database_ok(store: Store) -> bool:
+    try:
+        with store.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except Exception:  # noqa: BLE001 - readiness reports, it does not raise
+        return False

@@ -1,0 +1,132 @@
+"""The `waooaw` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import uuid
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from bot import logging as waooaw_logging
+from bot.settings import Settings
+
+app = typer.Typer(help="WAOOAW: GitHub-native AI agents.", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+agents_app = typer.Typer(help="The agents.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(agents_app, name="agents")
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    waooaw_logging.configure(settings.log_level)
+    return settings
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    insecure_dev: Annotated[
+        bool, typer.Option("--insecure-dev", help="Accept unsigned webhooks (local development only).")
+    ] = False,
+) -> None:
+    """Run the web app; without WAOOAW_REDIS_URL it also runs the worker, in one process."""
+    import uvicorn
+
+    from bot.app import build_platform, create_app
+
+    settings = _settings()
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    if secret is None and not insecure_dev:
+        typer.echo(
+            "error: GITHUB_WEBHOOK_SECRET is not set. Set it to your GitHub App's webhook secret,\n"
+            "or pass --insecure-dev to accept unsigned deliveries on a development machine.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    if secret is None:
+        typer.echo("warning: --insecure-dev: webhook signatures are NOT checked", err=True)
+    platform = build_platform(settings)
+    if settings.embedded:
+        platform.store.upgrade()
+    mode = "embedded (SQLite/local bus, worker in this process)" if settings.embedded else "web only (workers run apart)"
+    dry = "" if settings.has_github_credentials else "; no GitHub credentials: outputs are printed (dry run)"
+    typer.echo(f"waooaw serve: {mode}{dry}; webhook at http://{host}:{port}/webhooks/github", err=True)
+    uvicorn.run(create_app(platform, secret=secret), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def worker() -> None:
+    """Consume the Redis event bus and run agents (several may run, on several machines)."""
+    from bot.app import build_platform
+
+    settings = _settings()
+    if settings.redis_url is None:
+        typer.echo(
+            "error: WAOOAW_REDIS_URL is not set. Separate workers share work through Redis;\n"
+            "without it, `waooaw serve` runs the worker inside the web process.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    platform = build_platform(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await platform.worker().run(stop)
+        finally:
+            await platform.publisher.close()
+            await platform.bus.close()
+
+    asyncio.run(main())
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations."""
+    from agents.context.db import Store
+
+    settings = _settings()
+    store = Store(settings.database_url)
+    store.upgrade()
+    typer.echo(f"database at {store.engine.url.render_as_string(hide_password=True)} is up to date")
+
+
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A webhook payload (JSON).")],
+    event: Annotated[str, typer.Option("--event", help="The X-GitHub-Event name, e.g. pull_request.")],
+    delivery: Annotated[Optional[str], typer.Option("--delivery", help="Delivery id; new each time if omitted.")] = None,
+) -> None:
+    """Push a payload through the whole pipeline in this process and wait until it is done."""
+    from bot.replay import replay_file
+
+    settings = _settings()
+    delivery_id = delivery or str(uuid.uuid4())
+    outcome = asyncio.run(replay_file(settings, file, event, delivery_id))
+    typer.echo(json.dumps(outcome, indent=2))
+    if outcome["status"] in ("failed", "dead"):
+        raise typer.Exit(1)
+
+
+@agents_app.command("list")
+def agents_list() -> None:
+    """The agents, their state and what they wake on."""
+    from agents.catalog import default_registry
+    from agents.context.db import Store
+
+    settings = _settings()
+    store = Store(settings.database_url)
+    store.upgrade()
+    registry = default_registry(store)
+    for name, state in registry.states().items():
+        agent = registry.get(name)
+        typer.echo(f"{name:<16} {state.value:<8} {', '.join(agent.wakes_on):<40} {agent.description}")

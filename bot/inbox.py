@@ -1,0 +1,84 @@
+"""The inbox: the durable record of every delivery, deduplicated by X-GitHub-Delivery.
+
+A delivery is acknowledged to GitHub only after its row is committed here; the
+worker marks it done, failed or dead. The bus only carries ids of rows in here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from enum import StrEnum
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from agents.context.db import Store
+from agents.context.models import InboxRecord, utcnow
+from bot.webhooks import Delivery
+
+
+class InboxStatus(StrEnum):
+    QUEUED = "queued"
+    IGNORED = "ignored"
+    DONE = "done"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+FINISHED = (InboxStatus.DONE, InboxStatus.DEAD, InboxStatus.IGNORED)
+
+
+class Inbox:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        dialect = store.engine.dialect.name
+        self._insert = pg_insert if dialect == "postgresql" else sqlite_insert
+
+    def record(self, delivery: Delivery, status: InboxStatus) -> bool:
+        """Commit the delivery; False when this delivery id was already recorded."""
+        statement = (
+            self._insert(InboxRecord)
+            .values(
+                delivery_id=delivery.delivery_id,
+                event=delivery.event,
+                action=delivery.action,
+                repo=delivery.repo,
+                installation_id=delivery.installation_id,
+                body=delivery.body,
+                status=status.value,
+                attempts=0,
+                received_at=utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=["delivery_id"])
+        )
+        with self.store.engine.begin() as connection:
+            return connection.execute(statement).rowcount == 1
+
+    def get(self, delivery_id: str) -> InboxRecord | None:
+        with self.store.session() as session:
+            return session.get(InboxRecord, delivery_id)
+
+    def mark(self, delivery_id: str, status: InboxStatus, *, attempts: int | None = None, error: str | None = None) -> None:
+        values: dict[str, object] = {"status": status.value, "error": error}
+        if attempts is not None:
+            values["attempts"] = attempts
+        if status in FINISHED:
+            values["finished_at"] = utcnow()
+        with self.store.session() as session:
+            session.execute(update(InboxRecord).where(InboxRecord.delivery_id == delivery_id).values(**values))
+
+    def unfinished(self, older_than: timedelta = timedelta(0)) -> list[str]:
+        """Deliveries recorded but not finished, oldest first: what a restart must re-queue."""
+        cutoff = datetime.now(timezone.utc) - older_than
+        with self.store.session() as session:
+            return list(
+                session.scalars(
+                    select(InboxRecord.delivery_id)
+                    .where(
+                        InboxRecord.status.in_([InboxStatus.QUEUED.value, InboxStatus.FAILED.value]),
+                        InboxRecord.received_at <= cutoff,
+                    )
+                    .order_by(InboxRecord.received_at)
+                )
+            )

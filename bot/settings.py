@@ -1,0 +1,67 @@
+"""Every environment variable WAOOAW reads, in one place."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub never sends more than 25 MB
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
+
+    database_url: str = Field("sqlite:///./waooaw.db", alias="WAOOAW_DATABASE_URL")
+    redis_url: str | None = Field(None, alias="WAOOAW_REDIS_URL")
+
+    webhook_secret: SecretStr | None = Field(None, alias="GITHUB_WEBHOOK_SECRET")
+    app_id: int | None = Field(None, alias="GITHUB_APP_ID")
+    app_private_key: SecretStr | None = Field(None, alias="GITHUB_APP_PRIVATE_KEY")
+    app_private_key_path: Path | None = Field(None, alias="GITHUB_APP_PRIVATE_KEY_PATH")
+    # The user id of the App's bot account (`<slug>[bot]`): events it sends are our own.
+    app_bot_user_id: int | None = Field(None, alias="GITHUB_APP_BOT_USER_ID")
+    github_token: SecretStr | None = Field(None, alias="GITHUB_TOKEN")
+    github_api_url: str = Field("https://api.github.com", alias="GITHUB_API_URL")
+
+    anthropic_api_key: SecretStr | None = Field(None, alias="ANTHROPIC_API_KEY")
+    anthropic_base_url: str | None = Field(None, alias="ANTHROPIC_BASE_URL")
+    llm_model: str = Field("claude-sonnet-4-5", alias="WAOOAW_LLM_MODEL")
+
+    api_url: str | None = Field(None, alias="WAOOAW_API_URL")
+    api_token: SecretStr | None = Field(None, alias="WAOOAW_API_TOKEN")
+
+    bus_visibility_timeout: float = Field(60.0, alias="WAOOAW_BUS_VISIBILITY_TIMEOUT")
+    bus_max_deliveries: int = Field(5, alias="WAOOAW_BUS_MAX_DELIVERIES")
+    agent_timeout: float = Field(120.0, alias="WAOOAW_AGENT_TIMEOUT")
+    report_tz: str = Field("UTC", alias="WAOOAW_REPORT_TZ")
+
+    log_level: str = Field("INFO", alias="WAOOAW_LOG_LEVEL")
+
+    @field_validator("redis_url", "anthropic_base_url", "api_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @cached_property
+    def private_key(self) -> str | None:
+        if self.app_private_key is not None:
+            return self.app_private_key.get_secret_value()
+        if self.app_private_key_path is not None:
+            return self.app_private_key_path.read_text()
+        return None
+
+    @property
+    def has_github_credentials(self) -> bool:
+        return self.github_token is not None or (self.app_id is not None and self.private_key is not None)
+
+    @property
+    def embedded(self) -> bool:
+        """No Redis: the web process runs the worker itself on the local bus."""
+        return self.redis_url is None
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,88 @@
+"""Verifying and parsing a GitHub webhook delivery.
+
+Checks run in the order DESIGN.md fixes: size, signature, headers, JSON. The
+signature is checked over the raw bytes before anything parses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from bot.settings import MAX_BODY_BYTES
+
+_DELIVERY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_EVENT_NAME = re.compile(r"^[a-z_]{1,64}$")
+
+
+class WebhookRejected(Exception):
+    """A delivery we refuse, with the HTTP status to answer and a reason safe to show."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Delivery:
+    delivery_id: str
+    event: str
+    payload: dict[str, Any]
+    body: bytes
+
+    @property
+    def action(self) -> str | None:
+        action = self.payload.get("action")
+        return action if isinstance(action, str) else None
+
+    @property
+    def repo(self) -> str | None:
+        repository = self.payload.get("repository")
+        return repository.get("full_name") if isinstance(repository, dict) else None
+
+    @property
+    def installation_id(self) -> int | None:
+        installation = self.payload.get("installation")
+        return installation.get("id") if isinstance(installation, dict) else None
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The `X-Hub-Signature-256` value GitHub sends for this body."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def check_size(content_length: str | None) -> None:
+    if content_length is not None and content_length.isdigit() and int(content_length) > MAX_BODY_BYTES:
+        raise WebhookRejected(413, f"body larger than {MAX_BODY_BYTES} bytes")
+
+
+def verify_signature(secret: str | None, body: bytes, signature: str | None) -> None:
+    """Constant-time HMAC-SHA256 check; only `X-Hub-Signature-256` counts (SHA-1 is not enough).
+
+    `secret` None means the operator chose `--insecure-dev`: nothing is checked.
+    """
+    if secret is None:
+        return
+    if not signature or not signature.startswith("sha256="):
+        raise WebhookRejected(401, "missing X-Hub-Signature-256")
+    if not hmac.compare_digest(sign(secret, body), signature):
+        raise WebhookRejected(401, "signature does not match")
+
+
+def parse(body: bytes, *, event: str | None, delivery_id: str | None) -> Delivery:
+    if not event or not _EVENT_NAME.match(event):
+        raise WebhookRejected(400, "missing or malformed X-GitHub-Event")
+    if not delivery_id or not _DELIVERY_ID.match(delivery_id):
+        raise WebhookRejected(400, "missing or malformed X-GitHub-Delivery")
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WebhookRejected(400, f"body is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise WebhookRejected(400, "body is not a JSON object")
+    return Delivery(delivery_id=delivery_id, event=event, payload=payload, body=body)

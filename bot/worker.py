@@ -1,0 +1,193 @@
+"""The worker: take a delivery off the bus, wake the agents that want it, publish their outputs.
+
+Exactly-once in effect: an agent whose run on a delivery already succeeded is not
+run again when the delivery comes back (retry, reclaim after a crash, restart), and
+outputs are published idempotently by marker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+import structlog
+from sqlalchemy import select, update
+
+from agents.base import AgentEnv, WowAgent
+from agents.context.db import Store
+from agents.context.models import AgentRun, Installation, utcnow
+from agents.events import Event
+from agents.registry import Registry
+from bot import metrics
+from bot.bus import BusMessage, EventBus, LocalBus
+from bot.inbox import FINISHED, Inbox, InboxStatus
+from bot.outputs import Publisher
+from bot.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+class AgentsFailed(Exception):
+    """Some agents failed on this delivery; the bus will deliver it again."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    agent: str
+    status: str  # ok | error | timeout
+    error: str | None = None
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        registry: Registry,
+        bus: EventBus,
+        publisher: Publisher,
+        name: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.registry = registry
+        self.bus = bus
+        self.publisher = publisher
+        self.inbox = Inbox(store)
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self.env = AgentEnv(store=store, registry=registry, queue_depth=bus.depth)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.recover()
+        await self.bus.consume(self.handle, self.bury, stop)
+
+    async def recover(self) -> int:
+        """Re-queue deliveries recorded but never finished (a crash, a restart, a lost publish).
+
+        With the local bus everything unfinished is ours to redo. With Redis the stream
+        still holds what was published, so only rows older than the visibility timeout,
+        which no live worker can still be holding, are published again; a copy that
+        turns out to be a duplicate finds its delivery finished and does nothing.
+        """
+        grace = timedelta(0) if isinstance(self.bus, LocalBus) else timedelta(seconds=self.settings.bus_visibility_timeout)
+        ids = await asyncio.to_thread(self.inbox.unfinished, grace)
+        for delivery_id in ids:
+            await self.bus.publish(delivery_id)
+        if ids:
+            log.info("worker.recovered", count=len(ids))
+        return len(ids)
+
+    async def handle(self, message: BusMessage) -> None:
+        record = await asyncio.to_thread(self.inbox.get, message.delivery_id)
+        if record is None:
+            log.warning("worker.unknown_delivery", delivery=message.delivery_id)
+            return
+        if record.status in FINISHED:
+            return
+        event = Event.from_payload(
+            record.delivery_id,
+            record.event,
+            json.loads(record.body),
+            app_id=self.settings.app_id,
+            bot_user_id=self.settings.app_bot_user_id,
+            received_at=record.received_at,
+        )
+        results = await self.process(event, attempt=message.attempt)
+        failed = [result for result in results if result.status != "ok"]
+        if failed:
+            error = "; ".join(f"{result.agent}: {result.status} {result.error or ''}".strip() for result in failed)
+            await asyncio.to_thread(self.inbox.mark, event.delivery_id, InboxStatus.FAILED, attempts=message.attempt, error=error)
+            raise AgentsFailed(error)
+        await asyncio.to_thread(self.inbox.mark, event.delivery_id, InboxStatus.DONE, attempts=message.attempt)
+
+    async def bury(self, message: BusMessage, reason: str) -> None:
+        metrics.dead_letters.inc()
+        await asyncio.to_thread(self.inbox.mark, message.delivery_id, InboxStatus.DEAD, attempts=message.attempt, error=reason)
+
+    async def process(self, event: Event, *, attempt: int = 1) -> list[RunResult]:
+        """Run every agent that should wake on this event, each isolated from the others."""
+        if await asyncio.to_thread(self._installation_stopped, event.installation_id):
+            log.info("worker.installation_stopped", delivery=event.delivery_id, installation=event.installation_id)
+            return []
+        agents = await asyncio.to_thread(self._agents_to_run, event)
+        return list(await asyncio.gather(*(self._run_agent(agent, event, attempt) for agent in agents)))
+
+    def _agents_to_run(self, event: Event) -> list[type[WowAgent]]:
+        done = self._succeeded_agents(event.delivery_id)
+        chosen = []
+        for agent in self.registry.active():
+            if agent.name in done:
+                continue
+            if event.caused_by_app and event.origin_agent in (None, agent.name):
+                # Our own App made this: never wake the agent that made it (no loops).
+                # When the marker does not say which agent, wake none of them.
+                continue
+            try:
+                wants = agent(self.env).should_wake(event)
+            except Exception as exc:  # noqa: BLE001 - one agent's bug must not stop the others
+                log.error("worker.should_wake_failed", agent=agent.name, delivery=event.delivery_id, error=repr(exc))
+                continue
+            if wants:
+                chosen.append(agent)
+        return chosen
+
+    def _succeeded_agents(self, delivery_id: str) -> set[str]:
+        with self.store.session() as session:
+            return set(
+                session.scalars(
+                    select(AgentRun.agent).where(AgentRun.delivery_id == delivery_id, AgentRun.status == "ok")
+                )
+            )
+
+    def _installation_stopped(self, installation_id: int | None) -> bool:
+        if installation_id is None:
+            return False
+        with self.store.session() as session:
+            installation = session.get(Installation, installation_id)
+            return installation is not None and installation.status != "active"
+
+    async def _run_agent(self, agent_class: type[WowAgent], event: Event, attempt: int) -> RunResult:
+        run_id = await asyncio.to_thread(self._start_run, agent_class.name, event.delivery_id, attempt)
+        started = time.perf_counter()
+        try:
+            await asyncio.wait_for(self._wake_execute_publish(agent_class, event), self.settings.agent_timeout)
+            result = RunResult(agent_class.name, "ok")
+        except TimeoutError:
+            result = RunResult(agent_class.name, "timeout", f"no result within {self.settings.agent_timeout:g} s")
+        except Exception as exc:  # noqa: BLE001 - isolate: record it, let the bus retry
+            log.exception("worker.agent_failed", agent=agent_class.name, delivery=event.delivery_id)
+            result = RunResult(agent_class.name, "error", repr(exc)[:2000])
+        duration = time.perf_counter() - started
+        await asyncio.to_thread(self._finish_run, run_id, result, duration)
+        metrics.agent_runs.labels(agent_class.name, result.status).inc()
+        metrics.agent_run_seconds.labels(agent_class.name).observe(duration)
+        return result
+
+    async def _wake_execute_publish(self, agent_class: type[WowAgent], event: Event) -> None:
+        agent = agent_class(self.env)
+        await agent.wake_up(event)
+        outputs = await agent.execute(event)
+        await self.publisher.publish(agent.name, outputs, event)
+        await agent.save_context(event)
+
+    def _start_run(self, agent: str, delivery_id: str, attempt: int) -> int:
+        with self.store.session() as session:
+            run = AgentRun(delivery_id=delivery_id, agent=agent, attempt=attempt, worker=self.name, status="running")
+            session.add(run)
+            session.flush()
+            return run.id
+
+    def _finish_run(self, run_id: int, result: RunResult, duration: float) -> None:
+        with self.store.session() as session:
+            session.execute(
+                update(AgentRun)
+                .where(AgentRun.id == run_id)
+                .values(status=result.status, error=result.error, finished_at=utcnow(), duration_ms=duration * 1000)
+            )
+

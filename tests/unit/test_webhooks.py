@@ -1,0 +1,67 @@
+import pytest
+
+from bot import webhooks
+from bot.settings import MAX_BODY_BYTES
+
+SECRET = "s3cret"
+
+
+def test_signature_of_the_exact_bytes_is_accepted():
+    body = b'{"zen": "Keep it logically awesome."}'
+    webhooks.verify_signature(SECRET, body, webhooks.sign(SECRET, body))
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [None, "", "sha1=0123", "sha256=", "sha256=" + "0" * 64],
+)
+def test_missing_or_wrong_signature_is_401(signature):
+    with pytest.raises(webhooks.WebhookRejected) as rejected:
+        webhooks.verify_signature(SECRET, b"{}", signature)
+    assert rejected.value.status == 401
+
+
+def test_signature_over_other_bytes_is_401():
+    signature = webhooks.sign(SECRET, b'{"a": 1}')
+    with pytest.raises(webhooks.WebhookRejected) as rejected:
+        webhooks.verify_signature(SECRET, b'{"a": 1} ', signature)
+    assert rejected.value.status == 401
+
+
+def test_no_secret_means_insecure_dev_and_checks_nothing():
+    webhooks.verify_signature(None, b"{}", None)
+
+
+def test_declared_size_over_cap_is_413():
+    with pytest.raises(webhooks.WebhookRejected) as rejected:
+        webhooks.check_size(str(MAX_BODY_BYTES + 1))
+    assert rejected.value.status == 413
+    webhooks.check_size(str(MAX_BODY_BYTES))
+
+
+@pytest.mark.parametrize(
+    ("body", "event", "delivery"),
+    [
+        (b'{"a":', "push", "d-1"),  # truncated JSON
+        (b"[1, 2]", "push", "d-1"),  # not an object
+        (b"\xff\xfe", "push", "d-1"),  # not UTF-8
+        (b"{}", None, "d-1"),
+        (b"{}", "push", None),
+        (b"{}", "push", "x" * 65),
+        (b"{}", "Push Event", "d-1"),
+    ],
+)
+def test_malformed_delivery_is_400(body, event, delivery):
+    with pytest.raises(webhooks.WebhookRejected) as rejected:
+        webhooks.parse(body, event=event, delivery_id=delivery)
+    assert rejected.value.status == 400
+
+
+def test_parse_reads_repo_installation_and_action():
+    from tests.conftest import fixture_path
+
+    body = fixture_path("issue_comment/created.with-installation.payload.json").read_bytes()
+    delivery = webhooks.parse(body, event="issue_comment", delivery_id="abc-123")
+    assert delivery.action == "created"
+    assert delivery.repo == "Codertocat/Hello-World"
+    assert isinstance(delivery.installation_id, int)
