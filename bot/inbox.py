@@ -51,9 +51,10 @@ class Inbox:
                 received_at=utcnow(),
             )
             .on_conflict_do_nothing(index_elements=["delivery_id"])
+            .returning(InboxRecord.delivery_id)
         )
         with self.store.engine.begin() as connection:
-            return connection.execute(statement).rowcount == 1
+            return connection.execute(statement).first() is not None
 
     def get(self, delivery_id: str) -> InboxRecord | None:
         with self.store.session() as session:

@@ -16,7 +16,7 @@ from typing import Any
 from bot.settings import MAX_BODY_BYTES
 
 _DELIVERY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_EVENT_NAME = re.compile(r"^[a-z_]{1,64}$")
+_EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 class WebhookRejected(Exception):

@@ -87,7 +87,7 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     store.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "pg"])
 def store(request: pytest.FixtureRequest) -> Store:
     """The same test on both databases we support."""
     return request.getfixturevalue(f"{request.param}_store")

@@ -1,0 +1,65 @@
+"""Small builders the tests share: a platform on a given store, signed requests."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import uuid
+from typing import Any
+
+from agents.catalog import default_registry
+from agents.context.db import Store
+from bot.app import Platform
+from bot.bus import EventBus, LocalBus
+from bot.outputs import DryRunPublisher, Publisher
+from bot.settings import Settings
+from bot.webhooks import sign
+from tests.conftest import TEST_SECRET
+
+
+def make_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {"GITHUB_WEBHOOK_SECRET": TEST_SECRET, "WAOOAW_AGENT_TIMEOUT": 10.0}
+    values.update(overrides)
+    return Settings(**values)
+
+
+def make_platform(
+    store: Store,
+    *,
+    settings: Settings | None = None,
+    bus: EventBus | None = None,
+    publisher: Publisher | None = None,
+) -> Platform:
+    return Platform(
+        settings=settings or make_settings(),
+        store=store,
+        registry=default_registry(store),
+        bus=bus or LocalBus(backoff_base=0.01),
+        publisher=publisher or DryRunPublisher(io.StringIO()),
+    )
+
+
+def signed_headers(body: bytes, event: str, delivery: str | None = None, secret: str = TEST_SECRET) -> dict[str, str]:
+    return {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign(secret, body),
+        "Content-Type": "application/json",
+    }
+
+
+def body_of(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload).encode()
+
+
+async def drain(platform: Platform) -> None:
+    """Run a worker on the platform's local bus until everything unfinished in the inbox is handled."""
+    assert isinstance(platform.bus, LocalBus)
+    worker = platform.worker()
+    await worker.recover()
+    stop = asyncio.Event()
+    consuming = asyncio.create_task(platform.bus.consume(worker.handle, worker.bury, stop))
+    await platform.bus.join()
+    stop.set()
+    await consuming

@@ -1,0 +1,201 @@
+"""The worker on the local bus: routing, isolation, timeouts, lifecycle, loops, recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import pytest
+from sqlalchemy import select
+
+from agents.base import HandoffPackage, WowAgent
+from agents.catalog import default_registry
+from agents.context import repository
+from agents.context.models import AgentRun, ContextVersion, Handoff, InboxRecord
+from agents.events import Event
+from agents.outputs import Comment
+from agents.registry import Lifecycle
+from bot.bus import LocalBus
+from bot.inbox import Inbox, InboxStatus
+from bot.outputs import DryRunPublisher
+from bot.webhooks import parse
+from tests.conftest import load_payload
+from tests.helpers import body_of, drain, make_platform, make_settings
+
+
+class Counter(WowAgent):
+    """Counts the comments it sees in its context; answers with one comment."""
+
+    name = "counter"
+    wakes_on = ("issue_comment.created",)
+
+    async def execute(self, event):
+        self.context["seen"] = self.context.get("seen", 0) + 1
+        return [Comment(repo=event.repo, issue_number=event.issue_number, body=f"seen {self.context['seen']}", key="count")]
+
+
+class Crasher(WowAgent):
+    name = "crasher"
+    wakes_on = ("issue_comment.created",)
+
+    async def execute(self, event):
+        raise RuntimeError("boom")
+
+
+class Sleeper(WowAgent):
+    name = "sleeper"
+    wakes_on = ("issue_comment.created",)
+
+    async def execute(self, event):
+        await asyncio.Event().wait()  # never returns: only the timeout ends it
+        return []
+
+
+class Handing(WowAgent):
+    name = "handing"
+    wakes_on = ("issue_comment.created",)
+
+    async def execute(self, event):
+        self.context["draft"] = "v1"
+        await self.handoff_to("counter", HandoffPackage("the draft", ["is it right?"], {"by": self.name}), event)
+        return []
+
+
+def platform_with(store, *agents, **settings):
+    output = io.StringIO()
+    platform = make_platform(
+        store,
+        settings=make_settings(**settings),
+        bus=LocalBus(backoff_base=0.01, max_deliveries=3),
+        publisher=DryRunPublisher(output),
+    )
+    platform.registry = default_registry(store)
+    for agent in agents:
+        platform.registry.register(agent)
+    platform.output = output
+    return platform
+
+
+def enqueue(platform, delivery_id: str, text: str = "hello", **overrides) -> None:
+    payload = load_payload("issue_comment/created.with-installation.payload.json", comment__body=text, **overrides)
+    delivery = parse(body_of(payload), event="issue_comment", delivery_id=delivery_id)
+    assert Inbox(platform.store).record(delivery, InboxStatus.QUEUED)
+
+
+def runs(store, delivery_id):
+    with store.session() as session:
+        return [(r.agent, r.status) for r in session.scalars(select(AgentRun).where(AgentRun.delivery_id == delivery_id).order_by(AgentRun.id))]
+
+
+def inbox_status(store, delivery_id):
+    with store.session() as session:
+        return session.get(InboxRecord, delivery_id).status
+
+
+def test_concierge_answers_status_and_the_run_is_recorded(store):
+    platform = platform_with(store)
+    enqueue(platform, "d1", "/waooaw status")
+    asyncio.run(drain(platform))
+    printed = platform.output.getvalue()
+    assert "<!-- waooaw:concierge:reaction:" in printed and "eyes" in printed
+    assert "<!-- waooaw:concierge:comment:status:" in printed and "Queue depth" in printed
+    assert runs(store, "d1") == [("concierge", "ok")]
+    with store.session() as session:
+        run = session.scalars(select(AgentRun)).one()
+    assert run.finished_at is not None and run.duration_ms is not None and run.duration_ms >= 0
+    assert inbox_status(store, "d1") == "done"
+
+
+def test_a_crashing_agent_never_blocks_another_and_ends_in_the_dead_letters(store):
+    platform = platform_with(store, Counter, Crasher)
+    enqueue(platform, "d2")
+    asyncio.run(drain(platform))
+    recorded = runs(store, "d2")
+    # counter succeeded once and was not run again on the retries; crasher tried max_deliveries times
+    assert recorded.count(("counter", "ok")) == 1
+    assert recorded.count(("crasher", "error")) == 3
+    assert inbox_status(store, "d2") == "dead"
+    assert platform.output.getvalue().count("waooaw:counter:comment:count") == 1
+
+
+def test_an_agent_that_hangs_is_stopped_by_its_timeout(store):
+    platform = platform_with(store, Sleeper, Counter, WAOOAW_AGENT_TIMEOUT=0.05)
+    enqueue(platform, "d3")
+    asyncio.run(drain(platform))
+    assert ("sleeper", "timeout") in runs(store, "d3")
+    assert ("counter", "ok") in runs(store, "d3")
+
+
+def test_a_paused_agent_never_wakes(store):
+    platform = platform_with(store, Counter)
+    platform.registry.set_state("counter", Lifecycle.PAUSED)
+    enqueue(platform, "d4")
+    asyncio.run(drain(platform))
+    assert runs(store, "d4") == []
+    assert inbox_status(store, "d4") == "done"
+    platform.registry.set_state("counter", Lifecycle.ACTIVE)
+    assert [agent.name for agent in platform.registry.active()] == ["concierge", "counter"]
+
+
+def test_events_our_app_caused_do_not_wake_the_agent_that_made_them(store):
+    bot_user_id = 41898282
+    platform = platform_with(store, WAOOAW_AGENT_TIMEOUT=5, GITHUB_APP_BOT_USER_ID=bot_user_id)
+    marker = "<!-- waooaw:concierge:comment:help:1 -->"
+    enqueue(platform, "d5", f"/waooaw help\n{marker}", sender__id=bot_user_id)
+    asyncio.run(drain(platform))
+    assert runs(store, "d5") == []
+
+
+def test_a_bot_suffix_alone_is_not_trusted_as_our_app(store):
+    platform = platform_with(store, GITHUB_APP_BOT_USER_ID=41898282)
+    enqueue(platform, "d6", "/waooaw help", sender__login="waooaw[bot]", sender__type="Bot")
+    asyncio.run(drain(platform))
+    assert runs(store, "d6") == [("concierge", "ok")]
+
+
+def test_app_id_on_the_comment_marks_it_ours():
+    payload = load_payload("issue_comment/created.payload.json", comment__body="/waooaw help <!-- waooaw:concierge:comment:help:1 -->")
+    payload["comment"]["performed_via_github_app"] = {"id": 777}
+    event = Event.from_payload("x", "issue_comment", payload, app_id=777)
+    assert event.caused_by_app and event.origin_agent == "concierge"
+    assert not Event.from_payload("x", "issue_comment", payload, app_id=778).caused_by_app
+
+
+def test_context_is_versioned_with_lineage_across_wakes(store):
+    platform = platform_with(store, Counter)
+    for index in range(3):
+        enqueue(platform, f"c{index}")
+    asyncio.run(drain(platform))
+    with store.session() as session:
+        versions = list(session.scalars(select(ContextVersion).where(ContextVersion.agent == "counter").order_by(ContextVersion.version)))
+        assert [v.data["seen"] for v in versions] == [1, 2, 3]
+        chain = repository.lineage(session, versions[-1].id)
+        assert [v.version for v in chain] == [1, 2, 3]
+        assert versions[0].parent_id is None and versions[1].parent_id == versions[0].id
+
+
+def test_handoff_is_stored_with_its_package_and_context(store):
+    platform = platform_with(store, Handing)
+    enqueue(platform, "h1")
+    asyncio.run(drain(platform))
+    with store.session() as session:
+        handoff = session.scalars(select(Handoff)).one()
+        assert handoff.to_agent == "counter" and handoff.from_agent == "handing"
+        assert handoff.package == {"deliverable": "the draft", "open_questions": ["is it right?"], "provenance": {"by": "handing"}}
+        assert session.get(ContextVersion, handoff.context_version_id).data == {"draft": "v1"}
+
+
+def test_a_restart_requeues_what_the_inbox_holds_unfinished(store):
+    # Deliveries recorded (202 sent) but the process died before the worker saw them.
+    first = platform_with(store, Counter)
+    for index in range(5):
+        enqueue(first, f"r{index}")
+    enqueue(first, "already-done")
+    Inbox(store).mark("already-done", InboxStatus.DONE)
+
+    restarted = platform_with(store, Counter)
+    asyncio.run(drain(restarted))
+    for index in range(5):
+        assert inbox_status(store, f"r{index}") == "done"
+        assert runs(store, f"r{index}") == [("counter", "ok")]
+    assert runs(store, "already-done") == []
