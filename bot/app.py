@@ -27,12 +27,11 @@ from bot.bus import EventBus, LocalBus
 from bot.inbox import Inbox, InboxStatus
 from bot.outputs import DryRunPublisher, Publisher
 from bot.settings import MAX_BODY_BYTES, Settings
+from bot.tenancy import TENANCY_EVENTS
 from bot.worker import Worker
 
 log = structlog.get_logger(__name__)
 
-# Platform events the worker handles itself, whatever agents are active.
-PLATFORM_EVENTS = frozenset({"installation", "installation_repositories"})
 WAKE_TABLE_TTL = 5.0  # seconds a read of agent states serves intake
 
 
@@ -56,7 +55,7 @@ class Platform:
         """Whether any active agent may wake on this event name (a static table, no GitHub call)."""
         now = time.monotonic()
         if now - self._wake_read_at > WAKE_TABLE_TTL:
-            self._wake_names = self.registry.wake_event_names() | PLATFORM_EVENTS
+            self._wake_names = self.registry.wake_event_names() | TENANCY_EVENTS
             self._wake_read_at = now
         return event in self._wake_names
 

@@ -8,11 +8,18 @@ durable record. `LocalBus` serves the embedded default (one process, no Redis);
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
+import redis.asyncio as aioredis
 import structlog
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = structlog.get_logger(__name__)
 
@@ -116,3 +123,311 @@ class LocalBus:
 
     async def close(self) -> None:
         return None
+
+
+# --------------------------------------------------------------------------- Redis
+
+# Renew our claim on an entry only if we still own it: XCLAIM ... JUSTID resets
+# the idle time without counting a delivery, and checking the owner in the same
+# script keeps us from stealing back an entry another worker has reclaimed.
+_HEARTBEAT_LUA = """
+local owned = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
+if #owned == 0 then return 0 end
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+return 1
+"""
+
+_DEAD_LETTER_MAXLEN = 10_000  # dead letters are for inspection; keep the newest, trimmed approximately
+_RECLAIM_BATCH = 10
+_REDIS_ERROR_BACKOFF_MAX = 5.0
+
+
+def _default_consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    entry_id: str
+    delivery_id: str | None  # None: an entry without our field (not written by publish)
+    attempt: int
+
+
+class RedisStreamBus:
+    """Redis Streams with one consumer group shared by every worker, on any machine.
+
+    All state lives in Redis: the stream (entries waiting or in flight), the group's
+    pending list (who holds what, how often it was delivered), `{stream}:errors`
+    (the last error of an entry left pending) and `{stream}:dead` (dead letters).
+    An entry is acked and deleted in one transaction once handled, so the stream
+    only ever holds work that is waiting or in flight and does not grow forever.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        stream: str = "waooaw:events",
+        group: str = "waooaw-workers",
+        consumer: str | None = None,
+        visibility_timeout: float = 60.0,
+        max_deliveries: int = 5,
+        block_ms: int = 5000,
+        backoff_base: float = 0.2,
+        in_process_retries: int = 2,
+        concurrency: int = 1,
+    ) -> None:
+        self.stream = stream
+        self.group = group
+        self.consumer = consumer or _default_consumer_name()
+        self.dead_stream = f"{stream}:dead"
+        self.errors_key = f"{stream}:errors"
+        self.visibility_timeout = visibility_timeout
+        self.max_deliveries = max_deliveries
+        self.block_ms = block_ms
+        self.backoff_base = backoff_base
+        self.in_process_retries = in_process_retries
+        self.concurrency = max(1, concurrency)
+        # decode_responses: ids and fields come back as str; the connect timeout keeps
+        # ping() and readiness checks from hanging on an unreachable host.
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5)
+        self._heartbeat = self._redis.register_script(_HEARTBEAT_LUA)
+        self._group_ready = False  # only saves a round trip; NOGROUP resets it
+
+    # ------------------------------------------------------------------ publish
+
+    async def publish(self, delivery_id: str) -> None:
+        # The group must exist before the first entry is counted by depth(); it is
+        # created from id 0, so entries added before it are still delivered.
+        await self._ensure_group()
+        await self._redis.xadd(self.stream, {"delivery": delivery_id})
+
+    async def _ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        try:
+            await self._redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    # ------------------------------------------------------------------ consume
+
+    async def consume(self, handler: Handler, on_dead: DeadHandler, stop: asyncio.Event) -> None:
+        names = [self.consumer] if self.concurrency == 1 else [f"{self.consumer}-{i}" for i in range(self.concurrency)]
+        tasks = [asyncio.create_task(self._consume_as(name, handler, on_dead, stop)) for name in names]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            # If one consumer fails (or consume is cancelled) the others stop too.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _consume_as(self, consumer: str, handler: Handler, on_dead: DeadHandler, stop: asyncio.Event) -> None:
+        log.info("bus.consumer_started", stream=self.stream, group=self.group, consumer=consumer)
+        cursor = "0-0"  # where XAUTOCLAIM resumes its scan of the pending list
+        failures = 0
+        while not stop.is_set():
+            try:
+                cursor = await self._turn(consumer, cursor, handler, on_dead, stop)
+                failures = 0
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                failures += 1
+                await self._wait_after_redis_error(consumer, exc, failures, stop)
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                # The stream or group was deleted under us: create it again next turn.
+                self._group_ready = False
+        await self._retire(consumer)
+        log.info("bus.consumer_stopped", consumer=consumer)
+
+    async def _turn(self, consumer: str, cursor: str, handler: Handler, on_dead: DeadHandler, stop: asyncio.Event) -> str:
+        """Reclaim what dead consumers left behind, then block for new entries."""
+        await self._ensure_group()
+        cursor, reclaimed = await self._reclaim(consumer, cursor)
+        for entry in reclaimed:
+            await self._process(consumer, entry, handler, on_dead)
+        if stop.is_set():
+            return cursor
+        for entry in await self._read_new(consumer):
+            await self._process(consumer, entry, handler, on_dead)
+        return cursor
+
+    async def _wait_after_redis_error(self, consumer: str, exc: BaseException, failures: int, stop: asyncio.Event) -> None:
+        delay = min(self.backoff_base * 2 ** (failures - 1), _REDIS_ERROR_BACKOFF_MAX)
+        log.warning("bus.redis_error", consumer=consumer, error=repr(exc), retry_in=delay)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=delay)  # backoff that still ends at once on stop
+        except asyncio.TimeoutError:
+            pass
+
+    async def _reclaim(self, consumer: str, cursor: str) -> tuple[str, list[_Entry]]:
+        # Without JUSTID, XAUTOCLAIM counts a new delivery, so attempts keep growing.
+        min_idle_ms = int(self.visibility_timeout * 1000)
+        reply = await self._redis.xautoclaim(
+            self.stream, self.group, consumer, min_idle_time=min_idle_ms, start_id=cursor, count=_RECLAIM_BATCH
+        )
+        next_cursor, claimed = reply[0], reply[1]
+        entries: list[_Entry] = []
+        for entry_id, fields in claimed:
+            attempt = await self._delivery_count(entry_id)
+            if attempt is not None:  # None: acked by someone else in between
+                log.info("bus.reclaimed", consumer=consumer, entry=entry_id, attempt=attempt)
+                entries.append(_Entry(entry_id, (fields or {}).get("delivery"), attempt))
+        return next_cursor, entries
+
+    async def _read_new(self, consumer: str) -> list[_Entry]:
+        # COUNT 1: an entry read but not yet started would age in our pending list
+        # while we work on another, and be reclaimed by someone else.
+        reply = await self._redis.xreadgroup(self.group, consumer, {self.stream: ">"}, count=1, block=self.block_ms)
+        entries: list[_Entry] = []
+        for _stream, messages in reply or []:
+            for entry_id, fields in messages:
+                # ">" only hands out entries never delivered before: their delivery count is 1.
+                entries.append(_Entry(entry_id, (fields or {}).get("delivery"), 1))
+        return entries
+
+    async def _delivery_count(self, entry_id: str) -> int | None:
+        pending = await self._redis.xpending_range(self.stream, self.group, min=entry_id, max=entry_id, count=1)
+        return int(pending[0]["times_delivered"]) if pending else None
+
+    # ------------------------------------------------------------------ one entry
+
+    async def _process(self, consumer: str, entry: _Entry, handler: Handler, on_dead: DeadHandler) -> None:
+        if entry.delivery_id is None:
+            log.error("bus.malformed_entry", entry=entry.entry_id)
+            await self._ack(entry.entry_id)
+            return
+        message = BusMessage(entry.delivery_id, entry.attempt)
+        if entry.attempt > self.max_deliveries:
+            # Its last delivery died with its consumer: do not run it again.
+            reason = await self._redis.hget(self.errors_key, entry.entry_id) or "exceeded max deliveries"
+            await self._bury(entry.entry_id, message, reason, on_dead)
+            return
+        error = await self._run_handler(consumer, entry.entry_id, message, handler)
+        if error is None:
+            await self._ack(entry.entry_id)
+        elif entry.attempt >= self.max_deliveries:
+            await self._bury(entry.entry_id, message, error, on_dead)
+        else:
+            await self._leave_pending(entry.entry_id, message, error)
+
+    async def _run_handler(self, consumer: str, entry_id: str, message: BusMessage, handler: Handler) -> str | None:
+        """Run the handler with in-process retries; return the last error, or None on success."""
+        heartbeat = asyncio.create_task(self._keep_claimed(consumer, entry_id))
+        try:
+            return await self._attempts(message, handler)
+        finally:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+
+    async def _attempts(self, message: BusMessage, handler: Handler) -> str | None:
+        error: str | None = None
+        for retry in range(self.in_process_retries + 1):
+            if retry:
+                await asyncio.sleep(self.backoff_base * 2 ** (retry - 1))  # backoff before trying again
+            try:
+                await handler(message)
+                return None
+            except Exception as exc:  # noqa: BLE001 - any failure means "not done"
+                error = repr(exc)
+                log.warning("bus.handler_failed", delivery=message.delivery_id, attempt=message.attempt, retry=retry, error=error)
+        return error
+
+    async def _keep_claimed(self, consumer: str, entry_id: str) -> None:
+        """While the handler runs, keep the entry from looking abandoned to other workers."""
+        interval = max(self.visibility_timeout / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)  # a heartbeat period, not a poll for work
+            try:
+                owned = await self._heartbeat(keys=[self.stream], args=[self.group, consumer, entry_id])
+            except (RedisError, OSError) as exc:
+                log.warning("bus.heartbeat_failed", entry=entry_id, error=repr(exc))
+                continue
+            if not owned:
+                log.warning("bus.lost_claim", entry=entry_id, consumer=consumer)
+                return
+
+    async def _ack(self, entry_id: str) -> None:
+        # Ack and delete together: handled entries leave the stream, so it holds
+        # only waiting and in-flight work.
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xack(self.stream, self.group, entry_id)
+            pipe.xdel(self.stream, entry_id)
+            pipe.hdel(self.errors_key, entry_id)
+            await pipe.execute()
+
+    async def _leave_pending(self, entry_id: str, message: BusMessage, error: str) -> None:
+        # Not acked: after visibility_timeout any worker reclaims it. The error is kept
+        # in Redis so whichever worker buries it later can say why.
+        await self._redis.hset(self.errors_key, entry_id, error)
+        log.warning(
+            "bus.left_pending", delivery=message.delivery_id, attempt=message.attempt, entry=entry_id, error=error
+        )
+
+    async def _bury(self, entry_id: str, message: BusMessage, reason: str, on_dead: DeadHandler) -> None:
+        fields = {"delivery": message.delivery_id, "attempts": str(message.attempt), "error": reason, "entry": entry_id}
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(self.dead_stream, fields, maxlen=_DEAD_LETTER_MAXLEN, approximate=True)
+            pipe.xack(self.stream, self.group, entry_id)
+            pipe.xdel(self.stream, entry_id)
+            pipe.hdel(self.errors_key, entry_id)
+            await pipe.execute()
+        log.error("bus.dead_letter", delivery=message.delivery_id, attempts=message.attempt, error=reason)
+        try:
+            await on_dead(message, reason)
+        except Exception as exc:  # noqa: BLE001 - the dead letter is recorded; do not stop consuming
+            log.error("bus.on_dead_failed", delivery=message.delivery_id, error=repr(exc))
+
+    async def _retire(self, consumer: str) -> None:
+        """On a clean stop, drop our consumer name from the group if it holds nothing."""
+        try:
+            held = await self._redis.xpending_range(self.stream, self.group, min="-", max="+", count=1, consumername=consumer)
+            if not held:  # deleting a consumer that holds entries would lose them
+                await self._redis.xgroup_delconsumer(self.stream, self.group, consumer)
+        except (RedisError, OSError) as exc:
+            log.warning("bus.retire_failed", consumer=consumer, error=repr(exc))
+
+    # ------------------------------------------------------------------ inspection
+
+    async def depth(self) -> int:
+        try:
+            groups = await self._redis.xinfo_groups(self.stream)
+        except ResponseError:  # no such key: nothing was ever published
+            return 0
+        group = next((g for g in groups if g.get("name") == self.group), None)
+        if group is None:
+            return 0
+        pending = int(group.get("pending") or 0)
+        lag = group.get("lag")
+        if lag is None:
+            # Redis cannot tell the lag when deleted entries lie in its range. Since
+            # every handled entry is deleted, the stream holds exactly the pending
+            # entries plus those not yet read.
+            lag = max(int(await self._redis.xlen(self.stream)) - pending, 0)
+        return int(lag) + pending
+
+    async def dead_letters(self) -> list[dict[str, Any]]:
+        """The dead letters, oldest first: id, delivery, attempts, error, entry."""
+        entries = await self._redis.xrange(self.dead_stream, min="-", max="+")
+        return [_dead_letter(entry_id, fields) for entry_id, fields in entries]
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._redis.ping())
+        except Exception as exc:  # noqa: BLE001 - readiness must answer, never raise
+            log.warning("bus.ping_failed", error=repr(exc))
+            return False
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def _dead_letter(entry_id: str, fields: dict[str, str]) -> dict[str, Any]:
+    letter: dict[str, Any] = {"id": entry_id, **fields}
+    if "attempts" in letter:
+        letter["attempts"] = int(letter["attempts"])
+    return letter

@@ -100,6 +100,21 @@ def db_upgrade() -> None:
     typer.echo(f"database at {store.engine.url.render_as_string(hide_password=True)} is up to date")
 
 
+@db_app.command("prune")
+def db_prune(
+    retention_days: Annotated[int, typer.Option(help="Keep an uninstalled installation's data this long.")] = 30,
+) -> None:
+    """Delete the data of installations uninstalled longer ago than the retention period."""
+    from datetime import timedelta
+
+    from agents.context.db import Store
+    from bot.tenancy import prune
+
+    store = Store(_settings().database_url)
+    gone = prune(store, timedelta(days=retention_days))
+    typer.echo(f"pruned {len(gone)} installation(s){': ' + ', '.join(map(str, gone)) if gone else ''}")
+
+
 @app.command()
 def replay(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A webhook payload (JSON).")],

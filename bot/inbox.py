@@ -10,8 +10,6 @@ from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from agents.context.db import Store
 from agents.context.models import InboxRecord, utcnow
@@ -32,13 +30,11 @@ FINISHED = (InboxStatus.DONE, InboxStatus.DEAD, InboxStatus.IGNORED)
 class Inbox:
     def __init__(self, store: Store) -> None:
         self.store = store
-        dialect = store.engine.dialect.name
-        self._insert = pg_insert if dialect == "postgresql" else sqlite_insert
 
     def record(self, delivery: Delivery, status: InboxStatus) -> bool:
         """Commit the delivery; False when this delivery id was already recorded."""
         statement = (
-            self._insert(InboxRecord)
+            self.store.insert(InboxRecord)
             .values(
                 delivery_id=delivery.delivery_id,
                 event=delivery.event,

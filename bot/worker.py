@@ -20,10 +20,10 @@ from sqlalchemy import select, update
 
 from agents.base import AgentEnv, WowAgent
 from agents.context.db import Store
-from agents.context.models import AgentRun, Installation, utcnow
+from agents.context.models import AgentRun, utcnow
 from agents.events import Event
 from agents.registry import Registry
-from bot import metrics
+from bot import metrics, tenancy
 from bot.bus import BusMessage, EventBus, LocalBus
 from bot.inbox import FINISHED, Inbox, InboxStatus
 from bot.outputs import Publisher
@@ -112,7 +112,8 @@ class Worker:
 
     async def process(self, event: Event, *, attempt: int = 1) -> list[RunResult]:
         """Run every agent that should wake on this event, each isolated from the others."""
-        if await asyncio.to_thread(self._installation_stopped, event.installation_id):
+        await asyncio.to_thread(tenancy.apply, self.store, event)
+        if await asyncio.to_thread(tenancy.is_stopped, self.store, event.installation_id):
             log.info("worker.installation_stopped", delivery=event.delivery_id, installation=event.installation_id)
             return []
         agents = await asyncio.to_thread(self._agents_to_run, event)
@@ -144,13 +145,6 @@ class Worker:
                     select(AgentRun.agent).where(AgentRun.delivery_id == delivery_id, AgentRun.status == "ok")
                 )
             )
-
-    def _installation_stopped(self, installation_id: int | None) -> bool:
-        if installation_id is None:
-            return False
-        with self.store.session() as session:
-            installation = session.get(Installation, installation_id)
-            return installation is not None and installation.status != "active"
 
     async def _run_agent(self, agent_class: type[WowAgent], event: Event, attempt: int) -> RunResult:
         run_id = await asyncio.to_thread(self._start_run, agent_class.name, event.delivery_id, attempt)

@@ -46,6 +46,14 @@ class Store:
         self.engine = make_engine(self.url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
+    def insert(self, table):  # type: ignore[no-untyped-def]
+        """INSERT with this dialect's ON CONFLICT support (both dialects we run have it)."""
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert(table)
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         with self.sessions() as session:

@@ -1,0 +1,84 @@
+"""Installations and their repositories, kept from `installation` and `installation_repositories` events.
+
+An uninstalled or suspended installation gets no more work from the moment its event
+is handled; `waooaw db prune` deletes its data after the retention period.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import delete, select
+
+from agents.context.db import Store
+from agents.context.models import (
+    AgentRun,
+    AuditEntry,
+    ContextVersion,
+    Decision,
+    Handoff,
+    InboxRecord,
+    Installation,
+    PublishedOutput,
+)
+from agents.events import Event
+
+TENANCY_EVENTS = frozenset({"installation", "installation_repositories"})
+_STATUS_BY_ACTION = {"created": "active", "unsuspend": "active", "suspend": "suspended", "deleted": "deleted"}
+
+
+def apply(store: Store, event: Event) -> None:
+    installation = event.payload.get("installation") or {}
+    if event.name not in TENANCY_EVENTS or not isinstance(installation.get("id"), int):
+        return
+    with store.session() as session:
+        # Two events of one installation may be handled at once: create the row race-free.
+        session.execute(
+            store.insert(Installation)
+            .values(id=installation["id"], status="active", repos=[])
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+        row = session.get(Installation, installation["id"], with_for_update=True)
+        row.account = (installation.get("account") or {}).get("login") or row.account
+        if event.name == "installation":
+            row.status = _STATUS_BY_ACTION.get(event.action or "", row.status)
+            if event.action == "created":
+                listed = {repo["full_name"] for repo in event.payload.get("repositories") or []}
+                row.repos = sorted(set(row.repos) | listed)
+        else:
+            added = {repo["full_name"] for repo in event.payload.get("repositories_added") or []}
+            removed = {repo["full_name"] for repo in event.payload.get("repositories_removed") or []}
+            row.repos = sorted((set(row.repos) | added) - removed)
+
+
+def is_stopped(store: Store, installation_id: int | None) -> bool:
+    if installation_id is None:
+        return False
+    with store.session() as session:
+        row = session.get(Installation, installation_id)
+        return row is not None and row.status != "active"
+
+
+def prune(store: Store, retention: timedelta) -> list[int]:
+    """Delete everything kept for installations uninstalled longer ago than `retention`."""
+    cutoff = datetime.now(timezone.utc) - retention
+    with store.session() as session:
+        gone = list(
+            session.scalars(
+                select(Installation.id).where(Installation.status == "deleted", Installation.updated_at <= cutoff)
+            )
+        )
+        if not gone:
+            return []
+        deliveries = select(InboxRecord.delivery_id).where(InboxRecord.installation_id.in_(gone))
+        repos = {repo for row in session.scalars(select(Installation).where(Installation.id.in_(gone))) for repo in row.repos}
+        session.execute(delete(AgentRun).where(AgentRun.delivery_id.in_(deliveries)))
+        session.execute(delete(Handoff).where(Handoff.installation_id.in_(gone)))
+        session.execute(delete(ContextVersion).where(ContextVersion.installation_id.in_(gone)))
+        session.execute(delete(AuditEntry).where(AuditEntry.installation_id.in_(gone)))
+        if repos:
+            session.execute(delete(PublishedOutput).where(PublishedOutput.repo.in_(repos)))
+            session.execute(delete(Decision).where(Decision.repo.in_(repos)))
+        session.execute(delete(InboxRecord).where(InboxRecord.installation_id.in_(gone)))
+        session.execute(delete(Installation).where(Installation.id.in_(gone)))
+        return gone

@@ -1,0 +1,72 @@
+"""Installations: uninstall or suspend stops all work at once; prune deletes after retention."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select
+
+from agents.context.models import AgentRun, InboxRecord, Installation
+from bot.inbox import Inbox, InboxStatus
+from bot.tenancy import prune
+from bot.webhooks import parse
+from tests.conftest import fixture_path, load_payload
+from tests.helpers import body_of, drain, make_platform
+
+
+def record(platform, delivery_id, event, payload):
+    delivery = parse(body_of(payload) if isinstance(payload, dict) else payload, event=event, delivery_id=delivery_id)
+    assert Inbox(platform.store).record(delivery, InboxStatus.QUEUED)
+
+
+def installation(store, installation_id):
+    with store.session() as session:
+        return session.get(Installation, installation_id)
+
+
+def test_installation_lifecycle_from_real_payloads(store):
+    platform = make_platform(store)
+    record(platform, "i1", "installation", fixture_path("installation/created.payload.json").read_bytes())
+    record(platform, "i2", "installation_repositories", load_payload("installation_repositories/added.payload.json", installation__id=957387))
+    asyncio.run(drain(make_platform(store)))
+    row = installation(store, 957387)
+    assert row.status == "active" and row.account == "Codertocat"
+    assert row.repos == ["Codertocat/Hello-World", "Codertocat/Space"]
+
+    record(platform, "i3", "installation", load_payload("installation/suspend.payload.json", installation__id=957387))
+    asyncio.run(drain(make_platform(store)))
+    assert installation(store, 957387).status == "suspended"
+
+
+def test_a_suspended_installation_gets_no_agent_work(store):
+    platform = make_platform(store)
+    comment = load_payload("issue_comment/created.with-installation.payload.json", comment__body="/waooaw help")
+    installation_id = comment["installation"]["id"]
+    record(platform, "s1", "installation", load_payload("installation/suspend.payload.json", installation__id=installation_id))
+    asyncio.run(drain(make_platform(store)))
+    record(platform, "s2", "issue_comment", comment)
+    asyncio.run(drain(make_platform(store)))
+    with store.session() as session:
+        assert session.scalars(select(AgentRun).where(AgentRun.delivery_id == "s2")).all() == []
+        assert session.get(InboxRecord, "s2").status == "done"
+    record(platform, "s3", "installation", load_payload("installation/unsuspend.payload.json", installation__id=installation_id))
+    asyncio.run(drain(make_platform(store)))
+    record(platform, "s4", "issue_comment", comment)
+    asyncio.run(drain(make_platform(store)))
+    with store.session() as session:
+        assert [run.agent for run in session.scalars(select(AgentRun).where(AgentRun.delivery_id == "s4"))] == ["concierge"]
+
+
+def test_prune_deletes_only_installations_gone_longer_than_the_retention(store):
+    platform = make_platform(store)
+    record(platform, "p1", "installation", load_payload("installation/deleted.payload.json"))
+    asyncio.run(drain(make_platform(store)))
+    gone_id = load_payload("installation/deleted.payload.json")["installation"]["id"]
+    assert prune(store, timedelta(days=30)) == []
+    with store.session() as session:
+        session.get(Installation, gone_id).updated_at = datetime.now(timezone.utc) - timedelta(days=31)
+    assert prune(store, timedelta(days=30)) == [gone_id]
+    assert installation(store, gone_id) is None
+    with store.session() as session:
+        assert session.get(InboxRecord, "p1") is None
