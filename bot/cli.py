@@ -145,3 +145,7 @@ def agents_list() -> None:
     for name, state in registry.states().items():
         agent = registry.get(name)
         typer.echo(f"{name:<16} {state.value:<8} {', '.join(agent.wakes_on):<40} {agent.description}")
+
+
+if __name__ == "__main__":
+    app()
