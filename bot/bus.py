@@ -48,6 +48,10 @@ class EventBus(Protocol):
         """Messages waiting or in flight."""
         ...
 
+    async def queued_ids(self) -> set[str]:
+        """Delivery ids on the bus now, waiting or in flight."""
+        ...
+
     async def ping(self) -> bool: ...
 
     async def close(self) -> None: ...
@@ -109,6 +113,10 @@ class LocalBus:
 
     async def depth(self) -> int:
         return self._queue.qsize() + self._in_flight + len(self._pending_retries)
+
+    async def queued_ids(self) -> set[str]:
+        # Retries sleeping in _requeue_after are not visible here; recovery runs at start, before any.
+        return {message.delivery_id for message in list(self._queue._queue)}  # type: ignore[attr-defined]
 
     async def join(self) -> None:
         """Wait until everything published so far (and its retries) is handled."""
@@ -409,6 +417,14 @@ class RedisStreamBus:
             # entries plus those not yet read.
             lag = max(int(await self._redis.xlen(self.stream)) - pending, 0)
         return int(lag) + pending
+
+    async def queued_ids(self) -> set[str]:
+        # Handled entries are deleted, so the stream holds only what waits or is in flight: small.
+        try:
+            entries = await self._redis.xrange(self.stream, min="-", max="+")
+        except ResponseError:
+            return set()
+        return {fields["delivery"] for _entry_id, fields in entries if "delivery" in fields}
 
     async def dead_letters(self) -> list[dict[str, Any]]:
         """The dead letters, oldest first: id, delivery, attempts, error, entry."""

@@ -65,23 +65,42 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.recover()
-        await self.bus.consume(self.handle, self.bury, stop)
+        sweeper = None if isinstance(self.bus, LocalBus) else asyncio.create_task(self._sweep(stop))
+        try:
+            await self.bus.consume(self.handle, self.bury, stop)
+        finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                await asyncio.gather(sweeper, return_exceptions=True)
 
     async def recover(self) -> int:
-        """Re-queue deliveries recorded but never finished (a crash, a restart, a lost publish).
+        """Re-queue deliveries recorded but not on the bus and never finished.
 
-        With the local bus everything unfinished is ours to redo. With Redis the stream
-        still holds what was published, so only rows older than the visibility timeout,
-        which no live worker can still be holding, are published again; a copy that
-        turns out to be a duplicate finds its delivery finished and does nothing.
+        That is what a crash leaves: the local bus loses its queue with the process, and
+        a web process can die between committing a delivery and publishing it. With
+        Redis only rows older than the visibility timeout count, so a delivery being
+        published right now is not mistaken for a lost one.
         """
         grace = timedelta(0) if isinstance(self.bus, LocalBus) else timedelta(seconds=self.settings.bus_visibility_timeout)
-        ids = await asyncio.to_thread(self.inbox.unfinished, grace)
+        unfinished = await asyncio.to_thread(self.inbox.unfinished, grace)
+        on_bus = await self.bus.queued_ids() if unfinished else set()
+        ids = [delivery_id for delivery_id in unfinished if delivery_id not in on_bus]
         for delivery_id in ids:
             await self.bus.publish(delivery_id)
         if ids:
             log.info("worker.recovered", count=len(ids))
         return len(ids)
+
+    async def _sweep(self, stop: asyncio.Event) -> None:
+        """With Redis, look for stranded deliveries once per visibility timeout (not a poll for work)."""
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.settings.bus_visibility_timeout)
+            except TimeoutError:
+                try:
+                    await self.recover()
+                except Exception:  # noqa: BLE001 - a failed sweep is tried again next period
+                    log.exception("worker.sweep_failed")
 
     async def handle(self, message: BusMessage) -> None:
         record = await asyncio.to_thread(self.inbox.get, message.delivery_id)

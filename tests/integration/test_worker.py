@@ -199,3 +199,37 @@ def test_a_restart_requeues_what_the_inbox_holds_unfinished(store):
         assert inbox_status(store, f"r{index}") == "done"
         assert runs(store, f"r{index}") == [("counter", "ok")]
     assert runs(store, "already-done") == []
+
+
+def test_with_redis_recovery_publishes_only_stranded_deliveries(store, redis_url):
+    import uuid
+
+    from bot.bus import RedisStreamBus
+
+    async def scenario():
+        bus = RedisStreamBus(redis_url, stream=f"test:recover:{uuid.uuid4().hex}", block_ms=100)
+        platform = platform_with(store, Counter, WAOOAW_BUS_VISIBILITY_TIMEOUT=0)
+        platform.bus = bus
+        try:
+            enqueue(platform, "stranded")  # committed, never published: the web process died
+            enqueue(platform, "on-the-bus")
+            await bus.publish("on-the-bus")
+            worker = platform.worker()
+            assert await worker.recover() == 1
+            assert await bus.depth() == 2
+            assert await worker.recover() == 0  # both are on the bus now
+            stop = asyncio.Event()
+            consuming = asyncio.create_task(bus.consume(worker.handle, worker.bury, stop))
+            for _ in range(200):
+                if await bus.depth() == 0:
+                    break
+                await asyncio.sleep(0.05)
+            stop.set()
+            await consuming
+        finally:
+            await bus._redis.delete(bus.stream, bus.dead_stream, bus.errors_key)
+            await bus.close()
+
+    asyncio.run(scenario())
+    assert inbox_status(store, "stranded") == "done" and inbox_status(store, "on-the-bus") == "done"
+    assert runs(store, "stranded") == [("counter", "ok")] and runs(store, "on-the-bus") == [("counter", "ok")]
