@@ -25,7 +25,7 @@ from agents.registry import Registry
 from bot import metrics, webhooks
 from bot.bus import EventBus, LocalBus
 from bot.inbox import Inbox, InboxStatus
-from bot.outputs import DryRunPublisher, Publisher
+from bot.outputs import Publisher, build_publisher
 from bot.settings import MAX_BODY_BYTES, Settings
 from bot.tenancy import TENANCY_EVENTS
 from bot.worker import Worker
@@ -74,18 +74,8 @@ def build_platform(settings: Settings, *, bus: EventBus | None = None, publisher
         store=store,
         registry=default_registry(store),
         bus=bus,
-        publisher=publisher or make_publisher(settings, store),
+        publisher=publisher or build_publisher(settings, store),
     )
-
-
-def make_publisher(settings: Settings, store: Store) -> Publisher:
-    """Publish to GitHub when there are credentials; otherwise print (dry run), never drop."""
-    if not settings.has_github_credentials:
-        return DryRunPublisher()
-    from bot.github import GitHubClients
-    from bot.outputs import GitHubPublisher
-
-    return GitHubPublisher(store, GitHubClients(settings))
 
 
 def make_bus(settings: Settings) -> EventBus:

@@ -2,17 +2,57 @@
 
 Every output carries the hidden marker `<!-- waooaw:{agent}:{kind}:{key} -->` and is
 remembered in `published_outputs`, so a redelivered event edits what it posted
-before instead of posting again.
+before instead of posting again. When the record is missing (a crash between "GitHub
+created it" and "we recorded it"), GitHub itself is searched for the marker before
+anything is created.
+
+`published_outputs.github_id` holds what the API addresses the object by: the
+comment, review, check run or reaction id, and the issue *number* for issues.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 import sys
-from collections.abc import Sequence
-from typing import Protocol, TextIO
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TextIO, TypeVar
 
+import structlog
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from agents.context.models import PublishedOutput
 from agents.events import Event
-from agents.outputs import Output, marker
+from agents.outputs import (
+    CheckRun,
+    Comment,
+    InlineComment,
+    IssueReport,
+    Output,
+    Reaction,
+    Report,
+    Review,
+    marker,
+)
+
+if TYPE_CHECKING:
+    from githubkit import GitHub
+
+    from agents.context.db import Store
+    from bot.github import GitHubClients
+    from bot.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+BODY_LIMIT = 65_536  # comments, issues and reviews
+SUMMARY_LIMIT = 65_535  # check run output summary
+ANNOTATIONS_PER_REQUEST = 50
+ISSUE_SEARCH_PAGES = 5  # newest 500 issues: where a crash-window issue would be
+
+T = TypeVar("T")
 
 
 class Publisher(Protocol):
@@ -35,4 +75,379 @@ class DryRunPublisher:
         stream.flush()
 
     async def close(self) -> None:
+        return None
+
+
+class PublishError(Exception):
+    """Some outputs of one publish call failed; the others were published."""
+
+    def __init__(self, errors: list[tuple[Output, BaseException]]) -> None:
+        self.errors = errors
+        summary = "; ".join(f"{o.kind} {o.key}: {e.__class__.__name__}" for o, e in errors)
+        super().__init__(f"{len(errors)} output(s) not published: {summary}")
+
+
+def build_publisher(settings: Settings, store: Store, **client_options: Any) -> Publisher:
+    """GitHubPublisher with credentials, DryRunPublisher without any."""
+    from bot.github import github_clients
+
+    clients = github_clients(settings, **client_options)
+    return DryRunPublisher() if clients is None else GitHubPublisher(store, clients)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def with_marker(body: str, hidden: str, limit: int = BODY_LIMIT) -> str:
+    """`body` + the hidden marker, cut to fit GitHub's limit with the marker kept."""
+    tail = f"\n\n{hidden}"
+    if len(body) + len(tail) > limit:
+        note = "\n\n… (truncated)"
+        body = body[: limit - len(tail) - len(note)] + note
+    return body + tail
+
+
+def content_hash(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _split(repo: str) -> tuple[str, str]:
+    from bot.github import split_repo
+
+    return split_repo(repo)
+
+
+def _status(exc: BaseException) -> int | None:
+    from githubkit.exception import RequestFailed
+
+    return exc.response.status_code if isinstance(exc, RequestFailed) else None
+
+
+def _label_names(labels: Sequence[Any]) -> list[str]:
+    return [label if isinstance(label, str) else label.name for label in labels if label is not None]
+
+
+def _inline(comment: InlineComment) -> dict[str, Any]:
+    data: dict[str, Any] = {"path": comment.path, "line": comment.line, "side": comment.side, "body": comment.body}
+    if comment.start_line is not None and comment.start_line < comment.line:
+        data["start_line"] = comment.start_line
+        data["start_side"] = comment.side
+    return data
+
+
+def _unanchored(comments: Sequence[InlineComment]) -> str:
+    lines = ["", "", "**Comments that could not be placed on the diff:**", ""]
+    for c in comments:
+        where = f"{c.path}:{c.start_line}-{c.line}" if c.start_line and c.start_line < c.line else f"{c.path}:{c.line}"
+        text = " ".join(c.body.split())
+        lines.append(f"- `{where}` — {text[:500] + '…' if len(text) > 500 else text}")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _Record:
+    github_id: int | None
+    url: str | None
+    content_hash: str | None
+
+
+# ---------------------------------------------------------------- the publisher
+
+
+class GitHubPublisher:
+    """Publishes outputs through githubkit; one marker, one object on GitHub."""
+
+    def __init__(self, store: Store, clients: GitHubClients) -> None:
+        self.store = store
+        self.clients = clients
+
+    async def publish(self, agent: str, outputs: Sequence[Output], event: Event) -> None:
+        """Publish every output; if some fail, the others still go out and PublishError says which."""
+        github = self.clients.for_installation(event.installation_id) if outputs else None
+        errors: list[tuple[Output, BaseException]] = []
+        for output in outputs:
+            try:
+                await self._publish_one(github, agent, output, event)
+            except Exception as exc:  # noqa: BLE001 - reported below, after the others had their turn
+                log.error("publish.failed", agent=agent, kind=output.kind, key=output.key,
+                          delivery=event.delivery_id, error=repr(exc))
+                errors.append((output, exc))
+        if errors:
+            raise PublishError(errors)
+
+    async def close(self) -> None:
+        await self.clients.aclose()
+
+    async def _publish_one(self, github: GitHub[Any], agent: str, output: Output, event: Event) -> None:
+        if isinstance(output, Comment):
+            await self._comment(github, agent, output, event)
+        elif isinstance(output, Reaction):
+            await self._reaction(github, agent, output, event)
+        elif isinstance(output, IssueReport):
+            await self._issue(github, agent, "issue", output.key, output.repo, output.title, output.body,
+                              output.labels, output.state, event)
+        elif isinstance(output, Review):
+            await self._review(github, agent, output, event)
+        elif isinstance(output, CheckRun):
+            await self._check_run(github, agent, output, event)
+        elif isinstance(output, Report):
+            if output.repo:  # files are written by whoever made the report, not here
+                await self._issue(github, agent, "report", output.key, output.repo, output.title,
+                                  output.markdown, output.labels, "open", event)
+        else:  # pragma: no cover - Output is a closed union
+            raise TypeError(f"unknown output {output!r}")
+
+    # -- the record
+
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(fn, *args)
+
+    def _load_sync(self, hidden: str) -> _Record | None:
+        with self.store.session() as session:
+            row = session.scalar(select(PublishedOutput).where(PublishedOutput.marker == hidden))
+            return None if row is None else _Record(row.github_id, row.url, row.content_hash)
+
+    async def _load(self, hidden: str) -> _Record | None:
+        return await self._db(self._load_sync, hidden)
+
+    def _save_sync(self, hidden: str, values: dict[str, Any]) -> None:
+        def write() -> None:
+            with self.store.session() as session:
+                row = session.scalar(select(PublishedOutput).where(PublishedOutput.marker == hidden))
+                if row is None:
+                    session.add(PublishedOutput(marker=hidden, **values))
+                else:
+                    for name, value in values.items():
+                        setattr(row, name, value)
+
+        try:
+            write()
+        except IntegrityError:
+            # Another worker inserted the same marker between our read and our insert:
+            # its row exists now, so this second pass updates it.
+            write()
+
+    async def _save(self, hidden: str, agent: str, kind: str, repo: str, event: Event, *,
+                    github_id: int | None, url: str | None, digest: str | None) -> None:
+        values = {"agent": agent, "kind": kind, "repo": repo, "github_id": github_id, "url": url,
+                  "content_hash": digest, "delivery_id": event.delivery_id}
+        await self._db(self._save_sync, hidden, values)
+
+    # -- comments
+
+    async def _comment(self, github: GitHub[Any], agent: str, output: Comment, event: Event) -> None:
+        owner, name = _split(output.repo)
+        hidden = marker(agent, output.kind, output.key)
+        body = with_marker(output.body, hidden)
+        digest = content_hash(body)
+        record = await self._load(hidden)
+        comment = None
+        if record is not None and record.github_id is not None:
+            if record.content_hash == digest:
+                return
+            comment = await self._edit_comment(github, owner, name, record.github_id, body)
+        if comment is None:
+            found = await self._find_comment(github, owner, name, output.issue_number, hidden)
+            if found is None:
+                comment = (await github.rest.issues.async_create_comment(owner, name, output.issue_number, body=body)).parsed_data
+            elif found.body != body:
+                comment = await self._edit_comment(github, owner, name, found.id, body) or found
+            else:
+                comment = found
+        await self._save(hidden, agent, output.kind, output.repo, event,
+                         github_id=comment.id, url=comment.html_url, digest=digest)
+
+    async def _edit_comment(self, github: GitHub[Any], owner: str, name: str, comment_id: int, body: str) -> Any:
+        """The edited comment, or None when it is gone (deleted by someone)."""
+        try:
+            return (await github.rest.issues.async_update_comment(owner, name, comment_id, body=body)).parsed_data
+        except Exception as exc:
+            if _status(exc) in (404, 410):
+                return None
+            raise
+
+    async def _find_comment(self, github: GitHub[Any], owner: str, name: str, number: int, hidden: str) -> Any:
+        async for comment in github.rest.paginate(
+            github.rest.issues.async_list_comments, owner=owner, repo=name, issue_number=number, per_page=100
+        ):
+            if hidden in (comment.body or ""):
+                return comment
+        return None
+
+    # -- reactions
+
+    async def _reaction(self, github: GitHub[Any], agent: str, output: Reaction, event: Event) -> None:
+        owner, name = _split(output.repo)
+        hidden = marker(agent, output.kind, output.key)
+        if await self._load(hidden) is not None:
+            return
+        if output.comment_id is not None:
+            response = await github.rest.reactions.async_create_for_issue_comment(
+                owner, name, output.comment_id, content=output.content)
+        else:
+            number = output.issue_number if output.issue_number is not None else event.issue_number
+            if number is None:
+                raise ValueError(f"reaction {output.key} names neither a comment nor an issue")
+            response = await github.rest.reactions.async_create_for_issue(owner, name, number, content=output.content)
+        # 201 created, 200 already there: either way it is on GitHub now.
+        await self._save(hidden, agent, output.kind, output.repo, event,
+                         github_id=response.parsed_data.id, url=None, digest=None)
+
+    # -- issues (IssueReport and Report)
+
+    async def _issue(self, github: GitHub[Any], agent: str, kind: str, key: str, repo: str, title: str,
+                     body: str, labels: Sequence[str], state: str, event: Event) -> None:
+        owner, name = _split(repo)
+        hidden = marker(agent, kind, key)
+        full_body = with_marker(body, hidden)
+        labels = list(dict.fromkeys(labels))
+        digest = content_hash(title, full_body, sorted(labels), state)
+        record = await self._load(hidden)
+        issue = None
+        if record is not None and record.github_id is not None:
+            if record.content_hash == digest:
+                return
+            issue = await self._edit_issue(github, owner, name, record.github_id, title, full_body, labels, state)
+        if issue is None:
+            found = await self._find_issue(github, owner, name, hidden, labels)
+            if found is not None:
+                if (found.title == title and found.body == full_body and found.state == state
+                        and set(labels) <= set(_label_names(found.labels))):
+                    issue = found
+                else:
+                    issue = await self._edit_issue(github, owner, name, found.number, title, full_body, labels, state)
+            if issue is None:
+                if state == "closed":
+                    log.info("publish.issue_close_skipped", kind=kind, key=key, reason="no such issue")
+                    return
+                issue = (await github.rest.issues.async_create(
+                    owner, name, title=title, body=full_body, **({"labels": labels} if labels else {})
+                )).parsed_data
+        await self._save(hidden, agent, kind, repo, event, github_id=issue.number, url=issue.html_url, digest=digest)
+
+    async def _edit_issue(self, github: GitHub[Any], owner: str, name: str, number: int, title: str,
+                          body: str, labels: list[str], state: str) -> Any:
+        """Edit title, body and state; add our labels without removing anyone else's. None if gone."""
+        changes: dict[str, Any] = {"title": title, "body": body, "state": state}
+        if state == "closed":
+            changes["state_reason"] = "completed"
+        try:
+            issue = (await github.rest.issues.async_update(owner, name, number, **changes)).parsed_data
+        except Exception as exc:
+            if _status(exc) in (404, 410):
+                return None
+            raise
+        present = _label_names(issue.labels)
+        missing = [label for label in labels if label not in present]
+        if missing:
+            issue = (await github.rest.issues.async_update(owner, name, number, labels=present + missing)).parsed_data
+        return issue
+
+    async def _find_issue(self, github: GitHub[Any], owner: str, name: str, hidden: str, labels: list[str]) -> Any:
+        query: dict[str, Any] = {"state": "all", "sort": "created", "direction": "desc", "per_page": 100}
+        if labels:  # we always create with our labels: a narrow, exact filter
+            query["labels"] = ",".join(labels)
+        seen = 0
+        async for issue in github.rest.paginate(github.rest.issues.async_list_for_repo, owner=owner, repo=name, **query):
+            if not issue.pull_request and hidden in (issue.body or ""):
+                return issue
+            seen += 1
+            if seen >= ISSUE_SEARCH_PAGES * 100:
+                break
+        return None
+
+    # -- reviews
+
+    async def _review(self, github: GitHub[Any], agent: str, output: Review, event: Event) -> None:
+        owner, name = _split(output.repo)
+        hidden = marker(agent, output.kind, output.key)  # in the body
+        record_key = marker(agent, output.kind, f"{output.key}@{output.commit_sha}")  # one per (SHA, key)
+        if await self._load(record_key) is not None:
+            return
+        review = None
+        async for existing in github.rest.paginate(
+            github.rest.pulls.async_list_reviews, owner=owner, repo=name, pull_number=output.pr_number, per_page=100
+        ):
+            if existing.commit_id == output.commit_sha and hidden in (existing.body or ""):
+                review = existing
+                break
+        if review is None:
+            review = await self._post_review(github, owner, name, output, hidden)
+        await self._save(record_key, agent, output.kind, output.repo, event,
+                         github_id=review.id, url=review.html_url, digest=content_hash(review.body))
+
+    async def _post_review(self, github: GitHub[Any], owner: str, name: str, output: Review, hidden: str) -> Any:
+        create = github.rest.pulls.async_create_review
+        body = with_marker(output.body, hidden)
+        if output.comments:
+            try:
+                return (await create(owner, name, output.pr_number, commit_id=output.commit_sha, body=body,
+                                     event=output.event, comments=[_inline(c) for c in output.comments])).parsed_data
+            except Exception as exc:
+                if _status(exc) != 422:
+                    raise
+                # One anchor outside the diff fails the whole review: post it without
+                # inline comments and list them in the body instead.
+                log.warning("publish.review_inline_rejected", repo=output.repo, pr=output.pr_number,
+                            comments=len(output.comments))
+                body = with_marker(output.body + _unanchored(output.comments), hidden)
+        return (await create(owner, name, output.pr_number, commit_id=output.commit_sha, body=body,
+                             event=output.event)).parsed_data
+
+    # -- check runs
+
+    async def _check_run(self, github: GitHub[Any], agent: str, output: CheckRun, event: Event) -> None:
+        owner, name = _split(output.repo)
+        hidden = marker(agent, output.kind, output.key)
+        external_id = f"waooaw:{agent}:{output.key}"
+        summary = with_marker(output.summary, hidden, SUMMARY_LIMIT)
+        annotations = [
+            {"path": a.path, "start_line": a.start_line, "end_line": a.end_line, "annotation_level": a.level,
+             "message": a.message, **({"title": a.title} if a.title else {})}
+            for a in output.annotations
+        ]
+        # Two halves: the whole output, and the annotations alone. GitHub appends the
+        # annotations of every update, so unchanged ones are not sent again.
+        annotations_digest = content_hash(annotations)[:32]
+        digest = content_hash(output.title, summary, output.conclusion, annotations)[:32] + annotations_digest
+        record = await self._load(hidden)
+        if record is not None and record.content_hash == digest:
+            return
+        run_id = record.github_id if record is not None else None
+        send_annotations = True
+        if run_id is None:
+            run_id = await self._find_check_run(github, owner, name, output, external_id)
+        elif record is not None and (record.content_hash or "")[32:] == annotations_digest:
+            send_annotations = False
+        batches = [annotations[i:i + ANNOTATIONS_PER_REQUEST] for i in range(0, len(annotations), ANNOTATIONS_PER_REQUEST)]
+        if not send_annotations or not batches:
+            batches = [[]]
+        final: dict[str, Any] = (
+            {"status": "completed", "conclusion": output.conclusion} if output.conclusion else {"status": "in_progress"}
+        )
+
+        def output_with(batch: list[dict[str, Any]]) -> dict[str, Any]:
+            return {"title": output.title, "summary": summary, **({"annotations": batch} if batch else {})}
+
+        if run_id is None:
+            first = batches.pop(0)
+            status = final if not batches else {"status": "in_progress"}
+            run = (await github.rest.checks.async_create(
+                owner, name, name=output.name, head_sha=output.head_sha, external_id=external_id,
+                output=output_with(first), **status,
+            )).parsed_data
+        for index, batch in enumerate(batches):
+            status = final if index == len(batches) - 1 else {}
+            run = (await github.rest.checks.async_update(
+                owner, name, run_id if run_id is not None else run.id, output=output_with(batch), **status
+            )).parsed_data
+        await self._save(hidden, agent, output.kind, output.repo, event, github_id=run.id, url=run.html_url, digest=digest)
+
+    async def _find_check_run(self, github: GitHub[Any], owner: str, name: str, output: CheckRun,
+                              external_id: str) -> int | None:
+        response = await github.rest.checks.async_list_for_ref(
+            owner, name, output.head_sha, check_name=output.name, filter_="all", per_page=100)
+        for run in response.parsed_data.check_runs:
+            if run.external_id == external_id:
+                return run.id
         return None

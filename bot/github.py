@@ -1,0 +1,368 @@
+"""The one GitHub client factory, on githubkit.
+
+`GitHubClients` hands out a `githubkit.GitHub` per installation:
+
+- App auth (GITHUB_APP_ID + private key): App JWT → installation token. Tokens are
+  cached per installation in this object and reused until 5 minutes before they
+  expire; one mint at a time per installation. (githubkit's own
+  `AppInstallationAuthStrategy` does cache, but in a process-global cache keyed by
+  App id only, refreshes 1 minute before expiry and lets concurrent first calls mint
+  twice — so we keep the token ourselves.) A 401 on a cached token drops it and the
+  request is replayed once with a fresh one.
+- Token auth (GITHUB_TOKEN) when there are no App credentials (Actions, local use).
+- No credentials at all: `GitHubClients(...)` raises `GitHubCredentialsError`;
+  `github_clients(settings)` returns None and the caller publishes in dry run.
+
+Every client validates request bodies against GitHub's schema before sending and
+retries through `RetryPolicy`: 5xx with backoff; rate limits as GitHub asks
+(`retry-after`, else `x-ratelimit-reset`, else at least 60 s with backoff), each wait
+capped by `max_wait`. Tokens and keys are never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncGenerator, Generator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
+
+import httpx
+import structlog
+from githubkit import GitHub
+from githubkit.auth import AppAuthStrategy, TokenAuthStrategy
+from githubkit.auth.base import BaseAuthStrategy
+from githubkit.cache import MemCacheStrategy
+from githubkit.exception import GitHubException, RateLimitExceeded, RequestError, RequestFailed
+from githubkit.retry import RetryOption
+
+from bot.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+USER_AGENT = "waooaw"
+TOKEN_REFRESH_MARGIN = timedelta(minutes=5)
+DEFAULT_MAX_WAIT = 300.0  # seconds: the longest single wait before a retry
+DEFAULT_MAX_RETRIES = 3
+
+Permission = Literal["admin", "maintain", "write", "triage", "read", "none"]
+PERMISSIONS: tuple[str, ...] = ("admin", "maintain", "write", "triage", "read", "none")
+WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
+
+
+class GitHubCredentialsError(RuntimeError):
+    """No usable GitHub credentials for what was asked."""
+
+
+def split_repo(repo: str) -> tuple[str, str]:
+    owner, sep, name = repo.partition("/")
+    if not sep or not owner or not name or "/" in name:
+        raise ValueError(f"repo must be 'owner/name', got {repo!r}")
+    return owner, name
+
+
+# ---------------------------------------------------------------- retries
+
+
+class RetryPolicy:
+    """githubkit `RetryDecisionFunc`: 5xx and rate limits, waits capped by `max_wait`.
+
+    - primary rate limit (403/429, `x-ratelimit-remaining: 0`): wait until `x-ratelimit-reset`;
+    - secondary rate limit (403/429 with `retry-after`): wait that long;
+    - 429, or 403 saying "rate limit", without either header: 60 s, doubling;
+    - 5xx: 1 s, 2 s, 4 s…;
+    - a transport error (timeout, reset connection) on GET: the same backoff as 5xx.
+    Other errors (404, 422, a plain 403) are not retried.
+    """
+
+    __slots__ = ("max_retries", "max_wait")
+
+    def __init__(self, max_retries: int = DEFAULT_MAX_RETRIES, max_wait: float = DEFAULT_MAX_WAIT) -> None:
+        self.max_retries = max_retries
+        self.max_wait = max_wait
+
+    def __call__(self, exc: GitHubException, retry_count: int) -> RetryOption:
+        if retry_count >= self.max_retries:
+            return RetryOption(False)
+        wait = self._wait(exc, retry_count)
+        if wait is None:
+            return RetryOption(False)
+        # githubkit sleeps 60 s for a falsy timedelta, so never hand it zero.
+        wait = max(min(wait, self.max_wait), 0.001)
+        request = getattr(exc, "request", None)
+        log.warning(
+            "github.retry",
+            error=exc.__class__.__name__,
+            status=exc.response.status_code if isinstance(exc, RequestFailed) else None,
+            method=request.method if request is not None else None,
+            path=request.url.path if request is not None else None,
+            attempt=retry_count + 1,
+            wait_s=round(wait, 3),
+        )
+        return RetryOption(True, timedelta(seconds=wait))
+
+    @staticmethod
+    def _wait(exc: GitHubException, retry_count: int) -> float | None:
+        if isinstance(exc, RateLimitExceeded):
+            # githubkit read `retry-after`, else `x-ratelimit-reset` (0 when already past).
+            headers = exc.response.headers
+            if "retry-after" in headers or "x-ratelimit-reset" in headers:
+                return exc.retry_after.total_seconds() + (0 if "retry-after" in headers else 1)
+            return 60.0 * 2**retry_count
+        if isinstance(exc, RequestFailed):
+            status = exc.response.status_code
+            if status >= 500:
+                return float(2**retry_count)
+            if status == 429 or (status == 403 and "rate limit" in exc.response.text.lower()):
+                return 60.0 * 2**retry_count
+            return None
+        if isinstance(exc, RequestError):
+            request = getattr(exc.exc, "request", None)
+            if request is not None and request.method in ("GET", "HEAD"):
+                return float(2**retry_count)
+        return None
+
+
+# ---------------------------------------------------------------- installation tokens
+
+
+@dataclass
+class _Token:
+    value: str
+    expires_at: datetime
+
+    def fresh(self, now: datetime) -> bool:
+        return self.expires_at - now > TOKEN_REFRESH_MARGIN
+
+
+class _InstallationAuth(httpx.Auth):
+    """httpx auth flow: our cached installation token; one replay with a new token on 401."""
+
+    requires_request_body = True
+
+    def __init__(self, clients: GitHubClients, installation_id: int) -> None:
+        self.clients = clients
+        self.installation_id = installation_id
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        token = self.clients.installation_token_sync(self.installation_id)
+        request.headers["Authorization"] = f"token {token}"
+        response = yield request
+        if response.status_code == 401:
+            self.clients.forget_token(self.installation_id, token)
+            request.headers["Authorization"] = f"token {self.clients.installation_token_sync(self.installation_id)}"
+            yield request
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        token = await self.clients.installation_token(self.installation_id)
+        request.headers["Authorization"] = f"token {token}"
+        response = yield request
+        if response.status_code == 401:
+            self.clients.forget_token(self.installation_id, token)
+            request.headers["Authorization"] = f"token {await self.clients.installation_token(self.installation_id)}"
+            yield request
+
+
+@dataclass
+class InstallationAuthStrategy(BaseAuthStrategy):
+    clients: GitHubClients
+    installation_id: int
+
+    def __repr__(self) -> str:  # never show the key or token
+        return f"InstallationAuthStrategy(installation_id={self.installation_id})"
+
+    def get_auth_flow(self, github: Any) -> httpx.Auth:
+        return _InstallationAuth(self.clients, self.installation_id)
+
+
+def _normalise_private_key(key: str) -> str:
+    key = key.strip()
+    if "\\n" in key and "\n" not in key:  # pasted into an env var with escaped newlines
+        key = key.replace("\\n", "\n")
+    return key + "\n"
+
+
+# ---------------------------------------------------------------- the factory
+
+
+class GitHubClients:
+    """Builds and caches one `githubkit.GitHub` per installation (or one for token auth)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        max_wait: float = DEFAULT_MAX_WAIT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        timeout: float = 30.0,
+    ) -> None:
+        self.base_url = settings.github_api_url
+        self.retry = RetryPolicy(max_retries=max_retries, max_wait=max_wait)
+        self.timeout = timeout
+        self._app_id = settings.app_id
+        private_key = settings.private_key if settings.app_id is not None else None
+        self._private_key = _normalise_private_key(private_key) if private_key else None
+        self._token = settings.github_token.get_secret_value() if settings.github_token is not None else None
+        if self._private_key is None and not self._token:
+            raise GitHubCredentialsError(
+                "no GitHub credentials: set GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY (or _PATH), or GITHUB_TOKEN"
+            )
+        if self._private_key is not None:
+            _check_private_key(self._private_key)
+        self._app: GitHub[Any] | None = None
+        self._clients: dict[int | None, GitHub[Any]] = {}
+        self._tokens: dict[int, _Token] = {}
+        self._async_locks: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = {}
+        self._sync_lock = threading.Lock()
+        # githubkit opens an HTTP client per request; building a TLS context for each
+        # costs ~50 ms of CPU, so they all share this one.
+        self._ssl = httpx.create_ssl_context()
+        self.tokens_minted = 0
+
+    def __repr__(self) -> str:
+        return f"GitHubClients(mode={self.mode!r}, base_url={self.base_url!r})"
+
+    @property
+    def mode(self) -> Literal["app", "token"]:
+        return "app" if self._private_key is not None else "token"
+
+    def _new(self, auth: BaseAuthStrategy) -> GitHub[Any]:
+        return GitHub(
+            auth,
+            base_url=self.base_url,
+            user_agent=USER_AGENT,
+            timeout=self.timeout,
+            ssl_verify=self._ssl,
+            auto_retry=self.retry,
+            rest_api_validate_body=True,
+            # Our own cache, not githubkit's process-global one; no HTTP cache: lookups
+            # by marker must see what was just written.
+            cache_strategy=MemCacheStrategy(),
+            http_cache=False,
+        )
+
+    def for_installation(self, installation_id: int | None) -> GitHub[Any]:
+        """The client to act for one installation (App auth) or the token's owner."""
+        if self.mode == "app" and installation_id is not None:
+            key: int | None = installation_id
+        elif self._token:
+            key = None
+        else:
+            raise GitHubCredentialsError(
+                "App auth needs an installation id (the event carries none) and GITHUB_TOKEN is not set"
+            )
+        client = self._clients.get(key)
+        if client is None:
+            auth: BaseAuthStrategy = (
+                TokenAuthStrategy(self._token or "") if key is None else InstallationAuthStrategy(self, key)
+            )
+            client = self._clients[key] = self._new(auth)
+        return client
+
+    def app(self) -> GitHub[Any]:
+        """The client authenticated as the App itself (JWT): /app endpoints only."""
+        if self._private_key is None or self._app_id is None:
+            raise GitHubCredentialsError("no App credentials (GITHUB_APP_ID and private key)")
+        if self._app is None:
+            self._app = self._new(AppAuthStrategy(self._app_id, self._private_key))
+        return self._app
+
+    # -- installation tokens
+
+    def _cached(self, installation_id: int) -> str | None:
+        token = self._tokens.get(installation_id)
+        if token is not None and token.fresh(datetime.now(timezone.utc)):
+            return token.value
+        return None
+
+    def _remember(self, installation_id: int, token: str, expires_at: str) -> str:
+        expiry = datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
+        self._tokens[installation_id] = _Token(token, expiry)
+        self.tokens_minted += 1
+        log.info("github.installation_token", installation_id=installation_id, expires_at=expiry.isoformat())
+        return token
+
+    def _lock(self, installation_id: int) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        entry = self._async_locks.get(installation_id)
+        if entry is None or entry[0] is not loop:
+            entry = self._async_locks[installation_id] = (loop, asyncio.Lock())
+        return entry[1]
+
+    async def installation_token(self, installation_id: int) -> str:
+        """A token for the installation, minted at most once per hour-ish (5 min margin)."""
+        if (token := self._cached(installation_id)) is not None:
+            return token
+        async with self._lock(installation_id):
+            if (token := self._cached(installation_id)) is not None:
+                return token
+            response = await self.app().rest.apps.async_create_installation_access_token(installation_id)
+            return self._remember(installation_id, response.parsed_data.token, response.parsed_data.expires_at)
+
+    def installation_token_sync(self, installation_id: int) -> str:
+        with self._sync_lock:
+            if (token := self._cached(installation_id)) is not None:
+                return token
+            response = self.app().rest.apps.create_installation_access_token(installation_id)
+            return self._remember(installation_id, response.parsed_data.token, response.parsed_data.expires_at)
+
+    def forget_token(self, installation_id: int, token: str) -> None:
+        current = self._tokens.get(installation_id)
+        if current is not None and current.value == token:
+            del self._tokens[installation_id]
+
+    # -- permissions
+
+    async def permission(self, installation_id: int | None, repo: str, username: str) -> Permission:
+        """The user's role on the repo: admin, maintain, write, triage, read or none (404)."""
+        owner, name = split_repo(repo)
+        github = self.for_installation(installation_id)
+        try:
+            response = await github.rest.repos.async_get_collaborator_permission_level(owner, name, username)
+        except RequestFailed as exc:
+            if exc.response.status_code == 404:
+                return "none"
+            raise
+        data = response.parsed_data
+        role = (data.role_name or "").lower()
+        if role in PERMISSIONS:
+            return role  # type: ignore[return-value]
+        # A custom role: its base role shows in the user's permission flags.
+        flags = getattr(data.user, "permissions", None) if data.user is not None else None
+        if flags:
+            for flag, level in (("admin", "admin"), ("maintain", "maintain"), ("push", "write"),
+                                ("triage", "triage"), ("pull", "read")):
+                if getattr(flags, flag, False) is True:
+                    return level  # type: ignore[return-value]
+        legacy = (data.permission or "").lower()
+        return legacy if legacy in PERMISSIONS else "none"  # type: ignore[return-value]
+
+    async def can_write(self, installation_id: int | None, repo: str, username: str) -> bool:
+        """Write, maintain or admin: who may run the commands that act or spend."""
+        return await self.permission(installation_id, repo, username) in WRITE_PERMISSIONS
+
+    async def aclose(self) -> None:
+        """Forget clients and tokens (githubkit opens one HTTP client per request)."""
+        self._clients.clear()
+        self._tokens.clear()
+        self._app = None
+
+
+def _check_private_key(key: str) -> None:
+    """Fail at start-up, not on the first event, when the key is not a PEM RSA key."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        load_pem_private_key(key.encode(), password=None)
+    except Exception as exc:  # noqa: BLE001 - never echo the key itself
+        raise GitHubCredentialsError(
+            f"GITHUB_APP_PRIVATE_KEY is not a readable PEM private key ({exc.__class__.__name__})"
+        ) from None
+
+
+def github_clients(settings: Settings, **options: Any) -> GitHubClients | None:
+    """The factory, or None when there are no GitHub credentials at all (dry run)."""
+    if not settings.has_github_credentials:
+        return None
+    return GitHubClients(settings, **options)

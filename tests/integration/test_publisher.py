@@ -1,0 +1,380 @@
+"""GitHubPublisher: real githubkit → fake GitHub on loopback, records in SQLite and PostgreSQL.
+
+The `store` fixture (tests/conftest.py) runs every test on both databases; when
+PostgreSQL is unreachable the postgres half fails, saying how to start it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from agents.context.db import Store
+from agents.context.models import PublishedOutput
+from agents.events import Event
+from agents.outputs import (
+    Annotation,
+    CheckRun,
+    Comment,
+    InlineComment,
+    IssueReport,
+    Output,
+    Reaction,
+    Report,
+    Review,
+    marker,
+)
+from bot.github import GitHubClients
+from bot.outputs import DryRunPublisher, GitHubPublisher, PublishError, build_publisher
+from bot.settings import Settings
+from tests.fakes.github import FakeGitHub, app_private_key
+
+REPO = "octo/repo"
+AGENT = "wowvision"
+INSTALLATION = 31
+SHA = "a" * 40
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("GITHUB_TOKEN", "GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY", "GITHUB_APP_PRIVATE_KEY_PATH", "GITHUB_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="module")
+def fake_server() -> Any:
+    with FakeGitHub() as server:
+        yield server
+
+
+@pytest.fixture
+def fake(fake_server: FakeGitHub) -> FakeGitHub:
+    fake_server.reset()
+    return fake_server
+
+
+@pytest.fixture
+def publisher(store: Store, fake: FakeGitHub) -> GitHubPublisher:
+    settings = Settings(GITHUB_API_URL=fake.url, GITHUB_APP_ID=7, GITHUB_APP_PRIVATE_KEY=app_private_key())
+    return GitHubPublisher(store, GitHubClients(settings, max_wait=0.01))
+
+
+def event(delivery: str = "delivery-1", issue_number: int | None = 1) -> Event:
+    payload: dict[str, Any] = {"installation": {"id": INSTALLATION}, "repository": {"full_name": REPO}}
+    if issue_number is not None:
+        payload["issue"] = {"number": issue_number}
+    return Event.from_payload(delivery, "issue_comment", payload)
+
+
+def publish(publisher: GitHubPublisher, *outputs: Output, delivery: str = "delivery-1") -> None:
+    asyncio.run(publisher.publish(AGENT, outputs, event(delivery)))
+
+
+def rows(store: Store) -> list[PublishedOutput]:
+    with store.session() as session:
+        return list(session.scalars(select(PublishedOutput).order_by(PublishedOutput.id)))
+
+
+def writes(fake: FakeGitHub) -> list[tuple[str, str]]:
+    return [(c.method, c.path) for c in fake.requests if c.method in ("POST", "PATCH") and "access_tokens" not in c.path]
+
+
+# ---------------------------------------------------------------- comments
+
+
+def test_comment_is_created_once_then_edited_in_place(publisher: GitHubPublisher, fake: FakeGitHub, store: Store) -> None:
+    publish(publisher, Comment(REPO, 1, "first", key="summary"), delivery="d-1")
+    publish(publisher, Comment(REPO, 1, "second", key="summary"), delivery="d-2")
+    publish(publisher, Comment(REPO, 1, "second", key="summary"), delivery="d-3")  # unchanged: no call
+
+    assert len(fake.comments) == 1
+    (comment,) = fake.comments.values()
+    hidden = marker(AGENT, "comment", "summary")
+    assert comment["body"] == f"second\n\n{hidden}"
+    assert writes(fake) == [("POST", "/repos/octo/repo/issues/1/comments"),
+                            ("PATCH", f"/repos/octo/repo/issues/comments/{comment['id']}")]
+    (row,) = rows(store)
+    assert (row.marker, row.kind, row.repo, row.github_id) == (hidden, "comment", REPO, comment["id"])
+    assert row.url == comment["html_url"] and row.delivery_id == "d-2" and len(row.content_hash) == 64
+    assert len(fake.calls("POST", r"/access_tokens$")) == 1
+    assert all(c.path.startswith("/app/") or c.headers["authorization"].startswith("token ghs_") for c in fake.requests)
+
+
+def test_crash_window_comment_on_github_without_record_is_not_duplicated(
+    publisher: GitHubPublisher, fake: FakeGitHub, store: Store
+) -> None:
+    hidden = marker(AGENT, "comment", "summary")
+    for n in range(120):  # the marker sits on the second page
+        fake.add_comment(REPO, 1, f"chatter {n}", user=fake.user("someone", 99))
+    crashed = fake.add_comment(REPO, 1, f"old text\n\n{hidden}")
+
+    publish(publisher, Comment(REPO, 1, "new text", key="summary"))
+
+    assert len([c for c in fake.comments.values() if hidden in c["body"]]) == 1
+    assert writes(fake) == [("PATCH", f"/repos/octo/repo/issues/comments/{crashed['id']}")]
+    assert fake.comments[crashed["id"]]["body"] == f"new text\n\n{hidden}"
+    assert [r.github_id for r in rows(store)] == [crashed["id"]]
+
+
+def test_crash_window_with_same_text_only_records(publisher: GitHubPublisher, fake: FakeGitHub, store: Store) -> None:
+    hidden = marker(AGENT, "comment", "k")
+    crashed = fake.add_comment(REPO, 1, f"same\n\n{hidden}")
+    publish(publisher, Comment(REPO, 1, "same", key="k"))
+    assert writes(fake) == []
+    assert [r.github_id for r in rows(store)] == [crashed["id"]]
+
+
+def test_comment_deleted_on_github_is_posted_again(publisher: GitHubPublisher, fake: FakeGitHub, store: Store) -> None:
+    publish(publisher, Comment(REPO, 1, "one", key="k"))
+    fake.comments.clear()  # someone deleted it
+    publish(publisher, Comment(REPO, 1, "two", key="k"))
+    (comment,) = fake.comments.values()
+    assert comment["body"].startswith("two")
+    assert [r.github_id for r in rows(store)] == [comment["id"]]
+
+
+def test_long_body_is_cut_and_keeps_its_marker(publisher: GitHubPublisher, fake: FakeGitHub) -> None:
+    publish(publisher, Comment(REPO, 1, "x" * 70_000, key="long"))
+    (comment,) = fake.comments.values()
+    assert len(comment["body"]) <= 65_536
+    assert comment["body"].endswith(marker(AGENT, "comment", "long"))
+
+
+# ---------------------------------------------------------------- reactions
+
+
+def test_reaction_is_posted_and_recorded_once(publisher: GitHubPublisher, fake: FakeGitHub, store: Store) -> None:
+    publish(publisher, Reaction(REPO, "eyes", comment_id=555))
+    publish(publisher, Reaction(REPO, "eyes", comment_id=555), delivery="d-2")
+    publish(publisher, Reaction(REPO, "rocket", issue_number=1))
+
+    assert writes(fake) == [("POST", "/repos/octo/repo/issues/comments/555/reactions"),
+                            ("POST", "/repos/octo/repo/issues/1/reactions")]
+    assert [r["content"] for r in fake.reactions] == ["eyes", "rocket"]
+    assert [(r.kind, r.marker) for r in rows(store)] == [
+        ("reaction", marker(AGENT, "reaction", "555:eyes")),
+        ("reaction", marker(AGENT, "reaction", "issue-1:rocket")),
+    ]
+
+
+def test_reaction_already_on_github_is_fine(publisher: GitHubPublisher, fake: FakeGitHub, store: Store) -> None:
+    publish(publisher, Reaction(REPO, "eyes", comment_id=9))
+    with store.session() as session:  # lose the record: GitHub answers 200 the second time
+        session.query(PublishedOutput).delete()
+    publish(publisher, Reaction(REPO, "eyes", comment_id=9))
+    assert [c.status for c in fake.calls("POST", r"/reactions$")] == [201, 200]
+    assert len(fake.reactions) == 1 and len(rows(store)) == 1
+
+
+# ---------------------------------------------------------------- issues
+
+
+def test_issue_is_upserted_then_closed(publisher: GitHubPublisher, fake: FakeGitHub, store: Store) -> None:
+    report = IssueReport(REPO, "Broken links", "3 broken", key="links", labels=("waooaw", "docs"))
+    publish(publisher, report)
+    publish(publisher, report, delivery="d-2")  # unchanged: nothing
+    (issue,) = fake.issues.values()
+    fake.issues[issue["number"]]["labels"].append(fake._label(REPO, "triaged"))  # a human adds a label
+    publish(publisher, IssueReport(REPO, "Broken links", "1 broken", key="links", labels=("waooaw", "docs")))
+    publish(publisher, IssueReport(REPO, "Broken links", "all fixed", key="links", labels=("waooaw", "docs"),
+                                   state="closed"))
+
+    assert len(fake.issues) == 1
+    issue = fake.issues[issue["number"]]
+    assert issue["state"] == "closed" and issue["state_reason"] == "completed"
+    assert issue["body"] == f"all fixed\n\n{marker(AGENT, 'issue', 'links')}"
+    assert {label["name"] for label in issue["labels"]} == {"waooaw", "docs", "triaged"}
+    assert [m for m, _ in writes(fake)] == ["POST", "PATCH", "PATCH"]
+    assert fake.calls("POST", r"/issues$")[0].json["labels"] == ["waooaw", "docs"]
+    (row,) = rows(store)
+    assert (row.kind, row.github_id, row.url) == ("issue", issue["number"], issue["html_url"])
+
+
+def test_crash_window_issue_found_by_marker(publisher: GitHubPublisher, fake: FakeGitHub, store: Store) -> None:
+    hidden = marker(AGENT, "issue", "links")
+    fake.add_issue(REPO, "unrelated", "hello", labels=["waooaw"])
+    crashed = fake.add_issue(REPO, "Broken links", f"old\n\n{hidden}", labels=["waooaw"])
+    fake.add_issue(REPO, "newer", "hi", labels=["waooaw"])
+
+    publish(publisher, IssueReport(REPO, "Broken links", "new", key="links", labels=("waooaw",)))
+
+    assert len(fake.issues) == 3
+    assert writes(fake) == [("PATCH", f"/repos/octo/repo/issues/{crashed['number']}")]
+    assert fake.calls("GET", r"/issues$")[0].query["labels"] == "waooaw"
+    assert [r.github_id for r in rows(store)] == [crashed["number"]]
+
+
+def test_closing_an_issue_that_never_existed_creates_nothing(publisher: GitHubPublisher, fake: FakeGitHub) -> None:
+    publish(publisher, IssueReport(REPO, "t", "b", key="gone", state="closed"))
+    assert fake.issues == {} and writes(fake) == []
+
+
+def test_report_with_repo_upserts_an_issue_and_ignores_files(
+    publisher: GitHubPublisher, fake: FakeGitHub, store: Store
+) -> None:
+    publish(publisher, Report("Daily 2024-05-01", "# hi", key="daily:2024-05-01", repo=REPO,
+                              labels=("waooaw-report",), files={"reports/x.md": b"x"}))
+    publish(publisher, Report("Daily", "# no repo", key="daily:none"))
+    (issue,) = fake.issues.values()
+    assert issue["title"] == "Daily 2024-05-01"
+    assert issue["body"] == f"# hi\n\n{marker(AGENT, 'report', 'daily:2024-05-01')}"
+    assert [label["name"] for label in issue["labels"]] == ["waooaw-report"]
+    assert [r.kind for r in rows(store)] == ["report"]
+
+
+# ---------------------------------------------------------------- reviews
+
+
+def review(comments: Sequence[InlineComment], key: str = "review", sha: str = SHA) -> Review:
+    return Review(REPO, 2, sha, "2 findings", key=key, event="REQUEST_CHANGES", comments=tuple(comments))
+
+
+def test_review_with_inline_comments(publisher: GitHubPublisher, fake: FakeGitHub, store: Store) -> None:
+    fake.valid_anchors = {("a.py", 3), ("b.py", 10)}
+    publish(publisher, review([InlineComment("a.py", 3, "no"), InlineComment("b.py", 10, "span", start_line=8)]))
+    publish(publisher, review([InlineComment("a.py", 3, "no")]), delivery="d-2")  # same SHA: nothing
+
+    (posted,) = fake.reviews.values()
+    assert posted["state"] == "CHANGES_REQUESTED" and posted["commit_id"] == SHA
+    assert fake.review_comments[posted["id"]] == [
+        {"path": "a.py", "line": 3, "side": "RIGHT", "body": "no"},
+        {"path": "b.py", "line": 10, "side": "RIGHT", "body": "span", "start_line": 8, "start_side": "RIGHT"},
+    ]
+    assert len(fake.calls("POST", r"/reviews$")) == 1
+    (row,) = rows(store)
+    assert row.marker == marker(AGENT, "review", f"review@{SHA}") and row.github_id == posted["id"]
+
+
+def test_review_rejected_for_an_anchor_is_posted_without_inline_comments(
+    publisher: GitHubPublisher, fake: FakeGitHub, store: Store
+) -> None:
+    fake.valid_anchors = {("a.py", 3)}
+    publish(publisher, review([InlineComment("a.py", 3, "fine"), InlineComment("gone.py", 99, "Outside the diff")]))
+
+    first, second = fake.calls("POST", r"/pulls/2/reviews$")
+    assert first.status == 422 and len(first.json["comments"]) == 2
+    assert second.status == 200 and "comments" not in second.json
+    (posted,) = fake.reviews.values()
+    assert "`a.py:3` — fine" in posted["body"] and "`gone.py:99` — Outside the diff" in posted["body"]
+    assert posted["body"].startswith("2 findings") and posted["body"].endswith(marker(AGENT, "review", "review"))
+    assert len(rows(store)) == 1
+
+
+def test_new_head_sha_gets_a_new_review(publisher: GitHubPublisher, fake: FakeGitHub) -> None:
+    publish(publisher, review([]))
+    publish(publisher, review([], sha="b" * 40))
+    assert sorted(r["commit_id"] for r in fake.reviews.values()) == [SHA, "b" * 40]
+
+
+def test_crash_window_review_is_not_posted_twice(publisher: GitHubPublisher, fake: FakeGitHub, store: Store) -> None:
+    publish(publisher, review([]))
+    with store.session() as session:
+        session.query(PublishedOutput).delete()
+    publish(publisher, review([]))
+    assert len(fake.reviews) == 1 and len(rows(store)) == 1
+
+
+# ---------------------------------------------------------------- check runs
+
+
+def many_annotations(n: int) -> tuple[Annotation, ...]:
+    return tuple(Annotation("a.py", i + 1, i + 1, "warning", f"finding {i}", title="rule") for i in range(n))
+
+
+def test_check_run_annotations_go_in_batches_of_50(publisher: GitHubPublisher, fake: FakeGitHub, store: Store) -> None:
+    run = CheckRun(REPO, SHA, "WowVision", "120 findings", "summary", conclusion="failure", annotations=many_annotations(120))
+    publish(publisher, run)
+
+    create, *updates = [c for c in fake.requests if "check-runs" in c.path and c.method in ("POST", "PATCH")]
+    assert create.method == "POST" and len(create.json["output"]["annotations"]) == 50
+    assert create.json["status"] == "in_progress" and "conclusion" not in create.json
+    assert [len(u.json["output"]["annotations"]) for u in updates] == [50, 20]
+    assert [u.json.get("conclusion") for u in updates] == [None, "failure"]
+    (check,) = fake.check_runs.values()
+    assert (check["status"], check["conclusion"]) == ("completed", "failure")
+    assert len(fake.annotations[check["id"]]) == 120
+    assert fake.annotations[check["id"]][0] == {"path": "a.py", "start_line": 1, "end_line": 1,
+                                                "annotation_level": "warning", "message": "finding 0", "title": "rule"}
+    assert check["output"]["summary"].endswith(marker(AGENT, "check_run", f"{SHA}:WowVision"))
+    assert [r.github_id for r in rows(store)] == [check["id"]]
+
+
+def test_check_run_is_updated_in_place_without_resending_annotations(
+    publisher: GitHubPublisher, fake: FakeGitHub
+) -> None:
+    publish(publisher, CheckRun(REPO, SHA, "WowVision", "t", "s", conclusion="failure", annotations=many_annotations(3)))
+    publish(publisher, CheckRun(REPO, SHA, "WowVision", "t", "s", conclusion="failure", annotations=many_annotations(3)))
+    publish(publisher, CheckRun(REPO, SHA, "WowVision", "t", "s2", conclusion="success", annotations=many_annotations(3)))
+
+    assert len(fake.check_runs) == 1
+    (check,) = fake.check_runs.values()
+    assert check["conclusion"] == "success" and len(fake.annotations[check["id"]]) == 3
+    create, update = [c for c in fake.requests if "check-runs" in c.path and c.method in ("POST", "PATCH")]
+    assert create.json["status"] == "completed" and create.json["conclusion"] == "failure"
+    assert update.method == "PATCH" and "annotations" not in update.json["output"]
+
+
+def test_check_run_without_conclusion_is_in_progress(publisher: GitHubPublisher, fake: FakeGitHub) -> None:
+    publish(publisher, CheckRun(REPO, SHA, "WowVision", "t", "running"))
+    (check,) = fake.check_runs.values()
+    assert check["status"] == "in_progress" and check["conclusion"] is None
+
+
+def test_crash_window_check_run_found_by_external_id(publisher: GitHubPublisher, fake: FakeGitHub, store: Store) -> None:
+    publish(publisher, CheckRun(REPO, SHA, "WowVision", "t", "s", conclusion="neutral"))
+    with store.session() as session:
+        session.query(PublishedOutput).delete()
+    publish(publisher, CheckRun(REPO, SHA, "WowVision", "t", "s", conclusion="success"))
+    (check,) = fake.check_runs.values()
+    assert check["conclusion"] == "success"
+
+
+# ---------------------------------------------------------------- failures and races
+
+
+def test_one_failing_output_does_not_stop_the_others(publisher: GitHubPublisher, fake: FakeGitHub) -> None:
+    fake.fail_next("POST", r"/issues/1/comments$", 404)
+    with pytest.raises(PublishError) as raised:
+        publish(publisher, Comment(REPO, 1, "a", key="a"), Reaction(REPO, "eyes", comment_id=1))
+    assert [o.kind for o, _ in raised.value.errors] == ["comment"]
+    assert len(fake.reactions) == 1
+
+
+def test_server_error_while_publishing_is_retried(publisher: GitHubPublisher, fake: FakeGitHub) -> None:
+    fake.fail_next("POST", r"/issues/1/comments$", 502)
+    publish(publisher, Comment(REPO, 1, "a", key="a"))
+    assert [c.status for c in fake.calls("POST", r"/comments$")] == [502, 201]
+    assert len(fake.comments) == 1
+
+
+def test_two_workers_recording_the_same_marker(publisher: GitHubPublisher, fake: FakeGitHub, store: Store) -> None:
+    """Another worker inserts the marker between our read and our insert: we update its row."""
+    hidden = marker(AGENT, "comment", "race")
+    rivals: list[str] = []
+
+    def rival_inserts(session: Session, *_: Any) -> None:
+        if any(isinstance(obj, PublishedOutput) for obj in session.new):
+            rivals.append(hidden)
+            with Session(store.engine) as rival, rival.begin():
+                rival.add(PublishedOutput(marker=hidden, agent=AGENT, kind="comment", repo=REPO, github_id=1))
+
+    sa_event.listen(store.sessions, "before_flush", rival_inserts, once=True)
+    publish(publisher, Comment(REPO, 1, "mine", key="race"))
+
+    assert rivals == [hidden]
+    (comment,) = fake.comments.values()
+    with store.session() as session:
+        assert session.scalar(select(func.count()).select_from(PublishedOutput)) == 1
+    (row,) = rows(store)
+    assert (row.marker, row.github_id, row.delivery_id) == (hidden, comment["id"], "delivery-1")
+
+
+def test_without_credentials_the_publisher_is_a_dry_run(store: Store) -> None:
+    assert isinstance(build_publisher(Settings(), store), DryRunPublisher)
+    assert isinstance(build_publisher(Settings(GITHUB_TOKEN="t"), store), GitHubPublisher)
