@@ -85,6 +85,7 @@ def make_bus(settings: Settings) -> EventBus:
 
     return RedisStreamBus(
         settings.redis_url,
+        stream=settings.bus_stream,
         visibility_timeout=settings.bus_visibility_timeout,
         max_deliveries=settings.bus_max_deliveries,
     )

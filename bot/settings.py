@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     api_url: str | None = Field(None, alias="WAOOAW_API_URL")
     api_token: SecretStr | None = Field(None, alias="WAOOAW_API_TOKEN")
 
+    bus_stream: str = Field("waooaw:events", alias="WAOOAW_BUS_STREAM")
     bus_visibility_timeout: float = Field(60.0, alias="WAOOAW_BUS_VISIBILITY_TIMEOUT")
     bus_max_deliveries: int = Field(5, alias="WAOOAW_BUS_MAX_DELIVERIES")
     agent_timeout: float = Field(120.0, alias="WAOOAW_AGENT_TIMEOUT")

@@ -191,6 +191,12 @@ class Worker:
 
     def _start_run(self, agent: str, delivery_id: str, attempt: int) -> int:
         with self.store.session() as session:
+            # A run still "running" here belonged to a worker that died mid-run: say so.
+            session.execute(
+                update(AgentRun)
+                .where(AgentRun.delivery_id == delivery_id, AgentRun.agent == agent, AgentRun.status == "running")
+                .values(status="abandoned", finished_at=utcnow())
+            )
             run = AgentRun(delivery_id=delivery_id, agent=agent, attempt=attempt, worker=self.name, status="running")
             session.add(run)
             session.flush()

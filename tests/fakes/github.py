@@ -18,6 +18,7 @@ matching request(s) with an error; `set_permission(user, level)`; `valid_anchors
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import functools
 import itertools
@@ -127,6 +128,9 @@ class FakeGitHub:
         self.jwt_claims: list[dict[str, Any]] = []
         self._revoked: set[str] = set()
         self._failures: list[_Failure] = []
+        self._holds: list[tuple[str, re.Pattern[str]]] = []
+        self._released = threading.Event()
+        self._held_count = 0
         self._ids = itertools.count(1000)
         self._numbers = itertools.count(1)
 
@@ -166,6 +170,22 @@ class FakeGitHub:
         if body is None:
             body = {"message": f"fake failure {status}", "documentation_url": "https://docs.github.com/rest"}
         self._failures.append(_Failure(method.upper(), re.compile(path_regex), status, headers or {}, body, times))
+
+    def hold(self, method: str, path_regex: str) -> None:
+        """Carry out matching requests but keep their answers back until `release()`.
+
+        This is GitHub having done the work while the caller never hears of it: the
+        window in which a worker can die after its side effect and before its record.
+        """
+        self._holds.append((method.upper(), re.compile(path_regex)))
+
+    def release(self) -> None:
+        self._holds.clear()
+        self._released.set()
+
+    @property
+    def held(self) -> int:
+        return self._held_count
 
     def set_permission(self, user: str, level: str) -> None:
         assert level in LEGACY_PERMISSION, level
@@ -291,6 +311,10 @@ class FakeGitHub:
             self.requests.append(call)
             status, body, headers = self._dispatch(call, str(request.url))
         call.status = status
+        if any(method == call.method and pattern.search(call.path) for method, pattern in self._holds):
+            with self._lock:
+                self._held_count += 1
+            await asyncio.get_running_loop().run_in_executor(None, self._released.wait)
         if body is None:
             return Response(status_code=status, headers=headers)
         return JSONResponse(body, status_code=status, headers=headers)
