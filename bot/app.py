@@ -24,7 +24,7 @@ from agents.context.db import Store
 from agents.registry import Registry
 from bot import metrics, webhooks
 from bot.bus import EventBus, LocalBus
-from bot.inbox import Inbox, InboxStatus
+from bot.inbox import Inbox, InboxStatus, InboxWriter
 from bot.outputs import Publisher, build_publisher
 from bot.settings import MAX_BODY_BYTES, Settings
 from bot.tenancy import TENANCY_EVENTS
@@ -45,17 +45,22 @@ class Platform:
     bus: EventBus
     publisher: Publisher
     inbox: Inbox = field(init=False)
+    intake: InboxWriter = field(init=False)
     _wake_names: frozenset[str] = frozenset()
     _wake_read_at: float = float("-inf")
 
     def __post_init__(self) -> None:
         self.inbox = Inbox(self.store)
+        self.intake = InboxWriter(self.inbox)
 
-    def wanted(self, event: str) -> bool:
-        """Whether any active agent may wake on this event name (a static table, no GitHub call)."""
+    async def wanted(self, event: str) -> bool:
+        """Whether any active agent may wake on this event name (a static table, no GitHub call).
+
+        Agent states are read from the store at most every few seconds, off the event loop.
+        """
         now = time.monotonic()
         if now - self._wake_read_at > WAKE_TABLE_TTL:
-            self._wake_names = self.registry.wake_event_names() | TENANCY_EVENTS
+            self._wake_names = await run_in_threadpool(self.registry.wake_event_names) | TENANCY_EVENTS
             self._wake_read_at = now
         return event in self._wake_names
 
@@ -105,6 +110,7 @@ def create_app(platform: Platform, *, secret: str | None, run_worker: bool | Non
             stop.set()
             if task is not None:
                 await task
+            await platform.intake.close()
             await platform.publisher.close()
             await platform.bus.close()
 
@@ -118,16 +124,18 @@ def create_app(platform: Platform, *, secret: str | None, run_worker: bool | Non
         except webhooks.WebhookRejected as rejected:
             metrics.rejected.labels(str(rejected.status)).inc()
             return JSONResponse({"error": rejected.reason}, status_code=rejected.status)
+        wanted = delivery.event != "ping" and await platform.wanted(delivery.event)
+        try:
+            is_new = await platform.intake.record(delivery, InboxStatus.QUEUED if wanted else InboxStatus.IGNORED)
+        except Exception:  # noqa: BLE001 - not recorded means not accepted: GitHub must see a failure
+            log.exception("webhook.not_recorded", delivery=delivery.delivery_id, event=delivery.event)
+            return JSONResponse({"error": "the delivery could not be recorded; redeliver it"}, status_code=503)
         if delivery.event == "ping":
-            await run_in_threadpool(platform.inbox.record, delivery, InboxStatus.IGNORED)
-            return JSONResponse({"delivery": delivery.delivery_id, "status": "pong"}, status_code=202)
-        wanted = platform.wanted(delivery.event)
-        status = InboxStatus.QUEUED if wanted else InboxStatus.IGNORED
-        is_new = await run_in_threadpool(platform.inbox.record, delivery, status)
-        if not is_new:
+            answer = "pong"
+        elif not is_new:
             answer = "duplicate"
         elif wanted:
-            await platform.bus.publish(delivery.delivery_id)
+            await _publish(platform, delivery.delivery_id)
             answer = "queued"
         else:
             answer = "ignored"
@@ -149,6 +157,15 @@ def create_app(platform: Platform, *, secret: str | None, run_worker: bool | Non
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+async def _publish(platform: Platform, delivery_id: str) -> None:
+    """Hand the recorded delivery to the bus. If the bus is down the delivery is still
+    safe in the inbox: a worker's recovery sweep publishes it later, so GitHub gets its 202."""
+    try:
+        await platform.bus.publish(delivery_id)
+    except Exception:  # noqa: BLE001
+        log.exception("webhook.publish_failed", delivery=delivery_id)
 
 
 async def _read_delivery(request: Request, secret: str | None) -> webhooks.Delivery:

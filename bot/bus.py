@@ -21,6 +21,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from bot.batching import Batcher
+
 log = structlog.get_logger(__name__)
 
 
@@ -201,14 +203,23 @@ class RedisStreamBus:
         self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5)
         self._heartbeat = self._redis.register_script(_HEARTBEAT_LUA)
         self._group_ready = False  # only saves a round trip; NOGROUP resets it
+        # Publishes arriving together (intake under load) share one pipelined round trip.
+        self._publisher: Batcher[str, None] = Batcher(self._xadd_many)
 
     # ------------------------------------------------------------------ publish
 
     async def publish(self, delivery_id: str) -> None:
+        await self._publisher.submit(delivery_id)
+
+    async def _xadd_many(self, delivery_ids: list[str]) -> list[None]:
         # The group must exist before the first entry is counted by depth(); it is
         # created from id 0, so entries added before it are still delivered.
         await self._ensure_group()
-        await self._redis.xadd(self.stream, {"delivery": delivery_id})
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for delivery_id in delivery_ids:
+                pipe.xadd(self.stream, {"delivery": delivery_id})
+            await pipe.execute()
+        return [None] * len(delivery_ids)
 
     async def _ensure_group(self) -> None:
         if self._group_ready:
@@ -439,6 +450,7 @@ class RedisStreamBus:
             return False
 
     async def close(self) -> None:
+        await self._publisher.close()
         await self._redis.aclose()
 
 

@@ -32,7 +32,7 @@ async def replay_file(settings: Settings, file: Path, event: str, delivery_id: s
 
 
 async def _replay(platform, bus: LocalBus, delivery: webhooks.Delivery) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    wanted = platform.wanted(delivery.event)
+    wanted = await platform.wanted(delivery.event)
     status = InboxStatus.QUEUED if wanted else InboxStatus.IGNORED
     if not await asyncio.to_thread(platform.inbox.record, delivery, status):
         return _outcome(platform, delivery.delivery_id, "duplicate")

@@ -6,12 +6,12 @@ signature is checked over the raw bytes before anything parses them.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from bot.settings import MAX_BODY_BYTES
 
@@ -53,7 +53,7 @@ class Delivery:
 
 def sign(secret: str, body: bytes) -> str:
     """The `X-Hub-Signature-256` value GitHub sends for this body."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return "sha256=" + hmac.digest(secret.encode(), body, "sha256").hex()
 
 
 def check_size(content_length: str | None) -> None:
@@ -80,8 +80,8 @@ def parse(body: bytes, *, event: str | None, delivery_id: str | None) -> Deliver
     if not delivery_id or not _DELIVERY_ID.match(delivery_id):
         raise WebhookRejected(400, "missing or malformed X-GitHub-Delivery")
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise WebhookRejected(400, f"body is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise WebhookRejected(400, "body is not a JSON object")

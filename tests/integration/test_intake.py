@@ -150,3 +150,33 @@ def test_every_real_payload_is_accepted_routed_or_ignored_and_processed_without_
         statuses = {row.delivery_id: row.status for row in session.query(InboxRecord)}
     assert len(statuses) == len(files)
     assert set(statuses.values()) <= {"done", "ignored"}, {k: v for k, v in statuses.items() if v not in ("done", "ignored")}
+
+
+def test_a_batch_with_old_and_repeated_ids_reports_only_the_new_ones(store):
+    from bot.inbox import Inbox, InboxStatus
+    from bot.webhooks import parse
+
+    def delivery(delivery_id):
+        return parse(comment_body("/waooaw help"), event="issue_comment", delivery_id=delivery_id)
+
+    inbox = Inbox(store)
+    assert inbox.record(delivery("old"), InboxStatus.QUEUED)
+    new = inbox.record_many([(delivery(i), InboxStatus.QUEUED) for i in ("a", "old", "b", "a")])
+    assert new == {"a", "b"}
+
+
+def test_concurrent_requests_share_commits_and_each_learns_its_own_answer(store):
+    from bot.inbox import Inbox, InboxStatus, InboxWriter
+    from bot.webhooks import parse
+
+    writer = InboxWriter(Inbox(store))
+
+    async def scenario():
+        deliveries = [parse(comment_body("/waooaw help"), event="issue_comment", delivery_id=f"w{n % 30}") for n in range(60)]
+        answers = await asyncio.gather(*(writer.record(d, InboxStatus.QUEUED) for d in deliveries))
+        await writer.close()
+        return answers
+
+    answers = asyncio.run(scenario())
+    assert answers.count(True) == 30 and answers.count(False) == 30
+    assert answers[:30] == [True] * 30
