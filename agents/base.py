@@ -75,7 +75,7 @@ class WowAgent:
         if event.installation_id is None or event.repo is None:
             return
         self._context_key = ContextKey(event.installation_id, event.repo, self.name, self.context_scope(event))
-        with self.env.store.session() as session:
+        with self.env.store.reading() as session:
             row = repository.latest(session, self._context_key)
             if row is not None:
                 self.context = dict(row.data)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from agents.base import WowAgent
 from agents.context.db import Store
@@ -45,10 +46,12 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._agents)
 
-    def states(self) -> dict[str, Lifecycle]:
+    def states(self, session: Session | None = None) -> dict[str, Lifecycle]:
         """Every registered agent with its state (active unless the store says otherwise)."""
-        with self.store.session() as session:
-            stored = {row.agent: row.state for row in session.scalars(select(AgentState))}
+        if session is None:
+            with self.store.session() as own:
+                return self.states(own)
+        stored = {row.agent: row.state for row in session.scalars(select(AgentState))}
         return {name: Lifecycle(stored.get(name, Lifecycle.ACTIVE)) for name in self.names()}
 
     def set_state(self, name: str, state: Lifecycle) -> None:
@@ -60,8 +63,8 @@ class Registry:
             else:
                 row.state = state.value
 
-    def active(self) -> list[type[WowAgent]]:
-        return [self._agents[name] for name, state in self.states().items() if state is Lifecycle.ACTIVE]
+    def active(self, session: Session | None = None) -> list[type[WowAgent]]:
+        return [self._agents[name] for name, state in self.states(session).items() if state is Lifecycle.ACTIVE]
 
     def wake_event_names(self) -> frozenset[str]:
         """The event names (before the dot) that some active agent may wake on."""

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 
 from agents.context.db import Store
 from agents.context.models import InboxRecord, utcnow
@@ -113,7 +114,14 @@ class InboxWriter:
         await self._batcher.close()
 
     async def _commit(self, items: list[tuple[Delivery, InboxStatus]]) -> list[bool]:
-        new = await asyncio.to_thread(self.inbox.record_many, items)
+        try:
+            new = await asyncio.to_thread(self.inbox.record_many, items)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            # The server dropped a pooled connection (restart, failover): nothing was
+            # committed, the pool is refreshed, and GitHub gets no redelivery on its own.
+            new = await asyncio.to_thread(self.inbox.record_many, items)
         answers = []
         for delivery, _ in items:
             answers.append(delivery.delivery_id in new)

@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
-from agents.context.db import Store
+from agents.context.db import Store, dialect_insert
 from agents.context.models import (
     AgentRun,
     AuditEntry,
@@ -27,36 +28,34 @@ TENANCY_EVENTS = frozenset({"installation", "installation_repositories"})
 _STATUS_BY_ACTION = {"created": "active", "unsuspend": "active", "suspend": "suspended", "deleted": "deleted"}
 
 
-def apply(store: Store, event: Event) -> None:
+def apply(session: Session, event: Event) -> None:
     installation = event.payload.get("installation") or {}
     if event.name not in TENANCY_EVENTS or not isinstance(installation.get("id"), int):
         return
-    with store.session() as session:
-        # Two events of one installation may be handled at once: create the row race-free.
-        session.execute(
-            store.insert(Installation)
-            .values(id=installation["id"], status="active", repos=[])
-            .on_conflict_do_nothing(index_elements=["id"])
-        )
-        row = session.get(Installation, installation["id"], with_for_update=True)
-        row.account = (installation.get("account") or {}).get("login") or row.account
-        if event.name == "installation":
-            row.status = _STATUS_BY_ACTION.get(event.action or "", row.status)
-            if event.action == "created":
-                listed = {repo["full_name"] for repo in event.payload.get("repositories") or []}
-                row.repos = sorted(set(row.repos) | listed)
-        else:
-            added = {repo["full_name"] for repo in event.payload.get("repositories_added") or []}
-            removed = {repo["full_name"] for repo in event.payload.get("repositories_removed") or []}
-            row.repos = sorted((set(row.repos) | added) - removed)
+    # Two events of one installation may be handled at once: create the row race-free.
+    session.execute(
+        dialect_insert(session.get_bind().dialect.name, Installation)
+        .values(id=installation["id"], status="active", repos=[])
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+    row = session.get(Installation, installation["id"], with_for_update=True)
+    row.account = (installation.get("account") or {}).get("login") or row.account
+    if event.name == "installation":
+        row.status = _STATUS_BY_ACTION.get(event.action or "", row.status)
+        if event.action == "created":
+            listed = {repo["full_name"] for repo in event.payload.get("repositories") or []}
+            row.repos = sorted(set(row.repos) | listed)
+    else:
+        added = {repo["full_name"] for repo in event.payload.get("repositories_added") or []}
+        removed = {repo["full_name"] for repo in event.payload.get("repositories_removed") or []}
+        row.repos = sorted((set(row.repos) | added) - removed)
 
 
-def is_stopped(store: Store, installation_id: int | None) -> bool:
+def is_stopped(session: Session, installation_id: int | None) -> bool:
     if installation_id is None:
         return False
-    with store.session() as session:
-        row = session.get(Installation, installation_id)
-        return row is not None and row.status != "active"
+    row = session.get(Installation, installation_id)
+    return row is not None and row.status != "active"
 
 
 def prune(store: Store, retention: timedelta) -> list[int]:

@@ -8,19 +8,20 @@ outputs are published idempotently by marker.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import socket
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+import orjson
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
+from sqlalchemy.orm import Session
 
 from agents.base import AgentEnv, WowAgent
 from agents.context.db import Store
-from agents.context.models import AgentRun, utcnow
+from agents.context.models import AgentRun, InboxRecord, utcnow
 from agents.events import Event
 from agents.registry import Registry
 from bot import metrics, tenancy
@@ -34,6 +35,12 @@ log = structlog.get_logger(__name__)
 
 class AgentsFailed(Exception):
     """Some agents failed on this delivery; the bus will deliver it again."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    event: Event
+    agents: list[type[WowAgent]]
 
 
 @dataclass(frozen=True)
@@ -103,46 +110,60 @@ class Worker:
                     log.exception("worker.sweep_failed")
 
     async def handle(self, message: BusMessage) -> None:
-        record = await asyncio.to_thread(self.inbox.get, message.delivery_id)
-        if record is None:
-            log.warning("worker.unknown_delivery", delivery=message.delivery_id)
+        plan = await asyncio.to_thread(self._plan, message)
+        if plan is None:
             return
-        if record.status in FINISHED:
-            return
-        event = Event.from_payload(
-            record.delivery_id,
-            record.event,
-            json.loads(record.body),
-            app_id=self.settings.app_id,
-            bot_user_id=self.settings.app_bot_user_id,
-            received_at=record.received_at,
-        )
-        results = await self.process(event, attempt=message.attempt)
+        results = await asyncio.gather(*(self._run_agent(agent, plan.event, message.attempt) for agent in plan.agents))
         failed = [result for result in results if result.status != "ok"]
         if failed:
             error = "; ".join(f"{result.agent}: {result.status} {result.error or ''}".strip() for result in failed)
-            await asyncio.to_thread(self.inbox.mark, event.delivery_id, InboxStatus.FAILED, attempts=message.attempt, error=error)
+            await asyncio.to_thread(self.inbox.mark, message.delivery_id, InboxStatus.FAILED, attempts=message.attempt, error=error)
             raise AgentsFailed(error)
-        await asyncio.to_thread(self.inbox.mark, event.delivery_id, InboxStatus.DONE, attempts=message.attempt)
+        await asyncio.to_thread(self.inbox.mark, message.delivery_id, InboxStatus.DONE, attempts=message.attempt)
 
     async def bury(self, message: BusMessage, reason: str) -> None:
         metrics.dead_letters.inc()
         await asyncio.to_thread(self.inbox.mark, message.delivery_id, InboxStatus.DEAD, attempts=message.attempt, error=reason)
 
-    async def process(self, event: Event, *, attempt: int = 1) -> list[RunResult]:
-        """Run every agent that should wake on this event, each isolated from the others."""
-        await asyncio.to_thread(tenancy.apply, self.store, event)
-        if await asyncio.to_thread(tenancy.is_stopped, self.store, event.installation_id):
-            log.info("worker.installation_stopped", delivery=event.delivery_id, installation=event.installation_id)
-            return []
-        agents = await asyncio.to_thread(self._agents_to_run, event)
-        return list(await asyncio.gather(*(self._run_agent(agent, event, attempt) for agent in agents)))
+    def _plan(self, message: BusMessage) -> Plan | None:
+        """Everything decided before agents run: it is the wake latency, so reads only.
 
-    def _agents_to_run(self, event: Event) -> list[type[WowAgent]]:
-        done = self._succeeded_agents(event.delivery_id)
+        Load the delivery, apply tenancy, and choose the agents that should wake:
+        active, not yet succeeded on it, not the author of a self-caused event.
+        """
+        with self.store.reading() as session:
+            # One round trip: the delivery, with the agents that already succeeded on it.
+            rows = session.execute(
+                select(InboxRecord, AgentRun.agent)
+                .outerjoin(AgentRun, and_(AgentRun.delivery_id == InboxRecord.delivery_id, AgentRun.status == "ok"))
+                .where(InboxRecord.delivery_id == message.delivery_id)
+            ).all()
+            if not rows:
+                log.warning("worker.unknown_delivery", delivery=message.delivery_id)
+                return None
+            record, succeeded = rows[0][0], {agent for _, agent in rows if agent is not None}
+            if record.status in FINISHED:
+                return None
+            event = Event.from_payload(
+                record.delivery_id,
+                record.event,
+                orjson.loads(record.body),
+                app_id=self.settings.app_id,
+                bot_user_id=self.settings.app_bot_user_id,
+                received_at=record.received_at,
+            )
+            if event.name in tenancy.TENANCY_EVENTS:
+                with self.store.session() as writing:
+                    tenancy.apply(writing, event)
+            if tenancy.is_stopped(session, event.installation_id):
+                log.info("worker.installation_stopped", delivery=event.delivery_id, installation=event.installation_id)
+                return Plan(event, [])
+            return Plan(event, self._agents_to_run(session, event, succeeded))
+
+    def _agents_to_run(self, session: Session, event: Event, succeeded: set[str]) -> list[type[WowAgent]]:
         chosen = []
-        for agent in self.registry.active():
-            if agent.name in done:
+        for agent in self.registry.active(session):
+            if agent.name in succeeded:
                 continue
             if event.caused_by_app and event.origin_agent in (None, agent.name):
                 # Our own App made this: never wake the agent that made it (no loops).
@@ -157,16 +178,10 @@ class Worker:
                 chosen.append(agent)
         return chosen
 
-    def _succeeded_agents(self, delivery_id: str) -> set[str]:
-        with self.store.session() as session:
-            return set(
-                session.scalars(
-                    select(AgentRun.agent).where(AgentRun.delivery_id == delivery_id, AgentRun.status == "ok")
-                )
-            )
-
     async def _run_agent(self, agent_class: type[WowAgent], event: Event, attempt: int) -> RunResult:
-        run_id = await asyncio.to_thread(self._start_run, agent_class.name, event.delivery_id, attempt)
+        # The run is recorded as started while the agent already works: the commit is
+        # not on the wake path. It is awaited before the run is recorded as finished.
+        recording = asyncio.ensure_future(asyncio.to_thread(self._start_run, agent_class.name, event.delivery_id, attempt))
         started = time.perf_counter()
         try:
             await asyncio.wait_for(self._wake_execute_publish(agent_class, event), self.settings.agent_timeout)
@@ -177,7 +192,7 @@ class Worker:
             log.exception("worker.agent_failed", agent=agent_class.name, delivery=event.delivery_id)
             result = RunResult(agent_class.name, "error", repr(exc)[:2000])
         duration = time.perf_counter() - started
-        await asyncio.to_thread(self._finish_run, run_id, result, duration)
+        await asyncio.to_thread(self._finish_run, await recording, result, duration)
         metrics.agent_runs.labels(agent_class.name, result.status).inc()
         metrics.agent_run_seconds.labels(agent_class.name).observe(duration)
         return result

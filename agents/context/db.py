@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -18,7 +19,10 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip on every checkout, on the wake path. A connection
+    # the server dropped fails its next statement instead; SQLAlchemy then invalidates the
+    # pool, and callers retry (intake once, at once; the worker through the bus).
+    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=False, pool_recycle=1800)
 
 
 def normalise_url(url: str) -> str:
@@ -38,6 +42,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
+def dialect_insert(dialect: str, table):  # type: ignore[no-untyped-def]
+    """INSERT with the dialect's ON CONFLICT support (both dialects we run have it)."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
 class Store:
     """Engine + session factory: the one way code reaches the database."""
 
@@ -47,17 +56,24 @@ class Store:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def insert(self, table):  # type: ignore[no-untyped-def]
-        """INSERT with this dialect's ON CONFLICT support (both dialects we run have it)."""
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        return insert(table)
+        return dialect_insert(self.engine.dialect.name, table)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
+        """A transaction: committed when the block ends, rolled back if it raises."""
         with self.sessions() as session:
             with session.begin():
+                yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for reads on the hot path: autocommit, so no BEGIN/COMMIT round trips.
+
+        Each statement sees the latest committed data; use `session()` for anything
+        that writes or needs several reads to agree.
+        """
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            with Session(bind=connection, expire_on_commit=False) as session:
                 yield session
 
     def upgrade(self) -> None:

@@ -180,3 +180,28 @@ def test_concurrent_requests_share_commits_and_each_learns_its_own_answer(store)
     answers = asyncio.run(scenario())
     assert answers.count(True) == 30 and answers.count(False) == 30
     assert answers[:30] == [True] * 30
+
+
+def test_intake_survives_the_database_dropping_its_connections(pg_store, postgres_admin):
+    from sqlalchemy import text
+
+    from bot.inbox import Inbox, InboxStatus, InboxWriter
+    from bot.webhooks import parse
+
+    writer = InboxWriter(Inbox(pg_store))
+
+    def delivery(delivery_id):
+        return parse(comment_body("/waooaw help"), event="issue_comment", delivery_id=delivery_id)
+
+    async def scenario():
+        assert await writer.record(delivery("before"), InboxStatus.QUEUED)
+        with pg_store.engine.connect() as connection:
+            pid = connection.execute(text("SELECT pg_backend_pid()")).scalar()
+        with postgres_admin.connect() as admin:  # what a server restart does to pooled connections
+            assert admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+        answer = await writer.record(delivery("after"), InboxStatus.QUEUED)
+        await writer.close()
+        return answer
+
+    assert asyncio.run(scenario()) is True
+    assert Inbox(pg_store).get("after") is not None
