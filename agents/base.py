@@ -6,14 +6,18 @@ intents. Around them the runtime calls `wake_up` (load context) and `save_contex
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from sqlalchemy.exc import IntegrityError
+
 from agents.context import repository
 from agents.context.db import Store
-from agents.context.repository import ContextKey
+from agents.context.models import ContextVersion
+from agents.context.repository import ContextKey, StaleContext
 from agents.events import Event
 from agents.outputs import Output
 
@@ -71,57 +75,70 @@ class WowAgent:
 
     async def wake_up(self, event: Event) -> None:
         """Load the latest context for this event's scope (empty when there is none)."""
-        self.context, self._loaded, self._context_key = {}, {}, None
+        self.context, self._loaded, self._loaded_version, self._context_key = {}, {}, 0, None
         if event.installation_id is None or event.repo is None:
             return
         self._context_key = ContextKey(event.installation_id, event.repo, self.name, self.context_scope(event))
+        row = await asyncio.to_thread(self._read_latest, self._context_key)
+        if row is not None:
+            self.context = dict(row.data)
+            self._loaded = dict(row.data)
+            self._loaded_version = row.version
+
+    def _read_latest(self, key: ContextKey) -> ContextVersion | None:
         with self.env.store.reading() as session:
-            row = repository.latest(session, self._context_key)
-            if row is not None:
-                self.context = dict(row.data)
-                self._loaded = dict(row.data)
+            return repository.latest(session, key)
 
     async def execute(self, event: Event) -> list[Output]:
         raise NotImplementedError
 
     async def save_context(self, event: Event) -> None:
-        """Write a new context version when the agent changed its context."""
+        """Write a new context version when the agent changed its context.
+
+        Raises StaleContext when another run saved since `wake_up` read it: the run
+        fails and is retried on the newer context, so no update is ever lost.
+        """
         if self._context_key is None or self.context == self._loaded:
             return
-        with self.env.store.session() as session:
-            repository.save(
-                session, self._context_key, self.context, created_by=self.name, delivery_id=event.delivery_id
-            )
-        self._loaded = dict(self.context)
+        await asyncio.to_thread(self._write, event.delivery_id, None)
 
     async def handoff_to(self, agent: str, package: HandoffPackage, event: Event) -> int:
-        """Address a package to another agent; returns the handoff id."""
-        if event.installation_id is None or event.repo is None:
+        """Save the context and address a package to another agent, together; returns the handoff id."""
+        if self._context_key is None:
             raise ValueError("a handoff needs an installation and a repository")
-        scope = self.context_scope(event)
-        with self.env.store.session() as session:
-            version = repository.save(
-                session,
-                ContextKey(event.installation_id, event.repo, self.name, scope),
-                self.context,
-                created_by=self.name,
-                delivery_id=event.delivery_id,
-            )
-            handoff = repository.create_handoff(
-                session,
-                installation_id=event.installation_id,
-                repo=event.repo,
-                scope=scope,
-                from_agent=self.name,
-                to_agent=agent,
-                package={
-                    "deliverable": package.deliverable,
-                    "open_questions": list(package.open_questions),
-                    "provenance": dict(package.provenance),
-                },
-                context_version_id=version.id,
-            )
-            return handoff.id
+        _, handoff_id = await asyncio.to_thread(self._write, event.delivery_id, (agent, package))
+        assert handoff_id is not None
+        return handoff_id
+
+    def _write(self, delivery_id: str, handoff: tuple[str, HandoffPackage] | None) -> tuple[int, int | None]:
+        key, data = self._context_key, dict(self.context)
+        assert key is not None
+        try:
+            with self.env.store.session() as session:
+                row = repository.save(
+                    session, key, data, expected_version=self._loaded_version, created_by=self.name, delivery_id=delivery_id
+                )
+                handoff_id = None
+                if handoff is not None:
+                    to_agent, package = handoff
+                    handoff_id = repository.create_handoff(
+                        session,
+                        installation_id=key.installation_id,
+                        repo=key.repo,
+                        scope=key.scope,
+                        from_agent=self.name,
+                        to_agent=to_agent,
+                        package={
+                            "deliverable": package.deliverable,
+                            "open_questions": list(package.open_questions),
+                            "provenance": dict(package.provenance),
+                        },
+                        context_version_id=row.id,
+                    ).id
+        except IntegrityError as exc:  # a writer took the same version number between our read and insert
+            raise StaleContext(f"{key}: version {self._loaded_version + 1} was written concurrently") from exc
+        self._loaded, self._loaded_version = data, row.version
+        return row.version, handoff_id
 
 
 def matches(event: Event, pattern: str) -> bool:

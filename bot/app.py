@@ -85,7 +85,7 @@ def build_platform(settings: Settings, *, bus: EventBus | None = None, publisher
 
 def make_bus(settings: Settings) -> EventBus:
     if settings.redis_url is None:
-        return LocalBus(max_deliveries=settings.bus_max_deliveries)
+        return LocalBus(max_deliveries=settings.bus_max_deliveries, concurrency=settings.worker_concurrency)
     from bot.bus import RedisStreamBus
 
     return RedisStreamBus(
@@ -93,6 +93,7 @@ def make_bus(settings: Settings) -> EventBus:
         stream=settings.bus_stream,
         visibility_timeout=settings.bus_visibility_timeout,
         max_deliveries=settings.bus_max_deliveries,
+        concurrency=settings.worker_concurrency,
     )
 
 

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     bus_stream: str = Field("waooaw:events", alias="WAOOAW_BUS_STREAM")
     bus_visibility_timeout: float = Field(60.0, alias="WAOOAW_BUS_VISIBILITY_TIMEOUT")
     bus_max_deliveries: int = Field(5, alias="WAOOAW_BUS_MAX_DELIVERIES")
+    # Deliveries one worker process handles at once (agents wait on GitHub and Claude, not CPU).
+    worker_concurrency: int = Field(4, alias="WAOOAW_WORKER_CONCURRENCY")
     agent_timeout: float = Field(120.0, alias="WAOOAW_AGENT_TIMEOUT")
     report_tz: str = Field("UTC", alias="WAOOAW_REPORT_TZ")
 

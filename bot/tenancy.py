@@ -51,11 +51,10 @@ def apply(session: Session, event: Event) -> None:
         row.repos = sorted((set(row.repos) | added) - removed)
 
 
-def is_stopped(session: Session, installation_id: int | None) -> bool:
-    if installation_id is None:
-        return False
-    row = session.get(Installation, installation_id)
-    return row is not None and row.status != "active"
+def status(session: Session, installation_id: int | None) -> str | None:
+    """active | suspended | deleted, or None for an installation we have not heard of."""
+    row = session.get(Installation, installation_id) if installation_id is not None else None
+    return row.status if row is not None else None
 
 
 def prune(store: Store, retention: timedelta) -> list[int]:

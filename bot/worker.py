@@ -16,12 +16,12 @@ from datetime import timedelta
 
 import orjson
 import structlog
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, insert, select, update
 from sqlalchemy.orm import Session
 
 from agents.base import AgentEnv, WowAgent
 from agents.context.db import Store
-from agents.context.models import AgentRun, InboxRecord, utcnow
+from agents.context.models import AgentRun, InboxRecord, Installation, utcnow
 from agents.events import Event
 from agents.registry import Registry
 from bot import metrics, tenancy
@@ -132,32 +132,43 @@ class Worker:
         active, not yet succeeded on it, not the author of a self-caused event.
         """
         with self.store.reading() as session:
-            # One round trip: the delivery, with the agents that already succeeded on it.
+            # One round trip: the delivery, its installation's state, the agents that already succeeded on it.
             rows = session.execute(
-                select(InboxRecord, AgentRun.agent)
+                select(
+                    InboxRecord.delivery_id,
+                    InboxRecord.event,
+                    InboxRecord.body,
+                    InboxRecord.status,
+                    InboxRecord.received_at,
+                    Installation.status,
+                    AgentRun.agent,
+                )
+                .outerjoin(Installation, Installation.id == InboxRecord.installation_id)
                 .outerjoin(AgentRun, and_(AgentRun.delivery_id == InboxRecord.delivery_id, AgentRun.status == "ok"))
                 .where(InboxRecord.delivery_id == message.delivery_id)
             ).all()
             if not rows:
                 log.warning("worker.unknown_delivery", delivery=message.delivery_id)
                 return None
-            record, succeeded = rows[0][0], {agent for _, agent in rows if agent is not None}
-            if record.status in FINISHED:
+            delivery_id, name, body, status, received_at, installation_status, _ = rows[0]
+            if status in FINISHED:
                 return None
             event = Event.from_payload(
-                record.delivery_id,
-                record.event,
-                orjson.loads(record.body),
+                delivery_id,
+                name,
+                orjson.loads(body),
                 app_id=self.settings.app_id,
                 bot_user_id=self.settings.app_bot_user_id,
-                received_at=record.received_at,
+                received_at=received_at,
             )
             if event.name in tenancy.TENANCY_EVENTS:
                 with self.store.session() as writing:
                     tenancy.apply(writing, event)
-            if tenancy.is_stopped(session, event.installation_id):
-                log.info("worker.installation_stopped", delivery=event.delivery_id, installation=event.installation_id)
+                    installation_status = tenancy.status(writing, event.installation_id)
+            if installation_status not in (None, "active"):
+                log.info("worker.installation_stopped", delivery=delivery_id, installation=event.installation_id)
                 return Plan(event, [])
+            succeeded = {agent for *_, agent in rows if agent is not None}
             return Plan(event, self._agents_to_run(session, event, succeeded))
 
     def _agents_to_run(self, session: Session, event: Event, succeeded: set[str]) -> list[type[WowAgent]]:
@@ -205,17 +216,19 @@ class Worker:
         await agent.save_context(event)
 
     def _start_run(self, agent: str, delivery_id: str, attempt: int) -> int:
-        with self.store.session() as session:
+        # Core statements, not the ORM: this runs beside the agent's first steps.
+        with self.store.engine.begin() as connection:
             # A run still "running" here belonged to a worker that died mid-run: say so.
-            session.execute(
+            connection.execute(
                 update(AgentRun)
                 .where(AgentRun.delivery_id == delivery_id, AgentRun.agent == agent, AgentRun.status == "running")
                 .values(status="abandoned", finished_at=utcnow())
             )
-            run = AgentRun(delivery_id=delivery_id, agent=agent, attempt=attempt, worker=self.name, status="running")
-            session.add(run)
-            session.flush()
-            return run.id
+            return connection.execute(
+                insert(AgentRun)
+                .values(delivery_id=delivery_id, agent=agent, attempt=attempt, worker=self.name, status="running", started_at=utcnow())
+                .returning(AgentRun.id)
+            ).scalar_one()
 
     def _finish_run(self, run_id: int, result: RunResult, duration: float) -> None:
         with self.store.session() as session:

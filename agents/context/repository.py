@@ -33,11 +33,16 @@ def latest(session: Session, key: ContextKey) -> ContextVersion | None:
     ).first()
 
 
+class StaleContext(Exception):
+    """Someone saved a newer version since this one was read: re-read, redo, save again."""
+
+
 def save(
     session: Session,
     key: ContextKey,
     data: dict[str, Any],
     *,
+    expected_version: int | None = None,
     summary: str = "",
     tags: list[str] | None = None,
     created_by: str | None = None,
@@ -46,10 +51,15 @@ def save(
 ) -> ContextVersion:
     """Write the next version, linked to the current latest one as its parent.
 
-    Two writers racing for the same version number collide on the unique
-    constraint; the loser's transaction fails rather than overwriting.
+    With `expected_version` (0: "there was none") the write is optimistic: if the latest
+    version is another, StaleContext is raised instead of silently building on a
+    context the writer never saw. Two writers racing for the same version number
+    collide on the unique constraint; the loser's transaction fails either way.
     """
     parent = latest(session, key)
+    current = parent.version if parent else 0
+    if expected_version is not None and current != expected_version:
+        raise StaleContext(f"{key}: expected version {expected_version}, the latest is {current}")
     row = ContextVersion(
         installation_id=key.installation_id,
         repo=key.repo,

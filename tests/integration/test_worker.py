@@ -34,6 +34,16 @@ class Counter(WowAgent):
         return [Comment(repo=event.repo, issue_number=event.issue_number, body=f"seen {self.context['seen']}", key="count")]
 
 
+class Echo(WowAgent):
+    """Answers every comment; keeps no context, so concurrent runs never conflict."""
+
+    name = "echo"
+    wakes_on = ("issue_comment.created",)
+
+    async def execute(self, event):
+        return [Comment(repo=event.repo, issue_number=event.issue_number, body="echo", key=event.delivery_id)]
+
+
 class Crasher(WowAgent):
     name = "crasher"
     wakes_on = ("issue_comment.created",)
@@ -187,17 +197,17 @@ def test_handoff_is_stored_with_its_package_and_context(store):
 
 def test_a_restart_requeues_what_the_inbox_holds_unfinished(store):
     # Deliveries recorded (202 sent) but the process died before the worker saw them.
-    first = platform_with(store, Counter)
+    first = platform_with(store, Echo)
     for index in range(5):
         enqueue(first, f"r{index}")
     enqueue(first, "already-done")
     Inbox(store).mark("already-done", InboxStatus.DONE)
 
-    restarted = platform_with(store, Counter)
+    restarted = platform_with(store, Echo)
     asyncio.run(drain(restarted))
     for index in range(5):
         assert inbox_status(store, f"r{index}") == "done"
-        assert runs(store, f"r{index}") == [("counter", "ok")]
+        assert runs(store, f"r{index}") == [("echo", "ok")]
     assert runs(store, "already-done") == []
 
 
@@ -233,3 +243,16 @@ def test_with_redis_recovery_publishes_only_stranded_deliveries(store, redis_url
     asyncio.run(scenario())
     assert inbox_status(store, "stranded") == "done" and inbox_status(store, "on-the-bus") == "done"
     assert runs(store, "stranded") == [("counter", "ok")] and runs(store, "on-the-bus") == [("counter", "ok")]
+
+
+def test_a_context_saved_concurrently_is_never_overwritten(store):
+    from agents.context.repository import ContextKey, StaleContext
+
+    key = ContextKey(1, "o/r", "counter", "repo")
+    with store.session() as session:
+        repository.save(session, key, {"seen": 1}, expected_version=0)
+    with pytest.raises(StaleContext):
+        with store.session() as session:
+            repository.save(session, key, {"seen": 1}, expected_version=0)
+    with store.session() as session:
+        assert repository.save(session, key, {"seen": 2}, expected_version=1).version == 2
