@@ -55,7 +55,7 @@ class Concierge(WowAgent):
         depth = await self.env.queue_depth()
         lines = ["### WAOOAW status", "", "| agent | state |", "|---|---|"]
         lines += [f"| `{name}` | {state.value} |" for name, state in self.env.registry.states().items()]
-        lines += ["", f"**Queue depth:** {depth if depth is not None else 'unknown'}", "", f"**Last events on {repo}**", ""]
+        lines += ["", f"**Queue:** {depth if depth is not None else 'unknown'} waiting or in flight (this request included)", "", f"**Last events on {repo}**", ""]
         with self.env.store.session() as session:
             recent = session.execute(
                 select(InboxRecord.event, InboxRecord.action, InboxRecord.status, InboxRecord.received_at)

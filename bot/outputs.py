@@ -16,6 +16,7 @@ import asyncio
 import hashlib
 import json
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TextIO, TypeVar
@@ -71,11 +72,28 @@ class DryRunPublisher:
         stream = self.stream or sys.stdout
         for output in outputs:
             print(f"[dry-run] {agent} → {output.kind} {marker(agent, output.kind, output.key)}", file=stream)
-            print(f"  {output!r}", file=stream)
+            print(textwrap.indent(_describe(output), "    "), file=stream)
         stream.flush()
 
     async def close(self) -> None:
         return None
+
+
+def _describe(output: Output) -> str:
+    """What a maintainer would see on GitHub, in a terminal."""
+    if isinstance(output, Reaction):
+        target = f"comment {output.comment_id}" if output.comment_id is not None else f"#{output.issue_number}"
+        return f"react {output.content} on {output.repo} {target}"
+    if isinstance(output, Comment):
+        return f"comment on {output.repo}#{output.issue_number}:\n{output.body}"
+    if isinstance(output, IssueReport):
+        return f"issue in {output.repo} ({output.state}) {output.title!r}:\n{output.body}"
+    if isinstance(output, Review):
+        inline = "".join(f"\n  {c.path}:{c.line}: {c.body}" for c in output.comments)
+        return f"review {output.event} on {output.repo}#{output.pr_number} @ {output.commit_sha[:12]}:\n{output.body}{inline}"
+    if isinstance(output, CheckRun):
+        return f"check run {output.name!r} on {output.repo}@{output.head_sha[:12]}: {output.conclusion} — {output.title}\n{output.summary}"
+    return f"report {output.title!r}" + (f" as an issue in {output.repo}" if output.repo else "") + f":\n{output.markdown}"
 
 
 class PublishError(Exception):

@@ -108,7 +108,7 @@ def test_concierge_answers_status_and_the_run_is_recorded(store):
     asyncio.run(drain(platform))
     printed = platform.output.getvalue()
     assert "<!-- waooaw:concierge:reaction:" in printed and "eyes" in printed
-    assert "<!-- waooaw:concierge:comment:status:" in printed and "Queue depth" in printed
+    assert "<!-- waooaw:concierge:comment:status:" in printed and "waiting or in flight" in printed
     assert runs(store, "d1") == [("concierge", "ok")]
     with store.session() as session:
         run = session.scalars(select(AgentRun)).one()
