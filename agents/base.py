@@ -20,6 +20,7 @@ from agents.context.models import ContextVersion
 from agents.context.repository import ContextKey, StaleContext
 from agents.events import Event
 from agents.outputs import Output
+from agents.ports import RepoReader
 
 if TYPE_CHECKING:
     from agents.registry import Registry
@@ -50,6 +51,8 @@ class AgentEnv:
     store: Store
     registry: "Registry"
     queue_depth: Callable[[], Awaitable[int | None]] = _no_queue
+    # Reads GitHub for the event's installation; returns None when there are no credentials.
+    reader_for: Callable[[Event], RepoReader | None] = lambda event: None
 
 
 class WowAgent:

@@ -115,6 +115,7 @@ class Report:
     repo: str | None = None
     labels: tuple[str, ...] = ()
     files: dict[str, bytes] = field(default_factory=dict)
+    state: Literal["open", "closed"] = "open"  # closed: the issue is closed (an earlier day's report)
     kind = "report"
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -21,11 +21,15 @@ from starlette.concurrency import run_in_threadpool
 
 from agents.catalog import default_registry
 from agents.context.db import Store
+from agents.events import Event
+from agents.ports import RepoReader
 from agents.registry import Registry
 from bot import metrics, webhooks
 from bot.bus import EventBus, LocalBus
 from bot.inbox import Inbox, InboxStatus, InboxWriter
+from bot.github import github_clients
 from bot.outputs import Publisher, build_publisher
+from bot.reader import GitHubReader
 from bot.settings import MAX_BODY_BYTES, Settings
 from bot.tenancy import TENANCY_EVENTS
 from bot.worker import Worker
@@ -44,6 +48,8 @@ class Platform:
     registry: Registry
     bus: EventBus
     publisher: Publisher
+    # A RepoReader for the event's installation, or None without GitHub credentials.
+    reader_for: Callable[[Event], RepoReader | None] = lambda event: None
     inbox: Inbox = field(init=False)
     intake: InboxWriter = field(init=False)
     _wake_names: frozenset[str] = frozenset()
@@ -66,20 +72,25 @@ class Platform:
 
     def worker(self) -> Worker:
         return Worker(
-            settings=self.settings, store=self.store, registry=self.registry, bus=self.bus, publisher=self.publisher
+            settings=self.settings,
+            store=self.store,
+            registry=self.registry,
+            bus=self.bus,
+            publisher=self.publisher,
+            reader_for=self.reader_for,
         )
 
 
 def build_platform(settings: Settings, *, bus: EventBus | None = None, publisher: Publisher | None = None) -> Platform:
     store = Store(settings.database_url)
-    if bus is None:
-        bus = make_bus(settings)
+    clients = github_clients(settings)  # one token cache for publishing and reading
     return Platform(
         settings=settings,
         store=store,
         registry=default_registry(store),
-        bus=bus,
-        publisher=publisher or build_publisher(settings, store),
+        bus=bus or make_bus(settings),
+        publisher=publisher or build_publisher(store, clients),
+        reader_for=(lambda event: GitHubReader(clients, event.installation_id)) if clients else (lambda event: None),
     )
 
 

@@ -105,11 +105,8 @@ class PublishError(Exception):
         super().__init__(f"{len(errors)} output(s) not published: {summary}")
 
 
-def build_publisher(settings: Settings, store: Store, **client_options: Any) -> Publisher:
-    """GitHubPublisher with credentials, DryRunPublisher without any."""
-    from bot.github import github_clients
-
-    clients = github_clients(settings, **client_options)
+def build_publisher(store: Store, clients: GitHubClients | None) -> Publisher:
+    """GitHubPublisher with credentials (clients), DryRunPublisher without any."""
     return DryRunPublisher() if clients is None else GitHubPublisher(store, clients)
 
 
@@ -211,7 +208,7 @@ class GitHubPublisher:
         elif isinstance(output, Report):
             if output.repo:  # files are written by whoever made the report, not here
                 await self._issue(github, agent, "report", output.key, output.repo, output.title,
-                                  output.markdown, output.labels, "open", event)
+                                  output.markdown, output.labels, output.state, event)
         else:  # pragma: no cover - Output is a closed union
             raise TypeError(f"unknown output {output!r}")
 

@@ -28,7 +28,14 @@ class Settings(BaseSettings):
 
     anthropic_api_key: SecretStr | None = Field(None, alias="ANTHROPIC_API_KEY")
     anthropic_base_url: str | None = Field(None, alias="ANTHROPIC_BASE_URL")
-    llm_model: str = Field("claude-sonnet-4-5", alias="WAOOAW_LLM_MODEL")
+    # A model priced in agents/pricing.py (claude-sonnet-4-5 is deprecated, retiring 2026-11-30).
+    llm_model: str = Field("claude-sonnet-5-5", alias="WAOOAW_LLM_MODEL")
+    llm_max_retries: int = Field(2, alias="WAOOAW_LLM_MAX_RETRIES")  # the SDK's own retries per call
+    # Calls failing in a row (after retries) that open the breaker, and how long it stays open.
+    llm_breaker_threshold: int = Field(5, alias="WAOOAW_LLM_BREAKER_THRESHOLD")
+    llm_breaker_cooldown: float = Field(60.0, alias="WAOOAW_LLM_BREAKER_COOLDOWN")
+    # LLM spend per repository per UTC day, in USD, unless the repo config sets its own.
+    llm_repo_daily_budget_usd: float = Field(1.0, alias="WAOOAW_LLM_REPO_DAILY_BUDGET_USD")
 
     api_url: str | None = Field(None, alias="WAOOAW_API_URL")
     api_token: SecretStr | None = Field(None, alias="WAOOAW_API_TOKEN")

@@ -11,6 +11,7 @@ import asyncio
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -23,6 +24,7 @@ from agents.base import AgentEnv, WowAgent
 from agents.context.db import Store
 from agents.context.models import AgentRun, InboxRecord, Installation, utcnow
 from agents.events import Event
+from agents.ports import RepoReader
 from agents.registry import Registry
 from bot import metrics, tenancy
 from bot.bus import BusMessage, EventBus, LocalBus
@@ -59,6 +61,7 @@ class Worker:
         registry: Registry,
         bus: EventBus,
         publisher: Publisher,
+        reader_for: Callable[[Event], RepoReader | None] = lambda event: None,
         name: str | None = None,
     ) -> None:
         self.settings = settings
@@ -68,7 +71,7 @@ class Worker:
         self.publisher = publisher
         self.inbox = Inbox(store)
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
-        self.env = AgentEnv(store=store, registry=registry, queue_depth=bus.depth)
+        self.env = AgentEnv(store=store, registry=registry, queue_depth=bus.depth, reader_for=reader_for)
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.recover()

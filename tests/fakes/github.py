@@ -19,6 +19,8 @@ matching request(s) with an error; `set_permission(user, level)`; `valid_anchors
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import copy
 import functools
 import itertools
@@ -122,6 +124,9 @@ class FakeGitHub:
         self.annotations: dict[int, list[dict[str, Any]]] = {}  # check run id → annotations (appended)
         self.reactions: list[dict[str, Any]] = []
         self.permissions: dict[str, str] = {}
+        self.pull_diffs: dict[tuple[str, int], str] = {}  # (repo, number) → unified diff
+        self.compare_diffs: dict[tuple[str, str, str], str] = {}  # (repo, base, head) → unified diff
+        self.files: dict[tuple[str, str, str], bytes] = {}  # (repo, ref, path) → content
         self.valid_anchors: set[tuple[str, int]] | None = None
         self.token_ttl = timedelta(hours=1)
         self.minted_tokens: list[str] = []
@@ -317,6 +322,8 @@ class FakeGitHub:
             await asyncio.get_running_loop().run_in_executor(None, self._released.wait)
         if body is None:
             return Response(status_code=status, headers=headers)
+        if isinstance(body, str):  # a diff, as GitHub sends for Accept: application/vnd.github.diff
+            return Response(body, status_code=status, headers=headers, media_type="text/x-diff")
         return JSONResponse(body, status_code=status, headers=headers)
 
     def _dispatch(self, call: Call, full_url: str) -> tuple[int, Any, dict[str, str]]:
@@ -465,6 +472,31 @@ class FakeGitHub:
                 and r["name"] == call.query.get("check_name", r["name"])]
         return 200, {"total_count": len(runs), "check_runs": runs}, {}
 
+    def get_pull_diff(self, call: Call, url: str, repo: str, number: str) -> tuple[int, Any, dict[str, str]]:
+        diff = self.pull_diffs.get((repo, int(number)))
+        if diff is None or "diff" not in call.headers.get("accept", ""):
+            return 404, {"message": "Not Found (the fake serves pull requests as diffs only)"}, {}
+        return 200, diff, {}
+
+    def get_compare_diff(self, call: Call, url: str, repo: str, base: str, head: str) -> tuple[int, Any, dict[str, str]]:
+        diff = self.compare_diffs.get((repo, base, head))
+        if diff is None or "diff" not in call.headers.get("accept", ""):
+            return 404, {"message": "Not Found"}, {}
+        return 200, diff, {}
+
+    def get_contents(self, call: Call, url: str, repo: str, path: str) -> tuple[int, Any, dict[str, str]]:
+        ref = call.query.get("ref", "HEAD")
+        content = self.files.get((repo, ref, path))
+        if content is None:
+            return 404, {"message": "Not Found"}, {}
+        encoded = base64.b64encode(content).decode()
+        return 200, {
+            "type": "file", "encoding": "base64", "size": len(content), "name": path.rsplit("/", 1)[-1],
+            "path": path, "content": encoded, "sha": hashlib.sha1(content).hexdigest(),
+            "url": url, "git_url": None, "html_url": None, "download_url": None,
+            "_links": {"self": url, "git": None, "html": None},
+        }, {}
+
     def get_permission(self, call: Call, url: str, repo: str, user: str) -> tuple[int, Any, dict[str, str]]:
         level = self.permissions.get(user)
         if level is None:
@@ -493,4 +525,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("PATCH", _REPO + r"/check-runs/(?P<id>\d+)", "update_check_run"),
     ("GET", _REPO + r"/commits/(?P<ref>[^/]+)/check-runs", "list_check_runs"),
     ("GET", _REPO + r"/collaborators/(?P<user>[^/]+)/permission", "get_permission"),
+    ("GET", _REPO + r"/pulls/(?P<number>\d+)", "get_pull_diff"),
+    ("GET", _REPO + r"/compare/(?P<base>[^/]+)\.\.\.(?P<head>[^/]+)", "get_compare_diff"),
+    ("GET", _REPO + r"/contents/(?P<path>.+)", "get_contents"),
 ]

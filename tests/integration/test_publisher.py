@@ -31,6 +31,7 @@ from agents.outputs import (
     marker,
 )
 from bot.github import GitHubClients
+from bot.github import github_clients
 from bot.outputs import DryRunPublisher, GitHubPublisher, PublishError, build_publisher
 from bot.settings import Settings
 from tests.fakes.github import FakeGitHub, app_private_key
@@ -376,5 +377,5 @@ def test_two_workers_recording_the_same_marker(publisher: GitHubPublisher, fake:
 
 
 def test_without_credentials_the_publisher_is_a_dry_run(store: Store) -> None:
-    assert isinstance(build_publisher(Settings(), store), DryRunPublisher)
-    assert isinstance(build_publisher(Settings(GITHUB_TOKEN="t"), store), GitHubPublisher)
+    assert isinstance(build_publisher(store, github_clients(Settings())), DryRunPublisher)
+    assert isinstance(build_publisher(store, github_clients(Settings(GITHUB_TOKEN="t"))), GitHubPublisher)

@@ -1,0 +1,28 @@
+"""What agents may read from GitHub, as a Protocol the edge implements.
+
+Agents never call GitHub; those that need to read a repository (a diff, a file at a
+commit, who may run a command) are handed a `RepoReader` bound to the event's
+installation. Tests hand them one backed by a fake GitHub; a dry run hands none.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class RepoReader(Protocol):
+    async def pull_request_diff(self, repo: str, number: int) -> str:
+        """The PR's unified diff, as GitHub renders it."""
+        ...
+
+    async def compare_diff(self, repo: str, base: str, head: str) -> str:
+        """The unified diff between two commits."""
+        ...
+
+    async def file_at(self, repo: str, ref: str, path: str) -> bytes | None:
+        """A file's bytes at a commit, or None when it does not exist there."""
+        ...
+
+    async def permission(self, repo: str, user: str) -> str:
+        """admin, maintain, write, triage, read or none."""
+        ...

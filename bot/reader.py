@@ -1,0 +1,47 @@
+"""`RepoReader` over githubkit: what agents may read from GitHub, for one installation."""
+
+from __future__ import annotations
+
+import base64
+
+from githubkit.exception import RequestFailed
+
+from bot.github import GitHubClients, split_repo
+
+DIFF = {"Accept": "application/vnd.github.diff"}
+
+
+class GitHubReader:
+    def __init__(self, clients: GitHubClients, installation_id: int | None) -> None:
+        self.clients = clients
+        self.installation_id = installation_id
+
+    async def pull_request_diff(self, repo: str, number: int) -> str:
+        owner, name = split_repo(repo)
+        return await self._text(f"/repos/{owner}/{name}/pulls/{number}")
+
+    async def compare_diff(self, repo: str, base: str, head: str) -> str:
+        owner, name = split_repo(repo)
+        return await self._text(f"/repos/{owner}/{name}/compare/{base}...{head}")
+
+    async def file_at(self, repo: str, ref: str, path: str) -> bytes | None:
+        owner, name = split_repo(repo)
+        github = self.clients.for_installation(self.installation_id)
+        try:
+            response = await github.arequest("GET", f"/repos/{owner}/{name}/contents/{path}", params={"ref": ref})
+        except RequestFailed as exc:
+            if exc.response.status_code == 404:
+                return None
+            raise
+        content = response.json()
+        if not isinstance(content, dict) or content.get("type") != "file":
+            return None  # a directory or a submodule: not a file to read
+        return base64.b64decode(content.get("content") or "")
+
+    async def permission(self, repo: str, user: str) -> str:
+        return await self.clients.permission(self.installation_id, repo, user)
+
+    async def _text(self, path: str) -> str:
+        github = self.clients.for_installation(self.installation_id)
+        response = await github.arequest("GET", path, headers=DIFF)
+        return response.text
