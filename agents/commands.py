@@ -10,6 +10,9 @@ import re
 import shlex
 from dataclasses import dataclass
 
+from agents.events import Event
+from agents.ports import RepoReader
+
 # A command starts a line, as GitHub users type it; a quoted line ("> /cmd") starts with ">" and never matches.
 _COMMAND_LINE = re.compile(r"^[ \t]*/(?P<prefix>[a-z][a-z0-9-]*)(?P<rest>[^\n]*)$", re.MULTILINE)
 
@@ -41,3 +44,25 @@ def find_command(body: str, prefix: str, verbs: tuple[str, ...] | None = None) -
         if command.prefix == prefix and (verbs is None or command.verb in verbs):
             return command
     return None
+
+
+WRITE_ROLES = frozenset({"admin", "maintain", "write"})
+
+
+async def may_act(reader: RepoReader | None, event: Event) -> bool:
+    """Whether the comment's author may run commands that act or spend (write access or more).
+
+    Checked through GitHub's API, never from the payload. Without GitHub credentials
+    nobody's permission can be checked, so nobody may.
+    """
+    if reader is None or event.repo is None or event.sender_login is None:
+        return False
+    return await reader.permission(event.repo, event.sender_login) in WRITE_ROLES
+
+
+def refusal(command: SlashCommand, login: str | None) -> str:
+    typed = " ".join(("/" + command.prefix, *command.args))
+    return (
+        f"Sorry @{login or 'there'}, `{typed}` needs write access to this repository, so I have not run it. "
+        "Ask a maintainer to run it, or see `/waooaw help` for what anyone may ask."
+    )
