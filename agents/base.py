@@ -23,6 +23,8 @@ from agents.outputs import Output
 from agents.ports import RepoReader
 
 if TYPE_CHECKING:
+    from agents.decisions import DecisionCache
+    from agents.llm import LLMClient
     from agents.registry import Registry
 
 
@@ -53,6 +55,10 @@ class AgentEnv:
     queue_depth: Callable[[], Awaitable[int | None]] = _no_queue
     # Reads GitHub for the event's installation; returns None when there are no credentials.
     reader_for: Callable[[Event], RepoReader | None] = lambda event: None
+    # The decision ladder's parts that live as long as the process: Claude (None without
+    # an API key: LLM items are then skipped) and the decision cache (the DB's without Redis).
+    llm: "LLMClient | None" = None
+    decision_cache: "DecisionCache | None" = None
 
 
 class WowAgent:
@@ -91,6 +97,13 @@ class WowAgent:
     def _read_latest(self, key: ContextKey) -> ContextVersion | None:
         with self.env.store.reading() as session:
             return repository.latest(session, key)
+
+    async def read_context(self, event: Event, scope: str) -> dict[str, Any]:
+        """Another scope's latest context of this agent, read-only (e.g. repo-wide settings)."""
+        if event.installation_id is None or event.repo is None:
+            return {}
+        row = await asyncio.to_thread(self._read_latest, ContextKey(event.installation_id, event.repo, self.name, scope))
+        return dict(row.data) if row is not None else {}
 
     async def execute(self, event: Event) -> list[Output]:
         raise NotImplementedError

@@ -3,9 +3,11 @@
 from agents.concierge import Concierge
 from agents.context.db import Store
 from agents.registry import Registry
+from agents.vision.agent import WowVisionPrime
 
 
 def default_registry(store: Store) -> Registry:
     registry = Registry(store)
     registry.register(Concierge)
+    registry.register(WowVisionPrime)
     return registry

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from agents.base import CommandHelp, WowAgent
 from agents.commands import find_command
-from agents.context.models import InboxRecord
+from agents.context.models import ContextVersion, InboxRecord
 from agents.events import Event
 from agents.outputs import Comment, Output, Reaction
 
@@ -63,9 +63,19 @@ class Concierge(WowAgent):
                 .order_by(InboxRecord.received_at.desc())
                 .limit(10)
             ).all()
+            suppressions = session.scalars(
+                select(ContextVersion.data)
+                .where(ContextVersion.repo == repo, ContextVersion.agent == "wowvision", ContextVersion.scope == "repo")
+                .order_by(ContextVersion.version.desc())
+                .limit(1)
+            ).first()
         if not recent:
             lines.append("_none yet_")
         for event_name, action, status, received_at in recent:
             kind = f"{event_name}.{action}" if action else event_name
             lines.append(f"- `{kind}` — {status}, {received_at:%Y-%m-%d %H:%M:%S} UTC")
+        ignored = (suppressions or {}).get("suppressions", {})
+        if ignored:
+            lines += ["", "**Rules ignored on this repository** (`/wowvision ignore`)", ""]
+            lines += [f"- `{rule}` by @{item['by']}: {item['reason']} ({item['at'][:10]})" for rule, item in sorted(ignored.items())]
         return "\n".join(lines)

@@ -7,10 +7,14 @@ installation. Tests hand them one backed by a fake GitHub; a dry run hands none.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class RepoReader(Protocol):
+    async def pull_request(self, repo: str, number: int) -> dict[str, Any]:
+        """The pull request as the REST API returns it (head and base SHAs, draft, author)."""
+        ...
+
     async def pull_request_diff(self, repo: str, number: int) -> str:
         """The PR's unified diff, as GitHub renders it."""
         ...

@@ -20,16 +20,21 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
 from agents.catalog import default_registry
+from agents.context.cache import watch as watch_context_writes
 from agents.context.db import Store
+from agents.decisions import DecisionCache, decision_cache
 from agents.events import Event
+from agents.llm import CircuitBreaker, LLMClient
 from agents.ports import RepoReader
 from agents.registry import Registry
 from bot import metrics, webhooks
+from bot.api import api_router
 from bot.bus import EventBus, LocalBus
 from bot.inbox import Inbox, InboxStatus, InboxWriter
 from bot.github import github_clients
 from bot.outputs import Publisher, build_publisher
 from bot.reader import GitHubReader
+from bot.reports_web import router as reports_router
 from bot.settings import MAX_BODY_BYTES, Settings
 from bot.tenancy import TENANCY_EVENTS
 from bot.worker import Worker
@@ -50,6 +55,8 @@ class Platform:
     publisher: Publisher
     # A RepoReader for the event's installation, or None without GitHub credentials.
     reader_for: Callable[[Event], RepoReader | None] = lambda event: None
+    llm: LLMClient | None = None  # None without ANTHROPIC_API_KEY: the LLM rung is off and says so
+    decision_cache: DecisionCache | None = None
     inbox: Inbox = field(init=False)
     intake: InboxWriter = field(init=False)
     _wake_names: frozenset[str] = frozenset()
@@ -78,11 +85,15 @@ class Platform:
             bus=self.bus,
             publisher=self.publisher,
             reader_for=self.reader_for,
+            llm=self.llm,
+            decision_cache=self.decision_cache,
         )
 
 
 def build_platform(settings: Settings, *, bus: EventBus | None = None, publisher: Publisher | None = None) -> Platform:
     store = Store(settings.database_url)
+    if settings.redis_url is not None:  # context versions any process writes reach the API's cache
+        watch_context_writes(store, settings.redis_url)
     clients = github_clients(settings)  # one token cache for publishing and reading
     return Platform(
         settings=settings,
@@ -91,6 +102,20 @@ def build_platform(settings: Settings, *, bus: EventBus | None = None, publisher
         bus=bus or make_bus(settings),
         publisher=publisher or build_publisher(store, clients),
         reader_for=(lambda event: GitHubReader(clients, event.installation_id)) if clients else (lambda event: None),
+        llm=make_llm(settings),
+        decision_cache=decision_cache(store, settings.redis_url),
+    )
+
+
+def make_llm(settings: Settings) -> LLMClient | None:
+    if settings.anthropic_api_key is None:
+        return None
+    return LLMClient(
+        settings.anthropic_api_key.get_secret_value(),
+        settings.llm_model,
+        base_url=settings.anthropic_base_url,
+        max_retries=settings.llm_max_retries,
+        breaker=CircuitBreaker(settings.llm_breaker_threshold, settings.llm_breaker_cooldown),
     )
 
 
@@ -128,6 +153,8 @@ def create_app(platform: Platform, *, secret: str | None, run_worker: bool | Non
 
     app = FastAPI(title="WAOOAW", version="0.1.0", lifespan=lifespan)
     app.state.platform = platform
+    app.include_router(reports_router)
+    app.include_router(api_router(platform))
 
     @app.post("/webhooks/github", status_code=202)
     async def github_webhook(request: Request) -> Response:

@@ -12,13 +12,20 @@ from typing import Annotated, Optional
 import typer
 
 from bot import logging as waooaw_logging
+from bot.context_cli import context_app, tokens_app
 from bot.settings import Settings
+from bot.report_cli import report_app
+from bot.vision_cli import vision_app
 
 app = typer.Typer(help="WAOOAW: GitHub-native AI agents.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
 agents_app = typer.Typer(help="The agents.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(agents_app, name="agents")
+app.add_typer(context_app, name="context")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(vision_app, name="vision")
+app.add_typer(report_app, name="report")
 
 
 def _settings() -> Settings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 from githubkit.exception import RequestFailed
 
@@ -15,6 +16,11 @@ class GitHubReader:
     def __init__(self, clients: GitHubClients, installation_id: int | None) -> None:
         self.clients = clients
         self.installation_id = installation_id
+
+    async def pull_request(self, repo: str, number: int) -> dict[str, Any]:
+        owner, name = split_repo(repo)
+        github = self.clients.for_installation(self.installation_id)
+        return (await github.arequest("GET", f"/repos/{owner}/{name}/pulls/{number}")).json()
 
     async def pull_request_diff(self, repo: str, number: int) -> str:
         owner, name = split_repo(repo)

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
 
     api_url: str | None = Field(None, alias="WAOOAW_API_URL")
     api_token: SecretStr | None = Field(None, alias="WAOOAW_API_TOKEN")
+    # Context API rate limit per token: a bucket of `burst` requests refilled at `rate` per second.
+    api_rate_limit: float = Field(50.0, gt=0, alias="WAOOAW_API_RATE_LIMIT")
+    api_rate_burst: int = Field(100, ge=1, alias="WAOOAW_API_RATE_BURST")
 
     bus_stream: str = Field("waooaw:events", alias="WAOOAW_BUS_STREAM")
     bus_visibility_timeout: float = Field(60.0, alias="WAOOAW_BUS_VISIBILITY_TIMEOUT")
@@ -47,10 +50,14 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(4, alias="WAOOAW_WORKER_CONCURRENCY")
     agent_timeout: float = Field(120.0, alias="WAOOAW_AGENT_TIMEOUT")
     report_tz: str = Field("UTC", alias="WAOOAW_REPORT_TZ")
+    # The daily LLM spend the report compares with (USD, all repositories); unset: no budget line.
+    report_budget_usd: float | None = Field(None, alias="WAOOAW_REPORT_BUDGET_USD")
+    # A read token for the report pages until they take the Context API's tokens (bot/reports_web.py).
+    reports_token: SecretStr | None = Field(None, alias="WAOOAW_REPORTS_TOKEN")
 
     log_level: str = Field("INFO", alias="WAOOAW_LOG_LEVEL")
 
-    @field_validator("redis_url", "anthropic_base_url", "api_url", mode="before")
+    @field_validator("redis_url", "anthropic_base_url", "api_url", "report_budget_usd", "reports_token", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session
 from agents.base import AgentEnv, WowAgent
 from agents.context.db import Store
 from agents.context.models import AgentRun, InboxRecord, Installation, utcnow
+from agents.decisions import DecisionCache
 from agents.events import Event
+from agents.llm import LLMClient
 from agents.ports import RepoReader
 from agents.registry import Registry
 from bot import metrics, tenancy
@@ -62,6 +64,8 @@ class Worker:
         bus: EventBus,
         publisher: Publisher,
         reader_for: Callable[[Event], RepoReader | None] = lambda event: None,
+        llm: LLMClient | None = None,
+        decision_cache: DecisionCache | None = None,
         name: str | None = None,
     ) -> None:
         self.settings = settings
@@ -71,7 +75,14 @@ class Worker:
         self.publisher = publisher
         self.inbox = Inbox(store)
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
-        self.env = AgentEnv(store=store, registry=registry, queue_depth=bus.depth, reader_for=reader_for)
+        self.env = AgentEnv(
+            store=store,
+            registry=registry,
+            queue_depth=bus.depth,
+            reader_for=reader_for,
+            llm=llm,
+            decision_cache=decision_cache,
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.recover()

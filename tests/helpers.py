@@ -40,6 +40,18 @@ def make_platform(
     )
 
 
+def github_platform(store: Store, fake_url: str, **settings: Any) -> Platform:
+    """A platform that publishes to and reads from the fake GitHub at `fake_url`, with token auth."""
+    from bot.github import GitHubClients
+    from bot.outputs import GitHubPublisher
+    from bot.reader import GitHubReader
+
+    clients = GitHubClients(make_settings(GITHUB_TOKEN="ghs_test", GITHUB_API_URL=fake_url, **settings), max_wait=1)
+    platform = make_platform(store, settings=make_settings(**settings), publisher=GitHubPublisher(store, clients))
+    platform.reader_for = lambda event: GitHubReader(clients, event.installation_id)
+    return platform
+
+
 def signed_headers(body: bytes, event: str, delivery: str | None = None, secret: str = TEST_SECRET) -> dict[str, str]:
     return {
         "X-GitHub-Event": event,

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -204,3 +205,101 @@ class AgentState(Base):
     agent: Mapped[str] = mapped_column(String(64), primary_key=True)
     state: Mapped[str] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class DecisionCacheEntry(Base):
+    """A settled LLM decision by key (rule, rule version, input hash): the cache rung when there is no Redis."""
+
+    __tablename__ = "decision_cache"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(128))
+    outcome: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+# Budgets sum the ledger's cost_usd per repository and day, and per job.
+Index("ix_decisions_repo_created", Decision.repo, Decision.created_at)
+Index("ix_decisions_job", Decision.job_id)
+
+
+# --------------------------------------------------------------------------- the Context API
+
+
+class ApiToken(Base):
+    """A Context API bearer token, `wao_<id>_<secret>`: only the secret's SHA-256 is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    installation_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    read_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class ContextSnapshot(Base):
+    """Every context of a repository (or of the scopes under a prefix: a job) frozen at one moment."""
+
+    __tablename__ = "context_snapshots"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    installation_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    repo: Mapped[str] = mapped_column(String(256))
+    scope_prefix: Mapped[str] = mapped_column(String(256), default="")
+    contexts: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ContextSnapshotItem(Base):
+    """A copy of one version: a context's head at snapshot time (in full), or one of its ancestors.
+
+    Copies, not references, so that a snapshot restores, and shows its lineage, even
+    after the live rows are gone.
+    """
+
+    __tablename__ = "context_snapshot_items"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("context_snapshots.id"), index=True)
+    source_id: Mapped[int] = mapped_column(BigInteger)  # the context_versions row copied (it may be gone since)
+    parent_source_id: Mapped[int | None] = mapped_column(BigInteger)  # the next version back in its lineage
+    head: Mapped[bool] = mapped_column(Boolean, default=False)
+    agent: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(256))
+    version: Mapped[int] = mapped_column(Integer)
+    data: Mapped[dict[str, Any] | None]  # heads only: ancestors keep their lineage, not their contents
+    summary: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    delivery_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    restored_from_snapshot: Mapped[int | None] = mapped_column(BigInteger)  # the original was itself a restore
+
+    __table_args__ = (UniqueConstraint("snapshot_id", "source_id", name="uq_snapshot_item_source"),)
+
+
+class ContextRestore(Base):
+    """Links a version a restore wrote to the snapshotted version whose contents it carries."""
+
+    __tablename__ = "context_restores"
+
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("context_versions.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("context_snapshots.id"))
+    source_id: Mapped[int] = mapped_column(BigInteger)
+    source_version: Mapped[int] = mapped_column(Integer)
+
+
+# Search pages through an installation's contexts newest first. (Full-text search on the
+# summary has an expression GIN index on PostgreSQL only: see migration 0003.)
+Index("ix_context_versions_installation_id", ContextVersion.installation_id, ContextVersion.id)

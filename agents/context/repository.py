@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, exists, select, update
+from sqlalchemy.orm import Session, aliased
 
+from agents.context.errors import Conflict
 from agents.context.models import ContextVersion, Handoff
 
 
@@ -33,7 +35,7 @@ def latest(session: Session, key: ContextKey) -> ContextVersion | None:
     ).first()
 
 
-class StaleContext(Exception):
+class StaleContext(Conflict):
     """Someone saved a newer version since this one was read: re-read, redo, save again."""
 
 
@@ -114,3 +116,38 @@ def create_handoff(
     session.add(row)
     session.flush()
     return row
+
+
+def version(session: Session, key: ContextKey, number: int) -> ContextVersion | None:
+    return session.scalars(
+        select(ContextVersion).where(
+            ContextVersion.installation_id == key.installation_id,
+            ContextVersion.repo == key.repo,
+            ContextVersion.agent == key.agent,
+            ContextVersion.scope == key.scope,
+            ContextVersion.version == number,
+        )
+    ).first()
+
+
+def is_head() -> ColumnElement[bool]:
+    """A filter on ContextVersion: the row is the latest version of its context."""
+    newer = aliased(ContextVersion)
+    return ~exists().where(
+        newer.installation_id == ContextVersion.installation_id,
+        newer.repo == ContextVersion.repo,
+        newer.agent == ContextVersion.agent,
+        newer.scope == ContextVersion.scope,
+        newer.version > ContextVersion.version,
+    )
+
+
+def claim_handoff(session: Session, handoff_id: int, *, claimed_by: str, now: datetime) -> bool:
+    """Mark the handoff claimed if nobody has: True for the one caller that did, False for every later one."""
+    claimed = session.execute(
+        update(Handoff)
+        .where(Handoff.id == handoff_id, Handoff.claimed_at.is_(None))
+        .values(claimed_at=now, claimed_by=claimed_by)
+        .execution_options(synchronize_session=False)
+    )
+    return claimed.rowcount == 1

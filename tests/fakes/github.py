@@ -124,6 +124,7 @@ class FakeGitHub:
         self.annotations: dict[int, list[dict[str, Any]]] = {}  # check run id → annotations (appended)
         self.reactions: list[dict[str, Any]] = []
         self.permissions: dict[str, str] = {}
+        self.pulls: dict[tuple[str, int], dict[str, Any]] = {}  # (repo, number) → the pull request object
         self.pull_diffs: dict[tuple[str, int], str] = {}  # (repo, number) → unified diff
         self.compare_diffs: dict[tuple[str, str, str], str] = {}  # (repo, base, head) → unified diff
         self.files: dict[tuple[str, str, str], bytes] = {}  # (repo, ref, path) → content
@@ -473,10 +474,11 @@ class FakeGitHub:
         return 200, {"total_count": len(runs), "check_runs": runs}, {}
 
     def get_pull_diff(self, call: Call, url: str, repo: str, number: str) -> tuple[int, Any, dict[str, str]]:
+        if "diff" not in call.headers.get("accept", ""):
+            pull = self.pulls.get((repo, int(number)))
+            return (200, pull, {}) if pull is not None else (404, {"message": "Not Found"}, {})
         diff = self.pull_diffs.get((repo, int(number)))
-        if diff is None or "diff" not in call.headers.get("accept", ""):
-            return 404, {"message": "Not Found (the fake serves pull requests as diffs only)"}, {}
-        return 200, diff, {}
+        return (200, diff, {}) if diff is not None else (404, {"message": "Not Found"}, {})
 
     def get_compare_diff(self, call: Call, url: str, repo: str, base: str, head: str) -> tuple[int, Any, dict[str, str]]:
         diff = self.compare_diffs.get((repo, base, head))

@@ -50,3 +50,13 @@ def test_permission_through_the_reader(reader):
     fake.set_permission("octocat", "write")
     assert asyncio.run(github.permission("o/r", "octocat")) == "write"
     assert asyncio.run(github.permission("o/r", "stranger")) == "none"
+
+
+def test_reads_the_pull_request_object(reader):
+    from tests.conftest import load_payload
+
+    fake, github = reader
+    pull = load_payload("pull_request/opened.payload.json")["pull_request"]
+    fake.pulls[("o/r", pull["number"])] = pull
+    got = asyncio.run(github.pull_request("o/r", pull["number"]))
+    assert got["head"]["sha"] == pull["head"]["sha"] and got["base"]["sha"] == pull["base"]["sha"]

@@ -1,0 +1,517 @@
+"""ContextClient: how a CoE job or an agent reads and writes contexts, whichever side of the API it is on.
+
+One interface, two implementations with the same behaviour and the same errors
+(agents.context.errors; a stale write raises StaleContext):
+
+- HttpContextClient, over the Context API with a bearer token: what a job on a
+  GitHub Actions runner uses, with nothing but WAOOAW_API_URL and a scoped token;
+- DbContextClient, straight on the store for a grant: what code inside the app uses.
+
+`bot.context_cli.open_context_client(settings, …)` picks one from the settings.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from agents.context.db import Store
+from agents.context.documents import ContextRef, split_repo
+from agents.context.errors import (
+    AlreadyClaimed,
+    Conflict,
+    ContextError,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
+from agents.context.repository import StaleContext
+from agents.context.search import DEFAULT_LIMIT, SearchQuery
+from agents.context.service import ContextService
+from agents.context.tokens import Grant
+
+# --------------------------------------------------------------------------- what comes back
+
+
+def _when(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+@dataclass(frozen=True)
+class Context:
+    """One version of a context, with its contents."""
+
+    repo: str  # OWNER/NAME
+    agent: str
+    scope: str
+    version: int
+    data: dict[str, Any]
+    summary: str
+    tags: list[str]
+    created_by: str | None
+    job: str | None
+    event: str | None
+    created_at: datetime | None
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> "Context":
+        return cls(
+            f"{doc['owner']}/{doc['repo']}", doc["agent"], doc["scope"], doc["version"], doc.get("data") or {},
+            doc.get("summary", ""), list(doc.get("tags") or []), doc.get("created_by"), doc.get("job"),
+            doc.get("event"), _when(doc.get("created_at")),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    items: list[Context]  # without contents (`data` is empty): get() a version for them
+    next: str | None  # the cursor of the next page, None on the last
+
+
+@dataclass(frozen=True)
+class LineageEntry:
+    version: int
+    parent: int | None
+    agent: str
+    created_by: str | None
+    created_at: datetime | None
+    job: str | None
+    event: str | None
+    summary: str
+    tags: list[str]
+    restores: tuple[int, int] | None  # (snapshot id, version) a restored version carries
+    kept_by_snapshot: int | None  # the live row is gone; this snapshot kept its lineage
+    handoffs: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> "LineageEntry":
+        restores = doc.get("restores")
+        return cls(
+            doc["version"], doc.get("parent"), doc["agent"], doc.get("created_by"), _when(doc.get("created_at")),
+            doc.get("job"), doc.get("event"), doc.get("summary", ""), list(doc.get("tags") or []),
+            (restores["snapshot"], restores["version"]) if restores else None, doc.get("kept_by_snapshot"),
+            list(doc.get("handoffs") or []),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: int
+    contexts: int
+
+
+@dataclass(frozen=True)
+class Restored:
+    repo: str
+    agent: str
+    scope: str
+    version: int  # the new version
+    restores: int  # the snapshotted version whose contents it carries
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> "Restored":
+        return cls(f"{doc['owner']}/{doc['repo']}", doc["agent"], doc["scope"], doc["version"], doc["restores"])
+
+
+@dataclass(frozen=True)
+class HandoffRecord:
+    id: int
+    repo: str
+    scope: str
+    from_agent: str
+    to_agent: str
+    context_version: int | None
+    package: dict[str, Any]  # deliverable, open_questions, provenance
+    job: str | None
+    created_at: datetime | None
+    claimed_at: datetime | None
+    claimed_by: str | None
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> "HandoffRecord":
+        return cls(
+            doc["id"], f"{doc['owner']}/{doc['repo']}", doc["scope"], doc["from_agent"], doc["to_agent"],
+            doc.get("context_version"), doc.get("package") or {}, doc.get("job"), _when(doc.get("created_at")),
+            _when(doc.get("claimed_at")), doc.get("claimed_by"),
+        )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- the interface
+
+
+class ContextClient(ABC):
+    """Read and write versioned contexts, their lineage, snapshots and handoffs.
+
+    `repo` is always OWNER/NAME. Writes are optimistic: `put` names the version it
+    builds on (None to create) and raises StaleContext if another writer got there
+    first; `update` does the read-change-write loop for you.
+    """
+
+    @abstractmethod
+    def get(self, repo: str, agent: str, scope: str, *, version: int | None = None) -> Context | None:
+        """The latest version (or `version`), None if there is none."""
+
+    @abstractmethod
+    def put(
+        self,
+        repo: str,
+        agent: str,
+        scope: str,
+        data: dict[str, Any],
+        *,
+        expected_version: int | None,
+        summary: str = "",
+        tags: Iterable[str] = (),
+    ) -> int:
+        """Write the next version and return its number; `expected_version` None (or 0) creates the context."""
+
+    @abstractmethod
+    def lineage(self, repo: str, agent: str, scope: str, *, version: int | None = None) -> list[LineageEntry]:
+        """The versions that led to this one, oldest first."""
+
+    @abstractmethod
+    def search(
+        self,
+        *,
+        repo: str | None = None,
+        agent: str | None = None,
+        scope: str | None = None,
+        scope_prefix: str | None = None,
+        tags: Iterable[str] = (),
+        q: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        cursor: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        all_versions: bool = False,
+    ) -> SearchPage:
+        """Contexts (their latest versions unless `all_versions`), newest first, one page."""
+
+    @abstractmethod
+    def snapshot(self, repo: str, scope_prefix: str = "") -> Snapshot:
+        """Freeze every context of the repository whose scope starts with `scope_prefix`."""
+
+    @abstractmethod
+    def restore(self, snapshot_id: int) -> list[Restored]:
+        """Write each snapshotted context back as a new version with the snapshotted contents."""
+
+    @abstractmethod
+    def handoff(
+        self,
+        *,
+        repo: str,
+        scope: str,
+        from_agent: str,
+        to_agent: str,
+        deliverable: Any,
+        open_questions: Iterable[str] = (),
+        provenance: dict[str, Any] | None = None,
+        version: int | None = None,
+    ) -> int:
+        """Address a package to `to_agent`, with `from_agent`'s context at `scope`; returns its id."""
+
+    @abstractmethod
+    def claim(self, handoff_id: int) -> HandoffRecord:
+        """Take a handoff; only the first claim succeeds, later ones raise AlreadyClaimed."""
+
+    @abstractmethod
+    def handoffs(
+        self,
+        *,
+        to_agent: str | None = None,
+        repo: str | None = None,
+        scope: str | None = None,
+        unclaimed: bool = True,
+        limit: int = DEFAULT_LIMIT,
+    ) -> list[HandoffRecord]:
+        """Handoffs waiting (or all, with `unclaimed=False`), oldest first."""
+
+    def search_all(self, **filters: Any) -> Iterator[Context]:
+        """Every match, following the cursors."""
+        cursor = None
+        while True:
+            page = self.search(**filters, cursor=cursor)
+            yield from page.items
+            if page.next is None:
+                return
+            cursor = page.next
+
+    def update(
+        self,
+        repo: str,
+        agent: str,
+        scope: str,
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+        *,
+        summary: str | None = None,
+        tags: Iterable[str] | None = None,
+        attempts: int = 5,
+    ) -> int:
+        """Read the latest version, apply `change` to a copy of its data, write it; again on StaleContext."""
+        for attempt in range(1, attempts + 1):
+            current = self.get(repo, agent, scope)
+            base = json.loads(json.dumps(current.data)) if current else {}
+            try:
+                return self.put(
+                    repo,
+                    agent,
+                    scope,
+                    change(base),
+                    expected_version=current.version if current else None,
+                    summary=summary if summary is not None else (current.summary if current else ""),
+                    tags=list(tags) if tags is not None else (current.tags if current else []),
+                )
+            except StaleContext:
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """Release connections."""
+
+    def __enter__(self) -> "ContextClient":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------- over HTTP
+
+_BY_STATUS: dict[int, type[ContextError]] = {
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    413: InvalidRequest,
+    415: InvalidRequest,
+    422: InvalidRequest,
+}
+
+
+class HttpContextClient(ContextClient):
+    """The Context API over HTTP (httpx), authenticated by a `wao_…` token.
+
+    A 429 is retried after its Retry-After, a few times; every other refusal raises.
+    """
+
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        rate_limit_retries: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=api_url.rstrip("/") + "/api/v1",
+            headers={"Authorization": f"Bearer {token}", "User-Agent": "waooaw-context-client"},
+            timeout=timeout,
+            transport=transport,
+        )
+        self._retries = rate_limit_retries
+        self._sleep = sleep
+
+    def get(self, repo: str, agent: str, scope: str, *, version: int | None = None) -> Context | None:
+        params = {"version": version} if version is not None else None
+        try:
+            response = self._call("GET", _context_path(repo, agent, scope), params=params)
+        except NotFound:
+            return None
+        return Context.from_document(response.json())
+
+    def put(self, repo, agent, scope, data, *, expected_version, summary="", tags=()) -> int:  # type: ignore[no-untyped-def]
+        headers = {"If-Match": f'"{expected_version}"'} if expected_version else {}
+        body = {"data": data, "summary": summary, "tags": list(tags)}
+        _check_json(body)
+        response = self._call(
+            "PUT", _context_path(repo, agent, scope), json=body, headers=headers, expected=201, conflict=StaleContext
+        )
+        return int(response.json()["version"])
+
+    def lineage(self, repo: str, agent: str, scope: str, *, version: int | None = None) -> list[LineageEntry]:
+        params = {"version": version} if version is not None else None
+        response = self._call("GET", _context_path(repo, agent, scope) + "/lineage", params=params)
+        return [LineageEntry.from_document(entry) for entry in response.json()["versions"]]
+
+    def search(self, *, repo=None, agent=None, scope=None, scope_prefix=None, tags=(), q=None, since=None,  # type: ignore[no-untyped-def]
+               until=None, cursor=None, limit=DEFAULT_LIMIT, all_versions=False) -> SearchPage:  # fmt: skip
+        params: list[tuple[str, str]] = [("limit", str(limit))]
+        for name, value in (("repo", repo), ("agent", agent), ("scope", scope), ("scope_prefix", scope_prefix), ("q", q), ("cursor", cursor)):
+            if value:
+                params.append((name, value))
+        params += [("tag", tag) for tag in tags]
+        params += [(name, moment.isoformat()) for name, moment in (("since", since), ("until", until)) if moment]
+        if all_versions:
+            params.append(("all_versions", "true"))
+        page = self._call("GET", "/contexts", params=params).json()
+        return SearchPage([Context.from_document(item) for item in page["items"]], page["next"])
+
+    def snapshot(self, repo: str, scope_prefix: str = "") -> Snapshot:
+        owner, name = split_repo(repo)
+        body = {"owner": owner, "repo": name, "scope_prefix": scope_prefix}
+        created = self._call("POST", "/snapshots", json=body, expected=201).json()
+        return Snapshot(created["id"], created["contexts"])
+
+    def restore(self, snapshot_id: int) -> list[Restored]:
+        response = self._call("POST", f"/snapshots/{int(snapshot_id)}/restore")
+        return [Restored.from_document(entry) for entry in response.json()["restored"]]
+
+    def handoff(self, *, repo, scope, from_agent, to_agent, deliverable, open_questions=(), provenance=None, version=None) -> int:  # type: ignore[no-untyped-def]
+        owner, name = split_repo(repo)
+        body = {
+            "owner": owner,
+            "repo": name,
+            "scope": scope,
+            "from_agent": from_agent,
+            "to_agent": to_agent,
+            "package": {"deliverable": deliverable, "open_questions": list(open_questions), "provenance": provenance or {}},
+            "version": version,
+        }
+        _check_json(body)
+        return int(self._call("POST", "/handoffs", json=body, expected=201).json()["id"])
+
+    def claim(self, handoff_id: int) -> HandoffRecord:
+        response = self._call("POST", f"/handoffs/{int(handoff_id)}/claim", conflict=AlreadyClaimed)
+        return HandoffRecord.from_document(response.json())
+
+    def handoffs(self, *, to_agent=None, repo=None, scope=None, unclaimed=True, limit=DEFAULT_LIMIT) -> list[HandoffRecord]:  # type: ignore[no-untyped-def]
+        params = {"unclaimed": str(unclaimed).lower(), "limit": str(limit)}
+        params.update({name: value for name, value in (("to_agent", to_agent), ("repo", repo), ("scope", scope)) if value})
+        return [HandoffRecord.from_document(doc) for doc in self._call("GET", "/handoffs", params=params).json()["items"]]
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        expected: int = 200,
+        conflict: type[ContextError] = Conflict,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        for attempt in range(self._retries + 1):
+            response = self._http.request(method, path, **kwargs)
+            if response.status_code != 429 or attempt == self._retries:
+                break
+            self._sleep(_retry_after(response))
+        if response.status_code == expected:
+            return response
+        raise _error(response, conflict)
+
+
+def _context_path(repo: str, agent: str, scope: str) -> str:
+    ref = ContextRef.parse(repo, agent, scope)
+    owner, name = ref.repo.split("/")
+    return "/contexts/" + "/".join(quote(part, safe="") for part in (owner, name, ref.agent, ref.scope))
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return max(0.0, float(response.headers.get("retry-after", "1")))
+    except ValueError:
+        return 1.0
+
+
+def _error(response: httpx.Response, conflict: type[ContextError]) -> ContextError:
+    try:
+        body = response.json()
+        message = body.get("error") or json.dumps(body.get("detail"))
+    except (ValueError, AttributeError):
+        message = response.text[:500] or response.reason_phrase
+    message = f"{response.request.method} {response.request.url.path}: {response.status_code} {message}"
+    if response.status_code == 429:
+        return RateLimited(message, _retry_after(response))
+    kind = conflict if response.status_code == 409 else _BY_STATUS.get(response.status_code, ContextError)
+    error = kind(message)
+    if kind is ContextError:
+        error.status = response.status_code
+    return error
+
+
+# --------------------------------------------------------------------------- in the app
+
+
+class DbContextClient(ContextClient):
+    """The same operations straight on the store, for code running inside the app."""
+
+    def __init__(self, store: Store, grant: Grant) -> None:
+        self.service = ContextService(store)
+        self.grant = grant
+
+    def get(self, repo: str, agent: str, scope: str, *, version: int | None = None) -> Context | None:
+        try:
+            return Context.from_document(self.service.get(self.grant, ContextRef.parse(repo, agent, scope), version))
+        except NotFound:
+            return None
+
+    def put(self, repo, agent, scope, data, *, expected_version, summary="", tags=()) -> int:  # type: ignore[no-untyped-def]
+        _check_json(data)
+        document = self.service.put(
+            self.grant,
+            ContextRef.parse(repo, agent, scope),
+            data,
+            if_match=expected_version or None,
+            summary=summary,
+            tags=list(tags),
+        )
+        return int(document["version"])
+
+    def lineage(self, repo: str, agent: str, scope: str, *, version: int | None = None) -> list[LineageEntry]:
+        entries = self.service.lineage(self.grant, ContextRef.parse(repo, agent, scope), version)
+        return [LineageEntry.from_document(entry) for entry in entries]
+
+    def search(self, *, repo=None, agent=None, scope=None, scope_prefix=None, tags=(), q=None, since=None,  # type: ignore[no-untyped-def]
+               until=None, cursor=None, limit=DEFAULT_LIMIT, all_versions=False) -> SearchPage:  # fmt: skip
+        query = SearchQuery(
+            repo=repo, agent=agent, scope=scope, scope_prefix=scope_prefix, tags=tuple(tags), q=q, since=since,
+            until=until, cursor=cursor, limit=limit, all_versions=all_versions,
+        )  # fmt: skip
+        page = self.service.search(self.grant, query)
+        return SearchPage([Context.from_document(item) for item in page["items"]], page["next"])
+
+    def snapshot(self, repo: str, scope_prefix: str = "") -> Snapshot:
+        created = self.service.snapshot(self.grant, "/".join(split_repo(repo)), scope_prefix)
+        return Snapshot(created["id"], created["contexts"])
+
+    def restore(self, snapshot_id: int) -> list[Restored]:
+        return [Restored.from_document(entry) for entry in self.service.restore(self.grant, snapshot_id)["restored"]]
+
+    def handoff(self, *, repo, scope, from_agent, to_agent, deliverable, open_questions=(), provenance=None, version=None) -> int:  # type: ignore[no-untyped-def]
+        package = {"deliverable": deliverable, "open_questions": list(open_questions), "provenance": provenance or {}}
+        _check_json(package)
+        created = self.service.create_handoff(
+            self.grant, repo=repo, scope=scope, from_agent=from_agent, to_agent=to_agent, package=package, version=version
+        )
+        return int(created["id"])
+
+    def claim(self, handoff_id: int) -> HandoffRecord:
+        return HandoffRecord.from_document(self.service.claim_handoff(self.grant, handoff_id))
+
+    def handoffs(self, *, to_agent=None, repo=None, scope=None, unclaimed=True, limit=DEFAULT_LIMIT) -> list[HandoffRecord]:  # type: ignore[no-untyped-def]
+        found = self.service.list_handoffs(
+            self.grant, to_agent=to_agent, repo=repo, scope=scope, unclaimed=unclaimed, limit=limit
+        )
+        return [HandoffRecord.from_document(doc) for doc in found]
+
+
+def _check_json(value: Any) -> None:
+    """What goes through the API must be plain JSON; the in-process client holds to the same."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequest(f"not JSON-serialisable: {exc}") from exc

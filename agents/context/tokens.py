@@ -1,0 +1,207 @@
+"""Context API bearer tokens: `wao_<id>_<secret>`, scoped to an installation (optionally a job, read-only).
+
+The secret is 256 random bits, so a single SHA-256 is enough to keep it unusable from
+a database dump; the plaintext exists only in what `issue` returns. Tokens expire
+(default 1 hour, at most 30 days) and can be revoked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy.orm import Session
+
+from agents.context.models import ApiToken, AuditEntry, Installation
+
+PREFIX = "wao"
+DEFAULT_TTL = timedelta(hours=1)
+MAX_TTL = timedelta(days=30)
+_TOKEN = re.compile(r"^wao_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
+_ID = re.compile(r"^[0-9a-f]{16}$")
+_TTL_PART = re.compile(r"(\d+)([smhd])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a request may do: the token's installation, its job (if any), read-only or not, and who it is."""
+
+    installation_id: int
+    job_id: str | None = None
+    read_only: bool = False
+    actor: str = "system"
+
+    def may_touch(self, scope: str) -> bool:
+        """A job's token reaches the scopes of its job: `<job>` and `<job>:…`; others reach all."""
+        return self.job_id is None or scope == self.job_id or scope.startswith(self.job_id + ":")
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    id: str
+    token: str  # the only copy of the secret
+    installation_id: int
+    job_id: str | None
+    read_only: bool
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """A stored token as the API checks it (no secret, only its hash)."""
+
+    id: str
+    secret_hash: str
+    installation_id: int
+    job_id: str | None
+    read_only: bool
+    expires_at: float  # epoch seconds
+    revoked: bool
+    installation_active: bool
+
+    def grant(self) -> Grant:
+        return Grant(self.installation_id, self.job_id, self.read_only, actor=f"token:{self.id}")
+
+
+class InvalidToken(ValueError):
+    """Why a presented token is refused; the message is safe to show its bearer."""
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def parse(token: str) -> tuple[str, str]:
+    """(id, secret) of a `wao_<id>_<secret>` token; InvalidToken if it is not shaped like one."""
+    match = _TOKEN.match(token.strip())
+    if match is None:
+        raise InvalidToken("not a WAOOAW token (expected wao_<id>_<secret>)")
+    return match.group(1), match.group(2)
+
+
+def token_id(text: str) -> str:
+    """The id of a token given either as the full token or as its id."""
+    text = text.strip()
+    if _ID.match(text):
+        return text
+    return parse(text)[0]
+
+
+def parse_ttl(text: str) -> timedelta:
+    """`90s`, `15m`, `1h`, `7d`, `1h30m` → a timedelta, more than zero and at most 30 days."""
+    compact = text.strip().lower().replace(" ", "")
+    parts = _TTL_PART.findall(compact)
+    if not compact or "".join(number + unit for number, unit in parts) != compact:
+        raise ValueError(f"invalid TTL {text!r}: use a number and a unit, e.g. 90s, 15m, 1h, 7d")
+    ttl = sum((timedelta(**{_UNITS[unit]: int(number)}) for number, unit in parts), timedelta())
+    if ttl <= timedelta():
+        raise ValueError("the TTL must be more than zero")
+    if ttl > MAX_TTL:
+        raise ValueError(f"the TTL is at most {MAX_TTL.days} days")
+    return ttl
+
+
+def issue(
+    session: Session,
+    *,
+    installation_id: int,
+    job_id: str | None = None,
+    read_only: bool = False,
+    ttl: timedelta = DEFAULT_TTL,
+    created_by: str = "system",
+    now: datetime | None = None,
+) -> IssuedToken:
+    """Create a token (the app does when it dispatches a CoE job; `waooaw tokens create` does)."""
+    if not timedelta() < ttl <= MAX_TTL:
+        raise ValueError(f"a token lives more than zero and at most {MAX_TTL.days} days")
+    now = now or datetime.now(timezone.utc)
+    ident, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+    expires_at = now + ttl
+    session.add(
+        ApiToken(
+            id=ident,
+            secret_hash=hash_secret(secret),
+            installation_id=installation_id,
+            job_id=job_id,
+            read_only=read_only,
+            created_by=created_by,
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+    session.add(
+        AuditEntry(
+            actor=created_by,
+            action="token.create",
+            target=f"token:{ident}",
+            details={"read_only": read_only, "expires_at": expires_at.isoformat()},
+            installation_id=installation_id,
+            job_id=job_id,
+            at=now,
+        )
+    )
+    session.flush()
+    return IssuedToken(ident, f"{PREFIX}_{ident}_{secret}", installation_id, job_id, read_only, expires_at)
+
+
+def revoke(session: Session, ident: str, *, actor: str = "system", now: datetime | None = None) -> ApiToken | None:
+    """Revoke a token by id; None if there is no such token. Revoking twice keeps the first time."""
+    row = session.get(ApiToken, ident, with_for_update=True)
+    if row is None:
+        return None
+    now = now or datetime.now(timezone.utc)
+    if row.revoked_at is None:
+        row.revoked_at = now
+        session.add(
+            AuditEntry(
+                actor=actor,
+                action="token.revoke",
+                target=f"token:{ident}",
+                details={},
+                installation_id=row.installation_id,
+                job_id=row.job_id,
+                at=now,
+            )
+        )
+    return row
+
+
+def load(session: Session, ident: str) -> TokenRecord | None:
+    row = session.get(ApiToken, ident)
+    if row is None:
+        return None
+    installation = session.get(Installation, row.installation_id)
+    return TokenRecord(
+        id=row.id,
+        secret_hash=row.secret_hash,
+        installation_id=row.installation_id,
+        job_id=row.job_id,
+        read_only=row.read_only,
+        expires_at=_aware(row.expires_at).timestamp(),
+        revoked=row.revoked_at is not None,
+        # An installation we never heard of (no webhook yet, or a development set-up) is not refused.
+        installation_active=installation is None or installation.status == "active",
+    )
+
+
+def check(record: TokenRecord | None, secret: str, now: float) -> Grant:
+    """The grant of a presented token, or InvalidToken saying why not."""
+    if record is None or not hmac.compare_digest(record.secret_hash, hash_secret(secret)):
+        raise InvalidToken("unknown token")
+    if record.revoked:
+        raise InvalidToken("the token was revoked")
+    if now >= record.expires_at:
+        raise InvalidToken("the token has expired")
+    if not record.installation_active:
+        raise InvalidToken("the token's installation is suspended or uninstalled")
+    return record.grant()
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)

@@ -1,0 +1,388 @@
+"""WowVision Prime: reviews pull requests and default-branch pushes against the repository's policies.
+
+A pull request gets, per head SHA, one check run "WowVision", one review with inline
+comments for the findings that are new at that SHA, and one summary comment per PR,
+edited in place (fixed findings struck through). The config is read from the PR's
+base commit, so a PR cannot relax the rules applied to itself. A push to the default
+branch keeps one issue per rule with findings there, updated as they change and
+closed when none is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import structlog
+
+from agents.base import CommandHelp, WowAgent
+from agents.commands import SlashCommand, find_command, may_act, refusal
+from agents.decisions import BudgetPolicy, DecisionLadder, LedgerContext
+from agents.events import Event
+from agents.outputs import Annotation, CheckRun, Comment, InlineComment, IssueReport, Output, Reaction, Review
+from agents.ports import RepoReader
+from agents.vision.config import CONFIG_PATH, RepoConfig, parse_config, resolve_packs
+from agents.vision.diff import Diff, parse_diff
+from agents.vision.engine import ReviewResult, complete, inline_anchor, review
+from agents.vision.findings import Finding
+from agents.vision.llm_rung import LadderRung
+from agents.vision.policy import Pack
+from agents.vision.render import location, render_markdown
+from agents.vision.yamlsource import SourceError
+
+log = structlog.get_logger(__name__)
+
+CHECK_NAME = "WowVision"
+VERBS = ("recheck", "pause", "resume", "explain", "ignore")
+ACTING = frozenset({"recheck", "pause", "resume", "ignore"})
+LEVEL = {"error": "failure", "warning": "warning", "notice": "notice"}
+NULL_SHA = "0" * 40
+
+
+class WowVisionPrime(WowAgent):
+    name = "wowvision"
+    description = "Guards architecture and conventions: reviews pull requests and pushes against policies"
+    wakes_on = (
+        "pull_request.opened",
+        "pull_request.synchronize",
+        "pull_request.reopened",
+        "pull_request.ready_for_review",
+        "push",
+        "check_run.rerequested",
+        "issue_comment.created",
+    )
+    commands = (
+        CommandHelp("/wowvision recheck", "review this pull request again", needs_write=True),
+        CommandHelp("/wowvision explain RULE", "what a rule checks and why"),
+        CommandHelp("/wowvision ignore RULE [reason]", "stop applying a rule on this repository", needs_write=True),
+        CommandHelp("/wowvision pause", "stop reviewing this pull request", needs_write=True),
+        CommandHelp("/wowvision resume", "review this pull request again on every push", needs_write=True),
+    )
+
+    def should_wake(self, event: Event) -> bool:
+        if not super().should_wake(event):
+            return False
+        if event.name == "push":
+            return _default_branch_push(event.payload)
+        if event.name == "check_run":
+            return (event.payload.get("check_run") or {}).get("name") == CHECK_NAME
+        if event.name == "issue_comment":
+            return _command(event) is not None
+        return True
+
+    def context_scope(self, event: Event) -> str:
+        if event.name == "push":
+            return "default-branch"
+        command = _command(event) if event.name == "issue_comment" else None
+        if command is not None and command.verb in ("ignore", "explain"):
+            return "repo"
+        return f"pr-{_pr_number(event)}"
+
+    async def execute(self, event: Event) -> list[Output]:
+        reader = self.env.reader_for(event)
+        if reader is None or event.repo is None:
+            log.info(
+                "wowvision.no_github", delivery=event.delivery_id, reason="no GitHub credentials to read the change"
+            )
+            return []
+        if event.name == "push":
+            return await self._push(event, reader)
+        if event.name == "issue_comment":
+            return await self._command(event, reader)
+        number = _pr_number(event)
+        if number is None:
+            return []
+        pull = event.payload.get("pull_request") if event.name == "pull_request" else None
+        pull = pull or await reader.pull_request(event.repo, number)
+        forced = event.name == "check_run"  # the Re-run button asks for a review whatever the state
+        return await self._review_pull(event, reader, pull, forced=forced)
+
+    # ------------------------------------------------------------------ pull requests
+
+    async def _review_pull(
+        self, event: Event, reader: RepoReader, pull: dict[str, Any], *, forced: bool
+    ) -> list[Output]:
+        repo, number = event.repo or "", int(pull["number"])
+        head_sha, base_sha = pull["head"]["sha"], pull["base"]["sha"]
+        if self.context.get("paused") and not forced:
+            return []
+        loaded = await _load_rules(reader, repo, base_sha)
+        if isinstance(loaded, SourceError):
+            return _invalid_config(repo, number, head_sha, loaded)
+        config, packs = loaded
+        if pull.get("draft") and not config.drafts and not forced:
+            return []
+        diff = parse_diff(await reader.pull_request_diff(repo, number))
+        result = await _review(diff, reader, repo, head_sha, config, packs, await self._suppressed(event))
+        author = (pull.get("user") or {}).get("login")
+        if result.pending and author and await reader.permission(repo, author) in ("admin", "maintain", "write"):
+            # Spending is for PRs whose author has write access: a stranger's PR cannot run up the bill.
+            result = await complete(result, LadderRung(self._ladder(event, config)))
+        return self._pull_outputs(repo, number, head_sha, diff, config, result)
+
+    def _pull_outputs(
+        self, repo: str, number: int, head_sha: str, diff: Diff, config: RepoConfig, result: ReviewResult
+    ) -> list[Output]:
+        previous: dict[str, dict[str, Any]] = self.context.get("findings", {})
+        posted: set[str] = set(self.context.get("posted", []))
+        current = {f.fingerprint: _remember(f) for f in result.findings}
+        fixed = [item for fp, item in previous.items() if fp not in current]
+        outputs: list[Output] = [_check_run(repo, head_sha, result)]
+        inline = []
+        for finding in result.findings:
+            spot = inline_anchor(diff, finding)
+            if finding.fingerprint in posted or spot is None or len(inline) >= config.max_inline_comments:
+                continue
+            inline.append(InlineComment(spot.path, spot.line, _inline_text(finding), start_line=spot.start_line))
+            posted.add(finding.fingerprint)
+        if inline:
+            event = "REQUEST_CHANGES" if config.review == "REQUEST_CHANGES" and result.failed else "COMMENT"
+            body = f"WowVision: {len(inline)} new finding{'s' if len(inline) != 1 else ''} at {head_sha[:7]}; the summary comment has them all."
+            outputs.append(
+                Review(repo, number, head_sha, body, key=f"pr-{number}", event=event, comments=tuple(inline))
+            )
+        outputs.append(Comment(repo, number, _summary(result, fixed, head_sha), key=f"summary:{number}"))
+        self.context.update({"head_sha": head_sha, "findings": current, "posted": sorted(posted)})
+        return outputs
+
+    def _ladder(self, event: Event, config: RepoConfig) -> DecisionLadder:
+        return DecisionLadder(
+            self.env.store,
+            self.env.decision_cache,
+            self.env.llm,
+            LedgerContext(repo=event.repo, delivery_id=event.delivery_id),
+            budgets=BudgetPolicy(repo_daily_usd=config.budget_usd),
+        )
+
+    async def _suppressed(self, event: Event) -> set[str]:
+        repo_context = await self.read_context(event, "repo")
+        return set(repo_context.get("suppressions", {}))
+
+    # ------------------------------------------------------------------ the default branch
+
+    async def _push(self, event: Event, reader: RepoReader) -> list[Output]:
+        repo, before, after = event.repo or "", event.payload["before"], event.payload["after"]
+        if before == NULL_SHA:
+            return []  # a new branch: nothing to compare with
+        loaded = await _load_rules(reader, repo, before)
+        if isinstance(loaded, SourceError):
+            title = "WowVision: .github/waooaw.yml is invalid"
+            return [IssueReport(repo, title, _config_error_text(loaded), key="config", labels=("wowvision",))]
+        config, packs = loaded
+        diff = parse_diff(await reader.compare_diff(repo, before, after))
+        result = await _review(diff, reader, repo, after, config, packs, await self._suppressed(event))
+        touched = {file.path for file in diff.files}
+        open_by_rule: dict[str, dict[str, dict[str, Any]]] = self.context.get("open", {})
+        changed_rules: set[str] = set()
+        for rule, items in open_by_rule.items():  # findings in touched files are judged again
+            kept = {fp: item for fp, item in items.items() if item["path"] not in touched}
+            if kept != items:
+                changed_rules.add(rule)
+            open_by_rule[rule] = kept
+        for finding in result.findings:
+            items = open_by_rule.setdefault(finding.rule, {})
+            if finding.fingerprint not in items:
+                changed_rules.add(finding.rule)
+            items[finding.fingerprint] = _remember(finding)
+        outputs: list[Output] = []
+        for rule in sorted(changed_rules):
+            items = open_by_rule[rule]
+            state = "open" if items else "closed"
+            body = (
+                _rule_issue(rule, items, after)
+                if items
+                else f"No finding of `{rule}` is left on the default branch as of {after[:7]}. Closing."
+            )
+            outputs.append(
+                IssueReport(
+                    repo,
+                    f"WowVision: {rule} on the default branch",
+                    body,
+                    key=f"rule:{rule}",
+                    labels=("wowvision",),
+                    state=state,
+                )
+            )
+        self.context["open"] = {rule: items for rule, items in open_by_rule.items() if items}
+        return outputs
+
+    # ------------------------------------------------------------------ commands
+
+    async def _command(self, event: Event, reader: RepoReader) -> list[Output]:
+        command = _command(event)
+        assert command is not None and event.repo is not None and event.issue_number is not None
+        comment_id = event.payload["comment"]["id"]
+        outputs: list[Output] = [Reaction(event.repo, "eyes", comment_id=comment_id)]
+
+        def reply(text: str) -> list[Output]:
+            return [*outputs, Comment(event.repo or "", event.issue_number or 0, text, key=f"command:{comment_id}")]
+
+        if command.verb in ACTING and not await may_act(reader, event):
+            return reply(refusal(command, event.sender_login))
+        is_pull = bool((event.payload.get("issue") or {}).get("pull_request"))
+        if command.verb in ("recheck", "pause", "resume") and not is_pull:
+            return reply(f"`/wowvision {command.verb}` works on pull requests; this is an issue.")
+        if command.verb == "recheck":
+            pull = await reader.pull_request(event.repo, event.issue_number)
+            return outputs + await self._review_pull(event, reader, pull, forced=True)
+        if command.verb in ("pause", "resume"):
+            self.context["paused"] = command.verb == "pause"
+            text = (
+                "WowVision is paused on this pull request: no reviews until `/wowvision resume`."
+                if command.verb == "pause"
+                else "WowVision reviews this pull request again on every push (`/wowvision recheck` to review now)."
+            )
+            return reply(text)
+        rule_id = command.args[1] if len(command.args) > 1 else None
+        if rule_id is None:
+            return reply(f"Which rule? `/wowvision {command.verb} RULE` — the check run and the summary name them.")
+        packs = await _default_branch_packs(reader, event)
+        rule = next((r for pack in packs for r in pack.rules if r.id == rule_id), None)
+        if rule is None:
+            return reply(f"No applied rule is called `{rule_id}` on this repository.")
+        if command.verb == "explain":
+            lines = [f"**`{rule.id}`** ({rule.kind}, {rule.severity}) — {rule.message}"]
+            lines += [f"\n**Why:** {rule.rationale}"] if rule.rationale else []
+            lines += [f"\n**How to fix:** {rule.hint}"] if rule.hint else []
+            return reply("\n".join(lines))
+        reason = " ".join(command.args[2:]) or "no reason given"
+        suppressions = dict(self.context.get("suppressions", {}))
+        suppressions[rule.id] = {
+            "by": event.sender_login,
+            "reason": reason,
+            "at": datetime.now(timezone.utc).isoformat(),
+        }
+        self.context["suppressions"] = suppressions
+        return reply(
+            f"`{rule.id}` is no longer applied on this repository (by @{event.sender_login}: {reason}). It shows in `/waooaw status`."
+        )
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _command(event: Event) -> SlashCommand | None:
+    return find_command(event.comment_body, "wowvision", VERBS)
+
+
+def _pr_number(event: Event) -> int | None:
+    if event.name == "check_run":
+        pulls = (event.payload.get("check_run") or {}).get("pull_requests") or []
+        return pulls[0]["number"] if pulls else None
+    return event.issue_number
+
+
+def _default_branch_push(payload: dict[str, Any]) -> bool:
+    branch = (payload.get("repository") or {}).get("default_branch")
+    return bool(branch) and payload.get("ref") == f"refs/heads/{branch}" and not payload.get("deleted")
+
+
+async def _load_rules(reader: RepoReader, repo: str, ref: str) -> tuple[RepoConfig, list[Pack]] | SourceError:
+    """The config and packs at `ref` (the base commit): what the change is judged by."""
+    text = await reader.file_at(repo, ref, CONFIG_PATH)
+    try:
+        config = parse_config(text)
+        pack_files = [p for p in config.packs if p.endswith((".yml", ".yaml"))]
+        contents = dict(
+            zip(pack_files, await asyncio.gather(*(reader.file_at(repo, ref, p.lstrip("/")) for p in pack_files)))
+        )
+        return config, resolve_packs(config, lambda path: contents.get(path) or contents.get("/" + path))
+    except SourceError as error:
+        return error
+
+
+async def _default_branch_packs(reader: RepoReader, event: Event) -> list[Pack]:
+    branch = (event.payload.get("repository") or {}).get("default_branch") or "HEAD"
+    loaded = await _load_rules(reader, event.repo or "", branch)
+    return [] if isinstance(loaded, SourceError) else loaded[1]
+
+
+async def _review(
+    diff: Diff,
+    reader: RepoReader,
+    repo: str,
+    head: str,
+    config: RepoConfig,
+    packs: Sequence[Pack],
+    suppressed: set[str],
+) -> ReviewResult:
+    """Run the engine; files it wants whole (layering, sizes) are fetched first, concurrently."""
+    wanted: list[str] = []
+    review(diff, lambda path: wanted.append(path), config, packs)  # a dry pass names the files needed
+    contents = dict(zip(wanted, await asyncio.gather(*(reader.file_at(repo, head, path) for path in wanted))))
+    packs = [pack.model_copy(update={"rules": [r for r in pack.rules if r.id not in suppressed]}) for pack in packs]
+    return review(diff, contents.get, config, packs)
+
+
+def _remember(finding: Finding) -> dict[str, Any]:
+    return {
+        "rule": finding.rule,
+        "path": finding.path,
+        "line": finding.line,
+        "message": finding.message,
+        "severity": finding.severity,
+    }
+
+
+def _check_run(repo: str, head_sha: str, result: ReviewResult) -> CheckRun:
+    summary = result.summary
+    title = (
+        f"{summary.errors} errors, {summary.warnings} warnings, {summary.notices} notices"
+        if summary.findings
+        else "No findings"
+    )
+    annotations = tuple(
+        Annotation(
+            f.path,
+            f.line,
+            f.end_line or f.line,
+            LEVEL[f.severity],
+            f.message + (f"\n{f.hint}" if f.hint else ""),
+            title=f.rule,
+        )  # type: ignore[arg-type]
+        for f in result.findings
+        if f.path is not None and f.line is not None
+    )
+    return CheckRun(repo, head_sha, CHECK_NAME, title, render_markdown(result), summary.conclusion, annotations)
+
+
+def _inline_text(finding: Finding) -> str:
+    hint = f"\n\n{finding.hint}" if finding.hint else ""
+    return f"**{finding.severity}** `{finding.rule}` — {finding.message}{hint}"
+
+
+def _summary(result: ReviewResult, fixed: list[dict[str, Any]], head_sha: str) -> str:
+    text = render_markdown(result, title=f"WowVision at {head_sha[:7]}")
+    if fixed:
+        text += (
+            "\n**Fixed since the last review**\n\n"
+            + "\n".join(
+                f"- ~~`{item['rule']}` {location(item['path'], item['line'])} — {item['message']}~~" for item in fixed
+            )
+            + "\n"
+        )
+    return text
+
+
+def _rule_issue(rule: str, items: dict[str, dict[str, Any]], sha: str) -> str:
+    lines = [f"WowVision finds `{rule}` on the default branch (as of {sha[:7]}):", ""]
+    lines += [f"- {location(item['path'], item['line'])} — {item['message']}" for item in items.values()]
+    lines += ["", "This issue is updated on every push and closed when no finding is left."]
+    return "\n".join(lines)
+
+
+def _invalid_config(repo: str, number: int, head_sha: str, error: SourceError) -> list[Output]:
+    text = _config_error_text(error)
+    return [
+        CheckRun(repo, head_sha, CHECK_NAME, f"{error.source} is invalid", text, "failure"),
+        Comment(repo, number, text, key=f"summary:{number}"),
+    ]
+
+
+def _config_error_text(error: SourceError) -> str:
+    return (
+        f"### WowVision cannot review: `{error.source}` is invalid\n\n```\n{error}\n```\n\n"
+        "Fix the file on the base branch; the defaults are not used in its place."
+    )

@@ -1,0 +1,113 @@
+"""What a check sees of a review, and how it reports."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from agents.vision.diff import AddedLine, Diff, FileDiff
+from agents.vision.findings import Finding, Skipped, fingerprint
+from agents.vision.policy import RuleBase
+
+FilesAtHead = Callable[[str], bytes | None]
+
+
+@dataclass
+class Scope:
+    """The files under review (the diff minus what the config ignores), and their
+    contents at the head commit, read at most once each."""
+
+    diff: Diff
+    files: tuple[FileDiff, ...]
+    files_at_head: FilesAtHead
+    skipped: list[Skipped] = field(default_factory=list)
+    _contents: dict[str, bytes | None] = field(default_factory=dict)
+    _joined: dict[str, str] = field(default_factory=dict)
+    _lowered: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
+    _trees: dict[str, ast.Module | str] = field(default_factory=dict)
+    _selected: dict[int, tuple[FileDiff, ...]] = field(default_factory=dict)
+
+    @property
+    def text_files(self) -> Iterator[FileDiff]:
+        return (f for f in self.files if f.has_text and f.additions)
+
+    def files_for(self, rule: RuleBase) -> tuple[FileDiff, ...]:
+        """The files under review that `rule` applies to (its paths, ignore, languages)."""
+        key = id(rule)
+        if key not in self._selected:
+            self._selected[key] = tuple(f for f in self.files if rule.applies_to(f.path))
+        return self._selected[key]
+
+    def text_files_for(self, rule: RuleBase) -> Iterator[FileDiff]:
+        """Of those, the ones with added lines to read."""
+        return (f for f in self.files_for(rule) if f.has_text and f.additions)
+
+    def content(self, path: str) -> bytes | None:
+        if path not in self._contents:
+            self._contents[path] = self.files_at_head(path)
+        return self._contents[path]
+
+    def joined(self, file: FileDiff) -> str:
+        """A file's added lines as one text: one regex search rejects most files at once."""
+        if file.path not in self._joined:
+            self._joined[file.path] = "\n".join(line.text for line in file.added_lines())
+        return self._joined[file.path]
+
+    def lowered(self, file: FileDiff) -> tuple[str, list[str]]:
+        """The joined added text and each added line, lowercased (for case-blind prefilters)."""
+        if file.path not in self._lowered:
+            joined = self.joined(file).lower()
+            self._lowered[file.path] = (joined, joined.split("\n"))
+        return self._lowered[file.path]
+
+    def python_tree(self, path: str) -> ast.Module | str:
+        """A Python file's syntax tree at the head commit, or why there is none."""
+        if path not in self._trees:
+            source = self.content(path)
+            if source is None:
+                self._trees[path] = "content at the head commit is not available"
+            else:
+                try:
+                    self._trees[path] = ast.parse(source, filename=path)
+                except (SyntaxError, ValueError) as exc:
+                    self._trees[path] = f"not valid Python at the head commit ({exc.__class__.__name__})"
+        return self._trees[path]
+
+    def skip(self, rule: RuleBase, path: str | None, reason: str) -> None:
+        self.skipped.append(Skipped(kind="rule", rule=rule.id, path=path, reason=reason))
+
+
+def finding(
+    rule: RuleBase,
+    path: str | None,
+    *,
+    line: int | None = None,
+    end_line: int | None = None,
+    detail: str = "",
+    content: str = "",
+) -> Finding:
+    """A finding of `rule`; `detail` completes its message, `content` identifies it."""
+    message = f"{rule.message}: {detail}" if detail else rule.message
+    return Finding(
+        rule=rule.id,
+        severity=rule.severity,
+        path=path,
+        line=line,
+        end_line=end_line if end_line is not None else line,
+        message=message,
+        hint=rule.hint,
+        fingerprint=fingerprint(rule.id, path, content or detail),
+    )
+
+
+def runs(lines: Iterable[AddedLine]) -> Iterator[list[AddedLine]]:
+    """Consecutive lines grouped: one finding covers a block, not each of its lines."""
+    run: list[AddedLine] = []
+    for line in lines:
+        if run and line.number != run[-1].number + 1:
+            yield run
+            run = []
+        run.append(line)
+    if run:
+        yield run

@@ -1,0 +1,143 @@
+"""A review as text (a terminal), Markdown (a PR comment) or JSON-ready data."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+
+from agents.vision.engine import ReviewResult
+from agents.vision.findings import Finding, Skipped
+
+_COLOURS = {"error": "\x1b[1;31m", "warning": "\x1b[33m", "notice": "\x1b[36m", "dim": "\x1b[2m", "bold": "\x1b[1m"}
+_RESET = "\x1b[0m"
+_MARKDOWN_SEVERITY = {"error": "🔴 error", "warning": "🟠 warning", "notice": "🔵 notice"}
+_LOCATION_WIDTH = 48
+_SKIPPED_SHOWN = 10
+
+
+def location(path: str | None, line: int | None, end_line: int | None = None) -> str:
+    """`path:12`, `path:12-14`, `path`, or `(change)` for what concerns the change as a whole."""
+    if path is None:
+        return "(change)"
+    if line is None:
+        return path
+    return f"{path}:{line}" if end_line in (None, line) else f"{path}:{line}-{end_line}"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def to_json(result: ReviewResult, **summary_extra: Any) -> dict[str, Any]:
+    return {
+        "findings": [finding.to_json() for finding in result.findings],
+        "skipped": [skipped.to_json() for skipped in result.skipped],
+        "summary": {**result.summary.to_json(), **summary_extra},
+    }
+
+
+def render_text(result: ReviewResult, *, color: bool = False, range_label: str = "") -> str:
+    """Findings grouped by file — `path:line  severity  rule  message`, the hint below —
+    then what was skipped, then one line of totals."""
+
+    def paint(text: str, style: str) -> str:
+        return f"{_COLOURS[style]}{text}{_RESET}" if color else text
+
+    out: list[str] = []
+    findings = result.findings
+    loc_width = min(_LOCATION_WIDTH, max((len(_loc(f)) for f in findings), default=0))
+    rule_width = max((len(f.rule) for f in findings), default=0)
+    previous: str | None = "\0"
+    for found in findings:
+        if found.path != previous and previous != "\0":
+            out.append("")
+        previous = found.path
+        where = _loc(found)
+        severity = paint(f"{found.severity:<7}", found.severity)
+        rule = paint(found.rule.ljust(rule_width), "dim")
+        out.append(f"{paint(where.ljust(loc_width), 'bold')}  {severity}  {rule}  {found.message}")
+        if found.hint:
+            out.append(f"    {paint('↳ ' + found.hint, 'dim')}")
+    if result.skipped:
+        if out:
+            out.append("")
+        out += _text_skipped(result.skipped, paint)
+    if out:
+        out.append("")
+    out.append(_totals(result, paint, range_label))
+    return "\n".join(out) + "\n"
+
+
+def _loc(found: Finding) -> str:
+    return location(found.path, found.line, found.end_line)
+
+
+def _text_skipped(skipped: Sequence[Skipped], paint: Any) -> list[str]:
+    lines = [paint(f"skipped ({len(skipped)}), not passed:", "bold")]
+    shown = skipped[:_SKIPPED_SHOWN]
+    places = [location(item.path, item.line, item.end_line) for item in shown]
+    width = min(_LOCATION_WIDTH, max(len(place) for place in places))
+    for item, place in zip(shown, places, strict=True):
+        rule = f"{item.rule}  " if item.rule else ""
+        lines.append(f"  {place.ljust(width)}  {paint(rule, 'dim')}{item.reason}")
+    if len(skipped) > _SKIPPED_SHOWN:
+        lines.append(f"  … and {len(skipped) - _SKIPPED_SHOWN} more (--format json lists them all)")
+    return lines
+
+
+def _totals(result: ReviewResult, paint: Any, range_label: str) -> str:
+    summary = result.summary
+    reviewed = f"{_plural(summary.files_reviewed, 'file')} reviewed with {_plural(summary.rules, 'rule')}"
+    tail = f" · {range_label}" if range_label else ""
+    if not summary.findings:
+        return paint("✔ no findings", "bold") + f" · {reviewed}{tail}"
+    counts = ", ".join(
+        _plural(count, word)
+        for count, word in ((summary.errors, "error"), (summary.warnings, "warning"), (summary.notices, "notice"))
+        if count
+    )
+    mark = paint("✖", "error") if summary.errors else paint("!", "warning")
+    return f"{mark} {counts} · {reviewed}{tail}"
+
+
+def _cell(text: str) -> str:
+    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ")
+
+
+def _code(text: str) -> str:
+    # In a GitHub table even a code span needs its pipes escaped.
+    return "`" + text.replace("`", "'").replace("|", "\\|").replace("\n", " ") + "`"
+
+
+def render_markdown(result: ReviewResult, *, title: str = "WowVision") -> str:
+    """A Markdown report: a table of findings, what was skipped, the totals."""
+    summary = result.summary
+    if summary.findings:
+        counts = ", ".join(
+            _plural(count, word)
+            for count, word in ((summary.errors, "error"), (summary.warnings, "warning"), (summary.notices, "notice"))
+            if count
+        )
+        lines = [f"### {title}: {counts}", "", "| | where | rule | finding |", "|---|---|---|---|"]
+        for found in result.findings:
+            text = _cell(found.message) + (f"<br>_{_cell(found.hint)}_" if found.hint else "")
+            lines.append(
+                f"| {_MARKDOWN_SEVERITY[found.severity]} | {_code(_loc(found))} | {_code(found.rule)} | {text} |"
+            )
+    else:
+        lines = [f"### {title}: no findings"]
+    if result.skipped:
+        lines += ["", f"<details><summary>Skipped ({len(result.skipped)}) — not checked, not passed</summary>", ""]
+        for item in result.skipped:
+            what = _code(location(item.path, item.line, item.end_line)) if item.path else "the change"
+            rule = f" {_code(item.rule)}" if item.rule else ""
+            lines.append(f"- {what}{rule}: {_cell(item.reason)}")
+        lines += ["", "</details>"]
+    decisions = ", ".join(f"{count} {rung}" for rung, count in summary.decisions.items())
+    lines += [
+        "",
+        f"<sub>{_plural(summary.files_reviewed, 'file')} reviewed with {_plural(summary.rules, 'rule')}"
+        f" · decisions: {decisions}</sub>",
+    ]
+    return "\n".join(lines) + "\n"

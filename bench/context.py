@@ -1,0 +1,455 @@
+#!/usr/bin/env python
+"""Context API: store and retrieve latency at 1, 100 and 1,000 concurrent clients, and throughput.
+
+Starts the real app (build_platform + create_app, as `waooaw serve` runs it with
+PostgreSQL and Redis: a fresh schema, migrated; the Redis cache and rate limiter) in a
+uvicorn subprocess on a free loopback port. Every client has a token of its own (the
+default rate limit, 50/s burst 100, applies) and a context of its own, so writes never
+conflict: a client's store is a PUT with the If-Match of its previous write, a
+retrieve a GET of its context's latest version.
+
+  latency     open loop: the offered load (--store-rate, --retrieve-rate requests/s in
+              all) is spread evenly over the clients, each sending on a fixed schedule
+              over its own keep-alive connection; latency counts from the scheduled send
+              time, so a client held up by its previous request is not hidden (no
+              coordinated omission). Below saturation, as DESIGN.md asks.
+  throughput  closed loop: 100 clients, each sending its next request when the previous
+              one is answered, for --seconds.
+
+At the end every client's context must be at the version its acknowledged writes say
+(no write lost). The schema, the tokens' and contexts' Redis keys are removed.
+
+    python bench/context.py
+    python bench/context.py --seconds 20 --store-rate 400 --retrieve-rate 800
+
+This is a benchmark that prints figures; it is not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import random
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DEFAULT_PG_URL = os.environ.get("WAOOAW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+DEFAULT_REDIS_URL = os.environ.get("WAOOAW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+LEVELS = (1, 100, 1000)
+THROUGHPUT_CLIENTS = 100
+PER_CLIENT_RATE = 40.0  # requests/s one client offers at most: under the default token limit, 50/s
+STARTUP_TIMEOUT = 60.0
+REQUEST_TIMEOUT = 30.0
+
+
+def raise_file_limit() -> None:
+    """1,000 clients are 1,000 sockets on each side."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+# --------------------------------------------------------------------------- the server
+
+
+def serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from bot import logging as waooaw_logging
+    from bot.app import build_platform, create_app
+    from bot.settings import Settings
+
+    raise_file_limit()
+    settings = Settings(
+        WAOOAW_DATABASE_URL=args.database_url, WAOOAW_REDIS_URL=args.redis_url, GITHUB_WEBHOOK_SECRET="bench-secret"
+    )
+    waooaw_logging.configure("WARNING")
+    app = create_app(build_platform(settings), secret="bench-secret")
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", backlog=4096)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def schema_url(pg_url: str, schema: str) -> str:
+    return f"{pg_url}{'&' if '?' in pg_url else '?'}options=-csearch_path%3D{schema}"
+
+
+@dataclass
+class Server:
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def start_server(database_url: str, redis_url: str, log_dir: Path) -> Server:
+    port = free_port()
+    command = [sys.executable, str(Path(__file__).resolve()), "--serve", "--port", str(port),
+               "--database-url", database_url, "--redis-url", redis_url]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "ANTHROPIC_", "WAOOAW_"))}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    log = log_dir / "server.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    return Server(port, process, log)
+
+
+async def wait_ready(server: Server) -> None:
+    import httpx
+
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if server.process.poll() is not None:
+                raise SystemExit(f"the server exited ({server.process.returncode}):\n{server.log.read_text()}")
+            try:
+                if (await client.get(f"{server.url}/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)  # bounded start-up wait
+    raise SystemExit(f"the server was not ready within {STARTUP_TIMEOUT:g} s:\n{server.log.read_text()}")
+
+
+# --------------------------------------------------------------------------- the clients
+
+
+@dataclass
+class Client:
+    index: int
+    token: str
+    http: object  # httpx.AsyncClient with one keep-alive connection
+    url: str
+    version: int = 0
+    acknowledged: int = 0  # writes answered 201
+
+    def body(self) -> dict:
+        step = self.acknowledged
+        return {
+            "data": {
+                "phase": "research",
+                "step": step,
+                "findings": [{"id": n, "claim": f"finding {n} of step {step}", "confidence": 0.8} for n in range(5)],
+                "notes": "lorem ipsum dolor sit amet " * 8,
+            },
+            "summary": f"bench client {self.index} at step {step}",
+            "tags": ["bench", "coe"],
+        }
+
+
+@dataclass
+class Run:
+    op: str
+    clients: int
+    mode: str
+    offered: float = 0.0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def answered(self) -> int:
+        return sum(self.statuses.values())
+
+    @property
+    def failures(self) -> int:
+        ok = 201 if self.op == "store" else 200
+        return self.answered - self.statuses.get(ok, 0) + sum(self.errors.values())
+
+    def quantile(self, fraction: float) -> float:
+        ordered = sorted(self.latencies)
+        if not ordered:
+            return float("nan")
+        return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))] * 1000
+
+
+async def one(client: Client, op: str, run: Run, scheduled: float | None = None) -> None:
+    import httpx
+
+    started = scheduled if scheduled is not None else time.perf_counter()
+    headers = {"Authorization": f"Bearer {client.token}"}
+    try:
+        if op == "store":
+            if client.version:
+                headers["If-Match"] = f'"{client.version}"'
+            response = await client.http.put(client.url, json=client.body(), headers=headers)  # type: ignore[attr-defined]
+        else:
+            response = await client.http.get(client.url, headers=headers)  # type: ignore[attr-defined]
+    except httpx.HTTPError as exc:
+        run.errors[type(exc).__name__] += 1
+        return
+    run.latencies.append(time.perf_counter() - started)
+    run.statuses[response.status_code] += 1
+    if op == "store" and response.status_code == 201:
+        client.version = response.json()["version"]
+        client.acknowledged += 1
+
+
+async def open_loop(clients: list[Client], op: str, rate: float, seconds: float) -> Run:
+    """`rate` requests/s in all, spread evenly: client i sends at start + (i + k·n)/rate, k = 0, 1, …"""
+    n = len(clients)
+    run = Run(op, n, "open loop", offered=rate)
+    per_client = max(1, int(rate * seconds / n))
+    start = time.perf_counter() + 0.05
+
+    async def client_loop(client: Client, position: int) -> None:
+        for k in range(per_client):
+            scheduled = start + (position + k * n) / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)  # the fixed schedule, whatever the replies
+            await one(client, op, run, scheduled)
+
+    await asyncio.gather(*(client_loop(client, position) for position, client in enumerate(clients)))
+    run.seconds = time.perf_counter() - start
+    return run
+
+
+async def closed_loop(clients: list[Client], op: str, seconds: float) -> Run:
+    run = Run(op, len(clients), "closed loop")
+    deadline = time.perf_counter() + seconds
+
+    async def client_loop(client: Client) -> None:
+        while time.perf_counter() < deadline:
+            await one(client, op, run)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client_loop(client) for client in clients))
+    run.seconds = time.perf_counter() - started
+    return run
+
+
+async def open_clients(base: str, tokens: list[str], installation: int) -> list[Client]:
+    import httpx
+
+    clients = []
+    for index, token in enumerate(tokens):
+        http = httpx.AsyncClient(
+            base_url=base,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            timeout=httpx.Timeout(REQUEST_TIMEOUT, pool=None),
+        )
+        url = f"/api/v1/contexts/bench/repo-{installation}/wowdomain/job-{index}"
+        clients.append(Client(index, token, http, url))
+    return clients
+
+
+async def warm_up(clients: list[Client]) -> None:
+    """Open every connection and create every context (version 1): not counted."""
+    gate = asyncio.Semaphore(100)
+    stores, retrieves = Run("store", len(clients), "warm-up"), Run("retrieve", len(clients), "warm-up")
+
+    async def first(client: Client) -> None:
+        async with gate:
+            await one(client, "store", stores)
+            await one(client, "retrieve", retrieves)
+
+    await asyncio.gather(*(first(client) for client in clients))
+    for run in (stores, retrieves):
+        if run.failures:
+            raise SystemExit(f"warm-up {run.op} failed: statuses {dict(run.statuses)}, errors {dict(run.errors)}")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def make_tokens(database_url: str, installation: int, count: int) -> list[str]:
+    from agents.context import tokens
+    from agents.context.db import Store
+
+    store = Store(database_url)
+    try:
+        with store.session() as session:
+            return [tokens.issue(session, installation_id=installation, created_by="bench").token for _ in range(count)]
+    finally:
+        store.dispose()
+
+
+def final_versions(database_url: str, installation: int) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from agents.context.db import Store
+    from agents.context.models import ContextVersion
+
+    store = Store(database_url)
+    try:
+        with store.reading() as session:
+            rows = session.execute(
+                select(ContextVersion.scope, func.max(ContextVersion.version))
+                .where(ContextVersion.installation_id == installation)
+                .group_by(ContextVersion.scope)
+            ).all()
+        return {scope: version for scope, version in rows}
+    finally:
+        store.dispose()
+
+
+def clean_redis(redis_url: str, installation: int, tokens: list[str]) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"waooaw:ctx:[{installation},*", count=1000))
+        keys += [f"waooaw:api:rate:{token.split('_')[1]}" for token in tokens]
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start : start + 500])
+    finally:
+        client.close()
+
+
+def print_table(runs: list[Run], throughput: list[Run], args: argparse.Namespace) -> None:
+    print()
+    print(f"context bench: PostgreSQL + Redis, one server process; {args.seconds:g} s per run; {os.cpu_count()} CPUs shared by server, databases and load")
+    print(f"latency, open loop (offered: store {args.store_rate:g}/s, retrieve {args.retrieve_rate:g}/s in all; one client {PER_CLIENT_RATE:g}/s at most):")
+    print(f"{'clients':>8} {'op':<9} {'answered':>9} {'offered/s':>10} {'achieved/s':>11} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7}")
+    for run in runs:
+        print(
+            f"{run.clients:>8} {run.op:<9} {run.answered:>9} {run.offered:>10.0f} {run.answered / run.seconds:>11.0f} "
+            f"{run.quantile(0.50):>8.2f} {run.quantile(0.95):>8.2f} {run.quantile(0.99):>8.2f} "
+            f"{run.quantile(1.0):>8.2f} {run.failures:>7}"
+        )
+    print(f"throughput, closed loop ({THROUGHPUT_CLIENTS} clients, each sending when answered):")
+    for run in throughput:
+        print(
+            f"{run.clients:>8} {run.op:<9} {run.answered:>9} {'-':>10} {run.answered / run.seconds:>11.0f} "
+            f"{run.quantile(0.50):>8.2f} {run.quantile(0.95):>8.2f} {run.quantile(0.99):>8.2f} "
+            f"{run.quantile(1.0):>8.2f} {run.failures:>7}"
+        )
+    for run in runs + throughput:
+        if run.failures:
+            print(f"  {run.clients} {run.op} ({run.mode}): statuses {dict(run.statuses)}, errors {dict(run.errors)}")
+    target = {r.op: r for r in runs if r.clients == 100}
+    if "store" in target and "retrieve" in target:
+        store_p95, retrieve_p95 = target["store"].quantile(0.95), target["retrieve"].quantile(0.95)
+        print(
+            f"targets at 100 clients: store p95 {store_p95:.2f} ms (≤ 5: {'met' if store_p95 <= 5 else 'MISSED'}), "
+            f"retrieve p95 {retrieve_p95:.2f} ms (≤ 3: {'met' if retrieve_p95 <= 3 else 'MISSED'}); "
+            f"errors at 1,000 clients: {sum(r.failures for r in runs if r.clients == 1000)}"
+        )
+
+
+async def drive(args: argparse.Namespace) -> int:
+    from sqlalchemy import create_engine, text
+
+    from agents.context.db import Store
+
+    raise_file_limit()
+    tag = uuid.uuid4().hex[:10]
+    schema = f"bench_context_{tag}"
+    installation = random.randrange(10**9, 10**12)
+    database_url = schema_url(args.pg_url, schema)
+    log_dir = Path(tempfile.mkdtemp(prefix=f"waooaw-bench-context-{tag}-"))
+    admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
+    server: Server | None = None
+    tokens: list[str] = []
+    clients: list[Client] = []
+    runs: list[Run] = []
+    throughput: list[Run] = []
+    lost = 0
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        store = Store(database_url)
+        store.upgrade()
+        store.dispose()
+        tokens = make_tokens(database_url, installation, max(*args.levels, THROUGHPUT_CLIENTS))
+        server = start_server(database_url, args.redis_url, log_dir)
+        await wait_ready(server)
+        clients = await open_clients(server.url, tokens, installation)
+        await warm_up(clients)
+        for level in args.levels:
+            for op, rate in (("store", args.store_rate), ("retrieve", args.retrieve_rate)):
+                # No client offers more than its token's rate limit allows (default 50/s).
+                rate = min(rate, level * PER_CLIENT_RATE)
+                run = await open_loop(clients[:level], op, rate, args.seconds)
+                runs.append(run)
+                print(f"{level} clients {op}: {run.answered} answered, p95 {run.quantile(0.95):.2f} ms", file=sys.stderr)
+        for op in ("store", "retrieve"):
+            run = await closed_loop(clients[:THROUGHPUT_CLIENTS], op, args.seconds)
+            throughput.append(run)
+            print(f"throughput {op}: {run.answered / run.seconds:.0f}/s", file=sys.stderr)
+        versions = final_versions(database_url, installation)
+        lost = sum(1 for c in clients if versions.get(f"job-{c.index}", 0) != c.acknowledged)
+    finally:
+        await asyncio.gather(*(client.http.aclose() for client in clients), return_exceptions=True)  # type: ignore[attr-defined]
+        if server is not None:
+            server.stop()
+        try:
+            clean_redis(args.redis_url, installation, tokens)
+        except Exception as exc:  # noqa: BLE001 - clean-up reports, it does not hide the result
+            print(f"warning: Redis keys not removed: {exc!r}", file=sys.stderr)
+        try:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        except Exception as exc:  # noqa: BLE001
+            print(f"warning: could not drop the schema {schema}: {exc!r}", file=sys.stderr)
+        admin.dispose()
+    print_table(runs, throughput, args)
+    print(f"lost writes: {lost} (clients whose context is not at the version their acknowledged writes say)")
+    if server is not None:
+        log = server.log.read_text().strip()
+        if log:
+            print(f"\nserver log:\n{log[-2000:]}", file=sys.stderr)
+    shutil.rmtree(log_dir, ignore_errors=True)
+    failed = lost or any(run.failures for run in runs + throughput)
+    return 1 if failed else 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench/context.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each run (default 10)")
+    parser.add_argument("--store-rate", type=float, default=300.0, help="open loop: stores offered per second in all (default 300)")
+    parser.add_argument("--retrieve-rate", type=float, default=600.0, help="open loop: retrieves offered per second in all (default 600)")
+    parser.add_argument("--levels", type=int, nargs="+", default=list(LEVELS), help="concurrent clients (default 1 100 1000)")
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help=f"PostgreSQL; a fresh schema is created and dropped (default {DEFAULT_PG_URL})")
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help=f"Redis (default {DEFAULT_REDIS_URL})")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--database-url", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.serve:
+        serve(args)
+        return 0
+    return asyncio.run(drive(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""The Context API (v1): /api/v1/contexts, /snapshots and /handoffs.
+
+Bearer tokens scoped to an installation (optionally a job, read-only), a rate limit
+per token (Redis, or in process), and a read-through Redis cache of latest versions.
+`create_app` includes `api_router(platform)`; the operations themselves are
+agents.context.service, shared with the in-process ContextClient.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+
+from agents.context import cache as context_cache
+from agents.context.service import ContextService
+from bot.api import contexts, handoffs, snapshots
+from bot.api.cache import LatestReader
+from bot.api.gate import (
+    ADMIT_AND_READ_LUA,
+    TOKEN_BUCKET_LUA,
+    TOKEN_CACHE_SECONDS,
+    Gate,
+    LocalRateLimiter,
+    LoopRedis,
+    RedisRateLimiter,
+    TokenBook,
+    gated_route,
+)
+
+if TYPE_CHECKING:
+    from bot.app import Platform
+
+PREFIX = "/api/v1"
+
+
+@dataclass(frozen=True)
+class Api:
+    """What the routes share: the operations, the cache (None without Redis), the gate and its route class."""
+
+    service: ContextService
+    cache: LatestReader | None
+    gate: Gate
+    route_class: type[APIRoute]
+
+
+def api_router(
+    platform: "Platform",
+    *,
+    clock: Callable[[], float] = time.time,
+    redis_prefix: str = context_cache.DEFAULT_PREFIX,
+) -> APIRouter:
+    """The /api/v1 routes on the platform's store, its Redis (WAOOAW_REDIS_URL) if any and its rate settings."""
+    settings = platform.settings
+    rate, burst = settings.api_rate_limit, settings.api_rate_burst
+    redis_client: LoopRedis | None = None
+    if settings.redis_url is None:
+        limiter: RedisRateLimiter | LocalRateLimiter = LocalRateLimiter(rate=rate, burst=burst)
+        reader = None
+        book = TokenBook(platform.store, cache_seconds=0.0, clock=clock)
+    else:
+        # Every commit through this store publishes its new versions; readers use the same keys.
+        writers = context_cache.watch(platform.store, settings.redis_url, prefix=redis_prefix)
+        scripts = {
+            "bucket": TOKEN_BUCKET_LUA,
+            "fill": context_cache.FILL_LUA,
+            "admit_and_read": ADMIT_AND_READ_LUA,
+        }
+        redis_client = LoopRedis(settings.redis_url, scripts)
+        limiter = RedisRateLimiter(redis_client, rate=rate, burst=burst, prefix=writers.prefix)
+        reader = LatestReader(redis_client, limiter, prefix=writers.prefix)
+        book = TokenBook(platform.store, cache_seconds=TOKEN_CACHE_SECONDS, clock=clock)
+    gate = Gate(book, limiter, clock)
+    api = Api(ContextService(platform.store), reader, gate, gated_route(gate))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if redis_client is not None:
+            await redis_client.close()
+
+    router = APIRouter(prefix=PREFIX, lifespan=lifespan)
+    router.include_router(contexts.router(api))
+    router.include_router(snapshots.router(api))
+    router.include_router(handoffs.router(api))
+    return router

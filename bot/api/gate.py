@@ -1,0 +1,326 @@
+"""What every Context API request passes before its handler: token, rate limit, body.
+
+In this order: the bearer token (401), the token's rate limit (429), then for a body
+its size (413), its type (415) and whether it parses as JSON (422). Errors are
+answered `{"error": "…"}` with the status agents.context.errors assigns. (The GET of a
+latest version applies the rate limit itself, in one Redis round trip with the cache.)
+
+Tokens are read from the store; with Redis a token's record is also kept in process
+for a few seconds, and a revocation reaches every process at once through a marker
+the rate-limit script checks in the same round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis
+import redis.asyncio as aioredis
+import structlog
+from fastapi import Request, Response, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from redis.exceptions import RedisError
+from starlette.concurrency import run_in_threadpool
+
+from agents.context import tokens
+from agents.context.cache import READ_FUNCTION
+from agents.context.db import Store
+from agents.context.errors import ContextError, InvalidRequest, RateLimited, Unauthorized
+from agents.context.tokens import Grant, TokenRecord
+
+log = structlog.get_logger(__name__)
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
+TOKEN_CACHE_SECONDS = 10.0  # with Redis only: revocations then arrive through the marker
+REVOCATION_MARKER_SECONDS = 3600  # outlives any cached token record many times over
+REDIS_CONNECTIONS = 64
+
+
+class PayloadTooLarge(ContextError):
+    status = 413
+
+
+class UnsupportedMediaType(ContextError):
+    status = 415
+
+
+def error_response(error: ContextError) -> Response:
+    headers: dict[str, str] = {}
+    if isinstance(error, Unauthorized):
+        headers["WWW-Authenticate"] = 'Bearer realm="waooaw"'
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(max(1, int(-(-error.retry_after // 1))))  # whole seconds, rounded up
+    return JSONResponse({"error": error.message}, status_code=error.status, headers=headers)
+
+
+# --------------------------------------------------------------------------- Redis per event loop
+
+
+class LoopRedis:
+    """An asyncio Redis client for the running event loop, with its Lua scripts.
+
+    A server runs one loop; a TestClient may run one per `with` block, and a client
+    made on one loop cannot be used on another.
+    """
+
+    def __init__(self, url: str, scripts: dict[str, str]) -> None:
+        self.url = url
+        self._sources = scripts
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: aioredis.Redis | None = None
+        self._scripts: dict[str, Any] = {}
+
+    def client(self) -> aioredis.Redis:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            # Blocking: a burst of requests waits for a connection instead of failing (the plain pool raises).
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self.url, max_connections=REDIS_CONNECTIONS, timeout=5, socket_timeout=2, socket_connect_timeout=2
+            )
+            self._client = aioredis.Redis.from_pool(pool)
+            self._loop = loop
+            self._scripts = {name: self._client.register_script(source) for name, source in self._sources.items()}
+        return self._client
+
+    def script(self, name: str) -> Any:
+        self.client()
+        return self._scripts[name]
+
+    async def close(self) -> None:
+        if self._client is not None and self._loop is asyncio.get_running_loop():
+            await self._client.aclose()
+        self._client = None
+
+
+# --------------------------------------------------------------------------- rate limits
+
+
+@dataclass(frozen=True)
+class Admission:
+    allowed: bool
+    retry_after: float = 0.0
+    revoked: bool = False
+
+
+# take(bucket, revocation marker, rate/s, burst, now s) → 1 allowed | 0 refused | -1 revoked, seconds to wait
+BUCKET_FUNCTION = """
+local function take(bucket, revoked, rate, burst, now)
+  if redis.call('EXISTS', revoked) == 1 then return -1, 0 end
+  local state = redis.call('HMGET', bucket, 'tokens', 'at')
+  local tokens, at = tonumber(state[1]), tonumber(state[2])
+  if tokens == nil or at == nil then tokens, at = burst, now end
+  if now > at then tokens = math.min(burst, tokens + (now - at) * rate); at = now end
+  local allowed, wait = 0, 0
+  if tokens >= 1 then tokens = tokens - 1; allowed = 1 else wait = (1 - tokens) / rate end
+  redis.call('HSET', bucket, 'tokens', string.format('%.17g', tokens), 'at', string.format('%.17g', at))
+  redis.call('PEXPIRE', bucket, math.ceil(burst / rate * 1000) + 1000)
+  return allowed, wait
+end
+"""
+# KEYS bucket, marker; ARGV rate, burst, now → {1|0|-1, wait}
+TOKEN_BUCKET_LUA = BUCKET_FUNCTION + """
+local allowed, wait = take(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+return {allowed, string.format('%.17g', wait)}
+"""
+# The hot path, GET of a latest version, in one round trip: the rate limit, then the cache.
+# KEYS bucket, marker, entry; ARGV rate, burst, now, lease, lease ms → {1|0|-1, wait[, version, body | lease granted]}
+ADMIT_AND_READ_LUA = BUCKET_FUNCTION + READ_FUNCTION + """
+local allowed, wait = take(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+if allowed ~= 1 then return {allowed, string.format('%.17g', wait)} end
+local found = read_latest(KEYS[3], ARGV[4], ARGV[5])
+if type(found) == 'table' then return {1, '0', found[1], found[2]} end
+return {1, '0', found}
+"""
+
+
+class RedisRateLimiter:
+    """A token bucket per API token in Redis, shared by every process; the same call checks revocation."""
+
+    def __init__(self, redis_client: LoopRedis, *, rate: float, burst: int, prefix: str) -> None:
+        self.redis, self.rate, self.burst, self.prefix = redis_client, rate, burst, prefix
+
+    def keys(self, token_id: str) -> list[str]:
+        return [f"{self.prefix}api:rate:{token_id}", revocation_key(self.prefix, token_id)]
+
+    def args(self, now: float) -> list[object]:
+        return [self.rate, self.burst, repr(now)]
+
+    async def acquire(self, token_id: str, now: float) -> Admission:
+        try:
+            allowed, wait = await self.redis.script("bucket")(keys=self.keys(token_id), args=self.args(now))
+        except RedisError as exc:
+            return unlimited(exc)
+        return admission(allowed, wait)
+
+
+def admission(allowed: int, wait: bytes | str) -> Admission:
+    return Admission(allowed == 1, float(wait), revoked=allowed == -1)
+
+
+def unlimited(exc: RedisError) -> Admission:
+    # The API stays up without its limiter; the store is still the authority on tokens.
+    log.warning("api.rate_limit_unavailable", error=repr(exc))
+    return Admission(True)
+
+
+class LocalRateLimiter:
+    """The same token bucket in this process, for a set-up without Redis (one process)."""
+
+    def __init__(self, *, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    async def acquire(self, token_id: str, now: float) -> Admission:
+        tokens, at = self._buckets.get(token_id, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + max(0.0, now - at) * self.rate)
+        if len(self._buckets) > 10_000:  # forget tokens idle long enough to have a full bucket again
+            full_after = self.burst / self.rate
+            self._buckets = {ident: state for ident, state in self._buckets.items() if now - state[1] < full_after}
+        if tokens >= 1:
+            self._buckets[token_id] = (tokens - 1, now)
+            return Admission(True)
+        self._buckets[token_id] = (tokens, now)
+        return Admission(False, (1 - tokens) / self.rate)
+
+
+def revocation_key(prefix: str, token_id: str) -> str:
+    return f"{prefix}api:revoked:{token_id}"
+
+
+def announce_revocation(redis_url: str, token_id: str, *, prefix: str) -> None:
+    """Tell every API process at once that a token is revoked (the store already says so)."""
+    client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        client.set(revocation_key(prefix, token_id), b"1", ex=REVOCATION_MARKER_SECONDS)
+    finally:
+        client.close()
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+class TokenBook:
+    """Token records from the store; kept in process for `cache_seconds` when revocations are announced."""
+
+    def __init__(self, store: Store, *, cache_seconds: float, clock: Callable[[], float]) -> None:
+        self.store, self.cache_seconds, self.clock = store, cache_seconds, clock
+        self._records: dict[str, tuple[float, TokenRecord]] = {}
+
+    async def get(self, token_id: str) -> TokenRecord | None:
+        now = self.clock()
+        if self.cache_seconds:
+            kept = self._records.get(token_id)
+            if kept is not None and kept[0] > now:
+                return kept[1]
+        record = await run_in_threadpool(self._load, token_id)
+        if self.cache_seconds and record is not None:  # unknown ids are not kept: nobody can fill the cache
+            if len(self._records) > 10_000:
+                self._records = {ident: kept for ident, kept in self._records.items() if kept[0] > now}
+            self._records[token_id] = (now + self.cache_seconds, record)
+        return record
+
+    def forget(self, token_id: str) -> None:
+        self._records.pop(token_id, None)
+
+    def _load(self, token_id: str) -> TokenRecord | None:
+        with self.store.reading() as session:
+            return tokens.load(session, token_id)
+
+
+class Gate:
+    def __init__(self, book: TokenBook, limiter: RedisRateLimiter | LocalRateLimiter, clock: Callable[[], float]) -> None:
+        self.book, self.limiter, self.clock = book, limiter, clock
+
+    async def authenticate(self, request: Request) -> tuple[str, Grant]:
+        """The token's id and grant (401 if it is missing or not valid); no rate limit yet."""
+        scheme, _, credentials = (request.headers.get("authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            raise Unauthorized("send the token as Authorization: Bearer wao_<id>_<secret>")
+        try:
+            token_id, secret = tokens.parse(credentials)
+            return token_id, tokens.check(await self.book.get(token_id), secret, self.clock())
+        except tokens.InvalidToken as invalid:
+            raise Unauthorized(str(invalid)) from invalid
+
+    async def limit(self, token_id: str) -> None:
+        self.enforce(token_id, await self.limiter.acquire(token_id, self.clock()))
+
+    def enforce(self, token_id: str, admitted: Admission) -> None:
+        if admitted.revoked:
+            self.book.forget(token_id)
+            raise Unauthorized("the token was revoked")
+        if not admitted.allowed:
+            raise RateLimited(f"rate limit of token {token_id} exceeded", admitted.retry_after)
+
+    @staticmethod
+    async def read_body(request: Request) -> None:
+        """Read the body once, capped, and parse it strictly (no NaN, no duplicate work for FastAPI)."""
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"body larger than {MAX_BODY_BYTES} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise PayloadTooLarge(f"body larger than {MAX_BODY_BYTES} bytes")
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        request._body = body  # Starlette's own cache of the body: FastAPI reads it from there
+        if not body:
+            return
+        media_type = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+        if media_type != "application/json" and not media_type.endswith("+json"):
+            raise UnsupportedMediaType(f"the body must be JSON (Content-Type: application/json), not {media_type or 'untyped'}")
+        try:
+            request._json = orjson.loads(body)  # and of the parsed body
+        except orjson.JSONDecodeError as exc:
+            raise InvalidRequest(f"the body is not valid JSON: {exc}") from exc
+
+
+def limits_itself(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark an endpoint that applies the rate limit itself (`Gate.limit`, or in one round trip with its own work)."""
+    endpoint.limits_itself = True  # type: ignore[attr-defined]
+    return endpoint
+
+
+def gated_route(gate: Gate) -> type[APIRoute]:
+    """A route class whose handler first passes the gate and answers ContextErrors with their status."""
+
+    class GatedRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handle = super().get_route_handler()
+            has_body = bool(self.methods & {"POST", "PUT", "PATCH"})
+            self_limited = getattr(self.endpoint, "limits_itself", False)
+
+            async def gated(request: Request) -> Response:
+                try:
+                    request.state.token_id, request.state.grant = await gate.authenticate(request)
+                    if not self_limited:
+                        await gate.limit(request.state.token_id)
+                    if has_body:
+                        await gate.read_body(request)
+                    return await handle(request)
+                except ContextError as error:
+                    return error_response(error)
+
+            return gated
+
+    return GatedRoute
+
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="token",
+    description="A Context API token, `wao_<id>_<secret>` (`waooaw tokens create`).",
+)
+
+
+def granted(request: Request, _token: HTTPAuthorizationCredentials | None = Security(_bearer)) -> Grant:
+    """The grant the gate admitted this request with (the parameter documents the scheme)."""
+    return request.state.grant

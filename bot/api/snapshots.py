@@ -1,0 +1,45 @@
+"""/api/v1/snapshots: freeze a repository's (or a job's) contexts; restore them exactly, as new versions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import orjson
+from fastapi import APIRouter, Depends, Path, Response
+from starlette.concurrency import run_in_threadpool
+
+from agents.context.tokens import Grant
+from bot.api.gate import granted
+from bot.api.schemas import ERRORS, WRITE_ERRORS, ErrorBody, RestoreResult, SnapshotCreate, SnapshotCreated
+
+if TYPE_CHECKING:
+    from bot.api import Api
+
+JSON = "application/json"
+
+
+def router(api: "Api") -> APIRouter:
+    routes = APIRouter(route_class=api.route_class, tags=["snapshots"])
+
+    @routes.post(
+        "/snapshots",
+        status_code=201,
+        response_model=SnapshotCreated,
+        summary="Snapshot every context of a repository whose scope starts with scope_prefix",
+        responses=WRITE_ERRORS,
+    )
+    async def create_snapshot(body: SnapshotCreate, grant: Grant = Depends(granted)) -> Response:
+        created = await run_in_threadpool(api.service.snapshot, grant, f"{body.owner}/{body.repo}", body.scope_prefix)
+        return Response(orjson.dumps(created), status_code=201, media_type=JSON)
+
+    @routes.post(
+        "/snapshots/{snapshot_id}/restore",
+        response_model=RestoreResult,
+        summary="Write each snapshotted context back as a new version with the snapshotted contents",
+        responses={**ERRORS, 409: {"model": ErrorBody, "description": "A context was written during the restore."}},
+    )
+    async def restore_snapshot(snapshot_id: int = Path(ge=1), grant: Grant = Depends(granted)) -> Response:
+        restored = await run_in_threadpool(api.service.restore, grant, snapshot_id)
+        return Response(orjson.dumps(restored), media_type=JSON)
+
+    return routes

@@ -1,0 +1,339 @@
+"""`waooaw context …` and `waooaw tokens …`.
+
+`context` works on the store at WAOOAW_DATABASE_URL (the installation is the one the
+repository's contexts belong to, or --installation), or, when WAOOAW_API_URL is set,
+through the Context API with WAOOAW_API_TOKEN (the token fixes the installation).
+`tokens` always works on the store: issuing credentials needs the database.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated, Any, Optional
+
+import typer
+from sqlalchemy import select
+
+from agents.context.client import Context, ContextClient, DbContextClient, HttpContextClient
+from agents.context.db import Store
+from agents.context.errors import ContextError, NotFound
+from agents.context.tokens import DEFAULT_TTL, Grant
+from bot.settings import Settings
+
+context_app = typer.Typer(
+    help="Versioned agent contexts: show, search, lineage, snapshot, restore.", no_args_is_help=True
+)
+tokens_app = typer.Typer(help="Context API tokens: create and revoke.", no_args_is_help=True)
+
+Installation = Annotated[
+    Optional[int],
+    typer.Option("--installation", help="The installation (database mode; default: the one the repository's contexts have)."),
+]
+
+
+class UsageError(Exception):
+    """Bad arguments or settings: exit 2 with the message."""
+
+
+def cli_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        return "cli"
+
+
+def open_store(settings: Settings) -> Store:
+    """The store, migrated, publishing what it writes to the API's cache when there is Redis."""
+    from agents.context.cache import watch
+
+    store = Store(settings.database_url)
+    store.upgrade()
+    if settings.redis_url is not None:
+        watch(store, settings.redis_url)
+    return store
+
+
+def open_context_client(
+    settings: Settings,
+    *,
+    installation_id: int | None = None,
+    job_id: str | None = None,
+    read_only: bool = False,
+    actor: str = "app",
+    store: Store | None = None,
+) -> ContextClient:
+    """Over the API with WAOOAW_API_URL + WAOOAW_API_TOKEN, else on the store for `installation_id`."""
+    if settings.api_url is not None:
+        token = settings.api_token.get_secret_value().strip() if settings.api_token is not None else ""
+        if not token:
+            raise UsageError("WAOOAW_API_URL is set but WAOOAW_API_TOKEN is not: create one with `waooaw tokens create`")
+        return HttpContextClient(settings.api_url, token)
+    if installation_id is None:
+        raise UsageError("which installation? pass --installation (or set WAOOAW_API_URL and WAOOAW_API_TOKEN)")
+    return DbContextClient(store or open_store(settings), Grant(installation_id, job_id, read_only, actor))
+
+
+def _settings() -> Settings:
+    from bot import logging as waooaw_logging
+
+    settings = Settings()
+    waooaw_logging.configure(settings.log_level)
+    return settings
+
+
+def _client(settings: Settings, installation: int | None, *, repo: str | None = None, snapshot: int | None = None) -> ContextClient:
+    if settings.api_url is not None:
+        return open_context_client(settings)
+    store = open_store(settings)
+    if installation is None:
+        installation = _installation_of(store, repo=repo, snapshot=snapshot)
+    return open_context_client(settings, installation_id=installation, actor=cli_actor(), store=store)
+
+
+def _installation_of(store: Store, *, repo: str | None, snapshot: int | None) -> int:
+    from agents.context.models import ContextSnapshot, ContextVersion
+
+    with store.reading() as session:
+        if snapshot is not None:
+            found = session.get(ContextSnapshot, snapshot)
+            if found is None:
+                raise UsageError(f"no snapshot {snapshot}")
+            return found.installation_id
+        if repo is not None:
+            owners = list(session.scalars(select(ContextVersion.installation_id).where(ContextVersion.repo == repo).distinct()))
+            if len(owners) == 1:
+                return owners[0]
+            if owners:
+                raise UsageError(f"{repo} has contexts in installations {sorted(owners)}: pass --installation")
+            raise UsageError(f"no contexts for {repo}: pass --installation to say which installation to look in")
+    raise UsageError("pass --installation (or --repo, to use the installation its contexts belong to)")
+
+
+def _run(action: Any) -> Any:
+    try:
+        return action()
+    except UsageError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
+    except ContextError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from error
+
+
+def _when(text: str | None, option: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise UsageError(f"{option}: not an ISO 8601 date or time: {text!r}") from exc
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _line(context: Context) -> str:
+    when = context.created_at.isoformat(timespec="seconds") if context.created_at else "-"
+    summary = context.summary.splitlines()[0][:80] if context.summary else ""
+    return f"{context.repo}  {context.agent}  {context.scope}  v{context.version}  {when}  {summary}".rstrip()
+
+
+# --------------------------------------------------------------------------- context
+
+
+@context_app.command("show")
+def context_show(
+    repo: Annotated[str, typer.Argument(help="OWNER/NAME")],
+    agent: Annotated[str, typer.Argument()],
+    scope: Annotated[str, typer.Argument()],
+    version: Annotated[Optional[int], typer.Option(help="A version; the latest by default.")] = None,
+    installation: Installation = None,
+) -> None:
+    """Print a context version as JSON."""
+
+    def show() -> None:
+        with _client(_settings(), installation, repo=repo) as client:
+            found = client.get(repo, agent, scope, version=version)
+        if found is None:
+            raise NotFound(f"no context {repo}/{agent}/{scope}" + (f" version {version}" if version else ""))
+        typer.echo(json.dumps(_plain(asdict(found)), indent=2, ensure_ascii=False))
+
+    _run(show)
+
+
+@context_app.command("search")
+def context_search(
+    repo: Annotated[Optional[str], typer.Option(help="OWNER/NAME")] = None,
+    agent: Annotated[Optional[str], typer.Option()] = None,
+    scope: Annotated[Optional[str], typer.Option()] = None,
+    scope_prefix: Annotated[Optional[str], typer.Option(help="Scopes starting with this, e.g. a job id.")] = None,
+    tag: Annotated[Optional[list[str]], typer.Option(help="Carries this tag (repeat: all of them).")] = None,
+    q: Annotated[Optional[str], typer.Option("--q", "--text", help="Words in the summary.")] = None,
+    since: Annotated[Optional[str], typer.Option(help="Written at or after (ISO 8601).")] = None,
+    until: Annotated[Optional[str], typer.Option(help="Written before (ISO 8601).")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many (1 to 200) per page.")] = 50,
+    cursor: Annotated[Optional[str], typer.Option(help="The next page, as the previous one printed it.")] = None,
+    all_versions: Annotated[bool, typer.Option("--all-versions", help="Every version, not only the latest.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The page as JSON.")] = False,
+    installation: Installation = None,
+) -> None:
+    """Find contexts (their latest versions), newest first."""
+
+    def search() -> None:
+        filters = {
+            "repo": repo, "agent": agent, "scope": scope, "scope_prefix": scope_prefix, "tags": tag or [], "q": q,
+            "since": _when(since, "--since"), "until": _when(until, "--until"), "limit": limit, "cursor": cursor,
+            "all_versions": all_versions,
+        }  # fmt: skip
+        with _client(_settings(), installation, repo=repo) as client:
+            page = client.search(**filters)
+        if as_json:
+            typer.echo(json.dumps(_plain(asdict(page)), indent=2, ensure_ascii=False))
+            return
+        for item in page.items:
+            typer.echo(_line(item))
+        if page.next:
+            typer.echo(f"more: --cursor {page.next}", err=True)
+
+    _run(search)
+
+
+@context_app.command("lineage")
+def context_lineage(
+    repo: Annotated[str, typer.Argument(help="OWNER/NAME")],
+    agent: Annotated[str, typer.Argument()],
+    scope: Annotated[str, typer.Argument()],
+    version: Annotated[Optional[int], typer.Option(help="Whose lineage; the latest version by default.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="As JSON.")] = False,
+    installation: Installation = None,
+) -> None:
+    """The versions (and handoffs) that led to a version, oldest first."""
+
+    def lineage() -> None:
+        with _client(_settings(), installation, repo=repo) as client:
+            entries = client.lineage(repo, agent, scope, version=version)
+        if as_json:
+            typer.echo(json.dumps(_plain([asdict(entry) for entry in entries]), indent=2, ensure_ascii=False))
+            return
+        for entry in entries:
+            origin = f"job {entry.job}" if entry.job else (f"event {entry.event}" if entry.event else "-")
+            notes = []
+            if entry.restores:
+                notes.append(f"restores v{entry.restores[1]} of snapshot {entry.restores[0]}")
+            if entry.kept_by_snapshot:
+                notes.append(f"kept by snapshot {entry.kept_by_snapshot}")
+            notes += [f"handoff {handoff['id']} → {handoff['to_agent']}" for handoff in entry.handoffs]
+            when = entry.created_at.isoformat(timespec="seconds") if entry.created_at else "-"
+            line = f"v{entry.version}  {when}  {entry.created_by or '-'}  {origin}  {entry.summary.splitlines()[0][:60] if entry.summary else ''}"
+            typer.echo(line.rstrip() + (f"  ({'; '.join(notes)})" if notes else ""))
+
+    _run(lineage)
+
+
+@context_app.command("snapshot")
+def context_snapshot(
+    repo: Annotated[str, typer.Argument(help="OWNER/NAME")],
+    scope_prefix: Annotated[str, typer.Option(help="Only scopes starting with this (a job id); all by default.")] = "",
+    installation: Installation = None,
+) -> None:
+    """Snapshot a repository's (or a job's) contexts; prints the snapshot id."""
+
+    def snapshot() -> None:
+        with _client(_settings(), installation, repo=repo) as client:
+            taken = client.snapshot(repo, scope_prefix)
+        typer.echo(str(taken.id))
+        typer.echo(f"snapshot {taken.id}: {taken.contexts} context(s) of {repo}", err=True)
+
+    _run(snapshot)
+
+
+@context_app.command("restore")
+def context_restore(
+    snapshot_id: Annotated[int, typer.Argument(help="The snapshot's id.")],
+    installation: Installation = None,
+) -> None:
+    """Write each snapshotted context back as a new version (history is kept)."""
+
+    def restore() -> None:
+        with _client(_settings(), installation, snapshot=snapshot_id) as client:
+            restored = client.restore(snapshot_id)
+        for entry in restored:
+            typer.echo(f"{entry.repo}  {entry.agent}  {entry.scope}  v{entry.version}  (restores v{entry.restores})")
+
+    _run(restore)
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+@tokens_app.command("create")
+def tokens_create(
+    installation: Annotated[int, typer.Option("--installation", help="The installation the token reaches.")],
+    job: Annotated[Optional[str], typer.Option("--job", help="Only this job's scopes: JOB and JOB:….")] = None,
+    read_only: Annotated[bool, typer.Option("--read-only", help="Reads only.")] = False,
+    ttl: Annotated[str, typer.Option(help="Lifetime: 90s, 15m, 1h, 7d … (at most 30d).")] = "1h",
+) -> None:
+    """Create a token and print it, alone, on stdout (it is shown once)."""
+    from agents.context import tokens
+
+    def create() -> None:
+        try:
+            lifetime = tokens.parse_ttl(ttl) if ttl else DEFAULT_TTL
+        except ValueError as exc:
+            raise UsageError(f"--ttl: {exc}") from exc
+        store = open_store(_settings())
+        try:
+            with store.session() as session:
+                issued = tokens.issue(
+                    session, installation_id=installation, job_id=job, read_only=read_only, ttl=lifetime, created_by=cli_actor()
+                )
+        finally:
+            store.dispose()
+        scope = f"job {job}" if job else "all jobs"
+        mode = "read-only" if read_only else "read-write"
+        typer.echo(
+            f"token {issued.id}: installation {installation}, {scope}, {mode}, expires {issued.expires_at.isoformat(timespec='seconds')}",
+            err=True,
+        )
+        typer.echo(issued.token)
+
+    _run(create)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token: Annotated[str, typer.Argument(help="The token, or its id.")]) -> None:
+    """Revoke a token at once, everywhere."""
+    from agents.context import tokens
+    from agents.context.cache import DEFAULT_PREFIX
+    from bot.api.gate import announce_revocation
+
+    def revoke() -> None:
+        try:
+            ident = tokens.token_id(token)
+        except tokens.InvalidToken as exc:
+            raise UsageError(f"{exc}; or pass the token's id") from exc
+        settings = _settings()
+        store = open_store(settings)
+        try:
+            with store.session() as session:
+                found = tokens.revoke(session, ident, actor=cli_actor())
+        finally:
+            store.dispose()
+        if found is None:
+            typer.echo(f"error: no token {ident}", err=True)
+            raise typer.Exit(1)
+        if settings.redis_url is not None:
+            announce_revocation(settings.redis_url, ident, prefix=DEFAULT_PREFIX)
+        typer.echo(f"revoked {ident}")
+
+    _run(revoke)

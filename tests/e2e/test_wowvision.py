@@ -1,0 +1,167 @@
+"""WowVision end to end: signed real pull_request payloads → intake → worker → fake GitHub."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.app import create_app
+from tests.conftest import TEST_SECRET, load_payload
+from tests.fakes.github import FakeGitHub
+from tests.helpers import drain, github_platform, signed_headers
+
+REPO = "Codertocat/Hello-World"
+SECRET_VALUE = "AKIAQYLPMN5HHHFPZAM2"
+HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+BASE = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"
+NEW_HEAD = "1111111111111111111111111111111111111111"
+
+MAIN_V1 = f'import os\n\nAWS_KEY = "{SECRET_VALUE}"\nbreakpoint()\nprint(os.getcwd())\n'
+MAIN_V2 = f'import os\n\nAWS_KEY = "{SECRET_VALUE}"\nprint(os.getcwd())\n'
+
+
+def new_file_diff(path: str, content: str) -> str:
+    lines = content.splitlines()
+    body = "".join(f"+{line}\n" for line in lines)
+    return (
+        f"diff --git a/{path} b/{path}\nnew file mode 100644\nindex 0000000..1111111\n"
+        f"--- /dev/null\n+++ b/{path}\n@@ -0,0 +1,{len(lines)} @@\n{body}"
+    )
+
+
+@pytest.fixture
+def world(store):
+    with FakeGitHub() as fake:
+        fake.set_permission("Codertocat", "admin")
+        fake.pull_diffs[(REPO, 2)] = new_file_diff("app/main.py", MAIN_V1)
+        fake.files[(REPO, HEAD, "app/main.py")] = MAIN_V1.encode()
+        platform = github_platform(store, fake.url)
+        with TestClient(create_app(platform, secret=TEST_SECRET, run_worker=False)) as client:
+
+            def deliver(event: str, payload: dict, delivery: str) -> str:
+                body = json.dumps(payload).encode()
+                response = client.post("/webhooks/github", content=body, headers=signed_headers(body, event, delivery))
+                assert response.status_code == 202, response.text
+                asyncio.run(drain(github_platform(store, fake.url)))
+                return response.json()["status"]
+
+            yield fake, deliver
+
+
+def opened(**overrides):
+    return load_payload("pull_request/opened.payload.json", **overrides)
+
+
+def sent_text(fake: FakeGitHub) -> str:
+    return json.dumps([call.json for call in fake.requests])
+
+
+def test_a_pull_request_gets_one_check_run_one_review_one_summary(world):
+    fake, deliver = world
+    assert deliver("pull_request", opened(), "pr-1") == "queued"
+    assert len(fake.check_runs) == 1
+    check = next(iter(fake.check_runs.values()))
+    assert check["name"] == "WowVision" and check["head_sha"] == HEAD and check["conclusion"] == "failure"
+    assert len(fake.reviews) == 1
+    inline = next(iter(fake.review_comments.values()))
+    assert sorted((c["path"], c["line"]) for c in inline) == [("app/main.py", 3), ("app/main.py", 4), ("app/main.py", 5)]
+    summaries = [c for c in fake.comments.values() if "waooaw:wowvision:comment:summary:2" in c["body"]]
+    assert len(summaries) == 1 and "secret-aws-key" in summaries[0]["body"]
+    assert SECRET_VALUE not in sent_text(fake), "a secret must never be echoed back"
+
+
+def test_redelivery_and_a_repeat_of_the_same_head_duplicate_nothing(world):
+    fake, deliver = world
+    deliver("pull_request", opened(), "pr-1")
+    assert deliver("pull_request", opened(), "pr-1") == "duplicate"
+    deliver("pull_request", opened(action="reopened"), "pr-1-again")
+    assert len(fake.check_runs) == 1 and len(fake.reviews) == 1
+    assert len([c for c in fake.comments.values() if "summary:2" in c["body"]]) == 1
+
+
+def test_synchronize_posts_only_new_findings_and_strikes_fixed_ones(world):
+    fake, deliver = world
+    deliver("pull_request", opened(), "pr-1")
+    fake.pull_diffs[(REPO, 2)] = new_file_diff("app/main.py", MAIN_V2)
+    fake.files[(REPO, NEW_HEAD, "app/main.py")] = MAIN_V2.encode()
+    payload = opened(action="synchronize")
+    payload["pull_request"]["head"]["sha"] = NEW_HEAD
+    deliver("pull_request", payload, "pr-2")
+    assert len(fake.check_runs) == 2  # one per head SHA
+    assert len(fake.reviews) == 1, "no new finding at the new head: no second review"
+    summary = next(c for c in fake.comments.values() if "summary:2" in c["body"])
+    assert "~~`hygiene-breakpoint`" in summary["body"]
+    assert "secret-aws-key" in summary["body"]
+
+
+def test_the_config_comes_from_the_base_commit_not_the_pull_request(world):
+    fake, deliver = world
+    fake.files[(REPO, BASE, ".github/waooaw.yml")] = b"rules:\n  hygiene-breakpoint: off\n"
+    fake.files[(REPO, HEAD, ".github/waooaw.yml")] = b"rules:\n  secret-aws-key: off\n"  # the PR tries to switch it off
+    deliver("pull_request", opened(), "pr-1")
+    summary = next(c for c in fake.comments.values() if "summary:2" in c["body"])["body"]
+    assert "secret-aws-key" in summary and "hygiene-breakpoint" not in summary
+
+
+def test_an_invalid_config_fails_the_check_with_its_line(world):
+    fake, deliver = world
+    fake.files[(REPO, BASE, ".github/waooaw.yml")] = b"packs: [secrets]\nreview: SOMETIMES\n"
+    deliver("pull_request", opened(), "pr-1")
+    check = next(iter(fake.check_runs.values()))
+    assert check["conclusion"] == "failure"
+    summary = next(c for c in fake.comments.values() if "summary:2" in c["body"])["body"]
+    assert ".github/waooaw.yml:2" in summary
+    assert not fake.reviews
+
+
+def test_a_fork_pull_request_is_reviewed_like_any_other(world):
+    fake, deliver = world
+    payload = opened()
+    payload["pull_request"]["head"]["repo"]["full_name"] = "stranger/Hello-World"
+    payload["pull_request"]["head"]["repo"]["id"] = 999999
+    deliver("pull_request", payload, "fork-1")
+    assert len(fake.check_runs) == 1 and len(fake.reviews) == 1
+
+
+def comment(text: str, login: str = "Codertocat") -> dict:
+    payload = load_payload("issue_comment/created.payload.json", comment__body=text)
+    payload["issue"]["number"] = 2
+    payload["issue"]["pull_request"] = {"url": f"https://api.github.com/repos/{REPO}/pulls/2"}
+    payload["sender"]["login"] = login
+    payload["installation"] = opened()["installation"]  # the same installation as the PR's events
+    return payload
+
+
+def test_pause_needs_write_access_and_stops_reviews(world):
+    fake, deliver = world
+    fake.set_permission("stranger", "read")
+    deliver("issue_comment", comment("/wowvision pause", login="stranger"), "c-1")
+    assert any("needs write access" in c["body"] for c in fake.comments.values())
+    deliver("issue_comment", comment("/wowvision pause"), "c-2")
+    deliver("pull_request", opened(), "pr-1")
+    assert not fake.check_runs and not fake.reviews
+    deliver("issue_comment", comment("/wowvision resume"), "c-3")
+    deliver("pull_request", opened(action="synchronize"), "pr-2")
+    assert len(fake.check_runs) == 1
+
+
+def test_ignore_records_a_suppression_and_explain_answers_anyone(world):
+    fake, deliver = world
+    deliver("issue_comment", comment("/wowvision ignore hygiene-breakpoint debugging a flaky test"), "c-1")
+    deliver("pull_request", opened(), "pr-1")
+    summary = next(c for c in fake.comments.values() if "summary:2" in c["body"])["body"]
+    assert "hygiene-breakpoint" not in summary and "secret-aws-key" in summary
+    fake.set_permission("stranger", "none")
+    deliver("issue_comment", comment("/wowvision explain secret-aws-key", login="stranger"), "c-2")
+    assert any("**`secret-aws-key`**" in c["body"] for c in fake.comments.values())
+
+
+def test_a_suppression_shows_in_waooaw_status(world):
+    fake, deliver = world
+    deliver("issue_comment", comment("/wowvision ignore hygiene-print scripts print by design"), "c-1")
+    deliver("issue_comment", comment("/waooaw status"), "c-2")
+    status = next(c for c in fake.comments.values() if "waooaw:concierge:comment:status:2" in c["body"])["body"]
+    assert "`hygiene-print` by @Codertocat: scripts print by design" in status

@@ -1,0 +1,216 @@
+"""A seeded store for the report tests, and the report's figures computed from the seed in Python.
+
+`seed()` writes a known, random-but-reproducible spread of activity around one day
+(rows on the day's exact bounds and just outside them included) and returns the rows
+it wrote. `expected()` computes what the report must say from those rows alone —
+per-row time-zone conversion and plain counting, independent of the report's SQL.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert
+
+from agents.context.db import Store
+from agents.context.models import (
+    AgentRun,
+    AuditEntry,
+    ContextVersion,
+    Decision,
+    Handoff,
+    InboxRecord,
+    Installation,
+    PublishedOutput,
+)
+
+AGENTS = ("wowvision", "concierge", "domain-onboarding")
+KINDS = (("pull_request", "opened"), ("issue_comment", "created"), ("push", None), ("issues", "opened"))
+RUNGS = ("deterministic", "deterministic", "cached", "llm", "skipped")
+RULES = tuple(f"rule-{n}" for n in range(14))
+REPOS = {1: ("octo/alpha", "octo/beta"), 2: ("other/gamma",)}
+
+
+@dataclass
+class Seeded:
+    day: date
+    zone: ZoneInfo
+    inbox: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    handoffs: list[dict[str, Any]] = field(default_factory=list)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+
+    def local(self, instant: datetime | None) -> date | None:
+        return None if instant is None else instant.astimezone(self.zone).date()
+
+    def on_day(self, instant: datetime | None) -> bool:
+        return self.local(instant) == self.day
+
+
+def _instants(day: date, zone: ZoneInfo, rng: random.Random, span: int = 16) -> list[datetime]:
+    """Random instants from `span` days before to the day after, plus the day's exact edges."""
+    start = datetime.combine(day, time.min, tzinfo=zone).astimezone(timezone.utc)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone).astimezone(timezone.utc)
+    edges = [start, end, start - timedelta(microseconds=1), end - timedelta(microseconds=1)]
+    return edges + [start - timedelta(days=span) + timedelta(seconds=rng.randrange((span + 2) * 86_400))
+                    for _ in range(40)]
+
+
+def seed(store: Store, day: date, tz: str = "UTC", *, rng_seed: int = 5, scale: int = 6) -> Seeded:
+    """Activity around `day`: `scale` × 44 deliveries (and their runs, decisions, outputs …)."""
+    rng = random.Random(rng_seed)
+    zone = ZoneInfo(tz)
+    s = Seeded(day, zone)
+    instants = [t for _ in range(scale) for t in _instants(day, zone, rng)]
+    for n, at in enumerate(instants):
+        installation = rng.choice((1, 1, 2))
+        event, action = rng.choice(KINDS)
+        status = rng.choice(("done", "done", "done", "ignored", "failed", "dead", "queued"))
+        s.inbox.append(dict(delivery_id=f"d{n}", event=event, action=action, repo=rng.choice(REPOS[installation]),
+                            installation_id=installation, body=b"{}", status=status, attempts=rng.choice((1, 1, 2, 3)),
+                            received_at=at))
+    for delivery in rng.choices(s.inbox, k=len(s.inbox) * 3 // 2):
+        at = delivery["received_at"] + timedelta(seconds=rng.randrange(0, 3 * 3600))
+        status = rng.choice(("ok", "ok", "ok", "error", "timeout", "abandoned", "running"))
+        duration = None if status == "running" else round(rng.uniform(1, 5000), 3)
+        errors = {"error": f"RuntimeError('boom {rng.randrange(3)}') <script>x</script>", "timeout": "no result within 10 s"}
+        error = errors.get(status)
+        s.runs.append(dict(delivery_id=delivery["delivery_id"], agent=rng.choice(AGENTS), attempt=1, worker="w",
+                           status=status, error=error, started_at=at, duration_ms=duration))
+    for at in [t for _ in range(4) for t in instants]:
+        rung = rng.choice(RUNGS)
+        llm = rung == "llm"
+        installation = rng.choice((1, 1, 2))
+        s.decisions.append(dict(agent=rng.choice(AGENTS), rule=rng.choice(RULES), rung=rung, outcome={},
+                                latency_ms=rng.uniform(0, 20), tokens_in=rng.randrange(100, 3000) if llm else 0,
+                                tokens_out=rng.randrange(10, 400) if llm else 0,
+                                cost_usd=round(rng.uniform(0.001, 0.05), 6) if llm else 0.0,
+                                repo=rng.choice(REPOS[installation]), created_at=at))
+    for n, at in enumerate(instants[::3]):
+        installation = rng.choice((1, 1, 2))
+        repo = rng.choice(REPOS[installation])
+        updated = at + rng.choice((timedelta(0), timedelta(hours=rng.randrange(1, 40))))
+        kind = rng.choice(("comment", "issue", "review", "check_run", "reaction"))
+        url = None if kind == "reaction" else f"https://github.com/{repo}/issues/{n + 1}"
+        s.outputs.append(dict(marker=f"<!-- waooaw:x:{kind}:{n} -->", agent=rng.choice(AGENTS), kind=kind, repo=repo,
+                              github_id=n, url=url, created_at=at, updated_at=updated))
+    for n, at in enumerate(instants[::5]):
+        job = f"job-{n % 7}" if n % 4 else None
+        s.versions.append(dict(installation_id=rng.choice((1, 2)), repo="octo/alpha", agent="domain-onboarding",
+                               scope=f"scope-{n}", version=1, data={}, summary="", tags=[], job_id=job, created_at=at))
+        s.handoffs.append(dict(installation_id=rng.choice((1, 2)), repo="octo/alpha", scope=f"scope-{n}",
+                               from_agent="a", to_agent="b", package={}, job_id=job, created_at=at,
+                               claimed_at=at + timedelta(hours=rng.randrange(0, 30)) if n % 2 else None))
+        s.audit.append(dict(actor="t", action=rng.choice(("context.put", "token.create", "snapshot.restore")),
+                            target="x", details={}, installation_id=rng.choice((1, 2)), at=at))
+    with store.session() as session:
+        session.execute(insert(Installation), [dict(id=1, account="octo", status="active", repos=list(REPOS[1])),
+                                               dict(id=2, account="other", status="active", repos=list(REPOS[2]))])
+        for model, rows in ((InboxRecord, s.inbox), (AgentRun, s.runs), (Decision, s.decisions),
+                            (PublishedOutput, s.outputs), (ContextVersion, s.versions), (Handoff, s.handoffs),
+                            (AuditEntry, s.audit)):
+            session.execute(insert(model), rows)
+    return s
+
+
+def nearest_rank(values: list[float], p: int) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[math.ceil(p / 100 * len(ordered)) - 1]
+
+
+def expected(s: Seeded, installation_id: int | None = None) -> dict[str, Any]:
+    """The report's figures, from the seeded rows alone."""
+    mine_repos = None if installation_id is None else set(REPOS[installation_id])
+    inbox = [r for r in s.inbox if installation_id is None or r["installation_id"] == installation_id]
+    deliveries = {r["delivery_id"] for r in inbox}
+    runs = [r for r in s.runs if r["delivery_id"] in deliveries]
+    decisions = [r for r in s.decisions if mine_repos is None or r["repo"] in mine_repos]
+    outputs = [r for r in s.outputs if mine_repos is None or r["repo"] in mine_repos]
+
+    day_inbox = [r for r in inbox if s.on_day(r["received_at"])]
+    day_runs = [r for r in runs if s.on_day(r["started_at"])]
+    day_decisions = [r for r in decisions if s.on_day(r["created_at"])]
+    agents: dict[str, dict[str, Any]] = defaultdict(lambda: {"decisions": Counter(), "outputs": Counter(),
+                                                             "tokens_in": 0, "tokens_out": 0, "cost": 0.0})
+    for agent in {r["agent"] for r in day_runs}:
+        mine = [r for r in day_runs if r["agent"] == agent]
+        durations = [r["duration_ms"] for r in mine if r["duration_ms"] is not None]
+        agents[agent].update(
+            runs=len(mine), wakes=len({r["delivery_id"] for r in mine}),
+            ok=sum(r["status"] == "ok" for r in mine),
+            failures=sum(r["status"] in ("error", "timeout") for r in mine),
+            abandoned=sum(r["status"] == "abandoned" for r in mine),
+            running=sum(r["status"] == "running" for r in mine),
+            p50=nearest_rank(durations, 50), p95=nearest_rank(durations, 95),
+        )
+    for r in day_decisions:
+        a = agents[r["agent"]]
+        a["decisions"][r["rung"]] += 1
+        a["tokens_in"] += r["tokens_in"]
+        a["tokens_out"] += r["tokens_out"]
+        a["cost"] += r["cost_usd"]
+    published = [r for r in outputs if s.on_day(r["created_at"])]
+    for r in published:
+        agents[r["agent"]]["outputs"][r["kind"]] += 1
+    edited = [r for r in outputs if s.on_day(r["updated_at"]) and s.local(r["created_at"]) < s.day]
+
+    series = {}
+    for n in range(13, -1, -1):
+        d = s.day - timedelta(days=n)
+        series[d] = {
+            "events": sum(s.local(r["received_at"]) == d for r in inbox),
+            "runs": sum(s.local(r["started_at"]) == d for r in runs),
+            "run_failures": sum(s.local(r["started_at"]) == d and r["status"] in ("error", "timeout") for r in runs),
+            "outputs": sum(s.local(r["created_at"]) == d for r in outputs),
+            "decisions": dict(Counter(r["rung"] for r in decisions if s.local(r["created_at"]) == d)),
+            "cost": sum(r["cost_usd"] for r in decisions if s.local(r["created_at"]) == d),
+        }
+
+    wow_rules = Counter(r["rule"] for r in day_decisions if r["agent"] == "wowvision")
+    versions = [v for v in s.versions if installation_id is None or v["installation_id"] == installation_id]
+    handoffs = [h for h in s.handoffs if installation_id is None or h["installation_id"] == installation_id]
+    audit = [a for a in s.audit if installation_id is None or a["installation_id"] == installation_id]
+    active_jobs = {v["job_id"] for v in versions if v["job_id"] and s.on_day(v["created_at"])}
+    first_seen = {}
+    for v in sorted((v for v in versions if v["job_id"]), key=lambda v: v["created_at"]):
+        first_seen.setdefault(v["job_id"], v["created_at"])
+    errors = Counter((r["agent"], r["status"], r["error"][:160]) for r in day_runs if r["status"] in ("error", "timeout"))
+    firsts = [r["received_at"] for r in inbox] + [r["created_at"] for r in decisions]
+    return {
+        "events": len(day_inbox),
+        "events_by_status": dict(Counter(r["status"] for r in day_inbox)),
+        "retried": sum(r["status"] == "done" and r["attempts"] > 1 for r in day_inbox),
+        "event_kinds": Counter(f"{r['event']}.{r['action']}" if r["action"] else r["event"] for r in day_inbox),
+        "runs": len(day_runs),
+        "run_failures": sum(r["status"] in ("error", "timeout") for r in day_runs),
+        "timeouts": sum(r["status"] == "timeout" for r in day_runs),
+        "abandoned": sum(r["status"] == "abandoned" for r in day_runs),
+        "decisions": dict(Counter(r["rung"] for r in day_decisions)),
+        "tokens_in": sum(r["tokens_in"] for r in day_decisions),
+        "tokens_out": sum(r["tokens_out"] for r in day_decisions),
+        "cost": sum(r["cost_usd"] for r in day_decisions),
+        "agents": {name: dict(a) for name, a in agents.items()},
+        "published": dict(Counter(r["kind"] for r in published)),
+        "edited": dict(Counter(r["kind"] for r in edited)),
+        "series": series,
+        "wowvision_rules": wow_rules,
+        "jobs_active": len(active_jobs),
+        "jobs_started": sum(s.on_day(first_seen[j]) for j in active_jobs),
+        "handoffs_created": sum(s.on_day(h["created_at"]) for h in handoffs),
+        "handoffs_claimed": sum(s.on_day(h["claimed_at"]) for h in handoffs),
+        "audit": dict(Counter(a["action"] for a in audit if s.on_day(a["at"]))),
+        "errors": errors,
+        "first_day": min(s.local(t) for t in firsts) if firsts else None,
+        "links": sum(1 for r in outputs if r["url"] and (s.on_day(r["created_at"]) or s.on_day(r["updated_at"]))),
+    }

@@ -1,0 +1,244 @@
+"""`waooaw vision check` on real git repositories, as a newcomer runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.vision_support import GitRepo
+
+ROOT = Path(__file__).resolve().parents[2]
+WAOOAW = [sys.executable, "-m", "bot.cli", "vision", "check"]
+GITHUB_TOKEN = "ghp_" + "Zq8wX3vN5mK2pL7rT9yB4cD6fG1hJ0aS2eUk"
+HYGIENE_ONLY = "packs: [hygiene]\n"
+
+
+def check(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "WAOOAW_", "ANTHROPIC_", "GIT_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(WAOOAW + list(args), capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> GitRepo:
+    repo = GitRepo(tmp_path / "repo")
+    repo.commit("start", {".github/waooaw.yml": HYGIENE_ONLY, "app/main.py": "def main():\n    return 1\n"})
+    return repo
+
+
+def test_a_clean_range_exits_0(repo):
+    base = repo.git("rev-parse", "HEAD")
+    repo.commit("tidy", {"app/main.py": "def main():\n    return 2\n"})
+    result = check(repo.root, "--base", base)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("✔ no findings · 1 file reviewed with 5 rules · ")
+
+
+def test_an_error_level_finding_exits_1_and_reads_well(repo):
+    base = repo.git("rev-parse", "HEAD")
+    head = repo.commit("debug", {"app/main.py": "def main():\n    breakpoint()\n    print('x')\n    return 2\n"})
+    result = check(repo.root, "--base", base, "--head", head)
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == ["app/main.py:2", "error", "hygiene-breakpoint"]
+    assert lines[1].strip() == "↳ Remove it."
+    assert lines[2].split()[:3] == ["app/main.py:3", "notice", "hygiene-print"]
+    assert lines[-1] == f"✖ 1 error, 1 notice · 1 file reviewed with 5 rules · {base[:7]}..{head[:7]}"
+    assert "\x1b[" not in result.stdout  # not a terminal: no colour
+
+
+def test_warnings_and_notices_alone_exit_0(repo):
+    base = repo.git("rev-parse", "HEAD")
+    repo.commit("print", {"app/main.py": "def main():\n    print('x')\n"})
+    result = check(repo.root, "--base", base)
+    assert result.returncode == 0 and "hygiene-print" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--base", "no-such-ref"], "--base 'no-such-ref' is not a commit"),
+        (["--base", "HEAD", "--head", "deadbeef"], "--head 'deadbeef' is not a commit"),
+        (["--base", "--upload-pack=touch /tmp/x"], "is not a commit"),
+        (["--format", "xml"], "Invalid value for '--format'"),
+        (["--bogus"], "No such option"),
+    ],
+)
+def test_usage_errors_and_bad_refs_exit_2(repo, args, says):
+    result = check(repo.root, *args)
+    assert result.returncode == 2
+    assert says in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_not_a_repository_exits_2(tmp_path):
+    result = check(tmp_path, "--base", "HEAD")
+    assert result.returncode == 2 and "is not a git repository" in result.stderr
+
+
+def test_default_base_is_the_merge_base_with_origins_default_branch(repo, tmp_path):
+    repo.commit("main moves on", {"app/later.py": "breakpoint()\n"})  # on main, not on the branch under review
+    work = GitRepo.clone(repo.root, tmp_path / "clone")
+    assert work.git("symbolic-ref", "refs/remotes/origin/HEAD") == "refs/remotes/origin/main"
+    work.git("checkout", "-q", "-b", "feature", "HEAD~1")
+    work.commit("feature", {"app/feature.py": "x = 1\nbreakpoint()\n"})
+    result = check(work.root)
+    assert result.returncode == 1, result.stderr
+    assert "app/feature.py:2" in result.stdout and "app/later.py" not in result.stdout
+
+
+def test_default_base_falls_back_to_local_main(repo):
+    repo.git("checkout", "-q", "-b", "feature")
+    repo.commit("feature", {"app/feature.py": "breakpoint()\n"})
+    result = check(repo.root)
+    assert result.returncode == 1 and "app/feature.py:1" in result.stdout
+
+
+def test_no_default_branch_to_compare_with_exits_2(tmp_path):
+    repo = GitRepo(tmp_path / "trunk", branch="trunk")
+    repo.commit("one", {"a.py": "x = 1\n"})
+    result = check(repo.root)
+    assert result.returncode == 2 and "pass --base" in result.stderr
+
+
+def test_json_and_markdown_formats(repo):
+    base = repo.git("rev-parse", "HEAD")
+    head = repo.commit("debug", {"app/main.py": "def main():\n    breakpoint()\n"})
+    as_json = check(repo.root, "--base", base, "--format", "json")
+    assert as_json.returncode == 1
+    data = json.loads(as_json.stdout)
+    assert set(data) == {"findings", "skipped", "summary"}
+    assert data["findings"] == [
+        {
+            "rule": "hygiene-breakpoint",
+            "severity": "error",
+            "path": "app/main.py",
+            "line": 2,
+            "end_line": 2,
+            "message": "A debugger breakpoint is left in the code",
+            "hint": "Remove it.",
+            "rung": "deterministic",
+        }
+    ]
+    assert data["summary"]["conclusion"] == "failure" and (data["summary"]["base"], data["summary"]["head"]) == (
+        base,
+        head,
+    )
+    as_markdown = check(repo.root, "--base", base, "--format", "markdown")
+    assert as_markdown.returncode == 1
+    assert as_markdown.stdout.startswith(f"### WowVision {base[:7]}..{head[:7]}: 1 error\n")
+    assert "| 🔴 error | `app/main.py:2` | `hygiene-breakpoint` |" in as_markdown.stdout
+
+
+def test_the_base_config_rules_a_head_cannot_relax_its_own_check(repo):
+    base = repo.git("rev-parse", "HEAD")
+    relaxed = HYGIENE_ONLY + "rules:\n  hygiene-breakpoint: off\n"
+    repo.commit("sneaky", {".github/waooaw.yml": relaxed, "app/main.py": "breakpoint()\n"})
+    result = check(repo.root, "--base", base)
+    assert result.returncode == 1 and "hygiene-breakpoint" in result.stdout
+    # once the relaxed config is on the base, it applies
+    later = repo.commit("again", {"app/main.py": "breakpoint()\nbreakpoint()  # still\n"})
+    after = check(repo.root, "--base", f"{later}~1", "--head", later)
+    assert after.returncode == 0 and "hygiene-breakpoint" not in after.stdout
+
+
+def test_an_invalid_base_config_exits_2_naming_the_line(repo):
+    repo.commit("bad config", {".github/waooaw.yml": "packs: [hygiene]\nreview: LOUDLY\n"})
+    base = repo.git("rev-parse", "HEAD")
+    repo.commit("change", {"app/main.py": "breakpoint()\n"})
+    result = check(repo.root, "--base", base)
+    assert result.returncode == 2
+    assert ".github/waooaw.yml:2: review: Input should be 'COMMENT' or 'REQUEST_CHANGES'" in result.stderr
+    assert "nothing was reviewed" in result.stderr and result.stdout == ""
+
+
+def test_a_repository_pack_comes_from_the_base(repo):
+    pack = "name: team\nrules:\n  - {id: team-no-foo, kind: pattern, severity: error, message: no foo, regex: foo}\n"
+    repo.commit("team pack", {".github/team.yml": pack, ".github/waooaw.yml": "packs: [.github/team.yml]\n"})
+    base = repo.git("rev-parse", "HEAD")
+    repo.commit(
+        "foo",
+        {".github/team.yml": pack.replace("regex: foo", "regex: nothing-matches-this"), "app/main.py": "foo = 1\n"},
+    )
+    result = check(repo.root, "--base", base)
+    assert result.returncode == 1 and "team-no-foo" in result.stdout
+
+
+def test_the_secret_never_appears_in_any_output(repo):
+    base = repo.commit("secrets pack", {".github/waooaw.yml": "packs: [secrets]\n"})
+    repo.commit("oops", {"app/settings.py": f"TOKEN = '{GITHUB_TOKEN}'\n"})
+    for output_format in ("text", "json", "markdown"):
+        result = check(repo.root, "--base", base, "--format", output_format)
+        assert result.returncode == 1
+        assert "secret-github-token" in result.stdout
+        for stream in (result.stdout, result.stderr):
+            assert GITHUB_TOKEN not in stream and GITHUB_TOKEN[4:] not in stream
+
+
+def test_renames_deletions_binary_and_non_utf8_do_not_break_it(repo):
+    base = repo.commit("more", {"docs/old.md": "a\nb\n", "logo.png": b"\x89PNG\r\n\x1a\n\x00\x00", "gone.txt": "x\n"})
+    repo.git("mv", "docs/old.md", "docs/new.md")
+    repo.git("rm", "-q", "gone.txt")
+    repo.commit(
+        "shuffle", {"logo.png": b"\x89PNG\r\n\x1a\n\x00\x01", "latin1.txt": b"caf\xe9\n", "caf\xc3\xa9.py": "x = 1\n"}
+    )
+    result = check(repo.root, "--base", base, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert {
+        "kind": "file",
+        "rule": None,
+        "path": "logo.png",
+        "line": None,
+        "end_line": None,
+        "reason": "binary file: line rules do not apply",
+    } in data["skipped"]
+
+
+def test_this_repository_history_reviews_without_a_crash():
+    first = subprocess.run(
+        ["git", "rev-list", "--max-parents=0", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()[0]
+    for base in (first, "HEAD~1"):
+        if subprocess.run(["git", "rev-parse", "--verify", "--quiet", base], cwd=ROOT, capture_output=True).returncode:
+            continue  # a shallow clone holds no HEAD~1
+        result = check(ROOT, "--base", base, "--head", "HEAD", "--format", "json")
+        assert result.returncode in (0, 1), result.stderr
+        assert "findings" in json.loads(result.stdout)
+
+
+def test_the_readme_sample_is_what_it_prints(tmp_path):
+    repo = GitRepo(tmp_path / "sample")
+    repo.commit(
+        "base",
+        {
+            ".github/waooaw.yml": "packs: [secrets, hygiene, structure, architecture, waooaw]\n",
+            "agents/review.py": "def run(event):\n    return []\n",
+        },
+    )
+    repo.git("checkout", "-q", "-b", "feature")
+    source = (
+        "from bot.github import client\n\n\ndef run(event):\n    # TO" + "DO cache this\n    break" + "point()\n"
+        f'    token = "{GITHUB_TOKEN}"\n    return client.get(event)\n'
+    )
+    repo.commit("feature", {"agents/review.py": source})
+    result = check(repo.root)
+    assert result.returncode == 1, result.stderr
+    readme = (ROOT / "README.md").read_text()
+    sample = readme.split("## WowVision", 1)[1].split("```\n", 2)[2].split("```", 1)[0]
+    expected, printed = sample.splitlines(), result.stdout.splitlines()
+    assert printed[:-1] == expected[:-1]
+    assert printed[-1].rsplit(" · ", 1)[0] == expected[-1].rsplit(" · ", 1)[0]
+
+
+def test_extends_is_kept_and_said_to_be_local_only(repo):
+    base = repo.commit("org", {".github/waooaw.yml": HYGIENE_ONLY + "extends: my-org/.github\n"})
+    repo.commit("change", {"app/main.py": "x = 1\n"})
+    result = check(repo.root, "--base", base)
+    assert result.returncode == 0
+    assert "`extends: my-org/.github` is not fetched by a local check" in result.stderr
