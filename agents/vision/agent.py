@@ -18,15 +18,15 @@ from typing import Any
 import structlog
 
 from agents.base import CommandHelp, WowAgent
-from agents.commands import SlashCommand, find_command, may_act, refusal
+from agents.commands import WRITE_ROLES, SlashCommand, find_command, may_act, refusal
 from agents.decisions import BudgetPolicy, DecisionLadder, LedgerContext
 from agents.events import Event
 from agents.outputs import Annotation, CheckRun, Comment, InlineComment, IssueReport, Output, Reaction, Review
 from agents.ports import RepoReader
 from agents.vision.config import CONFIG_PATH, RepoConfig, parse_config, resolve_packs
 from agents.vision.diff import Diff, parse_diff
-from agents.vision.engine import ReviewResult, complete, inline_anchor, review
-from agents.vision.findings import Finding
+from agents.vision.engine import LlmOutcome, ReviewResult, complete, inline_anchor, review
+from agents.vision.findings import Finding, Skipped
 from agents.vision.llm_rung import LadderRung
 from agents.vision.policy import Pack
 from agents.vision.render import location, render_markdown
@@ -117,9 +117,15 @@ class WowVisionPrime(WowAgent):
         diff = parse_diff(await reader.pull_request_diff(repo, number))
         result = await _review(diff, reader, repo, head_sha, config, packs, await self._suppressed(event))
         author = (pull.get("user") or {}).get("login")
-        if result.pending and author and await reader.permission(repo, author) in ("admin", "maintain", "write"):
+        if result.pending:
             # Spending is for PRs whose author has write access: a stranger's PR cannot run up the bill.
-            result = await complete(result, LadderRung(self._ladder(event, config)))
+            if author and await reader.permission(repo, author) in WRITE_ROLES:
+                result = await complete(result, LadderRung(self._ladder(event, config)))
+            else:
+                reason = "LLM rung: the author has no write access, so no model is paid for this PR"
+                result = result.settle(
+                    LlmOutcome(skipped=tuple(Skipped("llm", reason, i.rule.id, i.path, i.start, i.end) for i in result.pending))
+                )
         return self._pull_outputs(repo, number, head_sha, diff, config, result)
 
     def _pull_outputs(

@@ -165,3 +165,60 @@ def test_a_suppression_shows_in_waooaw_status(world):
     deliver("issue_comment", comment("/waooaw status"), "c-2")
     status = next(c for c in fake.comments.values() if "waooaw:concierge:comment:status:2" in c["body"])["body"]
     assert "`hygiene-print` by @Codertocat: scripts print by design" in status
+
+
+SWALLOW = "def load(path):\n    try:\n        return open(path).read()\n    except Exception:\n        pass\n"
+
+
+def test_the_llm_rung_judges_what_no_rule_settled_and_caches_it(store):
+    from agents.decisions import decision_cache
+    from agents.llm import LLMClient
+    from tests.fakes.anthropic import FakeAnthropic
+
+    with FakeGitHub() as fake, FakeAnthropic() as claude:
+        fake.set_permission("Codertocat", "write")
+        fake.pull_diffs[(REPO, 2)] = new_file_diff("app/io.py", SWALLOW)
+        fake.files[(REPO, HEAD, "app/io.py")] = SWALLOW.encode()
+        # What reaches the model is data: an instruction hidden in the diff changes nothing.
+        claude.answer({"violates": True, "line": 4})
+
+        def run(delivery: str) -> None:
+            platform = github_platform(store, fake.url)
+            platform.llm = LLMClient("test-key", "claude-sonnet-5-5", base_url=claude.url)
+            platform.decision_cache = decision_cache(store)
+            body = json.dumps(opened()).encode()
+            with TestClient(create_app(platform, secret=TEST_SECRET, run_worker=False)) as client:
+                client.post("/webhooks/github", content=body, headers=signed_headers(body, "pull_request", delivery))
+            asyncio.run(drain(platform))
+
+        run("llm-1")
+        assert len(claude.messages) == 1
+        sent = claude.messages[0].json
+        assert sent["system"][0]["cache_control"] == {"type": "ephemeral"}
+        assert "except Exception" in json.dumps(sent["messages"])
+        check = next(iter(fake.check_runs.values()))
+        assert "architecture-swallowed-errors" in check["output"]["summary"]
+        run("llm-2")  # the same hunk again: the cache answers, Claude is not asked
+        assert len(claude.messages) == 1
+
+
+def test_without_an_api_key_llm_rules_are_reported_skipped_never_passed(world):
+    fake, deliver = world
+    fake.pull_diffs[(REPO, 2)] = new_file_diff("app/io.py", SWALLOW)
+    fake.files[(REPO, HEAD, "app/io.py")] = SWALLOW.encode()
+    deliver("pull_request", opened(), "pr-1")
+    check = next(iter(fake.check_runs.values()))
+    assert check["conclusion"] == "success"
+    summary = next(c for c in fake.comments.values() if "summary:2" in c["body"])["body"]
+    assert "architecture-swallowed-errors" in summary and "not checked, not passed" in summary
+    assert "llm_not_configured" in summary or "LLM rung" in summary
+
+
+def test_a_pull_request_by_someone_without_write_access_spends_nothing(world):
+    fake, deliver = world
+    fake.set_permission("Codertocat", "read")
+    fake.pull_diffs[(REPO, 2)] = new_file_diff("app/io.py", SWALLOW)
+    fake.files[(REPO, HEAD, "app/io.py")] = SWALLOW.encode()
+    deliver("pull_request", opened(), "pr-1")
+    summary = next(c for c in fake.comments.values() if "summary:2" in c["body"])["body"]
+    assert "no write access" in summary
