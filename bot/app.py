@@ -34,6 +34,7 @@ from bot.inbox import Inbox, InboxStatus, InboxWriter
 from bot.github import github_clients
 from bot.outputs import Publisher, build_publisher
 from bot.reader import GitHubReader
+from bot.reports_web import api_token_check
 from bot.reports_web import router as reports_router
 from bot.settings import MAX_BODY_BYTES, Settings
 from bot.tenancy import TENANCY_EVENTS
@@ -154,6 +155,8 @@ def create_app(platform: Platform, *, secret: str | None, run_worker: bool | Non
     app = FastAPI(title="WAOOAW", version="0.1.0", lifespan=lifespan)
     app.state.platform = platform
     app.include_router(reports_router)
+    if not platform.settings.reports_token:  # WAOOAW_REPORTS_TOKEN, when set, is the one report token
+        app.state.report_token_check = api_token_check(platform.store)
     app.include_router(api_router(platform))
 
     @app.post("/webhooks/github", status_code=202)

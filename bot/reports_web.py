@@ -20,6 +20,7 @@ import base64
 import hmac
 import html
 import inspect
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -30,6 +31,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from agents.context import tokens
+from agents.context.db import Store
 from bot.settings import Settings
 
 LIST_DAYS = 30
@@ -202,3 +205,22 @@ img {{ max-width: 100%; }}
 {body}
 </body></html>
 """
+
+
+def api_token_check(store: Store) -> TokenCheck:
+    """Report pages take the Context API's tokens: any valid token of an installation reads
+    that installation's report (read-only tokens included)."""
+
+    def check_sync(token: str) -> ReportAccess | None:
+        try:
+            ident, secret = tokens.parse(token)
+            with store.reading() as session:
+                grant = tokens.check(tokens.load(session, ident), secret, time.time())
+        except tokens.InvalidToken:
+            return None
+        return ReportAccess(installation_id=grant.installation_id)
+
+    async def check(token: str) -> ReportAccess | None:
+        return await run_in_threadpool(check_sync, token)
+
+    return check

@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from agents.context.models import InboxRecord
 from agents.reports import build_daily_report, render_charts, render_markdown
 from agents.reports.markdown import image_links
 from bot.cli import app as cli
@@ -259,7 +260,7 @@ def report_issues(fake: FakeGitHub) -> dict[str, dict]:
 
 def test_posting_twice_edits_one_issue_and_the_next_day_closes_it(pg_store, fake, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    seed(pg_store, DAY, scale=1)
+    events = expected(seed(pg_store, DAY, scale=1))["events"]
     settings = settings_for(pg_store, GITHUB_TOKEN="ghp_test", GITHUB_API_URL=fake.url)
     title = f"WAOOAW daily report — {DAY}"
 
@@ -270,10 +271,15 @@ def test_posting_twice_edits_one_issue_and_the_next_day_closes_it(pg_store, fake
     assert f"<!-- waooaw:reports:report:daily-{DAY} -->" in issue["body"]
     assert f"{fake.url}/{REPO}/blob/HEAD/reports/daily/{DAY}-decisions.png?raw=true" in issue["body"]
 
+    # A late delivery for the day, then a rerun: the day's issue is edited, never doubled.
+    with pg_store.session() as session:
+        session.add(InboxRecord(delivery_id="late", event="push", body=b"{}", status="done",
+                                received_at=datetime(2026, 3, 10, 23, 59, tzinfo=timezone.utc)))
     run_daily(settings, DAY.isoformat(), REPO, Path("reports"), post=True, catch_up=0)
     assert list(report_issues(fake)) == [title], "a rerun must edit the day's issue, not open another"
     assert len(fake.calls("POST", rf"/repos/{REPO}/issues$")) == 1
     assert fake.calls("PATCH", rf"/repos/{REPO}/issues/{issue['number']}$")
+    assert f"| Events received | {events + 1} |" in report_issues(fake)[title]["body"]
 
     next_day = DAY + timedelta(days=1)
     run_daily(settings, next_day.isoformat(), REPO, Path("reports"), post=True, catch_up=0)
