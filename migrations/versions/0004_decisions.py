@@ -4,13 +4,13 @@ Budgets read spend from the decision ledger: the sum of cost_usd per repository 
 the start of the day, and per job.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
