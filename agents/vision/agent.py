@@ -18,6 +18,8 @@ from typing import Any
 import structlog
 
 from agents.base import CommandHelp, WowAgent
+from agents.context.db import Store
+from agents.context.models import Decision
 from agents.commands import WRITE_ROLES, SlashCommand, find_command, may_act, refusal
 from agents.decisions import BudgetPolicy, DecisionLadder, LedgerContext
 from agents.events import Event
@@ -126,6 +128,7 @@ class WowVisionPrime(WowAgent):
                 result = result.settle(
                     LlmOutcome(skipped=tuple(Skipped("llm", reason, i.rule.id, i.path, i.start, i.end) for i in result.pending))
                 )
+        await asyncio.to_thread(_record_findings, self.env.store, event, result)
         return self._pull_outputs(repo, number, head_sha, diff, config, result)
 
     def _pull_outputs(
@@ -179,6 +182,7 @@ class WowVisionPrime(WowAgent):
         config, packs = loaded
         diff = parse_diff(await reader.compare_diff(repo, before, after))
         result = await _review(diff, reader, repo, after, config, packs, await self._suppressed(event))
+        await asyncio.to_thread(_record_findings, self.env.store, event, result)
         touched = {file.path for file in diff.files}
         open_by_rule: dict[str, dict[str, dict[str, Any]]] = self.context.get("open", {})
         changed_rules: set[str] = set()
@@ -320,6 +324,26 @@ async def _review(
     contents = dict(zip(wanted, await asyncio.gather(*(reader.file_at(repo, head, path) for path in wanted))))
     packs = [pack.model_copy(update={"rules": [r for r in pack.rules if r.id not in suppressed]}) for pack in packs]
     return review(diff, contents.get, config, packs)
+
+
+def _record_findings(store: Store, event: Event, result: ReviewResult) -> None:
+    """The ledger gets every rule that fired without a model (the LLM rung writes its own rows)."""
+    rows = [
+        Decision(
+            agent=WowVisionPrime.name,
+            rule=f.rule,
+            rung="deterministic",
+            input_hash=f.fingerprint,
+            outcome={"status": "settled", "severity": f.severity, "path": f.path, "line": f.line},
+            repo=event.repo,
+            delivery_id=event.delivery_id,
+        )
+        for f in result.findings
+        if f.rung == "deterministic"
+    ]
+    if rows:
+        with store.session() as session:
+            session.add_all(rows)
 
 
 def _remember(finding: Finding) -> dict[str, Any]:

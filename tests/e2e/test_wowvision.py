@@ -8,6 +8,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
+from agents.context.models import Decision
 from bot.app import create_app
 from tests.conftest import TEST_SECRET, load_payload
 from tests.fakes.github import FakeGitHub
@@ -59,7 +60,7 @@ def sent_text(fake: FakeGitHub) -> str:
     return json.dumps([call.json for call in fake.requests])
 
 
-def test_a_pull_request_gets_one_check_run_one_review_one_summary(world):
+def test_a_pull_request_gets_one_check_run_one_review_one_summary(world, store):
     fake, deliver = world
     assert deliver("pull_request", opened(), "pr-1") == "queued"
     assert len(fake.check_runs) == 1
@@ -71,6 +72,9 @@ def test_a_pull_request_gets_one_check_run_one_review_one_summary(world):
     summaries = [c for c in fake.comments.values() if "waooaw:wowvision:comment:summary:2" in c["body"]]
     assert len(summaries) == 1 and "secret-aws-key" in summaries[0]["body"]
     assert SECRET_VALUE not in sent_text(fake), "a secret must never be echoed back"
+    with store.session() as session:
+        fired = sorted(d.rule for d in session.query(Decision).filter(Decision.agent == "wowvision", Decision.rung == "deterministic"))
+    assert fired == ["hygiene-breakpoint", "hygiene-print", "secret-aws-key"]
 
 
 def test_redelivery_and_a_repeat_of_the_same_head_duplicate_nothing(world):
