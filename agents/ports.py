@@ -19,6 +19,10 @@ class RepoReader(Protocol):
         """The PR's unified diff, as GitHub renders it."""
         ...
 
+    async def pull_request_files(self, repo: str, number: int) -> list[dict[str, Any]]:
+        """The PR's files with their patches (GitHub lists at most 3000; a huge patch is left out)."""
+        ...
+
     async def compare_diff(self, repo: str, base: str, head: str) -> str:
         """The unified diff between two commits."""
         ...

@@ -26,6 +26,20 @@ class GitHubReader:
         owner, name = split_repo(repo)
         return await self._text(f"/repos/{owner}/{name}/pulls/{number}")
 
+    async def pull_request_files(self, repo: str, number: int) -> list[dict[str, Any]]:
+        owner, name = split_repo(repo)
+        github = self.clients.for_installation(self.installation_id)
+        files: list[dict[str, Any]] = []
+        for page in range(1, 31):  # 100 a page, and GitHub lists at most 3000
+            response = await github.arequest(
+                "GET", f"/repos/{owner}/{name}/pulls/{number}/files", params={"per_page": 100, "page": page}
+            )
+            batch = response.json()
+            files.extend(batch)
+            if len(batch) < 100:
+                break
+        return files
+
     async def compare_diff(self, repo: str, base: str, head: str) -> str:
         owner, name = split_repo(repo)
         return await self._text(f"/repos/{owner}/{name}/compare/{base}...{head}")

@@ -25,8 +25,8 @@ from agents.decisions import BudgetPolicy, DecisionLadder, LedgerContext
 from agents.events import Event
 from agents.outputs import Annotation, CheckRun, Comment, InlineComment, IssueReport, Output, Reaction, Review
 from agents.ports import RepoReader
-from agents.vision.config import CONFIG_PATH, RepoConfig, parse_config, resolve_packs
-from agents.vision.diff import Diff, parse_diff
+from agents.vision.config import CONFIG_PATH, RepoConfig, extend, parse_config, resolve_packs
+from agents.vision.diff import Diff, from_github_files, parse_diff
 from agents.vision.engine import LlmOutcome, ReviewResult, complete, inline_anchor, review
 from agents.vision.findings import Finding, Skipped
 from agents.vision.llm_rung import LadderRung
@@ -116,7 +116,7 @@ class WowVisionPrime(WowAgent):
         config, packs = loaded
         if pull.get("draft") and not config.drafts and not forced:
             return []
-        diff = parse_diff(await reader.pull_request_diff(repo, number))
+        diff = await _pull_diff(reader, repo, pull)
         result = await _review(diff, reader, repo, head_sha, config, packs, await self._suppressed(event))
         author = (pull.get("user") or {}).get("login")
         if result.pending:
@@ -294,6 +294,12 @@ async def _load_rules(reader: RepoReader, repo: str, ref: str) -> tuple[RepoConf
     text = await reader.file_at(repo, ref, CONFIG_PATH)
     try:
         config = parse_config(text)
+        if config.extends:
+            # The org-wide file, from the default branch of the org's `.github` repository.
+            org_text = await reader.file_at(config.extends, "HEAD", CONFIG_PATH)
+            if org_text is None:
+                raise config.fail(("extends",), f"{config.extends} has no {CONFIG_PATH} (or the App cannot read it)")
+            config = extend(parse_config(org_text, f"{config.extends}:{CONFIG_PATH}"), config)
         pack_files = [p for p in config.packs if p.endswith((".yml", ".yaml"))]
         contents = dict(
             zip(pack_files, await asyncio.gather(*(reader.file_at(repo, ref, p.lstrip("/")) for p in pack_files)))
@@ -301,6 +307,17 @@ async def _load_rules(reader: RepoReader, repo: str, ref: str) -> tuple[RepoConf
         return config, resolve_packs(config, lambda path: contents.get(path) or contents.get("/" + path))
     except SourceError as error:
         return error
+
+
+async def _pull_diff(reader: RepoReader, repo: str, pull: dict[str, Any]) -> Diff:
+    """The PR's diff; when GitHub will not render one (too large), the files API's patches:
+    what is reachable is reviewed, and what GitHub leaves out is reported as skipped."""
+    try:
+        return parse_diff(await reader.pull_request_diff(repo, int(pull["number"])))
+    except Exception as exc:  # noqa: BLE001 - GitHub answers 406/422 for diffs over its limits
+        log.info("wowvision.diff_unavailable", repo=repo, pull=pull["number"], error=repr(exc))
+        files = await reader.pull_request_files(repo, int(pull["number"]))
+        return from_github_files(files, total_files=pull.get("changed_files"))
 
 
 async def _default_branch_packs(reader: RepoReader, event: Event) -> list[Pack]:

@@ -121,6 +121,23 @@ def parse_config(text: str | bytes | None, source: str = CONFIG_PATH) -> RepoCon
     return config
 
 
+def extend(org: RepoConfig, repo: RepoConfig) -> RepoConfig:
+    """`repo` on top of the org-wide config it `extends`: what the repo sets wins, rule
+    overrides merge (the repo's over the org's), ignore globs add up."""
+    merged = org.model_dump(exclude={"extends"})
+    for key in repo.model_fields_set - {"extends"}:
+        value = getattr(repo, key)
+        if key == "rules":
+            merged["rules"] = {**merged["rules"], **{rule: o.model_dump() for rule, o in value.items()}}
+        elif key == "ignore":
+            merged["ignore"] = [*merged["ignore"], *value]
+        else:
+            merged[key] = value
+    config = RepoConfig.model_validate(merged)
+    config._document = repo._document  # problems found later are reported against the repo's file
+    return config
+
+
 ReadFile = Callable[[str], bytes | None]
 
 

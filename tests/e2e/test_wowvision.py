@@ -226,3 +226,40 @@ def test_a_pull_request_by_someone_without_write_access_spends_nothing(world):
     deliver("pull_request", opened(), "pr-1")
     summary = next(c for c in fake.comments.values() if "summary:2" in c["body"])["body"]
     assert "no write access" in summary
+
+
+def test_extends_takes_the_org_config_and_the_repo_overrides_it(world):
+    fake, deliver = world
+    fake.files[("Codertocat/.github", "HEAD", ".github/waooaw.yml")] = (
+        b"rules:\n  hygiene-breakpoint: off\n  hygiene-print: error\n"
+    )
+    fake.files[(REPO, BASE, ".github/waooaw.yml")] = b"extends: Codertocat/.github\nrules:\n  hygiene-print: off\n"
+    deliver("pull_request", opened(), "pr-1")
+    summary = next(c for c in fake.comments.values() if "summary:2" in c["body"])["body"]
+    assert "secret-aws-key" in summary
+    assert "hygiene-breakpoint" not in summary and "hygiene-print" not in summary
+
+
+def test_extends_an_org_file_that_is_missing_is_a_clear_error(world):
+    fake, deliver = world
+    fake.files[(REPO, BASE, ".github/waooaw.yml")] = b"extends: Codertocat/.github\n"
+    deliver("pull_request", opened(), "pr-1")
+    summary = next(c for c in fake.comments.values() if "summary:2" in c["body"])["body"]
+    assert "Codertocat/.github has no .github/waooaw.yml" in summary
+
+
+def test_a_pull_request_too_large_for_a_diff_is_reviewed_from_its_files(world):
+    fake, deliver = world
+    del fake.pull_diffs[(REPO, 2)]  # GitHub: "the diff exceeded the maximum number of files"
+    patch = "@@ -0,0 +1,2 @@\n+import os\n+breakpoint()"
+    listed = [{"filename": f"pkg/m{i}.py", "status": "added", "additions": 2, "deletions": 0, "changes": 2,
+               "patch": patch, "sha": "0" * 40} for i in range(250)]
+    fake.pull_files[(REPO, 2)] = listed
+    payload = opened()
+    payload["pull_request"]["changed_files"] = 3200
+    deliver("pull_request", payload, "huge-1")
+    summary = next(c for c in fake.comments.values() if "summary:2" in c["body"])["body"]
+    assert "hygiene-breakpoint" in summary
+    check = next(iter(fake.check_runs.values()))
+    assert check["conclusion"] == "failure"
+    assert "2950 more files GitHub does not list" in summary

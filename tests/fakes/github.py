@@ -126,6 +126,7 @@ class FakeGitHub:
         self.permissions: dict[str, str] = {}
         self.pulls: dict[tuple[str, int], dict[str, Any]] = {}  # (repo, number) → the pull request object
         self.pull_diffs: dict[tuple[str, int], str] = {}  # (repo, number) → unified diff
+        self.pull_files: dict[tuple[str, int], list[dict[str, Any]]] = {}  # (repo, number) → files API entries
         self.compare_diffs: dict[tuple[str, str, str], str] = {}  # (repo, base, head) → unified diff
         self.files: dict[tuple[str, str, str], bytes] = {}  # (repo, ref, path) → content
         self.valid_anchors: set[tuple[str, int]] | None = None
@@ -480,6 +481,9 @@ class FakeGitHub:
         diff = self.pull_diffs.get((repo, int(number)))
         return (200, diff, {}) if diff is not None else (404, {"message": "Not Found"}, {})
 
+    def list_pull_files(self, call: Call, url: str, repo: str, number: str) -> tuple[int, Any, dict[str, str]]:
+        return self._page(call, url, self.pull_files.get((repo, int(number)), []))
+
     def get_compare_diff(self, call: Call, url: str, repo: str, base: str, head: str) -> tuple[int, Any, dict[str, str]]:
         diff = self.compare_diffs.get((repo, base, head))
         if diff is None or "diff" not in call.headers.get("accept", ""):
@@ -528,6 +532,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", _REPO + r"/commits/(?P<ref>[^/]+)/check-runs", "list_check_runs"),
     ("GET", _REPO + r"/collaborators/(?P<user>[^/]+)/permission", "get_permission"),
     ("GET", _REPO + r"/pulls/(?P<number>\d+)", "get_pull_diff"),
+    ("GET", _REPO + r"/pulls/(?P<number>\d+)/files", "list_pull_files"),
     ("GET", _REPO + r"/compare/(?P<base>[^/]+)\.\.\.(?P<head>[^/]+)", "get_compare_diff"),
     ("GET", _REPO + r"/contents/(?P<path>.+)", "get_contents"),
 ]
