@@ -39,11 +39,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+
+from tests.fakes.loopback import LoopbackServer
 
 # Documented: forced tool use returns an error on these (their thinking cannot be turned off).
 REJECTS_FORCED_TOOL_CHOICE = frozenset({"claude-sonnet-5-5", "claude-opus-5-5", "claude-fable-5-1"})
@@ -89,8 +88,7 @@ class FakeAnthropic:
     def __init__(self) -> None:
         self.url = ""
         self._lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LoopbackServer | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -104,23 +102,13 @@ class FakeAnthropic:
     # ------------------------------------------------------------ lifecycle
 
     def __enter__(self) -> FakeAnthropic:
-        app = Starlette(routes=[Route("/{path:path}", self._endpoint, methods=["GET", "POST"])])
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="fake-anthropic", daemon=True)
-        self._thread.start()
-        while not self._server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError("fake Anthropic server did not start")
-            threading.Event().wait(0.01)
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+        self._server = LoopbackServer("fake-anthropic", self._endpoint, ["GET", "POST"])
+        self.url = self._server.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        assert self._server is not None and self._thread is not None
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        assert self._server is not None
+        self._server.stop()
 
     # ------------------------------------------------------------ knobs
 

@@ -35,11 +35,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-import uvicorn
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+
+from tests.fakes.loopback import LoopbackServer
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE_DIRS = (ROOT / "tests" / "fixtures" / "webhooks", ROOT.parent / "shared" / "fixtures" / "webhooks")
@@ -110,8 +109,7 @@ class FakeGitHub:
         self._lock = threading.Lock()
         self.reset()
         self.bot = self.user("waooaw[bot]", 4242, type="Bot")
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LoopbackServer | None = None
 
     def reset(self) -> None:
         """Forget every request, object and knob (a server shared by several tests)."""
@@ -144,23 +142,13 @@ class FakeGitHub:
     # ------------------------------------------------------------ lifecycle
 
     def __enter__(self) -> FakeGitHub:
-        app = Starlette(routes=[Route("/{path:path}", self._endpoint, methods=["GET", "POST", "PATCH", "PUT", "DELETE"])])
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="fake-github", daemon=True)
-        self._thread.start()
-        while not self._server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError("fake GitHub server did not start")
-            threading.Event().wait(0.01)
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+        self._server = LoopbackServer("fake-github", self._endpoint, ["GET", "POST", "PATCH", "PUT", "DELETE"])
+        self.url = self._server.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        assert self._server is not None and self._thread is not None
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        assert self._server is not None
+        self._server.stop()
 
     # ------------------------------------------------------------ knobs
 
