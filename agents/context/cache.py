@@ -11,9 +11,10 @@ to a writer. Three Lua scripts, one Redis hash per context (`id`, `v`, `body`, `
   value read before that write can never be filled over it, even if the entry was
   evicted or expired in between.
 
-Writers are every session of a watched Store (the API, agents in the worker, the CLI):
-`watch` hooks the publication onto the Store's commits. If Redis fails at that moment
-the write still stands; the entry then lags by at most ENTRY_TTL_MS.
+Writers are every session of a watched Store (agents in the worker, the CLI, the API on
+SQLite): `watch` hooks the publication onto the Store's commits; the API's one-statement
+writes on PostgreSQL publish the same way themselves. If Redis fails at that moment the
+write still stands; the entry then lags by at most ENTRY_TTL_MS.
 """
 
 from __future__ import annotations
@@ -121,11 +122,6 @@ def watch(store: Store, redis_url: str, *, prefix: str = DEFAULT_PREFIX) -> Late
 
 def watcher(store: Store) -> LatestVersionCache | None:
     return (store.sessions.kw.get("info") or {}).get(_CACHE)
-
-
-def written(session: Session, row: ContextVersion) -> None:
-    """Publish a version inserted without the ORM (a Core statement) when `session` commits."""
-    session.info.setdefault(_PENDING, []).append(row)
 
 
 def _collect(session: Session, _flush_context: object) -> None:

@@ -87,21 +87,51 @@ class ContextService:
         key = ref.key(grant.installation_id)
         expected = if_match if if_match is not None else 0
         try:
-            with self.store.session() as session:
-                if session.get_bind().dialect.name == "postgresql":
-                    row = _append_postgres(session, grant, ref, key, data, summary, list(tags), expected)
-                else:
+            if self.store.engine.dialect.name == "postgresql":
+                row = self._append_postgres(grant, ref, key, data, summary, list(tags), expected)
+            else:
+                with self.store.session() as session:
                     row = self._append(session, grant, ref, key, data, summary, list(tags), expected)
-                if row is None:
-                    if if_match is None:
-                        raise StaleContext(f"{ref} exists: send If-Match with the version you read (its ETag)")
-                    if repository.latest(session, key) is None:
-                        raise StaleContext(f"{ref} does not exist: send no If-Match to create it")
-                    raise StaleContext(f"{ref} has changed since version {if_match}: read it again")
-                document = version_document(row)
         except IntegrityError as exc:  # another writer took the same version number first
             raise StaleContext(f"{ref} was written concurrently: read it again") from exc
-        return document
+        if row is None:
+            if if_match is None:
+                raise StaleContext(f"{ref} exists: send If-Match with the version you read (its ETag)")
+            with self.store.reading() as session:
+                exists = repository.latest(session, key) is not None
+            if not exists:
+                raise StaleContext(f"{ref} does not exist: send no If-Match to create it")
+            raise StaleContext(f"{ref} has changed since version {if_match}: read it again")
+        return version_document(row)
+
+    def _append_postgres(
+        self, grant: Grant, ref: ContextRef, key: ContextKey, data: dict[str, Any],
+        summary: str, tags: list[str], expected: int,
+    ) -> ContextVersion | None:  # fmt: skip
+        """The same write as `_append` in one statement, committed on its own (one round trip instead
+        of five), then published to the cache, as a session's commit would, before the caller answers."""
+        now = datetime.now(timezone.utc)
+        with self.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            written = connection.execute(
+                _APPEND_POSTGRES,
+                {
+                    "installation_id": key.installation_id, "repo": key.repo, "agent": key.agent, "scope": key.scope,
+                    # json.dumps: what the JSON column type itself writes, so both paths store the same text
+                    "data": json.dumps(data), "summary": summary, "tags": json.dumps(tags), "actor": grant.actor,
+                    "job_id": grant.job_id, "now": now, "expected": expected, "target": str(ref),
+                },  # fmt: skip
+            ).first()
+        if written is None:
+            return None
+        row = ContextVersion(
+            id=written.id, installation_id=key.installation_id, repo=key.repo, agent=key.agent, scope=key.scope,
+            version=written.version, data=data, summary=summary, tags=tags, created_by=grant.actor,
+            job_id=grant.job_id, delivery_id=None, created_at=now,
+        )  # fmt: skip
+        published = cache.watcher(self.store)
+        if published is not None:
+            published.publish([row])
+        return row
 
     def _append(
         self, session: Session, grant: Grant, ref: ContextRef, key: ContextKey, data: dict[str, Any],
@@ -279,8 +309,8 @@ def _ref_fields(ref: ContextRef) -> dict[str, str]:
     return {"owner": owner, "repo": name, "agent": ref.agent, "scope": ref.scope}
 
 
-# The same write as ContextService._append in one statement (one round trip instead of five):
-# the version check, the insert linked to its parent, and the audit entry.
+# ContextService._append in one statement: the version check, the insert linked to its parent,
+# and the audit entry. A single statement is atomic on its own, so it needs no transaction.
 _APPEND_POSTGRES = text(
     """
     WITH latest AS (
@@ -304,27 +334,3 @@ _APPEND_POSTGRES = text(
     """
 )
 
-
-def _append_postgres(
-    session: Session, grant: Grant, ref: ContextRef, key: ContextKey, data: dict[str, Any],
-    summary: str, tags: list[str], expected: int,
-) -> ContextVersion | None:  # fmt: skip
-    now = datetime.now(timezone.utc)
-    written = session.execute(
-        _APPEND_POSTGRES,
-        {
-            "installation_id": key.installation_id, "repo": key.repo, "agent": key.agent, "scope": key.scope,
-            # json.dumps: what the JSON column type itself writes, so both paths store the same text
-            "data": json.dumps(data), "summary": summary, "tags": json.dumps(tags), "actor": grant.actor,
-            "job_id": grant.job_id, "now": now, "expected": expected, "target": str(ref),
-        },  # fmt: skip
-    ).first()
-    if written is None:
-        return None
-    row = ContextVersion(
-        id=written.id, installation_id=key.installation_id, repo=key.repo, agent=key.agent, scope=key.scope,
-        version=written.version, data=data, summary=summary, tags=tags, created_by=grant.actor,
-        job_id=grant.job_id, delivery_id=None, created_at=now,
-    )  # fmt: skip
-    cache.written(session, row)
-    return row

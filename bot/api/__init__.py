@@ -11,8 +11,12 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import anyio.to_thread
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
@@ -37,6 +41,8 @@ if TYPE_CHECKING:
     from bot.app import Platform
 
 PREFIX = "/api/v1"
+STORE_THREADS = 8
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,12 @@ class Api:
     cache: LatestReader | None
     gate: Gate
     route_class: type[APIRoute]
+    # The store is synchronous: its calls run in threads, a few at a time. More threads only
+    # fight over the GIL with the event loop, and every request waits longer.
+    threads: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(STORE_THREADS))
+
+    async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await anyio.to_thread.run_sync(partial(function, *args, **kwargs), limiter=self.threads)
 
 
 def api_router(

@@ -9,7 +9,6 @@ from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from agents.context.documents import ContextRef
 from agents.context.errors import ContextError, InvalidRequest
@@ -90,7 +89,7 @@ def router(api: "Api") -> APIRouter:
         grant: Grant = Depends(granted),
     ) -> Response:
         ref = ContextRef.of(owner, repo, agent, scope)
-        written = await run_in_threadpool(
+        written = await api.call(
             api.service.put, grant, ref, body.data, if_match=expected_version(if_match), summary=body.summary, tags=body.tags
         )
         version = written["version"]
@@ -128,13 +127,13 @@ def router(api: "Api") -> APIRouter:
             raise
         if version is not None or api.cache is None:
             await api.gate.limit(token_id)
-            _, document = await run_in_threadpool(api.service.read, grant, ref, version)
+            _, document = await api.call(api.service.read, grant, ref, version)
             return version_response(request, document["version"], orjson.dumps(document))
         key = ref.key(grant.installation_id)
         cached = await api.cache.admit_and_lookup(api.gate, token_id, key)
         if isinstance(cached, Hit):
             return version_response(request, cached.version, cached.body)
-        row_id, document = await run_in_threadpool(api.service.read, grant, ref)
+        row_id, document = await api.call(api.service.read, grant, ref)
         body = orjson.dumps(document)
         if cached is not None:
             await api.cache.fill(key, cached, row_id, document["version"], body)
@@ -155,7 +154,7 @@ def router(api: "Api") -> APIRouter:
         grant: Grant = Depends(granted),
     ) -> Response:
         ref = ContextRef.of(owner, repo, agent, scope)
-        versions = await run_in_threadpool(api.service.lineage, grant, ref, version)
+        versions = await api.call(api.service.lineage, grant, ref, version)
         document = {"owner": owner, "repo": repo, "agent": agent, "scope": scope, "versions": versions}
         return Response(orjson.dumps(document), media_type=JSON)
 
@@ -184,7 +183,7 @@ def router(api: "Api") -> APIRouter:
             owner=owner, repo=repo, agent=agent, scope=scope, scope_prefix=scope_prefix, tags=tuple(tag), q=q,
             since=since, until=until, cursor=cursor, limit=limit, all_versions=all_versions,
         )  # fmt: skip
-        page = await run_in_threadpool(api.service.search, grant, query)
+        page = await api.call(api.service.search, grant, query)
         return Response(orjson.dumps(page), media_type=JSON)
 
     return routes

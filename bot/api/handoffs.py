@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Response
-from starlette.concurrency import run_in_threadpool
 
 from agents.context.search import DEFAULT_LIMIT, MAX_LIMIT
 from agents.context.tokens import Grant
@@ -30,7 +29,7 @@ def router(api: "Api") -> APIRouter:
         responses=WRITE_ERRORS,
     )
     async def create_handoff(body: HandoffCreate, grant: Grant = Depends(granted)) -> Response:
-        created = await run_in_threadpool(
+        created = await api.call(
             lambda: api.service.create_handoff(
                 grant,
                 repo=f"{body.owner}/{body.repo}",
@@ -50,12 +49,12 @@ def router(api: "Api") -> APIRouter:
         responses={**ERRORS, 409: {"model": ErrorBody, "description": "Already claimed."}},
     )
     async def claim_handoff(handoff_id: int = Path(ge=1), grant: Grant = Depends(granted)) -> Response:
-        claimed = await run_in_threadpool(api.service.claim_handoff, grant, handoff_id)
+        claimed = await api.call(api.service.claim_handoff, grant, handoff_id)
         return Response(orjson.dumps(claimed), media_type=JSON)
 
     @routes.get("/handoffs/{handoff_id}", response_model=HandoffDocument, summary="One handoff", responses=ERRORS)
     async def get_handoff(handoff_id: int = Path(ge=1), grant: Grant = Depends(granted)) -> Response:
-        found = await run_in_threadpool(api.service.get_handoff, grant, handoff_id)
+        found = await api.call(api.service.get_handoff, grant, handoff_id)
         return Response(orjson.dumps(found), media_type=JSON)
 
     @routes.get("/handoffs", response_model=HandoffList, summary="Handoffs, oldest first", responses=ERRORS)
@@ -69,7 +68,7 @@ def router(api: "Api") -> APIRouter:
         grant: Grant = Depends(granted),
     ) -> Response:
         full_repo = f"{owner}/{repo}" if owner and repo and "/" not in repo else repo
-        found = await run_in_threadpool(
+        found = await api.call(
             lambda: api.service.list_handoffs(
                 grant, to_agent=to_agent, repo=full_repo, scope=scope, unclaimed=unclaimed, limit=limit
             )

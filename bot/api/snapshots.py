@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Response
-from starlette.concurrency import run_in_threadpool
 
 from agents.context.tokens import Grant
 from bot.api.gate import granted
@@ -29,7 +28,7 @@ def router(api: "Api") -> APIRouter:
         responses=WRITE_ERRORS,
     )
     async def create_snapshot(body: SnapshotCreate, grant: Grant = Depends(granted)) -> Response:
-        created = await run_in_threadpool(api.service.snapshot, grant, f"{body.owner}/{body.repo}", body.scope_prefix)
+        created = await api.call(api.service.snapshot, grant, f"{body.owner}/{body.repo}", body.scope_prefix)
         return Response(orjson.dumps(created), status_code=201, media_type=JSON)
 
     @routes.post(
@@ -39,7 +38,7 @@ def router(api: "Api") -> APIRouter:
         responses={**ERRORS, 409: {"model": ErrorBody, "description": "A context was written during the restore."}},
     )
     async def restore_snapshot(snapshot_id: int = Path(ge=1), grant: Grant = Depends(granted)) -> Response:
-        restored = await run_in_threadpool(api.service.restore, grant, snapshot_id)
+        restored = await api.call(api.service.restore, grant, snapshot_id)
         return Response(orjson.dumps(restored), media_type=JSON)
 
     return routes

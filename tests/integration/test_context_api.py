@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, text
 
 from agents.context import tokens
-from agents.context.models import AuditEntry, ContextVersion, Handoff
+from agents.context.models import AuditEntry, ContextVersion
 from bot.api.gate import MAX_BODY_BYTES
 from bot.app import create_app
 from tests.conftest import TEST_SECRET
