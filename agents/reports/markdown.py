@@ -214,7 +214,13 @@ def _wowvision(report: DailyReport) -> list[str]:
                         "findings are not in the store yet._", ""]
     lines.append(f"- Decisions: {number(w.decisions)}; outputs: "
                  + (", ".join(f"{number(n)} {text(k)}" for k, n in sorted(w.outputs.items())) or "none"))
-    lines.append(f"- Findings opened / fixed, suppressions added, repositories with the most open findings: {NO_DATA}")
+    opened = NO_DATA if w.findings_opened is None else number(w.findings_opened)
+    fixed = NO_DATA if w.findings_fixed is None else number(w.findings_fixed)
+    suppressed = NO_DATA if w.suppressions_added is None else number(w.suppressions_added)
+    lines.append(f"- Findings opened: {opened}; fixed: {fixed}; rules ignored (`/wowvision ignore`): {suppressed}")
+    if w.repos_most_open:
+        lines.append("- Repositories with the most findings: "
+                     + ", ".join(f"{text(r.name)} ({number(r.count)})" for r in w.repos_most_open))
     if w.top_rules:
         lines += ["", "Rules decided most often (decision ledger):", "", "| rule | decisions |", "|---|---:|"]
         lines += [f"| {code(r.name)} | {number(r.count)} |" for r in w.top_rules]

@@ -96,7 +96,7 @@ class WowVisionDay(BaseModel):
     decisions: int = 0
     top_rules: list[Count] = Field(default_factory=list)
     outputs: dict[str, int] = Field(default_factory=dict)
-    # Findings and suppressions are not in the store yet: None until the engine records them.
+    # None where the store holds no such record (findings fixed are not recorded yet).
     findings_opened: int | None = None
     findings_fixed: int | None = None
     suppressions_added: int | None = None

@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, and_, case, distinct, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from agents.context.db import Store
 from agents.context.models import (
@@ -419,10 +419,46 @@ class _Builder:
                 Decision.repo,
             )
         )
+        # Each review writes a ledger row per finding, keyed by its fingerprint (input_hash):
+        # a fingerprint first seen this day is a finding opened this day.
+        found = and_(Decision.agent == WOWVISION, Decision.rung == "deterministic", Decision.input_hash.isnot(None))
+        earlier = aliased(Decision)
+        seen_before = (
+            select(earlier.id)
+            .where(earlier.agent == WOWVISION, earlier.rung == "deterministic",
+                   earlier.input_hash == Decision.input_hash, earlier.created_at < self.rd.start)
+            .exists()
+        )
+        opened = self.session.scalar(
+            self._repo_scope(
+                select(func.count(distinct(Decision.input_hash))).where(found, self._on_day(Decision.created_at), ~seen_before),
+                Decision.repo,
+            )
+        )
+        distinct_findings = func.count(distinct(Decision.input_hash)).label("n")
+        repos = self.session.execute(
+            self._repo_scope(
+                select(Decision.repo, distinct_findings)
+                .where(found, self._on_day(Decision.created_at), Decision.repo.isnot(None))
+                .group_by(Decision.repo)
+                .order_by(distinct_findings.desc(), Decision.repo)
+                .limit(TOP),
+                Decision.repo,
+            )
+        )
+        suppressions = self.session.scalar(
+            self._installation_scope(
+                select(func.count()).where(AuditEntry.action == "wowvision.ignore", self._on_day(AuditEntry.at)),
+                AuditEntry.installation_id,
+            )
+        )
         return WowVisionDay(
             decisions=agent.decisions_total if agent else 0,
             top_rules=[Count(name=rule, count=n) for rule, n in rules],
             outputs=dict(agent.outputs) if agent else {},
+            findings_opened=opened or 0,
+            suppressions_added=suppressions or 0,
+            repos_most_open=[Count(name=repo, count=n) for repo, n in repos],
         )
 
     def _coe(self) -> CoEDay:
@@ -495,6 +531,6 @@ def notes_for(report: DailyReport, now: datetime) -> list[str]:
     previous = report.previous_days()
     if len(previous) < 7:
         notes.append(f"The trend compares with {len(previous)} earlier day(s) with data, not 7.")
-    notes.append("WowVision findings (opened, fixed, suppressed) are not recorded in the store yet.")
+    notes.append("WowVision findings fixed are not recorded in the store yet (opened ones and suppressions are).")
     notes.append("CoE job outcomes (finished, escalated) and circuit-breaker trips are not recorded in the store yet.")
     return notes

@@ -19,7 +19,7 @@ import structlog
 
 from agents.base import CommandHelp, WowAgent
 from agents.context.db import Store
-from agents.context.models import Decision
+from agents.context.models import AuditEntry, Decision
 from agents.commands import WRITE_ROLES, SlashCommand, find_command, may_act, refusal
 from agents.decisions import BudgetPolicy, DecisionLadder, LedgerContext
 from agents.events import Event
@@ -265,6 +265,7 @@ class WowVisionPrime(WowAgent):
             "at": datetime.now(timezone.utc).isoformat(),
         }
         self.context["suppressions"] = suppressions
+        await asyncio.to_thread(_audit_ignore, self.env.store, event, rule.id, reason)
         return reply(
             f"`{rule.id}` is no longer applied on this repository (by @{event.sender_login}: {reason}). It shows in `/waooaw status`."
         )
@@ -361,6 +362,19 @@ def _record_findings(store: Store, event: Event, result: ReviewResult) -> None:
     if rows:
         with store.session() as session:
             session.add_all(rows)
+
+
+def _audit_ignore(store: Store, event: Event, rule: str, reason: str) -> None:
+    with store.session() as session:
+        session.add(
+            AuditEntry(
+                actor=event.sender_login or "unknown",
+                action="wowvision.ignore",
+                target=f"{event.repo}:{rule}",
+                details={"reason": reason, "delivery": event.delivery_id},
+                installation_id=event.installation_id,
+            )
+        )
 
 
 def _remember(finding: Finding) -> dict[str, Any]:

@@ -263,3 +263,18 @@ def test_a_pull_request_too_large_for_a_diff_is_reviewed_from_its_files(world):
     check = next(iter(fake.check_runs.values()))
     assert check["conclusion"] == "failure"
     assert "2950 more files GitHub does not list" in summary
+
+
+def test_the_daily_report_counts_wowvision_findings_and_suppressions(world, store):
+    from datetime import datetime, timezone
+
+    from agents.reports import build_daily_report
+
+    fake, deliver = world
+    deliver("pull_request", opened(), "pr-1")
+    deliver("pull_request", opened(action="reopened"), "pr-1-again")  # the same findings again: not new
+    deliver("issue_comment", comment("/wowvision ignore hygiene-print noisy"), "c-1")
+    report = build_daily_report(store, datetime.now(timezone.utc).date(), "UTC")
+    assert report.wowvision.findings_opened == 3
+    assert report.wowvision.suppressions_added == 1
+    assert [(r.name, r.count) for r in report.wowvision.repos_most_open] == [(REPO, 3)]

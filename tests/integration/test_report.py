@@ -96,7 +96,9 @@ def check_figures(report, want) -> None:  # type: ignore[no-untyped-def]
     wow = want["wowvision_rules"]
     assert sorted((r.count for r in report.wowvision.top_rules), reverse=True) == sorted(wow.values(), reverse=True)[:10]
     assert all(wow[r.name] == r.count for r in report.wowvision.top_rules)
-    assert report.wowvision.findings_opened is None and report.wowvision.findings_fixed is None
+    # The seeded ledger rows carry no finding fingerprints: no finding was opened; fixed ones are not recorded.
+    assert report.wowvision.findings_opened == 0 and report.wowvision.findings_fixed is None
+    assert report.wowvision.repos_most_open == []
 
     coe = report.coe
     assert (coe.jobs_active, coe.jobs_started, coe.handoffs_created, coe.handoffs_claimed) == (
