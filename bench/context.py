@@ -56,6 +56,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import free_port, schema_url  # noqa: E402
+
 DEFAULT_PG_URL = os.environ.get("WAOOAW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DEFAULT_REDIS_URL = os.environ.get("WAOOAW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 LEVELS = (1, 100, 1000)
@@ -90,16 +92,6 @@ def serve(args: argparse.Namespace) -> None:
     waooaw_logging.configure("WARNING")
     app = create_app(build_platform(settings), secret="bench-secret")
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", backlog=4096)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def schema_url(pg_url: str, schema: str) -> str:
-    return f"{pg_url}{'&' if '?' in pg_url else '?'}options=-csearch_path%3D{schema}"
 
 
 @dataclass

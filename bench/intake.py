@@ -40,7 +40,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,7 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-FIXTURE_DIRS = [ROOT / "tests" / "fixtures" / "webhooks", ROOT.parent / "shared" / "fixtures" / "webhooks"]
+from bench.common import find_payload, free_port, schema_url  # noqa: E402
 DEFAULT_PG_URL = os.environ.get("WAOOAW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DEFAULT_REDIS_URL = os.environ.get("WAOOAW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SECRET = "bench-webhook-secret"
@@ -137,24 +136,6 @@ def serve(args: argparse.Namespace) -> None:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def find_payload(relative: str) -> Path:
-    for base in FIXTURE_DIRS:
-        if (base / relative).is_file():
-            return base / relative
-    raise SystemExit(f"no webhook fixture {relative} under {', '.join(map(str, FIXTURE_DIRS))}")
-
-
-def schema_url(pg_url: str, schema: str) -> str:
-    separator = "&" if "?" in pg_url else "?"
-    return f"{pg_url}{separator}options=-csearch_path%3D{schema}"
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:

@@ -42,6 +42,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import find_payload, schema_url  # noqa: E402
+
 from sqlalchemy import create_engine, select, text  # noqa: E402
 
 from agents.base import WowAgent  # noqa: E402
@@ -58,7 +60,6 @@ from bot.settings import Settings  # noqa: E402
 from bot.webhooks import Delivery  # noqa: E402
 from bot.worker import Worker  # noqa: E402
 
-FIXTURE_DIRS = [ROOT / "tests" / "fixtures" / "webhooks", ROOT.parent / "shared" / "fixtures" / "webhooks"]
 PAYLOAD = "pull_request/opened.payload.json"
 DEFAULT_PG_URL = os.environ.get("WAOOAW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DEFAULT_REDIS_URL = os.environ.get("WAOOAW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -140,18 +141,6 @@ class Phase:
         return len(self.latencies) / self.seconds if self.seconds else 0.0
 
 
-def find_payload() -> Path:
-    for base in FIXTURE_DIRS:
-        if (base / PAYLOAD).is_file():
-            return base / PAYLOAD
-    raise SystemExit(f"no webhook fixture {PAYLOAD} under {', '.join(map(str, FIXTURE_DIRS))}")
-
-
-def schema_url(pg_url: str, schema: str) -> str:
-    separator = "&" if "?" in pg_url else "?"
-    return f"{pg_url}{separator}options=-csearch_path%3D{schema}"
-
-
 class Bench:
     def __init__(self, inbox: Inbox, bus: RedisStreamBus, payload: dict[str, Any], body: bytes) -> None:
         self.inbox, self.bus, self.payload, self.body = inbox, bus, payload, body
@@ -213,7 +202,7 @@ def inbox_statuses(store: Store, ids: list[str]) -> Counter[str]:
 async def run(args: argparse.Namespace) -> int:
     global PROBE
     waooaw_logging.configure("WARNING")
-    payload_path = find_payload()
+    payload_path = find_payload(PAYLOAD)
     body = payload_path.read_bytes()
     payload = json.loads(body)
     tag = uuid.uuid4().hex[:10]
