@@ -119,4 +119,40 @@ class Report:
     kind = "report"
 
 
-Output = Reaction | Comment | IssueReport | Review | CheckRun | Report
+@dataclass(frozen=True)
+class PullRequest:
+    """One pull request per `key`, from `branch` into `base` (None: the default branch).
+
+    The branch is created from the base when missing; each file of `files` (path → text)
+    is committed to it only when its contents differ; the PR is opened once and its
+    title and body kept current. Publishing it again changes nothing.
+    """
+
+    repo: str
+    branch: str
+    title: str
+    body: str
+    key: str
+    files: dict[str, str] = field(default_factory=dict)
+    base: str | None = None
+    commit_message: str = "Update files"
+    kind = "pull_request"
+
+
+@dataclass(frozen=True)
+class WorkflowDispatch:
+    """Start a `workflow_dispatch` workflow (a file under .github/workflows) once per `key`.
+
+    Made with the App's installation token: an event made with a workflow's GITHUB_TOKEN
+    starts no workflow, but a dispatch does either way.
+    """
+
+    repo: str
+    workflow: str
+    key: str
+    inputs: dict[str, str] = field(default_factory=dict)
+    ref: str | None = None  # None: the default branch
+    kind = "workflow_dispatch"
+
+
+Output = Reaction | Comment | IssueReport | Review | CheckRun | Report | PullRequest | WorkflowDispatch

@@ -1,0 +1,268 @@
+"""WowDomain in the app: `/onboard-domain NAME` starts a CoE job, `/answer …` resumes a parked one.
+
+The job itself runs on GitHub Actions (`waooaw-coe.yml`, started by `workflow_dispatch`
+with the App's token); here we only check who asks, keep one job per domain, write the
+job record, post the tracking comment and dispatch. Answers to a parked job's question
+(or closing its issue) are recorded on the job and dispatch it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from typing import Any
+
+from agents.base import CommandHelp, WowAgent
+from agents.commands import SlashCommand, find_command, may_act, refusal
+from agents.context.client import ContextClient, DbContextClient
+from agents.context.repository import StaleContext
+from agents.context.tokens import Grant
+from agents.domain import tracking
+from agents.domain.job import ACTIVE, AGENT, DEPTHS, WORKFLOW, Job, job_id_for, lock_scope, new_job, slugify, tags_for
+from agents.events import MARKER_RE, Event
+from agents.outputs import Comment, Output, Reaction, WorkflowDispatch
+
+USAGE = "Usage: `/onboard-domain NAME [--depth quick|standard|deep]`, e.g. `/onboard-domain Digital Marketing`."
+LEARNINGS_FROM_JOBS = 3
+_ESCALATION_KEY = re.compile(r"^(?P<job>job-[0-9a-f]{10}):esc-(?P<n>\d+)$")
+
+
+class WowDomain(WowAgent):
+    name = AGENT
+    description = "The WowDomain CoE: /onboard-domain writes a domain specification as a pull request"
+    wakes_on = ("issue_comment.created", "issues.closed")
+    commands = (
+        CommandHelp("/onboard-domain NAME [--depth quick|standard|deep]",
+                    "start the WowDomain CoE: a reviewed domain specification arrives as a pull request", True),
+        CommandHelp("/answer TEXT", "answer a parked WowDomain job's question (in its `needs-human` issue)", True),
+    )  # fmt: skip
+
+    def should_wake(self, event: Event) -> bool:
+        if not super().should_wake(event):
+            return False
+        if event.name == "issues":
+            return _escalation_of(event) is not None
+        return any(find_command(event.comment_body, prefix) for prefix in ("onboard-domain", "answer"))
+
+    async def execute(self, event: Event) -> list[Output]:
+        assert event.repo is not None
+        contexts = DbContextClient(self.env.store, Grant(event.installation_id or 0, actor=f"agent:{self.name}"))
+        if event.name == "issues":
+            return await self._closed(event, contexts)
+        comment_id = event.payload["comment"]["id"]
+        outputs: list[Output] = [Reaction(repo=event.repo, content="eyes", comment_id=comment_id)]
+        command = find_command(event.comment_body, "onboard-domain") or find_command(event.comment_body, "answer")
+        assert command is not None
+        if not await may_act(self.env.reader_for(event), event):
+            return outputs + [self._reply(event, refusal(command, event.sender_login))]
+        if command.prefix == "answer":
+            return outputs + await self._answer(event, command, contexts)
+        return outputs + await self._onboard(event, command, contexts)
+
+    # ------------------------------------------------------------ /onboard-domain
+
+    async def _onboard(self, event: Event, command: SlashCommand, contexts: ContextClient) -> list[Output]:
+        assert event.repo is not None and event.issue_number is not None
+        try:
+            domain, depth = parse_onboard(command)
+            slug = slugify(domain)
+        except ValueError as exc:
+            return [self._reply(event, f"{exc}\n\n{USAGE}")]
+        if self.env.llm is None or not self.env.llm.configured:
+            return [self._reply(event, "The LLM provider is not configured on this WAOOAW installation "
+                                       "(`ANTHROPIC_API_KEY` is not set), so I have not started the CoE: "
+                                       "nothing was queued.")]  # fmt: skip
+        job_id = job_id_for(event.delivery_id)
+        running = await asyncio.to_thread(self._take_domain, contexts, event.repo, slug, job_id)
+        if running is not None:
+            where = f" in #{running.issue_number}" if running.issue_number else ""
+            return [self._reply(event, f"WowDomain is already onboarding **{running.domain}** (job `{running.id}`, "
+                                       f"{running.status}){where}; I have not started a second job.")]  # fmt: skip
+        learnings = await asyncio.to_thread(_learnings, contexts, event.repo)
+        job = new_job(job_id=job_id, domain=domain, depth=depth, repo=event.repo,
+                      installation_id=event.installation_id or 0, issue_number=event.issue_number,
+                      requested_by=event.sender_login, learnings=learnings)  # fmt: skip
+        job = await asyncio.to_thread(_create, contexts, job)
+        return [
+            Comment(repo=event.repo, issue_number=event.issue_number, body=tracking.comment_body(job, set()), key=job.id),
+            WorkflowDispatch(repo=event.repo, workflow=WORKFLOW, key=f"{job.id}:start", inputs={"job": job.id}),
+        ]
+
+    def _take_domain(self, contexts: ContextClient, repo: str, slug: str, job_id: str) -> Job | None:
+        """Point the domain's lock at this job, or return the active job that holds it."""
+        for _ in range(5):
+            lock = contexts.get(repo, AGENT, lock_scope(slug))
+            if lock is not None and lock.data.get("job") != job_id:
+                holder = contexts.get(repo, AGENT, lock.data["job"])
+                if holder is not None and holder.data.get("status") in ACTIVE:
+                    return Job.model_validate(holder.data)
+            if lock is not None and lock.data.get("job") == job_id:
+                return None  # a retried delivery: the job is ours
+            try:
+                contexts.put(repo, AGENT, lock_scope(slug), {"job": job_id},
+                             expected_version=lock.version if lock else None, summary=f"domain {slug} → {job_id}")  # fmt: skip
+                return None
+            except StaleContext:
+                continue  # another command took it meanwhile: look again
+        raise StaleContext(f"the lock of domain {slug} kept changing")
+
+    # ------------------------------------------------------------ /answer and closed issues
+
+    async def _answer(self, event: Event, command: SlashCommand, contexts: ContextClient) -> list[Output]:
+        found = await asyncio.to_thread(_parked_job, contexts, event)
+        if found is None:
+            return [self._reply(event, "There is no WowDomain question waiting for an answer here.")]
+        job, n = found
+        escalation = job.by_key(f"esc-{n}")
+        assert escalation is not None
+        text = " ".join(command.args).strip()
+        changes: dict[str, Any] = {"status": "answered", "answer": text, "answered_by": event.sender_login}
+        if escalation.kind == "budget":
+            budget = _budget_answer(text)
+            if budget is None or budget <= job.spent_usd:
+                return [self._reply(event, f"To go on, the job needs a budget above what it has spent "
+                                           f"(${job.spent_usd:.4f}): answer `/answer budget <USD>`, e.g. "
+                                           f"`/answer budget {max(job.budget_usd * 2, 1):.2f}`.")]  # fmt: skip
+            changes["budget_usd"] = budget
+        return await asyncio.to_thread(self._resume, contexts, event, job, n, changes)
+
+    async def _closed(self, event: Event, contexts: ContextClient) -> list[Output]:
+        found = _escalation_of(event)
+        assert found is not None
+        job_id, n = found
+        record = await asyncio.to_thread(contexts.get, event.repo, AGENT, job_id)
+        if record is None:
+            return []
+        job = Job.model_validate(record.data)
+        escalation = job.by_key(f"esc-{n}")
+        if escalation is None or escalation.status != "open":
+            return []  # already answered (we closed it ourselves) or unknown
+        return await asyncio.to_thread(self._resume, contexts, event, job, n,
+                                       {"status": "closed", "answered_by": event.sender_login})
+
+    def _resume(self, contexts: ContextClient, event: Event, job: Job, n: int, changes: dict[str, Any]) -> list[Output]:
+        assert event.repo is not None
+        budget = changes.pop("budget_usd", None)
+        cancel = changes["status"] == "closed" and job.by_key(f"esc-{n}").kind == "budget"  # type: ignore[union-attr]
+
+        def change(current: Job) -> Job:
+            escalations = [e.model_copy(update=changes) if e.n == n else e for e in current.escalations]
+            update: dict[str, Any] = {"escalations": escalations, "status": "cancelled" if cancel else "queued"}
+            if budget is not None:
+                update["budget_usd"] = budget
+            return current.model_copy(update=update)
+
+        job = change_job(contexts, event.repo, job.id, change)
+        escalation = job.by_key(f"esc-{n}")
+        assert escalation is not None
+        steps = {c.data["step"] for c in contexts.search_all(repo=event.repo, scope_prefix=job.id + ":") if "step" in c.data}
+        outputs: list[Output] = [tracking.escalation_issue(job, escalation)]  # closed now
+        if job.issue_number is not None:
+            outputs.append(Comment(repo=event.repo, issue_number=job.issue_number,
+                                   body=tracking.comment_body(job, steps), key=job.id))  # fmt: skip
+        if not cancel:
+            outputs.append(WorkflowDispatch(repo=event.repo, workflow=WORKFLOW, key=f"{job.id}:resume-{n}",
+                                            inputs={"job": job.id}))  # fmt: skip
+        if event.name == "issue_comment":
+            word = "Cancelled" if cancel else "Thanks — resuming"
+            outputs.append(self._reply(event, f"{word} job `{job.id}` ({job.domain})."))
+        return outputs
+
+    def _reply(self, event: Event, body: str) -> Comment:
+        assert event.repo is not None and event.issue_number is not None
+        return Comment(repo=event.repo, issue_number=event.issue_number, body=body, key=f"reply:{event.payload['comment']['id']}")
+
+
+def parse_onboard(command: SlashCommand) -> tuple[str, str]:
+    """`/onboard-domain Digital Marketing --depth quick` → ("Digital Marketing", "quick")."""
+    words, depth = [], "standard"
+    args = list(command.args)
+    while args:
+        word = args.pop(0)
+        if word == "--depth" or word.startswith("--depth="):
+            value = word.split("=", 1)[1] if "=" in word else (args.pop(0) if args else "")
+            if value not in DEPTHS:
+                raise ValueError(f"`--depth` takes quick, standard or deep, not `{value or '(nothing)'}`.")
+            depth = value
+        elif word.startswith("--"):
+            raise ValueError(f"`{word}` is not an option of /onboard-domain.")
+        else:
+            words.append(word)
+    if not words:
+        raise ValueError("Which domain? Name it after the command.")
+    return " ".join(words), depth
+
+
+def _create(contexts: ContextClient, job: Job) -> Job:
+    try:
+        contexts.put(job.repo, AGENT, job.id, job.data(), expected_version=None, summary=f"{job.domain}: queued",
+                     tags=tags_for(job))  # fmt: skip
+        return job
+    except StaleContext:  # a retried delivery created it already
+        existing = contexts.get(job.repo, AGENT, job.id)
+        assert existing is not None
+        return Job.model_validate(existing.data)
+
+
+def change_job(contexts: ContextClient, repo: str, job_id: str, change: Callable[[Job], Job], attempts: int = 5) -> Job:
+    """Read the job record, change it, write it back (again if another writer got there first)."""
+    for _ in range(attempts):
+        record = contexts.get(repo, AGENT, job_id)
+        if record is None:
+            raise LookupError(f"no job {job_id} in {repo}")
+        job = change(Job.model_validate(record.data))
+        try:
+            contexts.put(repo, AGENT, job_id, job.data(), expected_version=record.version,
+                         summary=f"{job.domain}: {job.status}", tags=tags_for(job))  # fmt: skip
+            return job
+        except StaleContext:
+            continue
+    raise StaleContext(f"job {job_id}: the record kept changing")
+
+
+def _learnings(contexts: ContextClient, repo: str) -> list[str]:
+    """The lessons of the latest jobs on this repo: the Learning Curator's output, reused as context."""
+    page = contexts.search(repo=repo, agent="learning-curator", limit=LEARNINGS_FROM_JOBS)
+    lessons: list[str] = []
+    for context in page.items:
+        for lesson in (context.data.get("package") or {}).get("deliverable", {}).get("lessons", []):
+            if lesson not in lessons:
+                lessons.append(lesson)
+    return lessons[:20]
+
+
+def _escalation_of(event: Event) -> tuple[str, int] | None:
+    """The (job, question number) an escalation issue belongs to, from the marker in its body."""
+    body = (event.payload.get("issue") or {}).get("body") or ""
+    for match in MARKER_RE.finditer(body):
+        if match["agent"] == AGENT and match["kind"] == "issue":
+            key = _ESCALATION_KEY.match(match["key"])
+            if key:
+                return key["job"], int(key["n"])
+    return None
+
+
+def _parked_job(contexts: ContextClient, event: Event) -> tuple[Job, int] | None:
+    """The job whose open question this comment answers: by the escalation issue's marker, else by
+    the issue the job was started in."""
+    found = _escalation_of(event)
+    if found is not None:
+        record = contexts.get(event.repo, AGENT, found[0])  # type: ignore[arg-type]
+        if record is not None:
+            job = Job.model_validate(record.data)
+            escalation = job.by_key(f"esc-{found[1]}")
+            if escalation is not None and escalation.status == "open":
+                return job, found[1]
+        return None
+    for context in contexts.search_all(repo=event.repo, agent=AGENT, tags=[f"issue:{event.issue_number}", "status:parked"]):
+        job = Job.model_validate(context.data)
+        open_question = job.open_escalation()
+        if open_question is not None:
+            return job, open_question.n
+    return None
+
+
+def _budget_answer(text: str) -> float | None:
+    match = re.fullmatch(r"budget\s+\$?(\d+(?:\.\d+)?)", text.strip(), re.IGNORECASE)
+    return float(match.group(1)) if match else None

@@ -1,0 +1,536 @@
+"""Run a domain-onboarding job through the phase table, durably.
+
+Every agent step is committed as its own context version (`<job>:<step>`) before the
+next step starts, with its handoff package (deliverable, open questions, provenance)
+and what it cost. A run reads what was committed first and walks the table again:
+committed steps are reused as they are (their model call is never paid twice), the
+first missing step is where work resumes. GitHub side effects (the tracking comment,
+escalation issues, the pull request) are published through idempotent Outputs, so a
+run killed anywhere and started again repeats none of them.
+
+The runner talks to the store through a ContextClient (the Context API from an Actions
+runner, the DB inside the app) and to GitHub through a `publish` port: agents never
+import the edge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+import structlog
+from pydantic import BaseModel
+
+from agents.context.client import Context, ContextClient
+from agents.context.repository import StaleContext
+from agents.domain import deliverables as d
+from agents.domain import tracking
+from agents.domain.job import AGENT, Escalation, Job, tags_for
+from agents.domain.phases import PHASES, Phase, review_step, revision_step
+from agents.domain.roster import BY_ID, WRITER, DomainAgent
+from agents.domain.spec import DomainSpec, Figures, Provenance, QualityItem, SpecSkill, files
+from agents.llm import Budget, BudgetExceeded, LLMClient, LLMError, LLMNotConfigured, untrusted
+from agents.outputs import Comment, IssueReport, Output, PullRequest
+
+log = structlog.get_logger(__name__)
+
+Publish = Callable[[Sequence[Output]], Awaitable[Sequence[Any]]]
+
+
+async def publish_nothing(outputs: Sequence[Output]) -> Sequence[Any]:
+    return [None for _ in outputs]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One committed agent step, as the store holds it."""
+
+    key: str
+    agent: str
+    phase: str
+    version: int
+    deliverable: dict[str, Any]
+    open_questions: list[str]
+    model: str | None
+    input_hash: str
+    cost_usd: float
+    tokens_in: int
+    tokens_out: int
+    model_calls: int
+
+    @classmethod
+    def from_context(cls, context: Context) -> Step:
+        data = context.data
+        spend = data.get("spend") or {}
+        package = data.get("package") or {}
+        return cls(
+            data["step"], context.agent, data["phase"], context.version, package.get("deliverable") or {},
+            list(package.get("open_questions") or []), spend.get("model"), data.get("input_hash", ""),
+            float(spend.get("cost_usd", 0.0)), int(spend.get("tokens_in", 0)), int(spend.get("tokens_out", 0)),
+            int(spend.get("model_calls", 0)),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RunResult:
+    status: Literal["done", "parked", "failed"]
+    job: Job
+    message: str
+    spec: DomainSpec | None = None
+    files: dict[str, str] = field(default_factory=dict)
+
+
+class _Park(Exception):
+    """The job needs a human (an escalation is open): stop here, keep everything."""
+
+    def __init__(self, escalation: Escalation) -> None:
+        super().__init__(escalation.question)
+        self.escalation = escalation
+
+
+class JobNotFound(LookupError):
+    pass
+
+
+def step_scope(job_id: str, step: str) -> str:
+    return f"{job_id}:{step}"
+
+
+class CoeRunner:
+    """One run of one job. `run()` returns done, parked (a human is asked) or failed."""
+
+    def __init__(
+        self,
+        contexts: ContextClient,
+        llm: LLMClient | None,
+        job_id: str,
+        repo: str,
+        *,
+        publish: Publish = publish_nothing,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self.contexts = contexts
+        self.llm = llm
+        self.job_id = job_id
+        self.repo = repo
+        self.publish = publish
+        self.clock = clock
+        self.steps: dict[str, Step] = {}
+        self.current: dict[str, Step] = {}  # agent id → its latest deliverable (revisions replace)
+        self.job: Job
+        self._job_version = 0
+        self.budget = Budget()
+        self.quality: list[QualityItem] = []
+
+    # ------------------------------------------------------------ the run
+
+    async def run(self) -> RunResult:
+        await self._load()
+        job = self.job
+        if job.status == "cancelled":
+            return RunResult("failed", job, f"job {job.id} was cancelled")
+        if (open_question := job.open_escalation()) is not None:
+            await self._park(open_question)  # again: a run killed while parking may not have asked yet
+            return RunResult("parked", self.job, f"job {job.id} waits for an answer: {open_question.question}")
+        if self.llm is None or not self.llm.configured:
+            raise LLMNotConfigured("ANTHROPIC_API_KEY is not set: the WowDomain CoE needs Claude")
+        # One budget for the run: parallel steps draw on it together (overshoot ≤ one call each).
+        self.budget = Budget(job.budget_usd - job.spent_usd, f"the budget of job {job.id} (${job.budget_usd:.2f})")
+        await self._save_job(status="running", error=None)
+        await self._track()
+        try:
+            for phase in PHASES:
+                await self._run_phase(phase)
+            spec = self._spec()
+            written = files(spec)
+            await self._open_pull_request(spec, written)
+        except _Park as parked:
+            await self._park(parked.escalation)
+            return RunResult("parked", self.job, f"job {job.id} parked: {parked.escalation.question}")
+        except LLMError as exc:
+            # Transient (unavailable, malformed twice): the job stays resumable from its last step.
+            await self._save_job(status="queued", error=str(exc)[:1000])
+            await self._track()
+            return RunResult("failed", self.job, f"job {job.id} stopped at a model error: {exc}")
+        await self._save_job(status="done", finished_at=self.clock(), current_phase=None, error=None)
+        await self._track()
+        return RunResult("done", self.job, f"job {job.id} done: {self.job.pr_url or 'spec written'}", spec, written)
+
+    async def _run_phase(self, phase: Phase) -> None:
+        if self.job.current_phase != phase.id and phase.id not in self.job.phases_done:
+            await self._save_job(current_phase=phase.id)
+            await self._track()
+        if phase.rule == "review-loop":
+            await self._review_loop(phase)
+        elif phase.rule == "publish":
+            await self._step(phase, WRITER, phase.step("orchestrator"), replaces=False)
+            await self._step(phase, BY_ID["learning-curator"], phase.step("learning-curator"), self._lessons_input(),
+                             replaces=False)
+        else:
+            for group in phase.groups:
+                await self._parallel([(phase, BY_ID[agent], phase.step(agent), "") for agent in group])
+            if phase.rule == "confidence-gate":
+                self._confidence_gate(phase)
+        if phase.id not in self.job.phases_done:
+            await self._save_job(phases_done=[*self.job.phases_done, phase.id])
+            await self._track()
+
+    # ------------------------------------------------------------ one step
+
+    async def _parallel(self, steps: list[tuple[Phase, DomainAgent, str, str]]) -> list[Step]:
+        """Run independent steps together; each commits on its own, so one failure loses none of the others."""
+        results = await asyncio.gather(*(self._step(*step) for step in steps), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return [r for r in results if isinstance(r, Step)]
+
+    async def _step(self, phase: Phase, agent: DomainAgent, key: str, extra: str = "", *, replaces: bool = True) -> Step:
+        done = self.steps.get(key)
+        if done is None:
+            done = await self._call_and_commit(phase, agent, key, extra)
+        if replaces:
+            self.current[agent.id] = done
+        return done
+
+    async def _call_and_commit(self, phase: Phase, agent: DomainAgent, key: str, extra: str) -> Step:
+        prompt = self._prompt(agent, extra)
+        digest = hashlib.sha256(f"{agent.system}\x00{prompt}".encode()).hexdigest()
+        budget_escalation = self.job.escalation("budget", key)
+        started = time.perf_counter()
+        try:
+            assert self.llm is not None
+            answer = await self.llm.ask(agent.system, prompt, agent.schema, max_tokens=self.job.preset.max_tokens,
+                                        budget=self.budget)  # fmt: skip
+        except BudgetExceeded as exc:
+            await self._waste(exc.cost_usd)
+            if budget_escalation is None or budget_escalation.status != "open":
+                budget_escalation = self._escalate(
+                    "budget", key,
+                    f"The job's budget of ${self.job.budget_usd:.2f} is spent (${self.job.spent_usd:.4f} so far) "
+                    f"before {agent.title} could work on step `{key}`. Raise it to continue.",
+                    [str(exc)],
+                )  # fmt: skip
+            raise _Park(budget_escalation) from exc
+        except LLMError as exc:
+            await self._waste(exc.cost_usd)
+            raise
+        deliverable = answer.data.model_dump(mode="json")
+        open_questions = deliverable.pop("open_questions", [])
+        data = {
+            "step": key, "phase": phase.id, "input_hash": digest,
+            "reads": {name: self.current[name].version for name in agent.reads if name in self.current},
+            "package": {
+                "deliverable": deliverable, "open_questions": open_questions,
+                "provenance": {"job": self.job_id, "agent": agent.id, "phase": phase.id, "step": key,
+                               "model": answer.model, "input_hash": digest},
+                "to_agents": self._consumers(agent.id),
+            },
+            "spend": {"model": answer.model, "cost_usd": answer.cost_usd, "tokens_in": answer.usage.prompt_tokens,
+                      "tokens_out": answer.usage.output_tokens, "model_calls": answer.attempts,
+                      "latency_ms": round((time.perf_counter() - started) * 1000, 1)},
+        }  # fmt: skip
+        scope = step_scope(self.job_id, key)
+        try:
+            version = await asyncio.to_thread(
+                self.contexts.put, self.repo, agent.id, scope, data, expected_version=None,
+                summary=f"{self.job.domain}: {agent.title}, {key}", tags=[f"job:{self.job_id}", f"phase:{phase.id}"],
+            )  # fmt: skip
+        except StaleContext:
+            # Another run of the same job committed this step first: its answer is the one that counts.
+            existing = await asyncio.to_thread(self.contexts.get, self.repo, agent.id, scope)
+            assert existing is not None
+            step = Step.from_context(existing)
+        else:
+            step = Step(key, agent.id, phase.id, version, deliverable, open_questions, answer.model, digest,
+                        answer.cost_usd, answer.usage.prompt_tokens, answer.usage.output_tokens, answer.attempts)  # fmt: skip
+        self._remember(step)
+        await self._track()
+        return step
+
+    def _prompt(self, agent: DomainAgent, extra: str) -> str:
+        job = self.job
+        parts = [f'Job: write the specification of the domain "{job.domain}" (depth: {job.depth}).']
+        if agent.id == "orchestrator" and job.learnings and "orchestrator" not in self.current:
+            parts.append("What earlier onboardings on this repository learned:\n" + "\n".join(f"- {x}" for x in job.learnings))
+        answered = [e for e in job.escalations if e.status != "open" and e.answer]
+        if answered:
+            parts.append("Maintainers answered:\n" + "\n".join(f"- {e.question} → {e.answer}" for e in answered))
+        inputs = {name: self.current[name].deliverable for name in agent.reads if name in self.current}
+        if inputs:
+            parts.append("Deliverables:\n" + untrusted(json.dumps(inputs, indent=1, sort_keys=True, ensure_ascii=False)))
+        if extra:
+            parts.append(extra)
+        return "\n\n".join(parts)
+
+    def _consumers(self, agent_id: str) -> list[str]:
+        return sorted({a.id for a in (*BY_ID.values(), WRITER) if agent_id in a.reads})
+
+    def _remember(self, step: Step) -> None:
+        self.steps[step.key] = step
+        totals = self.job.totals
+        totals.cost_usd += step.cost_usd
+        totals.tokens_in += step.tokens_in
+        totals.tokens_out += step.tokens_out
+        totals.model_calls += step.model_calls
+        totals.steps += 1
+
+    # ------------------------------------------------------------ the rules after a phase
+
+    async def _review_loop(self, phase: Phase) -> None:
+        rounds = self.job.preset.revision_rounds
+        raised: dict[str, d.ReviewItem] = {}
+        status: dict[str, str] = {}
+        previous: list[d.ReviewItem] = []
+        for round_no in range(1, rounds + 2):
+            extra = _review_extra(round_no, previous)
+            reviews = await self._parallel(
+                [(phase, BY_ID[a], review_step(round_no, a), extra, ) for a in phase.groups[0]]
+            )
+            items = _merge(self._reference_items(), *(r.deliverable.get("items", []) for r in reviews))
+            for item in previous:
+                if item.id not in {i.id for i in items}:
+                    status[item.id] = f"resolved in round {round_no}"
+            for item in items:
+                raised[item.id] = item
+                status[item.id] = "open"
+            if not items:
+                break
+            if round_no == rounds + 1:
+                escalation = self._answered_or_park(
+                    "critique", phase.step("escalation"),
+                    f"QA and Critique still disagree with {len(items)} item(s) after {rounds} revision round(s). "
+                    "How should they be settled?",
+                    [f"`{i.id}` ({i.owner}): {i.problem}" for i in items], [i.id for i in items],
+                )  # fmt: skip
+                for item in items:
+                    status[item.id] = _settled(escalation)
+                break
+            for owner in sorted({i.owner for i in items}):
+                mine = [i for i in items if i.owner == owner]
+                await self._step(phase, BY_ID[owner], revision_step(round_no, owner),
+                                 _revision_extra(round_no, owner, self.current, mine))
+            previous = items
+        self.quality = [QualityItem(id=i.id, owner=i.owner, problem=i.problem, status=status[i.id]) for i in raised.values()]
+
+    def _reference_items(self) -> list[dict[str, Any]]:
+        """The deterministic rung of QA: references to skills and tools that do not exist need no model."""
+        skills = {s["id"] for s in self.current["skills-discovery"].deliverable.get("skills", [])}
+        tools = {t["name"].lower() for t in self.current["tool-discovery"].deliverable.get("tools", [])}
+        items = []
+        for role in self.current["role-definition"].deliverable.get("roles", []):
+            for skill in role.get("skills", []):
+                if skill not in skills:
+                    items.append({"id": _item_id("unknown-skill", role["name"], skill), "owner": "role-definition",
+                                  "problem": f"role {role['name']!r} needs skill {skill!r}, which is not in the skills list"})  # fmt: skip
+        for component in self.current["component-mapper"].deliverable.get("components", []):
+            for tool in component.get("tools", []):
+                if tool.lower() not in tools:
+                    items.append({"id": _item_id("unknown-tool", component["name"], tool), "owner": "component-mapper",
+                                  "problem": f"component {component['name']!r} uses tool {tool!r}, which is not in the tools list"})  # fmt: skip
+        return items
+
+    def _confidence_gate(self, phase: Phase) -> None:
+        ratings = {s["skill_id"]: s for s in self.current["confidence-analyzer"].deliverable.get("skills", [])}
+        threshold = self.job.preset.confidence_threshold
+        low = [s for s in self.current["skills-discovery"].deliverable["skills"]
+               if ratings.get(s["id"], {}).get("confidence", 0.0) < threshold]  # fmt: skip
+        if low:
+            self._answered_or_park(
+                "confidence", phase.step("gate"),
+                f"{len(low)} skill(s) are below the confidence threshold of {threshold:.2f}. Are they right "
+                "for this domain, and what should an agent know to perform them?",
+                [f"`{s['id']}` {s['name']}: confidence {ratings.get(s['id'], {}).get('confidence', 0.0):.2f} — "
+                 f"{ratings.get(s['id'], {}).get('rationale', 'not rated')}" for s in low],
+                [s["id"] for s in low],
+            )  # fmt: skip
+
+    def _answered_or_park(self, kind: str, step: str, question: str, evidence: list[str], items: list[str]) -> Escalation:
+        """Go on with a human's answer, or park the job with one question (asked once)."""
+        escalation = self.job.escalation(kind, step)
+        if escalation is not None and escalation.status != "open":
+            return escalation
+        raise _Park(escalation or self._escalate(kind, step, question, evidence, items))
+
+    def _escalate(self, kind: str, step: str, question: str, evidence: list[str], items: list[str] | None = None) -> Escalation:
+        escalation = Escalation(n=len(self.job.escalations) + 1, kind=kind, step=step, question=question,
+                                evidence=evidence, items=items or [])  # type: ignore[arg-type]  # fmt: skip
+        self.job.escalations.append(escalation)
+        return escalation
+
+    def _lessons_input(self) -> str:
+        asked = [f"- ({e.kind}) {e.question} → {e.answer or e.status}" for e in self.job.escalations]
+        raised = [f"- {q.id} ({q.owner}): {q.problem} — {q.status}" for q in self.quality]
+        return "\n".join(["Questions humans were asked:", *(asked or ["- none"]),
+                          "Items QA and Critique raised:", *(raised or ["- none"])])  # fmt: skip
+
+    # ------------------------------------------------------------ the spec and the PR
+
+    def _spec(self) -> DomainSpec:
+        c = {agent: step.deliverable for agent, step in self.current.items()}
+        writer = self.steps[PHASES[-1].step("orchestrator")].deliverable
+        ratings = {s["skill_id"]: s for s in c["confidence-analyzer"]["skills"]}
+        gate = self.job.escalation("confidence", "validation.gate")
+        skills = []
+        for skill in c["skills-discovery"]["skills"]:
+            rating = ratings.get(skill["id"], {})
+            human = gate is not None and skill["id"] in gate.items
+            skills.append(SpecSkill(**skill, confidence=rating.get("confidence", 0.0), rationale=rating.get("rationale", ""),
+                                    confirmed_by=(gate.answered_by or "maintainer") if human and gate else None,
+                                    human_note=_settled(gate) if human and gate else None))  # fmt: skip
+        open_questions = sorted({q for step in self.current.values() for q in step.open_questions})
+        confidence = [s.confidence for s in skills]
+        t = self.job.totals
+        return DomainSpec(
+            domain=self.job.domain, slug=self.job.slug, job=self.job.id, depth=self.job.depth,
+            overview=writer["overview"], summary=writer["summary"], scope=c["orchestrator"]["scope"],
+            concepts=c["research"].get("concepts", []), regulations=c["regulatory-intelligence"].get("regulations", []),
+            market=d.Market.model_validate(c["market-analysis"]), tools=c["tool-discovery"].get("tools", []),
+            components=c["component-mapper"].get("components", []), skills=skills, roles=c["role-definition"]["roles"],
+            risks=c["compliance-validator"].get("risks", []), compliance_checklist=c["compliance-validator"].get("checklist", []),
+            quality=self.quality, open_questions=open_questions,
+            figures=Figures(cost_usd=round(t.cost_usd, 6), tokens_in=t.tokens_in, tokens_out=t.tokens_out,
+                            model_calls=t.model_calls, steps=t.steps, escalations=len(self.job.escalations),
+                            mean_confidence=round(sum(confidence) / len(confidence), 3) if confidence else 0.0),
+            provenance=[Provenance(section=_SECTIONS.get(step.agent, step.agent), agent=step.agent, phase=step.phase,
+                                   step=step.key, context_version=step.version, model=step.model,
+                                   input_hash=step.input_hash) for step in self._used_steps()],
+        )  # fmt: skip
+
+    def _used_steps(self) -> list[Step]:
+        """The steps whose deliverables the spec uses, in table order (parallel steps commit in any order)."""
+        used = {step.key: step for step in self.current.values()}
+        used |= {key: self.steps[key] for key in (PHASES[-1].step("orchestrator"), PHASES[-1].step("learning-curator"))}
+        rank = {phase.id: n for n, phase in enumerate(PHASES)}
+        return sorted(used.values(), key=lambda s: (rank[s.phase], s.key))
+
+    async def _open_pull_request(self, spec: DomainSpec, written: dict[str, str]) -> None:
+        if self.job.issue_number is None and self.publish is publish_nothing:
+            return
+        published = await self.publish([PullRequest(
+            repo=self.repo, branch=f"waooaw/domain/{spec.slug}", title=f"Domain specification: {spec.domain}",
+            body=tracking.pull_request_body(self.job, spec), key=self.job.id, files=written,
+            commit_message=f"Add the {spec.domain} domain specification (WowDomain job {self.job.id})",
+        )])  # fmt: skip
+        result = published[0] if published else None
+        if result is not None and getattr(result, "github_id", None):
+            await self._save_job(pr_number=result.github_id, pr_url=getattr(result, "url", None))
+
+    # ------------------------------------------------------------ the job record and GitHub
+
+    async def _load(self) -> None:
+        record = await asyncio.to_thread(self.contexts.get, self.repo, AGENT, self.job_id)
+        if record is None:
+            raise JobNotFound(f"no job {self.job_id} in {self.repo}")
+        self.job = Job.model_validate(record.data)
+        self._job_version = record.version
+        found = await asyncio.to_thread(self._committed_steps)
+        self.job.totals = type(self.job.totals)()  # recounted from the steps: they are the truth
+        for context in found:
+            if "step" in context.data:
+                self._remember(Step.from_context(context))
+
+    def _committed_steps(self) -> list[Context]:
+        """Every step of the job, with its contents (search lists them, one read each fetches them)."""
+        listed = self.contexts.search_all(repo=self.repo, scope_prefix=self.job_id + ":", limit=200)
+        found = [self.contexts.get(self.repo, ctx.agent, ctx.scope) for ctx in listed]
+        return sorted((ctx for ctx in found if ctx is not None), key=lambda ctx: (ctx.created_at or self.clock(), ctx.scope))
+
+    async def _save_job(self, **changes: Any) -> None:
+        """Write the job record; another writer (the app recording an answer) wins and we re-apply."""
+        for _ in range(5):
+            updated = self.job.model_copy(update=changes)
+            try:
+                self._job_version = await asyncio.to_thread(
+                    self.contexts.put, self.repo, AGENT, self.job_id, updated.data(),
+                    expected_version=self._job_version, summary=f"{updated.domain}: {updated.status}",
+                    tags=tags_for(updated),
+                )  # fmt: skip
+                self.job = updated
+                return
+            except StaleContext:
+                record = await asyncio.to_thread(self.contexts.get, self.repo, AGENT, self.job_id)
+                assert record is not None
+                fresh = Job.model_validate(record.data)
+                # Ours: progress and figures. Theirs: answers, budget and status set by the app.
+                self.job = fresh.model_copy(update={"totals": self.job.totals, "wasted_usd": self.job.wasted_usd,
+                                                    "phases_done": self.job.phases_done,
+                                                    "escalations": _union(fresh.escalations, self.job.escalations)})  # fmt: skip
+                self._job_version = record.version
+                if fresh.status == "cancelled":
+                    changes.pop("status", None)
+        raise StaleContext(f"job {self.job_id}: the record kept changing under the runner")
+
+    async def _waste(self, cost_usd: float) -> None:
+        if cost_usd > 0:
+            await self._save_job(wasted_usd=self.job.wasted_usd + cost_usd)
+
+    async def _park(self, escalation: Escalation) -> None:
+        await self._save_job(status="parked", escalations=self.job.escalations)
+        published = await self.publish([tracking.escalation_issue(self.job, escalation)])
+        number = getattr(published[0], "github_id", None) if published else None
+        if number and escalation.issue_number != number:
+            escalations = [e.model_copy(update={"issue_number": number}) if e.n == escalation.n else e
+                           for e in self.job.escalations]  # fmt: skip
+            await self._save_job(escalations=escalations)
+        await self._track()
+
+    async def _track(self) -> None:
+        if self.job.issue_number is None:
+            return
+        await self.publish([Comment(repo=self.repo, issue_number=self.job.issue_number,
+                                    body=tracking.comment_body(self.job, set(self.steps)), key=self.job.id)])
+
+
+_SECTIONS = {
+    "orchestrator": "overview", "research": "concepts", "regulatory-intelligence": "regulations",
+    "market-analysis": "market", "tool-discovery": "tools", "component-mapper": "components",
+    "skills-discovery": "skills", "role-definition": "roles", "compliance-validator": "compliance",
+    "confidence-analyzer": "confidence", "qa": "quality", "critique": "quality", "learning-curator": "learning",
+}  # fmt: skip
+
+
+def _item_id(kind: str, owner: str, name: str) -> str:
+    slug = "-".join("".join(ch if ch.isalnum() else " " for ch in f"{owner} {name}".lower()).split())
+    return f"{kind}-{slug}"[:63]
+
+
+def _merge(*groups: Sequence[dict[str, Any]]) -> list[d.ReviewItem]:
+    items: dict[str, d.ReviewItem] = {}
+    for group in groups:
+        for raw in group:
+            item = d.ReviewItem.model_validate(raw)
+            items.setdefault(item.id, item)
+    return sorted(items.values(), key=lambda i: i.id)
+
+
+def _review_extra(round_no: int, previous: list[d.ReviewItem]) -> str:
+    if not previous:
+        return f"Review round {round_no}. Report only real problems; an empty list means the deliverables pass."
+    listed = "\n".join(f"- `{i.id}` ({i.owner}): {i.problem}" for i in previous)
+    return (f"Review round {round_no}. The owners revised their deliverables after these items. Report again "
+            f"(same id) only the items that still hold, and any new problem:\n{listed}")  # fmt: skip
+
+
+def _revision_extra(round_no: int, owner: str, current: dict[str, Step], items: list[d.ReviewItem]) -> str:
+    listed = "\n".join(f"- `{i.id}`: {i.problem}" for i in items)
+    mine = json.dumps(current[owner].deliverable, indent=1, sort_keys=True, ensure_ascii=False)
+    return f"Revision round {round_no}. Revise your deliverable to settle these review items:\n{listed}\n\nYour current deliverable:\n{untrusted(mine)}"
+
+
+def _settled(escalation: Escalation) -> str:
+    if escalation.status == "answered":
+        return f"answered by @{escalation.answered_by or 'maintainer'}: {escalation.answer}"
+    return "closed without an answer"
+
+
+def _union(theirs: list[Escalation], ours: list[Escalation]) -> list[Escalation]:
+    """Escalations by number: the app's answers win, our new questions are kept."""
+    merged = {e.n: e for e in ours} | {e.n: e for e in theirs}
+    return [merged[n] for n in sorted(merged)]

@@ -1,0 +1,252 @@
+"""The WowDomain CoE runner on the real store (SQLite and PostgreSQL) and the real anthropic SDK
+against the fake Messages API, scripted per agent. GitHub side effects are recorded by a
+small publish port here; tests/e2e drives the same runner through the app and fake GitHub."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from agents.context.client import DbContextClient
+from agents.context.db import Store
+from agents.context.tokens import Grant
+from agents.domain.agent import change_job
+from agents.domain.job import AGENT, Job, new_job
+from agents.domain.runner import CoeRunner, RunResult
+from agents.domain.spec import load_yaml
+from agents.llm import LLMClient
+from agents.outputs import Comment, IssueReport, Output, PullRequest
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.domain import DomainScript, item
+
+REPO = "octo-org/hello"
+MODEL = "claude-sonnet-5-5"
+STEPS_OF_A_CLEAN_RUN = 14  # 13 agents, the Orchestrator twice (plan and spec), QA and Critique once
+
+
+@pytest.fixture(scope="module")
+def anthropic_server() -> Iterator[FakeAnthropic]:
+    with FakeAnthropic() as fake:
+        yield fake
+
+
+@pytest.fixture
+def script(anthropic_server: FakeAnthropic) -> DomainScript:
+    anthropic_server.reset()
+    anthropic_server.responder = script = DomainScript()
+    return script
+
+
+@dataclass
+class Sent:
+    """What a publish port answers: GitHub's id and address of the object."""
+
+    github_id: int | None
+    url: str | None
+
+
+class Recorder:
+    """The publish port: remembers every output; `fail_on(n)` raises on the n-th call (a crash)."""
+
+    def __init__(self) -> None:
+        self.outputs: list[Output] = []
+        self.crash_at: int | None = None
+        self.calls = 0
+
+    async def __call__(self, outputs: Sequence[Output]) -> list[Sent]:
+        self.calls += 1
+        if self.crash_at is not None and self.calls == self.crash_at:
+            raise RuntimeError("simulated crash while publishing")
+        self.outputs.extend(outputs)
+        return [Sent(7, "https://github.com/octo-org/hello/pull/7") if isinstance(o, PullRequest)
+                else Sent(40 + int(o.key.rsplit("-", 1)[1]), None) if isinstance(o, IssueReport) else Sent(None, None)
+                for o in outputs]  # fmt: skip
+
+    def of(self, kind: type) -> list[Any]:
+        return [o for o in self.outputs if isinstance(o, kind)]
+
+
+class Harness:
+    def __init__(self, store: Store, fake: FakeAnthropic, depth: str = "standard", budget: float | None = None,
+                 job_id: str = "job-0123456789") -> None:
+        self.contexts = DbContextClient(store, Grant(1))
+        self.fake = fake
+        self.publish = Recorder()
+        job = new_job(job_id=job_id, domain="Digital Marketing", depth=depth, repo=REPO,  # type: ignore[arg-type]
+                      installation_id=1, issue_number=5, requested_by="octocat")  # fmt: skip
+        if budget is not None:
+            job.budget_usd = budget
+        self.contexts.put(REPO, AGENT, job.id, job.data(), expected_version=None)
+        self.job_id = job.id
+
+    def run(self) -> RunResult:
+        async def go() -> RunResult:
+            llm = LLMClient("test-key", MODEL, base_url=self.fake.url)
+            try:
+                return await CoeRunner(self.contexts, llm, self.job_id, REPO, publish=self.publish).run()
+            finally:
+                await llm.aclose()
+
+        return asyncio.run(go())
+
+    def job(self) -> Job:
+        record = self.contexts.get(REPO, AGENT, self.job_id)
+        assert record is not None
+        return Job.model_validate(record.data)
+
+    def answer(self, n: int, text: str, budget: float | None = None) -> None:
+        """What the app does on `/answer` (agents.domain.agent): record it, queue the job."""
+
+        def change(job: Job) -> Job:
+            escalations = [e.model_copy(update={"status": "answered", "answer": text, "answered_by": "maint"})
+                           if e.n == n else e for e in job.escalations]  # fmt: skip
+            return job.model_copy(update={"escalations": escalations, "status": "queued",
+                                          "budget_usd": budget or job.budget_usd})  # fmt: skip
+
+        change_job(self.contexts, REPO, self.job_id, change)
+
+
+def test_a_full_run_writes_a_valid_spec_with_provenance_and_opens_one_pr(store: Store, script: DomainScript, anthropic_server):
+    h = Harness(store, anthropic_server)
+    result = h.run()
+
+    assert result.status == "done", result.message
+    assert script.total == STEPS_OF_A_CLEAN_RUN
+    assert set(script.calls) == {*DomainScript().answers} - {"orchestrator"} | {"orchestrator"}
+    spec = load_yaml(result.files["domains/digital-marketing/spec.yaml"])
+    assert spec.domain == "Digital Marketing" and [s.id for s in spec.skills] == ["campaign-planning", "seo-audit"]
+    assert spec.skills[0].confidence == 0.9 and spec.figures.model_calls == STEPS_OF_A_CLEAN_RUN
+    assert spec.open_questions == ["Which markets come first?"]
+    assert {p.agent for p in spec.provenance} >= {"research", "regulatory-intelligence", "confidence-analyzer"}
+    assert all(p.context_version == 1 and p.model == MODEL for p in spec.provenance)
+    markdown = result.files["domains/digital-marketing/spec.md"]
+    assert "# Digital Marketing — domain specification" in markdown and "| GDPR" not in markdown and "### GDPR (EU)" in markdown
+
+    [pr] = h.publish.of(PullRequest)
+    assert pr.branch == "waooaw/domain/digital-marketing" and set(pr.files) == set(result.files)
+    assert f"${spec.figures.cost_usd:.4f}" in pr.body and "mean skill confidence" in pr.body
+    job = h.job()
+    assert job.status == "done" and job.pr_url.endswith("/pull/7") and len(job.phases_done) == 7
+    final = h.publish.of(Comment)[-1]
+    assert final.key == job.id and "- [x] 7. Publication and learning" in final.body and "/pull/7" in final.body
+    assert job.totals.model_calls == STEPS_OF_A_CLEAN_RUN and job.totals.cost_usd > 0
+
+
+def test_every_step_is_a_context_version_with_its_handoff_package(store: Store, script: DomainScript, anthropic_server):
+    h = Harness(store, anthropic_server)
+    h.run()
+    research = h.contexts.get(REPO, "research", f"{h.job_id}:research.research")
+    assert research is not None
+    package = research.data["package"]
+    assert package["deliverable"]["summary"].startswith("Marketing")
+    assert package["provenance"] | {"model": MODEL} == package["provenance"] and package["provenance"]["phase"] == "research"
+    assert "tool-discovery" in package["to_agents"] and research.data["reads"] == {"orchestrator": 1}
+    assert research.data["spend"]["model_calls"] == 1 and research.data["spend"]["cost_usd"] > 0
+
+
+def test_a_second_run_reuses_every_step_and_produces_the_same_spec(store: Store, script: DomainScript, anthropic_server):
+    h = Harness(store, anthropic_server)
+    first = h.run()
+    calls = script.total
+    again = h.run()
+    assert again.status == "done" and script.total == calls
+    assert again.files == first.files
+    assert len(h.publish.of(PullRequest)) == 2 and h.publish.of(PullRequest)[0] == h.publish.of(PullRequest)[1]
+
+
+def test_a_crash_while_publishing_resumes_from_the_last_step_without_paying_again(store: Store, script, anthropic_server):
+    clean = Harness(store, anthropic_server)
+    reference = clean.run().files
+    anthropic_server.reset()
+    anthropic_server.responder = script = DomainScript()
+
+    h = Harness(store, anthropic_server, job_id="job-00000000aa")  # a second job, same domain, same answers
+    h.publish.crash_at = 9  # the tracking-comment update after some steps
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        h.run()
+    paid = script.total
+    assert 0 < paid < STEPS_OF_A_CLEAN_RUN
+    h.publish.crash_at = None
+    result = h.run()
+    assert result.status == "done"
+    assert script.total == STEPS_OF_A_CLEAN_RUN  # nothing paid twice
+    assert result.files.keys() == reference.keys()
+    assert load_yaml(result.files["domains/digital-marketing/spec.yaml"]).skills == load_yaml(
+        reference["domains/digital-marketing/spec.yaml"]).skills
+
+
+def test_critique_items_go_back_to_their_owner_and_resolve(store: Store, script: DomainScript, anthropic_server):
+    script.reviews[("critique", 1)] = [item("vague-market", "market-analysis", "the market summary is vague")]
+    script.revisions[("market-analysis", 1)] = {**script.answers["market-analysis"], "summary": "EU SMB market, 40bn."}
+    h = Harness(store, anthropic_server)
+    result = h.run()
+
+    assert result.status == "done"
+    spec = load_yaml(result.files["domains/digital-marketing/spec.yaml"])
+    assert spec.market.summary == "EU SMB market, 40bn."  # the revision replaced the deliverable
+    assert [(q.id, q.status) for q in spec.quality] == [("vague-market", "resolved in round 2")]
+    assert script.calls["market-analysis"] == 2 and script.calls["critique"] == 2
+    assert any(p.step == "quality.r1.revise.market-analysis" for p in spec.provenance)
+
+
+def test_broken_references_are_found_without_a_model_and_revised(store: Store, script: DomainScript, anthropic_server):
+    script.answers["role-definition"]["roles"][0]["skills"].append("copywriting")  # no such skill
+    script.revisions[("role-definition", 1)] = {"roles": [{"name": "Campaign agent", "responsibilities": ["run"],
+                                                           "skills": ["campaign-planning"]}]}  # fmt: skip
+    h = Harness(store, anthropic_server)
+    spec = load_yaml(h.run().files["domains/digital-marketing/spec.yaml"])
+    assert [(q.owner, q.status) for q in spec.quality] == [("role-definition", "resolved in round 2")]
+    assert spec.roles[0].skills == ["campaign-planning"]
+
+
+def test_unresolved_critique_escalates_parks_and_an_answer_resumes(store: Store, script: DomainScript, anthropic_server):
+    stuck = [item("no-sources", "research", "no primary sources")]
+    for round_no in (1, 2, 3):
+        script.reviews[("qa", round_no)] = stuck
+    h = Harness(store, anthropic_server)  # standard: 2 revision rounds, then a human
+    parked = h.run()
+
+    assert parked.status == "parked"
+    job = h.job()
+    assert job.status == "parked" and job.escalations[0].kind == "critique" and job.escalations[0].issue_number == 41
+    [issue] = h.publish.of(IssueReport)
+    assert issue.labels == ("needs-human",) and "no primary sources" in issue.body and issue.state == "open"
+    assert "waits" in h.run().message and len(h.publish.of(PullRequest)) == 0  # parked stays parked
+    calls = script.total
+
+    h.answer(1, "Use the IAB standards as the primary source.")
+    done = h.run()
+    assert done.status == "done" and script.total == calls + 4  # only the validation and publication steps
+    spec = load_yaml(done.files["domains/digital-marketing/spec.yaml"])
+    assert spec.quality[0].status == "answered by @maint: Use the IAB standards as the primary source."
+    assert "IAB standards" in str(anthropic_server.messages[-1].json["messages"])  # the answer reaches the agents
+
+
+def test_low_confidence_escalates_and_the_answer_is_recorded_on_the_skill(store: Store, script: DomainScript, anthropic_server):
+    script.confidence["seo-audit"] = 0.3
+    h = Harness(store, anthropic_server)
+    assert h.run().status == "parked"
+    escalation = h.job().escalations[0]
+    assert escalation.kind == "confidence" and escalation.items == ["seo-audit"]
+    assert "seo-audit" in h.publish.of(IssueReport)[0].body
+    h.answer(1, "Keep it; agents use Lighthouse for it.")
+    spec = load_yaml(h.run().files["domains/digital-marketing/spec.yaml"])
+    seo = next(s for s in spec.skills if s.id == "seo-audit")
+    assert seo.confidence == 0.3 and seo.confirmed_by == "maint" and "Lighthouse" in seo.human_note
+    assert next(s for s in spec.skills if s.id == "campaign-planning").confirmed_by is None
+    assert spec.figures.escalations == 1
+
+
+def test_a_spent_budget_parks_the_job_and_a_raised_budget_resumes_it(store: Store, script: DomainScript, anthropic_server):
+    h = Harness(store, anthropic_server, budget=0.0001)
+    parked = h.run()
+    assert parked.status == "parked" and script.total == 0  # estimated before the call, never truncated
+    escalation = h.job().escalations[0]
+    assert escalation.kind == "budget" and escalation.step == "intake.orchestrator"
+    assert "/answer budget" in h.publish.of(IssueReport)[0].body
+    h.answer(1, "budget 5", budget=5.0)
+    assert h.run().status == "done" and script.total == STEPS_OF_A_CLEAN_RUN
