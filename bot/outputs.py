@@ -7,17 +7,21 @@ created it" and "we recorded it"), GitHub itself is searched for the marker befo
 anything is created.
 
 `published_outputs.github_id` holds what the API addresses the object by: the
-comment, review, check run or reaction id, and the issue *number* for issues.
+comment, review, check run or reaction id, and the issue or pull request *number*.
+A workflow dispatch leaves no object behind, so its record is all there is of it.
+
+`publish` answers with one `Published` per output, in order: what it became on GitHub.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import sys
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TextIO, TypeVar
 
@@ -33,9 +37,11 @@ from agents.outputs import (
     InlineComment,
     IssueReport,
     Output,
+    PullRequest,
     Reaction,
     Report,
     Review,
+    WorkflowDispatch,
     marker,
 )
 
@@ -56,8 +62,18 @@ ISSUE_SEARCH_PAGES = 5  # newest 500 issues: where a crash-window issue would be
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Published:
+    """What one output became: its `published_outputs.github_id` and page, None where there is none."""
+
+    kind: str
+    key: str
+    github_id: int | None
+    url: str | None
+
+
 class Publisher(Protocol):
-    async def publish(self, agent: str, outputs: Sequence[Output], event: Event) -> None: ...
+    async def publish(self, agent: str, outputs: Sequence[Output], event: Event) -> list[Published]: ...
 
     async def close(self) -> None: ...
 
@@ -68,12 +84,13 @@ class DryRunPublisher:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
 
-    async def publish(self, agent: str, outputs: Sequence[Output], event: Event) -> None:
+    async def publish(self, agent: str, outputs: Sequence[Output], event: Event) -> list[Published]:
         stream = self.stream or sys.stdout
         for output in outputs:
             print(f"[dry-run] {agent} → {output.kind} {marker(agent, output.kind, output.key)}", file=stream)
             print(textwrap.indent(_describe(output), "    "), file=stream)
         stream.flush()
+        return [Published(output.kind, output.key, None, None) for output in outputs]
 
     async def close(self) -> None:
         return None
@@ -93,6 +110,13 @@ def _describe(output: Output) -> str:
         return f"review {output.event} on {output.repo}#{output.pr_number} @ {output.commit_sha[:12]}:\n{output.body}{inline}"
     if isinstance(output, CheckRun):
         return f"check run {output.name!r} on {output.repo}@{output.head_sha[:12]}: {output.conclusion} — {output.title}\n{output.summary}"
+    if isinstance(output, PullRequest):
+        files = "".join(f"\n  {path} ({len(text.encode())} bytes)" for path, text in output.files.items())
+        return (f"pull request in {output.repo} {output.branch} → {output.base or 'the default branch'} "
+                f"{output.title!r}:\n{output.body}\nfiles ({output.commit_message!r}):{files or ' none'}")
+    if isinstance(output, WorkflowDispatch):
+        inputs = "".join(f"\n  {name} = {value!r}" for name, value in output.inputs.items())
+        return f"dispatch workflow {output.workflow} in {output.repo} @ {output.ref or 'the default branch'}{inputs}"
     return f"report {output.title!r}" + (f" as an issue in {output.repo}" if output.repo else "") + f":\n{output.markdown}"
 
 
@@ -124,6 +148,11 @@ def with_marker(body: str, hidden: str, limit: int = BODY_LIMIT) -> str:
 
 def content_hash(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def blob_sha(content: bytes) -> str:
+    """Git's blob id of `content`: what the contents API answers as a file's `sha`."""
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
 
 
 def _split(repo: str) -> tuple[str, str]:
@@ -159,11 +188,18 @@ def _unanchored(comments: Sequence[InlineComment]) -> str:
     return "\n".join(lines)
 
 
+_Where = tuple[int | None, str | None]  # github_id and url of what an output became
+
+
 @dataclass(frozen=True)
 class _Record:
     github_id: int | None
     url: str | None
     content_hash: str | None
+
+    @property
+    def where(self) -> _Where:
+        return self.github_id, self.url
 
 
 # ---------------------------------------------------------------- the publisher
@@ -176,41 +212,36 @@ class GitHubPublisher:
         self.store = store
         self.clients = clients
 
-    async def publish(self, agent: str, outputs: Sequence[Output], event: Event) -> None:
+    async def publish(self, agent: str, outputs: Sequence[Output], event: Event) -> list[Published]:
         """Publish every output; if some fail, the others still go out and PublishError says which."""
         github = self.clients.for_installation(event.installation_id) if outputs else None
         errors: list[tuple[Output, BaseException]] = []
+        published: list[Published] = []
         for output in outputs:
             try:
-                await self._publish_one(github, agent, output, event)
+                published.append(await self._publish_one(github, agent, output, event))
             except Exception as exc:  # noqa: BLE001 - reported below, after the others had their turn
                 log.error("publish.failed", agent=agent, kind=output.kind, key=output.key,
                           delivery=event.delivery_id, error=repr(exc))
                 errors.append((output, exc))
         if errors:
             raise PublishError(errors)
+        return published
 
     async def close(self) -> None:
         await self.clients.aclose()
 
-    async def _publish_one(self, github: GitHub[Any], agent: str, output: Output, event: Event) -> None:
-        if isinstance(output, Comment):
-            await self._comment(github, agent, output, event)
-        elif isinstance(output, Reaction):
-            await self._reaction(github, agent, output, event)
-        elif isinstance(output, IssueReport):
-            await self._issue(github, agent, "issue", output.key, output.repo, output.title, output.body,
-                              output.labels, output.state, event)
-        elif isinstance(output, Review):
-            await self._review(github, agent, output, event)
-        elif isinstance(output, CheckRun):
-            await self._check_run(github, agent, output, event)
-        elif isinstance(output, Report):
-            if output.repo:  # files are written by whoever made the report, not here
-                await self._issue(github, agent, "report", output.key, output.repo, output.title,
-                                  output.markdown, output.labels, output.state, event)
-        else:  # pragma: no cover - Output is a closed union
+    async def _publish_one(self, github: GitHub[Any], agent: str, output: Output, event: Event) -> Published:
+        handlers: dict[type, Callable[..., Awaitable[_Where]]] = {
+            Comment: self._comment, Reaction: self._reaction, IssueReport: self._issue_report, Review: self._review,
+            CheckRun: self._check_run, Report: self._report, PullRequest: self._pull_request,
+            WorkflowDispatch: self._dispatch,
+        }
+        handler = handlers.get(type(output))
+        if handler is None:  # pragma: no cover - Output is a closed union
             raise TypeError(f"unknown output {output!r}")
+        github_id, url = await handler(github, agent, output, event)
+        return Published(output.kind, output.key, github_id, url)
 
     # -- the record
 
@@ -250,7 +281,7 @@ class GitHubPublisher:
 
     # -- comments
 
-    async def _comment(self, github: GitHub[Any], agent: str, output: Comment, event: Event) -> None:
+    async def _comment(self, github: GitHub[Any], agent: str, output: Comment, event: Event) -> _Where:
         owner, name = _split(output.repo)
         hidden = marker(agent, output.kind, output.key)
         body = with_marker(output.body, hidden)
@@ -259,7 +290,7 @@ class GitHubPublisher:
         comment = None
         if record is not None and record.github_id is not None:
             if record.content_hash == digest:
-                return
+                return record.where
             comment = await self._edit_comment(github, owner, name, record.github_id, body)
         if comment is None:
             found = await self._find_comment(github, owner, name, output.issue_number, hidden)
@@ -271,6 +302,7 @@ class GitHubPublisher:
                 comment = found
         await self._save(hidden, agent, output.kind, output.repo, event,
                          github_id=comment.id, url=comment.html_url, digest=digest)
+        return comment.id, comment.html_url
 
     async def _edit_comment(self, github: GitHub[Any], owner: str, name: str, comment_id: int, body: str) -> Any:
         """The edited comment, or None when it is gone (deleted by someone)."""
@@ -291,11 +323,11 @@ class GitHubPublisher:
 
     # -- reactions
 
-    async def _reaction(self, github: GitHub[Any], agent: str, output: Reaction, event: Event) -> None:
+    async def _reaction(self, github: GitHub[Any], agent: str, output: Reaction, event: Event) -> _Where:
         owner, name = _split(output.repo)
         hidden = marker(agent, output.kind, output.key)
-        if await self._load(hidden) is not None:
-            return
+        if (record := await self._load(hidden)) is not None:
+            return record.where
         if output.comment_id is not None:
             response = await github.rest.reactions.async_create_for_issue_comment(
                 owner, name, output.comment_id, content=output.content)
@@ -307,11 +339,22 @@ class GitHubPublisher:
         # 201 created, 200 already there: either way it is on GitHub now.
         await self._save(hidden, agent, output.kind, output.repo, event,
                          github_id=response.parsed_data.id, url=None, digest=None)
+        return response.parsed_data.id, None
 
     # -- issues (IssueReport and Report)
 
+    async def _issue_report(self, github: GitHub[Any], agent: str, output: IssueReport, event: Event) -> _Where:
+        return await self._issue(github, agent, output.kind, output.key, output.repo, output.title, output.body,
+                                 output.labels, output.state, event)
+
+    async def _report(self, github: GitHub[Any], agent: str, output: Report, event: Event) -> _Where:
+        if not output.repo:  # files are written by whoever made the report, not here
+            return None, None
+        return await self._issue(github, agent, output.kind, output.key, output.repo, output.title,
+                                 output.markdown, output.labels, output.state, event)
+
     async def _issue(self, github: GitHub[Any], agent: str, kind: str, key: str, repo: str, title: str,
-                     body: str, labels: Sequence[str], state: str, event: Event) -> None:
+                     body: str, labels: Sequence[str], state: str, event: Event) -> _Where:
         owner, name = _split(repo)
         hidden = marker(agent, kind, key)
         full_body = with_marker(body, hidden)
@@ -321,7 +364,7 @@ class GitHubPublisher:
         issue = None
         if record is not None and record.github_id is not None:
             if record.content_hash == digest:
-                return
+                return record.where
             issue = await self._edit_issue(github, owner, name, record.github_id, title, full_body, labels, state)
         if issue is None:
             found = await self._find_issue(github, owner, name, hidden, labels)
@@ -334,11 +377,12 @@ class GitHubPublisher:
             if issue is None:
                 if state == "closed":
                     log.info("publish.issue_close_skipped", kind=kind, key=key, reason="no such issue")
-                    return
+                    return None, None
                 issue = (await github.rest.issues.async_create(
                     owner, name, title=title, body=full_body, **({"labels": labels} if labels else {})
                 )).parsed_data
         await self._save(hidden, agent, kind, repo, event, github_id=issue.number, url=issue.html_url, digest=digest)
+        return issue.number, issue.html_url
 
     async def _edit_issue(self, github: GitHub[Any], owner: str, name: str, number: int, title: str,
                           body: str, labels: list[str], state: str) -> Any:
@@ -373,12 +417,12 @@ class GitHubPublisher:
 
     # -- reviews
 
-    async def _review(self, github: GitHub[Any], agent: str, output: Review, event: Event) -> None:
+    async def _review(self, github: GitHub[Any], agent: str, output: Review, event: Event) -> _Where:
         owner, name = _split(output.repo)
         hidden = marker(agent, output.kind, output.key)  # in the body
         record_key = marker(agent, output.kind, f"{output.key}@{output.commit_sha}")  # one per (SHA, key)
-        if await self._load(record_key) is not None:
-            return
+        if (record := await self._load(record_key)) is not None:
+            return record.where
         review = None
         async for existing in github.rest.paginate(
             github.rest.pulls.async_list_reviews, owner=owner, repo=name, pull_number=output.pr_number, per_page=100
@@ -390,6 +434,7 @@ class GitHubPublisher:
             review = await self._post_review(github, owner, name, output, hidden)
         await self._save(record_key, agent, output.kind, output.repo, event,
                          github_id=review.id, url=review.html_url, digest=content_hash(review.body))
+        return review.id, review.html_url
 
     async def _post_review(self, github: GitHub[Any], owner: str, name: str, output: Review, hidden: str) -> Any:
         create = github.rest.pulls.async_create_review
@@ -411,7 +456,7 @@ class GitHubPublisher:
 
     # -- check runs
 
-    async def _check_run(self, github: GitHub[Any], agent: str, output: CheckRun, event: Event) -> None:
+    async def _check_run(self, github: GitHub[Any], agent: str, output: CheckRun, event: Event) -> _Where:
         owner, name = _split(output.repo)
         hidden = marker(agent, output.kind, output.key)
         external_id = f"waooaw:{agent}:{output.key}"
@@ -427,7 +472,7 @@ class GitHubPublisher:
         digest = content_hash(output.title, summary, output.conclusion, annotations)[:32] + annotations_digest
         record = await self._load(hidden)
         if record is not None and record.content_hash == digest:
-            return
+            return record.where
         run_id = record.github_id if record is not None else None
         send_annotations = True
         if run_id is None:
@@ -457,6 +502,7 @@ class GitHubPublisher:
                 owner, name, run_id if run_id is not None else run.id, output=output_with(batch), **status
             )).parsed_data
         await self._save(hidden, agent, output.kind, output.repo, event, github_id=run.id, url=run.html_url, digest=digest)
+        return run.id, run.html_url
 
     async def _find_check_run(self, github: GitHub[Any], owner: str, name: str, output: CheckRun,
                               external_id: str) -> int | None:
@@ -466,3 +512,120 @@ class GitHubPublisher:
             if run.external_id == external_id:
                 return run.id
         return None
+
+    # -- pull requests
+
+    async def _pull_request(self, github: GitHub[Any], agent: str, output: PullRequest, event: Event) -> _Where:
+        owner, name = _split(output.repo)
+        hidden = marker(agent, output.kind, output.key)
+        body = with_marker(output.body, hidden)
+        files = {path: text.encode() for path, text in output.files.items()}
+        # Two halves, as for check runs: the PR's title and body, and what goes on the branch.
+        pull_digest = content_hash(output.title, body)[:32]
+        digest = pull_digest + content_hash(output.branch, output.base, {p: blob_sha(c) for p, c in files.items()})[:32]
+        record = await self._load(hidden)
+        if record is not None and record.content_hash == digest:
+            return record.where
+        base = output.base or await self._default_branch(github, owner, name)
+        await self._ensure_branch(github, owner, name, output.branch, base)
+        for path, content in files.items():
+            await self._commit_file(github, owner, name, output.branch, path, content, output.commit_message)
+        if record is not None and record.github_id is not None and (record.content_hash or "")[:32] == pull_digest:
+            number, url = record.where  # only the files changed
+        else:
+            number, url = await self._upsert_pull(github, owner, name, output, base, body, hidden,
+                                                  record.github_id if record is not None else None)
+        await self._save(hidden, agent, output.kind, output.repo, event, github_id=number, url=url, digest=digest)
+        return number, url
+
+    async def _upsert_pull(self, github: GitHub[Any], owner: str, name: str, output: PullRequest, base: str,
+                           body: str, hidden: str, number: int | None) -> _Where:
+        """Open the PR, or bring its title and body up to date: by its recorded number, else found by branch."""
+        pull = None
+        if number is not None:
+            pull = await self._edit_pull(github, owner, name, number, output.title, body)
+        if pull is None:
+            pull = (await self._find_pull(github, owner, name, output.branch, hidden)
+                    or await self._create_pull(github, owner, name, output, base, body, hidden))
+            if pull.title != output.title or pull.body != body:
+                pull = await self._edit_pull(github, owner, name, pull.number, output.title, body) or pull
+        return pull.number, pull.html_url
+
+    async def _default_branch(self, github: GitHub[Any], owner: str, name: str) -> str:
+        return (await github.rest.repos.async_get(owner, name)).parsed_data.default_branch
+
+    async def _ensure_branch(self, github: GitHub[Any], owner: str, name: str, branch: str, base: str) -> None:
+        try:
+            await github.rest.git.async_get_ref(owner, name, f"heads/{branch}")
+            return
+        except Exception as exc:
+            if _status(exc) != 404:
+                raise
+        base_sha = (await github.rest.git.async_get_ref(owner, name, f"heads/{base}")).parsed_data.object_.sha
+        try:
+            await github.rest.git.async_create_ref(owner, name, ref=f"refs/heads/{branch}", sha=base_sha)
+        except Exception as exc:
+            # Another worker created it between our look and our create: it exists, which is all we need.
+            if _status(exc) != 422 or "already exists" not in exc.response.text:  # type: ignore[attr-defined]
+                raise
+
+    async def _commit_file(self, github: GitHub[Any], owner: str, name: str, branch: str, path: str,
+                           content: bytes, message: str) -> None:
+        """Commit `content` to `path` on `branch` unless it is there already (same blob id)."""
+        try:
+            current = (await github.rest.repos.async_get_content(owner, name, path, ref=branch)).parsed_data
+        except Exception as exc:
+            if _status(exc) != 404:
+                raise
+            current = None
+        if isinstance(current, list):
+            raise ValueError(f"{path} is a directory on {owner}/{name}@{branch}, not a file")
+        if current is not None and current.sha == blob_sha(content):
+            return
+        await github.rest.repos.async_create_or_update_file_contents(
+            owner, name, path, message=message, content=base64.b64encode(content).decode(), branch=branch,
+            **({"sha": current.sha} if current is not None else {}),
+        )
+
+    async def _find_pull(self, github: GitHub[Any], owner: str, name: str, branch: str, hidden: str) -> Any:
+        """The open PR from `branch`: ours (marker) first, else any — the branch is ours either way."""
+        pulls = (await github.rest.pulls.async_list(owner, name, head=f"{owner}:{branch}", state="open",
+                                                    per_page=100)).parsed_data
+        return next((p for p in pulls if hidden in (p.body or "")), pulls[0] if pulls else None)
+
+    async def _create_pull(self, github: GitHub[Any], owner: str, name: str, output: PullRequest, base: str,
+                           body: str, hidden: str) -> Any:
+        try:
+            return (await github.rest.pulls.async_create(
+                owner, name, title=output.title, head=output.branch, base=base, body=body)).parsed_data
+        except Exception as exc:
+            # Another worker opened it since we looked: use that one.
+            if _status(exc) == 422 and (found := await self._find_pull(github, owner, name, output.branch, hidden)):
+                return found
+            raise
+
+    async def _edit_pull(self, github: GitHub[Any], owner: str, name: str, number: int, title: str, body: str) -> Any:
+        """The edited PR, or None when it is gone."""
+        try:
+            return (await github.rest.pulls.async_update(owner, name, number, title=title, body=body)).parsed_data
+        except Exception as exc:
+            if _status(exc) in (404, 410):
+                return None
+            raise
+
+    # -- workflow dispatches
+
+    async def _dispatch(self, github: GitHub[Any], agent: str, output: WorkflowDispatch, event: Event) -> _Where:
+        owner, name = _split(output.repo)
+        hidden = marker(agent, output.kind, output.key)
+        # A dispatch leaves nothing on GitHub that could carry a marker, so unlike the other
+        # kinds there is nothing to search in the crash window: the record is the only memory.
+        # A crash between GitHub's 204 and the record dispatches once more on redelivery.
+        if await self._load(hidden) is not None:
+            return None, None
+        ref = output.ref or await self._default_branch(github, owner, name)
+        await github.rest.actions.async_create_workflow_dispatch(owner, name, output.workflow, ref=ref,
+                                                                 inputs=dict(output.inputs))
+        await self._save(hidden, agent, output.kind, output.repo, event, github_id=None, url=None,
+                         digest=content_hash(output.workflow, ref, output.inputs))
+        return None, None

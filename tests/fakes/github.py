@@ -11,9 +11,17 @@ githubkit's response validation passes as it would against api.github.com. Only 
 endpoints the edge uses are served; anything else is a 404 that names the route.
 
 Knobs: `fail_next(method, path_regex, status, headers, body, times)` answers the next
-matching request(s) with an error; `set_permission(user, level)`; `valid_anchors`
-(None = every inline review comment anchors; else a set of (path, line) that do);
-`token_ttl`; `revoke_tokens()`.
+matching request(s) with an error; `hold(method, path_regex)` / `release()` do the work
+but keep the answer back; `set_permission(user, level)`; `valid_anchors` (None = every
+inline review comment anchors; else a set of (path, line) that do); `token_ttl`;
+`revoke_tokens()`; `default_branch` (of every repo, "main").
+
+Branches and pull requests: `branches` (repo → {branch: head sha}; a repo's default
+branch appears on first use), `files` ((repo, ref, path) → bytes, where ref is a
+branch name, a sha or "HEAD"; a new branch starts with the files of the ref it is
+made from), `commits` (one entry per PUT of contents), `pulls` ((repo, number) → PR;
+`pull_requests` lists them), `add_pull(...)` for a PR opened behind the publisher's
+back, and `dispatches` (each workflow dispatch: repo, workflow, ref, inputs).
 """
 
 from __future__ import annotations
@@ -72,6 +80,20 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _sha(seed: str) -> str:
+    return hashlib.sha1(seed.encode()).hexdigest()
+
+
+def _blob_sha(content: bytes) -> str:
+    """Git's blob id, as the contents API names a file."""
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+
+
+def _retarget(template: dict[str, Any], repo: str) -> dict[str, Any]:
+    """A deep copy of a fixture object whose URLs and names point at `repo` instead of the fixture's."""
+    return json.loads(json.dumps(template).replace("Codertocat/Hello-World", repo))
+
+
 LEGACY_PERMISSION = {"admin": "admin", "maintain": "write", "write": "write", "triage": "read", "read": "read", "none": "none"}
 REVIEW_STATE = {"COMMENT": "COMMENTED", "REQUEST_CHANGES": "CHANGES_REQUESTED", "APPROVE": "APPROVED"}
 
@@ -104,6 +126,8 @@ class FakeGitHub:
             "check_run": _load("check_run/created.payload.json")["check_run"],
             "review": _load("pull_request_review/submitted.payload.json")["review"],
             "user": _load("issues/opened.payload.json")["sender"],
+            "pull_request": _load("pull_request/opened.payload.json")["pull_request"],
+            "repository": _load("pull_request/opened.payload.json")["repository"],
         }
         self.url = ""
         self._lock = threading.Lock()
@@ -127,6 +151,10 @@ class FakeGitHub:
         self.pull_files: dict[tuple[str, int], list[dict[str, Any]]] = {}  # (repo, number) → files API entries
         self.compare_diffs: dict[tuple[str, str, str], str] = {}  # (repo, base, head) → unified diff
         self.files: dict[tuple[str, str, str], bytes] = {}  # (repo, ref, path) → content
+        self.default_branch = "main"
+        self.branches: dict[str, dict[str, str]] = {}  # repo → {branch: head sha}
+        self.commits: list[dict[str, Any]] = []  # each PUT of contents: repo, branch, path, message, sha, content
+        self.dispatches: list[dict[str, Any]] = []  # each workflow dispatch: repo, workflow, ref, inputs
         self.valid_anchors: set[tuple[str, int]] | None = None
         self.token_ttl = timedelta(hours=1)
         self.minted_tokens: list[str] = []
@@ -189,6 +217,11 @@ class FakeGitHub:
     def revoke_tokens(self) -> None:
         self._revoked.update(self.minted_tokens)
 
+    @property
+    def pull_requests(self) -> list[dict[str, Any]]:
+        """Every pull request, seeded in `pulls` or opened through the API, in order."""
+        return list(self.pulls.values())
+
     def calls(self, method: str, path_regex: str) -> list[Call]:
         pattern = re.compile(path_regex)
         return [c for c in self.requests if c.method == method.upper() and pattern.search(c.path)]
@@ -204,6 +237,56 @@ class FakeGitHub:
             if isinstance(value, str):
                 obj[key] = value.replace("Codertocat", login)
         obj.update(login=login, id=id, node_id=f"U_{id}", type=type)
+        return obj
+
+    def heads(self, repo: str) -> dict[str, str]:
+        """The repo's branches; the default branch exists from the start."""
+        return self.branches.setdefault(repo, {self.default_branch: _sha(f"{repo}@{self.default_branch}")})
+
+    def repository(self, repo: str) -> dict[str, Any]:
+        """The repo as GET /repos/{repo} answers it (a full repository)."""
+        owner, name = repo.split("/")
+        obj = _retarget(self._templates["repository"], repo)
+        obj.update(id=zlib.crc32(repo.encode()), node_id=f"R_{name}", name=name, full_name=repo,
+                   owner=self.user(owner, zlib.crc32(owner.encode())), default_branch=self.default_branch,
+                   # in a full repository, not in webhook payloads
+                   has_discussions=False, subscribers_count=0, network_count=0)
+        return obj
+
+    def _git_ref(self, repo: str, branch: str) -> dict[str, Any]:
+        sha = self.heads(repo)[branch]
+        return {"ref": f"refs/heads/{branch}", "node_id": f"REF_{zlib.crc32(f'{repo}:{branch}'.encode())}",
+                "url": f"{self._base(repo)}/git/refs/heads/{branch}",
+                "object": {"type": "commit", "sha": sha, "url": f"{self._base(repo)}/git/commits/{sha}"}}
+
+    def _branch_end(self, repo: str, branch: str) -> dict[str, Any]:
+        """`head` or `base` of a pull request."""
+        repository = self.repository(repo)
+        return {"label": f"{repo.split('/')[0]}:{branch}", "ref": branch, "sha": self.heads(repo)[branch],
+                "user": repository["owner"], "repo": repository}
+
+    def add_pull(self, repo: str, branch: str, base: str, title: str, body: str | None) -> dict[str, Any]:
+        """An open pull request from `branch` into `base` (tests use it to set up a crash window)."""
+        number, id = next(self._numbers), next(self._ids)
+        heads = self.heads(repo)
+        heads.setdefault(branch, heads[base])
+        obj = _retarget(self._templates["pull_request"], repo)
+        url, issue = f"{self._base(repo)}/pulls/{number}", f"{self._base(repo)}/issues/{number}"
+        html = f"https://github.com/{repo}/pull/{number}"
+        statuses = f"{self._base(repo)}/statuses/{heads[branch]}"
+        obj.update(
+            id=id, node_id=f"PR_{id}", number=number, title=title, body=body, user=self.bot, state="open",
+            url=url, html_url=html, diff_url=f"{html}.diff", patch_url=f"{html}.patch", issue_url=issue,
+            commits_url=f"{url}/commits", review_comments_url=f"{url}/comments", comments_url=f"{issue}/comments",
+            statuses_url=statuses, labels=[], assignee=None, assignees=[], requested_reviewers=[], requested_teams=[],
+            milestone=None, created_at=_now(), updated_at=_now(), closed_at=None, merged_at=None,
+            merge_commit_sha=None, draft=False, merged=False, mergeable=None, merged_by=None, comments=0,
+            review_comments=0, head=self._branch_end(repo, branch), base=self._branch_end(repo, base),
+        )
+        obj["_links"].update(self={"href": url}, html={"href": html}, issue={"href": issue},
+                             comments={"href": f"{issue}/comments"}, review_comments={"href": f"{url}/comments"},
+                             commits={"href": f"{url}/commits"}, statuses={"href": statuses})
+        self.pulls[(repo, number)] = obj
         return obj
 
     def add_comment(self, repo: str, issue_number: int, body: str, user: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -479,17 +562,119 @@ class FakeGitHub:
         return 200, diff, {}
 
     def get_contents(self, call: Call, url: str, repo: str, path: str) -> tuple[int, Any, dict[str, str]]:
-        ref = call.query.get("ref", "HEAD")
+        ref = call.query.get("ref", "HEAD")  # a sha, a branch name or "HEAD"
         content = self.files.get((repo, ref, path))
         if content is None:
             return 404, {"message": "Not Found"}, {}
-        encoded = base64.b64encode(content).decode()
-        return 200, {
-            "type": "file", "encoding": "base64", "size": len(content), "name": path.rsplit("/", 1)[-1],
-            "path": path, "content": encoded, "sha": hashlib.sha1(content).hexdigest(),
-            "url": url, "git_url": None, "html_url": None, "download_url": None,
-            "_links": {"self": url, "git": None, "html": None},
+        return 200, self._content(repo, ref, path, content) | {
+            "type": "file", "encoding": "base64", "content": base64.b64encode(content).decode(),
         }, {}
+
+    def _content(self, repo: str, ref: str, path: str, content: bytes) -> dict[str, Any]:
+        url = f"{self._base(repo)}/contents/{path}?ref={ref}"
+        sha = _blob_sha(content)
+        html = f"https://github.com/{repo}/blob/{ref}/{path}"
+        git = f"{self._base(repo)}/git/blobs/{sha}"
+        return {"name": path.rsplit("/", 1)[-1], "path": path, "sha": sha, "size": len(content), "url": url,
+                "html_url": html, "git_url": git, "download_url": f"https://raw.githubusercontent.com/{repo}/{ref}/{path}",
+                "type": "file", "_links": {"self": url, "git": git, "html": html}}
+
+    def put_contents(self, call: Call, url: str, repo: str, path: str) -> tuple[int, Any, dict[str, str]]:
+        body = call.json
+        heads = self.heads(repo)
+        branch = body.get("branch") or self.default_branch
+        if branch not in heads:
+            return 404, {"message": f"Branch {branch} not found"}, {}
+        current = self.files.get((repo, branch, path))
+        if current is not None and "sha" not in body:
+            return 422, {"message": 'Invalid request.\n\n"sha" wasn\'t supplied.'}, {}
+        if current is not None and body["sha"] != _blob_sha(current):
+            return 409, {"message": f"{path} does not match {body['sha']}"}, {}
+        content = base64.b64decode(body["content"])
+        parent, sha = heads[branch], _sha(f"{repo}:{branch}:{len(self.commits)}:{path}")
+        self.files[(repo, branch, path)] = content
+        heads[branch] = sha
+        self.commits.append({"repo": repo, "branch": branch, "path": path, "message": body["message"],
+                             "sha": sha, "content": content})
+        commit_url = f"{self._base(repo)}/git/commits/{sha}"
+        person = {"name": "waooaw[bot]", "email": "waooaw[bot]@users.noreply.github.com", "date": _now()}
+        commit = {
+            "sha": sha, "node_id": f"C_{sha[:12]}", "url": commit_url, "html_url": f"https://github.com/{repo}/commit/{sha}",
+            "author": person, "committer": person, "message": body["message"],
+            "tree": {"sha": _sha(f"tree:{sha}"), "url": f"{self._base(repo)}/git/trees/{_sha(f'tree:{sha}')}"},
+            "parents": [{"sha": parent, "url": f"{self._base(repo)}/git/commits/{parent}",
+                         "html_url": f"https://github.com/{repo}/commit/{parent}"}],
+            "verification": {"verified": False, "reason": "unsigned", "signature": None, "payload": None,
+                             "verified_at": None},
+        }
+        return (201 if current is None else 200), {"content": self._content(repo, branch, path, content),
+                                                   "commit": commit}, {}
+
+    def get_repo(self, call: Call, url: str, repo: str) -> tuple[int, Any, dict[str, str]]:
+        return 200, self.repository(repo), {}
+
+    def get_ref(self, call: Call, url: str, repo: str, branch: str) -> tuple[int, Any, dict[str, str]]:
+        if branch not in self.heads(repo):
+            return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest/git/refs#get-a-reference"}, {}
+        return 200, self._git_ref(repo, branch), {}
+
+    def create_ref(self, call: Call, url: str, repo: str) -> tuple[int, Any, dict[str, str]]:
+        ref, sha = call.json["ref"], call.json["sha"]
+        heads = self.heads(repo)
+        branch = ref.removeprefix("refs/heads/")
+        if branch == ref or not branch:
+            return 422, {"message": f"Reference name {ref!r} is not supported by the fake"}, {}
+        if branch in heads:
+            return 422, {"message": "Reference already exists"}, {}
+        sources = {sha} | {name for name, head in heads.items() if head == sha}
+        for (r, source, path), content in list(self.files.items()):
+            if r == repo and source in sources:
+                self.files[(repo, branch, path)] = content
+        heads[branch] = sha
+        return 201, self._git_ref(repo, branch), {}
+
+    def list_pulls(self, call: Call, url: str, repo: str) -> tuple[int, Any, dict[str, str]]:
+        state, head, base = call.query.get("state", "open"), call.query.get("head"), call.query.get("base")
+        items = [p for (r, _), p in self.pulls.items()
+                 if r == repo and state in ("all", p["state"])
+                 and head in (None, p["head"]["label"]) and base in (None, p["base"]["ref"])]
+        return self._page(call, url, items)
+
+    def create_pull(self, call: Call, url: str, repo: str) -> tuple[int, Any, dict[str, str]]:
+        body = call.json
+        branch = body["head"].rpartition(":")[2]
+        heads = self.heads(repo)
+        invalid = [field for field, name in (("head", branch), ("base", body["base"])) if name not in heads]
+        if invalid:
+            return 422, {"message": "Validation Failed",
+                         "errors": [{"resource": "PullRequest", "field": f, "code": "invalid"} for f in invalid]}, {}
+        label = f"{repo.split('/')[0]}:{branch}"
+        if any(p["state"] == "open" and p["head"]["label"] == label and p["base"]["ref"] == body["base"]
+               for (r, _), p in self.pulls.items() if r == repo):
+            return 422, {"message": "Validation Failed", "errors": [
+                {"resource": "PullRequest", "code": "custom", "message": f"A pull request already exists for {label}."}]}, {}
+        return 201, self.add_pull(repo, branch, body["base"], body["title"], body.get("body")), {}
+
+    def update_pull(self, call: Call, url: str, repo: str, number: str) -> tuple[int, Any, dict[str, str]]:
+        pull = self.pulls.get((repo, int(number)))
+        if pull is None:
+            return 404, {"message": "Not Found"}, {}
+        for key in ("title", "body", "state"):
+            if key in call.json:
+                pull[key] = call.json[key]
+        if "base" in call.json:
+            pull["base"] = self._branch_end(repo, call.json["base"])
+        pull["updated_at"] = _now()
+        return 200, pull, {}
+
+    def dispatch_workflow(self, call: Call, url: str, repo: str, workflow: str) -> tuple[int, Any, dict[str, str]]:
+        ref = call.json.get("ref")
+        if not ref:
+            return 422, {"message": 'Invalid request.\n\n"ref" wasn\'t supplied.'}, {}
+        if ref.removeprefix("refs/heads/") not in self.heads(repo):
+            return 422, {"message": f"No ref found for: {ref}"}, {}
+        self.dispatches.append({"repo": repo, "workflow": workflow, "ref": ref, "inputs": call.json.get("inputs") or {}})
+        return 204, None, {}
 
     def get_permission(self, call: Call, url: str, repo: str, user: str) -> tuple[int, Any, dict[str, str]]:
         level = self.permissions.get(user)
@@ -523,4 +708,12 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", _REPO + r"/pulls/(?P<number>\d+)/files", "list_pull_files"),
     ("GET", _REPO + r"/compare/(?P<base>[^/]+)\.\.\.(?P<head>[^/]+)", "get_compare_diff"),
     ("GET", _REPO + r"/contents/(?P<path>.+)", "get_contents"),
+    ("PUT", _REPO + r"/contents/(?P<path>.+)", "put_contents"),
+    ("GET", _REPO, "get_repo"),
+    ("GET", _REPO + r"/git/ref/heads/(?P<branch>.+)", "get_ref"),
+    ("POST", _REPO + r"/git/refs", "create_ref"),
+    ("GET", _REPO + r"/pulls", "list_pulls"),
+    ("POST", _REPO + r"/pulls", "create_pull"),
+    ("PATCH", _REPO + r"/pulls/(?P<number>\d+)", "update_pull"),
+    ("POST", _REPO + r"/actions/workflows/(?P<workflow>[^/]+)/dispatches", "dispatch_workflow"),
 ]
