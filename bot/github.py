@@ -307,6 +307,18 @@ class GitHubClients:
             response = self.app().rest.apps.create_installation_access_token(installation_id)
             return self._remember(installation_id, response.parsed_data.token, response.parsed_data.expires_at)
 
+    async def repository_token(self, installation_id: int, repo: str, permissions: dict[str, str]) -> str:
+        """A new installation token for one repository with only `permissions` (handed to a CoE runner).
+
+        Never cached: it leaves this process, and our own calls keep using the installation's token.
+        """
+        _, name = split_repo(repo)
+        response = await self.app().rest.apps.async_create_installation_access_token(
+            installation_id, data={"repositories": [name], "permissions": permissions}
+        )
+        log.info("github.repository_token", installation_id=installation_id, repo=repo, permissions=permissions)
+        return response.parsed_data.token
+
     def forget_token(self, installation_id: int, token: str) -> None:
         current = self._tokens.get(installation_id)
         if current is not None and current.value == token:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agents.context.tokens import parse_ttl
+
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub never sends more than 25 MB
+OIDC_ISSUER = "https://token.actions.githubusercontent.com"  # GitHub Actions' OIDC tokens
+OIDC_AUDIENCE = "waooaw"  # what a CoE runner asks its OIDC token for, and what the app accepts
 
 
 class Settings(BaseSettings):
@@ -42,6 +47,10 @@ class Settings(BaseSettings):
     # Context API rate limit per token: a bucket of `burst` requests refilled at `rate` per second.
     api_rate_limit: float = Field(50.0, gt=0, alias="WAOOAW_API_RATE_LIMIT")
     api_rate_burst: int = Field(100, ge=1, alias="WAOOAW_API_RATE_BURST")
+    # A CoE runner trades its GitHub Actions OIDC token for a job token (POST /api/v1/coe/token).
+    oidc_issuer: str = Field(OIDC_ISSUER, alias="WAOOAW_OIDC_ISSUER")
+    oidc_audience: str = Field(OIDC_AUDIENCE, alias="WAOOAW_OIDC_AUDIENCE")
+    coe_token_ttl: timedelta = Field(timedelta(hours=6), alias="WAOOAW_COE_TOKEN_TTL")  # `6h`, `90m`, `1h30m`
 
     bus_stream: str = Field("waooaw:events", alias="WAOOAW_BUS_STREAM")
     bus_visibility_timeout: float = Field(60.0, alias="WAOOAW_BUS_VISIBILITY_TIMEOUT")
@@ -61,6 +70,11 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("coe_token_ttl", mode="before")
+    @classmethod
+    def _ttl(cls, value: object) -> object:
+        return parse_ttl(value) if isinstance(value, str) else value  # the CLI's `--ttl` form, at most 30 days
 
     @cached_property
     def private_key(self) -> str | None:

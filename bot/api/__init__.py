@@ -23,7 +23,7 @@ from fastapi.routing import APIRoute
 
 from agents.context import cache as context_cache
 from agents.context.service import ContextService
-from bot.api import contexts, handoffs, snapshots
+from bot.api import coe_token, contexts, handoffs, snapshots
 from bot.api.cache import LatestReader
 from bot.api.gate import (
     ADMIT_AND_READ_LUA,
@@ -100,4 +100,5 @@ def api_router(
     router.include_router(contexts.router(api))
     router.include_router(snapshots.router(api))
     router.include_router(handoffs.router(api))
+    router.include_router(coe_token.router(platform))  # OIDC, not the Context API's bearer gate
     return router

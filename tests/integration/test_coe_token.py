@@ -1,0 +1,323 @@
+"""POST /api/v1/coe/token on the real app, both stores, against a fake OIDC issuer (and a fake GitHub in App mode)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import structlog
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from agents.context.client import DbContextClient
+from agents.context.db import Store
+from agents.context.models import ApiToken, AuditEntry, Installation
+from agents.context.tokens import Grant
+from bot.api.coe_token import REFUSED, RUNNER_PERMISSIONS
+from bot.app import create_app
+from bot.coe_auth import CoeAuthError, exchange
+from tests.conftest import TEST_SECRET
+from tests.context_api_support import bearer, live_server
+from tests.fakes.github import FakeGitHub, app_private_key
+from tests.fakes.oidc import FakeOidcIssuer, rsa_key
+from tests.helpers import make_platform, make_settings
+
+REPO = "octo/hello"
+INSTALLATION = 31
+JOB = "job-3f9a2b1c0d"
+URL = "/api/v1/coe/token"
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("GITHUB_TOKEN", "GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY", "GITHUB_APP_PRIVATE_KEY_PATH", "GITHUB_API_URL",
+                 "ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="module")
+def servers() -> Any:
+    with FakeOidcIssuer() as issuer, FakeGitHub() as github:
+        yield issuer, github
+
+
+@pytest.fixture
+def issuer(servers: tuple[FakeOidcIssuer, FakeGitHub]) -> FakeOidcIssuer:
+    servers[0].reset()
+    return servers[0]
+
+
+@pytest.fixture
+def github(servers: tuple[FakeOidcIssuer, FakeGitHub]) -> FakeGitHub:
+    servers[1].reset()
+    return servers[1]
+
+
+def app_on(store: Store, issuer: FakeOidcIssuer, **settings: Any) -> TestClient:
+    platform = make_platform(store, settings=make_settings(WAOOAW_OIDC_ISSUER=issuer.url, **settings))
+    return TestClient(create_app(platform, secret=TEST_SECRET, run_worker=False))
+
+
+@pytest.fixture
+def client(store: Store, issuer: FakeOidcIssuer) -> Any:
+    with app_on(store, issuer) as client:
+        yield client
+
+
+def install(store: Store, installation: int = INSTALLATION, repos: tuple[str, ...] = (REPO, "octo/other"),
+            status: str = "active") -> None:  # fmt: skip
+    with store.session() as session:
+        session.add(Installation(id=installation, account=repos[0].partition("/")[0], status=status, repos=list(repos)))
+
+
+def queue_job(store: Store, job: str = JOB, repo: str = REPO, installation: int = INSTALLATION,
+              status: str = "queued") -> None:  # fmt: skip
+    data = {"status": status, "installation_id": installation, "repo": repo, "domain": "payments"}
+    DbContextClient(store, Grant(installation)).put(repo, "wowdomain", job, data, expected_version=None)
+
+
+@pytest.fixture
+def job(store: Store) -> str:
+    install(store)
+    queue_job(store)
+    return JOB
+
+
+def ask(client: TestClient, oidc_token: str, job: str = JOB) -> Any:
+    return client.post(URL, json={"job": job, "oidc_token": oidc_token})
+
+
+def tokens_of(store: Store) -> list[ApiToken]:
+    with store.reading() as session:
+        return list(session.scalars(select(ApiToken)))
+
+
+# --------------------------------------------------------------------------- success
+
+
+def test_a_dispatch_run_gets_a_token_for_its_job_and_nothing_else(store, client, issuer, job):
+    install(store, 99, ("acme/site",))
+    queue_job(store, JOB, repo="acme/site", installation=99)  # the same job id in another installation
+    queue_job(store, "job-other")
+
+    answer = ask(client, issuer.mint(repository=REPO, run_id="4242"))
+
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert body["token"].startswith("wao_") and body["github_token"] is None
+    assert {key: body[key] for key in ("job", "installation_id", "repo")} == {
+        "job": JOB, "installation_id": INSTALLATION, "repo": REPO}  # fmt: skip
+    expires = datetime.fromisoformat(body["expires_at"])
+    assert abs(expires - datetime.now(timezone.utc) - timedelta(hours=6)) < timedelta(minutes=1)
+    assert answer.headers["cache-control"] == "no-store"
+
+    auth = bearer(body["token"])
+    record = client.get(f"/api/v1/contexts/{REPO}/wowdomain/{JOB}", headers=auth)
+    assert record.status_code == 200 and record.json()["data"]["status"] == "queued"
+    step = client.put(f"/api/v1/contexts/{REPO}/wowdomain/{JOB}:research", json={"data": {"n": 1}}, headers=auth)
+    assert step.status_code == 201  # not read-only; its steps are `<job>:…`
+    other_job = client.get(f"/api/v1/contexts/{REPO}/wowdomain/job-other", headers=auth)
+    assert other_job.status_code == 403  # the Context API refuses a job token outside its job by the scope alone
+    other_installation = client.get(f"/api/v1/contexts/acme/site/wowdomain/{JOB}", headers=auth)
+    assert other_installation.status_code == 404
+
+    (issued,) = tokens_of(store)
+    assert (issued.installation_id, issued.job_id, issued.read_only) == (INSTALLATION, JOB, False)
+    with store.reading() as session:
+        audit = session.scalars(select(AuditEntry).where(AuditEntry.action == "token.create")).one()
+    assert (audit.actor, audit.job_id, audit.installation_id) == (f"oidc:{REPO}@4242", JOB, INSTALLATION)
+
+
+@pytest.mark.parametrize("status", ["queued", "running", "parked"])
+def test_a_job_that_goes_on_gets_its_token(store, client, issuer, status):
+    install(store)
+    queue_job(store, status=status)
+    assert ask(client, issuer.mint()).status_code == 201
+
+
+def test_the_issuer_keys_are_fetched_once_and_the_ttl_is_a_setting(store, issuer, job):
+    with app_on(store, issuer, WAOOAW_COE_TOKEN_TTL="90m") as client:
+        first, second = ask(client, issuer.mint()), ask(client, issuer.mint())
+    assert first.status_code == second.status_code == 201
+    assert issuer.requests == [("GET", "/.well-known/openid-configuration"), ("GET", "/.well-known/jwks")]
+    expires = datetime.fromisoformat(second.json()["expires_at"])
+    assert abs(expires - datetime.now(timezone.utc) - timedelta(minutes=90)) < timedelta(minutes=1)
+
+
+# --------------------------------------------------------------------------- refused tokens
+
+
+REFUSED_TOKENS = {
+    "wrong audience": {"audience": "someone-else"},
+    "expired": {"issued_at": datetime.now(timezone.utc).timestamp() - 3600, "expires_in": 300},
+    "issued in the future": {"issued_at": datetime.now(timezone.utc).timestamp() + 3600},
+    "wrong issuer": {"issuer": "https://token.actions.githubusercontent.com"},
+    "wrong workflow file": {"workflow_ref": f"{REPO}/.github/workflows/ci.yml@refs/heads/main"},
+    "workflow of another repository": {"workflow_ref": f"octo/other/.github/workflows/waooaw-coe.yml@refs/heads/main"},
+    "workflow without a ref": {"workflow_ref": f"{REPO}/.github/workflows/waooaw-coe.yml"},
+    "not a dispatch": {"event_name": "push"},
+    "owner not the repository's": {"repository_owner": "mallory"},
+    "no run id": {"omit": ("run_id",)},
+    "no workflow_ref": {"omit": ("workflow_ref",)},
+    "no expiry": {"omit": ("exp",)},
+    "signed by another key": {"key": rsa_key()},
+    "signed with RS512": {"algorithm": "RS512"},
+}
+
+
+@pytest.mark.parametrize("claims", REFUSED_TOKENS.values(), ids=REFUSED_TOKENS.keys())
+def test_a_token_that_fails_verification_is_401_with_one_message_and_no_token(store, client, issuer, job, claims):
+    oidc_token = issuer.mint(**claims)
+    with structlog.testing.capture_logs() as logs:
+        answer = ask(client, oidc_token)
+    assert answer.status_code == 401, answer.text
+    assert answer.json() == {"error": REFUSED}
+    assert tokens_of(store) == []
+    (refusal,) = [entry for entry in logs if entry["event"] == "coe.token_refused"]
+    assert refusal["reason"] and oidc_token not in repr(logs)
+
+
+@pytest.mark.parametrize("oidc_token", ["not-a-jwt", "a.b.c"])
+def test_garbage_is_401(client, job, oidc_token):
+    answer = ask(client, oidc_token)
+    assert answer.status_code == 401 and answer.json() == {"error": REFUSED}
+
+
+def test_the_issuer_unreachable_is_503_and_nothing_is_issued(store, issuer, job):
+    platform = make_platform(store, settings=make_settings(WAOOAW_OIDC_ISSUER="http://127.0.0.1:9"))
+    with TestClient(create_app(platform, secret=TEST_SECRET, run_worker=False)) as client:
+        answer = ask(client, issuer.mint())
+    assert answer.status_code == 503 and "try again" in answer.json()["error"]
+    assert tokens_of(store) == []
+
+
+# --------------------------------------------------------------------------- the body, the installation, the job
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b"[]", b"{}", b'{"job": "job-1"}', b'{"job": "", "oidc_token": "x"}', b'{"job": "a/b", "oidc_token": "x"}',
+     b'{"job": "job-1", "oidc_token": "x", "extra": 1}', b'{"job": 1, "oidc_token": "x"}', b""],
+    ids=["not json", "a list", "empty object", "no token", "empty job", "slash in job", "extra field", "job a number", "no body"],
+)  # fmt: skip
+def test_a_malformed_body_is_400_before_any_token_check(client, issuer, body):
+    answer = client.post(URL, content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.text
+    assert "job" in answer.json()["error"] and issuer.requests == []
+
+
+def test_a_job_of_another_repository_of_the_installation_is_404(store, client, issuer, job):
+    answer = ask(client, issuer.mint(repository="octo/other"))
+    assert answer.status_code == 404 and "octo/other" in answer.json()["error"]
+    assert tokens_of(store) == []
+
+
+def test_a_repository_in_no_installation_is_403(store, client, issuer, job):
+    answer = ask(client, issuer.mint(repository="stranger/hello"))
+    assert answer.status_code == 403 and "install the App" in answer.json()["error"]
+
+
+def test_an_unknown_job_is_404(client, issuer, job):
+    answer = ask(client, issuer.mint(), job="job-0000000000")
+    assert answer.status_code == 404 and "job-0000000000" in answer.json()["error"]
+
+
+@pytest.mark.parametrize("status", ["done", "failed", "cancelled"])
+def test_a_finished_job_is_409(store, client, issuer, status):
+    install(store)
+    queue_job(store, status=status)
+    answer = ask(client, issuer.mint())
+    assert answer.status_code == 409 and status in answer.json()["error"]
+    assert tokens_of(store) == []
+
+
+@pytest.mark.parametrize("status, word", [("suspended", "suspended"), ("deleted", "uninstalled")])
+def test_a_suspended_or_uninstalled_installation_is_403(store, client, issuer, status, word):
+    install(store, status=status)
+    queue_job(store)
+    answer = ask(client, issuer.mint())
+    assert answer.status_code == 403 and word in answer.json()["error"]
+    assert tokens_of(store) == []
+
+
+def test_the_repository_is_matched_exactly_not_by_likeness(store, client, issuer):
+    install(store, repos=("octo/hello_x",))  # `_` is a LIKE wildcard: octo/hello-x must not match it
+    queue_job(store, repo="octo/hello-x")
+    answer = ask(client, issuer.mint(repository="octo/hello-x"))
+    assert answer.status_code == 403
+
+
+# --------------------------------------------------------------------------- the runner's GitHub token
+
+
+def test_in_app_mode_the_runner_gets_an_installation_token_for_its_repository_alone(store, issuer, github, job):
+    settings = {"GITHUB_APP_ID": 7, "GITHUB_APP_PRIVATE_KEY": app_private_key(), "GITHUB_API_URL": github.url}
+    with app_on(store, issuer, **settings) as client, structlog.testing.capture_logs() as logs:
+        answer = ask(client, issuer.mint())
+    assert answer.status_code == 201, answer.text
+    (minted,) = github.calls("POST", rf"^/app/installations/{INSTALLATION}/access_tokens$")
+    assert minted.json == {"repositories": ["hello"], "permissions": RUNNER_PERMISSIONS}
+    assert answer.json()["github_token"] == github.minted_tokens[-1]
+    assert answer.json()["github_token"] not in repr(logs) and answer.json()["token"] not in repr(logs)
+
+
+def test_when_github_refuses_the_runner_token_the_job_token_is_revoked(store, issuer, github, job):
+    github.fail_next("POST", r"/access_tokens$", 422, body={"message": "The permissions requested are not granted"})
+    settings = {"GITHUB_APP_ID": 7, "GITHUB_APP_PRIVATE_KEY": app_private_key(), "GITHUB_API_URL": github.url}
+    with app_on(store, issuer, **settings) as client:
+        answer = ask(client, issuer.mint())
+    assert answer.status_code == 502 and "octo/hello" in answer.json()["error"]
+    (issued,) = tokens_of(store)
+    assert issued.revoked_at is not None
+
+
+def test_in_token_mode_there_is_no_github_token(store, issuer, github, job):
+    with app_on(store, issuer, GITHUB_TOKEN="ghs_test", GITHUB_API_URL=github.url) as client:
+        answer = ask(client, issuer.mint())
+    assert answer.status_code == 201 and answer.json()["github_token"] is None
+    assert github.requests == []
+
+
+# --------------------------------------------------------------------------- the runner: bot.coe_auth.exchange
+
+
+def test_exchange_end_to_end_from_the_runner_environment(store, issuer, job):
+    platform = make_platform(store, settings=make_settings(WAOOAW_OIDC_ISSUER=issuer.url))
+    with live_server(create_app(platform, secret=TEST_SECRET, run_worker=False)) as api_url:
+        answer = exchange(api_url, JOB, env=issuer.runner_env(repository=REPO, run_id="77"))
+    assert answer["job"] == JOB and answer["repo"] == REPO and answer["token"].startswith("wao_")
+    assert ("GET", "/token") in issuer.requests
+    with store.reading() as session:
+        audit = session.scalars(select(AuditEntry).where(AuditEntry.action == "token.create")).one()
+    assert audit.actor == f"oidc:{REPO}@77"
+
+
+def test_exchange_reads_the_process_environment_and_reports_a_refusal(store, issuer, job, monkeypatch):
+    for name, value in issuer.runner_env(repository=REPO).items():
+        monkeypatch.setenv(name, value)
+    platform = make_platform(store, settings=make_settings(WAOOAW_OIDC_ISSUER=issuer.url))
+    with live_server(create_app(platform, secret=TEST_SECRET, run_worker=False)) as api_url:
+        with pytest.raises(CoeAuthError) as unknown:
+            exchange(api_url, "job-0000000000")
+        with pytest.raises(CoeAuthError) as wrong_audience:
+            exchange(api_url, JOB, audience="not-waooaw")
+    assert unknown.value.status == 404 and "no such job" in str(unknown.value)
+    assert wrong_audience.value.status == 401 and "WAOOAW_OIDC_AUDIENCE" in str(wrong_audience.value)
+
+
+def test_exchange_without_the_runner_variables_says_to_grant_id_token_write():
+    with pytest.raises(CoeAuthError) as missing:
+        exchange("http://127.0.0.1:9", JOB, env={})
+    assert "permissions: id-token: write" in str(missing.value) and missing.value.status is None
+
+
+def test_exchange_with_a_bad_request_token_says_github_gave_none(issuer):
+    env = issuer.runner_env() | {"ACTIONS_ID_TOKEN_REQUEST_TOKEN": "wrong"}
+    with pytest.raises(CoeAuthError, match="GitHub Actions gave no OIDC token"):
+        exchange("http://127.0.0.1:9", JOB, env=env)
+
+
+def test_exchange_with_the_app_unreachable_names_it(issuer):
+    with pytest.raises(CoeAuthError, match="could not reach the WAOOAW app at http://127.0.0.1:9"):
+        exchange("http://127.0.0.1:9", JOB, env=issuer.runner_env())
