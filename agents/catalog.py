@@ -2,6 +2,7 @@
 
 from agents.concierge import Concierge
 from agents.context.db import Store
+from agents.domain.agent import WowDomain
 from agents.registry import Registry
 from agents.vision.agent import WowVisionPrime
 
@@ -10,4 +11,5 @@ def default_registry(store: Store) -> Registry:
     registry = Registry(store)
     registry.register(Concierge)
     registry.register(WowVisionPrime)
+    registry.register(WowDomain)
     return registry

@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from bot import logging as waooaw_logging
+from bot.coe_cli import coe_app
 from bot.context_cli import context_app, tokens_app
 from bot.settings import Settings
 from bot.report_cli import report_app
@@ -26,6 +27,7 @@ app.add_typer(context_app, name="context")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(vision_app, name="vision")
 app.add_typer(report_app, name="report")
+app.add_typer(coe_app, name="coe")
 
 
 def _settings() -> Settings:

@@ -1,0 +1,187 @@
+"""`waooaw coe run domain-onboarding`: run (or resume) a WowDomain CoE job.
+
+Where the job's context lives decides how we reach it:
+- on a GitHub Actions runner of `waooaw-coe.yml`, with WAOOAW_API_URL and no token, the
+  run's OIDC token is traded for a job token (and a GitHub token) — no secret anywhere;
+- with WAOOAW_API_URL and WAOOAW_API_TOKEN, through the Context API;
+- otherwise straight on the store (WAOOAW_DATABASE_URL), e.g. on a laptop.
+GitHub side effects (tracking comment, questions, the PR) go out through the publisher
+when there are GitHub credentials, are printed when there are none (dry run), and are
+skipped for a local job that has no repository.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from agents.context.client import ContextClient, HttpContextClient
+from agents.context.db import Store
+from agents.domain.job import AGENT, DEPTHS, Job, job_id_for, new_job, tags_for
+from agents.domain.runner import CoeRunner, JobNotFound, Publish, RunResult, publish_nothing
+from agents.events import Event
+from agents.llm import LLMNotConfigured
+from bot.context_cli import UsageError, cli_actor, open_context_client, open_store
+from bot.settings import Settings
+
+coe_app = typer.Typer(help="Centre of Excellence jobs.", no_args_is_help=True)
+
+EXIT = {"done": 0, "failed": 1, "parked": 3}
+LOCAL_REPO = "local/workspace"  # where a job without --repo keeps its context
+
+
+@coe_app.command("run")
+def run(
+    kind: Annotated[str, typer.Argument(help="The CoE job to run: domain-onboarding.")],
+    domain: Annotated[Optional[str], typer.Option(help="The domain to onboard, e.g. 'Digital Marketing'.")] = None,
+    depth: Annotated[str, typer.Option(help="quick, standard or deep: the budget and rigour.")] = "standard",
+    repo: Annotated[Optional[str], typer.Option(help="OWNER/NAME: where the job lives and the PR is opened.")] = None,
+    out: Annotated[Path, typer.Option(help="Where domains/<slug>/spec.md and spec.yaml are written.")] = Path("."),
+    job: Annotated[Optional[str], typer.Option(help="The job id (the app gives it to the workflow).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the job from its last committed step.")] = False,
+) -> None:
+    """Run a domain-onboarding job; prints `job <ID>` first. Exit 0 done, 3 parked, 1 failed, 2 usage."""
+    from bot import logging as waooaw_logging
+
+    settings = Settings()
+    waooaw_logging.configure(settings.log_level)
+    if kind != "domain-onboarding":
+        _usage(f"unknown CoE job {kind!r}: the one there is, is domain-onboarding")
+    if depth not in DEPTHS:
+        _usage(f"--depth takes quick, standard or deep, not {depth!r}")
+    if resume and job is None:
+        _usage("--resume needs --job ID")
+    if job is None and domain is None:
+        _usage("name the domain (--domain NAME) or the job to resume (--job ID --resume)")
+    repo = repo or os.environ.get("GITHUB_REPOSITORY")  # set on every Actions runner
+    try:
+        contexts, store, github_token = _open(settings, job, repo)
+    except UsageError as error:
+        _usage(str(error))
+    with contexts:
+        record = _job(contexts, repo or LOCAL_REPO, job, domain, depth, resume)
+        typer.echo(f"job {record.id}")
+        result = asyncio.run(_run(settings, contexts, store, record, github_token))
+    for path, text in result.files.items():
+        target = out / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        typer.echo(f"wrote {target}")
+    typer.echo(result.message)
+    raise typer.Exit(EXIT[result.status])
+
+
+def _usage(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _open(settings: Settings, job: str | None, repo: str | None) -> tuple[ContextClient, Store | None, str | None]:
+    """The context client, the store (None over the API) and a GitHub token the app handed us (if any)."""
+    if settings.api_url is not None and settings.api_token is None and os.environ.get("ACTIONS_ID_TOKEN_REQUEST_URL"):
+        from bot.coe_auth import CoeAuthError, exchange
+
+        if job is None:
+            raise UsageError("on a runner the job comes from the app: pass --job ID")
+        try:
+            granted: dict[str, Any] = exchange(settings.api_url, job, audience=settings.oidc_audience)
+        except CoeAuthError as error:
+            raise UsageError(str(error)) from error
+        return HttpContextClient(settings.api_url, granted["token"]), None, granted.get("github_token")
+    if settings.api_url is not None:
+        return open_context_client(settings), None, None
+    store = open_store(settings)
+    installation = _installation(store, repo)
+    return open_context_client(settings, installation_id=installation, actor=cli_actor(), store=store), store, None
+
+
+def _installation(store: Store, repo: str | None) -> int:
+    """The installation that owns `repo` (tenancy table), else 0: a local job."""
+    from sqlalchemy import select
+
+    from agents.context.models import ContextVersion
+
+    if repo is None:
+        return 0
+    with store.reading() as session:
+        owners = list(session.scalars(select(ContextVersion.installation_id).where(ContextVersion.repo == repo).distinct()))
+    return owners[0] if len(owners) == 1 else 0
+
+
+def _job(contexts: ContextClient, repo: str, job_id: str | None, domain: str | None, depth: str, resume: bool) -> Job:
+    if job_id is not None:
+        record = contexts.get(repo, AGENT, job_id)
+        if record is not None:
+            return Job.model_validate(record.data)
+        if resume or domain is None:
+            _usage(f"there is no job {job_id} in {repo}")
+    assert domain is not None
+    try:
+        job = new_job(job_id=job_id or job_id_for(str(uuid.uuid4())), domain=domain, depth=depth, repo=repo)  # type: ignore[arg-type]
+    except ValueError as error:
+        _usage(str(error))
+        raise
+    contexts.put(repo, AGENT, job.id, job.data(), expected_version=None, summary=f"{job.domain}: queued", tags=tags_for(job))
+    return job
+
+
+async def _run(settings: Settings, contexts: ContextClient, store: Store | None, job: Job, github_token: str | None) -> RunResult:
+    from bot.app import make_llm
+
+    llm = make_llm(settings)
+    publish, close = _publisher(settings, store, job, github_token)
+    try:
+        return await CoeRunner(contexts, llm, job.id, job.repo, publish=publish).run()
+    except LLMNotConfigured as error:
+        return RunResult("failed", job, f"error: {error}")
+    except JobNotFound as error:
+        return RunResult("failed", job, f"error: {error}")
+    finally:
+        await close()
+        if llm is not None:
+            await llm.aclose()
+
+
+def _publisher(settings: Settings, store: Store | None, job: Job, github_token: str | None) -> tuple[Publish, Any]:
+    """How the job's outputs reach GitHub: the real publisher, a dry run, or nowhere (a local job)."""
+    from bot.github import github_clients
+    from bot.outputs import DryRunPublisher, GitHubPublisher, Publisher
+
+    async def nothing() -> None:
+        return None
+
+    if job.repo == LOCAL_REPO:
+        return publish_nothing, nothing
+    if github_token is not None:
+        settings = settings.model_copy(update={"github_token": _secret(github_token), "app_id": None, "app_private_key": None,
+                                           "app_private_key_path": None})
+    clients = github_clients(settings)
+    publisher: Publisher
+    if clients is None:
+        publisher = DryRunPublisher()
+    else:
+        # Over the API the runner has no database: a scratch one remembers what this run published,
+        # and the markers on GitHub cover what earlier runs did.
+        records = store or Store(f"sqlite:///{tempfile.mkdtemp(prefix='waooaw-coe-')}/published.db")
+        if store is None:
+            records.upgrade()
+        publisher = GitHubPublisher(records, clients)
+    event = Event(delivery_id=f"coe:{job.id}", name="workflow_dispatch", payload={}, repo=job.repo,
+                  installation_id=job.installation_id or None)  # fmt: skip
+
+    async def publish(outputs: Any) -> Any:
+        return await publisher.publish(AGENT, outputs, event)
+
+    return publish, publisher.close
+
+
+def _secret(value: str) -> Any:
+    from pydantic import SecretStr
+
+    return SecretStr(value)

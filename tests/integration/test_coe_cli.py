@@ -1,0 +1,74 @@
+"""`waooaw coe run domain-onboarding` as a user runs it: a real process, the fake Anthropic on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agents.domain.spec import load_yaml
+from tests.fakes.anthropic import FakeAnthropic
+from tests.fakes.domain import DomainScript
+from tests.integration.test_cli import run
+
+
+@pytest.fixture(scope="module")
+def anthropic_server() -> Iterator[FakeAnthropic]:
+    with FakeAnthropic() as fake:
+        yield fake
+
+
+@pytest.fixture
+def script(anthropic_server: FakeAnthropic) -> DomainScript:
+    anthropic_server.reset()
+    anthropic_server.responder = script = DomainScript()
+    return script
+
+
+def keyed(anthropic_server: FakeAnthropic) -> dict[str, str]:
+    return {"ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": anthropic_server.url}
+
+
+def test_a_local_run_prints_the_job_first_and_writes_the_spec(tmp_path: Path, script: DomainScript, anthropic_server):
+    result = run(["coe", "run", "domain-onboarding", "--domain", "Digital Marketing", "--depth", "quick",
+                  "--out", str(tmp_path / "out")], tmp_path, **keyed(anthropic_server))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("job job-") and len(first.split()) == 2
+    spec = load_yaml((tmp_path / "out/domains/digital-marketing/spec.yaml").read_text())
+    assert spec.depth == "quick" and spec.job == first.split()[1]
+    assert (tmp_path / "out/domains/digital-marketing/spec.md").read_text().startswith("# Digital Marketing")
+
+    calls = script.total
+    again = run(["coe", "run", "domain-onboarding", "--job", spec.job, "--resume", "--out", str(tmp_path / "again")],
+                tmp_path, **keyed(anthropic_server))  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert script.total == calls  # every step was committed: nothing is asked twice
+    assert (tmp_path / "again/domains/digital-marketing/spec.yaml").read_text() == (
+        tmp_path / "out/domains/digital-marketing/spec.yaml").read_text()
+
+
+def test_a_parked_job_exits_3(tmp_path: Path, script: DomainScript, anthropic_server):
+    script.confidence["seo-audit"] = 0.1
+    result = run(["coe", "run", "domain-onboarding", "--domain", "Digital Marketing"], tmp_path, **keyed(anthropic_server))
+    assert result.returncode == 3, result.stderr
+    assert "parked" in result.stdout and not (tmp_path / "domains").exists()
+
+
+def test_without_a_key_it_fails_clearly(tmp_path: Path):
+    result = run(["coe", "run", "domain-onboarding", "--domain", "Digital Marketing"], tmp_path)
+    assert result.returncode == 1 and "ANTHROPIC_API_KEY" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["coe", "run", "other-job", "--domain", "X"], "unknown CoE job"),
+    (["coe", "run", "domain-onboarding"], "name the domain"),
+    (["coe", "run", "domain-onboarding", "--resume"], "--resume needs --job"),
+    (["coe", "run", "domain-onboarding", "--domain", "X", "--depth", "huge"], "--depth"),
+    (["coe", "run", "domain-onboarding", "--job", "job-0000000000", "--resume"], "there is no job"),
+    (["coe", "run", "domain-onboarding", "--domain", "!!!"], "no letters or digits"),
+])  # fmt: skip
+def test_usage_errors_exit_2(tmp_path: Path, args: list[str], message: str):
+    result = run(args, tmp_path)
+    assert result.returncode == 2 and message in result.stderr
