@@ -1,0 +1,127 @@
+"""WowDomain's commands in the app, in-process: the worker on the real store, fake GitHub on loopback.
+(The full flow with a runner is tests/e2e/test_coe.py; here, the answers and closings of questions.)"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from agents.context.client import DbContextClient
+from agents.context.tokens import Grant
+from agents.domain import tracking
+from agents.domain.agent import change_job
+from agents.domain.job import AGENT, Escalation, Job, new_job
+from agents.llm import LLMClient
+from agents.outputs import marker
+from bot.app import create_app
+from tests.conftest import TEST_SECRET, load_payload
+from tests.fakes.github import FakeGitHub
+from tests.helpers import drain, github_platform, signed_headers
+
+REPO = "Codertocat/Hello-World"
+INSTALLATION = 1  # issue_comment/created.with-installation.payload.json
+
+
+@pytest.fixture
+def world(store) -> Iterator[tuple[FakeGitHub, Any, DbContextClient]]:
+    with FakeGitHub() as fake:
+        fake.set_permission("Codertocat", "write")
+
+        def platform() -> Any:
+            built = github_platform(store, fake.url)
+            built.llm = LLMClient("test-key", "claude-sonnet-5-5")  # configured; the app never calls it
+            return built
+
+        with TestClient(create_app(platform(), secret=TEST_SECRET, run_worker=False)) as client:
+
+            def deliver(event: str, payload: dict[str, Any]) -> None:
+                body = json.dumps(payload).encode()
+                assert client.post("/webhooks/github", content=body, headers=signed_headers(body, event)).status_code == 202
+                asyncio.run(drain(platform()))
+
+            yield fake, deliver, DbContextClient(store, Grant(INSTALLATION))
+
+
+def parked_job(contexts: DbContextClient, kind: str = "confidence") -> tuple[Job, str]:
+    job = new_job(job_id="job-00000000ab", domain="Payments", depth="quick", repo=REPO, installation_id=INSTALLATION,
+                  issue_number=1)  # fmt: skip
+    job.status = "parked"
+    job.escalations = [Escalation(n=1, kind=kind, step="validation.gate", question="Is it right?", issue_number=9)]
+    contexts.put(REPO, AGENT, job.id, job.data(), expected_version=None)
+    return job, tracking.escalation_issue(job, job.escalations[0]).body + "\n" + marker(AGENT, "issue", f"{job.id}:esc-1")
+
+
+def on_question(text: str, body: str, login: str = "Codertocat") -> dict[str, Any]:
+    payload = load_payload("issue_comment/created.with-installation.payload.json", comment__body=text)
+    payload["issue"].update(number=9, body=body)
+    payload["sender"]["login"] = login
+    return payload
+
+
+def closed(body: str) -> dict[str, Any]:
+    # No `issues.closed` payload among the fixtures: a real `reopened` one, turned round.
+    payload = load_payload("issues/reopened.payload.json", action="closed")
+    payload["issue"].update(number=9, body=body, state="closed")
+    payload["installation"] = {"id": INSTALLATION, "node_id": "x"}
+    return payload
+
+
+def job_of(contexts: DbContextClient, job_id: str) -> Job:
+    return Job.model_validate(contexts.get(REPO, AGENT, job_id).data)  # type: ignore[union-attr]
+
+
+def test_closing_a_question_resumes_the_job_with_the_items_open(world):
+    fake, deliver, contexts = world
+    job, body = parked_job(contexts)
+    deliver("issues", closed(body))
+    after = job_of(contexts, job.id)
+    assert after.status == "queued" and after.escalations[0].status == "closed"
+    assert [d["inputs"] for d in fake.dispatches] == [{"job": job.id}]
+    deliver("issues", closed(body))  # closed again (or by us): nothing more happens
+    assert len(fake.dispatches) == 1
+
+
+def test_closing_a_budget_question_cancels_the_job(world):
+    fake, deliver, contexts = world
+    job, body = parked_job(contexts, "budget")
+    deliver("issues", closed(body))
+    assert job_of(contexts, job.id).status == "cancelled" and fake.dispatches == []
+
+
+def test_a_budget_answer_must_name_a_budget_above_what_was_spent(world):
+    fake, deliver, contexts = world
+    job, body = parked_job(contexts, "budget")
+    deliver("issue_comment", on_question("/answer go on please", body))
+    assert any("/answer budget" in c["body"] for c in fake.comments.values()) and fake.dispatches == []
+    deliver("issue_comment", on_question("/answer budget 3.50", body))
+    after = job_of(contexts, job.id)
+    assert after.budget_usd == 3.5 and after.status == "queued" and len(fake.dispatches) == 1
+
+
+def test_an_answer_needs_write_access_and_a_waiting_question(world):
+    fake, deliver, contexts = world
+    fake.set_permission("stranger", "read")
+    job, body = parked_job(contexts)
+    deliver("issue_comment", on_question("/answer yes", body, login="stranger"))
+    assert job_of(contexts, job.id).status == "parked" and fake.dispatches == []
+    change_job(contexts, REPO, job.id, lambda j: j.model_copy(update={"status": "done"}))
+    deliver("issue_comment", on_question("/answer yes", body.replace("esc-1", "esc-2")))
+    assert any("no WowDomain question waiting" in c["body"] for c in fake.comments.values())
+
+
+@pytest.mark.parametrize("text, message", [
+    ("/onboard-domain", "Which domain?"),
+    ("/onboard-domain Payments --depth huge", "`--depth` takes quick"),
+    ("/onboard-domain Payments --fast", "is not an option"),
+])  # fmt: skip
+def test_a_malformed_command_gets_its_usage(world, text, message):
+    fake, deliver, _ = world
+    payload = load_payload("issue_comment/created.with-installation.payload.json", comment__body=text)
+    deliver("issue_comment", payload)
+    assert any(message in c["body"] and "Usage:" in c["body"] for c in fake.comments.values())
+    assert fake.dispatches == []
