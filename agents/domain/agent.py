@@ -225,8 +225,9 @@ def _learnings(contexts: ContextClient, repo: str) -> list[str]:
     """The lessons of the latest jobs on this repo: the Learning Curator's output, reused as context."""
     page = contexts.search(repo=repo, agent="learning-curator", limit=LEARNINGS_FROM_JOBS)
     lessons: list[str] = []
-    for context in page.items:
-        for lesson in (context.data.get("package") or {}).get("deliverable", {}).get("lessons", []):
+    for listed in page.items:  # search lists contexts without their contents
+        context = contexts.get(repo, listed.agent, listed.scope)
+        for lesson in ((context.data if context else {}).get("package") or {}).get("deliverable", {}).get("lessons", []):
             if lesson not in lessons:
                 lessons.append(lesson)
     return lessons[:20]
@@ -255,7 +256,10 @@ def _parked_job(contexts: ContextClient, event: Event) -> tuple[Job, int] | None
             if escalation is not None and escalation.status == "open":
                 return job, found[1]
         return None
-    for context in contexts.search_all(repo=event.repo, agent=AGENT, tags=[f"issue:{event.issue_number}", "status:parked"]):
+    for listed in contexts.search_all(repo=event.repo, agent=AGENT, tags=[f"issue:{event.issue_number}", "status:parked"]):
+        context = contexts.get(listed.repo, AGENT, listed.scope)  # search lists contexts without their contents
+        if context is None:
+            continue
         job = Job.model_validate(context.data)
         open_question = job.open_escalation()
         if open_question is not None:

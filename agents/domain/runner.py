@@ -225,6 +225,7 @@ class CoeRunner:
         open_questions = deliverable.pop("open_questions", [])
         data = {
             "step": key, "phase": phase.id, "input_hash": digest,
+            "prompt": prompt,  # what the model was shown (its system prompt is the agent's, in the roster)
             "reads": {name: self.current[name].version for name in agent.reads if name in self.current},
             "package": {
                 "deliverable": deliverable, "open_questions": open_questions,

@@ -72,3 +72,17 @@ def test_without_a_key_it_fails_clearly(tmp_path: Path):
 def test_usage_errors_exit_2(tmp_path: Path, args: list[str], message: str):
     result = run(args, tmp_path)
     assert result.returncode == 2 and message in result.stderr
+
+
+def test_with_a_repo_and_a_token_the_local_run_opens_the_pull_request(tmp_path: Path, script: DomainScript, anthropic_server):
+    from tests.fakes.github import FakeGitHub
+
+    with FakeGitHub() as github:
+        result = run(["coe", "run", "domain-onboarding", "--domain", "Digital Marketing", "--depth", "quick",
+                      "--repo", "Codertocat/Hello-World"], tmp_path, GITHUB_TOKEN="ghs_test",
+                     GITHUB_API_URL=github.url, **keyed(anthropic_server))  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        [pr] = github.pull_requests
+        assert pr["head"]["ref"] == "waooaw/domain/digital-marketing"
+        assert {c["path"] for c in github.commits} == {"domains/digital-marketing/spec.md", "domains/digital-marketing/spec.yaml"}
+        assert pr["html_url"] in result.stdout  # the last line names the PR

@@ -125,3 +125,27 @@ def test_a_malformed_command_gets_its_usage(world, text, message):
     deliver("issue_comment", payload)
     assert any(message in c["body"] and "Usage:" in c["body"] for c in fake.comments.values())
     assert fake.dispatches == []
+
+
+def test_a_new_job_starts_with_what_earlier_jobs_learned(world):
+    fake, deliver, contexts = world
+    lessons = {"package": {"deliverable": {"lessons": ["Ask for target markets first."]}}, "step": "x", "phase": "p"}
+    contexts.put(REPO, "learning-curator", "job-00000000cd:publication.learning-curator", lessons, expected_version=None)
+    deliver("issue_comment", load_payload("issue_comment/created.with-installation.payload.json",
+                                          comment__body="/onboard-domain Payments"))  # fmt: skip
+    [dispatch] = fake.dispatches
+    job = job_of(contexts, dispatch["inputs"]["job"])
+    assert job.learnings == ["Ask for target markets first."] and job.status == "queued" and job.requested_by
+    tracking_comment = next(c for c in fake.comments.values() if f"wowdomain:comment:{job.id}" in c["body"])
+    assert "- [ ] 1. Intake and plan" in tracking_comment["body"]
+
+
+def test_an_answer_in_the_issue_that_started_the_job_reaches_its_open_question(world):
+    fake, deliver, contexts = world
+    job, _ = parked_job(contexts)
+    change_job(contexts, REPO, job.id, lambda j: j)  # rewrite the record with its tags (status:parked, issue:1)
+    deliver("issue_comment", load_payload("issue_comment/created.with-installation.payload.json",
+                                          comment__body="/answer Yes, keep the skill."))  # fmt: skip
+    after = job_of(contexts, job.id)
+    assert after.escalations[0].answer == "Yes, keep the skill." and after.status == "queued"
+    assert [d["inputs"]["job"] for d in fake.dispatches] == [job.id]

@@ -146,6 +146,7 @@ def test_every_step_is_a_context_version_with_its_handoff_package(store: Store, 
     assert package["provenance"] | {"model": MODEL} == package["provenance"] and package["provenance"]["phase"] == "research"
     assert "tool-discovery" in package["to_agents"] and research.data["reads"] == {"orchestrator": 1}
     assert research.data["spend"]["model_calls"] == 1 and research.data["spend"]["cost_usd"] > 0
+    assert '"Digital Marketing"' in research.data["prompt"] and "<untrusted_input>" in research.data["prompt"]
 
 
 def test_a_second_run_reuses_every_step_and_produces_the_same_spec(store: Store, script: DomainScript, anthropic_server):
