@@ -379,7 +379,7 @@ def clean_redis(redis_url: str, installation: int, tokens: list[str]) -> None:
 
     client = redis.Redis.from_url(redis_url)
     try:
-        keys = list(client.scan_iter(match=f"waooaw:ctx:[{installation},*", count=1000))
+        keys = list(client.scan_iter(match=f"waooaw:ctx:\\[{installation},*", count=1000))
         keys += [f"waooaw:api:rate:{token.split('_')[1]}" for token in tokens]
         for start in range(0, len(keys), 500):
             client.delete(*keys[start : start + 500])

@@ -158,7 +158,7 @@ class CoeRunner:
             await self._save_job(status="queued", error=str(exc)[:1000])
             await self._track()
             return RunResult("failed", self.job, f"job {job.id} stopped at a model error: {exc}")
-        await self._save_job(status="done", finished_at=self.clock(), current_phase=None, error=None)
+        await self._save_job(status="done", finished_at=self.job.finished_at or self.clock(), current_phase=None, error=None)
         await self._track()
         return RunResult("done", self.job, f"job {job.id} done: {self.job.pr_url or 'spec written'}", spec, written)
 
