@@ -14,7 +14,11 @@ from sqlalchemy.orm import Session
 from agents.context.db import Store, dialect_insert
 from agents.context.models import (
     AgentRun,
+    ApiToken,
     AuditEntry,
+    ContextRestore,
+    ContextSnapshot,
+    ContextSnapshotItem,
     ContextVersion,
     Decision,
     Handoff,
@@ -72,6 +76,14 @@ def prune(store: Store, retention: timedelta) -> list[int]:
         repos = {repo for row in session.scalars(select(Installation).where(Installation.id.in_(gone))) for repo in row.repos}
         session.execute(delete(AgentRun).where(AgentRun.delivery_id.in_(deliveries)))
         session.execute(delete(Handoff).where(Handoff.installation_id.in_(gone)))
+        # Snapshots copy contents, and tokens open the API: both go with the installation.
+        snapshots = select(ContextSnapshot.id).where(ContextSnapshot.installation_id.in_(gone))
+        versions = select(ContextVersion.id).where(ContextVersion.installation_id.in_(gone))
+        session.execute(delete(ContextRestore).where(
+            ContextRestore.snapshot_id.in_(snapshots) | ContextRestore.version_id.in_(versions)))
+        session.execute(delete(ContextSnapshotItem).where(ContextSnapshotItem.snapshot_id.in_(snapshots)))
+        session.execute(delete(ContextSnapshot).where(ContextSnapshot.installation_id.in_(gone)))
+        session.execute(delete(ApiToken).where(ApiToken.installation_id.in_(gone)))
         session.execute(delete(ContextVersion).where(ContextVersion.installation_id.in_(gone)))
         session.execute(delete(AuditEntry).where(AuditEntry.installation_id.in_(gone)))
         if repos:

@@ -7,7 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-from agents.context.models import AgentRun, InboxRecord, Installation
+from agents.context import tokens
+from agents.context.client import DbContextClient
+from agents.context.models import AgentRun, ApiToken, ContextSnapshot, ContextSnapshotItem, ContextVersion, InboxRecord, Installation
+from agents.context.tokens import Grant
 from bot.inbox import Inbox, InboxStatus
 from bot.tenancy import prune
 from bot.webhooks import parse
@@ -63,6 +66,12 @@ def test_prune_deletes_only_installations_gone_longer_than_the_retention(store):
     record(platform, "p1", "installation", load_payload("installation/deleted.payload.json"))
     asyncio.run(drain(make_platform(store)))
     gone_id = load_payload("installation/deleted.payload.json")["installation"]["id"]
+    contexts = DbContextClient(store, Grant(gone_id))
+    contexts.put("octo/kept", "agent", "job-1", {"secret": "plans"}, expected_version=None)
+    restored = contexts.restore(contexts.snapshot("octo/kept").id)
+    assert restored
+    with store.session() as session:
+        tokens.issue(session, installation_id=gone_id)
     assert prune(store, timedelta(days=30)) == []
     with store.session() as session:
         session.get(Installation, gone_id).updated_at = datetime.now(timezone.utc) - timedelta(days=31)
@@ -70,3 +79,6 @@ def test_prune_deletes_only_installations_gone_longer_than_the_retention(store):
     assert installation(store, gone_id) is None
     with store.session() as session:
         assert session.get(InboxRecord, "p1") is None
+        for table in (ContextVersion, ContextSnapshot, ApiToken):  # nothing of theirs is left, not even a copy
+            assert session.scalars(select(table).where(table.installation_id == gone_id)).all() == []
+        assert session.scalars(select(ContextSnapshotItem)).all() == []
