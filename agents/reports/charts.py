@@ -18,6 +18,7 @@ from agents.reports.model import RUNGS, DailyReport
 CHARTS = ("decisions", "cost")
 COLOURS = {"deterministic": "#2e7d32", "cached": "#1565c0", "llm": "#ef6c00"}
 OTHER_COLOUR = "#9e9e9e"
+COE_COLOUR = "#6a1b9a"
 
 
 def render_charts(report: DailyReport) -> dict[str, bytes]:
@@ -82,13 +83,17 @@ def cost_chart(report: DailyReport) -> bytes:
     labels = _labels(report)
     positions = list(range(len(labels)))
     costs = [day.cost_usd for day in report.series]
+    coe = [day.coe_cost_usd for day in report.series]
+    totals = [day.total_cost_usd for day in report.series]
     budget = report.headline.budget_usd
-    colours = ["#c62828" if budget is not None and cost > budget else "#ef6c00" for cost in costs]
-    axes.bar(positions, costs, color=colours, label="LLM spend")
+    colours = ["#c62828" if budget is not None and total > budget else "#ef6c00" for total in totals]
+    axes.bar(positions, costs, color=colours, label="agents (ledger)")
+    if any(coe):
+        axes.bar(positions, coe, bottom=costs, color=COE_COLOUR, label="CoE jobs")
     if budget is not None:
         axes.axhline(budget, color="#424242", linestyle="--", linewidth=1, label=f"budget ${budget:,.2f}/day")
-    _frame(axes, len(labels), max([budget or 0, *costs]))
-    if not any(costs):
+    _frame(axes, len(labels), max([budget or 0, *totals]))
+    if not any(totals):
         axes.text(0.5, 0.5, "no LLM spend recorded", ha="center", va="center", transform=axes.transAxes, color="#666")
     axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     axes.set_title("LLM cost per day (USD)" + ("" if budget is not None else " — no budget set"), fontsize=10)

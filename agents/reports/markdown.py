@@ -133,7 +133,9 @@ def _headline(report: DailyReport) -> list[str]:
         ("Outputs published", number(h.outputs_published) + edited, "outputs"),
         ("Decisions", number(h.decisions_total), "decisions"),
         ("Settled without the LLM", share(h.without_llm_share), "without_llm"),
-        ("LLM spend", _spend(h.cost_usd, h.budget_usd), "cost_usd"),
+        ("LLM spend", _spend(h.total_cost_usd, h.budget_usd), "total_cost_usd"),
+        ("· agents (decision ledger)", usd(h.cost_usd), "cost_usd"),
+        ("· CoE jobs (steps committed)", usd(h.coe_cost_usd), "coe_cost_usd"),
     ]
     previous_days = len(report.previous_days())
     against = f"trend vs the {previous_days} day(s) before" if previous_days else "trend (no earlier days yet)"
@@ -142,11 +144,10 @@ def _headline(report: DailyReport) -> list[str]:
         today, previous = _previous(report, figure)
         lines.append(f"| {label} | {value} | {trend(today, previous)} |")
     w, c = report.wowvision, report.coe
-    findings = NO_DATA if w.findings_opened is None else f"{w.findings_opened} / {w.findings_fixed}"
+    findings = " / ".join(NO_DATA if n is None else number(n) for n in (w.findings_opened, w.findings_fixed))
     lines.append(f"| Findings opened / fixed | {findings} | |")
-    lines.append(f"| CoE jobs started / finished / escalated | {number(c.jobs_started)} / "
-                 f"{NO_DATA if c.jobs_finished is None else c.jobs_finished} / "
-                 f"{NO_DATA if c.jobs_escalated is None else c.jobs_escalated} | |")
+    lines.append(f"| CoE jobs started / finished / questions for humans | {number(c.jobs_started)} / "
+                 f"{number(c.jobs_done + c.jobs_failed)} / {number(len(c.escalations_opened))} | |")
     lines.append("")
     return lines
 
@@ -229,21 +230,54 @@ def _wowvision(report: DailyReport) -> list[str]:
 
 def _coe(report: DailyReport) -> list[str]:
     c = report.coe
-    lines = ["## Centre of Excellence jobs", ""]
-    if not (c.jobs_active or c.handoffs_created or c.handoffs_claimed):
-        return lines + [f"_{NO_DATA.capitalize()}: no CoE job saved context or handed work on this day._", ""]
-    lines.append(f"- Jobs with activity: {number(c.jobs_active)} ({number(c.jobs_started)} started this day); "
-                 f"finished / escalated: {NO_DATA}")
-    lines.append(f"- Handoffs made: {number(c.handoffs_created)}; claimed: {number(c.handoffs_claimed)}")
-    if c.job_ids:
-        lines.append("- Jobs: " + ", ".join(code(job) for job in c.job_ids))
+    lines = ["## CoE jobs", ""]
+    if c.quiet:
+        return lines + ["No CoE jobs.", ""]
+    lines.append(f"- Jobs started: {number(c.jobs_started)}; done: {number(c.jobs_done)}; "
+                 f"failed or cancelled: {number(c.jobs_failed)}; parked, waiting for a human: {number(c.jobs_parked)}; "
+                 f"still queued or running: {number(c.jobs_running)}")
+    spend = c.spend
+    lines.append(f"- Spend on the {number(spend.steps)} step(s) committed this day: {usd(spend.cost_usd)}, "
+                 f"{number(spend.model_calls)} model call(s), {number(spend.tokens_in)} / "
+                 f"{number(spend.tokens_out)} tokens in / out")
+    if c.escalations_opened:
+        lines.append("- Questions for humans asked this day: " + ", ".join(
+            f"{code(e.job)} #{e.n} {text(e.kind)} ({text(e.status)}"
+            + (f", {text(e.repo)}#{e.issue_number})" if e.issue_number else ")")
+            for e in c.escalations_opened))
+    else:
+        lines.append("- Questions for humans asked this day: none")
+    if c.handoffs_created or c.handoffs_claimed:
+        lines.append(f"- Handoffs made: {number(c.handoffs_created)}; claimed: {number(c.handoffs_claimed)}")
+    if c.jobs:
+        lines += ["", "| repo | domain | job | status | depth | spent / budget | model calls | tokens in / out "
+                  "| open questions | mean confidence | PR |", "|---|---|---|---|---|---:|---:|---:|---:|---:|---|"]
+        for j in c.jobs:
+            confidence = "—" if j.mean_confidence is None else f"{j.mean_confidence:.2f}"
+            pr = _web_link(_pr_label(j.pr_url), j.pr_url) if j.pr_url else "—"
+            lines.append(f"| {text(j.repo)} | {text(j.domain)} | {code(j.job)} | {text(j.status)} | {text(j.depth)} "
+                         f"| {usd(j.spent_usd)} / {usd(j.budget_usd)} | {number(j.model_calls)} "
+                         f"| {number(j.tokens_in)} / {number(j.tokens_out)} | {number(j.open_questions)} "
+                         f"| {confidence} | {pr} |")
+        if c.jobs_total > len(c.jobs):
+            lines += ["", f"_and {number(c.jobs_total - len(c.jobs))} more job(s) not listed._"]
     return lines + [""]
+
+
+def _web_link(label: str, url: str) -> str:
+    """A Markdown link to a web page; any other address stays text."""
+    if not url.startswith(("https://", "http://")):
+        return f"{text(label)} ({text(url)})"
+    safe_url = url.replace(")", "%29").replace(" ", "%20").replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")
+    return f"[{text(label)}]({safe_url})"
+
+
+def _pr_label(url: str) -> str:
+    match = _ISSUE_URL.match(url)
+    return f"#{match['number']}" if match else "PR"
 
 
 def _link(url: str, repo: str, kind: str, agent: str) -> str:
     match = _ISSUE_URL.match(url)
     label = f"{match['repo']}#{match['number']}" if match else f"{repo} {kind}"
-    if not url.startswith(("https://", "http://")):  # only web links become links
-        return f"- {text(label)} ({text(url)}) — {text(agent)} {text(kind)}"
-    safe_url = url.replace(")", "%29").replace(" ", "%20").replace("<", "%3C").replace(">", "%3E")
-    return f"- [{text(label)}]({safe_url}) — {text(agent)} {text(kind)}"
+    return f"- {_web_link(label, url)} — {text(agent)} {text(kind)}"

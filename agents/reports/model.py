@@ -4,8 +4,8 @@ The same model is built from the store (`agents.reports.queries`), served as JSO
 the app's report API and read back by `waooaw report daily` in API mode, so the
 Markdown and the charts are rendered from one shape whichever way the data came.
 
-A figure the store does not record (WowVision findings, breaker trips, CoE job
-outcomes) is None, never 0: the renderer says "no data yet" for it.
+A figure the store does not record (WowVision findings fixed, breaker trips) is None,
+never 0: the renderer says "no data yet" for it.
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ from datetime import date
 
 from pydantic import BaseModel, Field
 
+from agents.domain.job import Totals
+
 RUNGS = ("deterministic", "cached", "llm")  # the ladder, in order; anything else is listed after
 FAILED_RUN = ("error", "timeout")
 TREND_DAYS = 7
 SERIES_DAYS = 14
+JOB_ROWS = 50  # CoE jobs listed in a report
 
 
 def without_llm_share(decisions: dict[str, int]) -> float | None:
@@ -35,11 +38,16 @@ class DaySeries(BaseModel):
     run_failures: int = 0
     outputs: int = 0
     decisions: dict[str, int] = Field(default_factory=dict)  # by rung
-    cost_usd: float = 0.0
+    cost_usd: float = 0.0  # the decision ledger's LLM spend
+    coe_cost_usd: float = 0.0  # CoE job steps committed that day (they write no ledger rows)
 
     @property
     def decisions_total(self) -> int:
         return sum(self.decisions.values())
+
+    @property
+    def total_cost_usd(self) -> float:
+        return self.cost_usd + self.coe_cost_usd
 
 
 class AgentDay(BaseModel):
@@ -103,15 +111,56 @@ class WowVisionDay(BaseModel):
     repos_most_open: list[Count] | None = None
 
 
+class CoEJob(BaseModel):
+    """One CoE job active at the end of the day or finished that day, from its job record."""
+
+    repo: str
+    domain: str
+    job: str
+    status: str
+    depth: str
+    spent_usd: float  # so far: committed steps and answers that could not be used
+    budget_usd: float
+    model_calls: int
+    tokens_in: int
+    tokens_out: int
+    open_questions: int  # escalations waiting for a human
+    mean_confidence: float | None = None  # the Confidence Analyzer's mean rating, once it has run
+    pr_url: str | None = None
+
+
+class CoEEscalation(BaseModel):
+    """A question a CoE job asked a human that day."""
+
+    repo: str
+    job: str
+    n: int
+    kind: str
+    step: str
+    status: str  # at the end of the day
+    issue_number: int | None = None
+
+
 class CoEDay(BaseModel):
-    jobs_active: int = 0  # jobs that saved context that day
-    jobs_started: int = 0  # ... whose first context version is from that day
+    jobs_active: int = 0  # jobs whose record changed that day
+    jobs_started: int = 0  # first record version that day
+    jobs_done: int = 0  # became done that day
+    jobs_failed: int = 0  # became failed or cancelled that day
+    jobs_parked: int = 0  # parked at the end of the day: waiting for a human
+    jobs_running: int = 0  # queued or running at the end of the day
+    jobs_total: int = 0  # active at the end of the day or finished that day; `jobs` lists the first JOB_ROWS
+    jobs: list[CoEJob] = Field(default_factory=list)
+    # What the steps committed that day cost (the CoE's model calls write no ledger rows).
+    spend: Totals = Field(default_factory=Totals)
+    escalations_opened: list[CoEEscalation] = Field(default_factory=list)
+    unreadable_records: int = 0  # job records that are not a valid Job (skipped)
     handoffs_created: int = 0
     handoffs_claimed: int = 0
-    job_ids: list[str] = Field(default_factory=list)
-    # Job outcomes are not in the store yet.
-    jobs_finished: int | None = None
-    jobs_escalated: int | None = None
+
+    @property
+    def quiet(self) -> bool:
+        return not (self.jobs_total or self.spend.steps or self.escalations_opened or self.handoffs_created
+                    or self.handoffs_claimed)
 
 
 class Health(BaseModel):
@@ -135,12 +184,17 @@ class Headline(BaseModel):
     decisions: dict[str, int] = Field(default_factory=dict)  # by rung
     tokens_in: int = 0
     tokens_out: int = 0
-    cost_usd: float = 0.0
-    budget_usd: float | None = None
+    cost_usd: float = 0.0  # the decision ledger's LLM spend
+    coe_cost_usd: float = 0.0  # CoE job steps committed that day (CoEDay.spend)
+    budget_usd: float | None = None  # compared with the total
 
     @property
     def decisions_total(self) -> int:
         return sum(self.decisions.values())
+
+    @property
+    def total_cost_usd(self) -> float:
+        return self.cost_usd + self.coe_cost_usd
 
     @property
     def without_llm_share(self) -> float | None:
@@ -171,7 +225,7 @@ class DailyReport(BaseModel):
     def empty(self) -> bool:
         h = self.headline
         return not (h.events or h.agent_runs or h.outputs_published or h.outputs_edited or h.decisions_total
-                    or self.coe.jobs_active or self.audit)
+                    or self.coe.jobs_active or self.coe.spend.steps or self.audit)
 
     def previous_days(self) -> list[DaySeries]:
         """The TREND_DAYS days before the report's day that the store has data for."""

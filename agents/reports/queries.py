@@ -15,10 +15,14 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
 from sqlalchemy import Select, and_, case, distinct, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from agents.context.db import Store
+from agents.domain.job import ACTIVE, Job, Totals
+from agents.domain.job import AGENT as JOB_AGENT
+from agents.domain.phases import BY_ID as PHASES_BY_ID
 from agents.context.models import (
     AgentRun,
     AuditEntry,
@@ -33,7 +37,10 @@ from agents.reports.model import (
     FAILED_RUN,
     SERIES_DAYS,
     AgentDay,
+    JOB_ROWS,
     CoEDay,
+    CoEEscalation,
+    CoEJob,
     Count,
     DailyReport,
     DaySeries,
@@ -49,6 +56,9 @@ WOWVISION = "wowvision"
 TOP = 10
 LINKS = 30
 ERROR_TEXT = 160  # characters of an error message that make its group
+JOB_SCOPE = "job-%"  # a CoE job's record; its steps are `<job>:<step>`, its domain lock `domain-<slug>`
+STEP_SCOPE = "job-%:%"
+CONFIDENCE_STEP = PHASES_BY_ID["validation"].step("confidence-analyzer")
 
 
 @dataclass(frozen=True)
@@ -201,6 +211,7 @@ class _Builder:
         self._runs(series, agents, health)
         self._decisions(series, agents, headline)
         outputs = self._outputs(series, agents, headline)
+        coe_spend = self._coe_spend(series, headline)
         for name, agent in agents.items():
             agent.agent = name
         headline.agent_runs = series[self.today].runs
@@ -218,7 +229,7 @@ class _Builder:
             outputs=outputs,
             events_by_kind=self._event_kinds(),
             wowvision=self._wowvision(agents.get(WOWVISION)),
-            coe=self._coe(),
+            coe=self._coe(coe_spend),
             audit=self._audit(),
             links=self._links(),
             series=[series[i] for i in sorted(series)],
@@ -461,22 +472,121 @@ class _Builder:
             repos_most_open=[Count(name=repo, count=n) for repo, n in repos],
         )
 
-    def _coe(self) -> CoEDay:
+    # -- the CoE: job records (agent wowdomain, scope `job-…`) and their steps (`job-…:<step>`)
+
+    def _coe_spend(self, series: dict[int, DaySeries], headline: Headline) -> Totals:
+        """What the steps committed each day cost: a step is committed once (version 1); later
+        versions are restores, whose spend was counted when the step was committed. Reading a
+        figure parses the step's JSON, so the series reads the cost alone and only the day's
+        steps are read for tokens and calls."""
         on_day = self._on_day(ContextVersion.created_at)
-        job_versions = self._installation_scope(
-            select(ContextVersion.job_id).where(ContextVersion.job_id.isnot(None), on_day),
+
+        def day_only(field: str) -> Any:
+            return case((on_day, ContextVersion.data[("spend", field)].as_integer()), else_=0).label(field)
+
+        steps = self._installation_scope(
+            select(
+                _bucket(ContextVersion.created_at, self.bounds).label("day"),
+                ContextVersion.data[("spend", "cost_usd")].as_float().label("cost_usd"),
+                day_only("tokens_in"), day_only("tokens_out"), day_only("model_calls"),
+            ).where(ContextVersion.scope.like(STEP_SCOPE), ContextVersion.version == 1,
+                    self._in_window(ContextVersion.created_at)),
             ContextVersion.installation_id,
+        ).subquery()
+        rows = self.session.execute(
+            select(steps.c.day, func.count(), *[func.coalesce(func.sum(steps.c[name]), 0)
+                                                for name in ("cost_usd", "tokens_in", "tokens_out", "model_calls")])
+            .group_by(steps.c.day)
         )
-        active_ids = [job for (job,) in self.session.execute(
-            job_versions.group_by(ContextVersion.job_id).order_by(ContextVersion.job_id).limit(TOP * 2))]
-        active = self.session.scalar(select(func.count()).select_from(job_versions.distinct().subquery())) or 0
-        first_versions = (
-            select(ContextVersion.job_id)
-            .where(ContextVersion.job_id.in_(job_versions.scalar_subquery()))
-            .group_by(ContextVersion.job_id)
-            .having(func.min(ContextVersion.created_at) >= self.rd.start)
+        today = Totals()
+        for day, count, cost, tokens_in, tokens_out, calls in rows:
+            series[day].coe_cost_usd = float(cost)
+            if day == self.today:
+                today = Totals(steps=count, cost_usd=float(cost), tokens_in=int(tokens_in),
+                               tokens_out=int(tokens_out), model_calls=int(calls))
+        headline.coe_cost_usd = today.cost_usd
+        return today
+
+    def _coe(self, spend: Totals) -> CoEDay:
+        record = and_(ContextVersion.agent == JOB_AGENT, ContextVersion.scope.like(JOB_SCOPE),
+                      ~ContextVersion.scope.like(STEP_SCOPE))
+        # Per job: its record at the end of the day and at its start, when it began, when it last changed.
+        per_job = self._installation_scope(
+            select(
+                ContextVersion.installation_id, ContextVersion.repo, ContextVersion.scope,
+                func.max(ContextVersion.version).label("at_end"),
+                func.max(case((ContextVersion.created_at < self.rd.start, ContextVersion.version))).label("at_start"),
+                func.min(ContextVersion.created_at).label("first_at"),
+                func.max(ContextVersion.created_at).label("last_at"),
+            )
+            .where(record, ContextVersion.created_at < self.rd.end)
+            .group_by(ContextVersion.installation_id, ContextVersion.repo, ContextVersion.scope),
+            ContextVersion.installation_id,
+        ).subquery()
+        end, start = aliased(ContextVersion), aliased(ContextVersion)
+
+        def version_of(alias: Any, column: Any) -> Any:
+            return and_(alias.installation_id == per_job.c.installation_id, alias.repo == per_job.c.repo,
+                        alias.agent == JOB_AGENT, alias.scope == per_job.c.scope, alias.version == column)
+
+        changed_today = per_job.c.last_at >= self.rd.start
+        rows = self.session.execute(
+            select(per_job.c.installation_id, per_job.c.first_at, changed_today, end.data,
+                   start.data["status"].as_string(), start.data["escalations"])
+            .join(end, version_of(end, per_job.c.at_end))
+            .outerjoin(start, version_of(start, per_job.c.at_start))
+            .where(or_(changed_today, end.data["status"].as_string().in_(sorted(ACTIVE))))
+            .order_by(per_job.c.first_at, per_job.c.scope)
         )
-        started = self.session.scalar(select(func.count()).select_from(first_versions.subquery())) or 0
+        day = CoEDay(spend=spend)
+        listed: list[tuple[int, Job]] = []
+        for installation, first_at, changed, data, status_before, escalations_before in rows:
+            try:
+                job = Job.model_validate(data)
+            except ValidationError:
+                day.unreadable_records += 1
+                continue
+            day.jobs_active += bool(changed)
+            day.jobs_started += self.rd.local_date(first_at) == self.rd.day
+            became = job.status != status_before
+            day.jobs_done += became and job.status == "done"
+            day.jobs_failed += became and job.status in ("failed", "cancelled")
+            day.jobs_parked += job.status == "parked"
+            day.jobs_running += job.status in ("queued", "running")
+            asked_before = {e.get("n") for e in escalations_before or []}
+            day.escalations_opened += [
+                CoEEscalation(repo=job.repo, job=job.id, n=e.n, kind=e.kind, step=e.step, status=e.status,
+                              issue_number=e.issue_number)
+                for e in job.escalations if e.n not in asked_before
+            ]
+            if job.status in ACTIVE or became:
+                listed.append((installation, job))
+        day.jobs_total = len(listed)
+        confidence = self._mean_confidence([(i, job) for i, job in listed[:JOB_ROWS]])
+        day.jobs = [_job_row(job, confidence.get((i, job.repo, job.id))) for i, job in listed[:JOB_ROWS]]
+        day.handoffs_created, day.handoffs_claimed = self._handoffs()
+        return day
+
+    def _mean_confidence(self, jobs: list[tuple[int, Job]]) -> dict[tuple[int, str, str], float]:
+        """The Confidence Analyzer's mean rating of each job that has reached it: one read for all the jobs."""
+        if not jobs:
+            return {}
+        wanted = {(installation, job.repo, f"{job.id}:{CONFIDENCE_STEP}") for installation, job in jobs}
+        rows = self.session.execute(
+            select(ContextVersion.installation_id, ContextVersion.repo, ContextVersion.scope,
+                   ContextVersion.data[("package", "deliverable", "skills")])
+            .where(ContextVersion.scope.in_(sorted({scope for _, _, scope in wanted})), ContextVersion.version == 1,
+                   ContextVersion.created_at < self.rd.end)
+        )
+        means = {}
+        for installation, repo, scope, skills in rows:
+            ratings = [s["confidence"] for s in skills or []
+                       if isinstance(s, dict) and isinstance(s.get("confidence"), int | float)]
+            if ratings and (installation, repo, scope) in wanted:
+                means[(installation, repo, scope.partition(":")[0])] = sum(ratings) / len(ratings)
+        return means
+
+    def _handoffs(self) -> tuple[int, int]:
         created, claimed = self.session.execute(
             self._installation_scope(
                 select(_sum_if(self._on_day(Handoff.created_at)), _sum_if(self._on_day(Handoff.claimed_at)))
@@ -484,8 +594,7 @@ class _Builder:
                 Handoff.installation_id,
             )
         ).one()
-        return CoEDay(jobs_active=active, jobs_started=started, handoffs_created=int(created),
-                      handoffs_claimed=int(claimed), job_ids=active_ids)
+        return int(created), int(claimed)
 
     def _audit(self) -> list[Count]:
         count = func.count().label("n")
@@ -507,6 +616,16 @@ class _Builder:
         ]
         known = [self.rd.local_date(f) for f in firsts if f is not None]
         return min(known) if known else None
+
+
+def _job_row(job: Job, mean_confidence: float | None) -> CoEJob:
+    t = job.totals
+    return CoEJob(
+        repo=job.repo, domain=job.domain, job=job.id, status=job.status, depth=job.depth, spent_usd=job.spent_usd,
+        budget_usd=job.budget_usd, model_calls=t.model_calls, tokens_in=t.tokens_in, tokens_out=t.tokens_out,
+        open_questions=sum(e.status == "open" for e in job.escalations), mean_confidence=mean_confidence,
+        pr_url=job.pr_url,
+    )  # fmt: skip
 
 
 def notes_for(report: DailyReport, now: datetime) -> list[str]:
@@ -532,5 +651,7 @@ def notes_for(report: DailyReport, now: datetime) -> list[str]:
     if len(previous) < 7:
         notes.append(f"The trend compares with {len(previous)} earlier day(s) with data, not 7.")
     notes.append("WowVision findings fixed are not recorded in the store yet (opened ones and suppressions are).")
-    notes.append("CoE job outcomes (finished, escalated) and circuit-breaker trips are not recorded in the store yet.")
+    if report.coe.unreadable_records:
+        notes.append(f"{report.coe.unreadable_records} CoE job record(s) are not valid job records and were skipped.")
+    notes.append("Circuit-breaker trips are not recorded in the store yet.")
     return notes

@@ -4,6 +4,10 @@
 (rows on the day's exact bounds and just outside them included) and returns the rows
 it wrote. `expected()` computes what the report must say from those rows alone —
 per-row time-zone conversion and plain counting, independent of the report's SQL.
+
+`CoEWriter` writes WowDomain job records and their steps through the real context
+client (DbContextClient) and dates each version at a chosen instant, for the report's
+CoE section (tests/integration/test_report_coe.py).
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
+from agents.context.client import DbContextClient
 from agents.context.db import Store
 from agents.context.models import (
     AgentRun,
@@ -29,6 +34,9 @@ from agents.context.models import (
     Installation,
     PublishedOutput,
 )
+from agents.context.tokens import Grant
+from agents.domain.job import AGENT as JOB_AGENT
+from agents.domain.job import Job, lock_scope
 
 AGENTS = ("wowvision", "concierge", "domain-onboarding")
 KINDS = (("pull_request", "opened"), ("issue_comment", "created"), ("push", None), ("issues", "opened"))
@@ -178,13 +186,8 @@ def expected(s: Seeded, installation_id: int | None = None) -> dict[str, Any]:
         }
 
     wow_rules = Counter(r["rule"] for r in day_decisions if r["agent"] == "wowvision")
-    versions = [v for v in s.versions if installation_id is None or v["installation_id"] == installation_id]
     handoffs = [h for h in s.handoffs if installation_id is None or h["installation_id"] == installation_id]
     audit = [a for a in s.audit if installation_id is None or a["installation_id"] == installation_id]
-    active_jobs = {v["job_id"] for v in versions if v["job_id"] and s.on_day(v["created_at"])}
-    first_seen = {}
-    for v in sorted((v for v in versions if v["job_id"]), key=lambda v: v["created_at"]):
-        first_seen.setdefault(v["job_id"], v["created_at"])
     errors = Counter((r["agent"], r["status"], r["error"][:160]) for r in day_runs if r["status"] in ("error", "timeout"))
     firsts = [r["received_at"] for r in inbox] + [r["created_at"] for r in decisions]
     return {
@@ -205,8 +208,6 @@ def expected(s: Seeded, installation_id: int | None = None) -> dict[str, Any]:
         "edited": dict(Counter(r["kind"] for r in edited)),
         "series": series,
         "wowvision_rules": wow_rules,
-        "jobs_active": len(active_jobs),
-        "jobs_started": sum(s.on_day(first_seen[j]) for j in active_jobs),
         "handoffs_created": sum(s.on_day(h["created_at"]) for h in handoffs),
         "handoffs_claimed": sum(s.on_day(h["claimed_at"]) for h in handoffs),
         "audit": dict(Counter(a["action"] for a in audit if s.on_day(a["at"]))),
@@ -214,3 +215,65 @@ def expected(s: Seeded, installation_id: int | None = None) -> dict[str, Any]:
         "first_day": min(s.local(t) for t in firsts) if firsts else None,
         "links": sum(1 for r in outputs if r["url"] and (s.on_day(r["created_at"]) or s.on_day(r["updated_at"]))),
     }
+
+
+class CoEWriter:
+    """CoE job records and steps written as the runner writes them (DbContextClient, real Job
+    models), each version then dated at the instant a test chooses."""
+
+    def __init__(self, store: Store, installation_id: int = 1) -> None:
+        self.store = store
+        self.installation_id = installation_id
+        self.client = DbContextClient(store, Grant(installation_id))
+        self.versions: dict[tuple[str, str, str], int] = {}
+
+    def _put(self, repo: str, agent: str, scope: str, data: dict[str, Any], at: datetime) -> int:
+        key = (repo, agent, scope)
+        version = self.client.put(repo, agent, scope, data, expected_version=self.versions.get(key))
+        self.versions[key] = version
+        with self.store.session() as session:
+            session.execute(
+                update(ContextVersion)
+                .where(ContextVersion.installation_id == self.installation_id, ContextVersion.repo == repo,
+                       ContextVersion.agent == agent, ContextVersion.scope == scope, ContextVersion.version == version)
+                .values(created_at=at)
+            )
+        return version
+
+    def save(self, job: Job, at: datetime, **changes: Any) -> Job:
+        """A new version of the job record with `changes`."""
+        job = job.model_copy(update=changes)
+        self._put(job.repo, JOB_AGENT, job.id, job.data(), at)
+        return job
+
+    def step(self, job: Job, key: str, at: datetime, *, cost_usd: float, tokens_in: int, tokens_out: int,
+             model_calls: int = 1, agent: str | None = None, deliverable: dict[str, Any] | None = None) -> Job:
+        """A committed step (its spend added to the job's totals, as the runner does; save the job to keep them)."""
+        agent = agent or key.rsplit(".", 1)[-1]
+        phase = key.split(".", 1)[0]
+        data = {
+            "step": key, "phase": phase, "input_hash": f"h-{key}", "reads": {},
+            "package": {"deliverable": deliverable or {}, "open_questions": [],
+                        "provenance": {"job": job.id, "agent": agent, "phase": phase, "step": key}},
+            "spend": {"model": "claude-test", "cost_usd": cost_usd, "tokens_in": tokens_in, "tokens_out": tokens_out,
+                      "model_calls": model_calls, "latency_ms": 1.0},
+        }  # fmt: skip
+        self._put(job.repo, agent, f"{job.id}:{key}", data, at)
+        totals = job.totals.model_copy(update={
+            "cost_usd": job.totals.cost_usd + cost_usd, "tokens_in": job.totals.tokens_in + tokens_in,
+            "tokens_out": job.totals.tokens_out + tokens_out, "model_calls": job.totals.model_calls + model_calls,
+            "steps": job.totals.steps + 1,
+        })  # fmt: skip
+        return job.model_copy(update={"totals": totals})
+
+    def restore_step(self, job: Job, key: str, at: datetime) -> None:
+        """A step written again with the same contents (what a snapshot restore does): a new version, no new spend."""
+        agent = key.rsplit(".", 1)[-1]
+        scope = f"{job.id}:{key}"
+        current = self.client.get(job.repo, agent, scope)
+        assert current is not None
+        self._put(job.repo, agent, scope, current.data, at)
+
+    def lock(self, job: Job, at: datetime) -> None:
+        """The domain lock the command takes: agent wowdomain too, but not a job."""
+        self._put(job.repo, JOB_AGENT, lock_scope(job.slug), {"job": job.id}, at)
