@@ -412,8 +412,6 @@ class CoeRunner:
         return sorted(used.values(), key=lambda s: (rank[s.phase], s.key))
 
     async def _open_pull_request(self, spec: DomainSpec, written: dict[str, str]) -> None:
-        if self.job.issue_number is None and self.publish is publish_nothing:
-            return
         published = await self.publish([PullRequest(
             repo=self.repo, branch=f"waooaw/domain/{spec.slug}", title=f"Domain specification: {spec.domain}",
             body=tracking.pull_request_body(self.job, spec), key=self.job.id, files=written,

@@ -6,7 +6,7 @@ runner draw the same comment and whichever writes last leaves it right.
 
 from __future__ import annotations
 
-from agents.domain.job import AGENT, Escalation, Job
+from agents.domain.job import Escalation, Job
 from agents.domain.phases import PHASES
 from agents.domain.spec import DomainSpec
 from agents.outputs import IssueReport
@@ -97,6 +97,3 @@ def pull_request_body(job: Job, spec: DomainSpec) -> str:
         f"`domains/{spec.slug}/spec.md`).",
     ])  # fmt: skip
 
-
-def marker_key(job_id: str, escalation: Escalation) -> str:
-    return f"{AGENT}:issue:{job_id}:{escalation.key}"
