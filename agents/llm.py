@@ -27,6 +27,12 @@ success closes it, failure opens it again.
 
 Without an API key `configured` is False and `ask` raises `LLMNotConfigured`: callers
 report their LLM items as skipped, never as passed.
+
+Batches. Work that can wait (a CoE job's research, say) may go through the Message
+Batches API at half price: `submit_batch` checks the whole batch's worst case against the
+budget and sends it; `batch_answers` waits for it to end (polling: the API has no
+callback) and reads each answer exactly as `ask` would, once — a reply that does not fit
+comes back as `MalformedAnswer` for the caller to ask again directly.
 """
 
 from __future__ import annotations
@@ -35,7 +41,8 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
@@ -43,7 +50,7 @@ import anthropic
 import structlog
 from pydantic import BaseModel, ValidationError
 
-from agents.pricing import TokenUsage, cost, price_of, worst_case_cost
+from agents.pricing import BATCH_DISCOUNT, TokenUsage, cost, price_of, worst_case_cost
 
 log = structlog.get_logger(__name__)
 
@@ -154,6 +161,12 @@ class LLMUnavailable(LLMError):
     reason = "unavailable"
 
 
+class BatchPending(LLMError):
+    """A Message Batch did not end within the wait: ask again later with the same batch id."""
+
+    reason = "batch_pending"
+
+
 class LLMRequestRejected(LLMError):
     """The API refused the request itself (400, 401, 403, 404 …): a configuration or code problem."""
 
@@ -248,6 +261,17 @@ class LLMAnswer(Generic[T]):
     attempts: int
 
 
+@dataclass(frozen=True)
+class BatchAsk:
+    """One request of a Message Batch; `custom_id` names its answer."""
+
+    custom_id: str
+    system: str
+    prompt: str
+    schema: type[BaseModel]
+    max_tokens: int
+
+
 class _Unusable(Exception):
     """A reply that does not fit: the reason is safe to show the model on the retry."""
 
@@ -328,6 +352,68 @@ class LLMClient:
             f"the model's answer did not fit {schema.__name__} twice: {last_problem}",
             usage=spent.usage, cost_usd=spent.cost_usd,
         )
+
+    async def submit_batch(self, asks: Sequence[BatchAsk], budget: Budget) -> str:
+        """Send `asks` as one Message Batch and return its id; nothing is sent if the budget cannot cover it."""
+        if self._client is None:
+            raise LLMNotConfigured("ANTHROPIC_API_KEY is not set: the LLM rung is off")
+        requests, estimate = [], 0.0
+        for ask in asks:
+            tool = _tool_for(ask.schema)
+            request = self._request(sanitise(ask.system) + ANSWER_RULES.format(tool=tool["name"]), sanitise(ask.prompt),
+                                    tool, ask.max_tokens)  # fmt: skip
+            estimate += worst_case_cost(self.model, _approx_tokens(request), ask.max_tokens) * BATCH_DISCOUNT
+            requests.append({"custom_id": ask.custom_id, "params": request})
+        if not budget.allows(estimate):
+            raise BudgetExceeded(f"{budget.limit}: a batch of {len(asks)} may cost up to ${estimate:.4f}, "
+                                 f"${max(budget.remaining_usd, 0.0):.4f} is left")  # fmt: skip
+        try:
+            batch = await self._client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
+        except anthropic.APIError as exc:
+            raise LLMUnavailable(f"the Message Batches API refused the batch: {_describe(exc)}") from exc
+        log.info("llm_batch_submitted", batch=batch.id, requests=len(requests))
+        return batch.id
+
+    async def batch_answers(
+        self,
+        batch_id: str,
+        schemas: dict[str, type[BaseModel]],
+        budget: Budget,
+        *,
+        poll: float = 30.0,
+        wait: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> dict[str, LLMAnswer[Any] | LLMError]:
+        """Each request's answer (or why there is none), by custom id, once the batch has ended."""
+        if self._client is None:
+            raise LLMNotConfigured("ANTHROPIC_API_KEY is not set: the LLM rung is off")
+        deadline = clock() + wait
+        try:
+            while (batch := await self._client.messages.batches.retrieve(batch_id)).processing_status != "ended":
+                if clock() >= deadline:
+                    raise BatchPending(f"Message Batch {batch_id} is still {batch.processing_status} after {wait:.0f} s")
+                await asyncio.sleep(poll)
+            answers: dict[str, LLMAnswer[Any] | LLMError] = {}
+            async for item in await self._client.messages.batches.results(batch_id):
+                schema = schemas.get(item.custom_id)
+                if schema is not None:
+                    answers[item.custom_id] = self._batch_answer(item.result, schema, budget)
+        except anthropic.APIError as exc:
+            raise LLMUnavailable(f"the Message Batches API did not answer: {_describe(exc)}") from exc
+        return answers
+
+    def _batch_answer(self, result: Any, schema: type[BaseModel], budget: Budget) -> LLMAnswer[Any] | LLMError:
+        if result.type != "succeeded":
+            return LLMUnavailable(f"the batch request {result.type}")
+        usage = TokenUsage.of(result.message.usage)
+        call_cost = cost(self.model, usage) * BATCH_DISCOUNT
+        budget.charge(call_cost)
+        try:
+            data = _read_answer(result.message, _tool_for(schema)["name"], schema)
+        except _Unusable as problem:
+            return MalformedAnswer(f"the batch answer did not fit {schema.__name__}: {problem}", usage=usage,
+                                   cost_usd=call_cost)  # fmt: skip
+        return LLMAnswer(data=data, model=self.model, usage=usage, cost_usd=call_cost, attempts=1)
 
     def _request(self, system_text: str, prompt: str, tool: dict[str, Any], max_tokens: int) -> dict[str, Any]:
         tool_choice: dict[str, Any] = (

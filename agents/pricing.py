@@ -134,6 +134,9 @@ def cost(model: str, usage: Any) -> float:
     ) / 1_000_000
 
 
+BATCH_DISCOUNT = 0.5  # the Message Batches API bills every token at half the price
+
+
 def worst_case_cost(model: str, prompt_tokens: int, max_output_tokens: int) -> float:
     """An upper bound for a call before it is made: every prompt token billed at the dearer
     of input and cache write, and the whole of `max_output_tokens` (thinking included) spent."""

@@ -24,7 +24,7 @@ import typer
 from agents.context.client import ContextClient, HttpContextClient
 from agents.context.db import Store
 from agents.domain.job import AGENT, DEPTHS, Job, job_id_for, new_job, tags_for
-from agents.domain.runner import CoeRunner, JobNotFound, Publish, RunResult, publish_nothing
+from agents.domain.runner import BatchPolicy, CoeRunner, JobNotFound, Publish, RunResult, publish_nothing
 from agents.events import Event
 from agents.llm import LLMNotConfigured
 from bot.context_cli import UsageError, cli_actor, open_context_client, open_store
@@ -137,7 +137,8 @@ async def _run(settings: Settings, contexts: ContextClient, store: Store | None,
     llm = make_llm(settings)
     publish, close = _publisher(settings, store, job, github_token)
     try:
-        return await CoeRunner(contexts, llm, job.id, job.repo, publish=publish).run()
+        batch = BatchPolicy(settings.coe_batch_poll, settings.coe_batch_wait) if settings.coe_batch else None
+        return await CoeRunner(contexts, llm, job.id, job.repo, publish=publish, batch=batch).run()
     except LLMNotConfigured as error:
         return RunResult("failed", job, f"error: {error}")
     except JobNotFound as error:

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     oidc_issuer: str = Field(OIDC_ISSUER, alias="WAOOAW_OIDC_ISSUER")
     oidc_audience: str = Field(OIDC_AUDIENCE, alias="WAOOAW_OIDC_AUDIENCE")
     coe_token_ttl: timedelta = Field(timedelta(hours=6), alias="WAOOAW_COE_TOKEN_TTL")  # `6h`, `90m`, `1h30m`
+    # The CoE's research, discovery and capability phases through the Message Batches API (half price).
+    coe_batch: bool = Field(False, alias="WAOOAW_COE_BATCH")
+    coe_batch_poll: float = Field(30.0, gt=0, alias="WAOOAW_COE_BATCH_POLL")  # seconds between looks at a batch
+    coe_batch_wait: float = Field(3600.0, gt=0, alias="WAOOAW_COE_BATCH_WAIT")  # then the run stops, resumable
 
     bus_stream: str = Field("waooaw:events", alias="WAOOAW_BUS_STREAM")
     bus_visibility_timeout: float = Field(60.0, alias="WAOOAW_BUS_VISIBILITY_TIMEOUT")

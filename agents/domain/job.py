@@ -107,6 +107,7 @@ class Job(BaseModel):
     learnings: list[str] = Field(default_factory=list)  # from earlier jobs on this repo
     totals: Totals = Field(default_factory=Totals)
     wasted_usd: float = 0.0  # spent on answers that could not be used (they commit no step)
+    batches: dict[str, str] = Field(default_factory=dict)  # group of steps → Message Batch id (never sent twice)
     pr_number: int | None = None
     pr_url: str | None = None
     error: str | None = None

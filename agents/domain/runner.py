@@ -35,7 +35,7 @@ from agents.domain.job import AGENT, Escalation, Job, tags_for
 from agents.domain.phases import PHASES, Phase, review_step, revision_step
 from agents.domain.roster import BY_ID, WRITER, DomainAgent
 from agents.domain.spec import DomainSpec, Figures, Provenance, QualityItem, SpecSkill, files
-from agents.llm import Budget, BudgetExceeded, LLMClient, LLMError, LLMNotConfigured, untrusted
+from agents.llm import BatchAsk, Budget, BudgetExceeded, LLMAnswer, LLMClient, LLMError, LLMNotConfigured, untrusted
 from agents.outputs import Comment, IssueReport, Output, PullRequest
 
 log = structlog.get_logger(__name__)
@@ -86,6 +86,15 @@ class RunResult:
     files: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class BatchPolicy:
+    """Send the batchable phases through the Message Batches API; check every `poll` s, give up after `wait` s
+    (the run then stops, resumable, and the next run collects the same batch)."""
+
+    poll: float = 30.0
+    wait: float = 3600.0
+
+
 class _Park(Exception):
     """The job needs a human (an escalation is open): stop here, keep everything."""
 
@@ -113,8 +122,10 @@ class CoeRunner:
         repo: str,
         *,
         publish: Publish = publish_nothing,
+        batch: BatchPolicy | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
+        self.batch = batch
         self.contexts = contexts
         self.llm = llm
         self.job_id = job_id
@@ -174,7 +185,10 @@ class CoeRunner:
                              replaces=False)
         else:
             for group in phase.groups:
-                await self._parallel([(phase, BY_ID[agent], phase.step(agent), "") for agent in group])
+                if phase.batchable and self.batch is not None:
+                    await self._batched(phase, group)
+                else:
+                    await self._parallel([(phase, BY_ID[agent], phase.step(agent), "") for agent in group])
             if phase.rule == "confidence-gate":
                 self._confidence_gate(phase)
         if phase.id not in self.job.phases_done:
@@ -201,8 +215,6 @@ class CoeRunner:
 
     async def _call_and_commit(self, phase: Phase, agent: DomainAgent, key: str, extra: str) -> Step:
         prompt = self._prompt(agent, extra)
-        digest = hashlib.sha256(f"{agent.system}\x00{prompt}".encode()).hexdigest()
-        budget_escalation = self.job.escalation("budget", key)
         started = time.perf_counter()
         try:
             assert self.llm is not None
@@ -210,17 +222,57 @@ class CoeRunner:
                                         budget=self.budget)  # fmt: skip
         except BudgetExceeded as exc:
             await self._waste(exc.cost_usd)
-            if budget_escalation is None or budget_escalation.status != "open":
-                budget_escalation = self._escalate(
-                    "budget", key,
-                    f"The job's budget of ${self.job.budget_usd:.2f} is spent (${self.job.spent_usd:.4f} so far) "
-                    f"before {agent.title} could work on step `{key}`. Raise it to continue.",
-                    [str(exc)],
-                )  # fmt: skip
-            raise _Park(budget_escalation) from exc
+            raise _Park(self._budget_escalation(key, agent.title, exc)) from exc
         except LLMError as exc:
             await self._waste(exc.cost_usd)
             raise
+        return await self._commit(phase, agent, key, prompt, answer, (time.perf_counter() - started) * 1000)
+
+    def _budget_escalation(self, key: str, who: str, exc: Exception) -> Escalation:
+        escalation = self.job.escalation("budget", key)
+        if escalation is not None and escalation.status == "open":
+            return escalation
+        return self._escalate(
+            "budget", key,
+            f"The job's budget of ${self.job.budget_usd:.2f} is spent (${self.job.spent_usd:.4f} so far) "
+            f"before {who} could work on step `{key}`. Raise it to continue.",
+            [str(exc)],
+        )  # fmt: skip
+
+    async def _batched(self, phase: Phase, group: tuple[str, ...]) -> None:
+        """A group's missing steps as one Message Batch (half price); its id is saved before anything waits
+        on it, so a run killed meanwhile picks up the same batch and never pays for it twice."""
+        todo = [BY_ID[agent] for agent in group if phase.step(agent) not in self.steps]
+        if todo and self.batch is not None:
+            assert self.llm is not None
+            name = phase.step("+".join(group))
+            prompts = {phase.step(agent.id): self._prompt(agent, "") for agent in todo}
+            started = time.perf_counter()
+            batch_id = self.job.batches.get(name)
+            if batch_id is None:
+                asks = [BatchAsk(phase.step(a.id), a.system, prompts[phase.step(a.id)], a.schema, self.job.preset.max_tokens)
+                        for a in todo]  # fmt: skip
+                try:
+                    batch_id = await self.llm.submit_batch(asks, self.budget)
+                except BudgetExceeded as exc:
+                    raise _Park(self._budget_escalation(name, f"the batch of {', '.join(a.title for a in todo)}", exc)) from exc
+                await self._save_job(batches={**self.job.batches, name: batch_id})
+            answers = await self.llm.batch_answers(batch_id, {phase.step(a.id): a.schema for a in todo}, self.budget,
+                                                   poll=self.batch.poll, wait=self.batch.wait)  # fmt: skip
+            latency = (time.perf_counter() - started) * 1000
+            for agent in todo:
+                key = phase.step(agent.id)
+                answer = answers.get(key)
+                if isinstance(answer, LLMAnswer):
+                    await self._commit(phase, agent, key, prompts[key], answer, latency, batched=True)
+                elif answer is not None:
+                    await self._waste(answer.cost_usd)  # unusable: the step is asked again directly, below
+        await self._parallel([(phase, BY_ID[agent], phase.step(agent), "") for agent in group])
+
+    async def _commit(self, phase: Phase, agent: DomainAgent, key: str, prompt: str, answer: LLMAnswer[Any],
+                      latency_ms: float, *, batched: bool = False) -> Step:  # fmt: skip
+        """Write the step (its answer, handoff package and cost) as a new context: the checkpoint."""
+        digest = hashlib.sha256(f"{agent.system}\x00{prompt}".encode()).hexdigest()
         deliverable = answer.data.model_dump(mode="json")
         open_questions = deliverable.pop("open_questions", [])
         data = {
@@ -235,7 +287,7 @@ class CoeRunner:
             },
             "spend": {"model": answer.model, "cost_usd": answer.cost_usd, "tokens_in": answer.usage.prompt_tokens,
                       "tokens_out": answer.usage.output_tokens, "model_calls": answer.attempts,
-                      "latency_ms": round((time.perf_counter() - started) * 1000, 1)},
+                      "latency_ms": round(latency_ms, 1), "batch": batched},
         }  # fmt: skip
         scope = step_scope(self.job_id, key)
         try:

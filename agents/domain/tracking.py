@@ -6,7 +6,7 @@ runner draw the same comment and whichever writes last leaves it right.
 
 from __future__ import annotations
 
-from agents.domain.job import Escalation, Job
+from agents.domain.job import WORKFLOW, Escalation, Job
 from agents.domain.phases import PHASES
 from agents.domain.spec import DomainSpec
 from agents.outputs import IssueReport
@@ -53,6 +53,9 @@ def comment_body(job: Job, steps: set[str]) -> str:
         lines += ["", f"**Specification:** {job.pr_url}"]
     if job.error:
         lines += ["", f"**Last error:** {job.error}"]
+    if job.status == "queued" and not job.phases_done:
+        lines += ["", f"A run of `.github/workflows/{WORKFLOW}` should start within a minute; if none does, "
+                      "check that the workflow is installed on the default branch (see WAOOAW's README)."]  # fmt: skip
     if job.status == "parked":
         lines += ["", "Answer the open question with `/answer …` in its issue (or close the issue) and the job resumes."]
     return "\n".join(lines)

@@ -25,6 +25,11 @@ characters / 4. The fake has no minimum cacheable length.
 
 Like the API, a forced `tool_choice` ("tool" or "any") on a model in
 `REJECTS_FORCED_TOOL_CHOICE` is a 400.
+
+Message Batches: `POST /v1/messages/batches` answers every request at once (scripts and
+`responder` as for single calls) and keeps the results; the batch reads as in progress for
+`batch_polls` retrievals, then ended, and `GET …/{id}/results` streams them as JSONL.
+`batches` lists what was submitted.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from tests.fakes.loopback import LoopbackServer
 
@@ -79,6 +84,10 @@ class Reply:
     output_tokens: int | None = None
 
 
+class _Jsonl(str):
+    """A body answered as JSON lines, not as one JSON document."""
+
+
 def tokens(value: Any) -> int:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
     return math.ceil(len(text) / 4)
@@ -98,6 +107,8 @@ class FakeAnthropic:
         self._script: deque[Reply] = deque()
         self._cached_prefixes: set[str] = set()
         self._ids = itertools.count(1)
+        self.batches: dict[str, dict[str, Any]] = {}  # id → {"requests", "results", "polls_left"}
+        self.batch_polls = 0  # retrievals that still say "in_progress"
 
     # ------------------------------------------------------------ lifecycle
 
@@ -160,6 +171,8 @@ class FakeAnthropic:
             self.requests.append(call)
             status, payload, headers = self._dispatch(call)
         call.status, call.response = status, payload
+        if isinstance(payload, _Jsonl):
+            return Response(str(payload), status_code=status, headers=headers, media_type="application/binary")
         return JSONResponse(payload, status_code=status, headers=headers)
 
     def _dispatch(self, call: Call) -> tuple[int, Any, dict[str, str]]:
@@ -170,11 +183,18 @@ class FakeAnthropic:
             if problem:
                 return _error(400, "invalid_request_error", problem)
             return 200, {"input_tokens": sum(self._split_tokens(call.json, remember=False))}, {}
+        if call.path.startswith("/v1/messages/batches"):
+            return self._batch_route(call)
         if call.method != "POST" or call.path != "/v1/messages":
             return _error(404, "not_found_error", f"fake Anthropic does not serve {call.method} {call.path}")
-        problem = _invalid(call.json)
+        return self._answer(call.json)
+
+    def _answer(self, request: Any) -> tuple[int, Any, dict[str, str]]:
+        """One Messages request answered: by the script, else the responder."""
+        problem = _invalid(request)
         if problem:
             return _error(400, "invalid_request_error", problem)
+        call = Call("POST", "/v1/messages", request, {})
         if self._script:
             reply = self._script.popleft()
         elif self.responder is not None:
@@ -185,6 +205,42 @@ class FakeAnthropic:
         if reply.kind == "error":
             return _error(reply.status, reply.error_type, reply.message, reply.headers)
         return 200, self._message(call.json, reply), {"request-id": f"req_fake{next(self._ids)}"}
+
+    def _batch_route(self, call: Call) -> tuple[int, Any, dict[str, str]]:
+        parts = call.path.removeprefix("/v1/messages/batches").strip("/").split("/")
+        if call.method == "POST" and parts == [""]:
+            batch_id = f"msgbatch_fake{next(self._ids)}"
+            results = []
+            for entry in call.json["requests"]:
+                status, body, _ = self._answer(entry["params"])
+                outcome = ({"type": "succeeded", "message": body} if status == 200
+                           else {"type": "errored", "error": body})  # fmt: skip
+                results.append({"custom_id": entry["custom_id"], "result": outcome})
+            self.batches[batch_id] = {"requests": call.json["requests"], "results": results, "polls_left": self.batch_polls}
+            return 200, self._batch_object(batch_id), {}
+        batch = self.batches.get(parts[0])
+        if batch is None:
+            return _error(404, "not_found_error", f"no batch {parts[0]}")
+        if call.method == "GET" and len(parts) == 1:
+            return 200, self._batch_object(parts[0], retrieved=True), {}
+        if call.method == "GET" and parts[1:] == ["results"]:
+            return 200, _Jsonl("".join(json.dumps(r) + "\n" for r in batch["results"])), {}
+        return _error(404, "not_found_error", f"fake Anthropic does not serve {call.method} {call.path}")
+
+    def _batch_object(self, batch_id: str, *, retrieved: bool = False) -> dict[str, Any]:
+        batch = self.batches[batch_id]
+        ended = retrieved and batch["polls_left"] <= 0
+        if retrieved and batch["polls_left"] > 0:
+            batch["polls_left"] -= 1
+        counts = {"canceled": 0, "expired": 0, "processing": 0 if ended else len(batch["results"]),
+                  "succeeded": sum(r["result"]["type"] == "succeeded" for r in batch["results"]) if ended else 0,
+                  "errored": sum(r["result"]["type"] == "errored" for r in batch["results"]) if ended else 0}  # fmt: skip
+        return {
+            "id": batch_id, "type": "message_batch", "processing_status": "ended" if ended else "in_progress",
+            "request_counts": counts, "created_at": "2026-11-30T00:00:00Z", "expires_at": "2026-12-01T00:00:00Z",
+            "ended_at": "2026-11-30T00:01:00Z" if ended else None, "archived_at": None, "cancel_initiated_at": None,
+            "results_url": f"{self.url}/v1/messages/batches/{batch_id}/results" if ended else None,
+        }  # fmt: skip
 
     def _message(self, request: dict[str, Any], reply: Reply) -> dict[str, Any]:
         number = next(self._ids)

@@ -16,7 +16,7 @@ from agents.context.db import Store
 from agents.context.tokens import Grant
 from agents.domain.agent import change_job
 from agents.domain.job import AGENT, Job, new_job
-from agents.domain.runner import CoeRunner, RunResult
+from agents.domain.runner import BatchPolicy, CoeRunner, RunResult
 from agents.domain.spec import load_yaml
 from agents.llm import LLMClient
 from agents.outputs import Comment, IssueReport, Output, PullRequest
@@ -83,11 +83,11 @@ class Harness:
         self.contexts.put(REPO, AGENT, job.id, job.data(), expected_version=None)
         self.job_id = job.id
 
-    def run(self) -> RunResult:
+    def run(self, batch: BatchPolicy | None = None) -> RunResult:
         async def go() -> RunResult:
             llm = LLMClient("test-key", MODEL, base_url=self.fake.url)
             try:
-                return await CoeRunner(self.contexts, llm, self.job_id, REPO, publish=self.publish).run()
+                return await CoeRunner(self.contexts, llm, self.job_id, REPO, publish=self.publish, batch=batch).run()
             finally:
                 await llm.aclose()
 
@@ -251,3 +251,76 @@ def test_a_spent_budget_parks_the_job_and_a_raised_budget_resumes_it(store: Stor
     assert "/answer budget" in h.publish.of(IssueReport)[0].body
     h.answer(1, "budget 5", budget=5.0)
     assert h.run().status == "done" and script.total == STEPS_OF_A_CLEAN_RUN
+
+
+BATCHED_STEPS = 7  # research (3), discovery (2) and capability design (2): one batch per group of the table
+INSTANT = BatchPolicy(poll=0.01, wait=5)
+
+
+def test_batchable_phases_go_through_message_batches_at_half_price(store: Store, script: DomainScript, anthropic_server):
+    direct = Harness(store, anthropic_server, job_id="job-00000000d1")
+    reference = direct.run().files
+    direct_costs = {s.key: s.cost_usd for s in _steps(direct)}
+    anthropic_server.reset()
+    anthropic_server.responder = script = DomainScript()
+
+    h = Harness(store, anthropic_server, job_id="job-00000000d2")
+    anthropic_server.batch_polls = 2  # in progress twice, then ended
+    result = h.run(batch=INSTANT)
+    assert result.status == "done"
+    assert len(anthropic_server.batches) == 5  # research; tool discovery; component mapper; skills; roles
+    assert len(anthropic_server.messages) == STEPS_OF_A_CLEAN_RUN - BATCHED_STEPS
+    steps = {s.key: s for s in _steps(h)}
+    research = h.contexts.get(REPO, "research", "job-00000000d2:research.research")
+    assert research.data["spend"]["batch"] is True and steps["research.research"].model_calls == 1
+    # Half price, against the same step asked directly (the prompt cache was as warm for both).
+    assert steps["discovery.component-mapper"].cost_usd == pytest.approx(direct_costs["discovery.component-mapper"] / 2)
+    assert _without_job(result.files) == _without_job(reference)
+    assert h.job().batches.keys() == {"research.research+regulatory-intelligence+market-analysis",
+                                      "discovery.tool-discovery", "discovery.component-mapper",
+                                      "capability.skills-discovery", "capability.role-definition"}  # fmt: skip
+
+
+def test_a_batch_still_running_stops_the_run_and_the_next_run_collects_it(store: Store, script: DomainScript, anthropic_server):
+    h = Harness(store, anthropic_server)
+    anthropic_server.batch_polls = 1000
+    stopped = h.run(batch=BatchPolicy(poll=0.01, wait=0.05))
+    assert stopped.status == "failed" and "still in_progress" in stopped.message
+    assert h.job().status == "queued" and len(anthropic_server.batches) == 1
+    anthropic_server.batch_polls = 0
+    for batch in anthropic_server.batches.values():
+        batch["polls_left"] = 0
+    assert h.run(batch=INSTANT).status == "done"
+    assert len(anthropic_server.batches) == 5  # the first batch collected, not sent again
+
+
+def test_an_unusable_batch_answer_is_asked_again_directly(store: Store, script: DomainScript, anthropic_server):
+    script.answers["market-analysis"] = {"summary": ""}  # fails the schema (empty summary)
+    h = Harness(store, anthropic_server, budget=5.0)
+    calls = []
+    original = script.__call__
+
+    def fixed_after_batch(request):
+        calls.append(DomainScript.agent_of(request))
+        if DomainScript.agent_of(request) == "market-analysis" and calls.count("market-analysis") > 1:
+            script.answers["market-analysis"] = DomainScript().answers["market-analysis"]
+        return original(request)
+
+    anthropic_server.responder = fixed_after_batch
+    assert h.run(batch=INSTANT).status == "done"
+    market = h.contexts.get(REPO, "market-analysis", f"{h.job_id}:research.market-analysis")
+    assert market.data["spend"]["batch"] is False and h.job().wasted_usd > 0
+
+
+def _steps(h: Harness) -> list[Any]:
+    from agents.domain.runner import Step
+
+    return [Step.from_context(h.contexts.get(REPO, c.agent, c.scope))
+            for c in h.contexts.search_all(repo=REPO, scope_prefix=h.job_id + ":")]  # fmt: skip
+
+
+def _without_job(files: dict[str, str]) -> dict[str, Any]:
+    spec = load_yaml(files["domains/digital-marketing/spec.yaml"]).model_dump(mode="json")
+    for key in ("job", "figures", "provenance"):
+        spec.pop(key)
+    return spec
