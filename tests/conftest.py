@@ -111,3 +111,28 @@ def redis_url() -> str:
     finally:
         client.close()
     return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def anthropic_server() -> Iterator[Any]:
+    """One fake Anthropic Messages API on loopback for the whole session (tests/fakes/anthropic.py)."""
+    from tests.fakes.anthropic import FakeAnthropic
+
+    with FakeAnthropic() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_anthropic(anthropic_server: Any) -> Any:
+    """The session's fake Anthropic, with no requests, scripts or cached prefixes left from other tests."""
+    anthropic_server.reset()
+    return anthropic_server
+
+
+@pytest.fixture
+def domain_script(fake_anthropic: Any) -> Any:
+    """The fake Anthropic answering as the 13 WowDomain agents (tests/fakes/domain.py)."""
+    from tests.fakes.domain import DomainScript
+
+    fake_anthropic.responder = script = DomainScript()
+    return script

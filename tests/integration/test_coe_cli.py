@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,24 +12,11 @@ from tests.fakes.domain import DomainScript
 from tests.integration.test_cli import run
 
 
-@pytest.fixture(scope="module")
-def anthropic_server() -> Iterator[FakeAnthropic]:
-    with FakeAnthropic() as fake:
-        yield fake
-
-
-@pytest.fixture
-def script(anthropic_server: FakeAnthropic) -> DomainScript:
-    anthropic_server.reset()
-    anthropic_server.responder = script = DomainScript()
-    return script
-
-
 def keyed(anthropic_server: FakeAnthropic) -> dict[str, str]:
     return {"ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": anthropic_server.url}
 
 
-def test_a_local_run_prints_the_job_first_and_writes_the_spec(tmp_path: Path, script: DomainScript, anthropic_server):
+def test_a_local_run_prints_the_job_first_and_writes_the_spec(tmp_path: Path, domain_script: DomainScript, anthropic_server):
     result = run(["coe", "run", "domain-onboarding", "--domain", "Digital Marketing", "--depth", "quick",
                   "--out", str(tmp_path / "out")], tmp_path, **keyed(anthropic_server))  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -40,17 +26,17 @@ def test_a_local_run_prints_the_job_first_and_writes_the_spec(tmp_path: Path, sc
     assert spec.depth == "quick" and spec.job == first.split()[1]
     assert (tmp_path / "out/domains/digital-marketing/spec.md").read_text().startswith("# Digital Marketing")
 
-    calls = script.total
+    calls = domain_script.total
     again = run(["coe", "run", "domain-onboarding", "--job", spec.job, "--resume", "--out", str(tmp_path / "again")],
                 tmp_path, **keyed(anthropic_server))  # fmt: skip
     assert again.returncode == 0, again.stderr
-    assert script.total == calls  # every step was committed: nothing is asked twice
+    assert domain_script.total == calls  # every step was committed: nothing is asked twice
     assert (tmp_path / "again/domains/digital-marketing/spec.yaml").read_text() == (
         tmp_path / "out/domains/digital-marketing/spec.yaml").read_text()
 
 
-def test_a_parked_job_exits_3(tmp_path: Path, script: DomainScript, anthropic_server):
-    script.confidence["seo-audit"] = 0.1
+def test_a_parked_job_exits_3(tmp_path: Path, domain_script: DomainScript, anthropic_server):
+    domain_script.confidence["seo-audit"] = 0.1
     result = run(["coe", "run", "domain-onboarding", "--domain", "Digital Marketing"], tmp_path, **keyed(anthropic_server))
     assert result.returncode == 3, result.stderr
     assert "parked" in result.stdout and not (tmp_path / "domains").exists()
@@ -74,7 +60,7 @@ def test_usage_errors_exit_2(tmp_path: Path, args: list[str], message: str):
     assert result.returncode == 2 and message in result.stderr
 
 
-def test_with_a_repo_and_a_token_the_local_run_opens_the_pull_request(tmp_path: Path, script: DomainScript, anthropic_server):
+def test_with_a_repo_and_a_token_the_local_run_opens_the_pull_request(tmp_path: Path, domain_script: DomainScript, anthropic_server):
     from tests.fakes.github import FakeGitHub
 
     with FakeGitHub() as github:

@@ -5,7 +5,7 @@ small publish port here; tests/e2e drives the same runner through the app and fa
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,19 +26,6 @@ from tests.fakes.domain import DomainScript, item
 REPO = "octo-org/hello"
 MODEL = "claude-sonnet-5-5"
 STEPS_OF_A_CLEAN_RUN = 14  # 13 agents, the Orchestrator twice (plan and spec), QA and Critique once
-
-
-@pytest.fixture(scope="module")
-def anthropic_server() -> Iterator[FakeAnthropic]:
-    with FakeAnthropic() as fake:
-        yield fake
-
-
-@pytest.fixture
-def script(anthropic_server: FakeAnthropic) -> DomainScript:
-    anthropic_server.reset()
-    anthropic_server.responder = script = DomainScript()
-    return script
 
 
 @dataclass
@@ -110,13 +97,13 @@ class Harness:
         change_job(self.contexts, REPO, self.job_id, change)
 
 
-def test_a_full_run_writes_a_valid_spec_with_provenance_and_opens_one_pr(store: Store, script: DomainScript, anthropic_server):
+def test_a_full_run_writes_a_valid_spec_with_provenance_and_opens_one_pr(store: Store, domain_script: DomainScript, anthropic_server):
     h = Harness(store, anthropic_server)
     result = h.run()
 
     assert result.status == "done", result.message
-    assert script.total == STEPS_OF_A_CLEAN_RUN
-    assert set(script.calls) == {*DomainScript().answers} - {"orchestrator"} | {"orchestrator"}
+    assert domain_script.total == STEPS_OF_A_CLEAN_RUN
+    assert set(domain_script.calls) == {*DomainScript().answers} - {"orchestrator"} | {"orchestrator"}
     spec = load_yaml(result.files["domains/digital-marketing/spec.yaml"])
     assert spec.domain == "Digital Marketing" and [s.id for s in spec.skills] == ["campaign-planning", "seo-audit"]
     assert spec.skills[0].confidence == 0.9 and spec.figures.model_calls == STEPS_OF_A_CLEAN_RUN
@@ -136,7 +123,7 @@ def test_a_full_run_writes_a_valid_spec_with_provenance_and_opens_one_pr(store: 
     assert job.totals.model_calls == STEPS_OF_A_CLEAN_RUN and job.totals.cost_usd > 0
 
 
-def test_every_step_is_a_context_version_with_its_handoff_package(store: Store, script: DomainScript, anthropic_server):
+def test_every_step_is_a_context_version_with_its_handoff_package(store: Store, domain_script: DomainScript, anthropic_server):
     h = Harness(store, anthropic_server)
     h.run()
     research = h.contexts.get(REPO, "research", f"{h.job_id}:research.research")
@@ -149,40 +136,40 @@ def test_every_step_is_a_context_version_with_its_handoff_package(store: Store, 
     assert '"Digital Marketing"' in research.data["prompt"] and "<untrusted_input>" in research.data["prompt"]
 
 
-def test_a_second_run_reuses_every_step_and_produces_the_same_spec(store: Store, script: DomainScript, anthropic_server):
+def test_a_second_run_reuses_every_step_and_produces_the_same_spec(store: Store, domain_script: DomainScript, anthropic_server):
     h = Harness(store, anthropic_server)
     first = h.run()
-    calls = script.total
+    calls = domain_script.total
     again = h.run()
-    assert again.status == "done" and script.total == calls
+    assert again.status == "done" and domain_script.total == calls
     assert again.files == first.files
     assert len(h.publish.of(PullRequest)) == 2 and h.publish.of(PullRequest)[0] == h.publish.of(PullRequest)[1]
 
 
-def test_a_crash_while_publishing_resumes_from_the_last_step_without_paying_again(store: Store, script, anthropic_server):
+def test_a_crash_while_publishing_resumes_from_the_last_step_without_paying_again(store: Store, domain_script, anthropic_server):
     clean = Harness(store, anthropic_server)
     reference = clean.run().files
     anthropic_server.reset()
-    anthropic_server.responder = script = DomainScript()
+    anthropic_server.responder = domain_script = DomainScript()
 
     h = Harness(store, anthropic_server, job_id="job-00000000aa")  # a second job, same domain, same answers
     h.publish.crash_at = 9  # the tracking-comment update after some steps
     with pytest.raises(RuntimeError, match="simulated crash"):
         h.run()
-    paid = script.total
+    paid = domain_script.total
     assert 0 < paid < STEPS_OF_A_CLEAN_RUN
     h.publish.crash_at = None
     result = h.run()
     assert result.status == "done"
-    assert script.total == STEPS_OF_A_CLEAN_RUN  # nothing paid twice
+    assert domain_script.total == STEPS_OF_A_CLEAN_RUN  # nothing paid twice
     assert result.files.keys() == reference.keys()
     assert load_yaml(result.files["domains/digital-marketing/spec.yaml"]).skills == load_yaml(
         reference["domains/digital-marketing/spec.yaml"]).skills
 
 
-def test_critique_items_go_back_to_their_owner_and_resolve(store: Store, script: DomainScript, anthropic_server):
-    script.reviews[("critique", 1)] = [item("vague-market", "market-analysis", "the market summary is vague")]
-    script.revisions[("market-analysis", 1)] = {**script.answers["market-analysis"], "summary": "EU SMB market, 40bn."}
+def test_critique_items_go_back_to_their_owner_and_resolve(store: Store, domain_script: DomainScript, anthropic_server):
+    domain_script.reviews[("critique", 1)] = [item("vague-market", "market-analysis", "the market summary is vague")]
+    domain_script.revisions[("market-analysis", 1)] = {**domain_script.answers["market-analysis"], "summary": "EU SMB market, 40bn."}
     h = Harness(store, anthropic_server)
     result = h.run()
 
@@ -190,13 +177,13 @@ def test_critique_items_go_back_to_their_owner_and_resolve(store: Store, script:
     spec = load_yaml(result.files["domains/digital-marketing/spec.yaml"])
     assert spec.market.summary == "EU SMB market, 40bn."  # the revision replaced the deliverable
     assert [(q.id, q.status) for q in spec.quality] == [("vague-market", "resolved in round 2")]
-    assert script.calls["market-analysis"] == 2 and script.calls["critique"] == 2
+    assert domain_script.calls["market-analysis"] == 2 and domain_script.calls["critique"] == 2
     assert any(p.step == "quality.r1.revise.market-analysis" for p in spec.provenance)
 
 
-def test_broken_references_are_found_without_a_model_and_revised(store: Store, script: DomainScript, anthropic_server):
-    script.answers["role-definition"]["roles"][0]["skills"].append("copywriting")  # no such skill
-    script.revisions[("role-definition", 1)] = {"roles": [{"name": "Campaign agent", "responsibilities": ["run"],
+def test_broken_references_are_found_without_a_model_and_revised(store: Store, domain_script: DomainScript, anthropic_server):
+    domain_script.answers["role-definition"]["roles"][0]["skills"].append("copywriting")  # no such skill
+    domain_script.revisions[("role-definition", 1)] = {"roles": [{"name": "Campaign agent", "responsibilities": ["run"],
                                                            "skills": ["campaign-planning"]}]}  # fmt: skip
     h = Harness(store, anthropic_server)
     spec = load_yaml(h.run().files["domains/digital-marketing/spec.yaml"])
@@ -204,10 +191,10 @@ def test_broken_references_are_found_without_a_model_and_revised(store: Store, s
     assert spec.roles[0].skills == ["campaign-planning"]
 
 
-def test_unresolved_critique_escalates_parks_and_an_answer_resumes(store: Store, script: DomainScript, anthropic_server):
+def test_unresolved_critique_escalates_parks_and_an_answer_resumes(store: Store, domain_script: DomainScript, anthropic_server):
     stuck = [item("no-sources", "research", "no primary sources")]
     for round_no in (1, 2, 3):
-        script.reviews[("qa", round_no)] = stuck
+        domain_script.reviews[("qa", round_no)] = stuck
     h = Harness(store, anthropic_server)  # standard: 2 revision rounds, then a human
     parked = h.run()
 
@@ -217,18 +204,18 @@ def test_unresolved_critique_escalates_parks_and_an_answer_resumes(store: Store,
     [issue] = h.publish.of(IssueReport)
     assert issue.labels == ("needs-human",) and "no primary sources" in issue.body and issue.state == "open"
     assert "waits" in h.run().message and len(h.publish.of(PullRequest)) == 0  # parked stays parked
-    calls = script.total
+    calls = domain_script.total
 
     h.answer(1, "Use the IAB standards as the primary source.")
     done = h.run()
-    assert done.status == "done" and script.total == calls + 4  # only the validation and publication steps
+    assert done.status == "done" and domain_script.total == calls + 4  # only the validation and publication steps
     spec = load_yaml(done.files["domains/digital-marketing/spec.yaml"])
     assert spec.quality[0].status == "answered by @maint: Use the IAB standards as the primary source."
     assert "IAB standards" in str(anthropic_server.messages[-1].json["messages"])  # the answer reaches the agents
 
 
-def test_low_confidence_escalates_and_the_answer_is_recorded_on_the_skill(store: Store, script: DomainScript, anthropic_server):
-    script.confidence["seo-audit"] = 0.3
+def test_low_confidence_escalates_and_the_answer_is_recorded_on_the_skill(store: Store, domain_script: DomainScript, anthropic_server):
+    domain_script.confidence["seo-audit"] = 0.3
     h = Harness(store, anthropic_server)
     assert h.run().status == "parked"
     escalation = h.job().escalations[0]
@@ -242,27 +229,27 @@ def test_low_confidence_escalates_and_the_answer_is_recorded_on_the_skill(store:
     assert spec.figures.escalations == 1
 
 
-def test_a_spent_budget_parks_the_job_and_a_raised_budget_resumes_it(store: Store, script: DomainScript, anthropic_server):
+def test_a_spent_budget_parks_the_job_and_a_raised_budget_resumes_it(store: Store, domain_script: DomainScript, anthropic_server):
     h = Harness(store, anthropic_server, budget=0.0001)
     parked = h.run()
-    assert parked.status == "parked" and script.total == 0  # estimated before the call, never truncated
+    assert parked.status == "parked" and domain_script.total == 0  # estimated before the call, never truncated
     escalation = h.job().escalations[0]
     assert escalation.kind == "budget" and escalation.step == "intake.orchestrator"
     assert "/answer budget" in h.publish.of(IssueReport)[0].body
     h.answer(1, "budget 5", budget=5.0)
-    assert h.run().status == "done" and script.total == STEPS_OF_A_CLEAN_RUN
+    assert h.run().status == "done" and domain_script.total == STEPS_OF_A_CLEAN_RUN
 
 
 BATCHED_STEPS = 7  # research (3), discovery (2) and capability design (2): one batch per group of the table
 INSTANT = BatchPolicy(poll=0.01, wait=5)
 
 
-def test_batchable_phases_go_through_message_batches_at_half_price(store: Store, script: DomainScript, anthropic_server):
+def test_batchable_phases_go_through_message_batches_at_half_price(store: Store, domain_script: DomainScript, anthropic_server):
     direct = Harness(store, anthropic_server, job_id="job-00000000d1")
     reference = direct.run().files
     direct_costs = {s.key: s.cost_usd for s in _steps(direct)}
     anthropic_server.reset()
-    anthropic_server.responder = script = DomainScript()
+    anthropic_server.responder = domain_script = DomainScript()
 
     h = Harness(store, anthropic_server, job_id="job-00000000d2")
     anthropic_server.batch_polls = 2  # in progress twice, then ended
@@ -281,7 +268,7 @@ def test_batchable_phases_go_through_message_batches_at_half_price(store: Store,
                                       "capability.skills-discovery", "capability.role-definition"}  # fmt: skip
 
 
-def test_a_batch_still_running_stops_the_run_and_the_next_run_collects_it(store: Store, script: DomainScript, anthropic_server):
+def test_a_batch_still_running_stops_the_run_and_the_next_run_collects_it(store: Store, domain_script: DomainScript, anthropic_server):
     h = Harness(store, anthropic_server)
     anthropic_server.batch_polls = 1000
     stopped = h.run(batch=BatchPolicy(poll=0.01, wait=0.05))
@@ -294,16 +281,16 @@ def test_a_batch_still_running_stops_the_run_and_the_next_run_collects_it(store:
     assert len(anthropic_server.batches) == 5  # the first batch collected, not sent again
 
 
-def test_an_unusable_batch_answer_is_asked_again_directly(store: Store, script: DomainScript, anthropic_server):
-    script.answers["market-analysis"] = {"summary": ""}  # fails the schema (empty summary)
+def test_an_unusable_batch_answer_is_asked_again_directly(store: Store, domain_script: DomainScript, anthropic_server):
+    domain_script.answers["market-analysis"] = {"summary": ""}  # fails the schema (empty summary)
     h = Harness(store, anthropic_server, budget=5.0)
     calls = []
-    original = script.__call__
+    original = domain_script.__call__
 
     def fixed_after_batch(request):
         calls.append(DomainScript.agent_of(request))
         if DomainScript.agent_of(request) == "market-analysis" and calls.count("market-analysis") > 1:
-            script.answers["market-analysis"] = DomainScript().answers["market-analysis"]
+            domain_script.answers["market-analysis"] = DomainScript().answers["market-analysis"]
         return original(request)
 
     anthropic_server.responder = fixed_after_batch
