@@ -16,6 +16,11 @@ but keep the answer back; `set_permission(user, level)`; `valid_anchors` (None =
 inline review comment anchors; else a set of (path, line) that do); `token_ttl`;
 `revoke_tokens()`; `default_branch` (of every repo, "main").
 
+Reviews, as GitHub treats them: one without `event` is PENDING (kept in `reviews`, no
+`submitted_at`) and may be deleted; a pull request holds at most one pending review (of
+the one user the fake knows) and no review is created while it exists; any inline
+comment outside `valid_anchors` fails the whole review with 422.
+
 Branches and pull requests: `branches` (repo → {branch: head sha}; a repo's default
 branch appears on first use), `files` ((repo, ref, path) → bytes, where ref is a
 branch name, a sha or "HEAD"; a new branch starts with the files of the ref it is
@@ -342,6 +347,8 @@ class FakeGitHub:
             html_url=html, pull_request_url=f"{self._base(repo)}/pulls/{pr}",
             _links={"html": {"href": html}, "pull_request": {"href": f"{self._base(repo)}/pulls/{pr}"}},
         )
+        if obj["state"] == "PENDING":
+            del obj["submitted_at"]  # GitHub leaves it out until the review is submitted
         return obj
 
     def _check_run(self, repo: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -511,15 +518,35 @@ class FakeGitHub:
 
     def create_review(self, call: Call, url: str, repo: str, number: str) -> tuple[int, Any, dict[str, str]]:
         comments = call.json.get("comments") or []
+        docs = "https://docs.github.com/rest/pulls/reviews#create-a-review-for-a-pull-request"
         if self.valid_anchors is not None:
             bad = [c for c in comments if (c["path"], c.get("line")) not in self.valid_anchors]
             if bad:
-                return 422, {"message": "Unprocessable Entity",
-                             "errors": ["Line could not be resolved"],
-                             "documentation_url": "https://docs.github.com/rest/pulls/reviews#create-a-review-for-a-pull-request"}, {}
+                return 422, {"message": "Unprocessable Entity", "errors": ["Line could not be resolved"],
+                             "documentation_url": docs}, {}
+        if self._pending_review(repo, number) is not None:
+            return 422, {"message": "Unprocessable Entity",
+                         "errors": ["User can only have one pending review per pull request"],
+                         "documentation_url": docs}, {}
         review = self._review(repo, int(number), call.json)
-        self.reviews[review["id"]] = review
-        self.review_comments[review["id"]] = comments
+        self.reviews[review["id"]], self.review_comments[review["id"]] = review, comments
+        return 200, review, {}
+
+    def _pending_review(self, repo: str, number: str) -> dict[str, Any] | None:
+        pr_url = f"{self._base(repo)}/pulls/{number}"
+        return next((r for r in self.reviews.values() if r["pull_request_url"] == pr_url and r["state"] == "PENDING"), None)
+
+    def _review_of(self, repo: str, number: str, id: str) -> dict[str, Any] | None:
+        review = self.reviews.get(int(id))
+        return review if review is not None and review["pull_request_url"] == f"{self._base(repo)}/pulls/{number}" else None
+
+    def delete_review(self, call: Call, url: str, repo: str, number: str, id: str) -> tuple[int, Any, dict[str, str]]:
+        review = self._review_of(repo, number, id)
+        if review is None:
+            return 404, {"message": "Not Found"}, {}
+        if review["state"] != "PENDING":
+            return 422, {"message": "Unprocessable Entity", "errors": ["Can not delete a non-pending pull request review"]}, {}
+        del self.reviews[review["id"]], self.review_comments[review["id"]]
         return 200, review, {}
 
     def create_check_run(self, call: Call, url: str, repo: str) -> tuple[int, Any, dict[str, str]]:
@@ -700,6 +727,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("PATCH", _REPO + r"/issues/(?P<number>\d+)", "update_issue"),
     ("GET", _REPO + r"/pulls/(?P<number>\d+)/reviews", "list_reviews"),
     ("POST", _REPO + r"/pulls/(?P<number>\d+)/reviews", "create_review"),
+    ("DELETE", _REPO + r"/pulls/(?P<number>\d+)/reviews/(?P<id>\d+)", "delete_review"),
     ("POST", _REPO + r"/check-runs", "create_check_run"),
     ("PATCH", _REPO + r"/check-runs/(?P<id>\d+)", "update_check_run"),
     ("GET", _REPO + r"/commits/(?P<ref>[^/]+)/check-runs", "list_check_runs"),

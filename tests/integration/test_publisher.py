@@ -252,21 +252,6 @@ def test_review_with_inline_comments(publisher: GitHubPublisher, fake: FakeGitHu
     assert row.marker == marker(AGENT, "review", f"review@{SHA}") and row.github_id == posted["id"]
 
 
-def test_review_rejected_for_an_anchor_is_posted_without_inline_comments(
-    publisher: GitHubPublisher, fake: FakeGitHub, store: Store
-) -> None:
-    fake.valid_anchors = {("a.py", 3)}
-    publish(publisher, review([InlineComment("a.py", 3, "fine"), InlineComment("gone.py", 99, "Outside the diff")]))
-
-    first, second = fake.calls("POST", r"/pulls/2/reviews$")
-    assert first.status == 422 and len(first.json["comments"]) == 2
-    assert second.status == 200 and "comments" not in second.json
-    (posted,) = fake.reviews.values()
-    assert "`a.py:3` — fine" in posted["body"] and "`gone.py:99` — Outside the diff" in posted["body"]
-    assert posted["body"].startswith("2 findings") and posted["body"].endswith(marker(AGENT, "review", "review"))
-    assert len(rows(store)) == 1
-
-
 def test_new_head_sha_gets_a_new_review(publisher: GitHubPublisher, fake: FakeGitHub) -> None:
     publish(publisher, review([]))
     publish(publisher, review([], sha="b" * 40))
