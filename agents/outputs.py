@@ -78,6 +78,25 @@ class Review:
 
 
 @dataclass(frozen=True)
+class ReviewDismissal:
+    """Dismiss the agent's reviews of `review_key` on a PR that still request changes.
+
+    For when nothing they asked for is left. A review that is dismissed already, or does
+    not request changes, is left alone, so publishing this again changes nothing.
+    """
+
+    repo: str
+    pr_number: int
+    review_key: str
+    message: str
+    kind = "review_dismissal"
+
+    @property
+    def key(self) -> str:
+        return f"{self.pr_number}:{self.review_key}"
+
+
+@dataclass(frozen=True)
 class Annotation:
     path: str
     start_line: int
@@ -155,4 +174,5 @@ class WorkflowDispatch:
     kind = "workflow_dispatch"
 
 
-Output = Reaction | Comment | IssueReport | Review | CheckRun | Report | PullRequest | WorkflowDispatch
+Output = (Reaction | Comment | IssueReport | Review | ReviewDismissal | CheckRun | Report | PullRequest
+          | WorkflowDispatch)

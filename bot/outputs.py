@@ -41,6 +41,7 @@ from agents.outputs import (
     Reaction,
     Report,
     Review,
+    ReviewDismissal,
     WorkflowDispatch,
     marker,
 )
@@ -112,6 +113,8 @@ def _describe(output: Output) -> str:
     if isinstance(output, Review):
         inline = "".join(f"\n  {c.path}:{c.line}: {c.body}" for c in output.comments)
         return f"review {output.event} on {output.repo}#{output.pr_number} @ {output.commit_sha[:12]}:\n{output.body}{inline}"
+    if isinstance(output, ReviewDismissal):
+        return f"dismiss our reviews {output.review_key!r} requesting changes on {output.repo}#{output.pr_number}: {output.message}"
     if isinstance(output, CheckRun):
         return f"check run {output.name!r} on {output.repo}@{output.head_sha[:12]}: {output.conclusion} — {output.title}\n{output.summary}"
     if isinstance(output, PullRequest):
@@ -261,7 +264,7 @@ class GitHubPublisher:
     async def _publish_one(self, github: GitHub[Any], agent: str, output: Output, event: Event) -> Published:
         handlers: dict[type, Callable[..., Awaitable[_Where]]] = {
             Comment: self._comment, Reaction: self._reaction, IssueReport: self._issue_report, Review: self._review,
-            CheckRun: self._check_run, Report: self._report, PullRequest: self._pull_request,
+            ReviewDismissal: self._dismiss_reviews, CheckRun: self._check_run, Report: self._report, PullRequest: self._pull_request,
             WorkflowDispatch: self._dispatch,
         }
         handler = handlers.get(type(output))
@@ -531,6 +534,30 @@ class GitHubPublisher:
         finally:
             if pending is not None:
                 await github.rest.pulls.async_delete_pending_review(owner, name, output.pr_number, pending.id)
+
+    async def _dismiss_reviews(self, github: GitHub[Any], agent: str, output: ReviewDismissal, event: Event) -> _Where:
+        # Nothing is recorded: a review's state on GitHub says whether it is dismissed already.
+        owner, name = _split(output.repo)
+        hidden = marker(agent, Review.kind, output.review_key)
+        stale = [
+            review.id
+            async for review in github.rest.paginate(
+                github.rest.pulls.async_list_reviews, owner=owner, repo=name, pull_number=output.pr_number, per_page=100
+            )
+            if review.state == "CHANGES_REQUESTED" and hidden in (review.body or "")
+        ]
+        for review_id in stale:
+            try:
+                await github.rest.pulls.async_dismiss_review(owner, name, output.pr_number, review_id,
+                                                             message=output.message, event="DISMISS")
+            except Exception as exc:
+                if _status(exc) != 422:
+                    raise
+                log.info("publish.review_not_dismissed", repo=output.repo, pr=output.pr_number, review=review_id,
+                         reason="no longer requesting changes")  # dismissed by someone since we looked
+        if stale:
+            log.info("publish.reviews_dismissed", repo=output.repo, pr=output.pr_number, reviews=len(stale))
+        return None, None
 
     # -- check runs
 

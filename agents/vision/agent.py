@@ -2,10 +2,11 @@
 
 A pull request gets, per head SHA, one check run "WowVision", one review with inline
 comments for the findings that are new at that SHA, and one summary comment per PR,
-edited in place (fixed findings struck through). The config is read from the PR's
-base commit, so a PR cannot relax the rules applied to itself. A push to the default
-branch keeps one issue per rule with findings there, updated as they change and
-closed when none is left.
+edited in place (fixed findings struck through). In REQUEST_CHANGES mode, its reviews
+that requested changes are dismissed once no error-level finding is left. The config
+is read from the PR's base commit, so a PR cannot relax the rules applied to itself. A
+push to the default branch keeps one issue per rule with findings there, updated as
+they change and closed when none is left.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from agents.context.models import AuditEntry, Decision
 from agents.commands import WRITE_ROLES, SlashCommand, find_command, may_act, refusal
 from agents.decisions import BudgetPolicy, DecisionLadder, LedgerContext
 from agents.events import Event
-from agents.outputs import Annotation, CheckRun, Comment, InlineComment, IssueReport, Output, Reaction, Review
+from agents.outputs import Annotation, CheckRun, Comment, InlineComment, IssueReport, Output, Reaction, Review, ReviewDismissal
 from agents.ports import RepoReader
 from agents.vision.config import CONFIG_PATH, RepoConfig, extend, parse_config, resolve_packs
 from agents.vision.diff import Diff, from_github_files, parse_diff
@@ -146,12 +147,16 @@ class WowVisionPrime(WowAgent):
                 continue
             inline.append(InlineComment(spot.path, spot.line, _inline_text(finding), start_line=spot.start_line))
             posted.add(finding.fingerprint)
+        review_key = f"pr-{number}"
         if inline:
             event = "REQUEST_CHANGES" if config.review == "REQUEST_CHANGES" and result.failed else "COMMENT"
             body = f"WowVision: {len(inline)} new finding{'s' if len(inline) != 1 else ''} at {head_sha[:7]}; the summary comment has them all."
             outputs.append(
-                Review(repo, number, head_sha, body, key=f"pr-{number}", event=event, comments=tuple(inline))
+                Review(repo, number, head_sha, body, key=review_key, event=event, comments=tuple(inline))
             )
+        if config.review == "REQUEST_CHANGES" and not result.failed:
+            message = f"WowVision: no error-level finding is left at {head_sha[:7]}."
+            outputs.append(ReviewDismissal(repo, number, review_key, message))
         outputs.append(Comment(repo, number, _summary(result, fixed, head_sha), key=f"summary:{number}"))
         self.context.update({"head_sha": head_sha, "findings": current, "posted": sorted(posted)})
         return outputs

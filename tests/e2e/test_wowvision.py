@@ -56,6 +56,15 @@ def opened(**overrides):
     return load_payload("pull_request/opened.payload.json", **overrides)
 
 
+def synchronize(fake: FakeGitHub, content: str) -> dict:
+    """The PR's head moves to NEW_HEAD, where app/main.py is `content`: the synchronize payload."""
+    fake.pull_diffs[(REPO, 2)] = new_file_diff("app/main.py", content)
+    fake.files[(REPO, NEW_HEAD, "app/main.py")] = content.encode()
+    payload = opened(action="synchronize")
+    payload["pull_request"]["head"]["sha"] = NEW_HEAD
+    return payload
+
+
 def sent_text(fake: FakeGitHub) -> str:
     return json.dumps([call.json for call in fake.requests])
 
@@ -89,16 +98,47 @@ def test_redelivery_and_a_repeat_of_the_same_head_duplicate_nothing(world):
 def test_synchronize_posts_only_new_findings_and_strikes_fixed_ones(world):
     fake, deliver = world
     deliver("pull_request", opened(), "pr-1")
-    fake.pull_diffs[(REPO, 2)] = new_file_diff("app/main.py", MAIN_V2)
-    fake.files[(REPO, NEW_HEAD, "app/main.py")] = MAIN_V2.encode()
-    payload = opened(action="synchronize")
-    payload["pull_request"]["head"]["sha"] = NEW_HEAD
+    payload = synchronize(fake, MAIN_V2)
     deliver("pull_request", payload, "pr-2")
     assert len(fake.check_runs) == 2  # one per head SHA
     assert len(fake.reviews) == 1, "no new finding at the new head: no second review"
     summary = next(c for c in fake.comments.values() if "summary:2" in c["body"])
     assert "~~`hygiene-breakpoint`" in summary["body"]
     assert "secret-aws-key" in summary["body"]
+    assert not fake.calls("PUT", r"/dismissals$"), "COMMENT mode: nothing to dismiss"
+
+
+MAIN_FIXED = "import os\n\nprint(os.getcwd())\n# TODO tidy this up\n"  # no error left, one new notice
+
+
+def test_a_review_requesting_changes_is_dismissed_once_its_findings_are_fixed(world):
+    fake, deliver = world
+    fake.files[(REPO, BASE, ".github/waooaw.yml")] = b"review: REQUEST_CHANGES\n"
+    deliver("pull_request", opened(), "pr-1")
+    (first,) = fake.reviews.values()
+    assert first["state"] == "CHANGES_REQUESTED"
+
+    payload = synchronize(fake, MAIN_FIXED)
+    deliver("pull_request", payload, "pr-2")
+    deliver("pull_request", payload, "pr-2-again")  # the same head once more: nothing more happens
+
+    assert first["state"] == "DISMISSED"
+    (dismissal,) = fake.calls("PUT", rf"/pulls/2/reviews/{first['id']}/dismissals$")
+    assert dismissal.json["message"] == f"WowVision: no error-level finding is left at {NEW_HEAD[:7]}."
+    (second,) = [r for r in fake.reviews.values() if r["id"] != first["id"]]
+    assert (second["state"], second["commit_id"]) == ("COMMENTED", NEW_HEAD)
+    assert [c["line"] for c in fake.review_comments[second["id"]]] == [4]  # only the new to-do
+    assert len(fake.check_runs) == 2
+
+
+def test_a_review_requesting_changes_stays_while_an_error_is_left(world):
+    fake, deliver = world
+    fake.files[(REPO, BASE, ".github/waooaw.yml")] = b"review: REQUEST_CHANGES\n"
+    deliver("pull_request", opened(), "pr-1")
+    payload = synchronize(fake, MAIN_V2)  # the secret is still there
+    deliver("pull_request", payload, "pr-2")
+    (first,) = fake.reviews.values()
+    assert first["state"] == "CHANGES_REQUESTED" and not fake.calls("PUT", r"/dismissals$")
 
 
 def test_the_config_comes_from_the_base_commit_not_the_pull_request(world):
@@ -278,3 +318,4 @@ def test_the_daily_report_counts_wowvision_findings_and_suppressions(world, stor
     assert report.wowvision.findings_opened == 3
     assert report.wowvision.suppressions_added == 1
     assert [(r.name, r.count) for r in report.wowvision.repos_most_open] == [(REPO, 3)]
+

@@ -19,7 +19,9 @@ inline review comment anchors; else a set of (path, line) that do); `token_ttl`;
 Reviews, as GitHub treats them: one without `event` is PENDING (kept in `reviews`, no
 `submitted_at`) and may be deleted; a pull request holds at most one pending review (of
 the one user the fake knows) and no review is created while it exists; any inline
-comment outside `valid_anchors` fails the whole review with 422.
+comment outside `valid_anchors` fails the whole review with 422; a CHANGES_REQUESTED or
+APPROVED review may be dismissed (state DISMISSED). `add_review(...)` leaves a submitted
+review as someone else would.
 
 Branches and pull requests: `branches` (repo → {branch: head sha}; a repo's default
 branch appears on first use), `files` ((repo, ref, path) → bytes, where ref is a
@@ -309,6 +311,14 @@ class FakeGitHub:
         self.comments[id] = obj
         return obj
 
+    def add_review(self, repo: str, pr: int, body: str, event: str, commit_id: str,
+                   user: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A submitted review (tests use it for a review someone else left)."""
+        review = self._review(repo, pr, {"body": body, "event": event, "commit_id": commit_id})
+        review["user"] = user or self.user("octocat", 583231)
+        self.reviews[review["id"]], self.review_comments[review["id"]] = review, []
+        return review
+
     def add_issue(self, repo: str, title: str, body: str | None, labels: Sequence[str] = (), state: str = "open") -> dict[str, Any]:
         number, id = next(self._numbers), next(self._ids)
         obj = copy.deepcopy(self._templates["issue"])
@@ -549,6 +559,18 @@ class FakeGitHub:
         del self.reviews[review["id"]], self.review_comments[review["id"]]
         return 200, review, {}
 
+    def dismiss_review(self, call: Call, url: str, repo: str, number: str, id: str) -> tuple[int, Any, dict[str, str]]:
+        review = self._review_of(repo, number, id)
+        if review is None:
+            return 404, {"message": "Not Found"}, {}
+        if not call.json.get("message"):
+            return 422, {"message": "Invalid request.\n\n\"message\" wasn't supplied."}, {}
+        if review["state"] not in ("CHANGES_REQUESTED", "APPROVED"):
+            state = review["state"].lower().replace("_", " ")
+            return 422, {"message": "Unprocessable Entity", "errors": [f"Can not dismiss a {state} pull request review"]}, {}
+        review["state"] = "DISMISSED"
+        return 200, review, {}
+
     def create_check_run(self, call: Call, url: str, repo: str) -> tuple[int, Any, dict[str, str]]:
         if len((call.json.get("output") or {}).get("annotations") or []) > 50:
             return 422, {"message": "Only 50 annotations per request"}, {}
@@ -728,6 +750,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", _REPO + r"/pulls/(?P<number>\d+)/reviews", "list_reviews"),
     ("POST", _REPO + r"/pulls/(?P<number>\d+)/reviews", "create_review"),
     ("DELETE", _REPO + r"/pulls/(?P<number>\d+)/reviews/(?P<id>\d+)", "delete_review"),
+    ("PUT", _REPO + r"/pulls/(?P<number>\d+)/reviews/(?P<id>\d+)/dismissals", "dismiss_review"),
     ("POST", _REPO + r"/check-runs", "create_check_run"),
     ("PATCH", _REPO + r"/check-runs/(?P<id>\d+)", "update_check_run"),
     ("GET", _REPO + r"/commits/(?P<ref>[^/]+)/check-runs", "list_check_runs"),

@@ -1,4 +1,4 @@
-"""GitHubPublisher's reviews when GitHub refuses an inline comment.
+"""GitHubPublisher's reviews when GitHub refuses an inline comment, and review dismissals.
 
 A review with one comment outside the diff fails whole with 422, and GitHub does not
 say which comment: the publisher tells them apart with pending reviews (deleted at
@@ -16,7 +16,7 @@ import structlog
 
 from agents.context.db import Store
 from agents.context.models import PublishedOutput
-from agents.outputs import InlineComment, Output, Review, marker
+from agents.outputs import InlineComment, Output, Review, ReviewDismissal, marker
 from bot.outputs import REVIEW_PROBE_LIMIT, GitHubPublisher, PublishError
 from tests.fakes.github import FakeGitHub
 from tests.integration.test_publisher import (  # noqa: F401 - fixtures
@@ -130,4 +130,25 @@ def test_a_probe_left_pending_by_a_failed_delete_is_removed_on_the_retry(
     publish(publisher, review([*GOOD, BAD]), delivery="retry")
     (posted,) = submitted(fake)
     assert posted["state"] == "COMMENTED" and inline_of(fake, posted) == [("a.py", 3), ("b.py", 10)]
+
+
+# ---------------------------------------------------------------- dismissals
+
+
+def test_our_reviews_requesting_changes_are_dismissed_once(publisher: GitHubPublisher, fake: FakeGitHub) -> None:
+    publish(publisher, review([], event="REQUEST_CHANGES"))
+    publish(publisher, review([], event="REQUEST_CHANGES", sha="b" * 40))
+    publish(publisher, review([], sha="c" * 40))  # a COMMENT review: nothing to dismiss
+    fake.add_review(REPO, 2, "Please fix", "REQUEST_CHANGES", SHA)  # someone else's: no marker of ours
+
+    dismissal = ReviewDismissal(REPO, 2, "pr-2", "The findings that requested changes are fixed.")
+    publish(publisher, dismissal)
+    publish(publisher, dismissal, delivery="d-2")
+
+    states = sorted((r["body"].split("\n")[0], r["commit_id"][0], r["state"]) for r in fake.reviews.values())
+    assert states == [("3 findings", "a", "DISMISSED"), ("3 findings", "b", "DISMISSED"),
+                      ("3 findings", "c", "COMMENTED"), ("Please fix", "a", "CHANGES_REQUESTED")]
+    puts = fake.calls("PUT", r"/pulls/2/reviews/\d+/dismissals$")
+    assert len(puts) == 2 and all(c.status == 200 for c in puts)
+    assert puts[0].json == {"message": "The findings that requested changes are fixed.", "event": "DISMISS"}
 
