@@ -3,22 +3,24 @@
 A pull request gets, per head SHA, one check run "WowVision", one review with inline
 comments for the findings that are new at that SHA, and one summary comment per PR,
 edited in place (fixed findings struck through). In REQUEST_CHANGES mode, its reviews
-that requested changes are dismissed once no error-level finding is left. The config
-is read from the PR's base commit, so a PR cannot relax the rules applied to itself. A
-push to the default branch keeps one issue per rule with findings there, updated as
-they change and closed when none is left.
+that requested changes are dismissed once no error-level finding is left. The Re-run
+button (of the check run or of the whole suite) reviews again. The config is read from
+the PR's base commit, so a PR cannot relax the rules applied to itself. A push to the
+default branch keeps one issue per rule with findings there, updated as they change
+and closed when none is left.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
 import structlog
 
-from agents.base import CommandHelp, WowAgent
+from agents.base import AgentEnv, CommandHelp, WowAgent
 from agents.context.db import Store
 from agents.context.models import AuditEntry, Decision
 from agents.commands import WRITE_ROLES, SlashCommand, find_command, may_act, refusal
@@ -54,6 +56,7 @@ class WowVisionPrime(WowAgent):
         "pull_request.ready_for_review",
         "push",
         "check_run.rerequested",
+        "check_suite.rerequested",
         "issue_comment.created",
     )
     commands = (
@@ -64,6 +67,10 @@ class WowVisionPrime(WowAgent):
         CommandHelp("/wowvision resume", "review this pull request again on every push", needs_write=True),
     )
 
+    def __init__(self, env: AgentEnv) -> None:
+        super().__init__(env)
+        self._suite_peers: list[tuple[WowVisionPrime, Event]] = []  # other PRs of a re-run suite
+
     def should_wake(self, event: Event) -> bool:
         if not super().should_wake(event):
             return False
@@ -71,6 +78,9 @@ class WowVisionPrime(WowAgent):
             return _default_branch_push(event.payload)
         if event.name == "check_run":
             return (event.payload.get("check_run") or {}).get("name") == CHECK_NAME
+        if event.name == "check_suite":
+            # GitHub sends `rerequested` only to the App whose suite it is: the suite is ours.
+            return bool(_suite_pulls(event.payload))
         if event.name == "issue_comment":
             return _command(event) is not None
         return True
@@ -94,6 +104,8 @@ class WowVisionPrime(WowAgent):
             return await self._push(event, reader)
         if event.name == "issue_comment":
             return await self._command(event, reader)
+        if event.name == "check_suite":
+            return await self._rerun_suite(event, reader)
         number = _pr_number(event)
         if number is None:
             return []
@@ -103,6 +115,33 @@ class WowVisionPrime(WowAgent):
         return await self._review_pull(event, reader, pull, forced=forced)
 
     # ------------------------------------------------------------------ pull requests
+
+    async def _rerun_suite(self, event: Event, reader: RepoReader) -> list[Output]:
+        """The Re-run button of the whole suite: each open PR still at the suite's head SHA is reviewed again.
+
+        The suite's first PR is this run's context; every other PR has its own, read now
+        and saved with this run's (see save_context), after the outputs are published.
+        """
+        repo, head_sha = event.repo or "", event.payload["check_suite"]["head_sha"]
+        outputs: list[Output] = []
+        for index, listed in enumerate(_suite_pulls(event.payload)):
+            one = replace(event, payload=_naming_one_pull(event.payload, listed))
+            pull = await reader.pull_request(repo, int(listed["number"]))
+            if pull.get("state") != "open" or pull["head"]["sha"] != head_sha:
+                log.info("wowvision.rerun_skipped", repo=repo, pull=listed["number"], reason="closed or moved on")
+                continue
+            agent = self
+            if index > 0:
+                agent = WowVisionPrime(self.env)
+                await agent.wake_up(one)
+                self._suite_peers.append((agent, one))
+            outputs += await agent._review_pull(one, reader, pull, forced=True)
+        return outputs
+
+    async def save_context(self, event: Event) -> None:
+        await super().save_context(event)
+        for agent, one in self._suite_peers:
+            await agent.save_context(one)
 
     async def _review_pull(
         self, event: Event, reader: RepoReader, pull: dict[str, Any], *, forced: bool
@@ -284,10 +323,20 @@ def _command(event: Event) -> SlashCommand | None:
 
 
 def _pr_number(event: Event) -> int | None:
-    if event.name == "check_run":
-        pulls = (event.payload.get("check_run") or {}).get("pull_requests") or []
+    if event.name in ("check_run", "check_suite"):
+        pulls = (event.payload.get(event.name) or {}).get("pull_requests") or []
         return pulls[0]["number"] if pulls else None
     return event.issue_number
+
+
+def _suite_pulls(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The PRs whose head is the suite's (none for a fork's branch: GitHub leaves them out)."""
+    return (payload.get("check_suite") or {}).get("pull_requests") or []
+
+
+def _naming_one_pull(payload: dict[str, Any], pull: dict[str, Any]) -> dict[str, Any]:
+    """The check_suite payload as if `pull` were its only PR: one PR's context and review."""
+    return {**payload, "check_suite": {**payload["check_suite"], "pull_requests": [pull]}}
 
 
 def _default_branch_push(payload: dict[str, Any]) -> bool:

@@ -319,3 +319,51 @@ def test_the_daily_report_counts_wowvision_findings_and_suppressions(world, stor
     assert report.wowvision.suppressions_added == 1
     assert [(r.name, r.count) for r in report.wowvision.repos_most_open] == [(REPO, 3)]
 
+
+def rerun_suite(*numbers: int) -> dict:
+    """The suite's Re-run button (GitHub's real check_suite.rerequested payload), listing PRs `numbers`."""
+    payload = load_payload("check_suite/rerequested.payload.json")
+    listed = payload["check_suite"]["pull_requests"][0]
+    payload["check_suite"]["pull_requests"] = [listed | {"number": n} for n in numbers]
+    payload["installation"] = opened()["installation"]  # the same installation as the PR's events
+    return payload
+
+
+def test_the_suite_re_run_button_reviews_again_a_paused_pull_request(world):
+    fake, deliver = world
+    fake.pulls[(REPO, 2)] = opened()["pull_request"]
+    deliver("issue_comment", comment("/wowvision pause"), "c-1")
+    deliver("pull_request", opened(), "pr-1")
+    assert not fake.check_runs
+
+    assert deliver("check_suite", rerun_suite(2), "suite-1") == "queued"
+    deliver("check_suite", rerun_suite(2), "suite-2")  # pressed twice: the same SHA is not reviewed twice over
+
+    (check,) = fake.check_runs.values()
+    assert (check["head_sha"], check["conclusion"]) == (HEAD, "failure")
+    assert len(fake.reviews) == 1
+    assert len([c for c in fake.comments.values() if "summary:2" in c["body"]]) == 1
+
+
+def test_the_suite_re_run_reviews_each_open_pull_request_at_its_head(world, store):
+    from agents.context import repository
+    from agents.context.repository import ContextKey
+
+    fake, deliver = world
+    for number, state in ((2, "open"), (3, "open"), (4, "closed")):
+        fake.pulls[(REPO, number)] = opened()["pull_request"] | {"number": number, "state": state}
+        fake.pull_diffs[(REPO, number)] = fake.pull_diffs[(REPO, 2)]
+    moved_on = opened()["pull_request"]
+    moved_on.update(number=5, head=moved_on["head"] | {"sha": NEW_HEAD})
+    fake.pulls[(REPO, 5)] = moved_on
+
+    deliver("check_suite", rerun_suite(2, 3, 4, 5), "suite-1")
+
+    reviewed = sorted(r["pull_request_url"].rsplit("/", 1)[1] for r in fake.reviews.values())
+    assert reviewed == ["2", "3"]
+    assert {c["issue_url"].rsplit("/", 1)[1] for c in fake.comments.values() if "summary:" in c["body"]} == {"2", "3"}
+    installation = opened()["installation"]["id"]
+    with store.reading() as session:  # each PR keeps what was posted on it, for its next push
+        for number in (2, 3):
+            saved = repository.latest(session, ContextKey(installation, REPO, "wowvision", f"pr-{number}"))
+            assert saved is not None and saved.data["head_sha"] == HEAD and saved.data["posted"]
