@@ -114,6 +114,22 @@ def redis_url() -> str:
 
 
 @pytest.fixture(scope="session")
+def github_server() -> Iterator[Any]:
+    """One fake GitHub REST server on loopback for the whole session (tests/fakes/github.py)."""
+    from tests.fakes.github import FakeGitHub
+
+    with FakeGitHub() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fresh_github(github_server: Any) -> Any:
+    """The session's fake GitHub with nothing recorded, held or scripted by other tests."""
+    github_server.reset()
+    return github_server
+
+
+@pytest.fixture(scope="session")
 def anthropic_server() -> Iterator[Any]:
     """One fake Anthropic Messages API on loopback for the whole session (tests/fakes/anthropic.py)."""
     from tests.fakes.anthropic import FakeAnthropic

@@ -22,7 +22,6 @@ from tests.integration.test_publisher import (  # noqa: F401 - fixtures
     _no_ambient_credentials,
     event,
     fake,
-    fake_server,
     publisher,
     rows,
 )

@@ -26,7 +26,6 @@ from tests.integration.test_publisher import (  # noqa: F401 - fixtures
     _no_ambient_credentials,
     event,
     fake,
-    fake_server,
     publisher,
     rows,
 )

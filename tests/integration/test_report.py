@@ -244,16 +244,9 @@ def test_command_line_usage_errors_and_an_empty_day(tmp_path, monkeypatch):
 # ------------------------------------------------------------------ posting
 
 
-@pytest.fixture(scope="module")
-def fake_server():
-    with FakeGitHub() as server:
-        yield server
-
-
 @pytest.fixture
-def fake(fake_server: FakeGitHub) -> FakeGitHub:
-    fake_server.reset()
-    return fake_server
+def fake(fresh_github: FakeGitHub) -> FakeGitHub:
+    return fresh_github
 
 
 def report_issues(fake: FakeGitHub) -> dict[str, dict]:

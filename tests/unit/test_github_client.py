@@ -28,16 +28,9 @@ def _no_ambient_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture(scope="module")
-def fake_server() -> Any:
-    with FakeGitHub() as server:
-        yield server
-
-
 @pytest.fixture
-def fake(fake_server: FakeGitHub) -> FakeGitHub:
-    fake_server.reset()
-    return fake_server
+def fake(fresh_github: FakeGitHub) -> FakeGitHub:
+    return fresh_github
 
 
 def app_clients(fake: FakeGitHub, **options: Any) -> GitHubClients:
