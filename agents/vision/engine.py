@@ -4,7 +4,7 @@
 `llm`. For `llm` rules it settles what it can without a model — a hunk that no
 added line of the rule's `trigger` touches, a hunk a deterministic finding already
 sits in — and leaves the rest in `ReviewResult.pending`, each also reported as
-skipped ("LLM rung not wired"), never as passed.
+skipped (LLM_NOT_WIRED: "needs Claude…"), never as passed.
 
 The LLM rung plugs in through one seam, `LlmRung`: it receives the pending items and
 returns an `LlmOutcome`; `ReviewResult.settle(outcome)` folds it into the review.

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from agents.vision.policy import Severity
 
 Rung = Literal["deterministic", "cached", "llm"]
-LLM_NOT_WIRED = "LLM rung not wired"
+LLM_NOT_WIRED = "needs Claude: a local check does not ask it"  # the app asks, on the decision ladder
 
 
 def fingerprint(rule: str, path: str | None, content: str) -> str:
