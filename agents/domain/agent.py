@@ -50,10 +50,11 @@ class WowDomain(WowAgent):
         contexts = DbContextClient(self.env.store, Grant(event.installation_id or 0, actor=f"agent:{self.name}"))
         if event.name == "issues":
             return await self._closed(event, contexts)
-        comment_id = event.payload["comment"]["id"]
-        outputs: list[Output] = [Reaction(repo=event.repo, content="eyes", comment_id=comment_id)]
         command = find_command(event.comment_body, "onboard-domain") or find_command(event.comment_body, "answer")
         assert command is not None
+        if command.prefix == "answer" and not await asyncio.to_thread(_about_a_job, contexts, event):
+            return []  # an `/answer` in an issue no WowDomain job asked in is not ours to take
+        outputs: list[Output] = [Reaction(repo=event.repo, content="eyes", comment_id=event.payload["comment"]["id"])]
         if not await may_act(self.env.reader_for(event), event):
             return outputs + [self._reply(event, refusal(command, event.sender_login))]
         if command.prefix == "answer":
@@ -265,6 +266,13 @@ def _parked_job(contexts: ContextClient, event: Event) -> tuple[Job, int] | None
         if open_question is not None:
             return job, open_question.n
     return None
+
+
+def _about_a_job(contexts: ContextClient, event: Event) -> bool:
+    """Whether this issue is a WowDomain question, or one a job was started in."""
+    if _escalation_of(event) is not None:
+        return True
+    return bool(contexts.search(repo=event.repo, agent=AGENT, tags=[f"issue:{event.issue_number}"], limit=1).items)
 
 
 def _budget_answer(text: str) -> float | None:

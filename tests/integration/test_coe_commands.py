@@ -149,3 +149,10 @@ def test_an_answer_in_the_issue_that_started_the_job_reaches_its_open_question(w
     after = job_of(contexts, job.id)
     assert after.escalations[0].answer == "Yes, keep the skill." and after.status == "queued"
     assert [d["inputs"]["job"] for d in fake.dispatches] == [job.id]
+
+
+def test_an_answer_in_an_unrelated_issue_is_left_alone(world):
+    fake, deliver, _ = world
+    deliver("issue_comment", load_payload("issue_comment/created.with-installation.payload.json",
+                                          comment__body="/answer 42"))  # fmt: skip
+    assert fake.comments == {} and fake.reactions == [] and fake.dispatches == []
