@@ -308,7 +308,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bot.app import freeze_startup_heap
+
     args = parse_args(argv)
+    freeze_startup_heap()  # as `waooaw coe run` does before it runs a job
     routes = asyncio.run(drive(args))
     print_table(routes, args)
     return 0

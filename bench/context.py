@@ -82,7 +82,7 @@ def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from bot import logging as waooaw_logging
-    from bot.app import build_platform, create_app
+    from bot.app import build_platform, create_app, freeze_startup_heap
     from bot.settings import Settings
 
     raise_file_limit()
@@ -91,6 +91,7 @@ def serve(args: argparse.Namespace) -> None:
     )
     waooaw_logging.configure("WARNING")
     app = create_app(build_platform(settings), secret="bench-secret")
+    freeze_startup_heap()  # as `waooaw serve` does
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", backlog=4096)
 
 

@@ -47,7 +47,7 @@ def serve(
     """Run the web app; without WAOOAW_REDIS_URL it also runs the worker, in one process."""
     import uvicorn
 
-    from bot.app import build_platform, create_app
+    from bot.app import build_platform, create_app, freeze_startup_heap
 
     settings = _settings()
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
@@ -66,13 +66,15 @@ def serve(
     mode = "embedded (SQLite/local bus, worker in this process)" if settings.embedded else "web only (workers run apart)"
     dry = "" if settings.has_github_credentials else "; no GitHub credentials: outputs are printed (dry run)"
     typer.echo(f"waooaw serve: {mode}{dry}; webhook at http://{host}:{port}/webhooks/github", err=True)
-    uvicorn.run(create_app(platform, secret=secret), host=host, port=port, log_level="warning")
+    app = create_app(platform, secret=secret)
+    freeze_startup_heap()
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 @app.command()
 def worker() -> None:
     """Consume the Redis event bus and run agents (several may run, on several machines)."""
-    from bot.app import build_platform
+    from bot.app import build_platform, freeze_startup_heap
 
     settings = _settings()
     if settings.redis_url is None:
@@ -83,6 +85,7 @@ def worker() -> None:
         )
         raise typer.Exit(2)
     platform = build_platform(settings)
+    freeze_startup_heap()
 
     async def main() -> None:
         stop = asyncio.Event()

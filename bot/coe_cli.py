@@ -132,10 +132,11 @@ def _job(contexts: ContextClient, repo: str, job_id: str | None, domain: str | N
 
 
 async def _run(settings: Settings, contexts: ContextClient, store: Store | None, job: Job, github_token: str | None) -> RunResult:
-    from bot.app import make_llm
+    from bot.app import freeze_startup_heap, make_llm
 
     llm = make_llm(settings)
     publish, close = _publisher(settings, store, job, github_token)
+    freeze_startup_heap()  # a job runs for minutes or hours: its steps should not wait on full collections
     try:
         batch = BatchPolicy(settings.coe_batch_poll, settings.coe_batch_wait) if settings.coe_batch else None
         return await CoeRunner(contexts, llm, job.id, job.repo, publish=publish, batch=batch).run()
