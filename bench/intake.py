@@ -132,6 +132,9 @@ def serve(args: argparse.Namespace) -> None:
         app = bare_app()
     else:
         app = real_app(args.database_url, args.redis_url, args.stream, args.event, not args.catalog_only)
+    from bot.app import freeze_startup_heap
+
+    freeze_startup_heap()  # both servers, as `waooaw serve` does
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
 
 

@@ -53,6 +53,7 @@ from agents.events import Event  # noqa: E402
 from agents.outputs import Output  # noqa: E402
 from agents.registry import Registry  # noqa: E402
 from bot import logging as waooaw_logging  # noqa: E402
+from bot.app import freeze_startup_heap  # noqa: E402
 from bot.bus import BusMessage, RedisStreamBus  # noqa: E402
 from bot.inbox import Inbox, InboxStatus  # noqa: E402
 from bot.outputs import DryRunPublisher  # noqa: E402
@@ -237,6 +238,7 @@ async def run(args: argparse.Namespace) -> int:
         worker = BenchWorker(
             settings=settings, store=store, registry=registry, bus=bus, publisher=DryRunPublisher(io.StringIO())
         )
+        freeze_startup_heap()  # as `waooaw worker` does before it consumes
         PROBE = probe = Probe()
         bench = Bench(Inbox(store), bus, payload, body)
         stop = asyncio.Event()
