@@ -24,9 +24,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-import structlog
-from pydantic import BaseModel
-
 from agents.context.client import Context, ContextClient
 from agents.context.repository import StaleContext
 from agents.domain import deliverables as d
@@ -36,9 +33,7 @@ from agents.domain.phases import PHASES, Phase, review_step, revision_step
 from agents.domain.roster import BY_ID, WRITER, DomainAgent
 from agents.domain.spec import DomainSpec, Figures, Provenance, QualityItem, SpecSkill, files
 from agents.llm import BatchAsk, Budget, BudgetExceeded, LLMAnswer, LLMClient, LLMError, LLMNotConfigured, untrusted
-from agents.outputs import Comment, IssueReport, Output, PullRequest
-
-log = structlog.get_logger(__name__)
+from agents.outputs import Comment, Output, PullRequest
 
 Publish = Callable[[Sequence[Output]], Awaitable[Sequence[Any]]]
 
@@ -243,8 +238,8 @@ class CoeRunner:
         """A group's missing steps as one Message Batch (half price); its id is saved before anything waits
         on it, so a run killed meanwhile picks up the same batch and never pays for it twice."""
         todo = [BY_ID[agent] for agent in group if phase.step(agent) not in self.steps]
-        if todo and self.batch is not None:
-            assert self.llm is not None
+        if todo:
+            assert self.llm is not None and self.batch is not None
             name = phase.step("+".join(group))
             prompts = {phase.step(agent.id): self._prompt(agent, "") for agent in todo}
             started = time.perf_counter()
@@ -344,7 +339,7 @@ class CoeRunner:
         for round_no in range(1, rounds + 2):
             extra = _review_extra(round_no, previous)
             reviews = await self._parallel(
-                [(phase, BY_ID[a], review_step(round_no, a), extra, ) for a in phase.groups[0]]
+                [(phase, BY_ID[a], review_step(round_no, a), extra) for a in phase.groups[0]]
             )
             items = _merge(self._reference_items(), *(r.deliverable.get("items", []) for r in reviews))
             for item in previous:

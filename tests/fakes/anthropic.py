@@ -194,17 +194,16 @@ class FakeAnthropic:
         problem = _invalid(request)
         if problem:
             return _error(400, "invalid_request_error", problem)
-        call = Call("POST", "/v1/messages", request, {})
         if self._script:
             reply = self._script.popleft()
         elif self.responder is not None:
-            produced = self.responder(call.json)
+            produced = self.responder(request)
             reply = produced if isinstance(produced, Reply) else Reply("tool", tool_input=produced)
         else:
             return _error(400, "invalid_request_error", "fake Anthropic: no scripted reply for this request")
         if reply.kind == "error":
             return _error(reply.status, reply.error_type, reply.message, reply.headers)
-        return 200, self._message(call.json, reply), {"request-id": f"req_fake{next(self._ids)}"}
+        return 200, self._message(request, reply), {"request-id": f"req_fake{next(self._ids)}"}
 
     def _batch_route(self, call: Call) -> tuple[int, Any, dict[str, str]]:
         parts = call.path.removeprefix("/v1/messages/batches").strip("/").split("/")

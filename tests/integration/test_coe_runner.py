@@ -249,7 +249,7 @@ def test_batchable_phases_go_through_message_batches_at_half_price(store: Store,
     reference = direct.run().files
     direct_costs = {s.key: s.cost_usd for s in _steps(direct)}
     anthropic_server.reset()
-    anthropic_server.responder = domain_script = DomainScript()
+    anthropic_server.responder = DomainScript()
 
     h = Harness(store, anthropic_server, job_id="job-00000000d2")
     anthropic_server.batch_polls = 2  # in progress twice, then ended

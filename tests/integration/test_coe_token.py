@@ -154,7 +154,7 @@ REFUSED_TOKENS = {
     "issued in the future": {"issued_at": datetime.now(timezone.utc).timestamp() + 3600},
     "wrong issuer": {"issuer": "https://token.actions.githubusercontent.com"},
     "wrong workflow file": {"workflow_ref": f"{REPO}/.github/workflows/ci.yml@refs/heads/main"},
-    "workflow of another repository": {"workflow_ref": f"octo/other/.github/workflows/waooaw-coe.yml@refs/heads/main"},
+    "workflow of another repository": {"workflow_ref": "octo/other/.github/workflows/waooaw-coe.yml@refs/heads/main"},
     "workflow without a ref": {"workflow_ref": f"{REPO}/.github/workflows/waooaw-coe.yml"},
     "not a dispatch": {"event_name": "push"},
     "owner not the repository's": {"repository_owner": "mallory"},
