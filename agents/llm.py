@@ -318,7 +318,7 @@ class LLMClient:
         if self._client is None:
             raise LLMNotConfigured("ANTHROPIC_API_KEY is not set: the LLM rung is off")
         tool = _tool_for(schema)
-        system_text = sanitise(system) + ANSWER_RULES.format(tool=tool["name"])
+        system_text = _system_text(system, tool)
         prompt = sanitise(prompt)
         spent = _Spent()
         correction = ""
@@ -360,8 +360,7 @@ class LLMClient:
         requests, estimate = [], 0.0
         for ask in asks:
             tool = _tool_for(ask.schema)
-            request = self._request(sanitise(ask.system) + ANSWER_RULES.format(tool=tool["name"]), sanitise(ask.prompt),
-                                    tool, ask.max_tokens)  # fmt: skip
+            request = self._request(_system_text(ask.system, tool), sanitise(ask.prompt), tool, ask.max_tokens)
             estimate += worst_case_cost(self.model, _approx_tokens(request), ask.max_tokens) * BATCH_DISCOUNT
             requests.append({"custom_id": ask.custom_id, "params": request})
         if not budget.allows(estimate):
@@ -451,6 +450,11 @@ class LLMClient:
             raise
         self.breaker.succeeded()
         return message
+
+
+def _system_text(system: str, tool: dict[str, Any]) -> str:
+    """The caller's system prompt, sanitised, and the rules of answering through `tool`."""
+    return sanitise(system) + ANSWER_RULES.format(tool=tool["name"])
 
 
 def _tool_for(schema: type[BaseModel]) -> dict[str, Any]:
