@@ -246,6 +246,13 @@ class ContextClient(ABC):
                 return
             cursor = page.next
 
+    def search_contents(self, **filters: Any) -> Iterator[Context]:
+        """Like `search_all`, each context with its contents: search lists them without, so each is read."""
+        for listed in self.search_all(**filters):
+            found = self.get(listed.repo, listed.agent, listed.scope)
+            if found is not None:
+                yield found
+
     def update(
         self,
         repo: str,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
+from itertools import islice
 from typing import Any
 
 from agents.base import CommandHelp, WowAgent
@@ -224,11 +225,11 @@ def change_job(contexts: ContextClient, repo: str, job_id: str, change: Callable
 
 def _learnings(contexts: ContextClient, repo: str) -> list[str]:
     """The lessons of the latest jobs on this repo: the Learning Curator's output, reused as context."""
-    page = contexts.search(repo=repo, agent="learning-curator", limit=LEARNINGS_FROM_JOBS)
+    latest = islice(contexts.search_contents(repo=repo, agent="learning-curator", limit=LEARNINGS_FROM_JOBS),
+                    LEARNINGS_FROM_JOBS)  # fmt: skip
     lessons: list[str] = []
-    for listed in page.items:  # search lists contexts without their contents
-        context = contexts.get(repo, listed.agent, listed.scope)
-        for lesson in ((context.data if context else {}).get("package") or {}).get("deliverable", {}).get("lessons", []):
+    for context in latest:
+        for lesson in (context.data.get("package") or {}).get("deliverable", {}).get("lessons", []):
             if lesson not in lessons:
                 lessons.append(lesson)
     return lessons[:20]
@@ -257,10 +258,7 @@ def _parked_job(contexts: ContextClient, event: Event) -> tuple[Job, int] | None
             if escalation is not None and escalation.status == "open":
                 return job, found[1]
         return None
-    for listed in contexts.search_all(repo=event.repo, agent=AGENT, tags=[f"issue:{event.issue_number}", "status:parked"]):
-        context = contexts.get(listed.repo, AGENT, listed.scope)  # search lists contexts without their contents
-        if context is None:
-            continue
+    for context in contexts.search_contents(repo=event.repo, agent=AGENT, tags=[f"issue:{event.issue_number}", "status:parked"]):
         job = Job.model_validate(context.data)
         open_question = job.open_escalation()
         if open_question is not None:

@@ -483,10 +483,9 @@ class CoeRunner:
                 self._remember(Step.from_context(context))
 
     def _committed_steps(self) -> list[Context]:
-        """Every step of the job, with its contents (search lists them, one read each fetches them)."""
-        listed = self.contexts.search_all(repo=self.repo, scope_prefix=self.job_id + ":", limit=200)
-        found = [self.contexts.get(self.repo, ctx.agent, ctx.scope) for ctx in listed]
-        return sorted((ctx for ctx in found if ctx is not None), key=lambda ctx: (ctx.created_at or self.clock(), ctx.scope))
+        """Every step of the job, with its contents, in the order they were committed."""
+        found = self.contexts.search_contents(repo=self.repo, scope_prefix=self.job_id + ":", limit=200)
+        return sorted(found, key=lambda ctx: (ctx.created_at or self.clock(), ctx.scope))
 
     async def _save_job(self, **changes: Any) -> None:
         """Write the job record; another writer (the app recording an answer) wins and we re-apply."""

@@ -88,6 +88,8 @@ def test_lineage_search_and_pages(make_client):
     assert len(page.items) == 2 and page.next is not None and page.items[0].data == {}
     assert sorted(item.scope for item in client.search_all(repo=REPO, limit=2)) == [f"job-{n}" for n in range(5)]
     assert [item.scope for item in client.search(q="revised").items] == ["job-0"]
+    contents = {item.scope: item.data for item in client.search_contents(repo=REPO, limit=2)}
+    assert contents == {"job-0": {"n": 99}} | {f"job-{n}": {"n": n} for n in range(1, 5)}  # every page, latest data
     with pytest.raises(NotFound):
         client.lineage(REPO, "wowdomain", "job-9")
     with pytest.raises(InvalidRequest):
