@@ -158,7 +158,8 @@ class WowDomain(WowAgent):
         job = change_job(contexts, event.repo, job.id, change)
         escalation = job.by_key(f"esc-{n}")
         assert escalation is not None
-        steps = {c.data["step"] for c in contexts.search_all(repo=event.repo, scope_prefix=job.id + ":") if "step" in c.data}
+        # A step's scope is `<job>:<step>`: the listing alone names them (search carries no contents).
+        steps = {c.scope.partition(":")[2] for c in contexts.search_all(repo=event.repo, scope_prefix=job.id + ":")}
         outputs: list[Output] = [tracking.escalation_issue(job, escalation)]  # closed now
         if job.issue_number is not None:
             outputs.append(Comment(repo=event.repo, issue_number=job.issue_number,

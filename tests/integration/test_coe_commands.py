@@ -156,3 +156,13 @@ def test_an_answer_in_an_unrelated_issue_is_left_alone(world):
     deliver("issue_comment", load_payload("issue_comment/created.with-installation.payload.json",
                                           comment__body="/answer 42"))  # fmt: skip
     assert fake.comments == {} and fake.reactions == [] and fake.dispatches == []
+
+
+def test_the_tracking_comment_after_an_answer_counts_the_committed_steps(world):
+    fake, deliver, contexts = world
+    job, body = parked_job(contexts)
+    change_job(contexts, REPO, job.id, lambda j: j.model_copy(update={"phases_done": ["intake"]}))
+    contexts.put(REPO, "orchestrator", f"{job.id}:intake.orchestrator", {"step": "intake.orchestrator"}, expected_version=None)
+    deliver("issue_comment", on_question("/answer yes", body))
+    tracking_comment = next(c for c in fake.comments.values() if f"wowdomain:comment:{job.id}" in c["body"])
+    assert "- [x] 1. Intake and plan — 1 step(s)" in tracking_comment["body"]
