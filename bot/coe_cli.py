@@ -17,9 +17,10 @@ import os
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
+from pydantic import SecretStr
 
 from agents.context.client import ContextClient, HttpContextClient
 from agents.context.db import Store
@@ -27,7 +28,7 @@ from agents.domain.job import AGENT, DEPTHS, Job, job_id_for, new_job, tags_for
 from agents.domain.runner import BatchPolicy, CoeRunner, JobNotFound, Publish, RunResult, publish_nothing
 from agents.events import Event
 from agents.llm import LLMNotConfigured
-from bot.context_cli import UsageError, cli_actor, open_context_client, open_store
+from bot.context_cli import UsageError, cli_actor, open_context_client, open_store, repo_installations
 from bot.settings import Settings
 
 coe_app = typer.Typer(help="Centre of Excellence jobs.", no_args_is_help=True)
@@ -77,7 +78,7 @@ def run(
     raise typer.Exit(EXIT[result.status])
 
 
-def _usage(message: str) -> None:
+def _usage(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
 
@@ -102,15 +103,8 @@ def _open(settings: Settings, job: str | None, repo: str | None) -> tuple[Contex
 
 
 def _installation(store: Store, repo: str | None) -> int:
-    """The installation that owns `repo` (tenancy table), else 0: a local job."""
-    from sqlalchemy import select
-
-    from agents.context.models import ContextVersion
-
-    if repo is None:
-        return 0
-    with store.reading() as session:
-        owners = list(session.scalars(select(ContextVersion.installation_id).where(ContextVersion.repo == repo).distinct()))
+    """The one installation whose contexts `repo` has, else 0: a local job."""
+    owners = repo_installations(store, repo) if repo is not None else []
     return owners[0] if len(owners) == 1 else 0
 
 
@@ -126,7 +120,6 @@ def _job(contexts: ContextClient, repo: str, job_id: str | None, domain: str | N
         job = new_job(job_id=job_id or job_id_for(str(uuid.uuid4())), domain=domain, depth=depth, repo=repo)  # type: ignore[arg-type]
     except ValueError as error:
         _usage(str(error))
-        raise
     contexts.put(repo, AGENT, job.id, job.data(), expected_version=None, summary=f"{job.domain}: queued", tags=tags_for(job))
     return job
 
@@ -161,7 +154,7 @@ def _publisher(settings: Settings, store: Store | None, job: Job, github_token: 
     if job.repo == LOCAL_REPO:
         return publish_nothing, nothing
     if github_token is not None:
-        settings = settings.model_copy(update={"github_token": _secret(github_token), "app_id": None, "app_private_key": None,
+        settings = settings.model_copy(update={"github_token": SecretStr(github_token), "app_id": None, "app_private_key": None,
                                            "app_private_key_path": None})
     clients = github_clients(settings)
     publisher: Publisher
@@ -181,9 +174,3 @@ def _publisher(settings: Settings, store: Store | None, job: Job, github_token: 
         return await publisher.publish(AGENT, outputs, event)
 
     return publish, publisher.close
-
-
-def _secret(value: str) -> Any:
-    from pydantic import SecretStr
-
-    return SecretStr(value)

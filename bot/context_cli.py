@@ -93,22 +93,30 @@ def _client(settings: Settings, installation: int | None, *, repo: str | None = 
     return open_context_client(settings, installation_id=installation, actor=cli_actor(), store=store)
 
 
-def _installation_of(store: Store, *, repo: str | None, snapshot: int | None) -> int:
-    from agents.context.models import ContextSnapshot, ContextVersion
+def repo_installations(store: Store, repo: str) -> list[int]:
+    """The installations that hold contexts of `repo` (normally one)."""
+    from agents.context.models import ContextVersion
 
     with store.reading() as session:
-        if snapshot is not None:
+        return list(session.scalars(select(ContextVersion.installation_id).where(ContextVersion.repo == repo).distinct()))
+
+
+def _installation_of(store: Store, *, repo: str | None, snapshot: int | None) -> int:
+    from agents.context.models import ContextSnapshot
+
+    if snapshot is not None:
+        with store.reading() as session:
             found = session.get(ContextSnapshot, snapshot)
-            if found is None:
-                raise UsageError(f"no snapshot {snapshot}")
-            return found.installation_id
-        if repo is not None:
-            owners = list(session.scalars(select(ContextVersion.installation_id).where(ContextVersion.repo == repo).distinct()))
-            if len(owners) == 1:
-                return owners[0]
-            if owners:
-                raise UsageError(f"{repo} has contexts in installations {sorted(owners)}: pass --installation")
-            raise UsageError(f"no contexts for {repo}: pass --installation to say which installation to look in")
+        if found is None:
+            raise UsageError(f"no snapshot {snapshot}")
+        return found.installation_id
+    if repo is not None:
+        owners = repo_installations(store, repo)
+        if len(owners) == 1:
+            return owners[0]
+        if owners:
+            raise UsageError(f"{repo} has contexts in installations {sorted(owners)}: pass --installation")
+        raise UsageError(f"no contexts for {repo}: pass --installation to say which installation to look in")
     raise UsageError("pass --installation (or --repo, to use the installation its contexts belong to)")
 
 
