@@ -151,8 +151,8 @@ class CoeRunner:
         await self._save_job(status="running", error=None)
         await self._track()
         try:
-            for phase in PHASES:
-                await self._run_phase(phase)
+            for phase, following in zip(PHASES, (*PHASES[1:], None)):
+                await self._run_phase(phase, following)
             spec = self._spec()
             written = files(spec)
             await self._open_pull_request(spec, written)
@@ -168,7 +168,7 @@ class CoeRunner:
         await self._track()
         return RunResult("done", self.job, f"job {job.id} done: {self.job.pr_url or 'spec written'}", spec, written)
 
-    async def _run_phase(self, phase: Phase) -> None:
+    async def _run_phase(self, phase: Phase, following: Phase | None) -> None:
         if self.job.current_phase != phase.id and phase.id not in self.job.phases_done:
             await self._save_job(current_phase=phase.id)
             await self._track()
@@ -187,7 +187,9 @@ class CoeRunner:
             if phase.rule == "confidence-gate":
                 self._confidence_gate(phase)
         if phase.id not in self.job.phases_done:
-            await self._save_job(phases_done=[*self.job.phases_done, phase.id])
+            # One write and one comment edit end this phase and start the next.
+            await self._save_job(phases_done=[*self.job.phases_done, phase.id],
+                                 current_phase=following.id if following else None)  # fmt: skip
             await self._track()
 
     # ------------------------------------------------------------ one step
