@@ -28,7 +28,8 @@ from bot.api.cache import LatestReader
 from bot.api.gate import (
     ADMIT_AND_READ_LUA,
     TOKEN_BUCKET_LUA,
-    TOKEN_CACHE_SECONDS,
+    TOKEN_FRESH_SECONDS,
+    TOKEN_STALE_SECONDS,
     Gate,
     LocalRateLimiter,
     LoopRedis,
@@ -74,7 +75,7 @@ def api_router(
     if settings.redis_url is None:
         limiter: RedisRateLimiter | LocalRateLimiter = LocalRateLimiter(rate=rate, burst=burst)
         reader = None
-        book = TokenBook(platform.store, cache_seconds=0.0, clock=clock)
+        book = TokenBook(platform.store, fresh_seconds=0.0, clock=clock)
     else:
         # Every commit through this store publishes its new versions; readers use the same keys.
         writers = context_cache.watch(platform.store, settings.redis_url, prefix=redis_prefix)
@@ -86,7 +87,9 @@ def api_router(
         redis_client = LoopRedis(settings.redis_url, scripts)
         limiter = RedisRateLimiter(redis_client, rate=rate, burst=burst, prefix=writers.prefix)
         reader = LatestReader(redis_client, limiter, prefix=writers.prefix)
-        book = TokenBook(platform.store, cache_seconds=TOKEN_CACHE_SECONDS, clock=clock)
+        book = TokenBook(
+            platform.store, fresh_seconds=TOKEN_FRESH_SECONDS, stale_seconds=TOKEN_STALE_SECONDS, clock=clock
+        )
     gate = Gate(book, limiter, clock)
     api = Api(ContextService(platform.store), reader, gate, gated_route(gate))
 

@@ -6,8 +6,9 @@ answered `{"error": "…"}` with the status agents.context.errors assigns. (The 
 latest version applies the rate limit itself, in one Redis round trip with the cache.)
 
 Tokens are read from the store; with Redis a token's record is also kept in process
-for a few seconds, and a revocation reaches every process at once through a marker
-the rate-limit script checks in the same round trip.
+(refreshed in the background every few seconds while in use: TokenBook), and a
+revocation reaches every process at once through a marker the rate-limit script checks
+in the same round trip. While Redis cannot be asked, kept records are not trusted.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from agents.context.tokens import Grant, TokenRecord
 log = structlog.get_logger(__name__)
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
-TOKEN_CACHE_SECONDS = 10.0  # with Redis only: revocations then arrive through the marker
+TOKEN_FRESH_SECONDS = 10.0  # with Redis only: revocations then arrive through the marker
+TOKEN_STALE_SECONDS = 60.0  # a token idle this long is loaded by its next request
 REVOCATION_MARKER_SECONDS = 3600  # outlives any cached token record many times over
 REDIS_CONNECTIONS = 64
 
@@ -106,6 +108,7 @@ class Admission:
     allowed: bool
     retry_after: float = 0.0
     revoked: bool = False
+    vouched: bool = True  # False: Redis could not be asked, so no revocation marker was checked
 
 
 # take(bucket, revocation marker, rate/s, burst, now s) → 1 allowed | 0 refused | -1 revoked, seconds to wait
@@ -166,7 +169,7 @@ def admission(allowed: int, wait: bytes | str) -> Admission:
 def unlimited(exc: RedisError) -> Admission:
     # The API stays up without its limiter; the store is still the authority on tokens.
     log.warning("api.rate_limit_unavailable", error=repr(exc))
-    return Admission(True)
+    return Admission(True, vouched=False)
 
 
 class LocalRateLimiter:
@@ -206,27 +209,65 @@ def announce_revocation(redis_url: str, token_id: str, *, prefix: str) -> None:
 
 
 class TokenBook:
-    """Token records from the store; kept in process for `cache_seconds` when revocations are announced."""
+    """Token records from the store; kept in process when revocations are announced (`fresh_seconds` > 0).
 
-    def __init__(self, store: Store, *, cache_seconds: float, clock: Callable[[], float]) -> None:
-        self.store, self.cache_seconds, self.clock = store, cache_seconds, clock
-        self._records: dict[str, tuple[float, TokenRecord]] = {}
+    A kept record younger than `fresh_seconds` is used as it is. An older one, up to
+    `stale_seconds`, is still used while a reload runs in the background, so no request
+    waits on the store for a token in steady use; past that, the request loads it. What
+    can change a record is a revocation (announced through Redis, checked on every
+    request: `Gate.enforce`) or its installation leaving (reaches a token in use within
+    `fresh_seconds` and one request).
+    """
+
+    def __init__(
+        self, store: Store, *, fresh_seconds: float, stale_seconds: float = 0.0, clock: Callable[[], float]
+    ) -> None:
+        self.store, self.clock = store, clock
+        self.fresh_seconds, self.stale_seconds = fresh_seconds, max(stale_seconds, fresh_seconds)
+        self._records: dict[str, tuple[float, TokenRecord]] = {}  # id → (loaded at, record)
+        self._reloading: dict[str, asyncio.Task[None]] = {}
 
     async def get(self, token_id: str) -> TokenRecord | None:
         now = self.clock()
-        if self.cache_seconds:
-            kept = self._records.get(token_id)
-            if kept is not None and kept[0] > now:
+        kept = self._records.get(token_id) if self.fresh_seconds else None
+        if kept is not None:
+            age = now - kept[0]
+            if 0 <= age < self.fresh_seconds:
                 return kept[1]
-        record = await run_in_threadpool(self._load, token_id)
-        if self.cache_seconds and record is not None:  # unknown ids are not kept: nobody can fill the cache
-            if len(self._records) > 10_000:
-                self._records = {ident: kept for ident, kept in self._records.items() if kept[0] > now}
-            self._records[token_id] = (now + self.cache_seconds, record)
-        return record
+            if 0 <= age < self.stale_seconds:
+                self._reload_soon(token_id)
+                return kept[1]
+        return self._keep(token_id, now, await run_in_threadpool(self._load, token_id))
 
     def forget(self, token_id: str) -> None:
         self._records.pop(token_id, None)
+
+    def _reload_soon(self, token_id: str) -> None:
+        running = self._reloading.get(token_id)
+        if running is not None and not running.done() and running.get_loop() is asyncio.get_running_loop():
+            return
+        self._reloading[token_id] = asyncio.create_task(self._reload(token_id))
+
+    async def _reload(self, token_id: str) -> None:
+        started = self.clock()
+        try:
+            self._keep(token_id, started, await run_in_threadpool(self._load, token_id))
+        except Exception as exc:  # noqa: BLE001 - the kept record ages out; the next request after that loads it
+            log.warning("api.token_reload_failed", token=token_id, error=repr(exc))
+        finally:
+            if self._reloading.get(token_id) is asyncio.current_task():
+                del self._reloading[token_id]
+
+    def _keep(self, token_id: str, loaded_at: float, record: TokenRecord | None) -> TokenRecord | None:
+        if not self.fresh_seconds:
+            return record
+        if record is None:  # unknown ids are not kept: nobody can fill the cache
+            self.forget(token_id)
+            return None
+        if len(self._records) > 10_000:
+            self._records = {ident: kept for ident, kept in self._records.items() if loaded_at - kept[0] < self.stale_seconds}
+        self._records[token_id] = (loaded_at, record)
+        return record
 
     def _load(self, token_id: str) -> TokenRecord | None:
         with self.store.reading() as session:
@@ -252,6 +293,8 @@ class Gate:
         self.enforce(token_id, await self.limiter.acquire(token_id, self.clock()))
 
     def enforce(self, token_id: str, admitted: Admission) -> None:
+        if not admitted.vouched:  # until Redis answers again, the store decides on every request
+            self.book.forget(token_id)
         if admitted.revoked:
             self.book.forget(token_id)
             raise Unauthorized("the token was revoked")

@@ -7,6 +7,7 @@ Nothing asserts on elapsed time: clocks are injected, threads meet at barriers.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 from collections.abc import Iterator
@@ -23,9 +24,9 @@ from agents.context.cache import FILL_LUA, PUBLISH_LUA, READ_LUA, cache_key, wat
 from agents.context.db import Store
 from agents.context.repository import ContextKey, StaleContext
 from bot.api import api_router
-from bot.api.gate import announce_revocation
+from bot.api.gate import TokenBook, announce_revocation
 from bot.app import build_platform
-from tests.context_api_support import Clock, api_app, bearer, drop_prefix, issue, live_server, unique_prefix
+from tests.context_api_support import Clock, api_app, bearer, drop_prefix, free_port, issue, live_server, unique_prefix
 from tests.helpers import make_settings
 
 URL = "/api/v1/contexts/octo/hello/wowvision/job-1"
@@ -286,6 +287,50 @@ def test_revocation_reaches_a_process_that_cached_the_token_at_once(app, pg_stor
         with pg_store.session() as session:
             tokens.revoke(session, ident)
         announce_revocation(redis_url, ident, prefix=prefix)
+        refused = client.get(URL, headers=bearer(token))
+        assert refused.status_code == 401 and "revoked" in refused.json()["error"]
+
+
+def kept_then_revoked(store: Store) -> tuple[TokenBook, str, Clock]:
+    """A book that has kept a token's record; the token is then revoked in the store, unannounced."""
+    clock = Clock()
+    ident = tokens.token_id(issue(store))
+    book = TokenBook(store, fresh_seconds=10, stale_seconds=60, clock=clock)
+    assert not asyncio.run(book.get(ident)).revoked
+    with store.session() as session:
+        tokens.revoke(session, ident)
+    return book, ident, clock
+
+
+def test_a_token_in_use_is_refreshed_in_the_background_not_on_a_request(pg_store):
+    """Past its fresh period a kept record still answers while the store is asked again aside;
+    what the store then says holds from the next request."""
+    book, ident, clock = kept_then_revoked(pg_store)
+
+    async def scenario() -> None:
+        clock.advance(9)
+        assert not (await book.get(ident)).revoked  # fresh: the store is not asked
+        clock.advance(6)
+        assert not (await book.get(ident)).revoked  # stale: answered from the kept record ...
+        await asyncio.gather(*(asyncio.all_tasks() - {asyncio.current_task()}))  # ... while it is reloaded
+        assert (await book.get(ident)).revoked
+
+    asyncio.run(scenario())
+
+
+def test_a_token_idle_past_the_stale_limit_is_loaded_by_its_request(pg_store):
+    book, ident, clock = kept_then_revoked(pg_store)
+    clock.advance(61)
+    assert asyncio.run(book.get(ident)).revoked
+
+
+def test_without_redis_to_check_revocations_kept_tokens_are_not_trusted(pg_store, prefix):
+    token = issue(pg_store)
+    unreachable = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens: no revocation marker can be read
+    with TestClient(api_app(pg_store, redis_url=unreachable, prefix=prefix)) as client:
+        assert client.get(URL, headers=bearer(token)).status_code == 404  # served: the API stays up without Redis
+        with pg_store.session() as session:
+            tokens.revoke(session, tokens.token_id(token))  # and the announcement cannot reach anyone
         refused = client.get(URL, headers=bearer(token))
         assert refused.status_code == 401 and "revoked" in refused.json()["error"]
 
