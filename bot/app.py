@@ -167,10 +167,6 @@ def create_app(platform: Platform, *, secret: str | None, run_worker: bool | Non
 
     app = FastAPI(title="WAOOAW", version="0.1.0", lifespan=lifespan)
     app.state.platform = platform
-    app.include_router(reports_router)
-    if not platform.settings.reports_token:  # WAOOAW_REPORTS_TOKEN, when set, is the one report token
-        app.state.report_token_check = api_token_check(platform.store)
-    app.include_router(api_router(platform))
 
     @app.post("/webhooks/github", status_code=202)
     async def github_webhook(request: Request) -> Response:
@@ -210,6 +206,13 @@ def create_app(platform: Platform, *, secret: str | None, run_worker: bool | Non
     @app.get("/metrics")
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    # Routes are matched in order, each costing every request behind it: the webhook first,
+    # then the Context API, then the reports people open a few times a day.
+    app.include_router(api_router(platform))
+    app.include_router(reports_router)
+    if not platform.settings.reports_token:  # WAOOAW_REPORTS_TOKEN, when set, is the one report token
+        app.state.report_token_check = api_token_check(platform.store)
 
     return app
 
