@@ -53,10 +53,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import find_payload, free_port, schema_url  # noqa: E402
+from bench.common import Connection, find_payload, free_port, schema_url  # noqa: E402
 DEFAULT_PG_URL = os.environ.get("WAOOAW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DEFAULT_REDIS_URL = os.environ.get("WAOOAW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SECRET = "bench-webhook-secret"
+WEBHOOK_PATH = "/webhooks/github"
 GITHUB_ANSWER_LIMIT = 10.0  # seconds: a slower answer counts as a failed delivery on GitHub
 STARTUP_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 30.0
@@ -252,22 +253,22 @@ class Load:
             "X-Hub-Signature-256": self.signature,
         }
 
-    async def one(self, client, url: str, run: Run, scheduled: float | None = None) -> None:  # type: ignore[no-untyped-def]
-        import httpx
-
+    async def one(self, client: Connection, run: Run, scheduled: float | None = None) -> None:
         delivery_id = str(uuid.uuid4())
         started = scheduled if scheduled is not None else time.perf_counter()
         run.sent += 1
         try:
-            response = await client.post(url, content=self.body, headers=self.headers(delivery_id))
-        except httpx.HTTPError as exc:
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                status, payload = await client.request("POST", WEBHOOK_PATH, self.headers(delivery_id), self.body)
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
             run.errors[type(exc).__name__] += 1
+            await client.close()
             return
         run.latencies.append(time.perf_counter() - started)
-        run.statuses[response.status_code] += 1
-        if response.status_code == 202:
+        run.statuses[status] += 1
+        if status == 202:
             try:
-                answer = response.json().get("status", "?")
+                answer = json.loads(payload).get("status", "?")
             except ValueError:
                 answer = "-"  # the bare app answers with an empty body
             run.answers[answer] += 1
@@ -275,39 +276,37 @@ class Load:
 
     async def closed_loop(self, server: Server, name: str, seconds: float, concurrency: int) -> Run:
         run = Run(name, f"closed loop, {concurrency} clients")
-        url = f"{server.url}/webhooks/github"
-        # One AsyncClient (one keep-alive connection) per client: a single client with a
-        # large pool spends more CPU per request as the pool grows, and the load
-        # generator shares the machine with the server.
-        clients = [_client() for _ in range(concurrency)]
+        # One keep-alive connection per client, on bench.common's minimal HTTP client: the load
+        # generator shares the machine with the server, and a general client (httpx) spent
+        # more CPU per request than the bare server it measured.
+        clients = [Connection("127.0.0.1", server.port) for _ in range(concurrency)]
         try:
             deadline = time.perf_counter() + seconds
 
-            async def client_loop(client) -> None:  # type: ignore[no-untyped-def]
+            async def client_loop(client: Connection) -> None:
                 while time.perf_counter() < deadline:
-                    await self.one(client, url, run)
+                    await self.one(client, run)
 
             cpu, started = time.process_time(), time.perf_counter()
             await asyncio.gather(*(client_loop(client) for client in clients))
             run.seconds = time.perf_counter() - started
             run.client_cpu = (time.process_time() - cpu) / run.seconds
         finally:
-            await asyncio.gather(*(client.aclose() for client in clients))
+            await asyncio.gather(*(client.close() for client in clients))
         return run
 
     async def open_loop(self, server: Server, name: str, seconds: float, rate: float, connections: int) -> Run:
         run = Run(name, f"open loop, {rate:g}/s offered")
-        url = f"{server.url}/webhooks/github"
         total = int(rate * seconds)
-        idle: asyncio.Queue = asyncio.Queue()  # clients (one connection each) not busy
-        clients = [_client() for _ in range(connections)]
+        idle: asyncio.Queue[Connection] = asyncio.Queue()  # clients (one connection each) not busy
+        clients = [Connection("127.0.0.1", server.port) for _ in range(connections)]
         for client in clients:
             idle.put_nowait(client)
 
         async def send(scheduled: float) -> None:
             client = await idle.get()  # time waiting here counts: latency runs from `scheduled`
             try:
-                await self.one(client, url, run, scheduled)
+                await self.one(client, run, scheduled)
             finally:
                 idle.put_nowait(client)
 
@@ -326,15 +325,8 @@ class Load:
             run.client_cpu = (time.process_time() - cpu) / run.seconds
             run.mode += f" (scheduled {total} in {offered_seconds:.1f} s)"
         finally:
-            await asyncio.gather(*(client.aclose() for client in clients))
+            await asyncio.gather(*(client.close() for client in clients))
         return run
-
-
-def _client():  # type: ignore[no-untyped-def]
-    import httpx
-
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(REQUEST_TIMEOUT, pool=None))
 
 
 async def warm_up(load: Load, server: Server, seconds: float) -> None:
