@@ -28,6 +28,7 @@ from agents.domain.job import AGENT, DEPTHS, Job, job_id_for, new_job, tags_for
 from agents.domain.runner import BatchPolicy, CoeRunner, JobNotFound, Publish, RunResult, publish_nothing
 from agents.events import Event
 from agents.llm import LLMNotConfigured
+from bot import tenancy
 from bot.context_cli import UsageError, cli_actor, open_context_client, open_store, repo_installations
 from bot.settings import Settings
 
@@ -62,11 +63,11 @@ def run(
         _usage("name the domain (--domain NAME) or the job to resume (--job ID --resume)")
     repo = repo or os.environ.get("GITHUB_REPOSITORY")  # set on every Actions runner
     try:
-        contexts, store, github_token = _open(settings, job, repo)
+        contexts, store, github_token, installation = _open(settings, job, repo)
     except UsageError as error:
         _usage(str(error))
     with contexts:
-        record = _job(contexts, repo or LOCAL_REPO, job, domain, depth, resume)
+        record = _job(contexts, repo or LOCAL_REPO, installation, job, domain, depth, resume)
         typer.echo(f"job {record.id}")
         result = asyncio.run(_run(settings, contexts, store, record, github_token))
     for path, text in result.files.items():
@@ -83,8 +84,9 @@ def _usage(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _open(settings: Settings, job: str | None, repo: str | None) -> tuple[ContextClient, Store | None, str | None]:
-    """The context client, the store (None over the API) and a GitHub token the app handed us (if any)."""
+def _open(settings: Settings, job: str | None, repo: str | None) -> tuple[ContextClient, Store | None, str | None, int]:
+    """The context client, the store (None over the API), a GitHub token the app handed us (if any)
+    and the installation a new job belongs to (0 over the API: the token's, which the app knows)."""
     if settings.api_url is not None and settings.api_token is None and os.environ.get("ACTIONS_ID_TOKEN_REQUEST_URL"):
         from bot.coe_auth import CoeAuthError, exchange
 
@@ -94,21 +96,36 @@ def _open(settings: Settings, job: str | None, repo: str | None) -> tuple[Contex
             granted: dict[str, Any] = exchange(settings.api_url, job, audience=settings.oidc_audience)
         except CoeAuthError as error:
             raise UsageError(str(error)) from error
-        return HttpContextClient(settings.api_url, granted["token"]), None, granted.get("github_token")
+        return HttpContextClient(settings.api_url, granted["token"]), None, granted.get("github_token"), 0
     if settings.api_url is not None:
-        return open_context_client(settings), None, None
+        return open_context_client(settings), None, None, 0
     store = open_store(settings)
     installation = _installation(store, repo)
-    return open_context_client(settings, installation_id=installation, actor=cli_actor(), store=store), store, None
+    if repo is not None and not installation and settings.github_token is None and settings.has_github_credentials:
+        store.dispose()
+        raise UsageError(
+            f"{repo} is in no installation of the WAOOAW App this database knows (the app records them from its"
+            " installation events): install the App on it, or set GITHUB_TOKEN to publish with a token"
+        )
+    return open_context_client(settings, installation_id=installation, actor=cli_actor(), store=store), store, None, installation
 
 
 def _installation(store: Store, repo: str | None) -> int:
-    """The one installation whose contexts `repo` has, else 0: a local job."""
-    owners = repo_installations(store, repo) if repo is not None else []
+    """The active installation of the App that holds `repo`, as the app would pick it; else the one
+    whose contexts `repo` has (a set-up without the App's events); else 0: a local job."""
+    if repo is None:
+        return 0
+    with store.reading() as session:
+        installed = tenancy.active_installation(session, repo)
+    if installed is not None:
+        return installed
+    owners = repo_installations(store, repo)
     return owners[0] if len(owners) == 1 else 0
 
 
-def _job(contexts: ContextClient, repo: str, job_id: str | None, domain: str | None, depth: str, resume: bool) -> Job:
+def _job(
+    contexts: ContextClient, repo: str, installation: int, job_id: str | None, domain: str | None, depth: str, resume: bool
+) -> Job:
     if job_id is not None:
         record = contexts.get(repo, AGENT, job_id)
         if record is not None:
@@ -117,7 +134,8 @@ def _job(contexts: ContextClient, repo: str, job_id: str | None, domain: str | N
             _usage(f"there is no job {job_id} in {repo}")
     assert domain is not None
     try:
-        job = new_job(job_id=job_id or job_id_for(str(uuid.uuid4())), domain=domain, depth=depth, repo=repo)  # type: ignore[arg-type]
+        job = new_job(job_id=job_id or job_id_for(str(uuid.uuid4())), domain=domain, depth=depth, repo=repo,  # type: ignore[arg-type]
+                      installation_id=installation)  # fmt: skip
     except ValueError as error:
         _usage(str(error))
     contexts.put(repo, AGENT, job.id, job.data(), expected_version=None, summary=f"{job.domain}: queued", tags=tags_for(job))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import delete, select
+from sqlalchemy import Text, cast, delete, select
 from sqlalchemy.orm import Session
 
 from agents.context.db import Store, dialect_insert
@@ -53,6 +53,21 @@ def apply(session: Session, event: Event) -> None:
         added = {repo["full_name"] for repo in event.payload.get("repositories_added") or []}
         removed = {repo["full_name"] for repo in event.payload.get("repositories_removed") or []}
         row.repos = sorted((set(row.repos) | added) - removed)
+
+
+def installations_of(session: Session, repo: str) -> dict[int, str]:
+    """The installations whose repositories include `repo` (normally one), with their status."""
+    listed = session.scalars(
+        select(Installation)
+        .where(cast(Installation.repos, Text).contains(f'"{repo}"', autoescape=True))
+        .order_by(Installation.id)
+    )
+    return {row.id: row.status for row in listed if repo in row.repos}  # LIKE only narrows it down
+
+
+def active_installation(session: Session, repo: str) -> int | None:
+    """The active installation that holds `repo`, if any."""
+    return next((ident for ident, state in installations_of(session, repo).items() if state == "active"), None)
 
 
 def status(session: Session, installation_id: int | None) -> str | None:

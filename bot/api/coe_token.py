@@ -29,7 +29,6 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from githubkit.exception import GitHubException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -38,10 +37,10 @@ from agents.context.client import DbContextClient
 from agents.context.db import Store
 from agents.context.documents import SCOPE_MAX, check_segment
 from agents.context.errors import Conflict, ContextError, Forbidden, InvalidRequest, NotFound, Unauthorized
-from agents.context.models import Installation
 from agents.context.tokens import Grant, IssuedToken
 from agents.domain import job as job_record
 from bot.api.gate import Gate, error_response
+from bot import tenancy
 from bot.api.schemas import ErrorBody
 from bot.github import GitHubClients, github_clients
 
@@ -179,12 +178,7 @@ def runner_of(claims: dict[str, Any]) -> Runner:
 
 def owning_installation(session: Session, repo: str) -> int:
     """The active installation whose repositories include `repo`; Forbidden if there is none."""
-    listed = session.scalars(
-        select(Installation)
-        .where(cast(Installation.repos, Text).contains(f'"{repo}"', autoescape=True))
-        .order_by(Installation.id)
-    )
-    statuses = {row.id: row.status for row in listed if repo in row.repos}  # LIKE only narrows it down
+    statuses = tenancy.installations_of(session, repo)
     active = [ident for ident, status in statuses.items() if status == "active"]
     if active:
         return active[0]

@@ -72,3 +72,39 @@ def test_with_a_repo_and_a_token_the_local_run_opens_the_pull_request(tmp_path: 
         assert pr["head"]["ref"] == "waooaw/domain/digital-marketing"
         assert {c["path"] for c in github.commits} == {"domains/digital-marketing/spec.md", "domains/digital-marketing/spec.yaml"}
         assert pr["html_url"] in result.stdout  # the last line names the PR
+
+
+def test_in_app_mode_a_local_run_publishes_as_the_installation_that_holds_the_repo(
+    tmp_path: Path, domain_script: DomainScript, anthropic_server
+):
+    """A repo with no contexts yet: its installation comes from the tenancy table, as the app's would."""
+    from agents.context.db import Store
+    from sqlalchemy import select
+
+    from agents.context.models import ContextVersion, Installation
+    from tests.fakes.github import FakeGitHub, app_private_key
+
+    assert run(["db", "upgrade"], tmp_path).returncode == 0
+    store = Store(f"sqlite:///{tmp_path / 'cli.db'}")
+    with store.session() as session:
+        session.add(Installation(id=4242, status="active", repos=["Codertocat/Hello-World"]))
+    store.dispose()
+    with FakeGitHub() as github:
+        result = run(["coe", "run", "domain-onboarding", "--domain", "Digital Marketing", "--depth", "quick",
+                      "--repo", "Codertocat/Hello-World"], tmp_path, GITHUB_APP_ID="7",
+                     GITHUB_APP_PRIVATE_KEY=app_private_key(), GITHUB_API_URL=github.url, **keyed(anthropic_server))  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert github.minted_tokens and all(token.startswith("ghs_fake4242x") for token in github.minted_tokens)
+        [pr] = github.pull_requests
+        assert pr["head"]["ref"] == "waooaw/domain/digital-marketing"
+    with store.reading() as session:
+        owners = set(session.scalars(select(ContextVersion.installation_id).where(ContextVersion.repo == "Codertocat/Hello-World")))
+    store.dispose()
+    assert owners == {4242}  # the job's contexts are the installation's, where the app would look for them
+
+
+def test_in_app_mode_a_repo_in_no_installation_is_refused_before_any_work(tmp_path: Path, domain_script: DomainScript, anthropic_server):
+    result = run(["coe", "run", "domain-onboarding", "--domain", "Digital Marketing", "--repo", "Codertocat/Hello-World"],
+                 tmp_path, GITHUB_APP_ID="7", GITHUB_APP_PRIVATE_KEY="unused", **keyed(anthropic_server))  # fmt: skip
+    assert result.returncode == 2 and "in no installation of the WAOOAW App" in result.stderr
+    assert domain_script.total == 0  # refused before the first model call
