@@ -51,7 +51,6 @@ if TYPE_CHECKING:
 
     from agents.context.db import Store
     from bot.github import GitHubClients
-    from bot.settings import Settings
 
 log = structlog.get_logger(__name__)
 
