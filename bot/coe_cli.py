@@ -129,7 +129,9 @@ def _job(
     if job_id is not None:
         record = contexts.get(repo, AGENT, job_id)
         if record is not None:
-            return Job.model_validate(record.data)
+            found = Job.model_validate(record.data)
+            # A job started locally before its repo's installation was known publishes as that installation.
+            return found if found.installation_id else found.model_copy(update={"installation_id": installation})
         if resume or domain is None:
             _usage(f"there is no job {job_id} in {repo}")
     assert domain is not None

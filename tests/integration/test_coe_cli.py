@@ -108,3 +108,19 @@ def test_in_app_mode_a_repo_in_no_installation_is_refused_before_any_work(tmp_pa
                  tmp_path, GITHUB_APP_ID="7", GITHUB_APP_PRIVATE_KEY="unused", **keyed(anthropic_server))  # fmt: skip
     assert result.returncode == 2 and "in no installation of the WAOOAW App" in result.stderr
     assert domain_script.total == 0  # refused before the first model call
+
+
+def test_a_job_started_before_its_installation_was_known_resumes_as_that_installation(store):
+    """Its record says installation 0 (a local start); resumed once the repo's installation is known,
+    it publishes as that installation instead of failing at its first output."""
+    from agents.context.client import DbContextClient
+    from agents.context.tokens import Grant
+    from agents.domain.job import AGENT, new_job
+    from bot.coe_cli import _job
+
+    contexts = DbContextClient(store, Grant(4242, actor="test"))
+    started = new_job(job_id="job-0000000001", domain="Digital Marketing", depth="quick", repo="Codertocat/Hello-World")
+    contexts.put(started.repo, AGENT, started.id, started.data(), expected_version=None)
+    resumed = _job(contexts, started.repo, 4242, started.id, None, "quick", True)
+    assert resumed.id == started.id and resumed.installation_id == 4242
+    assert _job(contexts, started.repo, 0, started.id, None, "quick", True).installation_id == 0  # nothing known: as recorded
