@@ -211,6 +211,8 @@ class GitHubClients:
         if self._private_key is not None:
             _check_private_key(self._private_key)
         self._app: GitHub[Any] | None = None
+        self._author: tuple[int | None] | None = None  # (id,) once known; (None,) when it cannot be
+        self._bot_user_id = settings.app_bot_user_id
         self._clients: dict[int | None, GitHub[Any]] = {}
         self._tokens: dict[int, _Token] = {}
         self._async_locks: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = {}
@@ -267,6 +269,28 @@ class GitHubClients:
         if self._app is None:
             self._app = self._new(AppAuthStrategy(self._app_id, self._private_key))
         return self._app
+
+    async def author_id(self, github: GitHub[Any]) -> int | None:
+        """The user GitHub names as the author of what we create: the App's bot user, or the token's
+        owner; None when it cannot be learnt (an installation token cannot read /user). `github` is
+        a client from `for_installation`, for the lookups that need one."""
+        if self._author is None:
+            try:
+                self._author = (await self._find_author(github),)
+            except RequestFailed as exc:
+                if exc.response.status_code not in (401, 403, 404):
+                    raise  # a passing failure: ask again next time
+                log.warning("github.author_unknown", status=exc.response.status_code)
+                self._author = (None,)
+        return self._author[0]
+
+    async def _find_author(self, github: GitHub[Any]) -> int:
+        if self._bot_user_id is not None:
+            return self._bot_user_id
+        if self.mode == "app":
+            slug = (await self.app().rest.apps.async_get_authenticated()).json()["slug"]
+            return int((await github.rest.users.async_get_by_username(f"{slug}[bot]")).json()["id"])
+        return int((await github.rest.users.async_get_authenticated()).json()["id"])
 
     # -- installation tokens
 

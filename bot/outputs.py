@@ -272,6 +272,13 @@ class GitHubPublisher:
         github_id, url = await handler(github, agent, output, event)
         return Published(output.kind, output.key, github_id, url)
 
+    async def _ours(self, github: GitHub[Any], found: Any) -> bool:
+        """Whether an object found by its marker is ours. Anyone can paste a marker into a comment,
+        an issue or a review; taking theirs for ours would keep ours from ever being posted (or,
+        for a review, dismiss theirs). Where our author cannot be learnt, the marker decides."""
+        author = await self.clients.author_id(github)
+        return author is None or (found.user is not None and found.user.id == author)
+
     # -- the record
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
@@ -346,7 +353,7 @@ class GitHubPublisher:
         async for comment in github.rest.paginate(
             github.rest.issues.async_list_comments, owner=owner, repo=name, issue_number=number, per_page=100
         ):
-            if hidden in (comment.body or ""):
+            if hidden in (comment.body or "") and await self._ours(github, comment):
                 return comment
         return None
 
@@ -437,7 +444,7 @@ class GitHubPublisher:
             query["labels"] = ",".join(labels)
         seen = 0
         async for issue in github.rest.paginate(github.rest.issues.async_list_for_repo, owner=owner, repo=name, **query):
-            if not issue.pull_request and hidden in (issue.body or ""):
+            if not issue.pull_request and hidden in (issue.body or "") and await self._ours(github, issue):
                 return issue
             seen += 1
             if seen >= ISSUE_SEARCH_PAGES * 100:
@@ -457,6 +464,8 @@ class GitHubPublisher:
             github.rest.pulls.async_list_reviews, owner=owner, repo=name, pull_number=output.pr_number, per_page=100
         ):
             if existing.commit_id != output.commit_sha or hidden not in (existing.body or ""):
+                continue
+            if not await self._ours(github, existing):
                 continue
             if existing.state != "PENDING":
                 review = existing
@@ -543,7 +552,7 @@ class GitHubPublisher:
             async for review in github.rest.paginate(
                 github.rest.pulls.async_list_reviews, owner=owner, repo=name, pull_number=output.pr_number, per_page=100
             )
-            if review.state == "CHANGES_REQUESTED" and hidden in (review.body or "")
+            if review.state == "CHANGES_REQUESTED" and hidden in (review.body or "") and await self._ours(github, review)
         ]
         for review_id in stale:
             try:

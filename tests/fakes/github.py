@@ -319,12 +319,13 @@ class FakeGitHub:
         self.reviews[review["id"]], self.review_comments[review["id"]] = review, []
         return review
 
-    def add_issue(self, repo: str, title: str, body: str | None, labels: Sequence[str] = (), state: str = "open") -> dict[str, Any]:
+    def add_issue(self, repo: str, title: str, body: str | None, labels: Sequence[str] = (), state: str = "open",
+                  user: dict[str, Any] | None = None) -> dict[str, Any]:
         number, id = next(self._numbers), next(self._ids)
         obj = copy.deepcopy(self._templates["issue"])
         url = f"{self._base(repo)}/issues/{number}"
         obj.update(
-            id=id, node_id=f"I_{id}", number=number, title=title, body=body, user=self.bot,
+            id=id, node_id=f"I_{id}", number=number, title=title, body=body, user=user or self.bot,
             url=url, repository_url=self._base(repo), labels_url=f"{url}/labels{{/name}}",
             comments_url=f"{url}/comments", events_url=f"{url}/events",
             html_url=f"https://github.com/{repo}/issues/{number}",
@@ -462,6 +463,19 @@ class FakeGitHub:
     def list_comments(self, call: Call, url: str, repo: str, number: str) -> tuple[int, Any, dict[str, str]]:
         issue_url = f"{self._base(repo)}/issues/{number}"
         return self._page(call, url, [c for c in self.comments.values() if c["issue_url"] == issue_url])
+
+    def get_app(self, call: Call, url: str) -> tuple[int, Any, dict[str, str]]:
+        if not call.headers.get("authorization", "").startswith("Bearer "):
+            return 401, {"message": "A JSON web token could not be decoded"}, {}
+        return 200, {"id": 7, "slug": self.bot["login"].removesuffix("[bot]"), "name": "WAOOAW"}, {}
+
+    def get_user(self, call: Call, url: str, user: str) -> tuple[int, Any, dict[str, str]]:
+        return 200, self.bot if user == self.bot["login"] else self.user(user, 10_000 + len(user)), {}
+
+    def get_authenticated_user(self, call: Call, url: str) -> tuple[int, Any, dict[str, str]]:
+        if call.headers.get("authorization", "").startswith("token ghs_"):  # an installation token, as on Actions
+            return 403, {"message": "Resource not accessible by integration"}, {}
+        return 200, self.bot, {}  # the token's owner: what it creates is authored by the bot here
 
     def create_comment(self, call: Call, url: str, repo: str, number: str) -> tuple[int, Any, dict[str, str]]:
         return 201, self.add_comment(repo, int(number), call.json["body"]), {}
@@ -739,6 +753,9 @@ class FakeGitHub:
 _REPO = r"/repos/(?P<repo>[^/]+/[^/]+)"
 ROUTES: list[tuple[str, str, str]] = [
     ("POST", r"/app/installations/(?P<installation>\d+)/access_tokens", "mint_token"),
+    ("GET", r"/app", "get_app"),
+    ("GET", r"/users/(?P<user>[^/]+)", "get_user"),
+    ("GET", r"/user", "get_authenticated_user"),
     ("GET", _REPO + r"/issues/(?P<number>\d+)/comments", "list_comments"),
     ("POST", _REPO + r"/issues/(?P<number>\d+)/comments", "create_comment"),
     ("PATCH", _REPO + r"/issues/comments/(?P<id>\d+)", "update_comment"),

@@ -259,6 +259,61 @@ def test_crash_window_review_is_not_posted_twice(publisher: GitHubPublisher, fak
     assert len(fake.reviews) == 1 and len(rows(store)) == 1
 
 
+# ---------------------------------------------------------------- markers someone else pasted
+
+
+def test_a_strangers_comment_carrying_our_marker_is_not_taken_for_ours(
+    publisher: GitHubPublisher, fake: FakeGitHub, store: Store
+) -> None:
+    hidden = marker(AGENT, "comment", "summary")
+    theirs = fake.add_comment(REPO, 1, f"gotcha\n\n{hidden}", user=fake.user("mallory", 666))
+    publish(publisher, Comment(REPO, 1, "the real summary", key="summary"))
+    ours = [c for c in fake.comments.values() if c["id"] != theirs["id"]]
+    assert [c["body"] for c in ours] == [f"the real summary\n\n{hidden}"] and ours[0]["user"]["id"] == fake.bot["id"]
+    assert fake.comments[theirs["id"]]["body"] == f"gotcha\n\n{hidden}"  # never edited
+    assert [r.github_id for r in rows(store)] == [ours[0]["id"]]
+    assert fake.calls("GET", r"/app$") and fake.calls("GET", r"/users/waooaw\[bot\]$")  # how the App learns its author
+
+
+def test_a_strangers_issue_carrying_our_marker_is_not_taken_for_ours(
+    publisher: GitHubPublisher, fake: FakeGitHub, store: Store
+) -> None:
+    hidden = marker(AGENT, "issue", "links")
+    theirs = fake.add_issue(REPO, "Broken links", f"gotcha\n\n{hidden}", labels=["waooaw"], user=fake.user("mallory", 666))
+    publish(publisher, IssueReport(REPO, "Broken links", "the real report", key="links", labels=("waooaw",)))
+    (ours,) = [i for i in fake.issues.values() if i["number"] != theirs["number"]]
+    assert ours["body"] == f"the real report\n\n{hidden}" and fake.issues[theirs["number"]]["body"] == f"gotcha\n\n{hidden}"
+
+
+def test_a_strangers_review_carrying_our_marker_does_not_stand_for_ours(publisher: GitHubPublisher, fake: FakeGitHub) -> None:
+    hidden = marker(AGENT, "review", "review")
+    fake.add_review(REPO, 2, f"gotcha\n\n{hidden}", "COMMENT", SHA, user=fake.user("mallory", 666))
+    publish(publisher, review([]))
+    assert sorted(r["user"]["login"] for r in fake.reviews.values()) == ["mallory", "waooaw[bot]"]
+
+
+def test_with_a_personal_token_our_author_is_the_tokens_user(store: Store, fake: FakeGitHub) -> None:
+    settings = Settings(GITHUB_API_URL=fake.url, GITHUB_TOKEN="github_pat_test")
+    with_token = GitHubPublisher(store, GitHubClients(settings, max_wait=0.01))
+    hidden = marker(AGENT, "comment", "k")
+    fake.add_comment(REPO, 1, f"gotcha\n\n{hidden}", user=fake.user("mallory", 666))
+    crashed = fake.add_comment(REPO, 1, f"old\n\n{hidden}")  # ours, from a run that died before recording it
+    publish(with_token, Comment(REPO, 1, "new", key="k"))
+    assert writes(fake) == [("PATCH", f"/repos/octo/repo/issues/comments/{crashed['id']}")]
+    assert fake.calls("GET", r"/user$")
+
+
+def test_where_our_author_cannot_be_learnt_the_marker_decides(store: Store, fake: FakeGitHub) -> None:
+    """An installation token given as GITHUB_TOKEN (as on Actions) may not read /user."""
+    settings = Settings(GITHUB_API_URL=fake.url, GITHUB_TOKEN="ghs_actions")
+    with_token = GitHubPublisher(store, GitHubClients(settings, max_wait=0.01))
+    hidden = marker(AGENT, "comment", "k")
+    crashed = fake.add_comment(REPO, 1, f"old\n\n{hidden}")
+    publish(with_token, Comment(REPO, 1, "new", key="k"))
+    assert writes(fake) == [("PATCH", f"/repos/octo/repo/issues/comments/{crashed['id']}")]
+    assert fake.calls("GET", r"/user$")[0].status == 403
+
+
 # ---------------------------------------------------------------- check runs
 
 

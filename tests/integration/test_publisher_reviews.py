@@ -139,6 +139,8 @@ def test_our_reviews_requesting_changes_are_dismissed_once(publisher: GitHubPubl
     publish(publisher, review([], event="REQUEST_CHANGES", sha="b" * 40))
     publish(publisher, review([], sha="c" * 40))  # a COMMENT review: nothing to dismiss
     fake.add_review(REPO, 2, "Please fix", "REQUEST_CHANGES", SHA)  # someone else's: no marker of ours
+    hidden = marker(AGENT, "review", "pr-2")
+    fake.add_review(REPO, 2, f"Copied\n\n{hidden}", "REQUEST_CHANGES", SHA)  # someone else's, with our marker
 
     dismissal = ReviewDismissal(REPO, 2, "pr-2", "The findings that requested changes are fixed.")
     publish(publisher, dismissal)
@@ -146,7 +148,8 @@ def test_our_reviews_requesting_changes_are_dismissed_once(publisher: GitHubPubl
 
     states = sorted((r["body"].split("\n")[0], r["commit_id"][0], r["state"]) for r in fake.reviews.values())
     assert states == [("3 findings", "a", "DISMISSED"), ("3 findings", "b", "DISMISSED"),
-                      ("3 findings", "c", "COMMENTED"), ("Please fix", "a", "CHANGES_REQUESTED")]
+                      ("3 findings", "c", "COMMENTED"), ("Copied", "a", "CHANGES_REQUESTED"),
+                      ("Please fix", "a", "CHANGES_REQUESTED")]
     puts = fake.calls("PUT", r"/pulls/2/reviews/\d+/dismissals$")
     assert len(puts) == 2 and all(c.status == 200 for c in puts)
     assert puts[0].json == {"message": "The findings that requested changes are fixed.", "event": "DISMISS"}
