@@ -1,10 +1,16 @@
-"""What the benchmark scripts share: a free port, a fresh-schema URL, the real payloads, a cheap HTTP client."""
+"""What the benchmark scripts share: a free port, a fresh-schema URL, the real payloads, the server
+under test in a subprocess, and a cheap HTTP client."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
+import subprocess
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +34,61 @@ def find_payload(relative: str) -> Path:
         if (base / relative).is_file():
             return base / relative
     raise SystemExit(f"no webhook fixture {relative} under {', '.join(map(str, FIXTURE_DIRS))}")
+
+
+STARTUP_TIMEOUT = 60.0
+
+
+@dataclass
+class Server:
+    """A server under test, run as `python SCRIPT --serve …` so that it has a process of its own."""
+
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown (runs the lifespan end)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def spawn_server(name: str, script: Path, arguments: list[str], log_dir: Path) -> Server:
+    """`script --serve … --port P` on a free port, with none of the caller's GitHub, Anthropic or WAOOAW settings."""
+    port = free_port()
+    command = [sys.executable, str(script), "--serve", *arguments, "--port", str(port)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "ANTHROPIC_", "WAOOAW_"))}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    log_path = log_dir / f"{name}.log"
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    return Server(name, port, process, log_path)
+
+
+async def wait_ready(server: Server) -> None:
+    import httpx
+
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if server.process.poll() is not None:
+                raise SystemExit(f"{server.name} server exited ({server.process.returncode}):\n{server.log_path.read_text()}")
+            try:
+                if (await client.get(f"{server.url}/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)  # bounded start-up wait, not a poll for work
+    raise SystemExit(f"{server.name} server not ready within {STARTUP_TIMEOUT:g} s:\n{server.log_path.read_text()}")
 
 
 class Connection:

@@ -39,8 +39,6 @@ import os
 import random
 import resource
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -55,14 +53,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import Connection, free_port, schema_url  # noqa: E402
+from bench.common import Connection, Server, schema_url, spawn_server, wait_ready  # noqa: E402
 
 DEFAULT_PG_URL = os.environ.get("WAOOAW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DEFAULT_REDIS_URL = os.environ.get("WAOOAW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 LEVELS = (1, 100, 1000)
 THROUGHPUT_CLIENTS = 100
 PER_CLIENT_RATE = 40.0  # requests/s one client offers at most: under the default token limit, 50/s
-STARTUP_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 30.0
 
 
@@ -94,53 +91,8 @@ def serve(args: argparse.Namespace) -> None:
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", backlog=4096)
 
 
-@dataclass
-class Server:
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-
-
 def start_server(database_url: str, redis_url: str, log_dir: Path) -> Server:
-    port = free_port()
-    command = [sys.executable, str(Path(__file__).resolve()), "--serve", "--port", str(port),
-               "--database-url", database_url, "--redis-url", redis_url]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "ANTHROPIC_", "WAOOAW_"))}
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    log = log_dir / "server.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    return Server(port, process, log)
-
-
-async def wait_ready(server: Server) -> None:
-    import httpx
-
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    async with httpx.AsyncClient(timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if server.process.poll() is not None:
-                raise SystemExit(f"the server exited ({server.process.returncode}):\n{server.log.read_text()}")
-            try:
-                if (await client.get(f"{server.url}/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)  # bounded start-up wait
-    raise SystemExit(f"the server was not ready within {STARTUP_TIMEOUT:g} s:\n{server.log.read_text()}")
+    return spawn_server("server", Path(__file__).resolve(), ["--database-url", database_url, "--redis-url", redis_url], log_dir)
 
 
 # --------------------------------------------------------------------------- the clients
@@ -418,7 +370,7 @@ async def drive(args: argparse.Namespace) -> int:
     print_table(runs, throughput, args)
     print(f"lost writes: {lost} (clients whose context is not at the version their acknowledged writes say)")
     if server is not None:
-        log = server.log.read_text().strip()
+        log = server.log_path.read_text().strip()
         if log:
             print(f"\nserver log:\n{log[-2000:]}", file=sys.stderr)
     shutil.rmtree(log_dir, ignore_errors=True)

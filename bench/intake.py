@@ -39,8 +39,6 @@ import json
 import math
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,13 +51,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import Connection, find_payload, free_port, schema_url  # noqa: E402
+from bench.common import Connection, Server, find_payload, schema_url, spawn_server, wait_ready  # noqa: E402
 DEFAULT_PG_URL = os.environ.get("WAOOAW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DEFAULT_REDIS_URL = os.environ.get("WAOOAW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SECRET = "bench-webhook-secret"
 WEBHOOK_PATH = "/webhooks/github"
 GITHUB_ANSWER_LIMIT = 10.0  # seconds: a slower answer counts as a failed delivery on GitHub
-STARTUP_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 30.0
 MAX_SECONDS = 3600.0
 MAX_RATE = 20_000.0
@@ -149,57 +146,13 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[index]
 
 
-@dataclass
-class Server:
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown (runs the lifespan end)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-
-
 def start_server(kind: str, args: argparse.Namespace, log_dir: Path, **extra: str) -> Server:
-    port = free_port()
-    command = [sys.executable, str(Path(__file__).resolve()), "--serve", kind, "--port", str(port)]
+    arguments = [kind]
     for key, value in extra.items():
-        command += [f"--{key.replace('_', '-')}", value]
+        arguments += [f"--{key.replace('_', '-')}", value]
     if args.catalog_only:
-        command.append("--catalog-only")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "ANTHROPIC_", "WAOOAW_"))}
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    log_path = log_dir / f"{kind}.log"
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-    return Server(kind, port, process, log_path)
-
-
-async def wait_ready(server: Server) -> None:
-    import httpx
-
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    async with httpx.AsyncClient(timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if server.process.poll() is not None:
-                raise SystemExit(f"{server.name} server exited ({server.process.returncode}):\n{server.log_path.read_text()}")
-            try:
-                if (await client.get(f"{server.url}/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)  # bounded start-up wait, not a poll for work
-    raise SystemExit(f"{server.name} server not ready within {STARTUP_TIMEOUT:g} s:\n{server.log_path.read_text()}")
+        arguments.append("--catalog-only")
+    return spawn_server(kind, Path(__file__).resolve(), arguments, log_dir)
 
 
 # --------------------------------------------------------------------------- the load
