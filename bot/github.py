@@ -262,6 +262,11 @@ class GitHubClients:
             client = self._clients[key] = self._new(auth)
         return client
 
+    @property
+    def app_id(self) -> int | None:
+        """The App we act as, in App mode."""
+        return self._app_id if self.mode == "app" else None
+
     def app(self) -> GitHub[Any]:
         """The client authenticated as the App itself (JWT): /app endpoints only."""
         if self._private_key is None or self._app_id is None:

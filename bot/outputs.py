@@ -619,8 +619,10 @@ class GitHubPublisher:
 
     async def _find_check_run(self, github: GitHub[Any], owner: str, name: str, output: CheckRun,
                               external_id: str) -> int | None:
+        # Only our App's runs: another App on the repo may use the same name and external id.
+        mine = {"app_id": self.clients.app_id} if self.clients.app_id is not None else {}
         response = await github.rest.checks.async_list_for_ref(
-            owner, name, output.head_sha, check_name=output.name, filter_="all", per_page=100)
+            owner, name, output.head_sha, check_name=output.name, filter_="all", per_page=100, **mine)
         for run in response.parsed_data.check_runs:
             if run.external_id == external_id:
                 return run.id

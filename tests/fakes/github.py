@@ -166,6 +166,7 @@ class FakeGitHub:
         self.token_ttl = timedelta(hours=1)
         self.minted_tokens: list[str] = []
         self.jwt_claims: list[dict[str, Any]] = []
+        self.token_apps: dict[str, int] = {}  # installation token → the App it was minted for
         self._revoked: set[str] = set()
         self._failures: list[_Failure] = []
         self._holds: list[tuple[str, re.Pattern[str]]] = []
@@ -362,6 +363,14 @@ class FakeGitHub:
             del obj["submitted_at"]  # GitHub leaves it out until the review is submitted
         return obj
 
+    def add_check_run(self, repo: str, body: dict[str, Any], *, app_id: int) -> dict[str, Any]:
+        """A check run as the App `app_id` created it (tests use it for another App's run)."""
+        run = self._check_run(repo, body)
+        run["app"] = {**run["app"], "id": app_id}
+        self._apply_check_run(run, body)
+        self.check_runs[run["id"]] = run
+        return run
+
     def _check_run(self, repo: str, body: dict[str, Any]) -> dict[str, Any]:
         id = next(self._ids)
         obj = copy.deepcopy(self._templates["check_run"])
@@ -453,9 +462,11 @@ class FakeGitHub:
             return 401, {"message": "A JSON web token could not be decoded"}, {}
         import jwt
 
-        self.jwt_claims.append(jwt.decode(authorization[7:], options={"verify_signature": False}))
+        claims = jwt.decode(authorization[7:], options={"verify_signature": False})
+        self.jwt_claims.append(claims)
         token = f"ghs_fake{installation}x{len(self.minted_tokens) + 1}"
         self.minted_tokens.append(token)
+        self.token_apps[token] = int(claims["iss"])
         expires = (datetime.now(timezone.utc) + self.token_ttl).strftime("%Y-%m-%dT%H:%M:%SZ")
         return 201, {"token": token, "expires_at": expires, "permissions": {"issues": "write"},
                      "repository_selection": "all"}, {}
@@ -467,7 +478,10 @@ class FakeGitHub:
     def get_app(self, call: Call, url: str) -> tuple[int, Any, dict[str, str]]:
         if not call.headers.get("authorization", "").startswith("Bearer "):
             return 401, {"message": "A JSON web token could not be decoded"}, {}
-        return 200, {"id": 7, "slug": self.bot["login"].removesuffix("[bot]"), "name": "WAOOAW"}, {}
+        import jwt
+
+        claims = jwt.decode(call.headers["authorization"][7:], options={"verify_signature": False})
+        return 200, {"id": int(claims["iss"]), "slug": self.bot["login"].removesuffix("[bot]"), "name": "WAOOAW"}, {}
 
     def get_user(self, call: Call, url: str, user: str) -> tuple[int, Any, dict[str, str]]:
         return 200, self.bot if user == self.bot["login"] else self.user(user, 10_000 + len(user)), {}
@@ -588,10 +602,8 @@ class FakeGitHub:
     def create_check_run(self, call: Call, url: str, repo: str) -> tuple[int, Any, dict[str, str]]:
         if len((call.json.get("output") or {}).get("annotations") or []) > 50:
             return 422, {"message": "Only 50 annotations per request"}, {}
-        run = self._check_run(repo, call.json)
-        self._apply_check_run(run, call.json)
-        self.check_runs[run["id"]] = run
-        return 201, run, {}
+        token = call.headers.get("authorization", "").removeprefix("token ")
+        return 201, self.add_check_run(repo, call.json, app_id=self.token_apps.get(token, ACTIONS_APP_ID)), {}
 
     def update_check_run(self, call: Call, url: str, repo: str, id: str) -> tuple[int, Any, dict[str, str]]:
         run = self.check_runs.get(int(id))
@@ -605,7 +617,8 @@ class FakeGitHub:
     def list_check_runs(self, call: Call, url: str, repo: str, ref: str) -> tuple[int, Any, dict[str, str]]:
         runs = [r for r in self.check_runs.values()
                 if r["head_sha"] == ref and r["url"].startswith(self._base(repo) + "/")
-                and r["name"] == call.query.get("check_name", r["name"])]
+                and r["name"] == call.query.get("check_name", r["name"])
+                and ("app_id" not in call.query or r["app"]["id"] == int(call.query["app_id"]))]
         return 200, {"total_count": len(runs), "check_runs": runs}, {}
 
     def get_pull_diff(self, call: Call, url: str, repo: str, number: str) -> tuple[int, Any, dict[str, str]]:
@@ -750,6 +763,7 @@ class FakeGitHub:
         return 200, {"permission": LEGACY_PERMISSION[level], "role_name": level, "user": collaborator}, {}
 
 
+ACTIONS_APP_ID = 15368  # GitHub Actions: the App behind a workflow's own token
 _REPO = r"/repos/(?P<repo>[^/]+/[^/]+)"
 ROUTES: list[tuple[str, str, str]] = [
     ("POST", r"/app/installations/(?P<installation>\d+)/access_tokens", "mint_token"),

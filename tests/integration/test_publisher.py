@@ -369,6 +369,17 @@ def test_crash_window_check_run_found_by_external_id(publisher: GitHubPublisher,
     assert check["conclusion"] == "success"
 
 
+def test_another_apps_check_run_with_our_name_and_id_is_left_alone(publisher: GitHubPublisher, fake: FakeGitHub) -> None:
+    external_id = f"waooaw:{AGENT}:{SHA}:WowVision"  # predictable: agent, head SHA, check name
+    theirs = fake.add_check_run(REPO, {"name": "WowVision", "head_sha": SHA, "external_id": external_id,
+                                       "conclusion": "failure"}, app_id=99)  # fmt: skip
+    publish(publisher, CheckRun(REPO, SHA, "WowVision", "t", "s", conclusion="success"))
+    (ours,) = [run for run in fake.check_runs.values() if run["id"] != theirs["id"]]
+    assert ours["external_id"] == external_id and ours["conclusion"] == "success" and ours["app"]["id"] == 7
+    assert fake.check_runs[theirs["id"]]["conclusion"] == "failure"  # never touched
+    assert fake.calls("GET", r"/check-runs$")[0].query["app_id"] == "7"
+
+
 # ---------------------------------------------------------------- failures and races
 
 
