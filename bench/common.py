@@ -91,6 +91,10 @@ async def wait_ready(server: Server) -> None:
     raise SystemExit(f"{server.name} server not ready within {STARTUP_TIMEOUT:g} s:\n{server.log_path.read_text()}")
 
 
+# What a request on a Connection raises when the server or the connection fails it.
+TRANSPORT_ERRORS = (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError, IndexError)
+
+
 class Connection:
     """A minimal HTTP/1.1 keep-alive client on one socket: what a load generator needs and no more.
 

@@ -53,7 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import Connection, Server, schema_url, spawn_server, wait_ready  # noqa: E402
+from bench.common import TRANSPORT_ERRORS, Connection, Server, schema_url, spawn_server, wait_ready  # noqa: E402
 
 DEFAULT_PG_URL = os.environ.get("WAOOAW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DEFAULT_REDIS_URL = os.environ.get("WAOOAW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -164,7 +164,7 @@ async def one(client: Client, op: str, run: Run, scheduled: float | None = None)
                 status, payload = await client.connection.request("GET", "/healthz", {})
             else:
                 status, payload = await client.connection.request("GET", client.path, headers)
-    except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+    except TRANSPORT_ERRORS as exc:
         run.errors[type(exc).__name__] += 1
         await client.connection.close()
         return

@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import Connection, Server, find_payload, schema_url, spawn_server, wait_ready  # noqa: E402
+from bench.common import TRANSPORT_ERRORS, Connection, Server, find_payload, schema_url, spawn_server, wait_ready  # noqa: E402
 DEFAULT_PG_URL = os.environ.get("WAOOAW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DEFAULT_REDIS_URL = os.environ.get("WAOOAW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SECRET = "bench-webhook-secret"
@@ -213,7 +213,7 @@ class Load:
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
                 status, payload = await client.request("POST", WEBHOOK_PATH, self.headers(delivery_id), self.body)
-        except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+        except TRANSPORT_ERRORS as exc:
             run.errors[type(exc).__name__] += 1
             await client.close()
             return

@@ -456,13 +456,20 @@ class FakeGitHub:
 
     # ------------------------------------------------------------ routes
 
-    def mint_token(self, call: Call, url: str, installation: str) -> tuple[int, Any, dict[str, str]]:
-        authorization = call.headers.get("authorization", "")
-        if not authorization.startswith("Bearer "):
-            return 401, {"message": "A JSON web token could not be decoded"}, {}
+    @staticmethod
+    def _app_claims(call: Call) -> dict[str, Any] | None:
+        """The claims of the App JWT the call carries (not verified: the fake only reads them), or None."""
         import jwt
 
-        claims = jwt.decode(authorization[7:], options={"verify_signature": False})
+        authorization = call.headers.get("authorization", "")
+        if not authorization.startswith("Bearer "):
+            return None
+        return jwt.decode(authorization[7:], options={"verify_signature": False})
+
+    def mint_token(self, call: Call, url: str, installation: str) -> tuple[int, Any, dict[str, str]]:
+        claims = self._app_claims(call)
+        if claims is None:
+            return 401, {"message": "A JSON web token could not be decoded"}, {}
         self.jwt_claims.append(claims)
         token = f"ghs_fake{installation}x{len(self.minted_tokens) + 1}"
         self.minted_tokens.append(token)
@@ -476,11 +483,9 @@ class FakeGitHub:
         return self._page(call, url, [c for c in self.comments.values() if c["issue_url"] == issue_url])
 
     def get_app(self, call: Call, url: str) -> tuple[int, Any, dict[str, str]]:
-        if not call.headers.get("authorization", "").startswith("Bearer "):
+        claims = self._app_claims(call)
+        if claims is None:
             return 401, {"message": "A JSON web token could not be decoded"}, {}
-        import jwt
-
-        claims = jwt.decode(call.headers["authorization"][7:], options={"verify_signature": False})
         return 200, {"id": int(claims["iss"]), "slug": self.bot["login"].removesuffix("[bot]"), "name": "WAOOAW"}, {}
 
     def get_user(self, call: Call, url: str, user: str) -> tuple[int, Any, dict[str, str]]:
