@@ -8,10 +8,11 @@ write records an audit entry (who, what, when, which job) in its own transaction
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NoReturn
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -80,72 +81,73 @@ class ContextService:
     ) -> dict[str, Any]:
         """Write the next version. `if_match` None creates the context and fails if it exists;
         otherwise it must be the latest version (StaleContext if not: never a silent overwrite)."""
+        append = self.prepare_put(grant, ref, data, if_match=if_match, summary=summary, tags=tags)
+        try:
+            if self.store.engine.dialect.name == "postgresql":
+                row = self._append_postgres(append)
+            else:
+                with self.store.session() as session:
+                    row = self._append(session, append)
+        except IntegrityError as exc:
+            raise written_concurrently(ref) from exc
+        if row is None:
+            self.refuse_stale(append)
+        return version_document(row)
+
+    def prepare_put(
+        self,
+        grant: Grant,
+        ref: ContextRef,
+        data: dict[str, Any],
+        *,
+        if_match: int | None,
+        summary: str = "",
+        tags: list[str] | tuple[str, ...] = (),
+    ) -> Append:
+        """The write `put` makes, checked (access, contents, If-Match) and ready for either write path."""
         self.check_write(grant, ref.scope)
         check_contents(data, summary, tags)
         if if_match is not None and if_match < 1:
             raise StaleContext(f"{ref} has no version {if_match}: send no If-Match to create it")
-        key = ref.key(grant.installation_id)
-        expected = if_match if if_match is not None else 0
-        try:
-            if self.store.engine.dialect.name == "postgresql":
-                row = self._append_postgres(grant, ref, key, data, summary, list(tags), expected)
-            else:
-                with self.store.session() as session:
-                    row = self._append(session, grant, ref, key, data, summary, list(tags), expected)
-        except IntegrityError as exc:  # another writer took the same version number first
-            raise StaleContext(f"{ref} was written concurrently: read it again") from exc
-        if row is None:
-            if if_match is None:
-                raise StaleContext(f"{ref} exists: send If-Match with the version you read (its ETag)")
-            with self.store.reading() as session:
-                exists = repository.latest(session, key) is not None
-            if not exists:
-                raise StaleContext(f"{ref} does not exist: send no If-Match to create it")
-            raise StaleContext(f"{ref} has changed since version {if_match}: read it again")
-        return version_document(row)
+        return Append(
+            grant, ref, ref.key(grant.installation_id), data, summary, list(tags),
+            expected=if_match if if_match is not None else 0, at=datetime.now(timezone.utc),
+        )  # fmt: skip
 
-    def _append_postgres(
-        self, grant: Grant, ref: ContextRef, key: ContextKey, data: dict[str, Any],
-        summary: str, tags: list[str], expected: int,
-    ) -> ContextVersion | None:  # fmt: skip
+    def refuse_stale(self, append: Append) -> NoReturn:
+        """Why a write found another latest version than it expected, as the StaleContext to answer."""
+        ref = append.ref
+        if append.expected == 0:
+            raise StaleContext(f"{ref} exists: send If-Match with the version you read (its ETag)")
+        with self.store.reading() as session:
+            exists = repository.latest(session, append.key) is not None
+        if not exists:
+            raise StaleContext(f"{ref} does not exist: send no If-Match to create it")
+        raise StaleContext(f"{ref} has changed since version {append.expected}: read it again")
+
+    def _append_postgres(self, append: Append) -> ContextVersion | None:
         """The same write as `_append` in one statement, committed on its own (one round trip instead
         of five), then published to the cache, as a session's commit would, before the caller answers."""
-        now = datetime.now(timezone.utc)
         with self.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            written = connection.execute(
-                _APPEND_POSTGRES,
-                {
-                    "installation_id": key.installation_id, "repo": key.repo, "agent": key.agent, "scope": key.scope,
-                    # json.dumps: what the JSON column type itself writes, so both paths store the same text
-                    "data": json.dumps(data), "summary": summary, "tags": json.dumps(tags), "actor": grant.actor,
-                    "job_id": grant.job_id, "now": now, "expected": expected, "target": str(ref),
-                },  # fmt: skip
-            ).first()
+            written = connection.exec_driver_sql(APPEND_POSTGRES, append.parameters()).first()
         if written is None:
             return None
-        row = ContextVersion(
-            id=written.id, installation_id=key.installation_id, repo=key.repo, agent=key.agent, scope=key.scope,
-            version=written.version, data=data, summary=summary, tags=tags, created_by=grant.actor,
-            job_id=grant.job_id, delivery_id=None, created_at=now,
-        )  # fmt: skip
+        row = append.row(*written)
         published = cache.watcher(self.store)
         if published is not None:
             published.publish([row])
         return row
 
-    def _append(
-        self, session: Session, grant: Grant, ref: ContextRef, key: ContextKey, data: dict[str, Any],
-        summary: str, tags: list[str], expected: int,
-    ) -> ContextVersion | None:  # fmt: skip
+    def _append(self, session: Session, append: Append) -> ContextVersion | None:
         """The portable write: the repository's optimistic save and an audit entry, in the ORM."""
         try:
             row = repository.save(
-                session, key, data, expected_version=expected, summary=summary, tags=tags,
-                created_by=grant.actor, job_id=grant.job_id,
+                session, append.key, append.data, expected_version=append.expected, summary=append.summary,
+                tags=append.tags, created_by=append.grant.actor, job_id=append.grant.job_id,
             )  # fmt: skip
         except StaleContext:
             return None
-        self._audit(session, grant, "context.put", f"{ref}@{row.version}", {"version": row.version})
+        self._audit(session, append.grant, "context.put", f"{append.ref}@{row.version}", {"version": row.version})
         return row
 
     def lineage(self, grant: Grant, ref: ContextRef, version: int | None = None) -> list[dict[str, Any]]:
@@ -311,26 +313,64 @@ def _ref_fields(ref: ContextRef) -> dict[str, str]:
 
 # ContextService._append in one statement: the version check, the insert linked to its parent,
 # and the audit entry. A single statement is atomic on its own, so it needs no transaction.
-_APPEND_POSTGRES = text(
-    """
+# In psycopg's parameter style: the thread path (exec_driver_sql) and the API's event-loop path
+# (bot/api/writer.py) hand it to the driver as it is.
+APPEND_POSTGRES = """
     WITH latest AS (
         SELECT id, version FROM context_versions
-        WHERE installation_id = :installation_id AND repo = :repo AND agent = :agent AND scope = :scope
+        WHERE installation_id = %(installation_id)s AND repo = %(repo)s AND agent = %(agent)s AND scope = %(scope)s
         ORDER BY version DESC LIMIT 1
     ), written AS (
         INSERT INTO context_versions
             (installation_id, repo, agent, scope, version, parent_id, data, summary, tags, created_by, job_id, created_at)
-        SELECT :installation_id, :repo, :agent, :scope, COALESCE((SELECT version FROM latest), 0) + 1,
-               (SELECT id FROM latest), CAST(:data AS json), :summary, CAST(:tags AS json), :actor, :job_id, :now
-        WHERE COALESCE((SELECT version FROM latest), 0) = :expected
+        SELECT %(installation_id)s, %(repo)s, %(agent)s, %(scope)s, COALESCE((SELECT version FROM latest), 0) + 1,
+               (SELECT id FROM latest), CAST(%(data)s AS json), %(summary)s, CAST(%(tags)s AS json), %(actor)s, %(job_id)s, %(now)s
+        WHERE COALESCE((SELECT version FROM latest), 0) = %(expected)s
         RETURNING id, version
     ), audited AS (
         INSERT INTO audit_log (actor, action, target, details, installation_id, job_id, at)
-        SELECT :actor, 'context.put', :target || '@' || version, json_build_object('version', version),
-               :installation_id, :job_id, :now
+        SELECT %(actor)s, 'context.put', %(target)s || '@' || version, json_build_object('version', version),
+               %(installation_id)s, %(job_id)s, %(now)s
         FROM written
     )
     SELECT id, version FROM written
     """
-)
+
+
+def written_concurrently(ref: ContextRef) -> StaleContext:
+    """Another writer took the same version number first (the unique constraint said so)."""
+    return StaleContext(f"{ref} was written concurrently: read it again")
+
+
+@dataclass(frozen=True)
+class Append:
+    """A checked write of a context's next version, as both write paths take it."""
+
+    grant: Grant
+    ref: ContextRef
+    key: ContextKey
+    data: dict[str, Any]
+    summary: str
+    tags: list[str]
+    expected: int  # the latest version the writer read; 0: it creates the context
+    at: datetime
+
+    def parameters(self) -> dict[str, Any]:
+        key, grant = self.key, self.grant
+        return {
+            "installation_id": key.installation_id, "repo": key.repo, "agent": key.agent, "scope": key.scope,
+            # json.dumps: what the JSON column type itself writes, so both paths store the same text
+            "data": json.dumps(self.data), "summary": self.summary, "tags": json.dumps(self.tags),
+            "actor": grant.actor, "job_id": grant.job_id, "now": self.at, "expected": self.expected,
+            "target": str(self.ref),
+        }  # fmt: skip
+
+    def row(self, row_id: int, version: int) -> ContextVersion:
+        """The row APPEND_POSTGRES wrote, built from what was sent instead of read back."""
+        key = self.key
+        return ContextVersion(
+            id=row_id, installation_id=key.installation_id, repo=key.repo, agent=key.agent, scope=key.scope,
+            version=version, data=self.data, summary=self.summary, tags=self.tags, created_by=self.grant.actor,
+            job_id=self.grant.job_id, delivery_id=None, created_at=self.at,
+        )  # fmt: skip
 

@@ -22,7 +22,9 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from agents.context import cache as context_cache
+from agents.context.documents import ContextRef, version_document
 from agents.context.service import ContextService
+from agents.context.tokens import Grant
 from bot.api import coe_token, contexts, handoffs, snapshots
 from bot.api.cache import LatestReader
 from bot.api.gate import (
@@ -37,6 +39,7 @@ from bot.api.gate import (
     TokenBook,
     gated_route,
 )
+from bot.api.writer import LoopWriter
 
 if TYPE_CHECKING:
     from bot.app import Platform
@@ -58,8 +61,24 @@ class Api:
     # fight over the GIL with the event loop, and every request waits longer.
     threads: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(STORE_THREADS))
 
+    writer: LoopWriter | None = None  # PostgreSQL: PUT's write runs on the event loop
+
     async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await anyio.to_thread.run_sync(partial(function, *args, **kwargs), limiter=self.threads)
+
+    async def put(
+        self, grant: Grant, ref: ContextRef, data: dict[str, Any], *, if_match: int | None, summary: str, tags: list[str]
+    ) -> dict[str, Any]:
+        """ContextService.put, with its write statement on the event loop where that is open."""
+        if self.writer is None or not self.writer.serves_this_loop():
+            return await self.call(self.service.put, grant, ref, data, if_match=if_match, summary=summary, tags=tags)
+        append = self.service.prepare_put(grant, ref, data, if_match=if_match, summary=summary, tags=tags)
+        row = await self.writer.append(append)
+        if row is None:
+            await self.call(self.service.refuse_stale, append)
+        if self.cache is not None:
+            await self.cache.publish(row)
+        return version_document(row)
 
 
 def api_router(
@@ -83,6 +102,7 @@ def api_router(
             "bucket": TOKEN_BUCKET_LUA,
             "fill": context_cache.FILL_LUA,
             "admit_and_read": ADMIT_AND_READ_LUA,
+            "publish": context_cache.PUBLISH_LUA,
         }
         redis_client = LoopRedis(settings.redis_url, scripts)
         limiter = RedisRateLimiter(redis_client, rate=rate, burst=burst, prefix=writers.prefix)
@@ -91,11 +111,16 @@ def api_router(
             platform.store, fresh_seconds=TOKEN_FRESH_SECONDS, stale_seconds=TOKEN_STALE_SECONDS, clock=clock
         )
     gate = Gate(book, limiter, clock)
-    api = Api(ContextService(platform.store), reader, gate, gated_route(gate))
+    writer = LoopWriter(platform.store) if platform.store.engine.dialect.name == "postgresql" else None
+    api = Api(ContextService(platform.store), reader, gate, gated_route(gate), writer=writer)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if writer is not None:
+            await writer.open()
         yield
+        if writer is not None:
+            await writer.close()
         if redis_client is not None:
             await redis_client.close()
 

@@ -1,4 +1,5 @@
-"""The readers' side of the latest-version cache (agents/context/cache.py has the rule and the writers)."""
+"""The latest-version cache on the event loop: its readers, and the API's own writes on PostgreSQL
+(agents/context/cache.py has the rule, and the writers that commit in threads)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from dataclasses import dataclass
 import structlog
 from redis.exceptions import RedisError
 
-from agents.context.cache import ENTRY_TTL_MS, LEASE_TTL_MS, cache_key
+from agents.context.cache import ENTRY_TTL_MS, LEASE_TTL_MS, cache_key, encode
+from agents.context.models import ContextVersion
 from agents.context.repository import ContextKey
 from bot.api.gate import Gate, LoopRedis, RedisRateLimiter, admission, unlimited
 
@@ -55,3 +57,13 @@ class LatestReader:
             )
         except RedisError as exc:
             log.warning("context_cache.fill_failed", error=repr(exc))
+
+    async def publish(self, row: ContextVersion) -> None:
+        """A write's new version, before its writer is answered (LatestVersionCache.publish, on the loop)."""
+        key = ContextKey(row.installation_id, row.repo, row.agent, row.scope)
+        try:
+            await self.redis.script("publish")(
+                keys=[cache_key(self.prefix, key)], args=[row.id, row.version, encode(row), ENTRY_TTL_MS]
+            )
+        except RedisError as exc:
+            log.warning("context_cache.publish_failed", context=f"{row.repo}/{row.agent}/{row.scope}", error=repr(exc))

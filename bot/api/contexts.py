@@ -89,8 +89,8 @@ def router(api: "Api") -> APIRouter:
         grant: Grant = Depends(granted),
     ) -> Response:
         ref = ContextRef.of(owner, repo, agent, scope)
-        written = await api.call(
-            api.service.put, grant, ref, body.data, if_match=expected_version(if_match), summary=body.summary, tags=body.tags
+        written = await api.put(
+            grant, ref, body.data, if_match=expected_version(if_match), summary=body.summary, tags=body.tags
         )
         version = written["version"]
         location = "/api/v1/contexts/" + "/".join(quote(part, safe="") for part in (owner, repo, agent, scope))
