@@ -364,6 +364,9 @@ _bearer = HTTPBearer(
 )
 
 
-def granted(request: Request, _token: HTTPAuthorizationCredentials | None = Security(_bearer)) -> Grant:
-    """The grant the gate admitted this request with (the parameter documents the scheme)."""
+async def granted(request: Request, _token: HTTPAuthorizationCredentials | None = Security(_bearer)) -> Grant:
+    """The grant the gate admitted this request with (the parameter documents the scheme).
+
+    `async` although it awaits nothing: FastAPI runs a plain `def` dependency in its thread
+    pool, a hand-off to a thread and back on every request for one attribute read."""
     return request.state.grant

@@ -6,10 +6,12 @@ and the concurrency tests against a live server are in test_context_api_redis.py
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import orjson
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, text
 
@@ -582,6 +584,34 @@ def test_openapi_documents_the_context_api(store):
         "description": "A Context API token, `wao_<id>_<secret>` (`waooaw tokens create`).",
     }
     assert context["put"]["security"] == [{"token": []}]
+
+
+def test_no_request_waits_for_a_thread_to_resolve_its_dependencies(sqlite_store):
+    """FastAPI runs a plain `def` dependency in its thread pool: a thread hand-off on every request
+    (about 0.3 ms here, more under load). Every dependency of the app's routes must be `async`."""
+    app = create_app(make_platform(sqlite_store), secret=TEST_SECRET, run_worker=False)
+
+    def routes(router) -> list[APIRoute]:  # type: ignore[no-untyped-def]
+        found = []
+        for route in router.routes:
+            if isinstance(route, APIRoute):
+                found.append(route)
+            elif hasattr(route, "original_router"):  # an included router (FastAPI ≥ 0.16x keeps them whole)
+                found += routes(route.original_router)
+        return found
+
+    def sync_calls(dependant) -> list[str]:  # type: ignore[no-untyped-def]
+        found = []
+        for dependency in dependant.dependencies:
+            call = dependency.call
+            if not (inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(getattr(call, "__call__", None))):
+                found.append(getattr(call, "__qualname__", repr(call)))
+            found += sync_calls(dependency)
+        return found
+
+    every = routes(app)
+    assert {"/webhooks/github", "/contexts/{owner}/{repo}/{agent}/{scope}"} <= {route.path for route in every}
+    assert {route.path: sync_calls(route.dependant) for route in every if sync_calls(route.dependant)} == {}
 
 
 def raw_data(store, agent: str, version: int) -> str:
