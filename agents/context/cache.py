@@ -1,11 +1,18 @@
 """The read-through cache of each context's latest version, in Redis.
 
 The rule it keeps: a reader never gets a version older than one already acknowledged
-to a writer. Three Lua scripts, one Redis hash per context (`id`, `v`, `body`, `lease`):
+to a writer. Lua scripts over one Redis hash per context (`id`, `v`, `body`, `lease`) and
+a set beside it of the writers in flight (`…:writing`):
 
 - a writer, after its commit and before it answers, publishes the new version; the
   entry only ever moves to a newer row (row ids grow with every save), and any reader's
   lease is cancelled;
+- or, the API's writes on PostgreSQL: before writing, the writer marks the context (in
+  the same round trip as its rate limit): it joins the set, and the entry loses its
+  version and any reader's lease; it answers once committed, then publishes and leaves
+  the set. While the set is not empty readers read the database and fill nothing, so an
+  answered write is never hidden behind an older entry; if the publication is lost the
+  entry stays empty (readers fill it from the database once the set expires);
 - a reader that misses takes a lease, reads the database, and fills the entry only if
   its lease is still there: a write committed while it read cancelled the lease, so a
   value read before that write can never be filled over it, even if the entry was
@@ -34,11 +41,17 @@ log = structlog.get_logger(__name__)
 
 ENTRY_TTL_MS = 60_000
 LEASE_TTL_MS = 5_000
+# A writer's mark outlives its write and publication many times over; one whose write took
+# longer than PUBLISH_BEFORE_ANSWER_SECONDS publishes before it answers, as other writers do.
+MARK_TTL_MS = 30_000
+PUBLISH_BEFORE_ANSWER_SECONDS = 5.0
 DEFAULT_PREFIX = "waooaw:"
 
-# read_latest(entry, lease token, lease ms) → {version, body} on a hit; 1 lease granted; 0 another reader holds it.
+# read_latest(entry, writers, lease token, lease ms) → {version, body} on a hit; 1 lease granted;
+# 0 read the database without filling (another reader holds the lease, or a write is in flight).
 READ_FUNCTION = """
-local function read_latest(entry, lease, lease_ms)
+local function read_latest(entry, writing, lease, lease_ms)
+  if redis.call('EXISTS', writing) == 1 then return 0 end
   local found = redis.call('HMGET', entry, 'v', 'body')
   if found[2] then return {found[1], found[2]} end
   if redis.call('HSETNX', entry, 'lease', lease) == 1 then
@@ -48,7 +61,7 @@ local function read_latest(entry, lease, lease_ms)
   return 0
 end
 """
-READ_LUA = READ_FUNCTION + "return read_latest(KEYS[1], ARGV[1], ARGV[2])"
+READ_LUA = READ_FUNCTION + "return read_latest(KEYS[1], KEYS[2], ARGV[1], ARGV[2])"
 
 # KEYS[1] entry; ARGV lease token, row id, version, body, ttl ms. → 1 filled, 0 the lease was cancelled.
 FILL_LUA = """
@@ -60,13 +73,34 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1
 """
 
-# KEYS[1] entry; ARGV row id, version, body, ttl ms. → 1 published, 0 the entry already holds a newer row.
-PUBLISH_LUA = """
-redis.call('HDEL', KEYS[1], 'lease')
-if tonumber(ARGV[1]) <= tonumber(redis.call('HGET', KEYS[1], 'id') or '0') then return 0 end
-redis.call('HSET', KEYS[1], 'id', ARGV[1], 'v', ARGV[2], 'body', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return 1
+# publish(entry, row id, version, body, ttl ms) → 1 published, 0 the entry already holds a newer row.
+PUBLISH_FUNCTION = """
+local function publish(entry, id, version, body, ttl)
+  redis.call('HDEL', entry, 'lease')
+  if tonumber(id) <= tonumber(redis.call('HGET', entry, 'id') or '0') then return 0 end
+  redis.call('HSET', entry, 'id', id, 'v', version, 'body', body)
+  redis.call('PEXPIRE', entry, ttl)
+  return 1
+end
+"""
+# KEYS[1] entry; ARGV row id, version, body, ttl ms.
+PUBLISH_LUA = PUBLISH_FUNCTION + "return publish(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])"
+
+# mark_writing(entry, writers, writer, mark ms): readers go to the database until the writer finishes.
+# The row id stays: publications still only move the entry forward.
+MARK_FUNCTION = """
+local function mark_writing(entry, writing, writer, mark_ms)
+  redis.call('SADD', writing, writer)
+  redis.call('PEXPIRE', writing, mark_ms)
+  redis.call('HDEL', entry, 'v', 'body', 'lease')
+end
+"""
+# KEYS entry, writers; ARGV writer[, row id, version, body, ttl ms]: leave the set, publishing the row if
+# the write made one. → 1 published, 0 not.
+FINISH_LUA = PUBLISH_FUNCTION + """
+redis.call('SREM', KEYS[2], ARGV[1])
+if #ARGV == 1 then return 0 end
+return publish(KEYS[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 """
 
 _CACHE = "waooaw.context_cache"
@@ -76,6 +110,11 @@ _PENDING = "waooaw.context_cache.pending"
 def cache_key(prefix: str, key: ContextKey) -> str:
     # JSON keeps the parts apart whatever characters a scope holds.
     return prefix + "ctx:" + orjson.dumps([key.installation_id, key.repo, key.agent, key.scope]).decode()
+
+
+def writing_key(prefix: str, key: ContextKey) -> str:
+    """The set of the writers in flight on a context (see the rule above)."""
+    return cache_key(prefix, key) + ":writing"
 
 
 def encode(row: ContextVersion) -> bytes:

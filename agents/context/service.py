@@ -81,7 +81,10 @@ class ContextService:
     ) -> dict[str, Any]:
         """Write the next version. `if_match` None creates the context and fails if it exists;
         otherwise it must be the latest version (StaleContext if not: never a silent overwrite)."""
-        append = self.prepare_put(grant, ref, data, if_match=if_match, summary=summary, tags=tags)
+        return self.write(self.prepare_put(grant, ref, data, if_match=if_match, summary=summary, tags=tags))
+
+    def write(self, append: Append) -> dict[str, Any]:
+        """`put` once checked: the write, published to the cache (if watched) before this returns."""
         try:
             if self.store.engine.dialect.name == "postgresql":
                 row = self._append_postgres(append)
@@ -89,7 +92,7 @@ class ContextService:
                 with self.store.session() as session:
                     row = self._append(session, append)
         except IntegrityError as exc:
-            raise written_concurrently(ref) from exc
+            raise written_concurrently(append.ref) from exc
         if row is None:
             self.refuse_stale(append)
         return version_document(row)

@@ -20,14 +20,15 @@ import anyio.to_thread
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
+from starlette.background import BackgroundTask
 
 from agents.context import cache as context_cache
-from agents.context.documents import ContextRef, version_document
-from agents.context.service import ContextService
-from agents.context.tokens import Grant
+from agents.context.documents import version_document
+from agents.context.service import Append, ContextService
 from bot.api import coe_token, contexts, handoffs, snapshots
 from bot.api.cache import LatestReader
 from bot.api.gate import (
+    ADMIT_AND_MARK_LUA,
     ADMIT_AND_READ_LUA,
     TOKEN_BUCKET_LUA,
     TOKEN_FRESH_SECONDS,
@@ -66,19 +67,35 @@ class Api:
     async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await anyio.to_thread.run_sync(partial(function, *args, **kwargs), limiter=self.threads)
 
-    async def put(
-        self, grant: Grant, ref: ContextRef, data: dict[str, Any], *, if_match: int | None, summary: str, tags: list[str]
-    ) -> dict[str, Any]:
-        """ContextService.put, with its write statement on the event loop where that is open."""
+    async def put(self, token_id: str, append: Append) -> tuple[dict[str, Any], BackgroundTask | None]:
+        """ContextService.write under the token's rate limit; and what to run once the answer is sent.
+
+        On PostgreSQL the write statement runs on the event loop; with the cache, the rate limit
+        and the writer's mark take one round trip and the new version is published after the
+        answer (agents/context/cache.py says why no reader can then miss it)."""
         if self.writer is None or not self.writer.serves_this_loop():
-            return await self.call(self.service.put, grant, ref, data, if_match=if_match, summary=summary, tags=tags)
-        append = self.service.prepare_put(grant, ref, data, if_match=if_match, summary=summary, tags=tags)
-        row = await self.writer.append(append)
-        if row is None:
-            await self.call(self.service.refuse_stale, append)
-        if self.cache is not None:
-            await self.cache.publish(row)
-        return version_document(row)
+            await self.gate.limit(token_id)
+            return await self.call(self.service.write, append), None
+        if self.cache is None:
+            await self.gate.limit(token_id)
+            mark = None
+        else:
+            mark = await self.cache.admit_and_mark(self.gate, token_id, append.key)
+        try:
+            row = await self.writer.append(append)
+            if row is None:
+                await self.call(self.service.refuse_stale, append)
+        except BaseException:
+            if self.cache is not None:
+                await self.cache.finish(mark, None)
+            raise
+        answer = version_document(row)
+        if self.cache is None:
+            return answer, None
+        if mark is None or time.monotonic() - mark.at > context_cache.PUBLISH_BEFORE_ANSWER_SECONDS:
+            await self.cache.finish(mark, row)
+            return answer, None
+        return answer, BackgroundTask(self.cache.finish, mark, row)
 
 
 def api_router(
@@ -103,6 +120,8 @@ def api_router(
             "fill": context_cache.FILL_LUA,
             "admit_and_read": ADMIT_AND_READ_LUA,
             "publish": context_cache.PUBLISH_LUA,
+            "admit_and_mark": ADMIT_AND_MARK_LUA,
+            "finish": context_cache.FINISH_LUA,
         }
         redis_client = LoopRedis(settings.redis_url, scripts)
         limiter = RedisRateLimiter(redis_client, rate=rate, burst=burst, prefix=writers.prefix)

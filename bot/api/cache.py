@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import structlog
 from redis.exceptions import RedisError
 
-from agents.context.cache import ENTRY_TTL_MS, LEASE_TTL_MS, cache_key, encode
+from agents.context.cache import ENTRY_TTL_MS, LEASE_TTL_MS, MARK_TTL_MS, cache_key, encode, writing_key
 from agents.context.models import ContextVersion
 from agents.context.repository import ContextKey
 from bot.api.gate import Gate, LoopRedis, RedisRateLimiter, admission, unlimited
@@ -30,6 +31,15 @@ class Lease:
     token: str
 
 
+@dataclass(frozen=True)
+class Mark:
+    """A writer's place in a context's set of writers in flight: readers read the database until it finishes."""
+
+    key: ContextKey
+    writer: str
+    at: float = field(default_factory=time.monotonic)
+
+
 class LatestReader:
     def __init__(self, redis_client: LoopRedis, limiter: RedisRateLimiter, *, prefix: str) -> None:
         self.redis, self.limiter, self.prefix = redis_client, limiter, prefix
@@ -38,7 +48,7 @@ class LatestReader:
         """`gate.limit` and the cache's read in one round trip (the hot path). Raises as the limit says; else
         the cached latest version, or a lease to fill it, or None (another reader holds it, or Redis failed)."""
         lease = secrets.token_hex(8)
-        keys = [*self.limiter.keys(token_id), cache_key(self.prefix, key)]
+        keys = [*self.limiter.keys(token_id), cache_key(self.prefix, key), writing_key(self.prefix, key)]
         args = [*self.limiter.args(gate.clock()), lease, LEASE_TTL_MS]
         try:
             reply = await self.redis.script("admit_and_read")(keys=keys, args=args)
@@ -58,12 +68,33 @@ class LatestReader:
         except RedisError as exc:
             log.warning("context_cache.fill_failed", error=repr(exc))
 
-    async def publish(self, row: ContextVersion) -> None:
-        """A write's new version, before its writer is answered (LatestVersionCache.publish, on the loop)."""
-        key = ContextKey(row.installation_id, row.repo, row.agent, row.scope)
+    async def admit_and_mark(self, gate: Gate, token_id: str, key: ContextKey) -> Mark | None:
+        """`gate.limit` and the writer's mark in one round trip. Raises as the limit says; else the mark,
+        or None if Redis failed (then nothing was marked: publish before answering)."""
+        mark = Mark(key, secrets.token_hex(8))
+        keys = [*self.limiter.keys(token_id), cache_key(self.prefix, key), writing_key(self.prefix, key)]
+        args = [*self.limiter.args(gate.clock()), mark.writer, MARK_TTL_MS]
         try:
-            await self.redis.script("publish")(
-                keys=[cache_key(self.prefix, key)], args=[row.id, row.version, encode(row), ENTRY_TTL_MS]
-            )
+            reply = await self.redis.script("admit_and_mark")(keys=keys, args=args)
         except RedisError as exc:
-            log.warning("context_cache.publish_failed", context=f"{row.repo}/{row.agent}/{row.scope}", error=repr(exc))
+            gate.enforce(token_id, unlimited(exc))
+            return None
+        gate.enforce(token_id, admission(reply[0], reply[1]))
+        return mark
+
+    async def finish(self, mark: Mark | None, row: ContextVersion | None) -> None:
+        """Publish a write's new version (if it made one) and leave the writers in flight (if marked)."""
+        if mark is None and row is None:
+            return
+        key = mark.key if mark is not None else ContextKey(row.installation_id, row.repo, row.agent, row.scope)
+        version = [] if row is None else [row.id, row.version, encode(row), ENTRY_TTL_MS]
+        try:
+            if mark is None:
+                await self.redis.script("publish")(keys=[cache_key(self.prefix, key)], args=version)
+            else:
+                await self.redis.script("finish")(
+                    keys=[cache_key(self.prefix, key), writing_key(self.prefix, key)], args=[mark.writer, *version]
+                )
+        except RedisError as exc:
+            # Marked: readers read the database until the mark expires, and then fill the emptied entry.
+            log.warning("context_cache.publish_failed", context=f"{key.repo}/{key.agent}/{key.scope}", error=repr(exc))

@@ -77,7 +77,9 @@ def router(api: "Api") -> APIRouter:
             409: {"model": ErrorBody, "description": "Stale or missing If-Match, or If-Match on a context that does not exist."},
         },
     )
+    @limits_itself  # the rate limit and the cache writer's mark in one round trip (Api.put)
     async def store_context(
+        request: Request,
         owner: str,
         repo: str,
         agent: str,
@@ -88,10 +90,16 @@ def router(api: "Api") -> APIRouter:
         ),
         grant: Grant = Depends(granted),
     ) -> Response:
-        ref = ContextRef.of(owner, repo, agent, scope)
-        written = await api.put(
-            grant, ref, body.data, if_match=expected_version(if_match), summary=body.summary, tags=body.tags
-        )
+        token_id = request.state.token_id
+        try:
+            ref = ContextRef.of(owner, repo, agent, scope)
+            append = api.service.prepare_put(
+                grant, ref, body.data, if_match=expected_version(if_match), summary=body.summary, tags=body.tags
+            )
+        except ContextError:
+            await api.gate.limit(token_id)  # refusals count against the limit too
+            raise
+        written, after_answer = await api.put(token_id, append)
         version = written["version"]
         location = "/api/v1/contexts/" + "/".join(quote(part, safe="") for part in (owner, repo, agent, scope))
         return Response(
@@ -99,6 +107,7 @@ def router(api: "Api") -> APIRouter:
             status_code=201,
             media_type=JSON,
             headers={"ETag": etag(version), "Location": f"{location}?version={version}"},
+            background=after_answer,
         )
 
     @routes.get(

@@ -23,6 +23,7 @@ import redis
 import redis.asyncio as aioredis
 import structlog
 from fastapi import Request, Response, Security
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -30,7 +31,7 @@ from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from agents.context import tokens
-from agents.context.cache import READ_FUNCTION
+from agents.context.cache import MARK_FUNCTION, READ_FUNCTION
 from agents.context.db import Store
 from agents.context.errors import ContextError, InvalidRequest, RateLimited, Unauthorized
 from agents.context.tokens import Grant, TokenRecord
@@ -132,13 +133,21 @@ local allowed, wait = take(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]
 return {allowed, string.format('%.17g', wait)}
 """
 # The hot path, GET of a latest version, in one round trip: the rate limit, then the cache.
-# KEYS bucket, marker, entry; ARGV rate, burst, now, lease, lease ms → {1|0|-1, wait[, version, body | lease granted]}
+# KEYS bucket, marker, entry, writers; ARGV rate, burst, now, lease, lease ms
+# → {1|0|-1, wait[, version, body | 1 lease granted | 0 read without filling]}
 ADMIT_AND_READ_LUA = BUCKET_FUNCTION + READ_FUNCTION + """
 local allowed, wait = take(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
 if allowed ~= 1 then return {allowed, string.format('%.17g', wait)} end
-local found = read_latest(KEYS[3], ARGV[4], ARGV[5])
+local found = read_latest(KEYS[3], KEYS[4], ARGV[4], ARGV[5])
 if type(found) == 'table' then return {1, '0', found[1], found[2]} end
 return {1, '0', found}
+"""
+# A PUT on PostgreSQL, in one round trip: the rate limit, then the writer's mark on the cache entry.
+# KEYS bucket, marker, entry, writers; ARGV rate, burst, now, writer, mark ms → {1|0|-1, wait}
+ADMIT_AND_MARK_LUA = BUCKET_FUNCTION + MARK_FUNCTION + """
+local allowed, wait = take(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+if allowed == 1 then mark_writing(KEYS[3], KEYS[4], ARGV[4], ARGV[5]) end
+return {allowed, string.format('%.17g', wait)}
 """
 
 
@@ -346,9 +355,21 @@ def gated_route(gate: Gate) -> type[APIRoute]:
                     request.state.token_id, request.state.grant = await gate.authenticate(request)
                     if not self_limited:
                         await gate.limit(request.state.token_id)
-                    if has_body:
-                        await gate.read_body(request)
-                    return await handle(request)
+                    # An endpoint that limits itself never runs for a body or parameters refused
+                    # before it: those refusals take the limit here (they count, as every request does).
+                    try:
+                        if has_body:
+                            await gate.read_body(request)
+                    except ContextError:
+                        if self_limited:
+                            await gate.limit(request.state.token_id)
+                        raise
+                    try:
+                        return await handle(request)
+                    except RequestValidationError:
+                        if self_limited:
+                            await gate.limit(request.state.token_id)
+                        raise
                 except ContextError as error:
                     return error_response(error)
 

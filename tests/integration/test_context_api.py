@@ -551,6 +551,26 @@ def test_rate_limit_per_token_in_process_answers_429_with_retry_after(store):
         assert [client.get(URL, headers=bearer(limited)).status_code for _ in range(4)] == [404, 404, 404, 429]
 
 
+def test_every_kind_of_refused_write_counts_against_the_rate_limit(store):
+    """PUT takes its limit in its own round trip (with the cache writer's mark); what is refused
+    before it runs (a bad body, a bad name, FastAPI's validation) must count all the same."""
+    clock = Clock()
+    token = issue(store)
+    app = api_app(store, clock=clock, WAOOAW_API_RATE_LIMIT=1, WAOOAW_API_RATE_BURST=6)
+    json_headers = bearer(token) | {"Content-Type": "application/json"}
+    with TestClient(app) as client:
+        statuses = [
+            client.put(URL, content=b'{"data": ', headers=json_headers).status_code,  # not JSON
+            client.put(URL, content=b"data", headers=bearer(token) | {"Content-Type": "text/plain"}).status_code,
+            client.put(URL, json={"data": [1]}, headers=bearer(token)).status_code,  # FastAPI: data must be an object
+            put(client, token, url="/api/v1/contexts/bad_owner!/hello/wowvision/job-1").status_code,  # a bad name
+            put(client, token, if_match='"7"').status_code,  # stale: the endpoint's own refusal
+            put(client, token).status_code,
+            put(client, token, if_match='"1"').status_code,
+        ]
+    assert statuses == [422, 415, 422, 422, 409, 201, 429]
+
+
 def test_default_rate_limit_is_50_per_second_burst_100(store):
     clock = Clock()
     token = issue(store)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -20,7 +21,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy.exc import IntegrityError
 
 from agents.context import repository, tokens
-from agents.context.cache import FILL_LUA, PUBLISH_LUA, READ_LUA, cache_key, watch, watcher
+from agents.context.cache import (
+    FILL_LUA,
+    FINISH_LUA,
+    MARK_FUNCTION,
+    PUBLISH_LUA,
+    READ_LUA,
+    cache_key,
+    watch,
+    watcher,
+    writing_key,
+)
 from agents.context.db import Store
 from agents.context.repository import ContextKey, StaleContext
 from bot.api import api_router
@@ -116,9 +127,9 @@ def test_a_fill_read_before_a_write_never_lands_over_it_even_after_an_eviction(r
     read = redis_client.register_script(READ_LUA)
     fill = redis_client.register_script(FILL_LUA)
     publish = redis_client.register_script(PUBLISH_LUA)
-    key = cache_key(prefix, KEY)
+    key, writing = cache_key(prefix, KEY), writing_key(prefix, KEY)
     # A reader misses and takes a lease, then reads version 1 from the database...
-    assert read(keys=[key], args=["lease-a", 5000]) == 1
+    assert read(keys=[key, writing], args=["lease-a", 5000]) == 1
     # ...meanwhile a writer commits version 2 and publishes it, and the entry is evicted.
     assert publish(keys=[key], args=[20, 2, b"v2", 60000]) == 1
     redis_client.delete(key)
@@ -126,14 +137,116 @@ def test_a_fill_read_before_a_write_never_lands_over_it_even_after_an_eviction(r
     assert fill(keys=[key], args=["lease-a", 10, 1, b"v1", 60000]) == 0
     assert redis_client.hget(key, "body") is None
     # A second reader's lease is refused while another reader holds one, and a held lease fills.
-    assert read(keys=[key], args=["lease-b", 5000]) == 1
-    assert read(keys=[key], args=["lease-c", 5000]) == 0
+    assert read(keys=[key, writing], args=["lease-b", 5000]) == 1
+    assert read(keys=[key, writing], args=["lease-c", 5000]) == 0
     assert fill(keys=[key], args=["lease-b", 20, 2, b"v2", 60000]) == 1
-    assert read(keys=[key], args=["lease-d", 5000]) == [b"2", b"v2"]
+    assert read(keys=[key, writing], args=["lease-d", 5000]) == [b"2", b"v2"]
     # Publications only ever move the entry forward.
     assert publish(keys=[key], args=[19, 1, b"v1", 60000]) == 0
     assert publish(keys=[key], args=[21, 3, b"v3", 60000]) == 1
     assert redis_client.hmget(key, "v", "body") == [b"3", b"v3"]
+
+
+def test_while_a_writer_is_marked_readers_read_the_database_and_its_late_publication_still_moves_forward(
+    redis_client, prefix
+):
+    """The API's writes answer before they publish: their mark must hide every older entry until then."""
+    read, fill = redis_client.register_script(READ_LUA), redis_client.register_script(FILL_LUA)
+    finish = redis_client.register_script(FINISH_LUA)
+    mark = redis_client.register_script(MARK_FUNCTION + "mark_writing(KEYS[1], KEYS[2], ARGV[1], ARGV[2])")
+    key, writing = cache_key(prefix, KEY), writing_key(prefix, KEY)
+    assert read(keys=[key, writing], args=["lease-a", 5000]) == 1  # a reader took a lease before the writers came
+    # Two API writers mark the context: the reader's lease goes, so its fill (version 1) is refused.
+    mark(keys=[key, writing], args=["w1", 30000])
+    mark(keys=[key, writing], args=["w2", 30000])
+    assert redis_client.hget(key, "lease") is None
+    assert fill(keys=[key], args=["lease-a", 10, 1, b"v1", 60000]) == 0
+    # w1 commits version 2 and answers; until it publishes, every reader goes to the database, unfilled.
+    assert read(keys=[key, writing], args=["lease-b", 5000]) == 0
+    assert redis_client.hget(key, "lease") is None
+    # w2 commits version 3, answers and publishes first; w1's publication comes later and is refused.
+    assert finish(keys=[key, writing], args=["w2", 12, 3, b"v3", 60000]) == 1
+    assert read(keys=[key, writing], args=["lease-c", 5000]) == 0  # w1 is still in flight
+    assert finish(keys=[key, writing], args=["w1", 11, 2, b"v2", 60000]) == 0
+    assert redis_client.exists(writing) == 0
+    assert read(keys=[key, writing], args=["lease-d", 5000]) == [b"3", b"v3"]
+    # A writer whose write failed only leaves the set; a lost publication leaves the entry empty (the
+    # row id stays, so publications still only move forward), and once the mark expires readers fill
+    # it from the database, never from an older entry.
+    mark(keys=[key, writing], args=["w3", 30000])
+    assert finish(keys=[key, writing], args=["w3"]) == 0
+    mark(keys=[key, writing], args=["w4", 30000])
+    assert redis_client.hmget(key, "id", "v", "body") == [b"12", None, None]
+    redis_client.delete(writing)  # as its expiry would
+    assert read(keys=[key, writing], args=["lease-e", 5000]) == 1
+
+
+@pytest.fixture
+def held_publication(monkeypatch):  # type: ignore[no-untyped-def]
+    """LatestReader.finish holds the publication of version 2 until `release` is set."""
+    from bot.api.cache import LatestReader
+
+    started, release = threading.Event(), threading.Event()
+    finish = LatestReader.finish
+
+    async def held(self, mark, row):  # type: ignore[no-untyped-def]
+        if row is not None and row.version == 2:
+            started.set()
+            await asyncio.to_thread(release.wait, 30)
+        await finish(self, mark, row)
+
+    monkeypatch.setattr(LatestReader, "finish", held)
+    return started, release
+
+
+def test_a_put_is_answered_before_its_publication_and_meanwhile_readers_get_it_from_the_database(
+    app, pg_store, redis_client, prefix, held_publication
+):
+    started, release = held_publication
+    token = issue(pg_store)
+    entry, writing = cache_key(prefix, KEY), writing_key(prefix, KEY)
+    with live_server(app) as base, httpx.Client(base_url=base, timeout=30) as http:
+        assert put(http, token, {"n": 1}).status_code == 201
+        assert http.get(URL, headers=bearer(token)).json()["version"] == 1
+        assert redis_client.hget(entry, "v") == b"1"  # cached
+        try:
+            answered = put(http, token, {"n": 2}, if_match='"1"')
+            assert answered.status_code == 201 and answered.json() == {"version": 2}
+            assert started.wait(10)  # its publication is held after the answer
+            assert redis_client.hmget(entry, "v", "body") == [None, None] and redis_client.exists(writing) == 1
+            read = http.get(URL, headers=bearer(token))
+            assert read.status_code == 200 and read.json()["version"] == 2 and read.json()["data"] == {"n": 2}
+            assert redis_client.hget(entry, "v") is None  # read from the database, not filled
+        finally:
+            release.set()
+        deadline = time.monotonic() + 10
+        while redis_client.exists(writing) and time.monotonic() < deadline:
+            time.sleep(0.01)  # bounded wait for the held publication to finish; not a timing assert
+        assert redis_client.exists(writing) == 0 and redis_client.hget(entry, "v") == b"2"
+        assert http.get(URL, headers=bearer(token)).json()["version"] == 2
+
+
+def test_a_write_slower_than_the_limit_publishes_before_it_answers(
+    app, pg_store, redis_client, prefix, held_publication, monkeypatch
+):
+    from agents.context import cache as context_cache
+
+    monkeypatch.setattr(context_cache, "PUBLISH_BEFORE_ANSWER_SECONDS", 0.0)  # every write is "slow"
+    started, release = held_publication
+    token = issue(pg_store)
+    answers: list[httpx.Response] = []
+    with live_server(app) as base, httpx.Client(base_url=base, timeout=30) as http:
+        assert put(http, token, {"n": 1}).status_code == 201
+        writer = threading.Thread(target=lambda: answers.append(put(http, token, {"n": 2}, if_match='"1"')))
+        writer.start()
+        try:
+            assert started.wait(10)
+            assert answers == []  # not answered while its publication is held
+        finally:
+            release.set()
+        writer.join(timeout=30)
+    assert [answer.status_code for answer in answers] == [201]
+    assert redis_client.hget(cache_key(prefix, KEY), "v") == b"2" and redis_client.exists(writing_key(prefix, KEY)) == 0
 
 
 def test_readers_never_see_a_version_older_than_one_acknowledged_under_concurrent_writers(
