@@ -257,7 +257,7 @@ async def drive(args: argparse.Namespace) -> list[Route]:
                 await run_resumes(routes[-1], args.resumes, tag, installation, outputs)
             finally:
                 server.stop()
-                log = server.log.read_text().strip()
+                log = server.log_path.read_text().strip()
                 if log:
                     print(f"\nserver log:\n{log[-2000:]}", file=sys.stderr)
                 shutil.rmtree(log_dir, ignore_errors=True)
