@@ -29,33 +29,38 @@ CONNECTION_WAIT_SECONDS = 10.0
 class LoopWriter:
     def __init__(self, store: Store) -> None:
         args, kwargs = store.engine.dialect.create_connect_args(store.engine.url)
+        self._conninfo = args[0] if args else ""
+        self._kwargs = {**kwargs, "autocommit": True}  # one statement, atomic on its own
+        self._pool: AsyncConnectionPool | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def open(self) -> None:
+        # A pool per lifespan: a closed pool cannot be opened again, and an app may be started twice.
         self._pool = AsyncConnectionPool(
-            args[0] if args else "",
-            kwargs={**kwargs, "autocommit": True},  # one statement, atomic on its own
+            self._conninfo,
+            kwargs=self._kwargs,
             min_size=2,
             max_size=WRITE_CONNECTIONS,
             timeout=CONNECTION_WAIT_SECONDS,
             open=False,
             name="waooaw-context-writes",
         )
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    async def open(self) -> None:
         # Not waiting for the connections: the app starts while PostgreSQL is down, as with
         # the engine, and a write then fails on its own (after CONNECTION_WAIT_SECONDS).
         await self._pool.open(wait=False)
         self._loop = asyncio.get_running_loop()
 
     async def close(self) -> None:
-        if self._loop is asyncio.get_running_loop():
+        if self._pool is not None and self._loop is asyncio.get_running_loop():
             await self._pool.close()
-        self._loop = None
+        self._pool = self._loop = None
 
     def serves_this_loop(self) -> bool:
-        return self._loop is not None and self._loop is asyncio.get_running_loop()
+        return self._pool is not None and self._loop is asyncio.get_running_loop()
 
     async def append(self, append: Append) -> ContextVersion | None:
         """The new row, or None if the latest version is not the one the writer expected."""
+        assert self._pool is not None, "LoopWriter.append before open (callers check serves_this_loop)"
         try:
             async with self._pool.connection() as connection:
                 cursor = await connection.execute(APPEND_POSTGRES, append.parameters())

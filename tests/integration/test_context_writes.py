@@ -133,3 +133,13 @@ def wait_for_a_lock_wait(store) -> None:  # type: ignore[no-untyped-def]
                 return
             time.sleep(0.01)  # polling PostgreSQL's own view, bounded by the deadline; not a timing assert
     raise AssertionError("the PUT never waited on the other writer's row")
+
+
+def test_an_app_started_twice_writes_on_its_loop_both_times(pg_store, monkeypatch):
+    """Each lifespan opens a pool of its own (a closed psycopg pool cannot be reopened)."""
+    monkeypatch.setattr(ContextService, "_append_postgres", lambda *_: pytest.fail("a PUT took the thread path"))
+    token, app = issue(pg_store), api_app(pg_store)
+    for version in (1, 2):
+        with TestClient(app) as client:
+            answer = put(client, token, "twice", {"n": version}, if_match=f'"{version - 1}"' if version > 1 else None)
+            assert answer.status_code == 201 and answer.json() == {"version": version}
