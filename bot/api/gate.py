@@ -3,7 +3,9 @@
 In this order: the bearer token (401), the token's rate limit (429), then for a body
 its size (413), its type (415) and whether it parses as JSON (422). Errors are
 answered `{"error": "…"}` with the status agents.context.errors assigns. (The GET of a
-latest version applies the rate limit itself, in one Redis round trip with the cache.)
+latest version and the PUT apply the rate limit themselves, in one Redis round trip with
+the cache; what is refused before they run takes it here, so a request over its limit is
+answered 429 either way.)
 
 Tokens are read from the store; with Redis a token's record is also kept in process
 (refreshed in the background every few seconds while in use: TokenBook), and a
