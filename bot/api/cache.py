@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from redis.exceptions import RedisError
@@ -48,14 +49,9 @@ class LatestReader:
         """`gate.limit` and the cache's read in one round trip (the hot path). Raises as the limit says; else
         the cached latest version, or a lease to fill it, or None (another reader holds it, or Redis failed)."""
         lease = secrets.token_hex(8)
-        keys = [*self.limiter.keys(token_id), cache_key(self.prefix, key), writing_key(self.prefix, key)]
-        args = [*self.limiter.args(gate.clock()), lease, LEASE_TTL_MS]
-        try:
-            reply = await self.redis.script("admit_and_read")(keys=keys, args=args)
-        except RedisError as exc:
-            gate.enforce(token_id, unlimited(exc))
+        reply = await self._admit_and(gate, token_id, key, "admit_and_read", lease, LEASE_TTL_MS)
+        if reply is None:
             return None
-        gate.enforce(token_id, admission(reply[0], reply[1]))
         if len(reply) == 4:
             return Hit(int(reply[2]), reply[3])
         return Lease(lease) if reply[2] == 1 else None
@@ -72,15 +68,20 @@ class LatestReader:
         """`gate.limit` and the writer's mark in one round trip. Raises as the limit says; else the mark,
         or None if Redis failed (then nothing was marked: publish before answering)."""
         mark = Mark(key, secrets.token_hex(8))
+        reply = await self._admit_and(gate, token_id, key, "admit_and_mark", mark.writer, MARK_TTL_MS)
+        return None if reply is None else mark
+
+    async def _admit_and(self, gate: Gate, token_id: str, key: ContextKey, script: str, *args: object) -> list[Any] | None:
+        """The token's rate limit, then `script`'s work on the context's entry, in one round trip. Raises as
+        the limit says; None if Redis could not be asked (the request goes on unlimited, as `Gate.limit`)."""
         keys = [*self.limiter.keys(token_id), cache_key(self.prefix, key), writing_key(self.prefix, key)]
-        args = [*self.limiter.args(gate.clock()), mark.writer, MARK_TTL_MS]
         try:
-            reply = await self.redis.script("admit_and_mark")(keys=keys, args=args)
+            reply = await self.redis.script(script)(keys=keys, args=[*self.limiter.args(gate.clock()), *args])
         except RedisError as exc:
             gate.enforce(token_id, unlimited(exc))
             return None
         gate.enforce(token_id, admission(reply[0], reply[1]))
-        return mark
+        return reply
 
     async def finish(self, mark: Mark | None, row: ContextVersion | None) -> None:
         """Publish a write's new version (if it made one) and leave the writers in flight (if marked)."""
