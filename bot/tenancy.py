@@ -65,9 +65,14 @@ def installations_of(session: Session, repo: str) -> dict[int, str]:
     return {row.id: row.status for row in listed if repo in row.repos}  # LIKE only narrows it down
 
 
+def first_active(statuses: dict[int, str]) -> int | None:
+    """Which of `installations_of`'s answer acts for the repo: the first active one (lowest id), if any."""
+    return next((ident for ident, state in statuses.items() if state == "active"), None)
+
+
 def active_installation(session: Session, repo: str) -> int | None:
     """The active installation that holds `repo`, if any."""
-    return next((ident for ident, state in installations_of(session, repo).items() if state == "active"), None)
+    return first_active(installations_of(session, repo))
 
 
 def status(session: Session, installation_id: int | None) -> str | None:

@@ -179,9 +179,9 @@ def runner_of(claims: dict[str, Any]) -> Runner:
 def owning_installation(session: Session, repo: str) -> int:
     """The active installation whose repositories include `repo`; Forbidden if there is none."""
     statuses = tenancy.installations_of(session, repo)
-    active = [ident for ident, status in statuses.items() if status == "active"]
-    if active:
-        return active[0]
+    active = tenancy.first_active(statuses)
+    if active is not None:
+        return active
     if statuses:
         state = "uninstalled" if "deleted" in statuses.values() else "suspended"
         raise Forbidden(f"the WAOOAW App's installation on {repo} is {state}")
