@@ -112,9 +112,9 @@ def cache_key(prefix: str, key: ContextKey) -> str:
     return prefix + "ctx:" + orjson.dumps([key.installation_id, key.repo, key.agent, key.scope]).decode()
 
 
-def writing_key(prefix: str, key: ContextKey) -> str:
-    """The set of the writers in flight on a context (see the rule above)."""
-    return cache_key(prefix, key) + ":writing"
+def writing_key(entry: str) -> str:
+    """The set of the writers in flight on the context whose entry is `entry` (see the rule above)."""
+    return entry + ":writing"
 
 
 def encode(row: ContextVersion) -> bytes:

@@ -74,7 +74,8 @@ class LatestReader:
     async def _admit_and(self, gate: Gate, token_id: str, key: ContextKey, script: str, *args: object) -> list[Any] | None:
         """The token's rate limit, then `script`'s work on the context's entry, in one round trip. Raises as
         the limit says; None if Redis could not be asked (the request goes on unlimited, as `Gate.limit`)."""
-        keys = [*self.limiter.keys(token_id), cache_key(self.prefix, key), writing_key(self.prefix, key)]
+        entry = cache_key(self.prefix, key)
+        keys = [*self.limiter.keys(token_id), entry, writing_key(entry)]
         try:
             reply = await self.redis.script(script)(keys=keys, args=[*self.limiter.args(gate.clock()), *args])
         except RedisError as exc:
@@ -88,14 +89,13 @@ class LatestReader:
         if mark is None and row is None:
             return
         key = mark.key if mark is not None else ContextKey(row.installation_id, row.repo, row.agent, row.scope)
+        entry = cache_key(self.prefix, key)
         version = [] if row is None else [row.id, row.version, encode(row), ENTRY_TTL_MS]
         try:
             if mark is None:
-                await self.redis.script("publish")(keys=[cache_key(self.prefix, key)], args=version)
+                await self.redis.script("publish")(keys=[entry], args=version)
             else:
-                await self.redis.script("finish")(
-                    keys=[cache_key(self.prefix, key), writing_key(self.prefix, key)], args=[mark.writer, *version]
-                )
+                await self.redis.script("finish")(keys=[entry, writing_key(entry)], args=[mark.writer, *version])
         except RedisError as exc:
             # Marked: readers read the database until the mark expires, and then fill the emptied entry.
             log.warning("context_cache.publish_failed", context=f"{key.repo}/{key.agent}/{key.scope}", error=repr(exc))

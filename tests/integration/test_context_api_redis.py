@@ -127,7 +127,8 @@ def test_a_fill_read_before_a_write_never_lands_over_it_even_after_an_eviction(r
     read = redis_client.register_script(READ_LUA)
     fill = redis_client.register_script(FILL_LUA)
     publish = redis_client.register_script(PUBLISH_LUA)
-    key, writing = cache_key(prefix, KEY), writing_key(prefix, KEY)
+    key = cache_key(prefix, KEY)
+    writing = writing_key(key)
     # A reader misses and takes a lease, then reads version 1 from the database...
     assert read(keys=[key, writing], args=["lease-a", 5000]) == 1
     # ...meanwhile a writer commits version 2 and publishes it, and the entry is evicted.
@@ -154,7 +155,8 @@ def test_while_a_writer_is_marked_readers_read_the_database_and_its_late_publica
     read, fill = redis_client.register_script(READ_LUA), redis_client.register_script(FILL_LUA)
     finish = redis_client.register_script(FINISH_LUA)
     mark = redis_client.register_script(MARK_FUNCTION + "mark_writing(KEYS[1], KEYS[2], ARGV[1], ARGV[2])")
-    key, writing = cache_key(prefix, KEY), writing_key(prefix, KEY)
+    key = cache_key(prefix, KEY)
+    writing = writing_key(key)
     assert read(keys=[key, writing], args=["lease-a", 5000]) == 1  # a reader took a lease before the writers came
     # Two API writers mark the context: the reader's lease goes, so its fill (version 1) is refused.
     mark(keys=[key, writing], args=["w1", 30000])
@@ -204,7 +206,8 @@ def test_a_put_is_answered_before_its_publication_and_meanwhile_readers_get_it_f
 ):
     started, release = held_publication
     token = issue(pg_store)
-    entry, writing = cache_key(prefix, KEY), writing_key(prefix, KEY)
+    entry = cache_key(prefix, KEY)
+    writing = writing_key(entry)
     with live_server(app) as base, httpx.Client(base_url=base, timeout=30) as http:
         assert put(http, token, {"n": 1}).status_code == 201
         assert http.get(URL, headers=bearer(token)).json()["version"] == 1
@@ -246,7 +249,7 @@ def test_a_write_slower_than_the_limit_publishes_before_it_answers(
             release.set()
         writer.join(timeout=30)
     assert [answer.status_code for answer in answers] == [201]
-    assert redis_client.hget(cache_key(prefix, KEY), "v") == b"2" and redis_client.exists(writing_key(prefix, KEY)) == 0
+    assert redis_client.hget(cache_key(prefix, KEY), "v") == b"2" and redis_client.exists(writing_key(cache_key(prefix, KEY))) == 0
 
 
 def test_readers_never_see_a_version_older_than_one_acknowledged_under_concurrent_writers(
