@@ -12,9 +12,11 @@ retrieve a GET of its context's latest version.
               machine cost before any of the API's work, to read the figures against;
   latency     open loop: the offered load (--store-rate, --retrieve-rate requests/s in
               all) is spread evenly over the clients, each sending on a fixed schedule
-              over its own keep-alive connection; latency counts from the scheduled send
-              time, so a client held up by its previous request is not hidden (no
-              coordinated omission). Below saturation, as DESIGN.md asks.
+              over its own keep-alive connection. A client held up by its previous
+              request counts latency from the scheduled send time (no coordinated
+              omission), an idle one from when its timer woke: the load generator's
+              own timer lateness is not the server's (bench.common.send_time). Below
+              saturation, as DESIGN.md asks.
   throughput  closed loop: 100 clients, each sending its next request when the previous
               one is answered, for --seconds.
 
@@ -53,7 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import TRANSPORT_ERRORS, Connection, Server, schema_url, spawn_server, wait_ready  # noqa: E402
+from bench.common import TRANSPORT_ERRORS, Connection, Server, schema_url, send_time, spawn_server, wait_ready  # noqa: E402
 
 DEFAULT_PG_URL = os.environ.get("WAOOAW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DEFAULT_REDIS_URL = os.environ.get("WAOOAW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -150,8 +152,9 @@ class Run:
         return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))] * 1000
 
 
-async def one(client: Client, op: str, run: Run, scheduled: float | None = None) -> None:
-    started = scheduled if scheduled is not None else time.perf_counter()
+async def one(client: Client, op: str, run: Run, since: float | None = None) -> None:
+    """One request; its latency counts from `since` (bench.common.send_time), else from now."""
+    started = since if since is not None else time.perf_counter()
     headers = {"Authorization": f"Bearer {client.token}"}
     try:
         async with asyncio.timeout(REQUEST_TIMEOUT):
@@ -184,11 +187,8 @@ async def open_loop(clients: list[Client], op: str, rate: float, seconds: float)
 
     async def client_loop(client: Client, position: int) -> None:
         for k in range(per_client):
-            scheduled = start + (position + k * n) / rate
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)  # the fixed schedule, whatever the replies
-            await one(client, op, run, scheduled)
+            # The fixed schedule, whatever the replies.
+            await one(client, op, run, await send_time(start + (position + k * n) / rate))
 
     await asyncio.gather(*(client_loop(client, position) for position, client in enumerate(clients)))
     run.seconds = time.perf_counter() - start

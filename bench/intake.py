@@ -16,8 +16,9 @@ signed with HMAC-SHA256, a unique X-GitHub-Delivery per request.
   closed loop (default)   --concurrency clients, each sending its next request when
                           the previous one is answered, for --seconds;
   open loop (--rate R)    R requests per second on a fixed schedule whatever the
-                          replies; latency counts from the scheduled send time, so
-                          queueing in the client is not hidden.
+                          replies; latency counts from the send time (when the
+                          timer woke: bench.common.send_time), including any wait
+                          for a free client, so queueing in the client is not hidden.
 
 Then every delivery the real app answered 202 (queued or ignored) is looked up in
 the inbox table, and every queued one on the Redis stream: "lost" counts the
@@ -51,7 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import TRANSPORT_ERRORS, Connection, Server, find_payload, schema_url, spawn_server, wait_ready  # noqa: E402
+from bench.common import TRANSPORT_ERRORS, Connection, Server, find_payload, schema_url, send_time, spawn_server, wait_ready  # noqa: E402
 DEFAULT_PG_URL = os.environ.get("WAOOAW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DEFAULT_REDIS_URL = os.environ.get("WAOOAW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SECRET = "bench-webhook-secret"
@@ -206,9 +207,9 @@ class Load:
             "X-Hub-Signature-256": self.signature,
         }
 
-    async def one(self, client: Connection, run: Run, scheduled: float | None = None) -> None:
+    async def one(self, client: Connection, run: Run, since: float | None = None) -> None:
         delivery_id = str(uuid.uuid4())
-        started = scheduled if scheduled is not None else time.perf_counter()
+        started = since if since is not None else time.perf_counter()
         run.sent += 1
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
@@ -256,10 +257,10 @@ class Load:
         for client in clients:
             idle.put_nowait(client)
 
-        async def send(scheduled: float) -> None:
-            client = await idle.get()  # time waiting here counts: latency runs from `scheduled`
+        async def send(since: float) -> None:
+            client = await idle.get()  # time waiting here counts: latency runs from `since`
             try:
-                await self.one(client, run, scheduled)
+                await self.one(client, run, since)
             finally:
                 idle.put_nowait(client)
 
@@ -267,11 +268,8 @@ class Load:
             tasks: list[asyncio.Task[None]] = []
             cpu, started = time.process_time(), time.perf_counter()
             for i in range(total):
-                scheduled = started + i / rate
-                delay = scheduled - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)  # the fixed schedule: send at `rate` whatever the replies
-                tasks.append(asyncio.create_task(send(scheduled)))
+                # The fixed schedule: send at `rate` whatever the replies.
+                tasks.append(asyncio.create_task(send(await send_time(started + i / rate))))
             offered_seconds = time.perf_counter() - started
             await asyncio.gather(*tasks)
             run.seconds = time.perf_counter() - started  # until the last answer
