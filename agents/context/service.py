@@ -317,7 +317,7 @@ def _ref_fields(ref: ContextRef) -> dict[str, str]:
 # ContextService._append in one statement: the version check, the insert linked to its parent,
 # and the audit entry. A single statement is atomic on its own, so it needs no transaction.
 # In psycopg's parameter style: the thread path (exec_driver_sql) and the API's event-loop path
-# (bot/api/writer.py) hand it to the driver as it is.
+# (bot/api/loop_db.py) hand it to the driver as it is.
 APPEND_POSTGRES = """
     WITH latest AS (
         SELECT id, version FROM context_versions

@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from agents.context.models import ApiToken, AuditEntry, Installation
@@ -171,21 +172,44 @@ def revoke(session: Session, ident: str, *, actor: str = "system", now: datetime
     return row
 
 
+# Everything `check` needs about a token, in one statement: the API runs it on its event loop
+# on PostgreSQL (bot/api/loop_db.py), and everything else through a session (`load`).
+LOAD = (
+    select(
+        ApiToken.id, ApiToken.secret_hash, ApiToken.installation_id, ApiToken.job_id, ApiToken.read_only,
+        ApiToken.expires_at, ApiToken.revoked_at, Installation.status,
+    )  # fmt: skip
+    .outerjoin(Installation, Installation.id == ApiToken.installation_id)
+    .where(ApiToken.id == bindparam("id"))
+)
+
+
 def load(session: Session, ident: str) -> TokenRecord | None:
-    row = session.get(ApiToken, ident)
-    if row is None:
-        return None
-    installation = session.get(Installation, row.installation_id)
+    row = session.execute(LOAD, {"id": ident}).first()
+    return None if row is None else record(*row)
+
+
+def record(
+    ident: str,
+    secret_hash: str,
+    installation_id: int,
+    job_id: str | None,
+    read_only: bool,
+    expires_at: datetime,
+    revoked_at: datetime | None,
+    installation_status: str | None,
+) -> TokenRecord:
+    """The TokenRecord of a row LOAD returned."""
     return TokenRecord(
-        id=row.id,
-        secret_hash=row.secret_hash,
-        installation_id=row.installation_id,
-        job_id=row.job_id,
-        read_only=row.read_only,
-        expires_at=_aware(row.expires_at).timestamp(),
-        revoked=row.revoked_at is not None,
+        id=ident,
+        secret_hash=secret_hash,
+        installation_id=installation_id,
+        job_id=job_id,
+        read_only=read_only,
+        expires_at=_aware(expires_at).timestamp(),
+        revoked=revoked_at is not None,
         # An installation we never heard of (no webhook yet, or a development set-up) is not refused.
-        installation_active=installation is None or installation.status == "active",
+        installation_active=installation_status is None or installation_status == "active",
     )
 
 

@@ -40,7 +40,7 @@ from bot.api.gate import (
     TokenBook,
     gated_route,
 )
-from bot.api.writer import LoopWriter
+from bot.api.loop_db import LoopDatabase
 
 if TYPE_CHECKING:
     from bot.app import Platform
@@ -62,7 +62,7 @@ class Api:
     # fight over the GIL with the event loop, and every request waits longer.
     threads: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(STORE_THREADS))
 
-    writer: LoopWriter | None = None  # PostgreSQL: PUT's write runs on the event loop
+    database: LoopDatabase | None = None  # PostgreSQL: PUT's write runs on the event loop
 
     async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await anyio.to_thread.run_sync(partial(function, *args, **kwargs), limiter=self.threads)
@@ -73,7 +73,7 @@ class Api:
         On PostgreSQL the write statement runs on the event loop; with the cache, the rate limit
         and the writer's mark take one round trip and the new version is published after the
         answer (agents/context/cache.py says why no reader can then miss it)."""
-        if self.writer is None or not self.writer.serves_this_loop():
+        if self.database is None or not self.database.serves_this_loop():
             await self.gate.limit(token_id)
             return await self.call(self.service.write, append), None
         if self.cache is None:
@@ -82,7 +82,7 @@ class Api:
         else:
             mark = await self.cache.admit_and_mark(self.gate, token_id, append.key)
         try:
-            row = await self.writer.append(append)
+            row = await self.database.append(append)
             if row is None:
                 await self.call(self.service.refuse_stale, append)
         except BaseException:
@@ -107,11 +107,12 @@ def api_router(
     """The /api/v1 routes on the platform's store, its Redis (WAOOAW_REDIS_URL) if any and its rate settings."""
     settings = platform.settings
     rate, burst = settings.api_rate_limit, settings.api_rate_burst
+    database = LoopDatabase(platform.store) if platform.store.engine.dialect.name == "postgresql" else None
     redis_client: LoopRedis | None = None
     if settings.redis_url is None:
         limiter: RedisRateLimiter | LocalRateLimiter = LocalRateLimiter(rate=rate, burst=burst)
         reader = None
-        book = TokenBook(platform.store, fresh_seconds=0.0, clock=clock)
+        book = TokenBook(platform.store, database, fresh_seconds=0.0, clock=clock)
     else:
         # Every commit through this store publishes its new versions; readers use the same keys.
         writers = context_cache.watch(platform.store, settings.redis_url, prefix=redis_prefix)
@@ -127,19 +128,18 @@ def api_router(
         limiter = RedisRateLimiter(redis_client, rate=rate, burst=burst, prefix=writers.prefix)
         reader = LatestReader(redis_client, limiter, prefix=writers.prefix)
         book = TokenBook(
-            platform.store, fresh_seconds=TOKEN_FRESH_SECONDS, stale_seconds=TOKEN_STALE_SECONDS, clock=clock
+            platform.store, database, fresh_seconds=TOKEN_FRESH_SECONDS, stale_seconds=TOKEN_STALE_SECONDS, clock=clock
         )
     gate = Gate(book, limiter, clock)
-    writer = LoopWriter(platform.store) if platform.store.engine.dialect.name == "postgresql" else None
-    api = Api(ContextService(platform.store), reader, gate, gated_route(gate), writer=writer)
+    api = Api(ContextService(platform.store), reader, gate, gated_route(gate), database=database)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if writer is not None:
-            await writer.open()
+        if database is not None:
+            await database.open()
         yield
-        if writer is not None:
-            await writer.close()
+        if database is not None:
+            await database.close()
         if redis_client is not None:
             await redis_client.close()
 

@@ -37,6 +37,7 @@ from agents.context.cache import MARK_FUNCTION, READ_FUNCTION
 from agents.context.db import Store
 from agents.context.errors import ContextError, InvalidRequest, RateLimited, Unauthorized
 from agents.context.tokens import Grant, TokenRecord
+from bot.api.loop_db import LoopDatabase
 
 log = structlog.get_logger(__name__)
 
@@ -231,9 +232,15 @@ class TokenBook:
     """
 
     def __init__(
-        self, store: Store, *, fresh_seconds: float, stale_seconds: float = 0.0, clock: Callable[[], float]
+        self,
+        store: Store,
+        database: LoopDatabase | None = None,
+        *,
+        fresh_seconds: float,
+        stale_seconds: float = 0.0,
+        clock: Callable[[], float],
     ) -> None:
-        self.store, self.clock = store, clock
+        self.store, self.database, self.clock = store, database, clock
         self.fresh_seconds, self.stale_seconds = fresh_seconds, max(stale_seconds, fresh_seconds)
         self._records: dict[str, tuple[float, TokenRecord]] = {}  # id → (loaded at, record)
         self._reloading: dict[str, asyncio.Task[None]] = {}
@@ -248,7 +255,7 @@ class TokenBook:
             if 0 <= age < self.stale_seconds:
                 self._reload_soon(token_id)
                 return kept[1]
-        return self._keep(token_id, now, await run_in_threadpool(self._load, token_id))
+        return self._keep(token_id, now, await self._load(token_id))
 
     def forget(self, token_id: str) -> None:
         self._records.pop(token_id, None)
@@ -262,7 +269,7 @@ class TokenBook:
     async def _reload(self, token_id: str) -> None:
         started = self.clock()
         try:
-            self._keep(token_id, started, await run_in_threadpool(self._load, token_id))
+            self._keep(token_id, started, await self._load(token_id))
         except Exception as exc:  # noqa: BLE001 - the kept record ages out; the next request after that loads it
             log.warning("api.token_reload_failed", token=token_id, error=repr(exc))
         finally:
@@ -280,7 +287,12 @@ class TokenBook:
         self._records[token_id] = (loaded_at, record)
         return record
 
-    def _load(self, token_id: str) -> TokenRecord | None:
+    async def _load(self, token_id: str) -> TokenRecord | None:
+        if self.database is not None and self.database.serves_this_loop():
+            return await self.database.load_token(token_id)
+        return await run_in_threadpool(self._read, token_id)
+
+    def _read(self, token_id: str) -> TokenRecord | None:
         with self.store.reading() as session:
             return tokens.load(session, token_id)
 

@@ -1,9 +1,11 @@
-"""PUT's two write paths on PostgreSQL: on the event loop (the app's lifespan opened it:
-bot/api/writer.py) and in a thread (ContextService.put). They must write the same rows,
-refuse the same way, and turn a concurrent writer's version into 409, not a 500."""
+"""The Context API's two ways to PostgreSQL: on the event loop (the app's lifespan opened it:
+bot/api/loop_db.py) and in a thread (ContextService.put, tokens.load). PUTs must write the
+same rows, refuse the same way, and turn a concurrent writer's version into 409, not a
+500; the gate must see the same token records either way."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -15,12 +17,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Text, cast, select, text
 from sqlalchemy.orm import aliased
 
-from agents.context import repository
-from agents.context.models import AuditEntry, ContextVersion
+from agents.context import repository, tokens
+from agents.context.models import AuditEntry, ContextVersion, Installation
 from agents.context.repository import ContextKey
 from agents.context.service import ContextService
-from bot.api.writer import LoopWriter
-from tests.context_api_support import api_app, bearer, issue
+from bot.api.gate import TokenBook
+from bot.api.loop_db import LoopDatabase
+from tests.context_api_support import api_app, bearer, expired_token, issue
 
 URL = "/api/v1/contexts/octo/hello/wowvision/{scope}"
 PATHS = ("loop", "thread")
@@ -39,7 +42,7 @@ def client_on(path: str, store, monkeypatch) -> Iterator[TestClient]:  # type: i
         with TestClient(app) as client:  # the lifespan opens the writer on the client's loop
             yield client
     else:
-        monkeypatch.setattr(LoopWriter, "append", forbidden)
+        monkeypatch.setattr(LoopDatabase, "append", forbidden)
         yield TestClient(app)  # no lifespan: each request on a loop of its own, so the thread path
 
 
@@ -143,3 +146,56 @@ def test_an_app_started_twice_writes_on_its_loop_both_times(pg_store, monkeypatc
         with TestClient(app) as client:
             answer = put(client, token, "twice", {"n": version}, if_match=f'"{version - 1}"' if version > 1 else None)
             assert answer.status_code == 201 and answer.json() == {"version": version}
+
+
+def test_both_paths_load_the_same_token_records(pg_store):
+    """Every state of a token the gate decides on, read on the loop and through a session."""
+    with pg_store.session() as session:
+        session.add(Installation(id=2, status="suspended", repos=[]))
+    active, revoked = issue(pg_store), issue(pg_store)
+    with pg_store.session() as session:
+        tokens.revoke(session, tokens.token_id(revoked))
+    presented = {
+        "active": active,
+        "revoked": revoked,
+        "job, read-only": issue(pg_store, job_id="job-7", read_only=True),
+        "expired": expired_token(pg_store),
+        "suspended installation": issue(pg_store, installation_id=2),
+        "unknown installation": issue(pg_store, installation_id=99),
+    }
+    idents = {state: tokens.token_id(token) for state, token in presented.items()} | {"unknown": "0" * 16}
+    database = LoopDatabase(pg_store)
+
+    async def on_the_loop() -> dict[str, tokens.TokenRecord | None]:
+        await database.open()
+        try:
+            return {state: await database.load_token(ident) for state, ident in idents.items()}
+        finally:
+            await database.close()
+
+    loaded = asyncio.run(on_the_loop())
+    with pg_store.reading() as session:
+        assert loaded == {state: tokens.load(session, ident) for state, ident in idents.items()}
+    assert loaded["unknown"] is None and loaded["revoked"].revoked and not loaded["active"].revoked
+    assert loaded["job, read-only"].grant() == tokens.Grant(1, "job-7", True, f"token:{idents['job, read-only']}")
+    assert not loaded["suspended installation"].installation_active and loaded["unknown installation"].installation_active
+    for state, token in presented.items():  # what the gate then decides, from either path's record
+        _, secret = tokens.parse(token)
+        admitted = state in ("active", "job, read-only", "unknown installation")
+        try:
+            tokens.check(loaded[state], secret, time.time())
+        except tokens.InvalidToken:
+            assert not admitted, state
+        else:
+            assert admitted, state
+
+
+def test_a_served_app_loads_tokens_on_its_loop(pg_store, monkeypatch):
+    token = issue(pg_store)
+
+    def forbidden(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("a token was loaded in a thread while the app's loop could")
+
+    monkeypatch.setattr(TokenBook, "_read", forbidden)
+    with TestClient(api_app(pg_store)) as client:
+        assert put(client, token, "tokens", {"n": 1}).status_code == 201
