@@ -62,7 +62,7 @@ class Api:
     # fight over the GIL with the event loop, and every request waits longer.
     threads: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(STORE_THREADS))
 
-    database: LoopDatabase | None = None  # PostgreSQL: PUT's write runs on the event loop
+    database: LoopDatabase | None = None  # PostgreSQL: PUT's write and token loads run on the event loop
 
     async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await anyio.to_thread.run_sync(partial(function, *args, **kwargs), limiter=self.threads)
