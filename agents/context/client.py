@@ -34,6 +34,7 @@ from agents.context.errors import (
     NotFound,
     RateLimited,
     Unauthorized,
+    Unavailable,
 )
 from agents.context.repository import StaleContext
 from agents.context.search import DEFAULT_LIMIT, SearchQuery
@@ -303,6 +304,7 @@ _BY_STATUS: dict[int, type[ContextError]] = {
     413: InvalidRequest,
     415: InvalidRequest,
     422: InvalidRequest,
+    503: Unavailable,
 }
 
 

@@ -53,3 +53,9 @@ class RateLimited(ContextError):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class Unavailable(ContextError):
+    """The store could not be reached (or gave up on the statement): nothing to fix in the request; try again."""
+
+    status = 503

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import psycopg
 import redis
 import redis.asyncio as aioredis
 import structlog
@@ -29,13 +30,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from psycopg_pool import PoolTimeout
 from redis.exceptions import RedisError
+from sqlalchemy import exc as sqlalchemy_errors
 from starlette.concurrency import run_in_threadpool
 
 from agents.context import tokens
 from agents.context.cache import MARK_FUNCTION, READ_FUNCTION
 from agents.context.db import Store
-from agents.context.errors import ContextError, InvalidRequest, RateLimited, Unauthorized
+from agents.context.errors import ContextError, InvalidRequest, RateLimited, Unauthorized, Unavailable
 from agents.context.tokens import Grant, TokenRecord
 from bot.api.loop_db import LoopDatabase
 
@@ -46,6 +49,15 @@ TOKEN_FRESH_SECONDS = 10.0  # with Redis only: revocations then arrive through t
 TOKEN_STALE_SECONDS = 60.0  # a token idle this long is loaded by its next request
 REVOCATION_MARKER_SECONDS = 3600  # outlives any cached token record many times over
 REDIS_CONNECTIONS = 64
+# PostgreSQL down, restarting, out of connections, or a statement cancelled: the request was
+# fine, so 503 and Retry-After rather than a bare 500. (Redis failing is not among them: the
+# API goes on without its cache and limiter.)
+STORE_UNREACHABLE = (
+    sqlalchemy_errors.OperationalError,  # the store's engine, in a thread
+    sqlalchemy_errors.TimeoutError,  # its connection pool exhausted
+    psycopg.OperationalError,  # bot/api/loop_db.py, on the loop
+    PoolTimeout,  # its pool: no connection within CONNECTION_WAIT_SECONDS
+)
 
 
 class PayloadTooLarge(ContextError):
@@ -62,6 +74,8 @@ def error_response(error: ContextError) -> Response:
         headers["WWW-Authenticate"] = 'Bearer realm="waooaw"'
     if isinstance(error, RateLimited):
         headers["Retry-After"] = str(max(1, int(-(-error.retry_after // 1))))  # whole seconds, rounded up
+    if isinstance(error, Unavailable):
+        headers["Retry-After"] = "1"
     return JSONResponse({"error": error.message}, status_code=error.status, headers=headers)
 
 
@@ -349,6 +363,14 @@ class Gate:
             raise InvalidRequest(f"the body is not valid JSON: {exc}") from exc
 
 
+def unreachable(request: Request, exc: Exception) -> Unavailable:
+    log.warning("api.store_unreachable", method=request.method, path=request.url.path, error=repr(exc))
+    message = "the context store cannot be reached: try again"
+    if request.method != "GET":  # the statement may have been sent before the store failed
+        message += " (read what you wrote before you write it again: it may have been made)"
+    return Unavailable(message)
+
+
 def limits_itself(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     """Mark an endpoint that applies the rate limit itself (`Gate.limit`, or in one round trip with its own work)."""
     endpoint.limits_itself = True  # type: ignore[attr-defined]
@@ -386,6 +408,8 @@ def gated_route(gate: Gate) -> type[APIRoute]:
                         raise
                 except ContextError as error:
                     return error_response(error)
+                except STORE_UNREACHABLE as exc:
+                    return error_response(unreachable(request, exc))
 
             return gated
 

@@ -170,6 +170,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorBody, "description": "A write with a read-only token, or outside the token's job."},
     404: {"model": ErrorBody, "description": "Not found in the token's installation (whatever other installations hold)."},
     429: {"model": ErrorBody, "description": "Over the token's rate limit; see Retry-After."},
+    503: {"model": ErrorBody, "description": "The store cannot be reached; try again after Retry-After."},
 }
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,

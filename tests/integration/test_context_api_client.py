@@ -8,10 +8,12 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from agents.context.client import ContextClient, DbContextClient, HttpContextClient
-from agents.context.errors import AlreadyClaimed, Forbidden, InvalidRequest, NotFound, RateLimited
+from agents.context.db import Store
+from agents.context.errors import AlreadyClaimed, Forbidden, InvalidRequest, NotFound, RateLimited, Unavailable
 from agents.context.repository import StaleContext
 from agents.context.tokens import Grant
-from tests.context_api_support import Clock, api_app, issue, live_server
+from bot.api import loop_db
+from tests.context_api_support import Clock, api_app, free_port, issue, live_server
 
 REPO = "octo/hello"
 MakeClient = Callable[..., ContextClient]
@@ -164,3 +166,15 @@ def test_http_client_waits_out_a_429_as_retry_after_says(store):
         with HttpContextClient(base, token, sleep=lambda _: None, rate_limit_retries=1) as impatient:
             with pytest.raises(RateLimited):
                 impatient.get(REPO, "wowdomain", "job-1")
+
+
+def test_http_client_says_the_store_is_out_of_reach(monkeypatch):
+    monkeypatch.setattr(loop_db, "CONNECTION_WAIT_SECONDS", 0.5)  # the server's wait for a connection
+    down = Store(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test")  # nothing listens there
+    try:
+        with live_server(api_app(down)) as base, HttpContextClient(base, f"wao_{'0' * 16}_{'a' * 43}") as client:
+            with pytest.raises(Unavailable, match="cannot be reached: try again") as raised:
+                client.get(REPO, "wowdomain", "job-1")
+    finally:
+        down.dispose()
+    assert raised.value.status == 503

@@ -1,7 +1,8 @@
 """The Context API's two ways to PostgreSQL: on the event loop (the app's lifespan opened it:
 bot/api/loop_db.py) and in a thread (ContextService.put, tokens.load). PUTs must write the
 same rows, refuse the same way, and turn a concurrent writer's version into 409, not a
-500; the gate must see the same token records either way."""
+500; the gate must see the same token records either way; and both answer 503 while
+PostgreSQL cannot be reached."""
 
 from __future__ import annotations
 
@@ -18,12 +19,14 @@ from sqlalchemy import Text, cast, select, text
 from sqlalchemy.orm import aliased
 
 from agents.context import repository, tokens
+from agents.context.db import Store
 from agents.context.models import AuditEntry, ContextVersion, Installation
 from agents.context.repository import ContextKey
 from agents.context.service import ContextService
+from bot.api import loop_db
 from bot.api.gate import TokenBook
 from bot.api.loop_db import LoopDatabase
-from tests.context_api_support import api_app, bearer, expired_token, issue
+from tests.context_api_support import api_app, bearer, expired_token, free_port, issue
 
 URL = "/api/v1/contexts/octo/hello/wowvision/{scope}"
 PATHS = ("loop", "thread")
@@ -199,3 +202,20 @@ def test_a_served_app_loads_tokens_on_its_loop(pg_store, monkeypatch):
     monkeypatch.setattr(TokenBook, "_read", forbidden)
     with TestClient(api_app(pg_store)) as client:
         assert put(client, token, "tokens", {"n": 1}).status_code == 201
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_postgresql_out_of_reach_is_503_with_retry_after(path, monkeypatch):
+    """A request the store cannot serve was not at fault: 503, Retry-After, and what to do, soon."""
+    monkeypatch.setattr(loop_db, "CONNECTION_WAIT_SECONDS", 0.5)  # what a loop request waits for a connection
+    down = Store(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test")  # nothing listens there
+    token = f"wao_{'0' * 16}_{'a' * 43}"
+    try:
+        with client_on(path, down, monkeypatch) as client:
+            answers = [client.get(URL.format(scope="s"), headers=bearer(token)), put(client, token, "s", {"n": 1})]
+    finally:
+        down.dispose()
+    for answer in answers:
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+        assert answer.json()["error"].startswith("the context store cannot be reached: try again")
+    assert "it may have been made" in answers[1].json()["error"]
