@@ -24,6 +24,7 @@ from starlette.background import BackgroundTask
 
 from agents.context import cache as context_cache
 from agents.context.documents import version_document
+from agents.context.models import ContextVersion
 from agents.context.service import Append, ContextService
 from bot.api import coe_token, contexts, handoffs, snapshots
 from bot.api.cache import LatestReader
@@ -78,24 +79,27 @@ class Api:
             return await self.call(self.service.write, append), None
         if self.cache is None:
             await self.gate.limit(token_id)
-            mark = None
-        else:
-            mark = await self.cache.admit_and_mark(self.gate, token_id, append.key)
+            return version_document(await self._append(append)), None
+        mark = await self.cache.admit_and_mark(self.gate, token_id, append.key)
         try:
-            row = await self.database.append(append)
-            if row is None:
-                await self.call(self.service.refuse_stale, append)
+            row = await self._append(append)
         except BaseException:
-            if self.cache is not None:
-                await self.cache.finish(mark, None)
+            await self.cache.finish(mark, None)
             raise
         answer = version_document(row)
-        if self.cache is None:
-            return answer, None
         if mark is None or time.monotonic() - mark.at > context_cache.PUBLISH_BEFORE_ANSWER_SECONDS:
             await self.cache.finish(mark, row)
             return answer, None
         return answer, BackgroundTask(self.cache.finish, mark, row)
+
+    async def _append(self, append: Append) -> ContextVersion:
+        """The write on the loop's database; StaleContext if another version came first (the diagnosis
+        reads the store, in a thread)."""
+        assert self.database is not None
+        row = await self.database.append(append)
+        if row is None:
+            await self.call(self.service.refuse_stale, append)  # raises
+        return row
 
 
 def api_router(
