@@ -172,15 +172,10 @@ def create_app(platform: Platform, *, secret: str | None, run_worker: bool | Non
     async def github_webhook(request: Request) -> Response:
         try:
             delivery = await _read_delivery(request, secret)
+            wanted, is_new = await _record(platform, delivery)
         except webhooks.WebhookRejected as rejected:
             metrics.rejected.labels(str(rejected.status)).inc()
-            return JSONResponse({"error": rejected.reason}, status_code=rejected.status)
-        wanted = delivery.event != "ping" and await platform.wanted(delivery.event)
-        try:
-            is_new = await platform.intake.record(delivery, InboxStatus.QUEUED if wanted else InboxStatus.IGNORED)
-        except Exception:  # noqa: BLE001 - not recorded means not accepted: GitHub must see a failure
-            log.exception("webhook.not_recorded", delivery=delivery.delivery_id, event=delivery.event)
-            return JSONResponse({"error": "the delivery could not be recorded; redeliver it"}, status_code=503)
+            return JSONResponse({"error": rejected.reason}, status_code=rejected.status, headers=rejected.headers)
         if delivery.event == "ping":
             answer = "pong"
         elif not is_new:
@@ -244,6 +239,24 @@ async def _read_capped(request: Request) -> bytes:
             raise webhooks.WebhookRejected(413, f"body larger than {MAX_BODY_BYTES} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _record(platform: Platform, delivery: webhooks.Delivery) -> tuple[bool, bool]:
+    """Whether an agent may want the delivery, and whether it is new, once its row is committed.
+
+    Not recorded means not accepted: 503, so that GitHub shows the delivery as failed and it
+    can be redelivered, rather than a 202 for a delivery that would then be lost.
+    """
+    try:
+        wanted = delivery.event != "ping" and await platform.wanted(delivery.event)
+        is_new = await platform.intake.record(delivery, InboxStatus.QUEUED if wanted else InboxStatus.IGNORED)
+    except Exception:  # noqa: BLE001 - whatever failed, the delivery is not safe: GitHub must see a failure
+        log.exception("webhook.not_recorded", delivery=delivery.delivery_id, github_event=delivery.event)
+        raise webhooks.unavailable(
+            "the delivery was not recorded (the database is out of reach or refused the write): "
+            "redeliver it once the service is back"
+        ) from None
+    return wanted, is_new
 
 
 def _database_ok(store: Store) -> bool:

@@ -3,6 +3,9 @@
 Under load one round trip (a database commit, a Redis pipeline) carries many items
 instead of one each; a lone caller on a quiet server is flushed at once, so nothing
 waits for a timer. Every caller still waits for its own item to be flushed.
+
+A flush answers each item, or fails them all by raising; an answer that is an
+exception fails that item's caller alone.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ R = TypeVar("R")
 
 
 class Batcher(Generic[T, R]):
-    def __init__(self, flush: Callable[[list[T]], Awaitable[Sequence[R]]], *, max_batch: int = 200) -> None:
+    def __init__(self, flush: Callable[[list[T]], Awaitable[Sequence[R | Exception]]], *, max_batch: int = 200) -> None:
         self._flush = flush
         self.max_batch = max_batch
         self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]]] | None = None
@@ -52,5 +55,9 @@ class Batcher(Generic[T, R]):
                         future.set_exception(exc)
                 continue
             for (_, future), answer in zip(batch, answers, strict=True):
-                if not future.done():
+                if future.done():
+                    continue
+                if isinstance(answer, Exception):
+                    future.set_exception(answer)
+                else:
                     future.set_result(answer)

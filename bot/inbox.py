@@ -2,22 +2,38 @@
 
 A delivery is acknowledged to GitHub only after its row is committed here; the
 worker marks it done, failed or dead. The bus only carries ids of rows in here.
+
+A signed delivery is never refused for what its payload says: the raw body is kept
+as sent, and the columns derived from it (action, repo, installation) are made fit
+for their types, so no payload can make its row, or the rows committed with it, fail.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 
+import structlog
 from sqlalchemy import select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from agents.context.db import Store
 from agents.context.models import InboxRecord, utcnow
 from bot.batching import Batcher
 from bot.webhooks import Delivery
+
+log = structlog.get_logger(__name__)
+
+# The database down, restarting, out of connections or locked: every row would fail alike.
+OUT_OF_REACH = (OperationalError, PoolTimeout)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_ACTION_LENGTH = InboxRecord.__table__.c.action.type.length
+_REPO_LENGTH = InboxRecord.__table__.c.repo.type.length
+_BIGINT_END = 2**63
 
 
 class InboxStatus(StrEnum):
@@ -46,9 +62,9 @@ class Inbox:
             delivery.delivery_id: {
                 "delivery_id": delivery.delivery_id,
                 "event": delivery.event,
-                "action": delivery.action,
-                "repo": delivery.repo,
-                "installation_id": delivery.installation_id,
+                "action": _fitted(delivery.action, _ACTION_LENGTH),
+                "repo": _fitted(delivery.repo, _REPO_LENGTH),
+                "installation_id": _fitted_id(delivery.installation_id),
                 "body": delivery.body,
                 "status": status.value,
                 "attempts": 0,
@@ -100,6 +116,8 @@ class InboxWriter:
 
     Each request is still answered only after its own row is committed; under load one
     transaction on one thread carries many rows instead of a thread and a commit each.
+    A shared INSERT that fails for any reason but the database being out of reach is
+    tried again row by row, so one delivery can never fail another.
     """
 
     def __init__(self, inbox: Inbox, *, max_batch: int = 200) -> None:
@@ -113,17 +131,49 @@ class InboxWriter:
     async def close(self) -> None:
         await self._batcher.close()
 
-    async def _commit(self, items: list[tuple[Delivery, InboxStatus]]) -> list[bool]:
+    async def _commit(self, items: list[tuple[Delivery, InboxStatus]]) -> list[bool | Exception]:
         try:
-            new = await asyncio.to_thread(self.inbox.record_many, items)
-        except DBAPIError as exc:
-            if not exc.connection_invalidated:
+            new = await asyncio.to_thread(self._insert, items)
+        except OUT_OF_REACH:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever one row did, it must not fail the others
+            if len(items) == 1:
                 raise
-            # The server dropped a pooled connection (restart, failover): nothing was
-            # committed, the pool is refreshed, and GitHub gets no redelivery on its own.
-            new = await asyncio.to_thread(self.inbox.record_many, items)
+            log.warning("inbox.batch_refused", rows=len(items), error=repr(exc)[:500])
+            return await asyncio.to_thread(self._insert_each, items)
         answers = []
         for delivery, _ in items:
             answers.append(delivery.delivery_id in new)
             new.discard(delivery.delivery_id)  # a second copy in the same batch is a duplicate
         return answers
+
+    def _insert(self, items: list[tuple[Delivery, InboxStatus]]) -> set[str]:
+        try:
+            return self.inbox.record_many(items)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            # The server dropped a pooled connection (restart, failover): nothing was
+            # committed, the pool is refreshed, and GitHub gets no redelivery on its own.
+            return self.inbox.record_many(items)
+
+    def _insert_each(self, items: list[tuple[Delivery, InboxStatus]]) -> list[bool | Exception]:
+        """Each row in a transaction of its own: the answer for each, or what failed it alone."""
+        answers: list[bool | Exception] = []
+        for item in items:
+            try:
+                answers.append(item[0].delivery_id in self._insert([item]))
+            except Exception as exc:  # noqa: BLE001 - that delivery's caller raises it
+                answers.append(exc)
+        return answers
+
+
+def _fitted(text: str | None, length: int) -> str | None:
+    """Text from a payload as its column takes it: control characters (PostgreSQL refuses NUL)
+    replaced, not removed, so a cleaned name never becomes another real one; cut to the column's length."""
+    return None if text is None else _CONTROL.sub("\ufffd", text)[:length]
+
+
+def _fitted_id(installation_id: int | None) -> int | None:
+    """An installation id as its BIGINT column takes it; any other number belongs to no installation."""
+    return installation_id if installation_id is not None and 0 < installation_id < _BIGINT_END else None

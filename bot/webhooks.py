@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,17 +16,25 @@ import orjson
 
 from bot.settings import MAX_BODY_BYTES
 
-_DELIVERY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_DELIVERY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # the inbox key: never a control character
+_EVENT_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+RETRY_AFTER_SECONDS = 5  # a 503's Retry-After: the database restarting
 
 
 class WebhookRejected(Exception):
-    """A delivery we refuse, with the HTTP status to answer and a reason safe to show."""
+    """A delivery we refuse, with the HTTP status to answer, a reason safe to show, and headers to send."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, *, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.headers = dict(headers or {})
+
+
+def unavailable(reason: str) -> WebhookRejected:
+    """503: nothing is wrong with the delivery, it was not taken now. GitHub shows it as failed,
+    and it can be redelivered with the same id for 3 days (the App's Advanced settings, or its API)."""
+    return WebhookRejected(503, reason, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 @dataclass(frozen=True)
@@ -43,12 +52,14 @@ class Delivery:
     @property
     def repo(self) -> str | None:
         repository = self.payload.get("repository")
-        return repository.get("full_name") if isinstance(repository, dict) else None
+        full_name = repository.get("full_name") if isinstance(repository, dict) else None
+        return full_name if isinstance(full_name, str) else None
 
     @property
     def installation_id(self) -> int | None:
         installation = self.payload.get("installation")
-        return installation.get("id") if isinstance(installation, dict) else None
+        installation_id = installation.get("id") if isinstance(installation, dict) else None
+        return installation_id if type(installation_id) is int else None  # not a float, a string or a bool
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -70,14 +81,15 @@ def verify_signature(secret: str | None, body: bytes, signature: str | None) -> 
         return
     if not signature or not signature.startswith("sha256="):
         raise WebhookRejected(401, "missing X-Hub-Signature-256")
-    if not hmac.compare_digest(sign(secret, body), signature):
+    # As bytes: compare_digest refuses str with non-ASCII characters, and a header may carry any.
+    if not hmac.compare_digest(sign(secret, body).encode(), signature.encode(errors="replace")):
         raise WebhookRejected(401, "signature does not match")
 
 
 def parse(body: bytes, *, event: str | None, delivery_id: str | None) -> Delivery:
-    if not event or not _EVENT_NAME.match(event):
+    if not event or not _EVENT_NAME.fullmatch(event):
         raise WebhookRejected(400, "missing or malformed X-GitHub-Event")
-    if not delivery_id or not _DELIVERY_ID.match(delivery_id):
+    if not delivery_id or not _DELIVERY_ID.fullmatch(delivery_id):
         raise WebhookRejected(400, "missing or malformed X-GitHub-Delivery")
     try:
         payload = orjson.loads(body)

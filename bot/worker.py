@@ -154,6 +154,8 @@ class Worker:
                     InboxRecord.body,
                     InboxRecord.status,
                     InboxRecord.received_at,
+                    InboxRecord.repo,
+                    InboxRecord.installation_id,
                     Installation.status,
                     AgentRun.agent,
                 )
@@ -164,7 +166,7 @@ class Worker:
             if not rows:
                 log.warning("worker.unknown_delivery", delivery=message.delivery_id)
                 return None
-            delivery_id, name, body, status, received_at, installation_status, _ = rows[0]
+            delivery_id, name, body, status, received_at, repo, installation_id, installation_status, _ = rows[0]
             if status in FINISHED:
                 return None
             event = Event.from_payload(
@@ -175,6 +177,11 @@ class Worker:
                 bot_user_id=self.settings.app_bot_user_id,
                 received_at=received_at,
             )
+            if (event.repo, event.installation_id) != (repo, installation_id):
+                # The inbox had to fit the payload's repository or installation to its columns: no
+                # GitHub delivery names such a one, and acting on either form could reach another tenant.
+                log.warning("worker.unfit_identity", delivery=delivery_id)
+                return Plan(event, [])
             if event.name in tenancy.TENANCY_EVENTS:
                 with self.store.session() as writing:
                     tenancy.apply(writing, event)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
+import socket
+import threading
 
 import pytest
 from fastapi.testclient import TestClient
 
-from agents.context.models import InboxRecord
+from agents.context.models import AgentRun, InboxRecord
 from bot.app import create_app
 from bot.bus import LocalBus
 from bot.settings import MAX_BODY_BYTES
@@ -205,3 +209,178 @@ def test_intake_survives_the_database_dropping_its_connections(pg_store, postgre
 
     assert asyncio.run(scenario()) is True
     assert Inbox(pg_store).get("after") is not None
+
+
+# ------------------------------------------------------------------ hostile content in signed deliveries
+
+GOOD_PAYLOADS = [
+    ("issue_comment", "issue_comment/created.with-installation.payload.json"),
+    ("issues", "issues/opened.payload.json"),
+    ("pull_request", "pull_request/opened.payload.json"),
+    ("push", "push/payload.json"),
+]
+
+
+def poison_payloads() -> dict[str, bytes]:
+    """Signed deliveries GitHub would never send, whose derived columns the inbox cannot store as they are."""
+
+    def comment(**overrides) -> bytes:
+        payload = load_payload("issue_comment/created.with-installation.payload.json", comment__body="/waooaw help", **overrides)
+        return body_of(payload)
+
+    return {
+        "poison-long-action": comment(action="x" * 10_000),
+        "poison-nul-action": comment(action="crea\u0000ted"),
+        "poison-nul-repo": comment(repository__full_name="acme/wid\u0000gets"),
+        "poison-text-installation": comment(installation__id="12ab"),
+        "poison-huge-installation": comment(installation__id=2**70),
+        "poison-u64-installation": comment(installation__id=2**64 - 1),
+    }
+
+
+def test_poison_deliveries_among_good_ones_fail_none_and_are_all_recorded(store):
+    from concurrent.futures import ThreadPoolExecutor
+
+    platform = make_platform(store, bus=LocalBus(backoff_base=0.01, max_deliveries=2))
+    good = {f"good-{n}": GOOD_PAYLOADS[n % len(GOOD_PAYLOADS)] for n in range(80)}
+    bodies = {delivery: (event, fixture_path(path).read_bytes()) for delivery, (event, path) in good.items()}
+    bodies.update({delivery: ("issue_comment", body) for delivery, body in poison_payloads().items()})
+    order = list(good)
+    for position, delivery in zip(range(5, 80, 14), poison_payloads(), strict=True):  # spread among the good ones
+        order.insert(position, delivery)
+
+    with TestClient(create_app(platform, secret=TEST_SECRET, run_worker=False)) as client, ThreadPoolExecutor(32) as pool:
+        responses = dict(zip(order, pool.map(lambda d: post(client, bodies[d][1], bodies[d][0], d), order), strict=True))
+
+    statuses = {delivery: response.status_code for delivery, response in responses.items()}
+    assert statuses == {delivery: 202 for delivery in order}, {d: (s, responses[d].text) for d, s in statuses.items() if s != 202}
+    with store.session() as session:
+        rows = {row.delivery_id: row for row in session.query(InboxRecord)}
+    assert set(rows) == set(order)
+    assert all(rows[delivery].body == bodies[delivery][1] for delivery in order), "a raw body was not kept as sent"
+    assert rows["poison-long-action"].action == "x" * 64
+    assert rows["poison-nul-action"].action == "crea\ufffdted"
+    assert rows["poison-nul-repo"].repo == "acme/wid\ufffdgets"  # never another real name
+    assert {rows[d].installation_id for d in order if "installation" in d} == {None}
+
+    asyncio.run(drain(platform))  # the worker takes them all, and each ends
+    with store.session() as session:
+        finished = {row.delivery_id: row.status for row in session.query(InboxRecord)}
+        ran = {run.delivery_id for run in session.query(AgentRun)}
+    assert {finished[delivery] for delivery in order} <= {"done", "ignored"}
+    # A repository or installation the inbox had to fit to its columns wakes no agent: acting
+    # on it as sent fails, and acting on its fitted form could reach another tenant.
+    assert not ran & {"poison-nul-repo", "poison-text-installation", "poison-huge-installation", "poison-u64-installation"}
+
+
+def test_a_row_the_database_refuses_fails_its_own_delivery_and_no_other(store):
+    from bot.inbox import Inbox, InboxStatus, InboxWriter
+    from bot.webhooks import Delivery, parse
+
+    writer = InboxWriter(Inbox(store))
+    good = [parse(comment_body("/waooaw help"), event="issue_comment", delivery_id=f"ok-{n}") for n in range(30)]
+    # Once the derived columns are fitted no payload makes a row fail; a body no driver can
+    # bind stands in for whatever else might, inside a shared INSERT.
+    refused = Delivery(delivery_id="refused", event="issue_comment", payload={}, body=object())  # type: ignore[arg-type]
+    deliveries = [*good[:15], refused, *good[15:], good[0]]
+
+    async def scenario():
+        answers = await asyncio.gather(*(writer.record(d, InboxStatus.QUEUED) for d in deliveries), return_exceptions=True)
+        await writer.close()
+        return answers
+
+    answers = asyncio.run(scenario())
+    assert isinstance(answers[15], Exception)
+    assert answers[:15] + answers[16:] == [True] * 30 + [False]  # the repeated id is still a duplicate
+    with store.session() as session:
+        assert {row.delivery_id for row in session.query(InboxRecord)} == {d.delivery_id for d in good}
+
+
+def test_a_non_ascii_signature_is_401(client, store):
+    body = comment_body("/waooaw help")
+    headers = signed_headers(body, "issue_comment", "non-ascii-sig")
+    headers["X-Hub-Signature-256"] = "sha256=" + "é" * 64
+    response = client.post("/webhooks/github", content=body, headers={k: v.encode() for k, v in headers.items()})
+    assert response.status_code == 401
+    with store.session() as session:
+        assert session.get(InboxRecord, "non-ascii-sig") is None
+
+
+# ------------------------------------------------------------------ the database out of reach
+
+
+class PostgresLink:
+    """A TCP forwarder between the app and PostgreSQL that the test can cut: what the app sees
+    when its database server stops (pooled connections drop, new ones are refused)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._target = (host, port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self) -> None:
+        self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        for sock in self._open:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self._target)
+            self._open += [client, server]
+            for source, target in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(source, target), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, target: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                target.sendall(data)
+
+
+@pytest.fixture(params=["sqlite", "pg"])
+def vanishing_store(request, tmp_path):
+    """A migrated store and a function that takes its database away, as a stopped server or a lost disk would."""
+    from sqlalchemy.engine import make_url
+
+    from agents.context.db import Store
+
+    if request.param == "sqlite":
+        folder = tmp_path / "data"
+        folder.mkdir()
+        store = Store(f"sqlite:///{folder / 'waooaw.db'}")
+        store.upgrade()
+
+        def take_away() -> None:
+            store.engine.dispose()
+            shutil.rmtree(folder)
+
+        yield store, take_away
+    else:
+        pg_store = request.getfixturevalue("pg_store")
+        url = pg_store.engine.url
+        link = PostgresLink(url.host, url.port)
+        store = Store(url.set(host="127.0.0.1", port=link.port).render_as_string(hide_password=False))
+        yield store, link.cut
+    store.dispose()
+
+
+def test_database_out_of_reach_is_503_with_retry_after_and_nothing_claimed(vanishing_store):
+    store, take_away = vanishing_store
+    platform = make_platform(store)
+    body = comment_body("/waooaw help")
+    with TestClient(create_app(platform, secret=TEST_SECRET, run_worker=False)) as client:
+        assert post(client, body, "issue_comment", "before").status_code == 202
+        take_away()
+        response = post(client, body, "issue_comment", "after")
+    assert response.status_code == 503
+    assert int(response.headers["retry-after"]) > 0
+    assert "not recorded" in response.json()["error"] and "redeliver" in response.json()["error"]

@@ -1,3 +1,4 @@
+import orjson
 import pytest
 
 from bot import webhooks
@@ -16,6 +17,13 @@ def test_signature_of_the_exact_bytes_is_accepted():
     [None, "", "sha1=0123", "sha256=", "sha256=" + "0" * 64],
 )
 def test_missing_or_wrong_signature_is_401(signature):
+    with pytest.raises(webhooks.WebhookRejected) as rejected:
+        webhooks.verify_signature(SECRET, b"{}", signature)
+    assert rejected.value.status == 401
+
+
+@pytest.mark.parametrize("signature", ["sha256=" + "é" * 64, "sha256=\udc80", "sha256=" + "\u00ff" * 64])
+def test_a_signature_with_non_ascii_characters_is_401(signature):
     with pytest.raises(webhooks.WebhookRejected) as rejected:
         webhooks.verify_signature(SECRET, b"{}", signature)
     assert rejected.value.status == 401
@@ -48,6 +56,8 @@ def test_declared_size_over_cap_is_413():
         (b"{}", None, "d-1"),
         (b"{}", "push", None),
         (b"{}", "push", "x" * 65),
+        (b"{}", "push", "d-1\n"),  # a control character in the inbox's key
+        (b"{}", "push\n", "d-1"),
         (b"{}", "Push Event", "d-1"),
     ],
 )
@@ -65,3 +75,15 @@ def test_parse_reads_repo_installation_and_action():
     assert delivery.action == "created"
     assert delivery.repo == "Codertocat/Hello-World"
     assert isinstance(delivery.installation_id, int)
+
+
+@pytest.mark.parametrize("installation", [{"id": "12"}, {"id": 12.0}, {"id": True}])
+def test_an_installation_id_that_is_not_an_integer_belongs_to_no_installation(installation):
+    body = orjson.dumps({"action": "created", "installation": installation})
+    assert webhooks.parse(body, event="issue_comment", delivery_id="d-1").installation_id is None
+
+
+@pytest.mark.parametrize("repository", [{"full_name": 7}, {"full_name": ["a", "b"]}])
+def test_a_repository_name_that_is_not_text_names_no_repository(repository):
+    body = orjson.dumps({"action": "created", "repository": repository})
+    assert webhooks.parse(body, event="issue_comment", delivery_id="d-1").repo is None
