@@ -30,6 +30,7 @@ from agents.ports import RepoReader
 from agents.registry import Registry
 from bot import metrics, webhooks
 from bot.api import api_router
+from bot.bodies import BodyBudget, read_body
 from bot.bus import EventBus, LocalBus
 from bot.inbox import Inbox, InboxStatus, InboxWriter
 from bot.github import github_clients
@@ -37,7 +38,7 @@ from bot.outputs import Publisher, build_publisher
 from bot.reader import GitHubReader
 from bot.reports_web import api_token_check
 from bot.reports_web import router as reports_router
-from bot.settings import MAX_BODY_BYTES, Settings
+from bot.settings import Settings
 from bot.tenancy import TENANCY_EVENTS
 from bot.worker import Worker
 
@@ -61,12 +62,14 @@ class Platform:
     decision_cache: DecisionCache | None = None
     inbox: Inbox = field(init=False)
     intake: InboxWriter = field(init=False)
+    body_budget: BodyBudget = field(init=False)  # webhook bodies held at once, across requests
     _wake_names: frozenset[str] = frozenset()
     _wake_read_at: float = float("-inf")
 
     def __post_init__(self) -> None:
         self.inbox = Inbox(self.store)
         self.intake = InboxWriter(self.inbox)
+        self.body_budget = BodyBudget(self.settings.webhook_bytes_in_flight)
 
     async def wanted(self, event: str) -> bool:
         """Whether any active agent may wake on this event name (a static table, no GitHub call).
@@ -171,8 +174,9 @@ def create_app(platform: Platform, *, secret: str | None, run_worker: bool | Non
     @app.post("/webhooks/github", status_code=202)
     async def github_webhook(request: Request) -> Response:
         try:
-            delivery = await _read_delivery(request, secret)
-            wanted, is_new = await _record(platform, delivery)
+            async with read_body(request, platform.body_budget, timeout=platform.settings.webhook_read_timeout) as body:
+                delivery = _delivery(request, secret, body)
+                wanted, is_new = await _record(platform, delivery)
         except webhooks.WebhookRejected as rejected:
             metrics.rejected.labels(str(rejected.status)).inc()
             return JSONResponse({"error": rejected.reason}, status_code=rejected.status, headers=rejected.headers)
@@ -221,24 +225,11 @@ async def _publish(platform: Platform, delivery_id: str) -> None:
         log.exception("webhook.publish_failed", delivery=delivery_id)
 
 
-async def _read_delivery(request: Request, secret: str | None) -> webhooks.Delivery:
-    webhooks.check_size(request.headers.get("content-length"))
-    body = await _read_capped(request)
+def _delivery(request: Request, secret: str | None, body: bytes) -> webhooks.Delivery:
     webhooks.verify_signature(secret, body, request.headers.get("x-hub-signature-256"))
     return webhooks.parse(
         body, event=request.headers.get("x-github-event"), delivery_id=request.headers.get("x-github-delivery")
     )
-
-
-async def _read_capped(request: Request) -> bytes:
-    """Read the body, refusing it as soon as it passes the cap (Content-Length can lie or be absent)."""
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise webhooks.WebhookRejected(413, f"body larger than {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _record(platform: Platform, delivery: webhooks.Delivery) -> tuple[bool, bool]:

@@ -1,7 +1,8 @@
 """Verifying and parsing a GitHub webhook delivery.
 
 Checks run in the order DESIGN.md fixes: size, signature, headers, JSON. The
-signature is checked over the raw bytes before anything parses them.
+signature is checked over the raw bytes before anything parses them. The body is
+read by bot/bodies.py, bounded in size, in time and in bytes held across requests.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from bot.settings import MAX_BODY_BYTES
 
 _DELIVERY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # the inbox key: never a control character
 _EVENT_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
-RETRY_AFTER_SECONDS = 5  # a 503's Retry-After: the database restarting
+RETRY_AFTER_SECONDS = 5  # a 503's Retry-After: the database restarting, or bodies in flight being read
 
 
 class WebhookRejected(Exception):
@@ -67,9 +68,21 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.digest(secret.encode(), body, "sha256").hex()
 
 
+def declared_size(content_length: str | None) -> int | None:
+    """The size a `Content-Length` declares, when it is a plain number (the server checks the framing)."""
+    if content_length is None or not (content_length.isascii() and content_length.isdigit()):
+        return None
+    return int(content_length)
+
+
 def check_size(content_length: str | None) -> None:
-    if content_length is not None and content_length.isdigit() and int(content_length) > MAX_BODY_BYTES:
-        raise WebhookRejected(413, f"body larger than {MAX_BODY_BYTES} bytes")
+    size = declared_size(content_length)
+    if size is not None and size > MAX_BODY_BYTES:
+        raise too_large()
+
+
+def too_large() -> WebhookRejected:
+    return WebhookRejected(413, f"body larger than {MAX_BODY_BYTES} bytes")
 
 
 def verify_signature(secret: str | None, body: bytes, signature: str | None) -> None:
