@@ -102,6 +102,9 @@ class ContextVersion(Base):
 
     __table_args__ = (
         UniqueConstraint("installation_id", "repo", "agent", "scope", "version", name="uq_context_version"),
+        # Snapshots, restores and handoffs remember ids of rows that may be deleted since: SQLite
+        # must never hand such an id to a new row (PostgreSQL never does).
+        {"sqlite_autoincrement": True},
     )
 
 
