@@ -1,4 +1,9 @@
-"""context version ids are never reused on SQLite
+"""decision cache entries belong to an installation; context version ids are never reused on SQLite
+
+`decision_cache.installation_id`: whose verdict an entry is (NULL: the shared cache of
+public inputs, which an operator opts into), so that it is deleted with its installation.
+The key itself hashes the installation in as well, so the entries written before (with
+no installation in their key) can never be read again: they are deleted, not carried.
 
 `context_versions` on SQLite becomes AUTOINCREMENT. Without it SQLite gives a new row
 the id of a deleted one, and snapshots, restores and handoffs remember ids of rows that
@@ -11,6 +16,7 @@ Revises: 0004
 """
 
 from alembic import op
+import sqlalchemy as sa
 
 revision = "0008"
 down_revision = "0004"
@@ -29,6 +35,10 @@ _REMEMBERED_IDS = (
 
 
 def upgrade() -> None:
+    op.execute("DELETE FROM decision_cache")
+    with op.batch_alter_table("decision_cache") as batch:
+        batch.add_column(sa.Column("installation_id", sa.BigInteger(), nullable=True))
+        batch.create_index("ix_decision_cache_installation_id", ["installation_id"], unique=False)
     if op.get_bind().dialect.name == "sqlite":
         _sqlite_autoincrement(True)
 
@@ -36,6 +46,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         _sqlite_autoincrement(False)
+    with op.batch_alter_table("decision_cache") as batch:
+        batch.drop_index("ix_decision_cache_installation_id")
+        batch.drop_column("installation_id")
 
 
 def _sqlite_autoincrement(on: bool) -> None:
