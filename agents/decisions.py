@@ -1,7 +1,7 @@
 """The decision ladder: deterministic → cached → LLM, and the ledger every decision goes to.
 
     ladder = DecisionLadder(store, decision_cache(store, redis_url), llm,
-                            LedgerContext(repo="octo/app", delivery_id=event.delivery_id),
+                            LedgerContext(repo="octo/app", delivery_id=event.delivery_id, installation_id=42),
                             budgets=BudgetPolicy(repo_daily_usd=1.0))
     decision = await ladder.decide(
         "wowvision", "arch.no-sql-in-views", "2", hunk_text,
@@ -12,9 +12,13 @@
     else: ...                                     # skipped or error: report it as such, never as passed
 
 1. **deterministic** — the callable gets the raw input text and returns a verdict or None.
-2. **cached** — key = sha256(rule id, rule version, sha256 of the sanitised input). Redis
-   (`waooaw:decision:<key>`, 30-day TTL) when given, else the `decision_cache` table. Only
-   LLM verdicts are cached. Change the prompt or schema of a rule → bump its version.
+2. **cached** — key = sha256(whose, rule id, rule version, sha256 of the sanitised input).
+   Redis (`waooaw:decision:<key>`, 30-day TTL) when given, else the `decision_cache` table.
+   Only LLM verdicts are cached. Change the prompt or schema of a rule → bump its version.
+   "Whose" is the installation: one tenant's verdict never answers another's, nor can one
+   tenant plant a verdict for another. Only when the operator opts in (the cache's
+   `shares_public`) and the repository is public do verdicts go to, and come from, one
+   cache shared by every installation: a public input is the same question for everyone.
 3. **LLM** — `LLMClient.ask` with the sanitised input inside `<untrusted_input>` tags after
    the request's instructions, inside the budget left; its verdict is then cached.
 
@@ -75,11 +79,13 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class LedgerContext:
-    """Whom the ledger rows of a ladder belong to."""
+    """Whom the ledger rows and the cached verdicts of a ladder belong to."""
 
     repo: str | None = None
     delivery_id: str | None = None
     job_id: str | None = None
+    installation_id: int | None = None  # None: a run outside any installation (local, tests)
+    public: bool = False  # the repository is public (the event says so): its inputs are public
 
 
 @dataclass(frozen=True)
@@ -131,32 +137,44 @@ def input_hash(text: str) -> str:
     return hashlib.sha256(sanitise(text).encode()).hexdigest()
 
 
-def cache_key(rule_id: str, rule_version: str, digest: str) -> str:
-    return hashlib.sha256(f"{rule_id}\x00{rule_version}\x00{digest}".encode()).hexdigest()
+SHARED = "public"  # whose the verdicts of the shared cache are (an installation's are `installation:<id>`)
+
+
+def cache_key(whose: str, rule_id: str, rule_version: str, digest: str) -> str:
+    return hashlib.sha256(f"{whose}\x00{rule_id}\x00{rule_version}\x00{digest}".encode()).hexdigest()
 
 
 # ------------------------------------------------------------------ the cache rung
 
 
 class DecisionCache(Protocol):
+    # The operator's opt-in (WAOOAW_DECISION_CACHE_SHARED): verdicts on public repositories
+    # are shared by every installation.
+    shares_public: bool
+
     async def get(self, key: str) -> dict[str, Any] | None: ...
 
-    async def put(self, key: str, rule: str, outcome: dict[str, Any]) -> None: ...
+    async def put(self, key: str, rule: str, outcome: dict[str, Any], installation_id: int | None) -> None:
+        """`installation_id`: whose verdict it is, None for the shared cache."""
+        ...
 
     async def aclose(self) -> None: ...
 
 
 class RedisDecisionCache:
-    def __init__(self, client: aioredis.Redis, ttl: timedelta = DEFAULT_CACHE_TTL, *, owns_client: bool = False) -> None:
+    def __init__(self, client: aioredis.Redis, ttl: timedelta = DEFAULT_CACHE_TTL, *, owns_client: bool = False,
+                 shares_public: bool = False) -> None:  # fmt: skip
         self.client = client
         self.ttl = ttl
+        self.shares_public = shares_public
         self._owns_client = owns_client
 
     async def get(self, key: str) -> dict[str, Any] | None:
         raw = await self.client.get(REDIS_PREFIX + key)
         return json.loads(raw) if raw is not None else None
 
-    async def put(self, key: str, rule: str, outcome: dict[str, Any]) -> None:
+    async def put(self, key: str, rule: str, outcome: dict[str, Any], installation_id: int | None) -> None:
+        # The key hashes the installation in; the TTL is the retention.
         await self.client.set(REDIS_PREFIX + key, json.dumps(outcome), ex=int(self.ttl.total_seconds()))
 
     async def aclose(self) -> None:
@@ -167,10 +185,12 @@ class RedisDecisionCache:
 class DbDecisionCache:
     """The `decision_cache` table; expired entries read as misses (and are overwritten)."""
 
-    def __init__(self, store: Store, ttl: timedelta = DEFAULT_CACHE_TTL, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, store: Store, ttl: timedelta = DEFAULT_CACHE_TTL, clock: Callable[[], datetime] = utcnow, *,
+                 shares_public: bool = False) -> None:  # fmt: skip
         self.store = store
         self.ttl = ttl
         self.clock = clock
+        self.shares_public = shares_public
 
     async def get(self, key: str) -> dict[str, Any] | None:
         return await asyncio.to_thread(self._get, key)
@@ -183,12 +203,13 @@ class DbDecisionCache:
                 )
             )
 
-    async def put(self, key: str, rule: str, outcome: dict[str, Any]) -> None:
-        await asyncio.to_thread(self._put, key, rule, outcome)
+    async def put(self, key: str, rule: str, outcome: dict[str, Any], installation_id: int | None) -> None:
+        await asyncio.to_thread(self._put, key, rule, outcome, installation_id)
 
-    def _put(self, key: str, rule: str, outcome: dict[str, Any]) -> None:
+    def _put(self, key: str, rule: str, outcome: dict[str, Any], installation_id: int | None) -> None:
         now = self.clock()
-        values = {"key": key, "rule": rule, "outcome": outcome, "created_at": now, "expires_at": now + self.ttl}
+        values = {"key": key, "installation_id": installation_id, "rule": rule, "outcome": outcome,
+                  "created_at": now, "expires_at": now + self.ttl}  # fmt: skip
         statement = self.store.insert(DecisionCacheEntry).values(**values)
         statement = statement.on_conflict_do_update(
             index_elements=["key"], set_={k: statement.excluded[k] for k in ("rule", "outcome", "created_at", "expires_at")}
@@ -200,13 +221,14 @@ class DbDecisionCache:
         return None
 
 
-def decision_cache(store: Store, redis: str | aioredis.Redis | None = None, ttl: timedelta = DEFAULT_CACHE_TTL) -> DecisionCache:
+def decision_cache(store: Store, redis: str | aioredis.Redis | None = None, ttl: timedelta = DEFAULT_CACHE_TTL, *,
+                   shares_public: bool = False) -> DecisionCache:  # fmt: skip
     """Redis (a URL or a client) when there is one, else the database."""
     if redis is None:
-        return DbDecisionCache(store, ttl)
+        return DbDecisionCache(store, ttl, shares_public=shares_public)
     if isinstance(redis, str):
-        return RedisDecisionCache(aioredis.Redis.from_url(redis), ttl, owns_client=True)
-    return RedisDecisionCache(redis, ttl)
+        return RedisDecisionCache(aioredis.Redis.from_url(redis), ttl, owns_client=True, shares_public=shares_public)
+    return RedisDecisionCache(redis, ttl, shares_public=shares_public)
 
 
 # ------------------------------------------------------------------ the ladder
@@ -259,7 +281,8 @@ class DecisionLadder:
             return await self._record(made("skipped", "skipped", reason="unsettled",
                                            detail="no rule settled it and the rule has no LLM request"))
 
-        key = cache_key(rule_id, version, digest)
+        whose, owner = self._whose()
+        key = cache_key(whose, rule_id, version, digest)
         hit = await self._cached(key, llm_request.schema)
         if hit is not None:
             return await self._record(made("cached", "settled", hit))
@@ -283,7 +306,7 @@ class DecisionLadder:
                 model=self.llm.model, usage=asdict(exc.usage),
             )
         verdict = answer.data.model_dump(mode="json")
-        await self._remember(key, rule_id, {"verdict": verdict, "model": answer.model, "rule_version": version})
+        await self._remember(key, rule_id, {"verdict": verdict, "model": answer.model, "rule_version": version}, owner)
         return await self._record(
             made("llm", "settled", answer.data, **_spend(answer.usage, answer.cost_usd)),
             model=answer.model, attempts=answer.attempts, usage=asdict(answer.usage),
@@ -308,6 +331,14 @@ class DecisionLadder:
 
     # ------------------------------------------------------------ internals
 
+    def _whose(self) -> tuple[str, int | None]:
+        """Whose cached verdicts this ladder reads and writes, and the installation they belong to:
+        its installation's, or the shared ones (None) when the operator opted in and the repository
+        is public."""
+        if self.cache.shares_public and self.context.public:
+            return SHARED, None
+        return f"installation:{self.context.installation_id}", self.context.installation_id
+
     async def _cached(self, key: str, schema: type[BaseModel]) -> BaseModel | None:
         try:
             entry = await self.cache.get(key)
@@ -322,9 +353,9 @@ class DecisionLadder:
             log.warning("decision_cache_entry_stale", key=key)  # the schema changed without a version bump
             return None
 
-    async def _remember(self, key: str, rule_id: str, outcome: dict[str, Any]) -> None:
+    async def _remember(self, key: str, rule_id: str, outcome: dict[str, Any], owner: int | None) -> None:
         try:
-            await self.cache.put(key, rule_id, outcome)
+            await self.cache.put(key, rule_id, outcome, owner)
         except Exception as exc:  # noqa: BLE001 — a verdict we could not cache is still a verdict
             log.warning("decision_cache_unwritable", error=repr(exc))
 

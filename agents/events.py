@@ -55,6 +55,11 @@ class Event:
         number = self.payload.get("number")
         return number if isinstance(number, int) else None
 
+    @property
+    def repo_public(self) -> bool:
+        """Whether the payload says the repository is public; not saying counts as private."""
+        return (self.payload.get("repository") or {}).get("private") is False
+
     @classmethod
     def from_payload(
         cls,

@@ -34,3 +34,8 @@ class RepoReader(Protocol):
     async def permission(self, repo: str, user: str) -> str:
         """admin, maintain, write, triage, read or none."""
         ...
+
+    async def written_by_us(self, item: dict[str, Any]) -> bool:
+        """Whether GitHub names our App as the author of an issue or comment (as a payload holds
+        it): a marker in its body says nothing, anyone can paste one."""
+        ...

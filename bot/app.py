@@ -108,7 +108,7 @@ def build_platform(settings: Settings, *, bus: EventBus | None = None, publisher
         publisher=publisher or build_publisher(store, clients),
         reader_for=(lambda event: GitHubReader(clients, event.installation_id)) if clients else (lambda event: None),
         llm=make_llm(settings),
-        decision_cache=decision_cache(store, settings.redis_url),
+        decision_cache=decision_cache(store, settings.redis_url, shares_public=settings.decision_cache_shared),
     )
 
 

@@ -61,6 +61,14 @@ class GitHubReader:
     async def permission(self, repo: str, user: str) -> str:
         return await self.clients.permission(self.installation_id, repo, user)
 
+    async def written_by_us(self, item: dict[str, Any]) -> bool:
+        # As the publisher tells its own objects apart: our App's id, else our author's user id.
+        via = (item.get("performed_via_github_app") or {}).get("id")
+        if via is not None and via == self.clients.app_id:
+            return True
+        author = await self.clients.author_id(self.clients.for_installation(self.installation_id))
+        return author is not None and (item.get("user") or {}).get("id") == author
+
     async def _text(self, path: str) -> str:
         github = self.clients.for_installation(self.installation_id)
         response = await github.arequest("GET", path, headers=DIFF)

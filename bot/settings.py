@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     llm_breaker_cooldown: float = Field(60.0, alias="WAOOAW_LLM_BREAKER_COOLDOWN")
     # LLM spend per repository per UTC day, in USD, unless the repo config sets its own.
     llm_repo_daily_budget_usd: float = Field(1.0, alias="WAOOAW_LLM_REPO_DAILY_BUDGET_USD")
+    # Cached LLM verdicts are per installation; on, verdicts on public repositories are shared by all.
+    decision_cache_shared: bool = Field(False, alias="WAOOAW_DECISION_CACHE_SHARED")
 
     api_url: str | None = Field(None, alias="WAOOAW_API_URL")
     api_token: SecretStr | None = Field(None, alias="WAOOAW_API_TOKEN")

@@ -21,6 +21,7 @@ from agents.context.models import (
     ContextSnapshotItem,
     ContextVersion,
     Decision,
+    DecisionCacheEntry,
     Handoff,
     InboxRecord,
     Installation,
@@ -106,6 +107,7 @@ def prune(store: Store, retention: timedelta) -> list[int]:
         session.execute(delete(ApiToken).where(ApiToken.installation_id.in_(gone)))
         session.execute(delete(ContextVersion).where(ContextVersion.installation_id.in_(gone)))
         session.execute(delete(AuditEntry).where(AuditEntry.installation_id.in_(gone)))
+        session.execute(delete(DecisionCacheEntry).where(DecisionCacheEntry.installation_id.in_(gone)))
         if repos:
             session.execute(delete(PublishedOutput).where(PublishedOutput.repo.in_(repos)))
             session.execute(delete(Decision).where(Decision.repo.in_(repos)))

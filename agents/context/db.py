@@ -84,9 +84,25 @@ class Store:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
         config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
-        with self.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "heads")
+        sqlite = self.engine.dialect.name == "sqlite"
+        with self.engine.connect() as connection:
+            if sqlite:
+                # SQLite alters a table by rebuilding it, and dropping the old one would take the
+                # rows that reference it along (ON DELETE CASCADE). Its documented way: foreign
+                # keys off while the schema changes (the pragma is a no-op inside a transaction),
+                # then check them all before committing.
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                connection.commit()
+            try:
+                with connection.begin():
+                    config.attributes["connection"] = connection
+                    command.upgrade(config, "heads")
+                    if sqlite and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check").all()):
+                        raise RuntimeError(f"the migrations left rows whose references are gone: {broken[:5]}")
+            finally:
+                if sqlite:
+                    connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    connection.commit()
 
     def dispose(self) -> None:
         self.engine.dispose()

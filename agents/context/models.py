@@ -102,6 +102,9 @@ class ContextVersion(Base):
 
     __table_args__ = (
         UniqueConstraint("installation_id", "repo", "agent", "scope", "version", name="uq_context_version"),
+        # Snapshots, restores and handoffs remember ids of rows that may be deleted since: SQLite
+        # must never hand such an id to a new row (PostgreSQL never does).
+        {"sqlite_autoincrement": True},
     )
 
 
@@ -208,11 +211,14 @@ class AgentState(Base):
 
 
 class DecisionCacheEntry(Base):
-    """A settled LLM decision by key (rule, rule version, input hash): the cache rung when there is no Redis."""
+    """A settled LLM decision by key (whose, rule, rule version, input hash): the cache rung when there is no Redis."""
 
     __tablename__ = "decision_cache"
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Whose verdict it is (the key hashes it in too), so that it goes with its installation;
+    # None: the shared cache of public inputs, or a run outside any installation.
+    installation_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     rule: Mapped[str] = mapped_column(String(128))
     outcome: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -102,8 +102,8 @@ class _Walk:
 
     def _next(self, node: LineageNode) -> LineageNode | None:
         if node.kept_by is not None:
-            # A snapshot holds the whole chain of what it copied: stay in it (SQLite may
-            # have given a deleted row's id to a newer one).
+            # A snapshot holds the whole chain of what it copied: stay in it (before migration
+            # 0008, SQLite may have given a deleted row's id to a newer one).
             return self._kept(node.kept_by, node.parent_id) if node.parent_id is not None else None
         restore = self.restores.get(node.id)
         if restore is not None:
@@ -241,7 +241,7 @@ def restore(session: Session, grant: Grant, snapshot: ContextSnapshot) -> list[t
         if source is not None and (source.repo, source.agent, source.scope, source.version) != (
             key.repo, key.agent, key.scope, item.version
         ):
-            source = None  # SQLite may reuse a deleted row's id
+            source = None  # an id SQLite handed on to another row, before migration 0008 made ids unique
         # Numbers only grow: past the latest live version, and past the snapshotted one
         # in case the versions after it were deleted with the rest.
         row = ContextVersion(

@@ -3,7 +3,10 @@
 The job itself runs on GitHub Actions (`waooaw-coe.yml`, started by `workflow_dispatch`
 with the App's token); here we only check who asks, keep one job per domain, write the
 job record, post the tracking comment and dispatch. Answers to a parked job's question
-(or closing its issue) are recorded on the job and dispatch it again.
+(or closing its issue) are recorded on the job and dispatch it again. Closing counts only
+for the issue our App opened for that question (its number is on the job) and only when
+the person who closed it has write access: a marker in an issue body is a hint anyone
+can copy, never a credential.
 """
 
 from __future__ import annotations
@@ -14,15 +17,31 @@ from collections.abc import Callable
 from itertools import islice
 from typing import Any
 
+import structlog
+
 from agents.base import CommandHelp, WowAgent
 from agents.commands import SlashCommand, find_command, may_act, refusal
 from agents.context.client import ContextClient, DbContextClient
 from agents.context.repository import StaleContext
 from agents.context.tokens import Grant
 from agents.domain import tracking
-from agents.domain.job import ACTIVE, AGENT, DEPTHS, WORKFLOW, Job, job_id_for, lock_scope, new_job, slugify, tags_for
+from agents.domain.job import (
+    ACTIVE,
+    AGENT,
+    DEPTHS,
+    WORKFLOW,
+    Escalation,
+    Job,
+    job_id_for,
+    lock_scope,
+    new_job,
+    slugify,
+    tags_for,
+)
 from agents.events import MARKER_RE, Event
 from agents.outputs import Comment, Output, Reaction, WorkflowDispatch
+
+log = structlog.get_logger(__name__)
 
 USAGE = "Usage: `/onboard-domain NAME [--depth quick|standard|deep]`, e.g. `/onboard-domain Digital Marketing`."
 LEARNINGS_FROM_JOBS = 3
@@ -130,6 +149,7 @@ class WowDomain(WowAgent):
         return await asyncio.to_thread(self._resume, contexts, event, job, n, changes)
 
     async def _closed(self, event: Event, contexts: ContextClient) -> list[Output]:
+        assert event.repo is not None and event.issue_number is not None
         found = _escalation_of(event)
         assert found is not None
         job_id, n = found
@@ -140,8 +160,26 @@ class WowDomain(WowAgent):
         escalation = job.by_key(f"esc-{n}")
         if escalation is None or escalation.status != "open":
             return []  # already answered (we closed it ourselves) or unknown
+        if not await self._is_the_questions_issue(event, escalation):
+            log.warning("wowdomain.close_ignored", repo=event.repo, issue=event.issue_number, job=job.id, question=n,
+                        question_issue=escalation.issue_number, closed_by=event.sender_login,
+                        reason="not the issue our App opened for this question")  # fmt: skip
+            return []
+        if not await may_act(self.env.reader_for(event), event):
+            log.info("wowdomain.close_refused", repo=event.repo, issue=event.issue_number, job=job.id,
+                     closed_by=event.sender_login)  # fmt: skip
+            return [Comment(repo=event.repo, issue_number=event.issue_number,
+                            key=f"{job.id}:{escalation.key}:close-refused", body=_close_refused(job, event.sender_login))]  # fmt: skip
         return await asyncio.to_thread(self._resume, contexts, event, job, n,
                                        {"status": "closed", "answered_by": event.sender_login})
+
+    async def _is_the_questions_issue(self, event: Event, escalation: Escalation) -> bool:
+        """Whether the closed issue is the one our App opened for this question: the number the
+        job recorded when it was published, and GitHub names our App as its author."""
+        if escalation.issue_number != event.issue_number:
+            return False
+        reader = self.env.reader_for(event)
+        return reader is not None and await reader.written_by_us(event.payload["issue"])
 
     def _resume(self, contexts: ContextClient, event: Event, job: Job, n: int, changes: dict[str, Any]) -> list[Output]:
         assert event.repo is not None
@@ -272,6 +310,13 @@ def _about_a_job(contexts: ContextClient, event: Event) -> bool:
     if _escalation_of(event) is not None:
         return True
     return bool(contexts.search(repo=event.repo, agent=AGENT, tags=[f"issue:{event.issue_number}"], limit=1).items)
+
+
+def _close_refused(job: Job, login: str | None) -> str:
+    # Reopening it ourselves would fight whoever closed it; the job's state says what counts.
+    return (f"Sorry @{login or 'there'}, closing this question needs write access to this repository, so job "
+            f"`{job.id}` stays parked and its question stays open. Someone with write access can answer it "
+            "here with `/answer …`, or reopen this issue and close it.")
 
 
 def _budget_answer(text: str) -> float | None:

@@ -205,7 +205,8 @@ class WowVisionPrime(WowAgent):
             self.env.store,
             self.env.decision_cache,
             self.env.llm,
-            LedgerContext(repo=event.repo, delivery_id=event.delivery_id),
+            LedgerContext(repo=event.repo, delivery_id=event.delivery_id, installation_id=event.installation_id,
+                          public=event.repo_public),  # fmt: skip
             budgets=BudgetPolicy(repo_daily_usd=config.budget_usd),
         )
 

@@ -15,6 +15,9 @@ import httpx
 import pytest
 import yaml
 
+from agents.context.client import DbContextClient
+from agents.context.models import InboxRecord
+from agents.context.tokens import Grant
 from agents.domain.spec import load_yaml
 from tests.conftest import load_payload
 from tests.e2e.conftest import Process, Server, wait_until
@@ -174,7 +177,7 @@ def test_sigkill_anywhere_then_resume_gives_the_same_spec_without_paying_or_post
     assert len(world.replies(f"waooaw:wowdomain:comment:{job}")) == 1
 
 
-def test_low_confidence_asks_a_human_and_answer_resumes_the_job(world: World):
+def test_low_confidence_asks_a_human_and_answer_resumes_the_job(world: World, pg_store):
     world.script.confidence["seo-audit"] = 0.2
     world.comment("/onboard-domain Digital Marketing --depth quick")
     job = world.dispatched(1)
@@ -184,6 +187,18 @@ def test_low_confidence_asks_a_human_and_answer_resumes_the_job(world: World):
     [question] = [i for i in world.github.issues.values() if f"{job}:esc-1" in (i["body"] or "")]
     assert [label["name"] for label in question["labels"]] == ["needs-human"] and "seo-audit" in question["body"]
     assert world.github.pull_requests == []
+    record = DbContextClient(pg_store, Grant(INSTALLATION)).get(REPO, "wowdomain", job)
+    assert record is not None and record.data["escalations"][0]["issue_number"] == question["number"]
+
+    # A reader copies the question into an issue of her own and closes it: the job stays parked.
+    world.github.set_permission("stranger", "read")
+    stranger = world.github.user("stranger", 31337)
+    forged = load_payload("issues/reopened.payload.json", action="closed", sender=stranger)
+    forged["issue"].update(number=question["number"] + 100, body=question["body"], user=stranger, state="closed")
+    forged["installation"] = {"id": INSTALLATION, "node_id": "x"}
+    delivery = world.deliver("issues", forged)["delivery"]
+    wait_until(lambda: _handled(pg_store, delivery), "the forged close to be handled")
+    assert len(world.github.dispatches) == 1 and world.github.issues[question["number"]]["state"] == "open"
 
     world.comment("/answer Keep it: agents run Lighthouse for it.", issue=question["number"], issue_body=question["body"])
     assert world.dispatched(2) == job
@@ -194,6 +209,12 @@ def test_low_confidence_asks_a_human_and_answer_resumes_the_job(world: World):
     seo = next(s for s in spec.skills if s.id == "seo-audit")
     assert seo.confirmed_by == "Codertocat" and "Lighthouse" in (seo.human_note or "")
     assert len(world.github.pull_requests) == 1 and spec.figures.escalations == 1
+
+
+def _handled(store: Any, delivery: str) -> bool:
+    with store.reading() as session:
+        record = session.get(InboxRecord, delivery)
+        return record is not None and record.status == "done"
 
 
 def _content(spec: Any) -> dict[str, Any]:

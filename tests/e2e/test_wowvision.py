@@ -7,6 +7,7 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from agents.context.models import Decision
 from bot.app import create_app
@@ -214,9 +215,22 @@ def test_a_suppression_shows_in_waooaw_status(world):
 SWALLOW = "def load(path):\n    try:\n        return open(path).read()\n    except Exception:\n        pass\n"
 
 
-def test_the_llm_rung_judges_what_no_rule_settled_and_caches_it(store):
+def review_with_claude(store, fake: FakeGitHub, claude_url: str, payload: dict, delivery: str, *,
+                       shared_cache: bool = False) -> None:
+    """Deliver a pull_request event to an app whose LLM rung asks the fake Claude at `claude_url`."""
     from agents.decisions import decision_cache
     from agents.llm import LLMClient
+
+    platform = github_platform(store, fake.url)
+    platform.llm = LLMClient("test-key", "claude-sonnet-5-5", base_url=claude_url)
+    platform.decision_cache = decision_cache(store, shares_public=shared_cache)
+    body = json.dumps(payload).encode()
+    with TestClient(create_app(platform, secret=TEST_SECRET, run_worker=False)) as client:
+        client.post("/webhooks/github", content=body, headers=signed_headers(body, "pull_request", delivery))
+    asyncio.run(drain(platform))
+
+
+def test_the_llm_rung_judges_what_no_rule_settled_and_caches_it(store):
     from tests.fakes.anthropic import FakeAnthropic
 
     with FakeGitHub() as fake, FakeAnthropic() as claude:
@@ -226,24 +240,40 @@ def test_the_llm_rung_judges_what_no_rule_settled_and_caches_it(store):
         # What reaches the model is data: an instruction hidden in the diff changes nothing.
         claude.answer({"violates": True, "line": 4})
 
-        def run(delivery: str) -> None:
-            platform = github_platform(store, fake.url)
-            platform.llm = LLMClient("test-key", "claude-sonnet-5-5", base_url=claude.url)
-            platform.decision_cache = decision_cache(store)
-            body = json.dumps(opened()).encode()
-            with TestClient(create_app(platform, secret=TEST_SECRET, run_worker=False)) as client:
-                client.post("/webhooks/github", content=body, headers=signed_headers(body, "pull_request", delivery))
-            asyncio.run(drain(platform))
-
-        run("llm-1")
+        review_with_claude(store, fake, claude.url, opened(), "llm-1")
         assert len(claude.messages) == 1
         sent = claude.messages[0].json
         assert sent["system"][0]["cache_control"] == {"type": "ephemeral"}
         assert "except Exception" in json.dumps(sent["messages"])
         check = next(iter(fake.check_runs.values()))
         assert "architecture-swallowed-errors" in check["output"]["summary"]
-        run("llm-2")  # the same hunk again: the cache answers, Claude is not asked
+        review_with_claude(store, fake, claude.url, opened(), "llm-2")  # the same hunk again: the cache answers
         assert len(claude.messages) == 1
+
+
+@pytest.mark.parametrize("shared_cache, rungs", [(False, ["llm", "llm"]), (True, ["llm", "cached"])])
+def test_a_cached_verdict_answers_only_its_installation_unless_shared_for_public_repos(store, shared_cache, rungs):
+    """The same hunk in two installations' repositories (both public, as the payload says): the
+    second is asked again, unless the operator shares verdicts on public repositories."""
+    from tests.fakes.anthropic import FakeAnthropic
+
+    other = "globex/app"
+    with FakeGitHub() as fake, FakeAnthropic() as claude:
+        fake.set_permission("Codertocat", "write")
+        for repo in (REPO, other):
+            fake.pull_diffs[(repo, 2)] = new_file_diff("app/io.py", SWALLOW)
+            fake.files[(repo, HEAD, "app/io.py")] = SWALLOW.encode()
+        claude.responder = lambda request: {"violates": True, "line": 4}
+        theirs = opened()
+        theirs["repository"]["full_name"] = other
+        theirs["installation"]["id"] = opened()["installation"]["id"] + 1
+        review_with_claude(store, fake, claude.url, opened(), "acme-1", shared_cache=shared_cache)
+        review_with_claude(store, fake, claude.url, theirs, "globex-1", shared_cache=shared_cache)
+        assert len(claude.messages) == rungs.count("llm")
+    with store.reading() as session:
+        judged = session.execute(select(Decision.repo, Decision.rung).where(Decision.rung.in_(("llm", "cached")))
+                                 .order_by(Decision.id)).all()  # fmt: skip
+    assert [tuple(row) for row in judged] == list(zip((REPO, other), rungs))
 
 
 def test_without_an_api_key_llm_rules_are_reported_skipped_never_passed(world):

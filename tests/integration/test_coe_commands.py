@@ -33,7 +33,8 @@ def world(store) -> Iterator[tuple[FakeGitHub, Any, DbContextClient]]:
         fake.set_permission("Codertocat", "write")
 
         def platform() -> Any:
-            built = github_platform(store, fake.url)
+            # The operator names the App's bot user: the token here (like an installation token) cannot read /user.
+            built = github_platform(store, fake.url, GITHUB_APP_BOT_USER_ID=fake.bot["id"])
             built.llm = LLMClient("test-key", "claude-sonnet-5-5")  # configured; the app never calls it
             return built
 
@@ -63,11 +64,14 @@ def on_question(text: str, body: str, login: str = "Codertocat") -> dict[str, An
     return payload
 
 
-def closed(body: str) -> dict[str, Any]:
+def closed(body: str, author: dict[str, Any], *, number: int = 9, by: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Issue `number`, opened by `author`, closed by `by` (Codertocat, who may write, by default)."""
     # No `issues.closed` payload among the fixtures: a real `reopened` one, turned round.
     payload = load_payload("issues/reopened.payload.json", action="closed")
-    payload["issue"].update(number=9, body=body, state="closed")
+    payload["issue"].update(number=number, body=body, state="closed", user=author)
     payload["installation"] = {"id": INSTALLATION, "node_id": "x"}
+    if by is not None:
+        payload["sender"] = by
     return payload
 
 
@@ -78,19 +82,63 @@ def job_of(contexts: DbContextClient, job_id: str) -> Job:
 def test_closing_a_question_resumes_the_job_with_the_items_open(world):
     fake, deliver, contexts = world
     job, body = parked_job(contexts)
-    deliver("issues", closed(body))
+    deliver("issues", closed(body, fake.bot))
     after = job_of(contexts, job.id)
     assert after.status == "queued" and after.escalations[0].status == "closed"
     assert [d["inputs"] for d in fake.dispatches] == [{"job": job.id}]
-    deliver("issues", closed(body))  # closed again (or by us): nothing more happens
+    deliver("issues", closed(body, fake.bot))  # closed again (or by us): nothing more happens
     assert len(fake.dispatches) == 1
 
 
 def test_closing_a_budget_question_cancels_the_job(world):
     fake, deliver, contexts = world
     job, body = parked_job(contexts, "budget")
-    deliver("issues", closed(body))
+    deliver("issues", closed(body, fake.bot))
     assert job_of(contexts, job.id).status == "cancelled" and fake.dispatches == []
+
+
+@pytest.mark.parametrize("kind", ["confidence", "budget"])
+def test_a_reader_closing_her_own_issue_with_a_copied_question_marker_changes_nothing(world, kind):
+    """The attack: a user with read access opens an issue of her own, pastes a parked job's
+    question (marker included) into it and closes it. Before, that re-queued the job and
+    dispatched a workflow (spending the LLM budget), or cancelled a job parked on its budget."""
+    fake, deliver, contexts = world
+    fake.set_permission("stranger", "read")
+    stranger = fake.user("stranger", 31337)
+    job, body = parked_job(contexts, kind)
+    before = contexts.get(REPO, AGENT, job.id)
+    deliver("issues", closed(body, stranger, number=12, by=stranger))
+    after = contexts.get(REPO, AGENT, job.id)
+    assert (after.version, after.data) == (before.version, before.data)  # still parked, question open
+    assert fake.dispatches == [] and fake.comments == {} and fake.issues == {}
+
+
+@pytest.mark.parametrize("number, author", [(10, "our App"), (9, "someone else")])
+def test_a_writer_closing_an_issue_that_is_not_the_questions_changes_nothing(world, number, author):
+    """Issue 10 is one our App opened for something else (its body edited to carry this question's
+    marker); issue 9 is the question's number, but GitHub names someone else as its author."""
+    fake, deliver, contexts = world
+    job, body = parked_job(contexts)
+    before = contexts.get(REPO, AGENT, job.id)
+    deliver("issues", closed(body, fake.bot if author == "our App" else fake.user("stranger", 31337), number=number))
+    assert contexts.get(REPO, AGENT, job.id).version == before.version
+    assert fake.dispatches == [] and fake.comments == {}
+
+
+def test_closing_the_question_without_write_access_leaves_the_job_parked_and_says_who_may(world):
+    fake, deliver, contexts = world
+    fake.set_permission("triager", "triage")  # may close any issue, may not act
+    triager = fake.user("triager", 4711)
+    job, body = parked_job(contexts, "budget")
+    before = contexts.get(REPO, AGENT, job.id)
+    deliver("issues", closed(body, fake.bot, by=triager))
+    deliver("issues", closed(body, fake.bot, by=triager))  # a redelivery, or closed again: one answer
+    assert contexts.get(REPO, AGENT, job.id).version == before.version and fake.dispatches == []
+    [reply] = fake.comments.values()
+    assert reply["issue_url"].endswith(f"/{REPO}/issues/9") and reply["body"].startswith("Sorry @triager")
+    assert f"job `{job.id}` stays parked" in reply["body"] and "write access" in reply["body"]
+    deliver("issues", closed(body, fake.bot))  # then a maintainer closes it: the job goes on
+    assert job_of(contexts, job.id).status == "cancelled"
 
 
 def test_a_budget_answer_must_name_a_budget_above_what_was_spent(world):

@@ -461,6 +461,38 @@ def test_restore_keeps_history_and_links_to_the_restored_version(client, store, 
     assert client.get(URL, headers=bearer(token)).json()["data"] == {"good": True}
 
 
+def test_a_restored_job_snapshots_again_and_that_snapshot_restores_the_same(client, store, token):
+    """Snapshot, lose the job's rows, restore, snapshot again: on SQLite the restored rows used to
+    take the deleted rows' ids, and the second snapshot copied one id twice (an IntegrityError)."""
+    put(client, token, data=TRICKY, summary="the original", tags=["keep"])
+    put(client, token, data={**TRICKY, "step": 2}, summary="step two", tags=["keep"], if_match='"1"')
+    other = URL.replace("wowvision", "wowdomain").replace("job-1", "job-1:notes")
+    put(client, token, url=other, data={"notes": ["a", "b"]})
+
+    def snapshot() -> int:
+        taken = client.post("/api/v1/snapshots", json={"owner": "octo", "repo": "hello", "scope_prefix": "job-1"},
+                            headers=bearer(token))  # fmt: skip
+        assert taken.status_code == 201, taken.text
+        return taken.json()["id"]
+
+    def lose_the_job_then_restore(snapshot_id: int) -> dict[str, dict]:
+        with store.session() as session:
+            session.execute(delete(ContextVersion).where(ContextVersion.scope.startswith("job-1")))
+        assert client.post(f"/api/v1/snapshots/{snapshot_id}/restore", headers=bearer(token)).status_code == 200
+        return {url: {k: v for k, v in client.get(url, headers=bearer(token)).json().items() if k in ("data", "summary", "tags")}
+                for url in (URL, other)}  # fmt: skip
+
+    first = snapshot()
+    restored_once = lose_the_job_then_restore(first)
+    second = snapshot()
+    assert lose_the_job_then_restore(second) == restored_once
+    assert restored_once[URL] == {"data": TRICKY | {"step": 2}, "summary": "step two", "tags": ["keep"]}
+    lineage = client.get(URL + "/lineage", headers=bearer(token)).json()["versions"]
+    assert [(v["version"], v["parent"], v["kept_by_snapshot"]) for v in lineage] == [
+        (1, None, second), (2, 1, second), (3, 2, second), (4, 3, None),
+    ]  # fmt: skip
+
+
 def test_unknown_snapshot_is_404(client, token):
     assert client.post("/api/v1/snapshots/999/restore", headers=bearer(token)).status_code == 404
 

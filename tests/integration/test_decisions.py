@@ -17,6 +17,7 @@ from agents.context.models import Decision as LedgerRow
 from agents.context.models import DecisionCacheEntry
 from agents.decisions import (
     REDIS_PREFIX,
+    SHARED,
     BudgetPolicy,
     DecisionLadder,
     LedgerContext,
@@ -133,11 +134,11 @@ def test_the_llm_rung_answers_and_its_cost_lands_in_the_ledger(store: Store, fak
 
 def test_the_second_identical_input_is_served_from_redis(store: Store, fake: FakeAnthropic, rule: str, redis_url: str):
     fake.answer(FAIL)
-    key = REDIS_PREFIX + cache_key(rule, "1", input_hash(HUNK))
+    key = REDIS_PREFIX + cache_key("installation:1", rule, "1", input_hash(HUNK))
 
     async def scenario() -> list[Any]:
         cache = decision_cache(store, redis_url)
-        ladder = DecisionLadder(store, cache, llm_for(fake), LedgerContext(repo=REPO))
+        ladder = DecisionLadder(store, cache, llm_for(fake), LedgerContext(repo=REPO, installation_id=1))
         try:
             return [await ladder.decide("wowvision", rule, 1, HUNK, llm_request=REQUEST) for _ in range(2)]
         finally:
@@ -175,6 +176,71 @@ def test_without_redis_the_database_is_the_cache(store: Store, fake: FakeAnthrop
     with store.reading() as session:
         entry = session.scalar(select(DecisionCacheEntry).where(DecisionCacheEntry.rule == rule))
     assert entry is not None and entry.outcome["verdict"] == FAIL
+
+
+TENANTS = range(1, 5)  # the installations the tests below ask as
+
+
+@pytest.fixture(params=["redis", "db"])
+def cache_backend(request: pytest.FixtureRequest, store: Store, rule: str) -> Any:
+    """Builds decision caches on Redis or on the database (inside the test's event loop, as Redis
+    clients are bound to one); on Redis, what the test cached is deleted after it."""
+    redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    yield lambda shares_public=False: decision_cache(store, redis_url, shares_public=shares_public)
+    if redis_url is not None:
+        client = redis.Redis.from_url(redis_url)
+        client.delete(*(REDIS_PREFIX + cache_key(whose, rule, "1", input_hash(HUNK))
+                        for whose in (SHARED, *(f"installation:{n}" for n in TENANTS))))  # fmt: skip
+        client.close()
+
+
+async def ask_as(store: Store, fake: FakeAnthropic, cache: Any, rule: str, installation_id: int, repo: str,
+                 public: bool = False) -> str:  # fmt: skip
+    """The rung that answered installation `installation_id`'s question about HUNK."""
+    context = LedgerContext(repo=repo, installation_id=installation_id, public=public)
+    decision = await DecisionLadder(store, cache, llm_for(fake), context).decide("wowvision", rule, 1, HUNK, llm_request=REQUEST)
+    assert decision.settled and decision.verdict == Finding(**FAIL)
+    return decision.rung
+
+
+def test_a_verdict_cached_for_one_installation_never_answers_another(store: Store, fake: FakeAnthropic, rule: str,
+                                                                    cache_backend: Any):  # fmt: skip
+    fake.responder = lambda request: FAIL
+    tenants = ((1, "acme/widgets"), (2, "globex/app"))
+
+    async def scenario() -> list[str]:
+        cache = cache_backend()
+        try:
+            # The same question from two tenants, twice: each is asked once, then its own verdict answers.
+            return [await ask_as(store, fake, cache, rule, n, repo) for _ in range(2) for n, repo in tenants]
+        finally:
+            await cache.aclose()
+
+    assert run(scenario()) == ["llm", "llm", "cached", "cached"]
+    assert len(fake.messages) == 2
+
+
+def test_with_the_opt_in_verdicts_on_public_repositories_are_shared_and_private_ones_never(
+        store: Store, fake: FakeAnthropic, rule: str, cache_backend: Any):  # fmt: skip
+    fake.responder = lambda request: FAIL
+
+    async def scenario() -> list[str]:
+        shared, own = cache_backend(shares_public=True), cache_backend()
+        try:
+            return [
+                await ask_as(store, fake, shared, rule, 1, "acme/widgets", public=True),
+                await ask_as(store, fake, shared, rule, 2, "globex/app", public=True),  # the public verdict
+                await ask_as(store, fake, shared, rule, 3, "initech/secret"),  # a private repo: its own
+                await ask_as(store, fake, shared, rule, 4, "hooli/secret"),
+                # Without the opt-in a public repository's verdicts stay its installation's.
+                await ask_as(store, fake, own, rule, 2, "globex/app", public=True),
+            ]
+        finally:
+            await shared.aclose()
+            await own.aclose()
+
+    assert run(scenario()) == ["llm", "cached", "llm", "llm", "llm"]
+    assert len(fake.messages) == 4
 
 
 def test_the_cache_key_is_the_rule_version_and_what_the_model_sees(store: Store, fake: FakeAnthropic, rule: str):

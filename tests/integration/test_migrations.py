@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from agents.context.db import MIGRATIONS_DIR
-from agents.context.models import Base
+from sqlalchemy import delete, select, text
+
+from agents.context.db import MIGRATIONS_DIR, Store
+from agents.context.models import Base, ContextRestore, ContextVersion, Handoff
 
 
 def test_the_history_is_one_line():
@@ -23,3 +26,48 @@ def test_migrated_schema_matches_the_models(store):
     # Expression indexes (full-text search on PostgreSQL) are not in the models' metadata.
     differences = [d for d in differences if not (d[0] == "remove_index" and d[1].name.endswith("_fts"))]
     assert differences == []
+
+
+def test_on_sqlite_context_version_ids_are_never_handed_on_and_upgrading_keeps_every_row(tmp_path):
+    """A database at 0004 whose snapshot remembers ids beyond the live rows: the upgrade keeps the
+    rows that reference context_versions (a cascade would have deleted the restore links), and a
+    new version gets an id nothing remembers."""
+    store = Store(f"sqlite:///{tmp_path / 'old.db'}")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0004")
+    rows = {
+        "context_versions": [{"id": n, "installation_id": 1, "repo": "o/r", "agent": "a", "scope": "job-1", "version": n,
+                              "parent_id": n - 1 or None, "data": "{}", "summary": "", "tags": "[]", "created_at": "2026-01-01"}
+                             for n in (1, 2, 3)],
+        "context_snapshots": [{"id": 1, "installation_id": 1, "repo": "o/r", "scope_prefix": "", "contexts": 1,
+                               "created_at": "2026-01-01"}],
+        # The snapshot copied versions 4 and 5, deleted since: their ids are remembered, not live.
+        "context_snapshot_items": [{"snapshot_id": 1, "source_id": 5, "parent_source_id": 4, "head": True, "agent": "a",
+                                    "scope": "job-1", "version": 5, "summary": "", "tags": "[]", "created_at": "2026-01-01"}],
+        "context_restores": [{"version_id": 3, "snapshot_id": 1, "source_id": 5, "source_version": 5}],
+        "handoffs": [{"installation_id": 1, "repo": "o/r", "scope": "job-1", "from_agent": "a", "to_agent": "b",
+                      "context_version_id": 2, "package": "{}", "created_at": "2026-01-01"}],
+    }  # fmt: skip
+    with store.engine.begin() as connection:
+        for table, values in rows.items():
+            columns = ", ".join(values[0])
+            connection.execute(text(f"INSERT INTO {table} ({columns}) VALUES ({', '.join(':' + c for c in values[0])})"), values)
+
+    store.upgrade()
+
+    with store.session() as session:
+        assert [(v.id, v.parent_id) for v in session.scalars(select(ContextVersion).order_by(ContextVersion.id))] == [
+            (1, None), (2, 1), (3, 2)]
+        assert [(r.version_id, r.source_id) for r in session.scalars(select(ContextRestore))] == [(3, 5)]
+        assert [h.context_version_id for h in session.scalars(select(Handoff))] == [2]
+        session.execute(delete(ContextVersion).where(ContextVersion.id == 3))  # the newest row goes
+        new = ContextVersion(installation_id=1, repo="o/r", agent="a", scope="job-2", version=1, data={})
+        session.add(new)
+        session.flush()
+        assert new.id == 6  # past the live rows, the deleted one and the ones the snapshot remembers
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    store.dispose()

@@ -9,8 +9,18 @@ from sqlalchemy import select
 
 from agents.context import tokens
 from agents.context.client import DbContextClient
-from agents.context.models import AgentRun, ApiToken, ContextSnapshot, ContextSnapshotItem, ContextVersion, InboxRecord, Installation
+from agents.context.models import (
+    AgentRun,
+    ApiToken,
+    ContextSnapshot,
+    ContextSnapshotItem,
+    ContextVersion,
+    DecisionCacheEntry,
+    InboxRecord,
+    Installation,
+)
 from agents.context.tokens import Grant
+from agents.decisions import DbDecisionCache
 from bot.inbox import Inbox, InboxStatus
 from bot.tenancy import prune
 from bot.webhooks import parse
@@ -72,6 +82,9 @@ def test_prune_deletes_only_installations_gone_longer_than_the_retention(store):
     assert restored
     with store.session() as session:
         tokens.issue(session, installation_id=gone_id)
+    cache = DbDecisionCache(store)
+    for key, owner in (("theirs", gone_id), ("another's", gone_id + 1), ("public", None)):
+        asyncio.run(cache.put(key, "rule", {"verdict": {}}, owner))
     assert prune(store, timedelta(days=30)) == []
     with store.session() as session:
         session.get(Installation, gone_id).updated_at = datetime.now(timezone.utc) - timedelta(days=31)
@@ -82,3 +95,4 @@ def test_prune_deletes_only_installations_gone_longer_than_the_retention(store):
         for table in (ContextVersion, ContextSnapshot, ApiToken):  # nothing of theirs is left, not even a copy
             assert session.scalars(select(table).where(table.installation_id == gone_id)).all() == []
         assert session.scalars(select(ContextSnapshotItem)).all() == []
+        assert sorted(session.scalars(select(DecisionCacheEntry.key))) == ["another's", "public"]
