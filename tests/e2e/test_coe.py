@@ -187,7 +187,7 @@ def test_low_confidence_asks_a_human_and_answer_resumes_the_job(world: World):
 
     world.comment("/answer Keep it: agents run Lighthouse for it.", issue=question["number"], issue_body=question["body"])
     assert world.dispatched(2) == job
-    wait_until(lambda: world.github.issues[question["number"]]["state"] == "closed", "the question to be closed")
+    wait_until(lambda: world.github.issues[(REPO, question["number"])]["state"] == "closed", "the question to be closed")
     wait_until(lambda: world.replies(f"resuming job `{job}`"), "the reply to the answer")
 
     spec = load_yaml((world.finish(job, "answered") / SPEC).read_text())

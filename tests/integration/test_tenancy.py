@@ -9,7 +9,16 @@ from sqlalchemy import select
 
 from agents.context import tokens
 from agents.context.client import DbContextClient
-from agents.context.models import AgentRun, ApiToken, ContextSnapshot, ContextSnapshotItem, ContextVersion, InboxRecord, Installation
+from agents.context.models import (
+    AgentRun,
+    ApiToken,
+    ContextSnapshot,
+    ContextSnapshotItem,
+    ContextVersion,
+    InboxRecord,
+    Installation,
+    PublishedOutput,
+)
 from agents.context.tokens import Grant
 from bot.inbox import Inbox, InboxStatus
 from bot.tenancy import prune
@@ -72,6 +81,9 @@ def test_prune_deletes_only_installations_gone_longer_than_the_retention(store):
     assert restored
     with store.session() as session:
         tokens.issue(session, installation_id=gone_id)
+        for owner in (gone_id, gone_id + 1):  # the repository moved to another installation since
+            session.add(PublishedOutput(installation_id=owner, repo="octo/kept", marker="<!-- waooaw:a:issue:k -->",
+                                        agent="a", kind="issue"))
     assert prune(store, timedelta(days=30)) == []
     with store.session() as session:
         session.get(Installation, gone_id).updated_at = datetime.now(timezone.utc) - timedelta(days=31)
@@ -82,3 +94,4 @@ def test_prune_deletes_only_installations_gone_longer_than_the_retention(store):
         for table in (ContextVersion, ContextSnapshot, ApiToken):  # nothing of theirs is left, not even a copy
             assert session.scalars(select(table).where(table.installation_id == gone_id)).all() == []
         assert session.scalars(select(ContextSnapshotItem)).all() == []
+        assert session.scalars(select(PublishedOutput.installation_id)).all() == [gone_id + 1]
