@@ -10,6 +10,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
+from agents import markdown as md
 from agents.events import Event
 from agents.ports import RepoReader
 
@@ -61,8 +62,9 @@ async def may_act(reader: RepoReader | None, event: Event) -> bool:
 
 
 def refusal(command: SlashCommand, login: str | None) -> str:
+    """The polite no, addressed to whoever asked; what they typed is shown as inert code."""
     typed = " ".join(("/" + command.prefix, *command.args))
     return (
-        f"Sorry @{login or 'there'}, `{typed}` needs write access to this repository, so I have not run it. "
+        f"Sorry @{login or 'there'}, {md.code(typed)} needs write access to this repository, so I have not run it. "
         "Ask a maintainer to run it, or see `/waooaw help` for what anyone may ask."
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from agents import markdown as md
 from agents.base import CommandHelp, WowAgent
 from agents.commands import find_command
 from agents.context.models import ContextVersion, InboxRecord
@@ -55,7 +56,7 @@ class Concierge(WowAgent):
         depth = await self.env.queue_depth()
         lines = ["### WAOOAW status", "", "| agent | state |", "|---|---|"]
         lines += [f"| `{name}` | {state.value} |" for name, state in self.env.registry.states().items()]
-        lines += ["", f"**Queue:** {depth if depth is not None else 'unknown'} waiting or in flight (this request included)", "", f"**Last events on {repo}**", ""]
+        lines += ["", f"**Queue:** {depth if depth is not None else 'unknown'} waiting or in flight (this request included)", "", f"**Last events on {md.text(repo)}**", ""]
         with self.env.store.session() as session:
             recent = session.execute(
                 select(InboxRecord.event, InboxRecord.action, InboxRecord.status, InboxRecord.received_at)
@@ -73,9 +74,11 @@ class Concierge(WowAgent):
             lines.append("_none yet_")
         for event_name, action, status, received_at in recent:
             kind = f"{event_name}.{action}" if action else event_name
-            lines.append(f"- `{kind}` — {status}, {received_at:%Y-%m-%d %H:%M:%S} UTC")
+            lines.append(f"- {md.code(kind)} — {status}, {received_at:%Y-%m-%d %H:%M:%S} UTC")
         ignored = (suppressions or {}).get("suppressions", {})
         if ignored:
             lines += ["", "**Rules ignored on this repository** (`/wowvision ignore`)", ""]
-            lines += [f"- `{rule}` by @{item['by']}: {item['reason']} ({item['at'][:10]})" for rule, item in sorted(ignored.items())]
+            # Who ignored a rule is named, not mentioned: each status would ping them again.
+            lines += [f"- {md.code(rule)} by {md.text('@' + str(item['by']))}: {md.text(item['reason'])} ({item['at'][:10]})"
+                      for rule, item in sorted(ignored.items())]
         return "\n".join(lines)

@@ -10,6 +10,18 @@ from typing import Any
 MARKER_RE = re.compile(r"<!-- waooaw:(?P<agent>[\w.-]+):(?P<kind>[\w.-]+):(?P<key>[^ ]*) -->")
 
 
+def trailing_marker(body: str | None) -> re.Match[str] | None:
+    """The marker that ends `body`, where every body we write carries it (bot.outputs.with_marker).
+
+    A marker anywhere else in a body was quoted or planted by someone, and says nothing
+    about who wrote it or what it is.
+    """
+    text = (body or "").rstrip()
+    start = text.rfind("<!-- waooaw:")
+    found = MARKER_RE.match(text, start) if start >= 0 else None
+    return found if found is not None and found.end() == len(text) else None
+
+
 @dataclass(frozen=True)
 class Event:
     """A GitHub webhook delivery, normalised.
@@ -111,7 +123,7 @@ def _origin_agent(payload: dict[str, Any]) -> str | None:
     for key in ("comment", "review", "issue", "pull_request"):
         obj = payload.get(key)
         if isinstance(obj, dict):
-            match = MARKER_RE.search(obj.get("body") or "")
+            match = trailing_marker(obj.get("body"))
             if match:
                 return match.group("agent")
     return None

@@ -12,6 +12,8 @@ from typing import Literal
 
 
 def marker(agent: str, kind: str, key: str) -> str:
+    """The hidden line that ends an output's body. It names the output within one repository
+    of one installation; text from outside never carries one (agents.markdown breaks it)."""
     return f"<!-- waooaw:{agent}:{kind}:{key} -->"
 
 

@@ -2,9 +2,12 @@
 
 Every output carries the hidden marker `<!-- waooaw:{agent}:{kind}:{key} -->` and is
 remembered in `published_outputs`, so a redelivered event edits what it posted
-before instead of posting again. When the record is missing (a crash between "GitHub
-created it" and "we recorded it"), GitHub itself is searched for the marker before
-anything is created.
+before instead of posting again. A marker names an output within one repository of
+one installation: the record is keyed by all three. When the record is missing (a
+crash between "GitHub created it" and "we recorded it"), GitHub itself is searched for
+the marker before anything is created; an object found there is ours only if our App
+wrote it and the marker ends its body, where we put it — one anywhere else was quoted
+or planted.
 
 `published_outputs.github_id` holds what the API addresses the object by: the
 comment, review, check run or reaction id, and the issue or pull request *number*.
@@ -28,9 +31,11 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO, TypeVar
 import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from agents.context.models import PublishedOutput
-from agents.events import Event
+from agents import markdown as md
+from agents.context.models import NO_INSTALLATION, PublishedOutput
+from agents.events import Event, trailing_marker
 from agents.outputs import (
     CheckRun,
     Comment,
@@ -212,12 +217,32 @@ def _unanchored(comments: Sequence[InlineComment]) -> str:
     lines = ["", "", "**Comments that could not be placed on the diff:**", ""]
     for c in comments:
         where = f"{c.path}:{c.start_line}-{c.line}" if c.start_line and c.start_line < c.line else f"{c.path}:{c.line}"
-        text = " ".join(c.body.split())
-        lines.append(f"- `{where}` — {text[:500] + '…' if len(text) > 500 else text}")
+        text = " ".join(c.body.split())  # the agent's Markdown, on one line
+        lines.append(f"- {md.code(where)} — {text[:500] + '…' if len(text) > 500 else text}")
     return "\n".join(lines)
 
 
+def _carries(body: str | None, hidden: str) -> bool:
+    """Whether `hidden` is the marker that ends `body`."""
+    found = trailing_marker(body)
+    return found is not None and found.group(0) == hidden
+
+
 _Where = tuple[int | None, str | None]  # github_id and url of what an output became
+
+
+@dataclass(frozen=True)
+class _Key:
+    """What a record is found by: the installation, the repository and the marker."""
+
+    installation_id: int
+    repo: str
+    marker: str
+
+
+def _key(event: Event, repo: str, hidden: str) -> _Key:
+    installation = event.installation_id if event.installation_id is not None else NO_INSTALLATION
+    return _Key(installation, repo, hidden)
 
 
 @dataclass(frozen=True)
@@ -284,20 +309,27 @@ class GitHubPublisher:
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(fn, *args)
 
-    def _load_sync(self, hidden: str) -> _Record | None:
+    @staticmethod
+    def _row(session: Session, key: _Key) -> PublishedOutput | None:
+        return session.scalar(select(PublishedOutput).where(
+            PublishedOutput.installation_id == key.installation_id, PublishedOutput.repo == key.repo,
+            PublishedOutput.marker == key.marker))
+
+    def _load_sync(self, key: _Key) -> _Record | None:
         with self.store.session() as session:
-            row = session.scalar(select(PublishedOutput).where(PublishedOutput.marker == hidden))
+            row = self._row(session, key)
             return None if row is None else _Record(row.github_id, row.url, row.content_hash)
 
-    async def _load(self, hidden: str) -> _Record | None:
-        return await self._db(self._load_sync, hidden)
+    async def _load(self, key: _Key) -> _Record | None:
+        return await self._db(self._load_sync, key)
 
-    def _save_sync(self, hidden: str, values: dict[str, Any]) -> None:
+    def _save_sync(self, key: _Key, values: dict[str, Any]) -> None:
         def write() -> None:
             with self.store.session() as session:
-                row = session.scalar(select(PublishedOutput).where(PublishedOutput.marker == hidden))
+                row = self._row(session, key)
                 if row is None:
-                    session.add(PublishedOutput(marker=hidden, **values))
+                    session.add(PublishedOutput(installation_id=key.installation_id, repo=key.repo, marker=key.marker,
+                                                **values))
                 else:
                     for name, value in values.items():
                         setattr(row, name, value)
@@ -305,24 +337,25 @@ class GitHubPublisher:
         try:
             write()
         except IntegrityError:
-            # Another worker inserted the same marker between our read and our insert:
+            # Another worker inserted the same key between our read and our insert:
             # its row exists now, so this second pass updates it.
             write()
 
-    async def _save(self, hidden: str, agent: str, kind: str, repo: str, event: Event, *,
+    async def _save(self, key: _Key, agent: str, kind: str, event: Event, *,
                     github_id: int | None, url: str | None, digest: str | None) -> None:
-        values = {"agent": agent, "kind": kind, "repo": repo, "github_id": github_id, "url": url,
+        values = {"agent": agent, "kind": kind, "github_id": github_id, "url": url,
                   "content_hash": digest, "delivery_id": event.delivery_id}
-        await self._db(self._save_sync, hidden, values)
+        await self._db(self._save_sync, key, values)
 
     # -- comments
 
     async def _comment(self, github: GitHub[Any], agent: str, output: Comment, event: Event) -> _Where:
         owner, name = _split(output.repo)
         hidden = marker(agent, output.kind, output.key)
+        key = _key(event, output.repo, hidden)
         body = with_marker(output.body, hidden)
         digest = content_hash(body)
-        record = await self._load(hidden)
+        record = await self._load(key)
         comment = None
         if record is not None and record.github_id is not None:
             if record.content_hash == digest:
@@ -336,8 +369,7 @@ class GitHubPublisher:
                 comment = await self._edit_comment(github, owner, name, found.id, body) or found
             else:
                 comment = found
-        await self._save(hidden, agent, output.kind, output.repo, event,
-                         github_id=comment.id, url=comment.html_url, digest=digest)
+        await self._save(key, agent, output.kind, event, github_id=comment.id, url=comment.html_url, digest=digest)
         return comment.id, comment.html_url
 
     async def _edit_comment(self, github: GitHub[Any], owner: str, name: str, comment_id: int, body: str) -> Any:
@@ -353,7 +385,7 @@ class GitHubPublisher:
         async for comment in github.rest.paginate(
             github.rest.issues.async_list_comments, owner=owner, repo=name, issue_number=number, per_page=100
         ):
-            if hidden in (comment.body or "") and await self._ours(github, comment):
+            if _carries(comment.body, hidden) and await self._ours(github, comment):
                 return comment
         return None
 
@@ -361,8 +393,8 @@ class GitHubPublisher:
 
     async def _reaction(self, github: GitHub[Any], agent: str, output: Reaction, event: Event) -> _Where:
         owner, name = _split(output.repo)
-        hidden = marker(agent, output.kind, output.key)
-        if (record := await self._load(hidden)) is not None:
+        key = _key(event, output.repo, marker(agent, output.kind, output.key))
+        if (record := await self._load(key)) is not None:
             return record.where
         if output.comment_id is not None:
             response = await github.rest.reactions.async_create_for_issue_comment(
@@ -373,8 +405,7 @@ class GitHubPublisher:
                 raise ValueError(f"reaction {output.key} names neither a comment nor an issue")
             response = await github.rest.reactions.async_create_for_issue(owner, name, number, content=output.content)
         # 201 created, 200 already there: either way it is on GitHub now.
-        await self._save(hidden, agent, output.kind, output.repo, event,
-                         github_id=response.parsed_data.id, url=None, digest=None)
+        await self._save(key, agent, output.kind, event, github_id=response.parsed_data.id, url=None, digest=None)
         return response.parsed_data.id, None
 
     # -- issues (IssueReport and Report)
@@ -393,10 +424,11 @@ class GitHubPublisher:
                      body: str, labels: Sequence[str], state: str, event: Event) -> _Where:
         owner, name = _split(repo)
         hidden = marker(agent, kind, key)
+        record_key = _key(event, repo, hidden)
         full_body = with_marker(body, hidden)
         labels = list(dict.fromkeys(labels))
         digest = content_hash(title, full_body, sorted(labels), state)
-        record = await self._load(hidden)
+        record = await self._load(record_key)
         issue = None
         if record is not None and record.github_id is not None:
             if record.content_hash == digest:
@@ -417,7 +449,7 @@ class GitHubPublisher:
                 issue = (await github.rest.issues.async_create(
                     owner, name, title=title, body=full_body, **({"labels": labels} if labels else {})
                 )).parsed_data
-        await self._save(hidden, agent, kind, repo, event, github_id=issue.number, url=issue.html_url, digest=digest)
+        await self._save(record_key, agent, kind, event, github_id=issue.number, url=issue.html_url, digest=digest)
         return issue.number, issue.html_url
 
     async def _edit_issue(self, github: GitHub[Any], owner: str, name: str, number: int, title: str,
@@ -444,7 +476,7 @@ class GitHubPublisher:
             query["labels"] = ",".join(labels)
         seen = 0
         async for issue in github.rest.paginate(github.rest.issues.async_list_for_repo, owner=owner, repo=name, **query):
-            if not issue.pull_request and hidden in (issue.body or "") and await self._ours(github, issue):
+            if not issue.pull_request and _carries(issue.body, hidden) and await self._ours(github, issue):
                 return issue
             seen += 1
             if seen >= ISSUE_SEARCH_PAGES * 100:
@@ -456,14 +488,15 @@ class GitHubPublisher:
     async def _review(self, github: GitHub[Any], agent: str, output: Review, event: Event) -> _Where:
         owner, name = _split(output.repo)
         hidden = marker(agent, output.kind, output.key)  # in the body
-        record_key = marker(agent, output.kind, f"{output.key}@{output.commit_sha}")  # one per (SHA, key)
+        # One record per (SHA, key).
+        record_key = _key(event, output.repo, marker(agent, output.kind, f"{output.key}@{output.commit_sha}"))
         if (record := await self._load(record_key)) is not None:
             return record.where
         review, leftovers = None, []
         async for existing in github.rest.paginate(
             github.rest.pulls.async_list_reviews, owner=owner, repo=name, pull_number=output.pr_number, per_page=100
         ):
-            if existing.commit_id != output.commit_sha or hidden not in (existing.body or ""):
+            if existing.commit_id != output.commit_sha or not _carries(existing.body, hidden):
                 continue
             if not await self._ours(github, existing):
                 continue
@@ -475,7 +508,7 @@ class GitHubPublisher:
             for review_id in leftovers:  # GitHub allows one pending review: it would refuse ours
                 await github.rest.pulls.async_delete_pending_review(owner, name, output.pr_number, review_id)
             review = await self._post_review(github, owner, name, output, hidden)
-        await self._save(record_key, agent, output.kind, output.repo, event,
+        await self._save(record_key, agent, output.kind, event,
                          github_id=review.id, url=review.html_url, digest=content_hash(review.body))
         return review.id, review.html_url
 
@@ -552,7 +585,7 @@ class GitHubPublisher:
             async for review in github.rest.paginate(
                 github.rest.pulls.async_list_reviews, owner=owner, repo=name, pull_number=output.pr_number, per_page=100
             )
-            if review.state == "CHANGES_REQUESTED" and hidden in (review.body or "") and await self._ours(github, review)
+            if review.state == "CHANGES_REQUESTED" and _carries(review.body, hidden) and await self._ours(github, review)
         ]
         for review_id in stale:
             try:
@@ -583,7 +616,8 @@ class GitHubPublisher:
         # annotations of every update, so unchanged ones are not sent again.
         annotations_digest = content_hash(annotations)[:32]
         digest = content_hash(output.title, summary, output.conclusion, annotations)[:32] + annotations_digest
-        record = await self._load(hidden)
+        key = _key(event, output.repo, hidden)
+        record = await self._load(key)
         if record is not None and record.content_hash == digest:
             return record.where
         run_id = record.github_id if record is not None else None
@@ -614,7 +648,7 @@ class GitHubPublisher:
             run = (await github.rest.checks.async_update(
                 owner, name, run_id if run_id is not None else run.id, output=output_with(batch), **status
             )).parsed_data
-        await self._save(hidden, agent, output.kind, output.repo, event, github_id=run.id, url=run.html_url, digest=digest)
+        await self._save(key, agent, output.kind, event, github_id=run.id, url=run.html_url, digest=digest)
         return run.id, run.html_url
 
     async def _find_check_run(self, github: GitHub[Any], owner: str, name: str, output: CheckRun,
@@ -638,7 +672,8 @@ class GitHubPublisher:
         # Two halves, as for check runs: the PR's title and body, and what goes on the branch.
         pull_digest = content_hash(output.title, body)[:32]
         digest = pull_digest + content_hash(output.branch, output.base, {p: blob_sha(c) for p, c in files.items()})[:32]
-        record = await self._load(hidden)
+        key = _key(event, output.repo, hidden)
+        record = await self._load(key)
         if record is not None and record.content_hash == digest:
             return record.where
         base = output.base or await self._default_branch(github, owner, name)
@@ -650,7 +685,7 @@ class GitHubPublisher:
         else:
             number, url = await self._upsert_pull(github, owner, name, output, base, body, hidden,
                                                   record.github_id if record is not None else None)
-        await self._save(hidden, agent, output.kind, output.repo, event, github_id=number, url=url, digest=digest)
+        await self._save(key, agent, output.kind, event, github_id=number, url=url, digest=digest)
         return number, url
 
     async def _upsert_pull(self, github: GitHub[Any], owner: str, name: str, output: PullRequest, base: str,
@@ -706,7 +741,7 @@ class GitHubPublisher:
         """The open PR from `branch`: ours (marker) first, else any — the branch is ours either way."""
         pulls = (await github.rest.pulls.async_list(owner, name, head=f"{owner}:{branch}", state="open",
                                                     per_page=100)).parsed_data
-        return next((p for p in pulls if hidden in (p.body or "")), pulls[0] if pulls else None)
+        return next((p for p in pulls if _carries(p.body, hidden)), pulls[0] if pulls else None)
 
     async def _create_pull(self, github: GitHub[Any], owner: str, name: str, output: PullRequest, base: str,
                            body: str, hidden: str) -> Any:
@@ -732,15 +767,15 @@ class GitHubPublisher:
 
     async def _dispatch(self, github: GitHub[Any], agent: str, output: WorkflowDispatch, event: Event) -> _Where:
         owner, name = _split(output.repo)
-        hidden = marker(agent, output.kind, output.key)
+        key = _key(event, output.repo, marker(agent, output.kind, output.key))
         # A dispatch leaves nothing on GitHub that could carry a marker, so unlike the other
         # kinds there is nothing to search in the crash window: the record is the only memory.
         # A crash between GitHub's 204 and the record dispatches once more on redelivery.
-        if await self._load(hidden) is not None:
+        if await self._load(key) is not None:
             return None, None
         ref = output.ref or await self._default_branch(github, owner, name)
         await github.rest.actions.async_create_workflow_dispatch(owner, name, output.workflow, ref=ref,
                                                                  inputs=dict(output.inputs))
-        await self._save(hidden, agent, output.kind, output.repo, event, github_id=None, url=None,
+        await self._save(key, agent, output.kind, event, github_id=None, url=None,
                          digest=content_hash(output.workflow, ref, output.inputs))
         return None, None

@@ -24,6 +24,7 @@ from agents.context.models import (
     DecisionCacheEntry,
     Handoff,
     InboxRecord,
+    NO_INSTALLATION,
     Installation,
     PublishedOutput,
 )
@@ -108,8 +109,11 @@ def prune(store: Store, retention: timedelta) -> list[int]:
         session.execute(delete(ContextVersion).where(ContextVersion.installation_id.in_(gone)))
         session.execute(delete(AuditEntry).where(AuditEntry.installation_id.in_(gone)))
         session.execute(delete(DecisionCacheEntry).where(DecisionCacheEntry.installation_id.in_(gone)))
+        # Another installation may hold the same repository now: its records are its own.
+        session.execute(delete(PublishedOutput).where(
+            PublishedOutput.installation_id.in_(gone)
+            | ((PublishedOutput.installation_id == NO_INSTALLATION) & PublishedOutput.repo.in_(repos))))
         if repos:
-            session.execute(delete(PublishedOutput).where(PublishedOutput.repo.in_(repos)))
             session.execute(delete(Decision).where(Decision.repo.in_(repos)))
         session.execute(delete(InboxRecord).where(InboxRecord.installation_id.in_(gone)))
         session.execute(delete(Installation).where(Installation.id.in_(gone)))

@@ -127,13 +127,24 @@ class Handoff(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(128))
 
 
+NO_INSTALLATION = 0
+"""`published_outputs.installation_id` where no App installation is known: outputs made with
+token auth (`GITHUB_TOKEN`), and rows recorded before outputs were keyed by installation
+whose delivery had left the inbox. An installation's outputs never find such a row: they
+look for their object on GitHub by its marker instead, and record it under their own key."""
+
+
 class PublishedOutput(Base):
-    """What the edge has put on GitHub, by marker, so a repeat updates instead of duplicating."""
+    """What the edge has put on GitHub, by (installation, repository, marker), so a repeat updates
+    instead of duplicating. A marker names an output within one repository only: the same
+    marker in another repository, or the same repository under another installation, is
+    another output."""
 
     __tablename__ = "published_outputs"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    marker: Mapped[str] = mapped_column(String(512), unique=True)
+    installation_id: Mapped[int] = mapped_column(BigInteger, server_default=str(NO_INSTALLATION))
+    marker: Mapped[str] = mapped_column(String(512))
     agent: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(32))
     repo: Mapped[str] = mapped_column(String(256))
@@ -144,7 +155,10 @@ class PublishedOutput(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    __table_args__ = (Index("ix_published_outputs_created", "created_at"),)
+    __table_args__ = (
+        Index("ix_published_outputs_created", "created_at"),
+        Index("uq_published_outputs_key", "installation_id", "repo", "marker", unique=True),
+    )
 
 
 class Decision(Base):

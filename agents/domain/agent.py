@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from agents import markdown as md
 from agents.base import CommandHelp, WowAgent
 from agents.commands import SlashCommand, find_command, may_act, refusal
 from agents.context.client import ContextClient, DbContextClient
@@ -98,7 +99,7 @@ class WowDomain(WowAgent):
         running = await asyncio.to_thread(self._take_domain, contexts, event.repo, slug, job_id)
         if running is not None:
             where = f" in #{running.issue_number}" if running.issue_number else ""
-            return [self._reply(event, f"WowDomain is already onboarding **{running.domain}** (job `{running.id}`, "
+            return [self._reply(event, f"WowDomain is already onboarding **{md.text(running.domain)}** (job `{running.id}`, "
                                        f"{running.status}){where}; I have not started a second job.")]  # fmt: skip
         learnings = await asyncio.to_thread(_learnings, contexts, event.repo)
         job = new_job(job_id=job_id, domain=domain, depth=depth, repo=event.repo,
@@ -207,7 +208,7 @@ class WowDomain(WowAgent):
                                             inputs={"job": job.id}))  # fmt: skip
         if event.name == "issue_comment":
             word = "Cancelled" if cancel else "Thanks — resuming"
-            outputs.append(self._reply(event, f"{word} job `{job.id}` ({job.domain})."))
+            outputs.append(self._reply(event, f"{word} job `{job.id}` ({md.text(job.domain)})."))
         return outputs
 
     def _reply(self, event: Event, body: str) -> Comment:
@@ -224,10 +225,10 @@ def parse_onboard(command: SlashCommand) -> tuple[str, str]:
         if word == "--depth" or word.startswith("--depth="):
             value = word.split("=", 1)[1] if "=" in word else (args.pop(0) if args else "")
             if value not in DEPTHS:
-                raise ValueError(f"`--depth` takes quick, standard or deep, not `{value or '(nothing)'}`.")
+                raise ValueError(f"`--depth` takes quick, standard or deep, not {md.code(value) if value else '(nothing)'}.")
             depth = value
         elif word.startswith("--"):
-            raise ValueError(f"`{word}` is not an option of /onboard-domain.")
+            raise ValueError(f"{md.code(word)} is not an option of /onboard-domain.")
         else:
             words.append(word)
     if not words:

@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from agents import markdown as md
+
 AGENT = "wowdomain"
 WORKFLOW = "waooaw-coe.yml"
 
@@ -46,7 +48,7 @@ def slugify(name: str) -> str:
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:60].strip("-")
     if not slug:
-        raise ValueError(f"{name!r} has no letters or digits to name a domain by")
+        raise ValueError(f"{md.code(name)} has no letters or digits to name a domain by")
     return slug
 
 

@@ -1,11 +1,14 @@
 """What a domain-onboarding job shows on GitHub: the tracking comment, its questions, its PR.
 
 Rendered from the job record alone (plus the committed step keys), so the app and the
-runner draw the same comment and whichever writes last leaves it right.
+runner draw the same comment and whichever writes last leaves it right. The domain name
+(typed by a user), the questions, evidence and summary (model answers) and errors go
+through agents.markdown.
 """
 
 from __future__ import annotations
 
+from agents import markdown as md
 from agents.domain.job import WORKFLOW, Escalation, Job
 from agents.domain.phases import PHASES
 from agents.domain.spec import DomainSpec
@@ -26,7 +29,7 @@ _STATUS = {
 def comment_body(job: Job, steps: set[str]) -> str:
     t = job.totals
     lines = [
-        f"### WowDomain: onboarding **{job.domain}**",
+        f"### WowDomain: onboarding **{md.text(job.domain)}**",
         "",
         f"Job `{job.id}` · depth `{job.depth}` · {_STATUS[job.status]}"
         + (f" · requested by @{job.requested_by}" if job.requested_by else ""),
@@ -52,7 +55,7 @@ def comment_body(job: Job, steps: set[str]) -> str:
     if job.pr_url:
         lines += ["", f"**Specification:** {job.pr_url}"]
     if job.error:
-        lines += ["", f"**Last error:** {job.error}"]
+        lines += ["", f"**Last error:** {md.text(job.error)}"]
     if job.status == "queued" and not job.phases_done:
         lines += ["", f"A run of `.github/workflows/{WORKFLOW}` should start within a minute; if none does, "
                       "check that the workflow is installed on the default branch (see WAOOAW's README)."]  # fmt: skip
@@ -70,10 +73,10 @@ def escalation_issue(job: Job, escalation: Escalation) -> IssueReport:
         "with the items recorded as open."
     )
     body = "\n".join([
-        f"The WowDomain CoE onboarding **{job.domain}** (job `{job.id}`"
+        f"The WowDomain CoE onboarding **{md.text(job.domain)}** (job `{job.id}`"
         + (f", started in #{job.issue_number}" if job.issue_number else "") + ") needs a maintainer.",
-        "", f"**Question:** {escalation.question}", "", "**Evidence**", "",
-        *[f"- {line}" for line in escalation.evidence], "", how, "",
+        "", f"**Question:** {md.text(escalation.question)}", "", "**Evidence**", "",
+        *[f"- {md.text(line)}" for line in escalation.evidence], "", how, "",
         f"Asked at step `{escalation.step}`. Only people with write access can answer.",
     ])  # fmt: skip
     state = "open" if escalation.status == "open" else "closed"
@@ -86,9 +89,9 @@ def escalation_issue(job: Job, escalation: Escalation) -> IssueReport:
 def pull_request_body(job: Job, spec: DomainSpec) -> str:
     f = spec.figures
     return "\n".join([
-        f"The WowDomain CoE wrote the **{spec.domain}** domain specification (job `{job.id}`, depth `{job.depth}`"
+        f"The WowDomain CoE wrote the **{md.text(spec.domain)}** domain specification (job `{job.id}`, depth `{job.depth}`"
         + (f", asked in #{job.issue_number}" if job.issue_number else "") + ").",
-        "", spec.summary, "",
+        "", md.text(spec.summary), "",
         "| figure | value |", "|---|---|",
         f"| cost | ${f.cost_usd:.4f} (budget ${job.budget_usd:.2f}) |",
         f"| tokens | {f.tokens_in} in, {f.tokens_out} out |",

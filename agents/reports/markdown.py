@@ -1,34 +1,22 @@
 """The daily report as Markdown: what a maintainer reads in a minute.
 
 Names and messages that come from outside (repositories, event names, rules, error
-text) are escaped: the Markdown is also rendered to HTML on the app and posted to
-GitHub, and must not carry markup it did not write.
+text) go through agents.markdown: the Markdown is also rendered to HTML on the app and
+posted to GitHub, and must not carry markup it did not write.
 """
 
 from __future__ import annotations
 
-import html
 import re
 from statistics import mean
 
+from agents.markdown import code, text
 from agents.reports.charts import CHARTS, chart_filename
 from agents.reports.model import RUNGS, DailyReport, DaySeries, without_llm_share
 
 NO_DATA = "no data yet"
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#])")
 _ISSUE_URL = re.compile(r"https://[^/]+/(?P<repo>[^/]+/[^/]+)/(?:issues|pull)/(?P<number>\d+)")
 CHART_TITLES = {"decisions": "Decisions by rung per day", "cost": "LLM cost per day vs budget"}
-
-
-def text(value: object) -> str:
-    """Plain text from outside, safe inside Markdown (and the HTML made from it)."""
-    flat = " ".join(str(value).split())
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(flat, quote=False))
-
-
-def code(value: object) -> str:
-    flat = " ".join(str(value).split()).replace("`", "'").replace("|", "\\|")
-    return f"`{flat}`"
 
 
 def number(value: int) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from agents import markdown as md
 from agents.base import AgentEnv, CommandHelp, WowAgent
 from agents.context.db import Store
 from agents.context.models import AuditEntry, Decision
@@ -248,7 +249,7 @@ class WowVisionPrime(WowAgent):
             body = (
                 _rule_issue(rule, items, after)
                 if items
-                else f"No finding of `{rule}` is left on the default branch as of {after[:7]}. Closing."
+                else f"No finding of {md.code(rule)} is left on the default branch as of {after[:7]}. Closing."
             )
             outputs.append(
                 IssueReport(
@@ -296,11 +297,11 @@ class WowVisionPrime(WowAgent):
         packs = await _default_branch_packs(reader, event)
         rule = next((r for pack in packs for r in pack.rules if r.id == rule_id), None)
         if rule is None:
-            return reply(f"No applied rule is called `{rule_id}` on this repository.")
+            return reply(f"No applied rule is called {md.code(rule_id)} on this repository.")
         if command.verb == "explain":
-            lines = [f"**`{rule.id}`** ({rule.kind}, {rule.severity}) — {rule.message}"]
-            lines += [f"\n**Why:** {rule.rationale}"] if rule.rationale else []
-            lines += [f"\n**How to fix:** {rule.hint}"] if rule.hint else []
+            lines = [f"**{md.code(rule.id)}** ({rule.kind}, {rule.severity}) — {md.text(rule.message)}"]
+            lines += [f"\n**Why:** {md.text(rule.rationale)}"] if rule.rationale else []
+            lines += [f"\n**How to fix:** {md.text(rule.hint)}"] if rule.hint else []
             return reply("\n".join(lines))
         reason = " ".join(command.args[2:]) or "no reason given"
         suppressions = dict(self.context.get("suppressions", {}))
@@ -312,7 +313,8 @@ class WowVisionPrime(WowAgent):
         self.context["suppressions"] = suppressions
         await asyncio.to_thread(_audit_ignore, self.env.store, event, rule.id, reason)
         return reply(
-            f"`{rule.id}` is no longer applied on this repository (by @{event.sender_login}: {reason}). It shows in `/waooaw status`."
+            f"{md.code(rule.id)} is no longer applied on this repository (by @{event.sender_login}: {md.text(reason)}). "
+            "It shows in `/waooaw status`."
         )
 
 
@@ -465,8 +467,8 @@ def _check_run(repo: str, head_sha: str, result: ReviewResult) -> CheckRun:
 
 
 def _inline_text(finding: Finding) -> str:
-    hint = f"\n\n{finding.hint}" if finding.hint else ""
-    return f"**{finding.severity}** `{finding.rule}` — {finding.message}{hint}"
+    hint = f"\n\n{md.text(finding.hint)}" if finding.hint else ""
+    return f"**{finding.severity}** {md.code(finding.rule)} — {md.text(finding.message)}{hint}"
 
 
 def _summary(result: ReviewResult, fixed: list[dict[str, Any]], head_sha: str) -> str:
@@ -475,7 +477,8 @@ def _summary(result: ReviewResult, fixed: list[dict[str, Any]], head_sha: str) -
         text += (
             "\n**Fixed since the last review**\n\n"
             + "\n".join(
-                f"- ~~`{item['rule']}` {location(item['path'], item['line'])} — {item['message']}~~" for item in fixed
+                f"- ~~{md.code(item['rule'])} {md.code(location(item['path'], item['line']))} — {md.text(item['message'])}~~"
+                for item in fixed
             )
             + "\n"
         )
@@ -483,8 +486,8 @@ def _summary(result: ReviewResult, fixed: list[dict[str, Any]], head_sha: str) -
 
 
 def _rule_issue(rule: str, items: dict[str, dict[str, Any]], sha: str) -> str:
-    lines = [f"WowVision finds `{rule}` on the default branch (as of {sha[:7]}):", ""]
-    lines += [f"- {location(item['path'], item['line'])} — {item['message']}" for item in items.values()]
+    lines = [f"WowVision finds {md.code(rule)} on the default branch (as of {sha[:7]}):", ""]
+    lines += [f"- {md.code(location(item['path'], item['line']))} — {md.text(item['message'])}" for item in items.values()]
     lines += ["", "This issue is updated on every push and closed when no finding is left."]
     return "\n".join(lines)
 
@@ -499,6 +502,6 @@ def _invalid_config(repo: str, number: int, head_sha: str, error: SourceError) -
 
 def _config_error_text(error: SourceError) -> str:
     return (
-        f"### WowVision cannot review: `{error.source}` is invalid\n\n```\n{error}\n```\n\n"
+        f"### WowVision cannot review: {md.code(error.source)} is invalid\n\n{md.code_block(error)}\n\n"
         "Fix the file on the base branch; the defaults are not used in its place."
     )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from typing import Any
 
+from agents import markdown as md
 from agents.vision.engine import ReviewResult
 from agents.vision.findings import Finding, Skipped
 
@@ -101,17 +101,11 @@ def _totals(result: ReviewResult, paint: Any, range_label: str) -> str:
     return f"{mark} {counts} · {reviewed}{tail}"
 
 
-def _cell(text: str) -> str:
-    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ")
-
-
-def _code(text: str) -> str:
-    # In a GitHub table even a code span needs its pipes escaped.
-    return "`" + text.replace("`", "'").replace("|", "\\|").replace("\n", " ") + "`"
-
-
 def render_markdown(result: ReviewResult, *, title: str = "WowVision") -> str:
-    """A Markdown report: a table of findings, what was skipped, the totals."""
+    """A Markdown report: a table of findings, what was skipped, the totals.
+
+    Paths, rules, messages and reasons come from the change and the repository's packs: all
+    go through agents.markdown."""
     summary = result.summary
     if summary.findings:
         counts = ", ".join(
@@ -121,18 +115,18 @@ def render_markdown(result: ReviewResult, *, title: str = "WowVision") -> str:
         )
         lines = [f"### {title}: {counts}", "", "| | where | rule | finding |", "|---|---|---|---|"]
         for found in result.findings:
-            text = _cell(found.message) + (f"<br>_{_cell(found.hint)}_" if found.hint else "")
+            text = md.text(found.message) + (f"<br>_{md.text(found.hint)}_" if found.hint else "")
             lines.append(
-                f"| {_MARKDOWN_SEVERITY[found.severity]} | {_code(_loc(found))} | {_code(found.rule)} | {text} |"
+                f"| {_MARKDOWN_SEVERITY[found.severity]} | {md.code(_loc(found))} | {md.code(found.rule)} | {text} |"
             )
     else:
         lines = [f"### {title}: no findings"]
     if result.skipped:
         lines += ["", f"<details><summary>Skipped ({len(result.skipped)}) — not checked, not passed</summary>", ""]
         for item in result.skipped:
-            what = _code(location(item.path, item.line, item.end_line)) if item.path else "the change"
-            rule = f" {_code(item.rule)}" if item.rule else ""
-            lines.append(f"- {what}{rule}: {_cell(item.reason)}")
+            what = md.code(location(item.path, item.line, item.end_line)) if item.path else "the change"
+            rule = f" {md.code(item.rule)}" if item.rule else ""
+            lines.append(f"- {what}{rule}: {md.text(item.reason)}")
         lines += ["", "</details>"]
     decisions = ", ".join(f"{count} {rung}" for rung, count in summary.decisions.items())
     lines += [

@@ -198,11 +198,11 @@ def test_low_confidence_asks_a_human_and_answer_resumes_the_job(world: World, pg
     forged["installation"] = {"id": INSTALLATION, "node_id": "x"}
     delivery = world.deliver("issues", forged)["delivery"]
     wait_until(lambda: _handled(pg_store, delivery), "the forged close to be handled")
-    assert len(world.github.dispatches) == 1 and world.github.issues[question["number"]]["state"] == "open"
+    assert len(world.github.dispatches) == 1 and world.github.issues[(REPO, question["number"])]["state"] == "open"
 
     world.comment("/answer Keep it: agents run Lighthouse for it.", issue=question["number"], issue_body=question["body"])
     assert world.dispatched(2) == job
-    wait_until(lambda: world.github.issues[question["number"]]["state"] == "closed", "the question to be closed")
+    wait_until(lambda: world.github.issues[(REPO, question["number"])]["state"] == "closed", "the question to be closed")
     wait_until(lambda: world.replies(f"resuming job `{job}`"), "the reply to the answer")
 
     spec = load_yaml((world.finish(job, "answered") / SPEC).read_text())

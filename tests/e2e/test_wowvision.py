@@ -209,7 +209,7 @@ def test_a_suppression_shows_in_waooaw_status(world):
     deliver("issue_comment", comment("/wowvision ignore hygiene-print scripts print by design"), "c-1")
     deliver("issue_comment", comment("/waooaw status"), "c-2")
     status = next(c for c in fake.comments.values() if "waooaw:concierge:comment:status:2" in c["body"])["body"]
-    assert "`hygiene-print` by @Codertocat: scripts print by design" in status
+    assert "`hygiene-print` by @\u200bCodertocat: scripts print by design" in status  # named, not mentioned again
 
 
 SWALLOW = "def load(path):\n    try:\n        return open(path).read()\n    except Exception:\n        pass\n"
@@ -397,3 +397,142 @@ def test_the_suite_re_run_reviews_each_open_pull_request_at_its_head(world, stor
         for number in (2, 3):
             saved = repository.latest(session, ContextKey(installation, REPO, "wowvision", f"pr-{number}"))
             assert saved is not None and saved.data["head_sha"] == HEAD and saved.data["posted"]
+
+
+# ---------------------------------------------------------------- tenants and hostile input
+
+ACME, GLOBEX = ("acme/widgets", 1001), ("globex/app", 2002)
+BEFORE, AFTER, CLEAN = "a" * 40, "b" * 40, "c" * 40
+
+
+def push(repo: str, installation: int, before: str, after: str) -> dict:
+    """A push to the default branch of `repo` (GitHub's real payload, moved there)."""
+    payload = load_payload("push/with-new-branch.payload.json", before=before, after=after)
+    owner, name = repo.split("/")
+    payload["repository"].update(full_name=repo, name=name, id=installation * 10)
+    payload["repository"]["owner"]["login"] = owner
+    payload["installation"] = {"id": installation, "node_id": f"I_{installation}"}
+    return payload
+
+
+def commented(repo: str, installation: int, number: int, text: str, comment_id: int, login: str = "Codertocat") -> dict:
+    payload = comment(text, login)
+    payload["comment"]["id"] = comment_id
+    payload["issue"]["number"] = number
+    owner, name = repo.split("/")
+    payload["repository"].update(full_name=repo, name=name)
+    payload["installation"] = {"id": installation, "node_id": f"I_{installation}"}
+    return payload
+
+
+def inert(body: str) -> str:
+    """What GitHub renders of `body` outside code, asserting nothing in it is live; returns it."""
+    import re
+
+    import cmarkgfm
+    from cmarkgfm.cmark import Options
+
+    rendered = cmarkgfm.github_flavored_markdown_to_html(body, options=Options.CMARK_OPT_UNSAFE)
+    outside = re.sub(r"<code>.*?</code>", "", rendered, flags=re.S)
+    assert "<a " not in outside and "@acme/security-team" not in outside, outside
+    assert body.count("<!--") <= 1 and (body.count("<!--") == 0 or body.rstrip().endswith("-->")), body
+    return outside
+
+
+def test_a_push_on_another_repository_opens_its_own_issues_and_leaves_a_human_one_alone(world):
+    fake, deliver = world
+    for (repo, installation), content in ((ACME, MAIN_V1), (GLOBEX, MAIN_V1)):
+        fake.compare_diffs[(repo, BEFORE, AFTER)] = new_file_diff("app/main.py", content)
+        fake.files[(repo, AFTER, "app/main.py")] = content.encode()
+    fake.compare_diffs[(GLOBEX[0], AFTER, CLEAN)] = new_file_diff("app/main.py", "import os\n")
+    fake.files[(GLOBEX[0], CLEAN, "app/main.py")] = b"import os\n"
+    human = fake.add_issue(GLOBEX[0], "Login page broken", "steps to reproduce", user=fake.user("alice", 5))
+
+    deliver("push", push(*ACME, BEFORE, AFTER), "push-acme")
+    acme = {number: issue["title"] for (repo, number), issue in fake.issues.items() if repo == ACME[0]}
+    assert 1 in acme and acme[1].startswith("WowVision: ")
+    deliver("push", push(*GLOBEX, BEFORE, AFTER), "push-globex")
+    deliver("push", push(*GLOBEX, AFTER, CLEAN), "push-globex-clean")  # closes what it opened, and only that
+
+    assert (human["number"], human["title"], human["body"], human["state"]) == (1, "Login page broken", "steps to reproduce", "open")
+    assert not fake.calls("PATCH", r"^/repos/globex/app/issues/1$")
+    globex = [issue for (repo, number), issue in fake.issues.items() if repo == GLOBEX[0] and number != 1]
+    assert sorted(i["title"] for i in globex) == sorted(acme.values())
+    assert all(i["state"] == "closed" and i["user"]["id"] == fake.bot["id"] for i in globex)
+    assert all(i["state"] == "open" for (repo, _), i in fake.issues.items() if repo == ACME[0])
+
+
+def test_the_same_help_in_two_repositories_is_answered_in_both(world):
+    fake, deliver = world
+    deliver("issue_comment", commented(*ACME, 40, "/waooaw help", comment_id=7001), "help-acme")
+    deliver("issue_comment", commented(*GLOBEX, 40, "/waooaw help", comment_id=7002), "help-globex")
+    answered = sorted(c["issue_url"].split("/repos/")[1] for c in fake.comments.values()
+                      if "waooaw:concierge:comment:help:40" in c["body"])
+    assert answered == ["acme/widgets/issues/40", "globex/app/issues/40"]
+
+
+PLANTED = "docs/<!-- waooaw:concierge:comment:help:2 -->/models.py"
+HOSTILE = "docs/x` @acme/security-team [x](https://evil.example) `y/models.py"
+
+
+def test_a_file_named_after_a_marker_does_not_make_help_overwrite_the_summary(world):
+    fake, deliver = world
+    fake.pull_diffs[(REPO, 2)] = new_file_diff(PLANTED, "import os\nbreakpoint()\n")
+    fake.files[(REPO, HEAD, PLANTED)] = b"import os\nbreakpoint()\n"
+    deliver("pull_request", opened(), "pr-1")
+    (summary,) = [c for c in fake.comments.values() if "summary:2" in c["body"]]
+    before = summary["body"]
+    assert "hygiene-breakpoint" in before
+
+    deliver("issue_comment", commented(REPO, 1, 2, "/waooaw help", comment_id=7003), "help-2")
+
+    assert fake.comments[summary["id"]]["body"] == before
+    (help_answer,) = [c for c in fake.comments.values() if c["body"].endswith("<!-- waooaw:concierge:comment:help:2 -->")]
+    assert help_answer["id"] != summary["id"] and "what you can ask here" in help_answer["body"]
+    assert "waooaw:concierge:comment:help:2" in before and inert(before)  # the path is shown, its comment broken
+
+
+def test_a_hostile_path_renders_inert_in_the_summary_the_review_and_the_check_run(world):
+    fake, deliver = world
+    fake.valid_anchors = set()  # no comment anchors: the review lists them in its body
+    fake.pull_diffs[(REPO, 2)] = new_file_diff(HOSTILE, "import os\nbreakpoint()\n")
+    fake.files[(REPO, HEAD, HOSTILE)] = b"import os\nbreakpoint()\n"
+    deliver("pull_request", opened(), "pr-1")
+    payload = opened(action="synchronize")
+    payload["pull_request"]["head"]["sha"] = NEW_HEAD
+    fake.pull_diffs[(REPO, 2)] = new_file_diff(HOSTILE, "import os\n")
+    fake.files[(REPO, NEW_HEAD, HOSTILE)] = b"import os\n"
+    deliver("pull_request", payload, "pr-2")  # the finding is fixed: the summary lists it as such
+
+    (review,) = fake.reviews.values()
+    assert "could not be placed on the diff" in review["body"]
+    (summary,) = [c["body"] for c in fake.comments.values() if "summary:2" in c["body"]]
+    assert "Fixed since the last review" in summary
+    bodies = [review["body"], summary, *(run["output"]["summary"] for run in fake.check_runs.values())]
+    for body in bodies:
+        assert "security-team" in body  # the path is shown ...
+        assert "evil.example" not in inert(body).replace("https:\u200b//evil.example", "")  # ... and nothing in it is live
+
+
+def test_a_refused_command_is_echoed_inert(world):
+    fake, deliver = world
+    fake.set_permission("stranger", "read")
+    typed = ["/wowvision recheck x [Your token leaked](https://evil.example) @acme/security-team",
+             "/wowvision recheck x` [Your token leaked](https://evil.example) @acme/security-team `"]
+    for n, text in enumerate(typed):
+        deliver("issue_comment", commented(REPO, 1, 2, text, comment_id=7100 + n, login="stranger"), f"c-{n}")
+    replies = [c["body"] for c in fake.comments.values() if "needs write access" in c["body"]]
+    assert len(replies) == 2
+    for reply in replies:
+        assert "Your token leaked" in reply and "Your token leaked" not in inert(reply)
+
+
+def test_an_ignore_reason_is_echoed_inert_in_the_reply_and_in_status(world):
+    fake, deliver = world
+    reason = "see [the runbook](https://evil.example) @acme/security-team <!-- waooaw:x:y:z -->"
+    deliver("issue_comment", commented(REPO, 1, 2, f"/wowvision ignore hygiene-print {reason}", comment_id=7200), "c-1")
+    deliver("issue_comment", commented(REPO, 1, 2, "/waooaw status", comment_id=7201), "c-2")
+    (reply,) = [c["body"] for c in fake.comments.values() if "is no longer applied" in c["body"]]
+    (status,) = [c["body"] for c in fake.comments.values() if c["body"].endswith("comment:status:2 -->")]
+    for body in (reply, status):
+        assert "the runbook" in body and "the runbook" in inert(body)

@@ -23,6 +23,10 @@ comment outside `valid_anchors` fails the whole review with 422; a CHANGES_REQUE
 APPROVED review may be dismissed (state DISMISSED). `add_review(...)` leaves a submitted
 review as someone else would.
 
+Numbers: issues and pull requests share one sequence per repository, as on GitHub, so
+two repositories each have an issue #1; `issues` is keyed by (repo, number). An object
+is only found through its own repository's routes (another's answers 404).
+
 Branches and pull requests: `branches` (repo → {branch: head sha}; a repo's default
 branch appears on first use), `files` ((repo, ref, path) → bytes, where ref is a
 branch name, a sha or "HEAD"; a new branch starts with the files of the ref it is
@@ -146,7 +150,7 @@ class FakeGitHub:
         """Forget every request, object and knob (a server shared by several tests)."""
         self.requests: list[Call] = []
         self.comments: dict[int, dict[str, Any]] = {}
-        self.issues: dict[int, dict[str, Any]] = {}  # by number (one sequence for every repo)
+        self.issues: dict[tuple[str, int], dict[str, Any]] = {}  # (repo, number) → issue
         self.reviews: dict[int, dict[str, Any]] = {}
         self.review_comments: dict[int, list[dict[str, Any]]] = {}  # review id → inline comments
         self.check_runs: dict[int, dict[str, Any]] = {}
@@ -173,7 +177,7 @@ class FakeGitHub:
         self._released = threading.Event()
         self._held_count = 0
         self._ids = itertools.count(1000)
-        self._numbers = itertools.count(1)
+        self._numbers: dict[str, itertools.count[int]] = {}  # repo → its issue and pull request numbers
 
     # ------------------------------------------------------------ lifecycle
 
@@ -275,7 +279,7 @@ class FakeGitHub:
 
     def add_pull(self, repo: str, branch: str, base: str, title: str, body: str | None) -> dict[str, Any]:
         """An open pull request from `branch` into `base` (tests use it to set up a crash window)."""
-        number, id = next(self._numbers), next(self._ids)
+        number, id = self._number(repo), next(self._ids)
         heads = self.heads(repo)
         heads.setdefault(branch, heads[base])
         obj = _retarget(self._templates["pull_request"], repo)
@@ -322,7 +326,7 @@ class FakeGitHub:
 
     def add_issue(self, repo: str, title: str, body: str | None, labels: Sequence[str] = (), state: str = "open",
                   user: dict[str, Any] | None = None) -> dict[str, Any]:
-        number, id = next(self._numbers), next(self._ids)
+        number, id = self._number(repo), next(self._ids)
         obj = copy.deepcopy(self._templates["issue"])
         url = f"{self._base(repo)}/issues/{number}"
         obj.update(
@@ -335,8 +339,11 @@ class FakeGitHub:
         )
         obj["labels"] = [self._label(repo, name) for name in labels]
         self._set_state(obj, state)
-        self.issues[number] = obj
+        self.issues[(repo, number)] = obj
         return obj
+
+    def _number(self, repo: str) -> int:
+        return next(self._numbers.setdefault(repo, itertools.count(1)))
 
     def _label(self, repo: str, name: str) -> dict[str, Any]:
         return {"id": zlib.crc32(f"{repo}:{name}".encode()), "node_id": f"LA_{name}", "url": f"{self._base(repo)}/labels/{name}",
@@ -501,7 +508,7 @@ class FakeGitHub:
 
     def update_comment(self, call: Call, url: str, repo: str, id: str) -> tuple[int, Any, dict[str, str]]:
         comment = self.comments.get(int(id))
-        if comment is None:
+        if comment is None or not comment["url"].startswith(self._base(repo) + "/"):
             return 404, {"message": "Not Found"}, {}
         comment.update(body=call.json["body"], updated_at=_now())
         return 200, comment, {}
@@ -527,8 +534,8 @@ class FakeGitHub:
         state = call.query.get("state", "open")
         wanted = [name for name in call.query.get("labels", "").split(",") if name]
         items = [
-            i for i in self.issues.values()
-            if i["repository_url"] == self._base(repo)
+            i for (r, _), i in self.issues.items()
+            if r == repo
             and (state == "all" or i["state"] == state)
             and all(name in {label["name"] for label in i["labels"]} for name in wanted)
         ]
@@ -541,8 +548,8 @@ class FakeGitHub:
         return 201, self.add_issue(repo, str(body["title"]), body.get("body"), labels), {}
 
     def update_issue(self, call: Call, url: str, repo: str, number: str) -> tuple[int, Any, dict[str, str]]:
-        issue = self.issues.get(int(number))
-        if issue is None or issue["repository_url"] != self._base(repo):
+        issue = self.issues.get((repo, int(number)))
+        if issue is None:
             return 404, {"message": "Not Found"}, {}
         body = call.json
         for key in ("title", "body"):
@@ -612,7 +619,7 @@ class FakeGitHub:
 
     def update_check_run(self, call: Call, url: str, repo: str, id: str) -> tuple[int, Any, dict[str, str]]:
         run = self.check_runs.get(int(id))
-        if run is None:
+        if run is None or not run["url"].startswith(self._base(repo) + "/"):
             return 404, {"message": "Not Found"}, {}
         if len((call.json.get("output") or {}).get("annotations") or []) > 50:
             return 422, {"message": "Only 50 annotations per request"}, {}

@@ -214,3 +214,19 @@ def test_the_tracking_comment_after_an_answer_counts_the_committed_steps(world):
     deliver("issue_comment", on_question("/answer yes", body))
     tracking_comment = next(c for c in fake.comments.values() if f"wowdomain:comment:{job.id}" in c["body"])
     assert "- [x] 1. Intake and plan — 1 step(s)" in tracking_comment["body"]
+
+
+def test_what_a_user_typed_is_shown_inert_in_the_reply_and_the_tracking_comment(world):
+    import re
+
+    import cmarkgfm
+
+    fake, deliver, contexts = world
+    for text in ("/onboard-domain Payments --a`[leak](https://evil.example) @acme/security-team`",
+                 "/onboard-domain Payments` [leak](https://evil.example) @acme/security-team `"):
+        deliver("issue_comment", load_payload("issue_comment/created.with-installation.payload.json", comment__body=text))
+    bodies = [c["body"] for c in fake.comments.values()]
+    assert len(bodies) == 2 and len(fake.dispatches) == 1  # a usage reply, and a tracking comment
+    for body in bodies:
+        outside_code = re.sub(r"<code>.*?</code>", "", cmarkgfm.github_flavored_markdown_to_html(body), flags=re.S)
+        assert "leak" in body and "<a " not in outside_code and "@acme/security-team" not in outside_code

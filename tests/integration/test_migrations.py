@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-
 from sqlalchemy import delete, select, text
 
 from agents.context.db import MIGRATIONS_DIR, Store
-from agents.context.models import Base, ContextRestore, ContextVersion, Handoff
+from agents.context.models import NO_INSTALLATION, Base, ContextRestore, ContextVersion, Handoff, PublishedOutput
+from tests.conftest import postgres_schema_url
 
 
 def test_the_history_is_one_line():
@@ -27,17 +33,66 @@ def test_migrated_schema_matches_the_models(store):
     differences = [d for d in differences if not (d[0] == "remove_index" and d[1].name.endswith("_fts"))]
     assert differences == []
 
+@pytest.fixture(params=["sqlite", "pg"])
+def unmigrated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """An empty database on each backend, for a test to migrate step by step."""
+    if request.param == "sqlite":
+        store = Store(f"sqlite:///{tmp_path / 'waooaw.db'}")
+        yield store
+        store.dispose()
+        return
+    admin = request.getfixturevalue("postgres_admin")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    store = Store(postgres_schema_url(schema))
+    yield store
+    store.dispose()
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+
+
+def migrate(store: Store, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def test_published_outputs_survive_being_keyed_by_installation(unmigrated):
+    migrate(unmigrated, "0004")
+    now = datetime.now(timezone.utc)
+    with unmigrated.engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO inbox (delivery_id, event, repo, installation_id, body, status, attempts, received_at) "
+            "VALUES ('d-1', 'push', 'acme/widgets', 77, :body, 'done', 1, :now)"), {"body": b"{}", "now": now})
+        for marker, delivery in (("<!-- waooaw:wowvision:issue:rule:x -->", "d-1"),
+                                 ("<!-- waooaw:concierge:comment:help:40 -->", "gone-from-the-inbox")):
+            connection.execute(text(
+                "INSERT INTO published_outputs (marker, agent, kind, repo, github_id, url, content_hash, delivery_id, "
+                "created_at, updated_at) VALUES (:marker, 'a', 'issue', 'acme/widgets', 1, 'https://github.com/x', "
+                "'h', :delivery, :now, :now)"), {"marker": marker, "delivery": delivery, "now": now})
+    unmigrated.upgrade()
+    with unmigrated.session() as session:
+        rows = session.scalars(select(PublishedOutput).order_by(PublishedOutput.id)).all()
+        assert [(r.installation_id, r.repo, r.marker, r.github_id) for r in rows] == [
+            (77, "acme/widgets", "<!-- waooaw:wowvision:issue:rule:x -->", 1),
+            (NO_INSTALLATION, "acme/widgets", "<!-- waooaw:concierge:comment:help:40 -->", 1),
+        ]
+        # The same marker in another repository, or under another installation, is another output.
+        session.add_all([
+            PublishedOutput(installation_id=78, marker=rows[0].marker, agent="a", kind="issue", repo="acme/widgets"),
+            PublishedOutput(installation_id=77, marker=rows[0].marker, agent="a", kind="issue", repo="globex/app"),
+        ])
+
 
 def test_on_sqlite_context_version_ids_are_never_handed_on_and_upgrading_keeps_every_row(tmp_path):
     """A database at 0004 whose snapshot remembers ids beyond the live rows: the upgrade keeps the
     rows that reference context_versions (a cascade would have deleted the restore links), and a
     new version gets an id nothing remembers."""
     store = Store(f"sqlite:///{tmp_path / 'old.db'}")
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with store.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0004")
+    migrate(store, "0004")
     rows = {
         "context_versions": [{"id": n, "installation_id": 1, "repo": "o/r", "agent": "a", "scope": "job-1", "version": n,
                               "parent_id": n - 1 or None, "data": "{}", "summary": "", "tags": "[]", "created_at": "2026-01-01"}

@@ -174,13 +174,13 @@ def test_issue_is_upserted_then_closed(publisher: GitHubPublisher, fake: FakeGit
     publish(publisher, report)
     publish(publisher, report, delivery="d-2")  # unchanged: nothing
     (issue,) = fake.issues.values()
-    fake.issues[issue["number"]]["labels"].append(fake._label(REPO, "triaged"))  # a human adds a label
+    fake.issues[(REPO, issue["number"])]["labels"].append(fake._label(REPO, "triaged"))  # a human adds a label
     publish(publisher, IssueReport(REPO, "Broken links", "1 broken", key="links", labels=("waooaw", "docs")))
     publish(publisher, IssueReport(REPO, "Broken links", "all fixed", key="links", labels=("waooaw", "docs"),
                                    state="closed"))
 
     assert len(fake.issues) == 1
-    issue = fake.issues[issue["number"]]
+    issue = fake.issues[(REPO, issue["number"])]
     assert issue["state"] == "closed" and issue["state_reason"] == "completed"
     assert issue["body"] == f"all fixed\n\n{marker(AGENT, 'issue', 'links')}"
     assert {label["name"] for label in issue["labels"]} == {"waooaw", "docs", "triaged"}
@@ -282,7 +282,7 @@ def test_a_strangers_issue_carrying_our_marker_is_not_taken_for_ours(
     theirs = fake.add_issue(REPO, "Broken links", f"gotcha\n\n{hidden}", labels=["waooaw"], user=fake.user("mallory", 666))
     publish(publisher, IssueReport(REPO, "Broken links", "the real report", key="links", labels=("waooaw",)))
     (ours,) = [i for i in fake.issues.values() if i["number"] != theirs["number"]]
-    assert ours["body"] == f"the real report\n\n{hidden}" and fake.issues[theirs["number"]]["body"] == f"gotcha\n\n{hidden}"
+    assert ours["body"] == f"the real report\n\n{hidden}" and fake.issues[(REPO, theirs["number"])]["body"] == f"gotcha\n\n{hidden}"
 
 
 def test_a_strangers_review_carrying_our_marker_does_not_stand_for_ours(publisher: GitHubPublisher, fake: FakeGitHub) -> None:
@@ -290,6 +290,53 @@ def test_a_strangers_review_carrying_our_marker_does_not_stand_for_ours(publishe
     fake.add_review(REPO, 2, f"gotcha\n\n{hidden}", "COMMENT", SHA, user=fake.user("mallory", 666))
     publish(publisher, review([]))
     assert sorted(r["user"]["login"] for r in fake.reviews.values()) == ["mallory", "waooaw[bot]"]
+
+
+@pytest.mark.parametrize("kind", ["comment", "issue", "review"])
+def test_our_own_body_quoting_a_marker_is_not_the_output_it_names(
+    publisher: GitHubPublisher, fake: FakeGitHub, kind: str
+) -> None:
+    """A marker counts only where we put it, at the end of the body: one of ours that quotes a
+    file named after another output's marker (a summary listing its path) is not that output."""
+    hidden = marker(AGENT, kind, "help")
+    quoting = f"`docs/{hidden}/models.py` has a finding\n\n{marker(AGENT, kind, 'summary')}"
+    if kind == "comment":
+        quoted = fake.add_comment(REPO, 1, quoting)
+        publish(publisher, Comment(REPO, 1, "help", key="help"))
+        assert fake.comments[quoted["id"]]["body"] == quoting and len(fake.comments) == 2
+    elif kind == "issue":
+        quoted = fake.add_issue(REPO, "Findings", quoting, labels=["waooaw"])
+        publish(publisher, IssueReport(REPO, "Help", "help", key="help", labels=("waooaw",)))
+        assert fake.issues[(REPO, quoted["number"])]["body"] == quoting and len(fake.issues) == 2
+    else:
+        fake.add_review(REPO, 2, quoting, "COMMENT", SHA, user=fake.bot)
+        publish(publisher, Review(REPO, 2, SHA, "the review", key="help"))
+        assert sorted(r["body"] for r in fake.reviews.values()) == sorted([quoting, f"the review\n\n{hidden}"])
+
+
+def test_an_issue_recorded_in_one_repository_is_not_edited_in_another(
+    publisher: GitHubPublisher, fake: FakeGitHub, store: Store
+) -> None:
+    """Issue numbers are per repository: the same marker's record in octo/repo says nothing of octo/other."""
+    report = IssueReport(REPO, "WowVision: rule x", "a finding", key="rule:x", labels=("wowvision",))
+    publish(publisher, report)
+    human = fake.add_issue("octo/other", "Login page broken", "steps to reproduce", user=fake.user("alice", 5))
+    publish(publisher, IssueReport("octo/other", report.title, "a finding there", key=report.key, labels=report.labels))
+    publish(publisher, IssueReport("octo/other", report.title, "", key=report.key, labels=report.labels, state="closed"))
+    assert human["number"] == 1 and (human["title"], human["body"], human["state"]) == (
+        "Login page broken", "steps to reproduce", "open")
+    theirs = fake.issues[("octo/other", 2)]
+    assert theirs["title"] == report.title and theirs["state"] == "closed"
+    assert fake.issues[(REPO, 1)]["state"] == "open"
+    assert sorted((r.installation_id, r.repo, r.github_id) for r in rows(store)) == [
+        (INSTALLATION, "octo/other", 2), (INSTALLATION, REPO, 1)]
+
+
+def test_the_same_answer_in_two_repositories_is_posted_in_both(publisher: GitHubPublisher, fake: FakeGitHub) -> None:
+    for repo in (REPO, "octo/other"):
+        publish(publisher, Comment(repo, 40, "### WAOOAW — what you can ask here", key="help:40"))
+    assert sorted(c["issue_url"].split("/repos/")[1] for c in fake.comments.values()) == [
+        "octo/other/issues/40", "octo/repo/issues/40"]
 
 
 def test_with_a_personal_token_our_author_is_the_tokens_user(store: Store, fake: FakeGitHub) -> None:
@@ -399,7 +446,7 @@ def test_server_error_while_publishing_is_retried(publisher: GitHubPublisher, fa
 
 
 def test_two_workers_recording_the_same_marker(publisher: GitHubPublisher, fake: FakeGitHub, store: Store) -> None:
-    """Another worker inserts the marker between our read and our insert: we update its row."""
+    """Another worker inserts the same key between our read and our insert: we update its row."""
     hidden = marker(AGENT, "comment", "race")
     rivals: list[str] = []
 
@@ -407,7 +454,8 @@ def test_two_workers_recording_the_same_marker(publisher: GitHubPublisher, fake:
         if any(isinstance(obj, PublishedOutput) for obj in session.new):
             rivals.append(hidden)
             with Session(store.engine) as rival, rival.begin():
-                rival.add(PublishedOutput(marker=hidden, agent=AGENT, kind="comment", repo=REPO, github_id=1))
+                rival.add(PublishedOutput(installation_id=INSTALLATION, marker=hidden, agent=AGENT, kind="comment",
+                                          repo=REPO, github_id=1))
 
     sa_event.listen(store.sessions, "before_flush", rival_inserts, once=True)
     publish(publisher, Comment(REPO, 1, "mine", key="race"))

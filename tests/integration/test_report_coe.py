@@ -156,7 +156,7 @@ def test_the_markdown_and_the_json_carry_the_coe_section(pg_store):
     assert "- Spend on the 4 step(s) committed this day: $0.47, 5 model call(s), 4,700 / 750 tokens in / out" in section
     assert f"- Questions for humans asked this day: `{B}` #2 budget (open, octo/beta#42)" in section
     assert (f"| octo/alpha | Digital Marketing | `{A}` | done | standard | $0.35 / $2.00 | 4 | 3,500 / 600 | 0 "
-            f"| 0.75 | [\\#7](https://github.com/octo/alpha/pull/7) |") in section
+            f"| 0.75 | [\\#\u200b7](https://github.com/octo/alpha/pull/7) |") in section
     assert f"| octo/beta | Tax Law | `{B}` | parked | quick | $0.23 / $0.50 | 2 | 2,000 / 230 | 1 | — | — |" in section
     assert "| LLM spend | $0.87 of $1.00 (87%) |" in text
     assert "| · agents (decision ledger) | $0.40 |" in text and "| · CoE jobs (steps committed) | $0.47 |" in text

@@ -18,6 +18,7 @@ from agents.context.models import (
     DecisionCacheEntry,
     InboxRecord,
     Installation,
+    PublishedOutput,
 )
 from agents.context.tokens import Grant
 from agents.decisions import DbDecisionCache
@@ -82,6 +83,9 @@ def test_prune_deletes_only_installations_gone_longer_than_the_retention(store):
     assert restored
     with store.session() as session:
         tokens.issue(session, installation_id=gone_id)
+        for owner in (gone_id, gone_id + 1):  # the repository moved to another installation since
+            session.add(PublishedOutput(installation_id=owner, repo="octo/kept", marker="<!-- waooaw:a:issue:k -->",
+                                        agent="a", kind="issue"))
     cache = DbDecisionCache(store)
     for key, owner in (("theirs", gone_id), ("another's", gone_id + 1), ("public", None)):
         asyncio.run(cache.put(key, "rule", {"verdict": {}}, owner))
@@ -96,3 +100,4 @@ def test_prune_deletes_only_installations_gone_longer_than_the_retention(store):
             assert session.scalars(select(table).where(table.installation_id == gone_id)).all() == []
         assert session.scalars(select(ContextSnapshotItem)).all() == []
         assert sorted(session.scalars(select(DecisionCacheEntry.key))) == ["another's", "public"]
+        assert session.scalars(select(PublishedOutput.installation_id)).all() == [gone_id + 1]

@@ -171,6 +171,16 @@ def test_app_id_on_the_comment_marks_it_ours():
     assert not Event.from_payload("x", "issue_comment", payload, app_id=778).caused_by_app
 
 
+def test_the_origin_of_our_comment_is_the_marker_that_ends_it():
+    """Our summary quoting a file named after another agent's marker was still written by WowVision."""
+    body = "`docs/<!-- waooaw:concierge:comment:help:2 -->/models.py`\n\n<!-- waooaw:wowvision:comment:summary:2 -->\n"
+    payload = load_payload("issue_comment/created.payload.json", comment__body=body)
+    payload["comment"]["performed_via_github_app"] = {"id": 777}
+    assert Event.from_payload("x", "issue_comment", payload, app_id=777).origin_agent == "wowvision"
+    payload["comment"]["body"] = "<!-- waooaw:wowvision:comment:summary:2 --> and then text"
+    assert Event.from_payload("x", "issue_comment", payload, app_id=777).origin_agent is None
+
+
 def test_context_is_versioned_with_lineage_across_wakes(store):
     platform = platform_with(store, Counter)
     for index in range(3):
