@@ -236,6 +236,7 @@ class ApiToken(Base):
     secret_hash: Mapped[str] = mapped_column(String(64))
     installation_id: Mapped[int] = mapped_column(BigInteger, index=True)
     job_id: Mapped[str | None] = mapped_column(String(64))
+    repo: Mapped[str | None] = mapped_column(String(256))  # OWNER/NAME: the only repository it reaches
     read_only: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

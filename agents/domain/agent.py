@@ -225,15 +225,24 @@ def change_job(contexts: ContextClient, repo: str, job_id: str, change: Callable
 
 
 def _learnings(contexts: ContextClient, repo: str) -> list[str]:
-    """The lessons of the latest jobs on this repo: the Learning Curator's output, reused as context."""
-    latest = islice(contexts.search_contents(repo=repo, agent="learning-curator", limit=LEARNINGS_FROM_JOBS),
-                    LEARNINGS_FROM_JOBS)  # fmt: skip
+    """The lessons of the latest jobs on this repo: the Learning Curator's output, reused as context.
+
+    Only a job of this repository teaches it: a lesson counts if the job its scope names has its
+    record here (one written under this repository's name by another repository's job token,
+    before tokens were bound to their repository, does not)."""
+    found = contexts.search_contents(repo=repo, agent="learning-curator")
+    ours = (context for context in found if _job_of_repo(contexts, repo, context.scope.partition(":")[0]))
     lessons: list[str] = []
-    for context in latest:
+    for context in islice(ours, LEARNINGS_FROM_JOBS):
         for lesson in (context.data.get("package") or {}).get("deliverable", {}).get("lessons", []):
             if lesson not in lessons:
                 lessons.append(lesson)
     return lessons[:20]
+
+
+def _job_of_repo(contexts: ContextClient, repo: str, job_id: str) -> bool:
+    record = contexts.get(repo, AGENT, job_id)
+    return record is not None and record.data.get("repo") == repo
 
 
 def _escalation_of(event: Event) -> tuple[str, int] | None:

@@ -10,7 +10,7 @@ published keys, issuer, audience, lifetime, and claims naming a workflow_dispatc
 waooaw-coe.yml in its own repository (401, one message for every reason; the reason is
 logged); the repository's installation is active (403); the job exists for that
 repository in that installation (404) and has not finished (409). The answer is a
-Context API token for the installation and the job and, with GitHub App credentials,
+Context API token for the installation, the repository and the job and, with GitHub App credentials,
 an installation token restricted to the repository. Tokens are never logged.
 """
 
@@ -81,7 +81,9 @@ class CoeTokenRequest(BaseModel):
 
 
 class CoeTokenGranted(BaseModel):
-    token: str = Field(description="A Context API token (`wao_<id>_<secret>`) that reaches the job's scopes only.")
+    token: str = Field(
+        description="A Context API token (`wao_<id>_<secret>`) that reaches the job's scopes in its repository only."
+    )
     expires_at: str
     job: str
     installation_id: int
@@ -199,7 +201,9 @@ def issue_job_token(store: Store, runner: Runner, job: str, ttl: timedelta) -> I
     if status in FINISHED:
         raise Conflict(f"job {job} is {status}: it takes no more work; start a new job")
     with store.session() as session:
-        return tokens.issue(session, installation_id=installation, job_id=job, ttl=ttl, created_by=runner.actor)
+        return tokens.issue(
+            session, installation_id=installation, job_id=job, repo=runner.repository, ttl=ttl, created_by=runner.actor
+        )
 
 
 def revoke(store: Store, issued: IssuedToken, runner: Runner) -> None:
