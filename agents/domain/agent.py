@@ -83,6 +83,7 @@ class WowDomain(WowAgent):
                                        f"{running.status}){where}; I have not started a second job.")]  # fmt: skip
         learnings = await asyncio.to_thread(_learnings, contexts, event.repo)
         job = new_job(job_id=job_id, domain=domain, depth=depth, repo=event.repo,
+                      default_branch=(event.payload.get("repository") or {}).get("default_branch"),
                       installation_id=event.installation_id or 0, issue_number=event.issue_number,
                       requested_by=event.sender_login, learnings=learnings)  # fmt: skip
         job = await asyncio.to_thread(_create, contexts, job)

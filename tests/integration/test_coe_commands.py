@@ -146,6 +146,7 @@ def test_a_new_job_starts_with_what_earlier_jobs_of_its_repository_learned(world
     [dispatch] = fake.dispatches
     job = job_of(contexts, dispatch["inputs"]["job"])
     assert job.learnings == ["Ask for target markets first."] and job.status == "queued" and job.requested_by
+    assert job.default_branch == "master"  # the repository's, from the command's event
     tracking_comment = next(c for c in fake.comments.values() if f"wowdomain:comment:{job.id}" in c["body"])
     assert "- [ ] 1. Intake and plan" in tracking_comment["body"]
 
