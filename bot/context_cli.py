@@ -101,6 +101,22 @@ def repo_installations(store: Store, repo: str) -> list[int]:
         return list(session.scalars(select(ContextVersion.installation_id).where(ContextVersion.repo == repo).distinct()))
 
 
+def job_repository(store: Store, installation: int, job: str) -> str:
+    """The repository of a WowDomain job of the installation, as its record says: a job's token reaches no other."""
+    from agents.context.models import ContextVersion
+    from agents.domain.job import AGENT
+
+    query = select(ContextVersion.repo).where(
+        ContextVersion.installation_id == installation, ContextVersion.agent == AGENT, ContextVersion.scope == job
+    )
+    with store.reading() as session:
+        repos = sorted(set(session.scalars(query)))
+    if len(repos) == 1:
+        return repos[0]
+    found = f"job {job} is in {', '.join(repos)}" if repos else f"no job {job} in installation {installation}"
+    raise UsageError(f"{found}: name the repository its token is for with --repo OWNER/NAME")
+
+
 def _installation_of(store: Store, *, repo: str | None, snapshot: int | None) -> int:
     from agents.context.models import ContextSnapshot
 
@@ -288,29 +304,44 @@ def context_restore(
 def tokens_create(
     installation: Annotated[int, typer.Option("--installation", help="The installation the token reaches.")],
     job: Annotated[Optional[str], typer.Option("--job", help="Only this job's scopes: JOB and JOB:….")] = None,
+    repo: Annotated[
+        Optional[str],
+        typer.Option("--repo", help="Only this repository (OWNER/NAME); a job's token: its job's, found in the store by default."),
+    ] = None,
     read_only: Annotated[bool, typer.Option("--read-only", help="Reads only.")] = False,
     ttl: Annotated[str, typer.Option(help="Lifetime: 90s, 15m, 1h, 7d … (at most 30d).")] = "1h",
 ) -> None:
     """Create a token and print it, alone, on stdout (it is shown once)."""
     from agents.context import tokens
+    from agents.context.documents import split_repo
+    from agents.context.errors import InvalidRequest
 
     def create() -> None:
         try:
             lifetime = tokens.parse_ttl(ttl) if ttl else DEFAULT_TTL
         except ValueError as exc:
             raise UsageError(f"--ttl: {exc}") from exc
+        try:
+            reach = "/".join(split_repo(repo)) if repo is not None else None
+        except InvalidRequest as exc:
+            raise UsageError(f"--repo: {exc}") from exc
         store = open_store(_settings())
         try:
+            if job is not None and reach is None:
+                reach = job_repository(store, installation, job)
             with store.session() as session:
                 issued = tokens.issue(
-                    session, installation_id=installation, job_id=job, read_only=read_only, ttl=lifetime, created_by=cli_actor()
-                )
+                    session, installation_id=installation, job_id=job, repo=reach, read_only=read_only, ttl=lifetime,
+                    created_by=cli_actor(),
+                )  # fmt: skip
         finally:
             store.dispose()
         scope = f"job {job}" if job else "all jobs"
+        where = reach or "all repositories"
         mode = "read-only" if read_only else "read-write"
         typer.echo(
-            f"token {issued.id}: installation {installation}, {scope}, {mode}, expires {issued.expires_at.isoformat(timespec='seconds')}",
+            f"token {issued.id}: installation {installation}, {where}, {scope}, {mode}, "
+            f"expires {issued.expires_at.isoformat(timespec='seconds')}",
             err=True,
         )
         typer.echo(issued.token)

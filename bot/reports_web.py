@@ -5,7 +5,8 @@ in API mode and the report workflow).
 Every route needs a read token: `Authorization: Bearer <token>` (the HTML pages also
 take it as the password of HTTP Basic auth, so a browser can prompt). Who may read is
 decided by one pluggable check, `app.state.report_token_check`: a callable taking the
-token and returning a `ReportAccess` (or None to refuse), sync or async. Until the app
+token and returning a `ReportAccess` (or None to refuse, or raising a 403 HTTPException for a
+token that is valid but may not read reports), sync or async. Until the app
 sets one, the check compares with `WAOOAW_REPORTS_TOKEN`; with neither, every request
 is refused (401) — report pages are never open to anyone by default.
 
@@ -208,8 +209,9 @@ img {{ max-width: 100%; }}
 
 
 def api_token_check(store: Store) -> TokenCheck:
-    """Report pages take the Context API's tokens: any valid token of an installation reads
-    that installation's report (read-only tokens included)."""
+    """Report pages take the Context API's tokens: a valid token of a whole installation reads that
+    installation's report (read-only tokens included). A report covers every repository and job of
+    the installation, so a token bound to one repository or one job (a CoE runner's) is refused: 403."""
 
     def check_sync(token: str) -> ReportAccess | None:
         try:
@@ -218,6 +220,10 @@ def api_token_check(store: Store) -> TokenCheck:
                 grant = tokens.check(tokens.load(session, ident), secret, time.time())
         except tokens.InvalidToken:
             return None
+        if grant.job_id is not None or grant.repo is not None:
+            raise HTTPException(403, "this token is bound to one repository or job, and a report covers the whole "
+                                     "installation: read it with an installation's token (waooaw tokens create "
+                                     "--installation ID --read-only)")  # fmt: skip
         return ReportAccess(installation_id=grant.installation_id)
 
     async def check(token: str) -> ReportAccess | None:

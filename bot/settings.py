@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agents.context.tokens import parse_ttl
 
@@ -52,6 +53,9 @@ class Settings(BaseSettings):
     # A CoE runner trades its GitHub Actions OIDC token for a job token (POST /api/v1/coe/token).
     oidc_issuer: str = Field(OIDC_ISSUER, alias="WAOOAW_OIDC_ISSUER")
     oidc_audience: str = Field(OIDC_AUDIENCE, alias="WAOOAW_OIDC_AUDIENCE")
+    # The refs whose waooaw-coe.yml may trade its OIDC token, comma-separated, `*` a wildcard (e.g.
+    # `refs/heads/main,refs/heads/release/*`); unset: the repository's default branch alone.
+    oidc_workflow_refs: Annotated[tuple[str, ...], NoDecode] = Field((), alias="WAOOAW_OIDC_WORKFLOW_REFS")
     coe_token_ttl: timedelta = Field(timedelta(hours=6), alias="WAOOAW_COE_TOKEN_TTL")  # `6h`, `90m`, `1h30m`
     # The CoE's research, discovery and capability phases through the Message Batches API (half price).
     coe_batch: bool = Field(False, alias="WAOOAW_COE_BATCH")
@@ -82,6 +86,11 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("oidc_workflow_refs", mode="before")
+    @classmethod
+    def _refs(cls, value: object) -> object:
+        return tuple(ref.strip() for ref in value.split(",") if ref.strip()) if isinstance(value, str) else value
 
     @field_validator("coe_token_ttl", mode="before")
     @classmethod

@@ -1,12 +1,15 @@
 """Installations and their repositories, kept from `installation` and `installation_repositories` events.
 
 An uninstalled or suspended installation gets no more work from the moment its event
-is handled; `waooaw db prune` deletes its data after the retention period.
+is handled; `waooaw db prune` deletes its data after the retention period. The ids of
+the account and of each repository are kept with the names: a name can change hands
+(renamed, or deleted and made again), an id cannot.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from sqlalchemy import Text, cast, delete, select
 from sqlalchemy.orm import Session
@@ -41,20 +44,47 @@ def apply(session: Session, event: Event) -> None:
     # Two events of one installation may be handled at once: create the row race-free.
     session.execute(
         dialect_insert(session.get_bind().dialect.name, Installation)
-        .values(id=installation["id"], status="active", repos=[])
+        .values(id=installation["id"], status="active", repos=[], repo_ids={})
         .on_conflict_do_nothing(index_elements=["id"])
     )
     row = session.get(Installation, installation["id"], with_for_update=True)
-    row.account = (installation.get("account") or {}).get("login") or row.account
+    account = installation.get("account") or {}
+    row.account = account.get("login") or row.account
+    row.account_id = account.get("id") if isinstance(account.get("id"), int) else row.account_id
     if event.name == "installation":
         row.status = _STATUS_BY_ACTION.get(event.action or "", row.status)
         if event.action == "created":
-            listed = {repo["full_name"] for repo in event.payload.get("repositories") or []}
-            row.repos = sorted(set(row.repos) | listed)
+            _change_repos(row, event.payload.get("repositories") or [], [])
     else:
-        added = {repo["full_name"] for repo in event.payload.get("repositories_added") or []}
-        removed = {repo["full_name"] for repo in event.payload.get("repositories_removed") or []}
-        row.repos = sorted((set(row.repos) | added) - removed)
+        _change_repos(row, event.payload.get("repositories_added") or [], event.payload.get("repositories_removed") or [])
+
+
+def _change_repos(row: Installation, added: list[dict[str, Any]], removed: list[dict[str, Any]]) -> None:
+    gone = {repo["full_name"] for repo in removed}
+    ids = {repo["full_name"]: repo["id"] for repo in added if isinstance(repo.get("id"), int)}
+    row.repos = sorted((set(row.repos) | {repo["full_name"] for repo in added}) - gone)
+    row.repo_ids = {name: ident for name, ident in ({**row.repo_ids, **ids}).items() if name not in gone}
+
+
+def ids_refused(row: Installation, repo: str, repository_id: int, owner_id: int) -> str | None:
+    """Why the repository `repo` with these ids is not the one the installation holds under that
+    name; None if it is, or as far as the installation knows (ids it has not recorded)."""
+    recorded = row.repo_ids.get(repo)
+    if recorded is not None and recorded != repository_id:
+        return f"{repo} has repository id {repository_id}, but the WAOOAW App was installed on the {repo} with id {recorded}"
+    if row.account_id is not None and row.account_id != owner_id:
+        return (f"{repo} belongs to the account with id {owner_id}, but the WAOOAW App was installed on "
+                f"the account {row.account} with id {row.account_id}")  # fmt: skip
+    return None
+
+
+def remember_ids(row: Installation, repo: str, repository_id: int, owner_id: int) -> None:
+    """Record the ids a verified run gave where the installation has none (it was recorded before
+    ids were kept); recorded ids are never changed here."""
+    if row.account_id is None:
+        row.account_id = owner_id
+    if repo not in row.repo_ids:
+        row.repo_ids = {**row.repo_ids, repo: repository_id}
 
 
 def installations_of(session: Session, repo: str) -> dict[int, str]:

@@ -203,14 +203,19 @@ class AuditEntry(Base):
 
 
 class Installation(Base):
-    """A GitHub App installation; a suspended or deleted one gets no work."""
+    """A GitHub App installation; a suspended or deleted one gets no work.
+
+    The account's and the repositories' ids say which account and repositories the App was
+    installed on when a name alone could be another's since (renamed, or deleted and made again)."""
 
     __tablename__ = "installations"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     account: Mapped[str | None] = mapped_column(String(256))
+    account_id: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | suspended | deleted
     repos: Mapped[list[str]] = mapped_column(JSON, default=list)
+    repo_ids: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)  # full name → repository id
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -256,11 +261,24 @@ class ApiToken(Base):
     secret_hash: Mapped[str] = mapped_column(String(64))
     installation_id: Mapped[int] = mapped_column(BigInteger, index=True)
     job_id: Mapped[str | None] = mapped_column(String(64))
+    repo: Mapped[str | None] = mapped_column(String(256))  # OWNER/NAME: the only repository it reaches
     read_only: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class OidcExchange(Base):
+    """An Actions OIDC token already traded for a job token (by its `jti`), kept until it expires:
+    one OIDC token buys one job token."""
+
+    __tablename__ = "oidc_exchanges"
+
+    jti: Mapped[str] = mapped_column(String(256), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)  # the OIDC token's expiry, with the verifier's leeway
 
 
 class ContextSnapshot(Base):

@@ -48,6 +48,8 @@ def find(session: Session, grant: Grant, query: SearchQuery) -> tuple[list[Conte
     dialect = session.get_bind().dialect.name
     conditions: list[ColumnElement[bool]] = [ContextVersion.installation_id == grant.installation_id]
     conditions += _repo_conditions(query.owner, query.repo)
+    if grant.repo is not None:
+        conditions.append(ContextVersion.repo == grant.repo)
     if query.agent:
         conditions.append(ContextVersion.agent == query.agent)
     if query.scope:

@@ -1,4 +1,5 @@
-"""The Context API's operations, on the store, for a grant (an installation, maybe a job, maybe read-only).
+"""The Context API's operations, on the store, for a grant (an installation, maybe a repository and a job,
+maybe read-only).
 
 The HTTP API (bot/api) and the in-process ContextClient both go through here, so
 access rules, optimistic concurrency and the audit log are the same either way. Every
@@ -44,15 +45,20 @@ class ContextService:
     # ------------------------------------------------------------------ access
 
     @staticmethod
-    def check_read(grant: Grant, scope: str) -> None:
-        if not grant.may_touch(scope):
-            raise Forbidden(f"this token is scoped to job {grant.job_id}: it reaches scopes {grant.job_id} and {grant.job_id}:…")
+    def check_read(grant: Grant, ref: ContextRef) -> None:
+        """Another repository's contexts do not exist for a token bound to one (as another
+        installation's do not); another job's are refused."""
+        if not grant.may_reach(ref.repo):
+            raise NotFound(f"no context {ref}")
+        if not grant.may_touch(ref.repo, ref.scope):
+            raise Forbidden(grant.reach())
 
-    @classmethod
-    def check_write(cls, grant: Grant, scope: str) -> None:
+    @staticmethod
+    def check_write(grant: Grant, ref: ContextRef) -> None:
         if grant.read_only:
             raise Forbidden("this token is read-only")
-        cls.check_read(grant, scope)
+        if not grant.may_touch(ref.repo, ref.scope):
+            raise Forbidden(grant.reach())
 
     # ------------------------------------------------------------------ contexts
 
@@ -61,7 +67,7 @@ class ContextService:
 
     def read(self, grant: Grant, ref: ContextRef, version: int | None = None) -> tuple[int, dict[str, Any]]:
         """(row id, document) of a version, the latest by default; the row id orders cache fills."""
-        self.check_read(grant, ref.scope)
+        self.check_read(grant, ref)
         key = ref.key(grant.installation_id)
         with self.store.reading() as session:
             row = repository.latest(session, key) if version is None else repository.version(session, key, version)
@@ -108,7 +114,7 @@ class ContextService:
         tags: list[str] | tuple[str, ...] = (),
     ) -> Append:
         """The write `put` makes, checked (access, contents, If-Match) and ready for either write path."""
-        self.check_write(grant, ref.scope)
+        self.check_write(grant, ref)
         check_contents(data, summary, tags)
         if if_match is not None and if_match < 1:
             raise StaleContext(f"{ref} has no version {if_match}: send no If-Match to create it")
@@ -154,7 +160,7 @@ class ContextService:
         return row
 
     def lineage(self, grant: Grant, ref: ContextRef, version: int | None = None) -> list[dict[str, Any]]:
-        self.check_read(grant, ref.scope)
+        self.check_read(grant, ref)
         with self.store.reading() as session:
             return snapshots.lineage(session, ref.key(grant.installation_id), version)
 
@@ -171,6 +177,8 @@ class ContextService:
             check_segment("scope prefix", scope_prefix, SCOPE_MAX)
         if grant.read_only:
             raise Forbidden("this token is read-only")
+        if not grant.may_reach(repo):
+            raise Forbidden(grant.reach())
         if grant.job_id is not None and not (scope_prefix == grant.job_id or scope_prefix.startswith(grant.job_id + ":")):
             raise Forbidden(f"this token is scoped to job {grant.job_id}: snapshot with scope_prefix {grant.job_id!r}")
         with self.store.session() as session:
@@ -186,7 +194,7 @@ class ContextService:
             with self.store.session() as session:
                 snapshot = snapshots.find(session, grant, snapshot_id)
                 for item in snapshots.heads(session, snapshot):
-                    self.check_write(grant, item.scope)
+                    self.check_write(grant, ContextRef(snapshot.repo, item.agent, item.scope))
                 restored = snapshots.restore(session, grant, snapshot)
                 entries = [
                     {**_ref_fields(ref), "version": row.version, "restores": item.version}
@@ -215,7 +223,7 @@ class ContextService:
         owner, name = split_repo(repo)
         ref = ContextRef.of(owner, name, from_agent, scope)
         check_segment("agent", to_agent, AGENT_MAX)
-        self.check_write(grant, scope)
+        self.check_write(grant, ref)
         with self.store.session() as session:
             key = ref.key(grant.installation_id)
             context = repository.latest(session, key) if version is None else repository.version(session, key, version)
@@ -269,6 +277,8 @@ class ContextService:
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidRequest(f"limit must be between 1 and {MAX_LIMIT}")
         query = select(Handoff).where(Handoff.installation_id == grant.installation_id)
+        if grant.repo is not None:
+            query = query.where(Handoff.repo == grant.repo)
         if to_agent:
             query = query.where(Handoff.to_agent == to_agent)
         if repo:
@@ -278,14 +288,16 @@ class ContextService:
         if unclaimed:
             query = query.where(Handoff.claimed_at.is_(None))
         with self.store.reading() as session:
-            rows = [row for row in session.scalars(query.order_by(Handoff.id).limit(limit)) if grant.may_touch(row.scope)]
+            rows = [
+                row for row in session.scalars(query.order_by(Handoff.id).limit(limit)) if grant.may_touch(row.repo, row.scope)
+            ]
             return [handoff_document(row, self._version_number(session, row)) for row in rows]
 
     def _handoff(self, session: Session, grant: Grant, handoff_id: int) -> Handoff:
         row = session.get(Handoff, handoff_id)
-        if row is None or row.installation_id != grant.installation_id:
+        if row is None or row.installation_id != grant.installation_id or not grant.may_reach(row.repo):
             raise NotFound(f"no handoff {handoff_id}")
-        if not grant.may_touch(row.scope) or (grant.job_id and row.job_id and row.job_id != grant.job_id):
+        if not grant.may_touch(row.repo, row.scope) or (grant.job_id and row.job_id and row.job_id != grant.job_id):
             raise Forbidden(f"handoff {handoff_id} belongs to another job than this token's ({grant.job_id})")
         return row
 

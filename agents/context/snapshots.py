@@ -175,7 +175,7 @@ def take(session: Session, grant: Grant, repo: str, scope_prefix: str) -> Contex
     )
     if scope_prefix:
         query = query.where(ContextVersion.scope.startswith(scope_prefix, autoescape=True))
-    heads = [row for row in session.scalars(query.order_by(ContextVersion.agent, ContextVersion.scope)) if grant.may_touch(row.scope)]
+    heads = [row for row in session.scalars(query.order_by(ContextVersion.agent, ContextVersion.scope)) if grant.may_touch(repo, row.scope)]
     snapshot = ContextSnapshot(
         installation_id=grant.installation_id,
         repo=repo,
@@ -216,7 +216,7 @@ def take(session: Session, grant: Grant, repo: str, scope_prefix: str) -> Contex
 
 def find(session: Session, grant: Grant, snapshot_id: int) -> ContextSnapshot:
     snapshot = session.get(ContextSnapshot, snapshot_id)
-    if snapshot is None or snapshot.installation_id != grant.installation_id:
+    if snapshot is None or snapshot.installation_id != grant.installation_id or not grant.may_reach(snapshot.repo):
         raise NotFound(f"no snapshot {snapshot_id}")
     return snapshot
 

@@ -1,4 +1,5 @@
-"""Context API bearer tokens: `wao_<id>_<secret>`, scoped to an installation (optionally a job, read-only).
+"""Context API bearer tokens: `wao_<id>_<secret>`, scoped to an installation (optionally a repository,
+a job, read-only). A job's token always names its job's repository and reaches no other.
 
 The secret is 256 random bits, so a single SHA-256 is enough to keep it unusable from
 a database dump; the plaintext exists only in what `issue` returns. Tokens expire
@@ -30,16 +31,31 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 @dataclass(frozen=True)
 class Grant:
-    """What a request may do: the token's installation, its job (if any), read-only or not, and who it is."""
+    """What a request may do: the token's installation, its repository and job (if any), read-only
+    or not, and who it is."""
 
     installation_id: int
     job_id: str | None = None
     read_only: bool = False
     actor: str = "system"
+    repo: str | None = None  # OWNER/NAME: the only repository it reaches
 
-    def may_touch(self, scope: str) -> bool:
-        """A job's token reaches the scopes of its job: `<job>` and `<job>:…`; others reach all."""
-        return self.job_id is None or scope == self.job_id or scope.startswith(self.job_id + ":")
+    def may_reach(self, repo: str) -> bool:
+        """A token bound to a repository reaches that one alone."""
+        return self.repo is None or repo == self.repo
+
+    def may_touch(self, repo: str, scope: str) -> bool:
+        """In the repositories it reaches, a job's token reaches the scopes of its job: `<job>` and
+        `<job>:…`; others reach all."""
+        in_job = self.job_id is None or scope == self.job_id or scope.startswith(self.job_id + ":")
+        return in_job and self.may_reach(repo)
+
+    def reach(self) -> str:
+        """What the grant reaches, as a refusal tells it."""
+        where = f" of {self.repo}" if self.repo is not None else ""
+        if self.job_id is not None:
+            return f"this token is scoped to job {self.job_id}: it reaches scopes {self.job_id} and {self.job_id}:…{where}"
+        return f"this token reaches {self.repo} only"
 
 
 @dataclass(frozen=True)
@@ -50,6 +66,7 @@ class IssuedToken:
     job_id: str | None
     read_only: bool
     expires_at: datetime
+    repo: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,9 +81,10 @@ class TokenRecord:
     expires_at: float  # epoch seconds
     revoked: bool
     installation_active: bool
+    repo: str | None = None
 
     def grant(self) -> Grant:
-        return Grant(self.installation_id, self.job_id, self.read_only, actor=f"token:{self.id}")
+        return Grant(self.installation_id, self.job_id, self.read_only, actor=f"token:{self.id}", repo=self.repo)
 
 
 class InvalidToken(ValueError):
@@ -112,14 +130,17 @@ def issue(
     *,
     installation_id: int,
     job_id: str | None = None,
+    repo: str | None = None,
     read_only: bool = False,
     ttl: timedelta = DEFAULT_TTL,
     created_by: str = "system",
     now: datetime | None = None,
 ) -> IssuedToken:
-    """Create a token (the app does when it dispatches a CoE job; `waooaw tokens create` does)."""
+    """Create a token (the OIDC exchange does for a CoE runner; `waooaw tokens create` does)."""
     if not timedelta() < ttl <= MAX_TTL:
         raise ValueError(f"a token lives more than zero and at most {MAX_TTL.days} days")
+    if job_id is not None and repo is None:
+        raise ValueError(f"a job's token is bound to the job's repository: name the repository of job {job_id}")
     now = now or datetime.now(timezone.utc)
     ident, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
     expires_at = now + ttl
@@ -129,6 +150,7 @@ def issue(
             secret_hash=hash_secret(secret),
             installation_id=installation_id,
             job_id=job_id,
+            repo=repo,
             read_only=read_only,
             created_by=created_by,
             created_at=now,
@@ -140,14 +162,14 @@ def issue(
             actor=created_by,
             action="token.create",
             target=f"token:{ident}",
-            details={"read_only": read_only, "expires_at": expires_at.isoformat()},
+            details={"repo": repo, "read_only": read_only, "expires_at": expires_at.isoformat()},
             installation_id=installation_id,
             job_id=job_id,
             at=now,
         )
     )
     session.flush()
-    return IssuedToken(ident, f"{PREFIX}_{ident}_{secret}", installation_id, job_id, read_only, expires_at)
+    return IssuedToken(ident, f"{PREFIX}_{ident}_{secret}", installation_id, job_id, read_only, expires_at, repo)
 
 
 def revoke(session: Session, ident: str, *, actor: str = "system", now: datetime | None = None) -> ApiToken | None:
@@ -177,7 +199,7 @@ def revoke(session: Session, ident: str, *, actor: str = "system", now: datetime
 LOAD = (
     select(
         ApiToken.id, ApiToken.secret_hash, ApiToken.installation_id, ApiToken.job_id, ApiToken.read_only,
-        ApiToken.expires_at, ApiToken.revoked_at, Installation.status,
+        ApiToken.expires_at, ApiToken.revoked_at, Installation.status, ApiToken.repo,
     )  # fmt: skip
     .outerjoin(Installation, Installation.id == ApiToken.installation_id)
     .where(ApiToken.id == bindparam("id"))
@@ -198,6 +220,7 @@ def record(
     expires_at: datetime,
     revoked_at: datetime | None,
     installation_status: str | None,
+    repo: str | None,
 ) -> TokenRecord:
     """The TokenRecord of a row LOAD returned."""
     return TokenRecord(
@@ -210,6 +233,7 @@ def record(
         revoked=revoked_at is not None,
         # An installation we never heard of (no webhook yet, or a development set-up) is not refused.
         installation_active=installation_status is None or installation_status == "active",
+        repo=repo,
     )
 
 
@@ -223,6 +247,9 @@ def check(record: TokenRecord | None, secret: str, now: float) -> Grant:
         raise InvalidToken("the token has expired")
     if not record.installation_active:
         raise InvalidToken("the token's installation is suspended or uninstalled")
+    if record.job_id is not None and record.repo is None:
+        # Made before job tokens named their repository, for a job whose repository was not known.
+        raise InvalidToken("this job token names no repository: create a new one (waooaw tokens create --job … --repo …)")
     return record.grant()
 
 

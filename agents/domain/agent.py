@@ -103,6 +103,7 @@ class WowDomain(WowAgent):
                                        f"{running.status}){where}; I have not started a second job.")]  # fmt: skip
         learnings = await asyncio.to_thread(_learnings, contexts, event.repo)
         job = new_job(job_id=job_id, domain=domain, depth=depth, repo=event.repo,
+                      default_branch=(event.payload.get("repository") or {}).get("default_branch"),
                       installation_id=event.installation_id or 0, issue_number=event.issue_number,
                       requested_by=event.sender_login, learnings=learnings)  # fmt: skip
         job = await asyncio.to_thread(_create, contexts, job)
@@ -264,15 +265,24 @@ def change_job(contexts: ContextClient, repo: str, job_id: str, change: Callable
 
 
 def _learnings(contexts: ContextClient, repo: str) -> list[str]:
-    """The lessons of the latest jobs on this repo: the Learning Curator's output, reused as context."""
-    latest = islice(contexts.search_contents(repo=repo, agent="learning-curator", limit=LEARNINGS_FROM_JOBS),
-                    LEARNINGS_FROM_JOBS)  # fmt: skip
+    """The lessons of the latest jobs on this repo: the Learning Curator's output, reused as context.
+
+    Only a job of this repository teaches it: a lesson counts if the job its scope names has its
+    record here (one written under this repository's name by another repository's job token,
+    before tokens were bound to their repository, does not)."""
+    found = contexts.search_contents(repo=repo, agent="learning-curator")
+    ours = (context for context in found if _job_of_repo(contexts, repo, context.scope.partition(":")[0]))
     lessons: list[str] = []
-    for context in latest:
+    for context in islice(ours, LEARNINGS_FROM_JOBS):
         for lesson in (context.data.get("package") or {}).get("deliverable", {}).get("lessons", []):
             if lesson not in lessons:
                 lessons.append(lesson)
     return lessons[:20]
+
+
+def _job_of_repo(contexts: ContextClient, repo: str, job_id: str) -> bool:
+    record = contexts.get(repo, AGENT, job_id)
+    return record is not None and record.data.get("repo") == repo
 
 
 def _escalation_of(event: Event) -> tuple[str, int] | None:

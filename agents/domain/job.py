@@ -96,6 +96,9 @@ class Job(BaseModel):
     slug: str
     depth: Depth = "standard"
     repo: str
+    # The repository's default branch when the app started the job: its CoE workflow there, and
+    # nowhere else, may trade an OIDC token for the job's tokens (bot/api/coe_token.py).
+    default_branch: str | None = None
     installation_id: int = 0
     issue_number: int | None = None  # where the command was typed; None for a local run
     requested_by: str | None = None
@@ -143,13 +146,14 @@ def new_job(
     domain: str,
     depth: Depth,
     repo: str,
+    default_branch: str | None = None,
     installation_id: int = 0,
     issue_number: int | None = None,
     requested_by: str | None = None,
     learnings: list[str] | None = None,
 ) -> Job:
     return Job(
-        id=job_id, domain=domain.strip(), slug=slugify(domain), depth=depth, repo=repo,
+        id=job_id, domain=domain.strip(), slug=slugify(domain), depth=depth, repo=repo, default_branch=default_branch,
         installation_id=installation_id, issue_number=issue_number, requested_by=requested_by,
         budget_usd=DEPTHS[depth].budget_usd, learnings=learnings or [],
     )  # fmt: skip

@@ -8,10 +8,18 @@ issuer's signature proves which repository, workflow and run is asking.
 Checks, in this order: the body (400); the OIDC token — RS256 against the issuer's
 published keys, issuer, audience, lifetime, and claims naming a workflow_dispatch run of
 waooaw-coe.yml in its own repository (401, one message for every reason; the reason is
-logged); the repository's installation is active (403); the job exists for that
-repository in that installation (404) and has not finished (409). The answer is a
-Context API token for the installation and the job and, with GitHub App credentials,
-an installation token restricted to the repository. Tokens are never logged.
+logged); the repository's installation is active, and the repository's and its owner's
+ids are the ones the App was installed on (403); the job exists for that repository in
+that installation (404) and has not finished (409); the workflow ran from the
+repository's default branch as the job recorded it when the app started it, or from a
+ref WAOOAW_OIDC_WORKFLOW_REFS names (403); the OIDC token was never exchanged before
+(409: its `jti` is remembered until it expires). The answer is a Context API token for
+the installation, the repository and the job and, with GitHub App credentials, an
+installation token restricted to the repository. Tokens are never logged.
+
+A runner whose answer is lost (a dropped connection, a 502 or 503) asks again with a new
+OIDC token, which GitHub Actions mints on every request (bot/coe_auth.py); the token the
+lost answer carried is never used and expires.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
+from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -29,14 +38,16 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from githubkit.exception import GitHubException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from agents.context import tokens
-from agents.context.client import DbContextClient
-from agents.context.db import Store
+from agents.context.client import ContextClient, DbContextClient
+from agents.context.db import Store, dialect_insert
 from agents.context.documents import SCOPE_MAX, check_segment
 from agents.context.errors import Conflict, ContextError, Forbidden, InvalidRequest, NotFound, Unauthorized
+from agents.context.models import Installation, OidcExchange
 from agents.context.tokens import Grant, IssuedToken
 from agents.domain import job as job_record
 from bot.api.gate import Gate, error_response
@@ -56,9 +67,14 @@ RUNNER_PERMISSIONS = {"contents": "write", "issues": "write", "pull_requests": "
 LEEWAY_SECONDS = 30  # clock skew between GitHub and us
 ISSUER_TIMEOUT = 10.0  # seconds, for the discovery document and the key set
 KEYS_LIFESPAN = 300.0  # seconds the issuer's key set is kept; an unknown key id fetches it again
-REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "repository", "repository_owner", "event_name", "workflow_ref", "run_id"]
+REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti", "repository", "repository_id", "repository_owner",
+                   "repository_owner_id", "event_name", "workflow_ref", "run_id"]  # fmt: skip
 REFUSED = "the OIDC token was refused (see the app's log for why)"
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
+_GITHUB_ID = re.compile(r"[0-9]{1,18}")
+JTI_MAX = 256
+# GitHub's OIDC tokens live minutes; one that claims more would keep its jti in memory that long.
+LONGEST_LIFETIME = timedelta(days=1)
 
 
 class CoeTokenError(ContextError):
@@ -81,7 +97,9 @@ class CoeTokenRequest(BaseModel):
 
 
 class CoeTokenGranted(BaseModel):
-    token: str = Field(description="A Context API token (`wao_<id>_<secret>`) that reaches the job's scopes only.")
+    token: str = Field(
+        description="A Context API token (`wao_<id>_<secret>`) that reaches the job's scopes in its repository only."
+    )
     expires_at: str
     job: str
     installation_id: int
@@ -97,7 +115,12 @@ class Runner:
     """Who is asking, as the issuer vouches for it."""
 
     repository: str
+    repository_id: int
+    owner_id: int
     run_id: str
+    ref: str  # where its workflow file was read from: workflow_ref's ref, e.g. refs/heads/main
+    jti: str  # the OIDC token's own id
+    usable_until: datetime  # the OIDC token's expiry plus the verifier's leeway
 
     @property
     def actor(self) -> str:
@@ -137,7 +160,7 @@ class ActionsOidc:
             )
         except jwt.PyJWTError as exc:
             raise TokenRefused(f"{exc.__class__.__name__}: {exc}") from exc
-        return runner_of(claims)
+        return runner_of(claims, self.leeway)
 
     def _key_set(self) -> jwt.PyJWKClient:
         with self._discovering:
@@ -158,7 +181,7 @@ class ActionsOidc:
         return str(document["jwks_uri"])
 
 
-def runner_of(claims: dict[str, Any]) -> Runner:
+def runner_of(claims: dict[str, Any], leeway: float = LEEWAY_SECONDS) -> Runner:
     """The claims a CoE runner's token must carry: a workflow_dispatch run of waooaw-coe.yml in its own repository."""
     repository, owner = claims["repository"], claims["repository_owner"]
     if not isinstance(repository, str) or not _REPOSITORY.match(repository):
@@ -170,17 +193,36 @@ def runner_of(claims: dict[str, Any]) -> Runner:
     workflow, _, ref = str(claims["workflow_ref"]).partition("@")
     if workflow != f"{repository}/{WORKFLOW_PATH}" or not ref.startswith("refs/"):
         raise TokenRefused(f"workflow_ref {claims['workflow_ref']!r} is not {repository}/{WORKFLOW_PATH}@refs/…")
-    return Runner(repository, str(claims["run_id"]))
+    jti = claims["jti"]
+    if not isinstance(jti, str) or not 0 < len(jti) <= JTI_MAX:
+        raise TokenRefused(f"jti is not a string of 1 to {JTI_MAX} characters")
+    expires_in = float(claims["exp"]) - datetime.now(timezone.utc).timestamp()
+    if expires_in > LONGEST_LIFETIME.total_seconds():
+        raise TokenRefused(f"it expires in {expires_in:.0f} s, more than an Actions OIDC token lives")
+    usable_until = datetime.now(timezone.utc) + timedelta(seconds=expires_in + leeway)
+    return Runner(repository, _github_id(claims, "repository_id"), _github_id(claims, "repository_owner_id"),
+                  str(claims["run_id"]), ref, jti, usable_until)  # fmt: skip
+
+
+def _github_id(claims: dict[str, Any], name: str) -> int:
+    """GitHub's OIDC tokens carry ids as strings of digits."""
+    value = claims[name]
+    if not _GITHUB_ID.fullmatch(str(value)) or isinstance(value, bool):
+        raise TokenRefused(f"{name} {value!r} is not a GitHub id")
+    return int(value)
 
 
 # --------------------------------------------------------------------------- the job and its token
 
 
-def owning_installation(session: Session, repo: str) -> int:
-    """The active installation whose repositories include `repo`; Forbidden if there is none."""
+def owning_installation(session: Session, runner: Runner) -> int:
+    """The active installation whose repositories include the runner's, installed on the repository
+    and the account the runner's ids name; Forbidden if there is none."""
+    repo = runner.repository
     statuses = tenancy.installations_of(session, repo)
     active = tenancy.first_active(statuses)
     if active is not None:
+        refuse_other_ids(session.get(Installation, active), runner)
         return active
     if statuses:
         state = "uninstalled" if "deleted" in statuses.values() else "suspended"
@@ -188,18 +230,79 @@ def owning_installation(session: Session, repo: str) -> int:
     raise Forbidden(f"{repo} is not in any installation of the WAOOAW App: install the App on it")
 
 
-def issue_job_token(store: Store, runner: Runner, job: str, ttl: timedelta) -> IssuedToken:
-    """A Context API token for the job of the runner's repository, if that job exists and goes on."""
+def refuse_other_ids(installation: Installation | None, runner: Runner) -> None:
+    """Forbidden if the runner's repository or owner is not the one the installation was made on."""
+    if installation is None:
+        return
+    refused = tenancy.ids_refused(installation, runner.repository, runner.repository_id, runner.owner_id)
+    if refused is not None:
+        raise Forbidden(f"{refused}: if it was renamed or made again since, reinstall the WAOOAW App on it")
+
+
+def issue_job_token(store: Store, runner: Runner, job: str, ttl: timedelta, workflow_refs: tuple[str, ...]) -> IssuedToken:
+    """A Context API token for the job of the runner's repository, bound to that repository, if the
+    job exists and goes on, the run may work on it, and its OIDC token was never exchanged before."""
     with store.reading() as session:
-        installation = owning_installation(session, runner.repository)
-    record = DbContextClient(store, Grant(installation, actor=runner.actor)).get(runner.repository, job_record.AGENT, job)
+        installation = owning_installation(session, runner)
+    contexts = DbContextClient(store, Grant(installation, actor=runner.actor))
+    record = contexts.get(runner.repository, job_record.AGENT, job)
     if record is None:
         raise NotFound(f"no job {job} in {runner.repository}")
     status = record.data.get("status")
     if status in FINISHED:
         raise Conflict(f"job {job} is {status}: it takes no more work; start a new job")
+    check_workflow_ref(runner, job, workflow_refs, default_branch_of(contexts, runner.repository, job))
     with store.session() as session:
-        return tokens.issue(session, installation_id=installation, job_id=job, ttl=ttl, created_by=runner.actor)
+        remember_exchange(session, runner, job)
+        row = session.get(Installation, installation, with_for_update=True)
+        refuse_other_ids(row, runner)  # again under the lock: two first exchanges may race
+        if row is not None:
+            tenancy.remember_ids(row, runner.repository, runner.repository_id, runner.owner_id)
+        return tokens.issue(
+            session, installation_id=installation, job_id=job, repo=runner.repository, ttl=ttl, created_by=runner.actor
+        )
+
+
+def default_branch_of(contexts: ContextClient, repo: str, job: str) -> str | None:
+    """The repository's default branch as the job's first record says: the app wrote it from the
+    event of the command that started the job. Later versions are the runner's own, written with
+    the token this exchange gives, so they cannot vouch for the runner."""
+    first = contexts.get(repo, job_record.AGENT, job, version=1)
+    branch = first.data.get("default_branch") if first is not None else None
+    return branch if isinstance(branch, str) and branch else None
+
+
+def check_workflow_ref(runner: Runner, job: str, workflow_refs: tuple[str, ...], default_branch: str | None) -> None:
+    """The run's workflow file must come from a ref WAOOAW_OIDC_WORKFLOW_REFS names, or by default
+    from the repository's default branch: a branch anyone with push access can make would otherwise
+    run its own waooaw-coe.yml with the job's tokens."""
+    repo, ref = runner.repository, runner.ref
+    if workflow_refs:
+        if not any(fnmatchcase(ref, pattern) for pattern in workflow_refs):
+            raise Forbidden(f"this run of {repo}'s CoE workflow is from {ref}, and WAOOAW_OIDC_WORKFLOW_REFS "
+                            f"accepts {', '.join(workflow_refs)} only")  # fmt: skip
+        return
+    if default_branch is None:
+        raise Forbidden(f"job {job} recorded no default branch of {repo} (it was started outside the app, or before "
+                        "jobs recorded it), so no run may work on it: set WAOOAW_OIDC_WORKFLOW_REFS to the refs whose "
+                        "CoE workflow may, or start a new job")  # fmt: skip
+    expected = f"refs/heads/{default_branch}"
+    if ref != expected:
+        raise Forbidden(f"{repo}'s CoE workflow may run jobs from the default branch ({expected}) only, and this run "
+                        f"is from {ref}: dispatch it on {expected}, or set WAOOAW_OIDC_WORKFLOW_REFS to accept other refs")  # fmt: skip
+
+
+def remember_exchange(session: Session, runner: Runner, job: str) -> None:
+    """One job token per OIDC token: its jti is kept until the token could no longer be presented
+    (and forgotten then); Conflict if it was exchanged before."""
+    now = datetime.now(timezone.utc)
+    session.execute(delete(OidcExchange).where(OidcExchange.expires_at < now))
+    insert = dialect_insert(session.get_bind().dialect.name, OidcExchange).values(
+        jti=runner.jti, job_id=job, created_at=now, expires_at=runner.usable_until
+    )
+    if session.execute(insert.on_conflict_do_nothing(index_elements=["jti"]).returning(OidcExchange.jti)).first() is None:
+        raise Conflict("this OIDC token was already exchanged for a job token: ask GitHub Actions for a new OIDC token "
+                       "for every exchange")  # fmt: skip
 
 
 def revoke(store: Store, issued: IssuedToken, runner: Runner) -> None:
@@ -256,7 +359,9 @@ def router(platform: "Platform") -> APIRouter:
             asked = await read_request(request)
             job = asked.job
             runner = await run_in_threadpool(oidc.verify, asked.oidc_token)
-            issued = await run_in_threadpool(issue_job_token, platform.store, runner, job, settings.coe_token_ttl)
+            issued = await run_in_threadpool(
+                issue_job_token, platform.store, runner, job, settings.coe_token_ttl, settings.oidc_workflow_refs
+            )
             github_token = None
             if app_clients is not None:
                 github_token = await runner_github_token(app_clients, platform.store, issued, runner)

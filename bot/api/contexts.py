@@ -130,7 +130,7 @@ def router(api: "Api") -> APIRouter:
         token_id = request.state.token_id
         try:
             ref = ContextRef.of(owner, repo, agent, scope)
-            api.service.check_read(grant, ref.scope)
+            api.service.check_read(grant, ref)
         except ContextError:
             await api.gate.limit(token_id)  # refusals count against the limit too
             raise

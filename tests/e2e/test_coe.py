@@ -31,6 +31,9 @@ REPO = "Codertocat/Hello-World"
 INSTALLATION = 957387  # installation/created.payload.json installs the App on REPO
 SPEC = "domains/digital-marketing/spec.yaml"
 CLEAN_RUN_CALLS = 14
+# A run of the workflow on the default branch, with the ids installation/created.payload.json installs the App on.
+RUNNER_CLAIMS = {"repository": REPO, "repository_id": "186853002", "repository_owner_id": "21031067",
+                 "workflow_ref": f"{REPO}/.github/workflows/waooaw-coe.yml@refs/heads/master"}  # fmt: skip
 
 
 @dataclass
@@ -67,7 +70,7 @@ class World:
     def runner(self, job: str, name: str) -> Process:
         env = {k: v for k, v in self.env.items() if not k.startswith(("GITHUB_APP_", "WAOOAW_DATABASE_URL", "WAOOAW_REDIS"))}
         env |= {"WAOOAW_API_URL": self.server.url, "GITHUB_REPOSITORY": REPO,
-                **self.issuer.runner_env(repository=REPO)}  # fmt: skip
+                **self.issuer.runner_env(**RUNNER_CLAIMS)}  # fmt: skip
         out = self.tmp / name
         return Process(["coe", "run", "domain-onboarding", "--job", job, "--resume", "--out", str(out)], env,
                        self.tmp / f"{name}.log")  # fmt: skip

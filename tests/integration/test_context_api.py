@@ -278,7 +278,7 @@ def test_read_only_token_reads_but_every_write_is_403(client, store, token):
 
 
 def test_job_token_reaches_its_job_scopes_only_and_stamps_its_job(client, store):
-    job = issue(store, job_id="job-1")
+    job = issue(store, job_id="job-1", repo="octo/hello")
     assert put(client, job, data={"phase": 1}).status_code == 201
     assert put(client, job, url=URL.replace("job-1", "job-1:research"), data={}).status_code == 201
     assert put(client, job, url=URL.replace("job-1", "job-10"), data={}).status_code == 403
@@ -300,7 +300,7 @@ def test_job_token_reaches_its_job_scopes_only_and_stamps_its_job(client, store)
 
 
 def test_lineage_lists_versions_oldest_first_with_parent_agent_time_job_or_event(client, store):
-    job = issue(store, job_id="job-1")
+    job = issue(store, job_id="job-1", repo="octo/hello")
     put(client, job, data={"n": 1}, summary="one")
     put(client, job, data={"n": 2}, summary="two", if_match='"1"')
     with store.session() as session:  # an agent's save in the worker: an event, not a job
@@ -533,7 +533,7 @@ def test_handoff_is_created_then_claimed_once(client, store, token):
 
 
 def test_handoff_of_a_job_is_claimed_by_that_job_or_the_installation(client, store):
-    job_1, job_2 = issue(store, job_id="job-1"), issue(store, job_id="job-2")
+    job_1, job_2 = issue(store, job_id="job-1", repo="octo/hello"), issue(store, job_id="job-2", repo="octo/hello")
     first = client.post("/api/v1/handoffs", json=handoff_body(), headers=bearer(job_1)).json()["id"]
     second = client.post("/api/v1/handoffs", json=handoff_body(), headers=bearer(job_1)).json()["id"]
     assert client.post(f"/api/v1/handoffs/{first}/claim", headers=bearer(job_2)).status_code == 403
@@ -551,7 +551,7 @@ def test_invalid_handoff_bodies_are_422(client, token):
 
 
 def test_every_write_is_in_the_audit_log(client, store):
-    job = issue(store, job_id="job-1")
+    job = issue(store, job_id="job-1", repo="octo/hello")
     put(client, job, data={})
     snapshot_id = client.post("/api/v1/snapshots", json={"owner": "octo", "repo": "hello", "scope_prefix": "job-1"}, headers=bearer(job)).json()["id"]
     client.post(f"/api/v1/snapshots/{snapshot_id}/restore", headers=bearer(job))

@@ -62,12 +62,29 @@ def test_tokens_create_prints_the_token_alone_and_it_works(db, cli_store):
 
 
 def test_tokens_create_for_a_job_read_only_with_a_ttl(db, cli_store):
+    DbContextClient(cli_store, Grant(42, actor="test")).put("octo/hello", "wowdomain", "job-7", {}, expected_version=None)
     created = run(["tokens", "create", "--installation", "42", "--job", "job-7", "--read-only", "--ttl", "7d"], db)
     assert created.returncode == 0, created.stderr
     with cli_store.reading() as session:
         row = session.get(ApiToken, token_id(created.stdout.strip()))
-    assert (row.job_id, row.read_only) == ("job-7", True)
+    assert (row.job_id, row.repo, row.read_only) == ("job-7", "octo/hello", True)  # the job's repository
     assert row.expires_at.replace(tzinfo=timezone.utc) - datetime.now(timezone.utc) > timedelta(days=6, hours=23)
+
+
+def test_a_job_token_is_bound_to_a_repository_named_or_found(db, cli_store):
+    unknown = run(["tokens", "create", "--installation", "42", "--job", "job-8"], db)
+    assert unknown.returncode == 2 and unknown.stdout == ""
+    assert "no job job-8" in unknown.stderr and "--repo OWNER/NAME" in unknown.stderr
+    for args in (["--job", "job-8", "--repo", "octo/hello"], ["--repo", "octo/hello"]):
+        created = run(["tokens", "create", "--installation", "42", *args], db)
+        assert created.returncode == 0, created.stderr
+        assert "octo/hello" in created.stderr
+        token = created.stdout.strip()
+        with TestClient(api_app(cli_store)) as client:
+            mine = client.put("/api/v1/contexts/octo/hello/wowdomain/job-8", json={"data": {}}, headers=bearer(token))
+            theirs = client.put("/api/v1/contexts/octo/other/wowdomain/job-8", json={"data": {}}, headers=bearer(token))
+        assert mine.status_code in (201, 409) and theirs.status_code == 403
+    assert run(["tokens", "create", "--installation", "42", "--repo", "octo"], db).returncode == 2
 
 
 @pytest.mark.parametrize("ttl", ["31d", "0h", "soon", "1x"])
@@ -117,7 +134,7 @@ def test_context_commands_on_the_store(db, cli_store):
 
 def test_a_job_with_only_the_api_url_and_a_token(cli_store):
     """What a CoE job on an Actions runner has: no database, an API URL and a scoped token."""
-    token = issue(cli_store, 42, job_id="job-9")
+    token = issue(cli_store, 42, job_id="job-9", repo="octo/hello")
     with live_server(api_app(cli_store)) as base:
         env = {"WAOOAW_API_URL": base, "WAOOAW_API_TOKEN": token, "WAOOAW_DATABASE_URL": UNREACHABLE_DB}
         job = textwrap.dedent(

@@ -26,7 +26,7 @@ def make_client(request: pytest.FixtureRequest, store) -> Iterator[MakeClient]:
     if request.param == "db":
 
         def make(installation: int = 1, job: str | None = None, read_only: bool = False) -> ContextClient:
-            client = DbContextClient(store, Grant(installation, job, read_only, actor="test"))
+            client = DbContextClient(store, Grant(installation, job, read_only, actor="test", repo=REPO if job else None))
             opened.append(client)
             return client
 
@@ -35,7 +35,7 @@ def make_client(request: pytest.FixtureRequest, store) -> Iterator[MakeClient]:
         with live_server(api_app(store)) as base:
 
             def make(installation: int = 1, job: str | None = None, read_only: bool = False) -> ContextClient:
-                client = HttpContextClient(base, issue(store, installation, job_id=job, read_only=read_only))
+                client = HttpContextClient(base, issue(store, installation, job_id=job, repo=REPO if job else None, read_only=read_only))
                 opened.append(client)
                 return client
 

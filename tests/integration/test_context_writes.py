@@ -161,7 +161,7 @@ def test_both_paths_load_the_same_token_records(pg_store):
     presented = {
         "active": active,
         "revoked": revoked,
-        "job, read-only": issue(pg_store, job_id="job-7", read_only=True),
+        "job, read-only": issue(pg_store, job_id="job-7", repo="octo/hello", read_only=True),
         "expired": expired_token(pg_store),
         "suspended installation": issue(pg_store, installation_id=2),
         "unknown installation": issue(pg_store, installation_id=99),
@@ -180,7 +180,7 @@ def test_both_paths_load_the_same_token_records(pg_store):
     with pg_store.reading() as session:
         assert loaded == {state: tokens.load(session, ident) for state, ident in idents.items()}
     assert loaded["unknown"] is None and loaded["revoked"].revoked and not loaded["active"].revoked
-    assert loaded["job, read-only"].grant() == tokens.Grant(1, "job-7", True, f"token:{idents['job, read-only']}")
+    assert loaded["job, read-only"].grant() == tokens.Grant(1, "job-7", True, f"token:{idents['job, read-only']}", "octo/hello")
     assert not loaded["suspended installation"].installation_active and loaded["unknown installation"].installation_active
     for state, token in presented.items():  # what the gate then decides, from either path's record
         _, secret = tokens.parse(token)

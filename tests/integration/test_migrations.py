@@ -13,10 +13,18 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, insert, select, text
 
 from agents.context.db import MIGRATIONS_DIR, Store
-from agents.context.models import NO_INSTALLATION, Base, ContextRestore, ContextVersion, Handoff, PublishedOutput
+from agents.context.models import (
+    NO_INSTALLATION,
+    ApiToken,
+    Base,
+    ContextRestore,
+    ContextVersion,
+    Handoff,
+    PublishedOutput,
+)
 from tests.conftest import postgres_schema_url
 
 
@@ -126,3 +134,25 @@ def test_on_sqlite_context_version_ids_are_never_handed_on_and_upgrading_keeps_e
     with store.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     store.dispose()
+
+
+def test_job_tokens_made_before_0006_are_bound_to_their_jobs_repository(unmigrated):
+    """A job token made before tokens named a repository gets its job's (from the job's record, in
+    its installation) when one repository has it; the others get none, and are refused from then on."""
+    store = unmigrated
+    migrate(store, "0005")
+    records = [(1, "octo/hello", "job-1"), (2, "octo/elsewhere", "job-1"), (1, "octo/a", "job-2"), (1, "octo/b", "job-2")]
+    now = datetime.now(timezone.utc)
+    tokens = {"t-job-1": "job-1", "t-job-2": "job-2", "t-unknown": "job-3", "t-installation": None}
+    with store.session() as session:
+        session.add_all(ContextVersion(installation_id=installation, repo=repo, agent="wowdomain", scope=job, version=1,
+                                       data={}) for installation, repo, job in records)  # fmt: skip
+        session.execute(insert(ApiToken.__table__), [  # the columns api_tokens had before 0006
+            {"id": ident, "secret_hash": "0" * 64, "installation_id": 1, "job_id": job, "read_only": False,
+             "created_at": now, "expires_at": now}
+            for ident, job in tokens.items()
+        ])  # fmt: skip
+    store.upgrade()
+    with store.reading() as session:
+        bound = {ident: repo for ident, repo in session.execute(select(ApiToken.id, ApiToken.repo))}
+    assert bound == {"t-job-1": "octo/hello", "t-job-2": None, "t-unknown": None, "t-installation": None}

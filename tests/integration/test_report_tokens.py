@@ -38,3 +38,18 @@ def test_a_revoked_or_expired_token_is_refused(store):
         for token in (revoked, expired):
             response = client.get("/api/v1/reports/daily/2026-11-01", headers={"Authorization": f"Bearer {token}"})
             assert response.status_code == 401
+
+
+def test_a_job_or_repository_token_cannot_read_the_installations_reports(store):
+    """A report covers every repository of the installation: a token bound to one job or one
+    repository (what a CoE runner holds) is refused, with why; the installation's token still reads."""
+    platform = make_platform(store)
+    bound = {"job": issue(store, 42, job_id="job-1", repo="octo/hello"), "repository": issue(store, 42, repo="octo/hello")}
+    with TestClient(create_app(platform, secret=TEST_SECRET, run_worker=False)) as client:
+        for kind, token in bound.items():
+            for path in ("/api/v1/reports/daily/2026-11-01", "/reports/daily/2026-11-01", "/reports"):
+                refused = client.get(path, headers={"Authorization": f"Bearer {token}"})
+                assert refused.status_code == 403, (kind, path, refused.text)
+                assert "installation" in refused.json()["detail"]
+        installation_wide = issue(store, 42, read_only=True)
+        assert client.get("/reports", headers={"Authorization": f"Bearer {installation_wide}"}).status_code == 200

@@ -101,3 +101,20 @@ def test_prune_deletes_only_installations_gone_longer_than_the_retention(store):
         assert session.scalars(select(ContextSnapshotItem)).all() == []
         assert sorted(session.scalars(select(DecisionCacheEntry.key))) == ["another's", "public"]
         assert session.scalars(select(PublishedOutput.installation_id)).all() == [gone_id + 1]
+
+
+def test_installations_keep_their_account_and_repository_ids_from_real_payloads(store):
+    """What the OIDC exchange compares a runner's repository_id and repository_owner_id with."""
+    platform = make_platform(store)
+    record(platform, "k1", "installation", fixture_path("installation/created.payload.json").read_bytes())
+    record(platform, "k2", "installation_repositories", load_payload("installation_repositories/added.payload.json"))
+    asyncio.run(drain(make_platform(store)))
+    row = installation(store, 957387)
+    assert row.account_id == 21031067
+    assert row.repo_ids == {"Codertocat/Hello-World": 186853002, "Codertocat/Space": 186853007}
+    removed = load_payload("installation_repositories/removed.payload.json", installation__id=957387)
+    removed["repositories_removed"] = [load_payload("installation_repositories/added.payload.json")["repositories_added"][0]]
+    record(platform, "k3", "installation_repositories", removed)
+    asyncio.run(drain(make_platform(store)))
+    row = installation(store, 957387)
+    assert row.repos == ["Codertocat/Hello-World"] and row.repo_ids == {"Codertocat/Hello-World": 186853002}

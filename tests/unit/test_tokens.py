@@ -55,8 +55,8 @@ def test_parse_ttl_refuses(text):
 
 
 def test_check_gives_the_grant_of_a_good_token():
-    assert tokens.check(record(job_id="job-1", read_only=True), "s" * 43, now=999.0) == Grant(
-        7, "job-1", True, actor="token:0123456789abcdef"
+    assert tokens.check(record(job_id="job-1", repo="octo/hello", read_only=True), "s" * 43, now=999.0) == Grant(
+        7, "job-1", True, actor="token:0123456789abcdef", repo="octo/hello"
     )
 
 
@@ -68,6 +68,7 @@ def test_check_gives_the_grant_of_a_good_token():
         (record(revoked=True), "s" * 43, 0.0, "revoked"),
         (record(), "s" * 43, 1000.0, "expired"),
         (record(installation_active=False), "s" * 43, 0.0, "suspended"),
+        (record(job_id="job-1"), "s" * 43, 0.0, "names no repository"),  # made before job tokens named one
     ],
 )
 def test_check_refuses(stored, secret, now, reason):
@@ -77,6 +78,20 @@ def test_check_refuses(stored, secret, now, reason):
 
 def test_a_job_grant_reaches_its_job_scopes_only():
     grant = Grant(1, job_id="job-1")
-    assert grant.may_touch("job-1") and grant.may_touch("job-1:research")
-    assert not grant.may_touch("job-10") and not grant.may_touch("repo") and not grant.may_touch("x:job-1")
-    assert Grant(1).may_touch("anything")
+    assert grant.may_touch("octo/a", "job-1") and grant.may_touch("octo/a", "job-1:research")
+    assert not any(grant.may_touch("octo/a", scope) for scope in ("job-10", "repo", "x:job-1"))
+    assert Grant(1).may_touch("octo/a", "anything")
+
+
+def test_a_grant_bound_to_a_repository_reaches_nothing_of_another():
+    job = Grant(1, job_id="job-1", repo="octo/alpha")
+    assert job.may_touch("octo/alpha", "job-1:research") and job.may_reach("octo/alpha")
+    assert not any(job.may_touch(repo, "job-1") for repo in ("octo/other", "Octo/Alpha", "octo/alpha2"))
+    assert not job.may_reach("octo/other") and "octo/alpha" in job.reach()
+    repository = Grant(1, repo="octo/alpha")
+    assert repository.may_touch("octo/alpha", "anything") and not repository.may_touch("octo/other", "anything")
+
+
+def test_a_job_token_cannot_be_issued_without_its_repository():
+    with pytest.raises(ValueError, match="repository"):
+        tokens.issue(None, installation_id=1, job_id="job-1")  # type: ignore[arg-type]  # refused before any write
