@@ -76,8 +76,8 @@ class Store:
             with Session(bind=connection, expire_on_commit=False) as session:
                 yield session
 
-    def upgrade(self) -> None:
-        """Apply every Alembic migration (what `waooaw db upgrade` runs)."""
+    def upgrade(self, revision: str = "heads") -> None:
+        """Apply every Alembic migration (what `waooaw db upgrade` runs), or those up to `revision`."""
         from alembic import command
         from alembic.config import Config
 
@@ -86,7 +86,7 @@ class Store:
         config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "heads")
+            command.upgrade(config, revision)
 
     def dispose(self) -> None:
         self.engine.dispose()
