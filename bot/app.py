@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import structlog
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
@@ -45,6 +45,13 @@ from bot.worker import Worker
 log = structlog.get_logger(__name__)
 
 WAKE_TABLE_TTL = 5.0  # seconds a read of agent states serves intake
+# What intake answers besides 202, as its OpenAPI schema states it (every answer `{"error": "…"}`).
+WEBHOOK_REFUSALS: dict[int | str, dict[str, str]] = {
+    400: {"description": "Malformed body, or a GitHub header missing."},
+    401: {"description": "Bad or missing signature."},
+    413: {"description": "Body over 25 MiB."},
+    503: {"description": "The delivery could not be recorded: nothing was kept, redeliver it."},
+}
 
 
 @dataclass
@@ -171,7 +178,7 @@ def create_app(platform: Platform, *, secret: str | None, run_worker: bool | Non
     app = FastAPI(title="WAOOAW", version="0.1.0", lifespan=lifespan)
     app.state.platform = platform
 
-    @app.post("/webhooks/github", status_code=202)
+    @app.post("/webhooks/github", status_code=202, responses=WEBHOOK_REFUSALS)
     async def github_webhook(request: Request) -> Response:
         try:
             async with read_body(request, platform.body_budget, timeout=platform.settings.webhook_read_timeout) as body:
@@ -196,13 +203,13 @@ def create_app(platform: Platform, *, secret: str | None, run_worker: bool | Non
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.get("/readyz", responses={503: {"description": "The database or the bus cannot be reached."}})
     async def readyz() -> Response:
         checks = {"database": await run_in_threadpool(_database_ok, platform.store), "bus": await platform.bus.ping()}
         ready = all(checks.values())
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)  # the schema states Prometheus's text type
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

@@ -25,11 +25,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from agents.context import tokens
@@ -101,8 +102,20 @@ async def report_reader(request: Request) -> ReportAccess:
     return access
 
 
-router = APIRouter(tags=["reports"])
+class Refusal(BaseModel):
+    detail: str
+
+
+def _refusal(description: str) -> dict[str, Any]:
+    # JSON on every route, the HTML pages included (a "model" would be documented as the page's type)
+    return {"description": description, "content": {"application/json": {"schema": Refusal.model_json_schema()}}}
+
+
+router = APIRouter(tags=["reports"], responses={401: _refusal("No read token, or one that may not read reports.")})
 Reader = Annotated[ReportAccess, Depends(report_reader)]
+NOT_A_DAY: dict[int | str, dict[str, Any]] = {
+    400: _refusal("Not a report date: today, yesterday or YYYY-MM-DD, from 1970-01-01 to today.")
+}
 
 
 def _zone(settings: Settings) -> ZoneInfo:
@@ -130,7 +143,7 @@ def _build(request: Request, day: str, access: ReportAccess):  # type: ignore[no
                               budget_usd=settings.report_budget_usd, installation_id=access.installation_id)
 
 
-@router.get("/api/v1/reports/daily/{day}")
+@router.get("/api/v1/reports/daily/{day}", responses=NOT_A_DAY)
 async def daily_report_json(request: Request, day: str, access: Reader) -> JSONResponse:
     """The report's data (agents.reports.model.DailyReport) as JSON."""
     zone = _zone(request.app.state.platform.settings)
@@ -139,7 +152,7 @@ async def daily_report_json(request: Request, day: str, access: Reader) -> JSONR
     return JSONResponse(report.model_dump(mode="json"))
 
 
-@router.get("/reports/daily/{day}", response_class=HTMLResponse)
+@router.get("/reports/daily/{day}", response_class=HTMLResponse, responses=NOT_A_DAY)
 async def daily_report_html(request: Request, day: str, access: Reader) -> HTMLResponse:
     zone = _zone(request.app.state.platform.settings)
     _day(day, zone)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,15 @@ def domain_script(fake_anthropic: Any) -> Any:
 
     fake_anthropic.responder = script = DomainScript()
     return script
+
+
+# How many requests the schema fuzz (tests/integration/test_api_fuzz.py) made, per operation.
+FUZZ_CASES = pytest.StashKey[Counter[str]]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    cases = config.stash.get(FUZZ_CASES, None)
+    if cases:
+        terminalreporter.write_line(
+            f"schema fuzz: {sum(cases.values())} cases over {len(cases)} operations of /openapi.json"
+        )

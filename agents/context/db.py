@@ -76,8 +76,8 @@ class Store:
             with Session(bind=connection, expire_on_commit=False) as session:
                 yield session
 
-    def upgrade(self) -> None:
-        """Apply every Alembic migration (what `waooaw db upgrade` runs)."""
+    def upgrade(self, revision: str = "heads") -> None:
+        """Apply every Alembic migration (what `waooaw db upgrade` runs), or those up to `revision`."""
         from alembic import command
         from alembic.config import Config
 
@@ -96,7 +96,7 @@ class Store:
             try:
                 with connection.begin():
                     config.attributes["connection"] = connection
-                    command.upgrade(config, "heads")
+                    command.upgrade(config, revision)
                     if sqlite and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check").all()):
                         raise RuntimeError(f"the migrations left rows whose references are gone: {broken[:5]}")
             finally:

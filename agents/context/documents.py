@@ -19,6 +19,22 @@ from agents.context.repository import ContextKey
 _GITHUB_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _SEGMENT = re.compile(r"^[^/\x00-\x1f\x7f]+$")
 AGENT_MAX, SCOPE_MAX = 64, 256
+# Text from outside holds no control characters: PostgreSQL's text cannot hold U+0000 at all,
+# and the others have no place in a name, tag or filter. Prose (a summary) keeps tab and line breaks.
+_CONTROLS, _CONTROLS_IN_PROSE = r"\x00-\x1f\x7f", r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+NO_CONTROLS, PROSE = f"^[^{_CONTROLS}]*$", f"^[^{_CONTROLS_IN_PROSE}]*$"  # as the OpenAPI schema states them
+_CONTROL, _CONTROL_IN_PROSE = re.compile(f"[{_CONTROLS}]"), re.compile(f"[{_CONTROLS_IN_PROSE}]")
+# The largest values the store's columns hold: a version is an INTEGER, a row id a BIGINT.
+VERSION_MAX, ID_MAX = 2**31 - 1, 2**63 - 1
+
+
+def check_text(kind: str, value: str, *, prose: bool = False) -> str:
+    """Any text that comes from outside: refused (InvalidRequest) if it holds a control character."""
+    found = (_CONTROL_IN_PROSE if prose else _CONTROL).search(value)
+    if found is not None:
+        allowed = " (tab and line breaks are allowed)" if prose else ""
+        raise InvalidRequest(f"{kind} holds the control character U+{ord(found.group()):04X}: remove it{allowed}")
+    return value
 
 
 def check_github_name(kind: str, value: str) -> str:
@@ -134,16 +150,44 @@ def check_contents(data: Any, summary: Any, tags: Any) -> None:
         raise InvalidRequest("data must be a JSON object")
     if not isinstance(summary, str) or len(summary) > SUMMARY_MAX:
         raise InvalidRequest(f"summary must be a string of at most {SUMMARY_MAX} characters")
+    check_text("summary", summary, prose=True)
     if (
         not isinstance(tags, (list, tuple))
         or len(tags) > TAGS_MAX
         or not all(isinstance(tag, str) and 1 <= len(tag) <= TAG_MAX for tag in tags)
     ):
         raise InvalidRequest(f"tags must be at most {TAGS_MAX} strings of 1 to {TAG_MAX} characters")
-    pending: list[tuple[Any, int]] = [(data, 1)]
+    for tag in tags:
+        check_text("a tag", tag)
+    check_json("data", data)
+
+
+def check_json(kind: str, value: Any, *, depth_max: int = DEPTH_MAX) -> None:
+    """A JSON value to store (a context's data, a handoff's package): at most `depth_max` levels deep,
+    and no U+0000 in a key or string. PostgreSQL keeps the escape in a json column, but fails any
+    query that reads a field of that document (a daily report, a search), so one NUL would break
+    them for good."""
+    if not isinstance(value, (dict, list)):
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidRequest(f"{kind} holds the character U+0000, which the store cannot keep")
+        return
+    Where = tuple[Any, str | int] | None  # (where the parent is, key or index): the path, built only to say it
+    pending: list[tuple[Any, int, Where]] = [(value, 1, None)]
     while pending:
-        value, depth = pending.pop()
-        if depth > DEPTH_MAX:
-            raise InvalidRequest(f"data is nested deeper than {DEPTH_MAX} levels")
-        children = value.values() if isinstance(value, dict) else value
-        pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+        item, depth, where = pending.pop()
+        if depth > depth_max:
+            raise InvalidRequest(f"{kind} is nested deeper than {depth_max} levels")
+        pairs = item.items() if isinstance(item, dict) else enumerate(item)
+        for key, child in pairs:
+            if isinstance(key, str) and "\x00" in key or isinstance(child, str) and "\x00" in child:
+                raise InvalidRequest(f"{_path(kind, (where, key))} holds the character U+0000, which the store cannot keep")
+            if isinstance(child, (dict, list)):
+                pending.append((child, depth + 1, (where, key)))
+
+
+def _path(kind: str, where: tuple[Any, str | int] | None) -> str:
+    steps: list[str] = []
+    while where is not None:
+        where, key = where
+        steps.append(f"[{key}]" if isinstance(key, int) else f".{key}")
+    return kind + "".join(reversed(steps))

@@ -13,10 +13,10 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import ColumnElement, and_, cast, func, literal_column, or_, select
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import ColumnElement, Text, and_, case, cast, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
+from agents.context.documents import ID_MAX
 from agents.context.errors import InvalidRequest
 from agents.context.models import ContextVersion
 from agents.context.repository import is_head
@@ -24,6 +24,9 @@ from agents.context.tokens import Grant
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 _TEXT_SEARCH_CONFIG = literal_column("'english'::regconfig")  # must equal the index's expression
+# A \u0000 escape in a JSON text (after an even number of backslashes): PostgreSQL cannot turn it into text.
+_NUL_ESCAPE = r"(^|[^\\])(\\\\)*\\u0000"
+_WHOLE = literal_column("'{}'::text[]")  # json #>> '{}': a JSON string as text
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ def decode_cursor(cursor: str) -> int:
     try:
         decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         before = decoded["before"]
-        if not isinstance(before, int) or isinstance(before, bool):
+        if not isinstance(before, int) or isinstance(before, bool) or not 0 < before <= ID_MAX:
             raise TypeError
         return before
     except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
@@ -108,7 +111,11 @@ def _repo_conditions(owner: str | None, repo: str | None) -> list[ColumnElement[
 
 def _has_tag(dialect: str, tag: str) -> ColumnElement[bool]:
     if dialect == "postgresql":
-        return cast(ContextVersion.tags, postgresql.JSONB).contains([tag])
+        # Tag by tag, and a tag holding a \u0000 escape (stored before writes refused it) is passed
+        # over rather than read as text: reading it would fail the whole search, for good.
+        each = func.json_array_elements(ContextVersion.tags).table_valued("value")
+        text = case((cast(each.c.value, Text).regexp_match(_NUL_ESCAPE), None), else_=each.c.value.op("#>>")(_WHOLE))
+        return select(each.c.value).where(text == tag).exists()
     each = func.json_each(ContextVersion.tags).table_valued("value")
     return select(each.c.value).where(each.c.value == tag).exists()
 
@@ -122,4 +129,9 @@ def _matches_text(dialect: str, text: str) -> ColumnElement[bool]:
 
 def _utc(moment: datetime) -> datetime:
     # SQLite keeps datetimes as text without a zone: compare in UTC, as they are written.
-    return moment.astimezone(timezone.utc) if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:  # within a day of year 1 or 9999: clamped, nothing is stored that far out
+        return (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=timezone.utc)

@@ -25,6 +25,7 @@ from agents.context.documents import (
     SCOPE_MAX,
     ContextRef,
     check_contents,
+    check_json,
     check_segment,
     handoff_document,
     iso,
@@ -223,6 +224,7 @@ class ContextService:
         owner, name = split_repo(repo)
         ref = ContextRef.of(owner, name, from_agent, scope)
         check_segment("agent", to_agent, AGENT_MAX)
+        check_json("package", package)
         self.check_write(grant, ref)
         with self.store.session() as session:
             key = ref.key(grant.installation_id)

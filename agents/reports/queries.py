@@ -130,8 +130,13 @@ def build_daily_report(
         return _Builder(session, rd, scope).build(budget_usd=budget_usd, now=now)
 
 
+# No delivery, run or decision is older; and a report reaches back SERIES_DAYS from its day,
+# which near year 1 no calendar can.
+EARLIEST_DAY = date(1970, 1, 1)
+
+
 def parse_day(value: str, tz: str | ZoneInfo = "UTC", now: datetime | None = None) -> date:
-    """`today`, `yesterday` (in the report's time zone) or YYYY-MM-DD; never a day still to come."""
+    """`today`, `yesterday` (in the report's time zone) or YYYY-MM-DD from EARLIEST_DAY on; never a day still to come."""
     zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
     today = (now or datetime.now(timezone.utc)).astimezone(zone).date()
     if value == "today":
@@ -144,6 +149,8 @@ def parse_day(value: str, tz: str | ZoneInfo = "UTC", now: datetime | None = Non
         raise ValueError(f"a report date is today, yesterday or YYYY-MM-DD, not {value!r}") from None
     if day > today:
         raise ValueError(f"{day} has not started yet in {zone.key} (today is {today})")
+    if day < EARLIEST_DAY:
+        raise ValueError(f"reports start on {EARLIEST_DAY}, not {day}")
     return day
 
 

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from agents.context.documents import ContextRef
+from agents.context.documents import VERSION_MAX, ContextRef
 from agents.context.errors import ContextError, InvalidRequest
 from agents.context.search import DEFAULT_LIMIT, MAX_LIMIT, SearchQuery
 from agents.context.tokens import Grant
@@ -24,6 +24,7 @@ from bot.api.schemas import (
     ErrorBody,
     Lineage,
     SearchPage,
+    Text,
     VersionCreated,
 )
 
@@ -114,7 +115,7 @@ def router(api: "Api") -> APIRouter:
         CONTEXT,
         response_model=ContextDocument,
         summary="Retrieve a context: its latest version, or `version`",
-        responses={**ERRORS, 304: {"description": "If-None-Match names this version."}, 422: {"description": "Invalid name."}},
+        responses={**ERRORS, 304: {"description": "If-None-Match names this version."}},
     )
     @limits_itself  # the rate limit and the cache answer in one round trip
     async def retrieve_context(
@@ -123,7 +124,7 @@ def router(api: "Api") -> APIRouter:
         repo: str,
         agent: str,
         scope: str,
-        version: int | None = Query(None, ge=1, description="A version number; the latest by default."),
+        version: int | None = Query(None, ge=1, le=VERSION_MAX, description="A version number; the latest by default."),
         if_none_match: str | None = Header(None, description="ETags already held: 304 if the version is one of them."),
         grant: Grant = Depends(granted),
     ) -> Response:
@@ -152,14 +153,14 @@ def router(api: "Api") -> APIRouter:
         CONTEXT + "/lineage",
         response_model=Lineage,
         summary="The versions and handoffs that led to a version, oldest first",
-        responses={**ERRORS, 422: {"description": "Invalid name."}},
+        responses=ERRORS,
     )
     async def context_lineage(
         owner: str,
         repo: str,
         agent: str,
         scope: str,
-        version: int | None = Query(None, ge=1, description="Whose lineage; the latest version by default."),
+        version: int | None = Query(None, ge=1, le=VERSION_MAX, description="Whose lineage; the latest version by default."),
         grant: Grant = Depends(granted),
     ) -> Response:
         ref = ContextRef.of(owner, repo, agent, scope)
@@ -171,19 +172,19 @@ def router(api: "Api") -> APIRouter:
         "/contexts",
         response_model=SearchPage,
         summary="Search contexts, newest first, a page at a time",
-        responses={**ERRORS, 422: {"description": "Invalid filter or cursor."}},
+        responses=ERRORS,
     )
     async def search_contexts(
-        owner: str | None = Query(None),
-        repo: str | None = Query(None, description="A repository name (with `owner`), or OWNER/NAME."),
-        agent: str | None = Query(None),
-        scope: str | None = Query(None),
-        scope_prefix: str | None = Query(None, description="Scopes starting with this, e.g. a job id."),
-        tag: list[str] = Query([], description="Carries this tag; repeat for several (all must be present)."),
-        q: str | None = Query(None, description="Full text of the summary (PostgreSQL text search; words on SQLite)."),
-        since: datetime | None = Query(None, description="Written at or after (ISO 8601)."),
-        until: datetime | None = Query(None, description="Written before (ISO 8601)."),
-        cursor: str | None = Query(None, description="The `next` of the previous page."),
+        owner: Text | None = Query(None),
+        repo: Text | None = Query(None, description="A repository name (with `owner`), or OWNER/NAME."),
+        agent: Text | None = Query(None),
+        scope: Text | None = Query(None),
+        scope_prefix: Text | None = Query(None, description="Scopes starting with this, e.g. a job id."),
+        tag: list[Text] = Query([], description="Carries this tag; repeat for several (all must be present)."),
+        q: Text | None = Query(None, description="Full text of the summary (PostgreSQL text search; words on SQLite)."),
+        since: datetime | None = Query(None, description="Written at or after (ISO 8601; clamped to years 1 to 9999 in UTC)."),
+        until: datetime | None = Query(None, description="Written before (ISO 8601; clamped as `since`)."),
+        cursor: Text | None = Query(None, description="The `next` of the previous page."),
         limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
         all_versions: bool = Query(False, description="Every version, not only each context's latest."),
         grant: Grant = Depends(granted),

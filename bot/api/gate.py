@@ -1,7 +1,8 @@
 """What every Context API request passes before its handler: token, rate limit, body.
 
 In this order: the bearer token (401), the token's rate limit (429), then for a body
-its size (413), its type (415) and whether it parses as JSON (422). Errors are
+its size (413), its type (415), whether it parses as JSON and stays within BODY_DEPTH_MAX
+levels with no U+0000 in it (422). Errors are
 answered `{"error": "…"}` with the status agents.context.errors assigns. (The GET of a
 latest version and the PUT apply the rate limit themselves, in one Redis round trip with
 the cache; what is refused before they run takes it here, so a request over its limit is
@@ -38,6 +39,7 @@ from starlette.concurrency import run_in_threadpool
 from agents.context import tokens
 from agents.context.cache import MARK_FUNCTION, READ_FUNCTION
 from agents.context.db import Store
+from agents.context.documents import DEPTH_MAX, check_json
 from agents.context.errors import ContextError, InvalidRequest, RateLimited, Unauthorized, Unavailable
 from agents.context.tokens import Grant, TokenRecord
 from bot.api.loop_db import LoopDatabase
@@ -45,6 +47,9 @@ from bot.api.loop_db import LoopDatabase
 log = structlog.get_logger(__name__)
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
+# Before any model or handler sees a body (1,000 levels overflowed them): what a body carries,
+# a context's data or a handoff's package, has its own limit, DEPTH_MAX, named in its refusal.
+BODY_DEPTH_MAX = 2 * DEPTH_MAX
 TOKEN_FRESH_SECONDS = 10.0  # with Redis only: revocations then arrive through the marker
 TOKEN_STALE_SECONDS = 60.0  # a token idle this long is loaded by its next request
 REVOCATION_MARKER_SECONDS = 3600  # outlives any cached token record many times over
@@ -358,9 +363,11 @@ class Gate:
         if media_type != "application/json" and not media_type.endswith("+json"):
             raise UnsupportedMediaType(f"the body must be JSON (Content-Type: application/json), not {media_type or 'untyped'}")
         try:
-            request._json = orjson.loads(body)  # and of the parsed body
+            parsed = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise InvalidRequest(f"the body is not valid JSON: {exc}") from exc
+        check_json("body", parsed, depth_max=BODY_DEPTH_MAX)
+        request._json = parsed  # and of the parsed body
 
 
 def unreachable(request: Request, exc: Exception) -> Unavailable:

@@ -7,10 +7,20 @@ from typing import TYPE_CHECKING
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Response
 
+from agents.context.documents import ID_MAX
 from agents.context.search import DEFAULT_LIMIT, MAX_LIMIT
 from agents.context.tokens import Grant
 from bot.api.gate import granted
-from bot.api.schemas import ERRORS, WRITE_ERRORS, ErrorBody, HandoffCreate, HandoffCreated, HandoffDocument, HandoffList
+from bot.api.schemas import (
+    ERRORS,
+    WRITE_ERRORS,
+    ErrorBody,
+    HandoffCreate,
+    HandoffCreated,
+    HandoffDocument,
+    HandoffList,
+    Text,
+)
 
 if TYPE_CHECKING:
     from bot.api import Api
@@ -46,23 +56,23 @@ def router(api: "Api") -> APIRouter:
         "/handoffs/{handoff_id}/claim",
         response_model=HandoffDocument,
         summary="Claim a handoff: 200 the first time, 409 after",
-        responses={**ERRORS, 409: {"model": ErrorBody, "description": "Already claimed."}},
+        responses={**WRITE_ERRORS, 409: {"model": ErrorBody, "description": "Already claimed."}},
     )
-    async def claim_handoff(handoff_id: int = Path(ge=1), grant: Grant = Depends(granted)) -> Response:
+    async def claim_handoff(handoff_id: int = Path(ge=1, le=ID_MAX), grant: Grant = Depends(granted)) -> Response:
         claimed = await api.call(api.service.claim_handoff, grant, handoff_id)
         return Response(orjson.dumps(claimed), media_type=JSON)
 
     @routes.get("/handoffs/{handoff_id}", response_model=HandoffDocument, summary="One handoff", responses=ERRORS)
-    async def get_handoff(handoff_id: int = Path(ge=1), grant: Grant = Depends(granted)) -> Response:
+    async def get_handoff(handoff_id: int = Path(ge=1, le=ID_MAX), grant: Grant = Depends(granted)) -> Response:
         found = await api.call(api.service.get_handoff, grant, handoff_id)
         return Response(orjson.dumps(found), media_type=JSON)
 
     @routes.get("/handoffs", response_model=HandoffList, summary="Handoffs, oldest first", responses=ERRORS)
     async def list_handoffs(
-        to_agent: str | None = Query(None),
-        owner: str | None = Query(None),
-        repo: str | None = Query(None, description="A repository name (with `owner`), or OWNER/NAME."),
-        scope: str | None = Query(None),
+        to_agent: Text | None = Query(None),
+        owner: Text | None = Query(None),
+        repo: Text | None = Query(None, description="A repository name (with `owner`), or OWNER/NAME."),
+        scope: Text | None = Query(None),
         unclaimed: bool = Query(True, description="Only those nobody has claimed yet."),
         limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
         grant: Grant = Depends(granted),

@@ -2,20 +2,47 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from agents.context.documents import SUMMARY_MAX, TAG_MAX, TAGS_MAX
+from agents.context.documents import (
+    NO_CONTROLS,
+    PROSE,
+    SUMMARY_MAX,
+    TAG_MAX,
+    TAGS_MAX,
+    VERSION_MAX,
+    check_text,
+)
+from agents.context.errors import InvalidRequest
+
+
+def _outside(*, prose: bool = False) -> AfterValidator:
+    def check(value: str) -> str:
+        try:
+            return check_text("the value", value, prose=prose)
+        except InvalidRequest as refused:  # pydantic names the field: 422 with its location
+            raise ValueError(refused.message) from None
+
+    return AfterValidator(check)
+
+
+# Every text field and query parameter from outside is one of these: no control characters.
+Text = Annotated[str, _outside(), Field(json_schema_extra={"pattern": NO_CONTROLS})]
+Prose = Annotated[str, _outside(prose=True), Field(json_schema_extra={"pattern": PROSE})]
+
 
 class ContextWrite(BaseModel):
     """A new version of a context."""
 
     model_config = ConfigDict(extra="forbid")
 
-    data: dict[str, Any] = Field(description="The context itself: any JSON object.")
-    summary: str = Field("", max_length=SUMMARY_MAX, description="Searchable text saying what this version holds.")
-    tags: list[str] = Field(default_factory=list, max_length=TAGS_MAX, description=f"Labels, each 1 to {TAG_MAX} characters.")
+    data: dict[str, Any] = Field(description="The context itself: any JSON object (no U+0000 in its strings).")
+    summary: Prose = Field("", max_length=SUMMARY_MAX, description="Searchable text saying what this version holds.")
+    tags: list[Annotated[Text, Field(min_length=1, max_length=TAG_MAX)]] = Field(
+        default_factory=list, max_length=TAGS_MAX, description=f"Labels, each 1 to {TAG_MAX} characters."
+    )
 
 
 class VersionCreated(BaseModel):
@@ -96,9 +123,9 @@ class Lineage(BaseModel):
 class SnapshotCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    owner: str
-    repo: str
-    scope_prefix: str = Field("", description="Only contexts whose scope starts with this (a job id); empty: all of them.")
+    owner: Text
+    repo: Text
+    scope_prefix: Text = Field("", description="Only contexts whose scope starts with this (a job id); empty: all of them.")
 
 
 class SnapshotCreated(BaseModel):
@@ -121,21 +148,23 @@ class RestoreResult(BaseModel):
 
 
 class HandoffPackage(BaseModel):
-    deliverable: Any = Field(description="What the sending agent produced.")
-    open_questions: list[str] = Field(default_factory=list)
+    deliverable: Any = Field(description="What the sending agent produced (no U+0000 in its strings).")
+    open_questions: list[Prose] = Field(default_factory=list)
     provenance: dict[str, Any] = Field(default_factory=dict, description="Where the deliverable comes from.")
 
 
 class HandoffCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    owner: str
-    repo: str
-    scope: str
-    from_agent: str
-    to_agent: str
+    owner: Text
+    repo: Text
+    scope: Text
+    from_agent: Text
+    to_agent: Text
     package: HandoffPackage
-    version: int | None = Field(None, ge=1, description="The sender's context version to hand on; the latest by default.")
+    version: int | None = Field(
+        None, ge=1, le=VERSION_MAX, description="The sender's context version to hand on; the latest by default."
+    )
 
 
 class HandoffCreated(BaseModel):
@@ -169,12 +198,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "No token, or a malformed, unknown, expired or revoked one."},
     403: {"model": ErrorBody, "description": "A write with a read-only token, or outside the token's job."},
     404: {"model": ErrorBody, "description": "Not found in the token's installation (whatever other installations hold)."},
+    # Two shapes: {"error": "…"} from the API's own checks, {"detail": [{"loc", "msg", …}]} from FastAPI's.
+    422: {"description": "A name, parameter or body invalid (a control character, a number out of range, …)."},
     429: {"model": ErrorBody, "description": "Over the token's rate limit; see Retry-After."},
     503: {"model": ErrorBody, "description": "The store cannot be reached; try again after Retry-After."},
 }
+# Every POST and PUT reads its body, if one is sent, before anything else (bot/api/gate.py).
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     413: {"model": ErrorBody, "description": "Body larger than the limit."},
     415: {"model": ErrorBody, "description": "Body not JSON (Content-Type must be application/json)."},
-    422: {"description": "Body or parameters invalid."},
 }

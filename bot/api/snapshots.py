@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 import orjson
 from fastapi import APIRouter, Depends, Path, Response
 
+from agents.context.documents import ID_MAX
 from agents.context.tokens import Grant
 from bot.api.gate import granted
-from bot.api.schemas import ERRORS, WRITE_ERRORS, ErrorBody, RestoreResult, SnapshotCreate, SnapshotCreated
+from bot.api.schemas import WRITE_ERRORS, ErrorBody, RestoreResult, SnapshotCreate, SnapshotCreated
 
 if TYPE_CHECKING:
     from bot.api import Api
@@ -35,9 +36,9 @@ def router(api: "Api") -> APIRouter:
         "/snapshots/{snapshot_id}/restore",
         response_model=RestoreResult,
         summary="Write each snapshotted context back as a new version with the snapshotted contents",
-        responses={**ERRORS, 409: {"model": ErrorBody, "description": "A context was written during the restore."}},
+        responses={**WRITE_ERRORS, 409: {"model": ErrorBody, "description": "A context was written during the restore."}},
     )
-    async def restore_snapshot(snapshot_id: int = Path(ge=1), grant: Grant = Depends(granted)) -> Response:
+    async def restore_snapshot(snapshot_id: int = Path(ge=1, le=ID_MAX), grant: Grant = Depends(granted)) -> Response:
         restored = await api.call(api.service.restore, grant, snapshot_id)
         return Response(orjson.dumps(restored), media_type=JSON)
 

@@ -12,14 +12,14 @@ twice). The sequence starts past every id anything remembers, not only past the 
 rows. PostgreSQL never reuses an id: nothing to do there.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 """
 
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
