@@ -10,13 +10,13 @@ from typing import Any
 MARKER_RE = re.compile(r"<!-- waooaw:(?P<agent>[\w.-]+):(?P<kind>[\w.-]+):(?P<key>[^ ]*) -->")
 
 
-def trailing_marker(body: str | None) -> re.Match[str] | None:
+def trailing_marker(body: object) -> re.Match[str] | None:
     """The marker that ends `body`, where every body we write carries it (bot.outputs.with_marker).
 
     A marker anywhere else in a body was quoted or planted by someone, and says nothing
     about who wrote it or what it is.
     """
-    text = (body or "").rstrip()
+    text = body.rstrip() if isinstance(body, str) else ""
     start = text.rfind("<!-- waooaw:")
     found = MARKER_RE.match(text, start) if start >= 0 else None
     return found if found is not None and found.end() == len(text) else None
@@ -70,7 +70,7 @@ class Event:
     @property
     def repo_public(self) -> bool:
         """Whether the payload says the repository is public; not saying counts as private."""
-        return (self.payload.get("repository") or {}).get("private") is False
+        return _object(self.payload, "repository").get("private") is False
 
     @classmethod
     def from_payload(
@@ -83,9 +83,9 @@ class Event:
         bot_user_id: int | None = None,
         received_at: datetime | None = None,
     ) -> "Event":
-        repository = payload.get("repository") or {}
-        installation = payload.get("installation") or {}
-        sender = payload.get("sender") or {}
+        repository = _object(payload, "repository")
+        installation = _object(payload, "installation")
+        sender = _object(payload, "sender")
         action = payload.get("action")
         caused = _caused_by_app(payload, app_id=app_id, bot_user_id=bot_user_id)
         return cls(
@@ -103,27 +103,36 @@ class Event:
         )
 
 
+def _object(payload: dict[str, Any], key: str) -> dict[str, Any]:
+    """A payload's object by key; anything else there (a signed payload can hold any JSON) counts as absent."""
+    value = payload.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+# Actions in which the event's object was written by whoever wrote it: only then does the
+# object's author say who caused the event.
+_AUTHORED = frozenset({"created", "opened", "edited", "submitted"})
+
+
 def _caused_by_app(payload: dict[str, Any], *, app_id: int | None, bot_user_id: int | None) -> bool:
-    sender = payload.get("sender") or {}
+    sender = _object(payload, "sender")
     if bot_user_id is not None and sender.get("id") == bot_user_id:
         return True
-    if app_id is None:
+    if app_id is None or sender.get("type") == "User" or payload.get("action") not in _AUTHORED:
+        # A person closing, editing or labelling what our App wrote acts on their own: GitHub
+        # still names our App on the object (performed_via_github_app), but the event is theirs.
         return False
     # The object the event is about says which App wrote it, when an App did.
     for key in ("comment", "issue", "pull_request", "review"):
-        obj = payload.get(key)
-        if isinstance(obj, dict):
-            via = obj.get("performed_via_github_app") or {}
-            if via.get("id") == app_id:
-                return True
+        via = _object(payload, key).get("performed_via_github_app")
+        if isinstance(via, dict) and via.get("id") == app_id:
+            return True
     return False
 
 
 def _origin_agent(payload: dict[str, Any]) -> str | None:
     for key in ("comment", "review", "issue", "pull_request"):
-        obj = payload.get(key)
-        if isinstance(obj, dict):
-            match = trailing_marker(obj.get("body"))
-            if match:
-                return match.group("agent")
+        match = trailing_marker(_object(payload, key).get("body"))
+        if match:
+            return match.group("agent")
     return None

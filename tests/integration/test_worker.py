@@ -166,9 +166,36 @@ def test_a_bot_suffix_alone_is_not_trusted_as_our_app(store):
 def test_app_id_on_the_comment_marks_it_ours():
     payload = load_payload("issue_comment/created.payload.json", comment__body="/waooaw help <!-- waooaw:concierge:comment:help:1 -->")
     payload["comment"]["performed_via_github_app"] = {"id": 777}
+    payload["sender"].update(login="waooaw[bot]", id=4242, type="Bot")  # as GitHub sends what an App wrote
     event = Event.from_payload("x", "issue_comment", payload, app_id=777)
     assert event.caused_by_app and event.origin_agent == "concierge"
     assert not Event.from_payload("x", "issue_comment", payload, app_id=778).caused_by_app
+
+
+def test_a_person_acting_on_what_our_app_wrote_causes_their_own_event():
+    """GitHub keeps naming our App on an issue it opened (performed_via_github_app): a person closing
+    WowDomain's question issue must still wake WowDomain, as must a person editing our comment."""
+    closed = load_payload("issues/reopened.payload.json", action="closed")
+    closed["issue"].update(body="Which market?\n\n<!-- waooaw:wowdomain:issue:job-0123456789:esc-1 -->",
+                           performed_via_github_app={"id": 777})
+    assert closed["sender"]["type"] == "User"
+    assert not Event.from_payload("x", "issues", closed, app_id=777).caused_by_app
+    edited = load_payload("issue_comment/created.payload.json", action="edited",
+                          comment__body="/waooaw help <!-- waooaw:concierge:comment:help:1 -->")
+    edited["comment"]["performed_via_github_app"] = {"id": 777}
+    assert not Event.from_payload("x", "issue_comment", edited, app_id=777).caused_by_app
+    # Our App closing it (its bot as the sender) is ours, known by the bot's id.
+    closed["sender"].update(login="waooaw[bot]", id=4242, type="Bot")
+    assert Event.from_payload("x", "issues", closed, app_id=777, bot_user_id=4242).caused_by_app
+
+
+def test_a_payload_whose_objects_are_not_objects_names_no_repository_installation_or_sender():
+    payload = load_payload("issue_comment/created.payload.json")
+    payload.update(repository=["acme/widgets"], installation="1", sender=7)
+    payload["comment"]["body"] = 5
+    event = Event.from_payload("x", "issue_comment", payload, app_id=777, bot_user_id=7)
+    assert (event.repo, event.installation_id, event.sender_login, event.caused_by_app) == (None, None, None, False)
+    assert not event.repo_public and event.origin_agent is None
 
 
 def test_the_origin_of_our_comment_is_the_marker_that_ends_it():
@@ -176,6 +203,7 @@ def test_the_origin_of_our_comment_is_the_marker_that_ends_it():
     body = "`docs/<!-- waooaw:concierge:comment:help:2 -->/models.py`\n\n<!-- waooaw:wowvision:comment:summary:2 -->\n"
     payload = load_payload("issue_comment/created.payload.json", comment__body=body)
     payload["comment"]["performed_via_github_app"] = {"id": 777}
+    payload["sender"].update(login="waooaw[bot]", id=4242, type="Bot")
     assert Event.from_payload("x", "issue_comment", payload, app_id=777).origin_agent == "wowvision"
     payload["comment"]["body"] = "<!-- waooaw:wowvision:comment:summary:2 --> and then text"
     assert Event.from_payload("x", "issue_comment", payload, app_id=777).origin_agent is None
