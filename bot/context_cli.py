@@ -330,10 +330,13 @@ def tokens_create(
             if job is not None and reach is None:
                 reach = job_repository(store, installation, job)
             with store.session() as session:
-                issued = tokens.issue(
-                    session, installation_id=installation, job_id=job, repo=reach, read_only=read_only, ttl=lifetime,
-                    created_by=cli_actor(),
-                )  # fmt: skip
+                try:
+                    issued = tokens.issue(
+                        session, installation_id=installation, job_id=job, repo=reach, read_only=read_only, ttl=lifetime,
+                        created_by=cli_actor(),
+                    )  # fmt: skip
+                except ValueError as exc:
+                    raise UsageError(str(exc)) from exc
         finally:
             store.dispose()
         scope = f"job {job}" if job else "all jobs"

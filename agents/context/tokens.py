@@ -23,6 +23,7 @@ from agents.context.models import ApiToken, AuditEntry, Installation
 PREFIX = "wao"
 DEFAULT_TTL = timedelta(hours=1)
 MAX_TTL = timedelta(days=30)
+JOB_ID_MAX: int = ApiToken.__table__.c.job_id.type.length  # a job id longer than this has no token
 _TOKEN = re.compile(r"^wao_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 _ID = re.compile(r"^[0-9a-f]{16}$")
 _TTL_PART = re.compile(r"(\d+)([smhd])")
@@ -141,6 +142,8 @@ def issue(
         raise ValueError(f"a token lives more than zero and at most {MAX_TTL.days} days")
     if job_id is not None and repo is None:
         raise ValueError(f"a job's token is bound to the job's repository: name the repository of job {job_id}")
+    if job_id is not None and not 0 < len(job_id) <= JOB_ID_MAX:
+        raise ValueError(f"a job id has 1 to {JOB_ID_MAX} characters")
     now = now or datetime.now(timezone.utc)
     ident, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
     expires_at = now + ttl

@@ -45,7 +45,7 @@ from starlette.concurrency import run_in_threadpool
 from agents.context import tokens
 from agents.context.client import ContextClient, DbContextClient
 from agents.context.db import Store, dialect_insert
-from agents.context.documents import SCOPE_MAX, check_segment
+from agents.context.documents import check_segment
 from agents.context.errors import Conflict, ContextError, Forbidden, InvalidRequest, NotFound, Unauthorized
 from agents.context.models import Installation, OidcExchange
 from agents.context.tokens import Grant, IssuedToken
@@ -92,7 +92,7 @@ class TokenRefused(Exception):
 class CoeTokenRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    job: str = Field(min_length=1, max_length=SCOPE_MAX, description="The job id, e.g. `job-3f9a2b1c0d`.")
+    job: str = Field(min_length=1, max_length=tokens.JOB_ID_MAX, description="The job id, e.g. `job-3f9a2b1c0d`.")
     oidc_token: str = Field(min_length=1, max_length=16_384, description="The run's GitHub Actions OIDC token (a JWT).")
 
 
@@ -327,7 +327,7 @@ async def read_request(request: Request) -> CoeTokenRequest:
     try:
         await Gate.read_body(request)
         asked = CoeTokenRequest.model_validate(await request.json() if await request.body() else None)
-        check_segment("job", asked.job, SCOPE_MAX)
+        check_segment("job", asked.job, tokens.JOB_ID_MAX)
     except (InvalidRequest, ValidationError) as exc:
         raise CoeTokenError(400, 'send JSON {"job": "<job id>", "oidc_token": "<the run\'s OIDC token>"}') from exc
     return asked

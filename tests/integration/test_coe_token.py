@@ -207,8 +207,10 @@ def test_the_issuer_unreachable_is_503_and_nothing_is_issued(store, issuer, job)
 @pytest.mark.parametrize(
     "body",
     [b"not json", b"[]", b"{}", b'{"job": "job-1"}', b'{"job": "", "oidc_token": "x"}', b'{"job": "a/b", "oidc_token": "x"}',
-     b'{"job": "job-1", "oidc_token": "x", "extra": 1}', b'{"job": 1, "oidc_token": "x"}', b""],
-    ids=["not json", "a list", "empty object", "no token", "empty job", "slash in job", "extra field", "job a number", "no body"],
+     b'{"job": "job-1", "oidc_token": "x", "extra": 1}', b'{"job": 1, "oidc_token": "x"}', b"",
+     b'{"job": "job-%s", "oidc_token": "x"}' % (b"a" * 61)],
+    ids=["not json", "a list", "empty object", "no token", "empty job", "slash in job", "extra field", "job a number", "no body",
+         "job id longer than a token holds"],
 )  # fmt: skip
 def test_a_malformed_body_is_400_before_any_token_check(client, issuer, body):
     answer = client.post(URL, content=body, headers={"Content-Type": "application/json"})

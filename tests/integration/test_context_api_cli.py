@@ -85,6 +85,8 @@ def test_a_job_token_is_bound_to_a_repository_named_or_found(db, cli_store):
             theirs = client.put("/api/v1/contexts/octo/other/wowdomain/job-8", json={"data": {}}, headers=bearer(token))
         assert mine.status_code in (201, 409) and theirs.status_code == 403
     assert run(["tokens", "create", "--installation", "42", "--repo", "octo"], db).returncode == 2
+    too_long = run(["tokens", "create", "--installation", "42", "--job", "job-" + "a" * 61, "--repo", "octo/hello"], db)
+    assert too_long.returncode == 2 and "a job id has 1 to 64 characters" in too_long.stderr
 
 
 @pytest.mark.parametrize("ttl", ["31d", "0h", "soon", "1x"])
