@@ -11,7 +11,7 @@ import asyncio
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,6 +26,7 @@ from agents.context.models import AgentRun, InboxRecord, Installation, utcnow
 from agents.decisions import DecisionCache
 from agents.events import Event
 from agents.llm import LLMClient
+from agents.outputs import Output
 from agents.ports import RepoReader
 from agents.registry import Registry
 from bot import metrics, tenancy
@@ -233,6 +234,7 @@ class Worker:
         agent = agent_class(self.env)
         await agent.wake_up(event)
         outputs = await agent.execute(event)
+        _refuse_foreign(agent.name, outputs, event)
         await self.publisher.publish(agent.name, outputs, event)
         await agent.save_context(event)
 
@@ -259,3 +261,15 @@ class Worker:
                 .values(status=result.status, error=result.error, finished_at=utcnow(), duration_ms=duration * 1000)
             )
 
+
+class ForeignOutput(Exception):
+    """An agent asked to act on another repository than the one its event came from."""
+
+
+def _refuse_foreign(agent: str, outputs: Sequence[Output], event: Event) -> None:
+    """An event of one repository moves outputs in that repository alone: the installation's
+    token reaches its other repositories too, and a tenant's event must never act on them."""
+    foreign = sorted({repo for output in outputs if (repo := output.repo) is not None and repo != event.repo})
+    if foreign:
+        raise ForeignOutput(f"{agent} was woken by an event of {event.repo} and asked to act on {', '.join(foreign)}: "
+                            "nothing was published")

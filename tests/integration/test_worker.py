@@ -44,6 +44,17 @@ class Echo(WowAgent):
         return [Comment(repo=event.repo, issue_number=event.issue_number, body="echo", key=event.delivery_id)]
 
 
+class Wanderer(WowAgent):
+    """Answers the comment, and also on another repository of the installation."""
+
+    name = "wanderer"
+    wakes_on = ("issue_comment.created",)
+
+    async def execute(self, event):
+        return [Comment(repo=event.repo, issue_number=event.issue_number, body="here", key="here"),
+                Comment(repo="acme/elsewhere", issue_number=1, body="there", key="there")]
+
+
 class Crasher(WowAgent):
     name = "crasher"
     wakes_on = ("issue_comment.created",)
@@ -207,6 +218,17 @@ def test_the_origin_of_our_comment_is_the_marker_that_ends_it():
     assert Event.from_payload("x", "issue_comment", payload, app_id=777).origin_agent == "wowvision"
     payload["comment"]["body"] = "<!-- waooaw:wowvision:comment:summary:2 --> and then text"
     assert Event.from_payload("x", "issue_comment", payload, app_id=777).origin_agent is None
+
+
+def test_an_agent_asking_to_act_on_another_repository_publishes_nothing_and_fails(store):
+    platform = platform_with(store, Wanderer)
+    enqueue(platform, "w1")
+    asyncio.run(drain(platform))
+    assert ("wanderer", "error") in runs(store, "w1")
+    assert "waooaw:wanderer:" not in platform.output.getvalue()
+    with store.session() as session:
+        failed = session.scalars(select(AgentRun).where(AgentRun.agent == "wanderer")).first()
+        assert "acme/elsewhere" in failed.error and "nothing was published" in failed.error
 
 
 def test_context_is_versioned_with_lineage_across_wakes(store):
