@@ -14,7 +14,7 @@ import typer
 from bot import logging as waooaw_logging
 from bot.coe_cli import coe_app
 from bot.context_cli import context_app, tokens_app
-from bot.settings import Settings
+from bot.settings import Settings, cli_settings
 from bot.report_cli import report_app
 from bot.vision_cli import vision_app
 
@@ -31,7 +31,7 @@ app.add_typer(coe_app, name="coe")
 
 
 def _settings() -> Settings:
-    settings = Settings()
+    settings = cli_settings()
     waooaw_logging.configure(settings.log_level)
     return settings
 

@@ -30,7 +30,7 @@ from agents.events import Event
 from agents.llm import LLMNotConfigured
 from bot import tenancy
 from bot.context_cli import UsageError, cli_actor, open_context_client, open_store, repo_installations
-from bot.settings import Settings
+from bot.settings import Settings, cli_settings
 
 coe_app = typer.Typer(help="Centre of Excellence jobs.", no_args_is_help=True)
 
@@ -51,7 +51,7 @@ def run(
     """Run a domain-onboarding job; prints `job <ID>` first. Exit 0 done, 3 parked, 1 failed, 2 usage."""
     from bot import logging as waooaw_logging
 
-    settings = Settings()
+    settings = cli_settings()
     waooaw_logging.configure(settings.log_level)
     if kind != "domain-onboarding":
         _usage(f"unknown CoE job {kind!r}: the one there is, is domain-onboarding")

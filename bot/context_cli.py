@@ -21,7 +21,7 @@ from agents.context.client import Context, ContextClient, DbContextClient, HttpC
 from agents.context.db import Store
 from agents.context.errors import ContextError, NotFound
 from agents.context.tokens import DEFAULT_TTL, Grant
-from bot.settings import Settings
+from bot.settings import Settings, cli_settings
 
 context_app = typer.Typer(
     help="Versioned agent contexts: show, search, lineage, snapshot, restore.", no_args_is_help=True
@@ -79,7 +79,7 @@ def open_context_client(
 def _settings() -> Settings:
     from bot import logging as waooaw_logging
 
-    settings = Settings()
+    settings = cli_settings()
     waooaw_logging.configure(settings.log_level)
     return settings
 

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
-from bot.settings import Settings
+from bot.settings import Settings, cli_settings
 
 if TYPE_CHECKING:
     from agents.context.db import Store
@@ -121,21 +121,13 @@ def missing_days(out: Path, day: date, catch_up: int) -> list[date]:
     return [d for d in candidates if d > existing[0] and not (out / markdown_path(d)).exists()]
 
 
-def web_url(settings: Settings) -> str:
-    """github.com for api.github.com; the Enterprise host for its /api/v3; the API URL otherwise."""
-    api = settings.github_api_url.rstrip("/")
-    if api == "https://api.github.com":
-        return "https://github.com"
-    return api.removesuffix("/api/v3")
-
-
 def _issue_image_base(settings: Settings, repo: str, out: Path) -> tuple[str, str] | None:
     """Where the committed charts are on GitHub, when `out` is inside the checkout we run in."""
     try:
         relative = out.resolve().relative_to(Path.cwd().resolve())
     except ValueError:
         return None
-    return f"{web_url(settings)}/{repo}/blob/HEAD/{relative.as_posix()}/daily/".replace("/./", "/"), "?raw=true"
+    return f"{settings.github_web_url}/{repo}/blob/HEAD/{relative.as_posix()}/daily/".replace("/./", "/"), "?raw=true"
 
 
 class Poster:
@@ -267,7 +259,7 @@ def daily(
     from bot import logging as waooaw_logging
     from bot.outputs import PublishError
 
-    settings = Settings()
+    settings = cli_settings()
     waooaw_logging.configure(settings.log_level)
     try:
         run_daily(settings, day, repo, out, post, catch_up)

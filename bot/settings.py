@@ -15,6 +15,9 @@ from agents.context.tokens import parse_ttl
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub never sends more than 25 MB
 OIDC_ISSUER = "https://token.actions.githubusercontent.com"  # GitHub Actions' OIDC tokens
 OIDC_AUDIENCE = "waooaw"  # what a CoE runner asks its OIDC token for, and what the app accepts
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
+# What `waooaw setup` writes and every `waooaw` command reads, from the working directory.
+ENV_FILE = Path(".env")
 
 
 class Settings(BaseSettings):
@@ -30,7 +33,7 @@ class Settings(BaseSettings):
     # The user id of the App's bot account (`<slug>[bot]`): events it sends are our own.
     app_bot_user_id: int | None = Field(None, alias="GITHUB_APP_BOT_USER_ID")
     github_token: SecretStr | None = Field(None, alias="GITHUB_TOKEN")
-    github_api_url: str = Field("https://api.github.com", alias="GITHUB_API_URL")
+    github_api_url: str = Field(DEFAULT_GITHUB_API_URL, alias="GITHUB_API_URL")
 
     anthropic_api_key: SecretStr | None = Field(None, alias="ANTHROPIC_API_KEY")
     anthropic_base_url: str | None = Field(None, alias="ANTHROPIC_BASE_URL")
@@ -106,6 +109,16 @@ class Settings(BaseSettings):
         return None
 
     @property
+    def github_web_url(self) -> str:
+        """GitHub's web address for its API: github.com for api.github.com, the host of a GitHub
+        Enterprise Server's /api/v3 or of GHE.com's api.SUBDOMAIN.ghe.com; the API URL otherwise."""
+        api = self.github_api_url.rstrip("/")
+        scheme, _, host = api.partition("://")
+        if api == DEFAULT_GITHUB_API_URL or (host.startswith("api.") and host.endswith(".ghe.com")):
+            return f"{scheme}://{host.removeprefix('api.')}"
+        return api.removesuffix("/api/v3")
+
+    @property
     def has_github_credentials(self) -> bool:
         return self.github_token is not None or (self.app_id is not None and self.private_key is not None)
 
@@ -113,6 +126,14 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """No Redis: the web process runs the worker itself on the local bus."""
         return self.redis_url is None
+
+
+def cli_settings() -> Settings:
+    """A command's settings: the environment, and `.env` (when there is one) for what the environment leaves unset.
+
+    Only the command line reads `.env`: an app or a test building `Settings()` sees the environment alone.
+    """
+    return Settings(_env_file=ENV_FILE)  # type: ignore[call-arg]
 
 
 def load_settings(**overrides: object) -> Settings:

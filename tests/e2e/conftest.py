@@ -16,7 +16,6 @@ import pytest
 
 from tests.fakes.github import FakeGitHub, app_private_key
 
-ROOT = Path(__file__).resolve().parents[2]
 APP_ID = 4242
 
 
@@ -38,19 +37,27 @@ def wait_until(condition: Callable[[], object], what: str, timeout: float = 30.0
 
 
 class Process:
-    """A `waooaw` subprocess whose output goes to a log file shown when a test fails."""
+    """A `waooaw` subprocess whose output goes to a log file shown when a test fails.
 
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+    It runs in the log's directory (the test's own), never in the checkout, so a developer's
+    `.env` there is not read; `stdin` is what it reads from its standard input.
+    """
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path, stdin: str = "") -> None:
         self.log = log
         self._log_file = log.open("ab")
         self.popen = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", *args],
             env=env,
-            cwd=ROOT,
+            cwd=log.parent,
+            stdin=subprocess.PIPE,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        assert self.popen.stdin is not None
+        self.popen.stdin.write(stdin.encode())
+        self.popen.stdin.close()
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no ack, exactly what a crashed machine does."""

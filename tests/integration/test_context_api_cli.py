@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import textwrap
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -30,7 +31,8 @@ UNREACHABLE_DB = "postgresql+psycopg://nobody@127.0.0.1:9/none"  # proves a comm
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "WAOOAW_", "ANTHROPIC_"))}
     clean.update(env)
-    return subprocess.run(WAOOAW + args, capture_output=True, text=True, env=clean, cwd=ROOT, timeout=120)
+    with tempfile.TemporaryDirectory() as cwd:  # not the checkout, whose .env may be a developer's
+        return subprocess.run(WAOOAW + args, capture_output=True, text=True, env=clean, cwd=cwd, timeout=120)
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ import pytest
 from agents.markdown import code, text
 from agents.reports import ReportDay, parse_day
 from agents.reports.markdown import trend
-from bot.report_cli import missing_days, web_url
-from bot.settings import Settings
+from bot.report_cli import missing_days
 
 NOW = datetime(2026, 3, 10, 2, 30, tzinfo=timezone.utc)
 
@@ -63,8 +62,3 @@ def test_catch_up_fills_gaps_after_the_first_report_only(tmp_path: Path):
     assert missing_days(tmp_path, day, 7) == [date(2026, 3, 6), date(2026, 3, 8), date(2026, 3, 9)]
     assert missing_days(tmp_path, day, 2) == [date(2026, 3, 8), date(2026, 3, 9)]
     assert missing_days(tmp_path, day, 0) == []
-
-
-def test_chart_links_point_at_the_web_host_of_the_api():
-    assert web_url(Settings(GITHUB_API_URL="https://api.github.com")) == "https://github.com"
-    assert web_url(Settings(GITHUB_API_URL="https://ghe.example.com/api/v3")) == "https://ghe.example.com"
