@@ -33,6 +33,14 @@ branch name, a sha or "HEAD"; a new branch starts with the files of the ref it i
 made from), `commits` (one entry per PUT of contents), `pulls` ((repo, number) → PR;
 `pull_requests` lists them), `add_pull(...)` for a PR opened behind the publisher's
 back, and `dispatches` (each workflow dispatch: repo, workflow, ref, inputs).
+
+Registering an App from a manifest, as `waooaw setup` drives it: the web form
+`POST /settings/apps/new` (or `/organizations/ORG/settings/apps/new`) with a `manifest`
+field, as a signed-in user who confirms at once, redirects the browser to the manifest's
+`redirect_url` with a code and the `state` it was given (`app_registrations` records each
+post); `POST /app-manifests/{code}/conversions` trades a code once for the new App with its
+secrets (`apps`, by id) and answers 404 after. Neither needs an Authorization header. The
+API is also served under `/api/v3`, where a GitHub Enterprise Server has it.
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ import functools
 import itertools
 import json
 import re
+import secrets
 import threading
 import zlib
 from collections.abc import Sequence
@@ -52,7 +61,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, parse_qsl, urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -117,6 +126,7 @@ class Call:
     json: Any
     headers: dict[str, str] = field(repr=False)
     status: int = 0
+    form: dict[str, str] = field(default_factory=dict)  # a browser's form post (the App registration page)
 
 
 @dataclass
@@ -166,6 +176,9 @@ class FakeGitHub:
         self.branches: dict[str, dict[str, str]] = {}  # repo → {branch: head sha}
         self.commits: list[dict[str, Any]] = []  # each PUT of contents: repo, branch, path, message, sha, content
         self.dispatches: list[dict[str, Any]] = []  # each workflow dispatch: repo, workflow, ref, inputs
+        self.app_registrations: list[dict[str, Any]] = []  # each manifest form post: org (or None), state, manifest
+        self.apps: dict[int, dict[str, Any]] = {}  # App id → the App as its code's conversion answered it
+        self._app_codes: dict[str, dict[str, Any]] = {}  # code not yet traded → {"manifest", "owner"}
         self.valid_anchors: set[tuple[str, int]] | None = None
         self.token_ttl = timedelta(hours=1)
         self.minted_tokens: list[str] = []
@@ -419,6 +432,8 @@ class FakeGitHub:
             payload = None
         call = Call(request.method, "/" + request.path_params["path"], dict(request.query_params), payload,
                     {k.lower(): v for k, v in request.headers.items()})
+        if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            call.form = dict(parse_qsl(raw.decode()))
         with self._lock:
             self.requests.append(call)
             status, body, headers = self._dispatch(call, str(request.url))
@@ -438,16 +453,27 @@ class FakeGitHub:
             if failure.times > 0 and failure.method == call.method and failure.path.search(call.path):
                 failure.times -= 1
                 return failure.status, failure.body, failure.headers
+        path = call.path.removeprefix("/api/v3")
+        answer = self._route(PUBLIC_ROUTES, call, path, full_url)
+        if answer is not None:
+            return answer
         authorization = call.headers.get("authorization", "")
         if not authorization:
             return 401, {"message": "Requires authentication"}, {}
         if authorization.removeprefix("token ") in self._revoked:
             return 401, {"message": "Bad credentials"}, {}
-        for method, pattern, handler in ROUTES:
-            match = re.fullmatch(pattern, call.path)
+        answer = self._route(ROUTES, call, path, full_url)
+        if answer is not None:
+            return answer
+        return 404, {"message": f"fake GitHub does not serve {call.method} {call.path}"}, {}
+
+    def _route(self, routes: list[tuple[str, str, str]], call: Call, path: str,
+               full_url: str) -> tuple[int, Any, dict[str, str]] | None:
+        for method, pattern, handler in routes:
+            match = re.fullmatch(pattern, path)
             if match and method == call.method:
                 return getattr(self, handler)(call, full_url, **match.groupdict())
-        return 404, {"message": f"fake GitHub does not serve {call.method} {call.path}"}, {}
+        return None
 
     @staticmethod
     def _page(call: Call, full_url: str, items: list[Any]) -> tuple[int, Any, dict[str, str]]:
@@ -764,6 +790,42 @@ class FakeGitHub:
         self.dispatches.append({"repo": repo, "workflow": workflow, "ref": ref, "inputs": call.json.get("inputs") or {}})
         return 204, None, {}
 
+    def register_app(self, call: Call, url: str, org: str | None = None) -> tuple[int, Any, dict[str, str]]:
+        """The web form: GitHub shows the manifest's App to the signed-in user, who creates it; the
+        browser goes back to `redirect_url` with a one-time code and the state it came with."""
+        try:
+            manifest = json.loads(call.form.get("manifest", ""))
+        except ValueError:
+            return 422, {"message": "The manifest is not valid JSON"}, {}
+        missing = [key for key in ("url", "redirect_url") if not manifest.get(key)]
+        missing += [] if (manifest.get("hook_attributes") or {}).get("url") else ["hook_attributes.url"]
+        if missing:
+            return 422, {"message": f"The manifest lacks {', '.join(missing)}"}, {}
+        owner = self.user(org, zlib.crc32(org.encode()), type="Organization") if org else self._templates["user"]
+        code = secrets.token_hex(10)
+        self._app_codes[code] = {"manifest": manifest, "owner": copy.deepcopy(owner)}
+        self.app_registrations.append({"org": org, "state": call.query.get("state"), "manifest": manifest})
+        back = {"code": code} | ({"state": call.query["state"]} if "state" in call.query else {})
+        return 302, None, {"location": f"{manifest['redirect_url']}?{urlencode(back)}"}
+
+    def convert_app_manifest(self, call: Call, url: str, code: str) -> tuple[int, Any, dict[str, str]]:
+        pending = self._app_codes.pop(code, None)
+        if pending is None:  # used already, or never given: GitHub does not say which
+            return 404, {"message": "Not Found", "status": "404", "documentation_url":
+                         "https://docs.github.com/rest/apps/apps#create-a-github-app-from-a-manifest"}, {}
+        manifest, id = pending["manifest"], next(self._ids)
+        name = manifest.get("name") or f"app-{id}"
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+        app = {
+            "id": id, "slug": slug, "node_id": f"A_{id}", "client_id": f"Iv23li{id:014x}", "owner": pending["owner"],
+            "name": name, "description": manifest.get("description"), "external_url": manifest["url"],
+            "html_url": f"https://github.com/apps/{slug}", "created_at": _now(), "updated_at": _now(),
+            "permissions": manifest.get("default_permissions") or {}, "events": manifest.get("default_events") or [],
+            "client_secret": secrets.token_hex(20), "webhook_secret": secrets.token_hex(20), "pem": app_private_key(),
+        }
+        self.apps[id] = app
+        return 201, app, {}
+
     def get_permission(self, call: Call, url: str, repo: str, user: str) -> tuple[int, Any, dict[str, str]]:
         level = self.permissions.get(user)
         if level is None:
@@ -776,6 +838,12 @@ class FakeGitHub:
 
 
 ACTIONS_APP_ID = 15368  # GitHub Actions: the App behind a workflow's own token
+# What a browser or an unauthenticated client reaches: the App registration form and the code's trade.
+PUBLIC_ROUTES: list[tuple[str, str, str]] = [
+    ("POST", r"/settings/apps/new", "register_app"),
+    ("POST", r"/organizations/(?P<org>[^/]+)/settings/apps/new", "register_app"),
+    ("POST", r"/app-manifests/(?P<code>[^/]+)/conversions", "convert_app_manifest"),
+]
 _REPO = r"/repos/(?P<repo>[^/]+/[^/]+)"
 ROUTES: list[tuple[str, str, str]] = [
     ("POST", r"/app/installations/(?P<installation>\d+)/access_tokens", "mint_token"),
