@@ -16,6 +16,7 @@ from bot.coe_cli import coe_app
 from bot.context_cli import context_app, tokens_app
 from bot.settings import Settings, cli_settings
 from bot.report_cli import report_app
+from bot.setup import setup as setup_command
 from bot.vision_cli import vision_app
 
 app = typer.Typer(help="WAOOAW: GitHub-native AI agents.", no_args_is_help=True, add_completion=False)
@@ -28,6 +29,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(vision_app, name="vision")
 app.add_typer(report_app, name="report")
 app.add_typer(coe_app, name="coe")
+app.command("setup")(setup_command)
 
 
 def _settings() -> Settings:
