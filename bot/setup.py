@@ -359,13 +359,14 @@ def setup(
         f"It registers the App from app.yml for {flow.account}, webhook {flow.hook}.\n"
         "Waiting for GitHub to send you back (Ctrl-C stops; nothing is written before then)."
     )
+    stopped = "stopped before GitHub sent the App back: nothing was written"
     try:
         flow.run()
     except KeyboardInterrupt:
-        typer.echo("stopped: nothing was registered or written", err=True)
+        typer.echo(stopped, err=True)
         raise typer.Exit(130) from None
     if flow.app is None or flow.key is None:
-        typer.echo(f"error: {flow.failure}", err=True)
+        typer.echo(f"error: {flow.failure or stopped}", err=True)
         raise typer.Exit(1)
     _report(flow)
 
