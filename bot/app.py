@@ -102,18 +102,27 @@ class Platform:
         )
 
 
-def build_platform(settings: Settings, *, bus: EventBus | None = None, publisher: Publisher | None = None) -> Platform:
+def build_platform(
+    settings: Settings,
+    *,
+    bus: EventBus | None = None,
+    publisher: Publisher | None = None,
+    reader_for: Callable[[Event], RepoReader | None] | None = None,
+) -> Platform:
+    """`reader_for` stands in for GitHub where there are no credentials (a dry run over a local clone)."""
     store = Store(settings.database_url)
     if settings.redis_url is not None:  # context versions any process writes reach the API's cache
         watch_context_writes(store, settings.redis_url)
     clients = github_clients(settings)  # one token cache for publishing and reading
+    if reader_for is None:
+        reader_for = (lambda event: GitHubReader(clients, event.installation_id)) if clients else (lambda event: None)
     return Platform(
         settings=settings,
         store=store,
         registry=default_registry(store),
         bus=bus or make_bus(settings),
         publisher=publisher or build_publisher(store, clients),
-        reader_for=(lambda event: GitHubReader(clients, event.installation_id)) if clients else (lambda event: None),
+        reader_for=reader_for,
         llm=make_llm(settings),
         decision_cache=decision_cache(store, settings.redis_url, shares_public=settings.decision_cache_shared),
     )

@@ -134,14 +134,28 @@ def replay(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A webhook payload (JSON).")],
     event: Annotated[str, typer.Option("--event", help="The X-GitHub-Event name, e.g. pull_request.")],
     delivery: Annotated[Optional[str], typer.Option("--delivery", help="Delivery id; new each time if omitted.")] = None,
+    repo: Annotated[
+        Optional[Path], typer.Option("--repo", help="A local clone to read the change from (dry run, no credentials).")
+    ] = None,
+    base: Annotated[
+        Optional[str], typer.Option("--base", help="Base commit in --repo (default: the payload's, else the merge-base).")
+    ] = None,
+    head: Annotated[Optional[str], typer.Option("--head", help="Head commit in --repo (default: the payload's, else HEAD).")] = None,
 ) -> None:
     """Push a payload through the whole pipeline in this process and wait until it is done."""
-    from bot.replay import replay_file
+    from bot.replay import notes, replay_file
+    from bot.vision_cli import UsageProblem
 
     settings = _settings()
     delivery_id = delivery or str(uuid.uuid4())
-    outcome = asyncio.run(replay_file(settings, file, event, delivery_id))
+    try:
+        outcome = asyncio.run(replay_file(settings, file, event, delivery_id, clone=repo, base=base, head=head))
+    except UsageProblem as problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(json.dumps(outcome, indent=2))
+    for note in notes(settings, event, outcome, clone=repo):
+        typer.echo(f"note: {note}", err=True)
     if outcome["status"] in ("failed", "dead"):
         raise typer.Exit(1)
 

@@ -1,8 +1,14 @@
-"""`waooaw replay`: one payload through inbox → bus → worker → agents → outputs, in this process."""
+"""`waooaw replay`: one payload through inbox → bus → worker → agents → outputs, in this process.
+
+Without GitHub credentials the outputs are printed as they would be posted (dry run),
+and `clone` (a local git repository) stands in for GitHub where agents read the change.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -10,28 +16,45 @@ from sqlalchemy import select
 
 from agents.context.models import AgentRun
 from bot import webhooks
-from bot.app import build_platform
+from bot.app import Platform, build_platform
 from bot.bus import LocalBus
+from bot.git_reader import LocalClone
 from bot.inbox import InboxStatus
 from bot.settings import Settings
+from bot.vision_cli import UsageProblem
+
+# Events whose agents read the repository (WowVision): without credentials, only a clone shows them the change.
+READS_THE_CHANGE = frozenset({"pull_request", "push", "check_run", "check_suite"})
 
 
-async def replay_file(settings: Settings, file: Path, event: str, delivery_id: str) -> dict[str, Any]:
+async def replay_file(settings: Settings, file: Path, event: str, delivery_id: str, *, clone: Path | None = None,
+                      base: str | None = None, head: str | None = None) -> dict[str, Any]:
+    """Raises UsageProblem for a payload, a clone or a ref that cannot be used."""
     try:
         delivery = webhooks.parse(file.read_bytes(), event=event, delivery_id=delivery_id)
     except webhooks.WebhookRejected as rejected:
-        raise SystemExit(f"error: {file}: {rejected.reason}") from None
-    bus = LocalBus(max_deliveries=settings.bus_max_deliveries, backoff_base=0.1)
-    platform = build_platform(settings, bus=bus)
-    await asyncio.to_thread(platform.store.upgrade)
-    try:
-        return await _replay(platform, bus, delivery)
-    finally:
-        await platform.publisher.close()
-        platform.store.dispose()
+        raise UsageProblem(f"{file}: {rejected.reason}") from None
+    if clone is None and (base or head):
+        raise UsageProblem("--base and --head name commits of a local clone: pass --repo PATH too")
+    if clone is not None and settings.has_github_credentials:
+        raise UsageProblem("--repo reads the change from a local clone in a dry run; with GitHub credentials "
+                           "the agents read it from GitHub: drop --repo, or unset the credentials")
+    with LocalClone(clone, delivery.payload, base, head) if clone is not None else nullcontext() as reader:
+        if reader is not None:
+            print(f"replay: {reader.repo} reads as the clone {clone}; its change is {reader.base[:7]}..{reader.head[:7]}",
+                  file=sys.stderr)
+        bus = LocalBus(max_deliveries=settings.bus_max_deliveries, backoff_base=0.1)
+        platform = build_platform(settings, bus=bus, reader_for=(lambda _: reader) if reader is not None else None)
+        await asyncio.to_thread(platform.store.upgrade)
+        try:
+            return await push(platform, bus, delivery)
+        finally:
+            await platform.publisher.close()
+            platform.store.dispose()
 
 
-async def _replay(platform, bus: LocalBus, delivery: webhooks.Delivery) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+async def push(platform: Platform, bus: LocalBus, delivery: webhooks.Delivery) -> dict[str, Any]:
+    """Record the delivery, run the worker on it until it is done, and say what ran."""
     wanted = await platform.wanted(delivery.event)
     status = InboxStatus.QUEUED if wanted else InboxStatus.IGNORED
     if not await asyncio.to_thread(platform.inbox.record, delivery, status):
@@ -49,7 +72,20 @@ async def _replay(platform, bus: LocalBus, delivery: webhooks.Delivery) -> dict[
     return _outcome(platform, delivery.delivery_id, record.status if record else "lost")
 
 
-def _outcome(platform, delivery_id: str, status: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def notes(settings: Settings, event: str, outcome: dict[str, Any], *, clone: Path | None) -> list[str]:
+    """What a newcomer needs to hear when a replay shows nothing."""
+    said = []
+    if outcome["status"] == "done" and not outcome["runs"]:
+        said.append(f"no agent woke on this {event} payload (`waooaw agents list` says what each wakes on)"
+                    + ("; a comment wakes one only with a command in it, e.g. `/waooaw help`" if event == "issue_comment"
+                       else ""))
+    if event in READS_THE_CHANGE and clone is None and not settings.has_github_credentials:
+        said.append("without GitHub credentials WowVision cannot read the change: pass --repo PATH "
+                    "(a local clone) to review it from there")
+    return said
+
+
+def _outcome(platform: Platform, delivery_id: str, status: str) -> dict[str, Any]:
     with platform.store.session() as session:
         runs = session.scalars(select(AgentRun).where(AgentRun.delivery_id == delivery_id).order_by(AgentRun.id))
         return {

@@ -108,7 +108,19 @@ class Git:
             self._batch.wait(timeout=30)
 
 
-def _range(git: Git, base: str | None, head: str) -> tuple[str, str]:
+def toplevel(path: Path) -> Path:
+    """The work tree of the git repository that holds `path`."""
+    try:
+        top = subprocess.run(["git", "-C", str(path), "rev-parse", "--show-toplevel"], capture_output=True)
+    except FileNotFoundError:
+        raise UsageProblem("git is not installed (or not on PATH)") from None
+    if top.returncode != 0:
+        raise UsageProblem(f"{path} is not a git repository")
+    return Path(top.stdout.decode().strip())
+
+
+def commit_range(git: Git, base: str | None, head: str) -> tuple[str, str]:
+    """(base, head) as commits: `base` None is the merge-base of `head` with the default branch."""
     head_sha = git.commit(head)
     if head_sha is None:
         raise UsageProblem(f"--head {head!r} is not a commit in {git.repo}")
@@ -142,14 +154,12 @@ def check(
     from agents.vision.render import render_markdown, render_text, to_json
 
     try:
-        top = subprocess.run(["git", "-C", str(repo), "rev-parse", "--show-toplevel"], capture_output=True)
-    except FileNotFoundError:
-        _usage("git is not installed (or not on PATH)")
-    if top.returncode != 0:
-        _usage(f"{repo} is not a git repository")
-    with Git(Path(top.stdout.decode().strip())) as git:
+        root = toplevel(repo)
+    except UsageProblem as exc:
+        _usage(str(exc))
+    with Git(root) as git:
         try:
-            base_sha, head_sha = _range(git, base, head)
+            base_sha, head_sha = commit_range(git, base, head)
             config = parse_config(git.read(base_sha, CONFIG_PATH), CONFIG_PATH)
             packs = resolve_packs(config, lambda path: git.read(base_sha, path))
             diff = parse_diff(git.diff(base_sha, head_sha))
