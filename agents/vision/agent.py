@@ -96,6 +96,9 @@ class WowVisionPrime(WowAgent):
 
     async def execute(self, event: Event) -> list[Output]:
         reader = self.env.reader_for(event)
+        if event.name == "issue_comment":
+            # Answered without a reader too: a dry run shows the refusal nobody's permission can lift.
+            return await self._command(event, reader)
         if reader is None or event.repo is None:
             log.info(
                 "wowvision.no_github", delivery=event.delivery_id, reason="no GitHub credentials to read the change"
@@ -103,8 +106,6 @@ class WowVisionPrime(WowAgent):
             return []
         if event.name == "push":
             return await self._push(event, reader)
-        if event.name == "issue_comment":
-            return await self._command(event, reader)
         if event.name == "check_suite":
             return await self._rerun_suite(event, reader)
         number = _pr_number(event)
@@ -266,7 +267,7 @@ class WowVisionPrime(WowAgent):
 
     # ------------------------------------------------------------------ commands
 
-    async def _command(self, event: Event, reader: RepoReader) -> list[Output]:
+    async def _command(self, event: Event, reader: RepoReader | None) -> list[Output]:
         command = _command(event)
         assert command is not None and event.repo is not None and event.issue_number is not None
         comment_id = event.payload["comment"]["id"]
@@ -281,6 +282,7 @@ class WowVisionPrime(WowAgent):
         if command.verb in ("recheck", "pause", "resume") and not is_pull:
             return reply(f"`/wowvision {command.verb}` works on pull requests; this is an issue.")
         if command.verb == "recheck":
+            assert reader is not None  # may_act is False without one
             pull = await reader.pull_request(event.repo, event.issue_number)
             return outputs + await self._review_pull(event, reader, pull, forced=True)
         if command.verb in ("pause", "resume"):
@@ -378,7 +380,9 @@ async def _pull_diff(reader: RepoReader, repo: str, pull: dict[str, Any]) -> Dif
         return from_github_files(files, total_files=pull.get("changed_files"))
 
 
-async def _default_branch_packs(reader: RepoReader, event: Event) -> list[Pack]:
+async def _default_branch_packs(reader: RepoReader | None, event: Event) -> list[Pack]:
+    if reader is None:  # the repository cannot be read: the packs applied by default
+        return resolve_packs(parse_config(None))
     branch = (event.payload.get("repository") or {}).get("default_branch") or "HEAD"
     loaded = await _load_rules(reader, event.repo or "", branch)
     return [] if isinstance(loaded, SourceError) else loaded[1]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import fixture_path, load_payload
+from tests.vision_support import GitRepo
 
 WAOOAW = [sys.executable, "-m", "bot.cli"]
 
@@ -44,7 +45,8 @@ def test_replay_runs_the_whole_pipeline_and_prints_outputs_in_dry_run(tmp_path):
     payload.write_text(json.dumps(load_payload("issue_comment/created.payload.json", comment__body="/waooaw status")))
     result = run(["replay", str(payload), "--event", "issue_comment", "--delivery", "replay-1"], tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "[dry-run] concierge → comment <!-- waooaw:concierge:comment:status:1 -->" in result.stdout
+    assert "━━ [dry run] concierge: comment on Codertocat/Hello-World#1 ━━" in result.stdout
+    assert "   ⤷ <!-- waooaw:concierge:comment:status:1 -->" in result.stdout
     outcome = json.loads(result.stdout[result.stdout.index("{\n"):])
     assert outcome == {
         "delivery": "replay-1",
@@ -53,7 +55,116 @@ def test_replay_runs_the_whole_pipeline_and_prints_outputs_in_dry_run(tmp_path):
     }
     again = run(["replay", str(payload), "--event", "issue_comment", "--delivery", "replay-1"], tmp_path)
     assert json.loads(again.stdout[again.stdout.index("{\n"):])["status"] == "duplicate"
-    assert "[dry-run]" not in again.stdout
+    assert "[dry run]" not in again.stdout
+
+
+def comment_payload(tmp_path: Path, body: str) -> Path:
+    payload = tmp_path / "comment.json"
+    payload.write_text(json.dumps(load_payload("issue_comment/created.payload.json", comment__body=body)))
+    return payload
+
+
+def test_replay_of_a_help_comment_prints_the_answer_as_it_would_be_posted(tmp_path):
+    result = run(["replay", str(comment_payload(tmp_path, "/waooaw help")), "--event", "issue_comment"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout
+    reaction = printed.index("━━ [dry run] concierge: reaction eyes on comment 492700400 in Codertocat/Hello-World ━━")
+    answer = printed.index("━━ [dry run] concierge: comment on Codertocat/Hello-World#1 ━━")
+    assert reaction < answer
+    body = printed[answer:].split("\n", 1)[1]
+    assert body.startswith("### WAOOAW — what you can ask here\n")
+    assert "| `/waooaw help` | what you can ask WAOOAW on this repository | anyone |" in body
+    assert "note:" not in result.stderr
+
+
+def test_replay_of_a_comment_without_a_command_says_why_nothing_woke(tmp_path):
+    result = run(["replay", str(fixture_path("issue_comment/created.payload.json")), "--event", "issue_comment"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["runs"] == []
+    assert "note: no agent woke on this issue_comment payload" in result.stderr
+    assert "`/waooaw help`" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["/wowvision recheck", "/wowvision ignore hygiene-print too noisy"])
+def test_an_acting_command_is_refused_visibly_in_a_dry_run(tmp_path, command):
+    # Without GitHub credentials nobody's write access can be checked: the refusal is what would be posted.
+    result = run(["replay", str(comment_payload(tmp_path, command)), "--event", "issue_comment"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    answer = result.stdout.index("━━ [dry run] wowvision: comment on Codertocat/Hello-World#1 ━━")
+    refusal = result.stdout[answer:].split("\n")[1]
+    assert refusal.startswith(f"Sorry @Codertocat, `{command}` needs write access to this repository, so I have not run it.")
+
+
+@pytest.fixture
+def clone(tmp_path: Path) -> GitRepo:
+    """A clone whose branch `change` leaves a breakpoint and a print behind."""
+    repo = GitRepo(tmp_path / "clone")
+    repo.commit("start", {".github/waooaw.yml": "packs: [hygiene]\n", "app/main.py": "def main():\n    return 1\n"})
+    repo.git("checkout", "-q", "-b", "change")
+    repo.commit("debug", {"app/main.py": "def main():\n    breakpoint()\n    print('x')\n    return 2\n"})
+    return repo
+
+
+def assert_reviewed(printed: str, head: str) -> None:
+    """The check run, the review with its inline comments and the summary comment, in that order."""
+    check_run = printed.index(f"━━ [dry run] wowvision: check run 'WowVision' on Codertocat/Hello-World at {head[:7]}: failure ━━")
+    review = printed.index(f"━━ [dry run] wowvision: review COMMENT on Codertocat/Hello-World#2 at {head[:7]}, 2 inline comments ━━")
+    summary = printed.index("━━ [dry run] wowvision: comment on Codertocat/Hello-World#2 ━━")
+    assert check_run < review < summary
+    assert "  failure  app/main.py:2  hygiene-breakpoint: A debugger breakpoint is left in the code" in printed[check_run:review]
+    inline = printed[review:summary]
+    assert "\n▸ app/main.py:2\n    **error** `hygiene-breakpoint` — A debugger breakpoint is left in the code\n" in inline
+    assert "\n▸ app/main.py:3\n    **notice** `hygiene-print` — print() in library code\n" in inline
+    assert "| 🔴 error | `app/main.py:2` | `hygiene-breakpoint` |" in printed[summary:]
+
+
+def test_replay_of_a_pull_request_reviews_the_change_of_a_local_clone(tmp_path, clone):
+    payload = fixture_path("pull_request/opened.payload.json")  # its SHAs are not in the clone: HEAD and the merge-base
+    result = run(["replay", str(payload), "--event", "pull_request", "--repo", str(clone.root)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    head = clone.git("rev-parse", "HEAD")
+    assert_reviewed(result.stdout, load_payload("pull_request/opened.payload.json")["pull_request"]["head"]["sha"])
+    assert f"its change is {clone.git('rev-parse', 'main')[:7]}..{head[:7]}" in result.stderr
+
+
+def test_the_payloads_shas_name_the_change_when_the_clone_has_them(tmp_path, clone):
+    base, head = clone.git("rev-parse", "main"), clone.git("rev-parse", "change")
+    clone.git("checkout", "-q", "main")  # HEAD is not the change: the payload says which it is
+    payload = tmp_path / "pull.json"
+    payload.write_text(json.dumps(load_payload("pull_request/opened.payload.json", pull_request__base__sha=base,
+                                               pull_request__head__sha=head)))
+    result = run(["replay", str(payload), "--event", "pull_request", "--repo", str(clone.root)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert_reviewed(result.stdout, head)
+
+
+def test_replay_of_a_pull_request_without_a_clone_says_how_to_review_it(tmp_path):
+    result = run(["replay", str(fixture_path("pull_request/opened.payload.json")), "--event", "pull_request"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "[dry run]" not in result.stdout
+    assert "note: without GitHub credentials WowVision cannot read the change: pass --repo PATH" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--repo", "{tmp}"], "is not a git repository"),
+        (["--repo", "{clone}", "--base", "no-such-ref"], "--base 'no-such-ref' is not a commit"),
+        (["--base", "main"], "pass --repo PATH too"),
+    ],
+)
+def test_replay_with_an_unusable_clone_or_ref_exits_2(tmp_path, clone, args, says):
+    args = [arg.format(tmp=tmp_path / "empty", clone=clone.root) for arg in args]
+    (tmp_path / "empty").mkdir()
+    result = run(["replay", str(fixture_path("pull_request/opened.payload.json")), "--event", "pull_request", *args],
+                 tmp_path)
+    assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr
+
+
+def test_replay_reads_a_clone_only_in_a_dry_run(tmp_path, clone):
+    result = run(["replay", str(fixture_path("pull_request/opened.payload.json")), "--event", "pull_request",
+                  "--repo", str(clone.root)], tmp_path, GITHUB_TOKEN="ghp_unused")
+    assert result.returncode == 2 and "with GitHub credentials the agents read it from GitHub" in result.stderr
 
 
 def test_replay_of_an_event_no_agent_wants_says_ignored(tmp_path):

@@ -202,8 +202,9 @@ def test_dry_run_prints_pull_requests_and_dispatches() -> None:
     published = publish(DryRunPublisher(stream), pull_request(base=None), dispatch)
 
     text = stream.getvalue()
-    assert f"pull request in {REPO} {BRANCH} → the default branch 'Onboard domain X'" in text
-    assert f"domains/x/spec.md ({len(SPEC)} bytes)" in text and f"domains/x/spec.yaml ({len(SPEC_YAML)} bytes)" in text
-    assert f"dispatch workflow waooaw-coe.yml in {REPO} @ the default branch\n      domain = 'x'" in text
+    assert f"pull request in {REPO} ({BRANCH} → the default branch): Onboard domain X" in text
+    assert f"domains/x/spec.md ({len(SPEC):,} bytes)" in text and f"domains/x/spec.yaml ({len(SPEC_YAML):,} bytes)" in text
+    assert f"workflow dispatch of waooaw-coe.yml in {REPO} at the default branch ━" in text
+    assert "\n  domain = 'x'\n" in text
     assert published == [Published("pull_request", "domain:x", None, None),
                          Published("workflow_dispatch", "job-1", None, None)]
