@@ -17,7 +17,7 @@ import os
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer
 from pydantic import SecretStr
@@ -31,6 +31,9 @@ from agents.llm import LLMNotConfigured
 from bot import tenancy
 from bot.context_cli import UsageError, cli_actor, open_context_client, open_store, repo_installations
 from bot.settings import Settings, cli_settings
+
+if TYPE_CHECKING:
+    from bot.outputs import Publisher
 
 coe_app = typer.Typer(help="Centre of Excellence jobs.", no_args_is_help=True)
 
@@ -69,11 +72,8 @@ def run(
     with contexts:
         record = _job(contexts, repo or LOCAL_REPO, installation, job, domain, depth, resume)
         typer.echo(f"job {record.id}")
-        result = asyncio.run(_run(settings, contexts, store, record, github_token))
-    for path, text in result.files.items():
-        target = out / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
+        result = asyncio.run(run_job(settings, contexts, store, record, github_token=github_token))
+    for target in write_files(out, result.files):
         typer.echo(f"wrote {target}")
     typer.echo(result.message)
     raise typer.Exit(EXIT[result.status])
@@ -144,11 +144,28 @@ def _job(
     return job
 
 
-async def _run(settings: Settings, contexts: ContextClient, store: Store | None, job: Job, github_token: str | None) -> RunResult:
+def write_files(out: Path, files: dict[str, str]) -> list[Path]:
+    """The job's files (`domains/<slug>/spec.md`, `spec.yaml`) under `out`."""
+    written = []
+    for path, text in files.items():
+        target = out / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        written.append(target)
+    return written
+
+
+async def run_job(settings: Settings, contexts: ContextClient, store: Store | None, job: Job, *,
+                  github_token: str | None = None, publisher: Publisher | None = None) -> RunResult:
+    """Run the job with the configured model (its steps resume from the last committed one).
+
+    Its outputs go to `publisher` when given, else to GitHub with credentials, printed without
+    (dry run), nowhere for a local job."""
     from bot.app import freeze_startup_heap, make_llm
 
     llm = make_llm(settings)
-    publish, close = _publisher(settings, store, job, github_token)
+    publisher = publisher or _publisher(settings, store, job, github_token)
+    publish = publish_nothing if publisher is None else _publishing(publisher, job)
     freeze_startup_heap()  # a job runs for minutes or hours: its steps should not wait on full collections
     try:
         batch = BatchPolicy(settings.coe_batch_poll, settings.coe_batch_wait) if settings.coe_batch else None
@@ -158,39 +175,38 @@ async def _run(settings: Settings, contexts: ContextClient, store: Store | None,
     except JobNotFound as error:
         return RunResult("failed", job, f"error: {error}")
     finally:
-        await close()
+        if publisher is not None:
+            await publisher.close()
         if llm is not None:
             await llm.aclose()
 
 
-def _publisher(settings: Settings, store: Store | None, job: Job, github_token: str | None) -> tuple[Publish, Any]:
-    """How the job's outputs reach GitHub: the real publisher, a dry run, or nowhere (a local job)."""
-    from bot.github import github_clients
-    from bot.outputs import DryRunPublisher, GitHubPublisher, Publisher
-
-    async def nothing() -> None:
-        return None
-
-    if job.repo == LOCAL_REPO:
-        return publish_nothing, nothing
-    if github_token is not None:
-        settings = settings.model_copy(update={"github_token": SecretStr(github_token), "app_id": None, "app_private_key": None,
-                                           "app_private_key_path": None})
-    clients = github_clients(settings)
-    publisher: Publisher
-    if clients is None:
-        publisher = DryRunPublisher()
-    else:
-        # Over the API the runner has no database: a scratch one remembers what this run published,
-        # and the markers on GitHub cover what earlier runs did.
-        records = store or Store(f"sqlite:///{tempfile.mkdtemp(prefix='waooaw-coe-')}/published.db")
-        if store is None:
-            records.upgrade()
-        publisher = GitHubPublisher(records, clients)
+def _publishing(publisher: Publisher, job: Job) -> Publish:
     event = Event(delivery_id=f"coe:{job.id}", name="workflow_dispatch", payload={}, repo=job.repo,
                   installation_id=job.installation_id or None)  # fmt: skip
 
     async def publish(outputs: Any) -> Any:
         return await publisher.publish(AGENT, outputs, event)
 
-    return publish, publisher.close
+    return publish
+
+
+def _publisher(settings: Settings, store: Store | None, job: Job, github_token: str | None) -> Publisher | None:
+    """Where the job's outputs go: GitHub, printed (dry run), or nowhere (None: a local job)."""
+    from bot.github import github_clients
+    from bot.outputs import DryRunPublisher, GitHubPublisher
+
+    if job.repo == LOCAL_REPO:
+        return None
+    if github_token is not None:
+        settings = settings.model_copy(update={"github_token": SecretStr(github_token), "app_id": None, "app_private_key": None,
+                                           "app_private_key_path": None})
+    clients = github_clients(settings)
+    if clients is None:
+        return DryRunPublisher()
+    # Over the API the runner has no database: a scratch one remembers what this run published,
+    # and the markers on GitHub cover what earlier runs did.
+    records = store or Store(f"sqlite:///{tempfile.mkdtemp(prefix='waooaw-coe-')}/published.db")
+    if store is None:
+        records.upgrade()
+    return GitHubPublisher(records, clients)
