@@ -160,6 +160,23 @@ def replay(
         raise typer.Exit(1)
 
 
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Where the demo writes its files (replaced on the next run).")] = Path(
+        "waooaw-demo"
+    ),
+) -> None:
+    """The three user paths end to end, offline: a PR reviewed, /waooaw help answered, a domain spec, a daily report."""
+    from bot.demo import DemoError, run_demo
+
+    waooaw_logging.configure("WARNING")  # the demo prints what was posted; logs only for problems
+    try:
+        run_demo(out)
+    except DemoError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
 @agents_app.command("list")
 def agents_list() -> None:
     """The agents, their state and what they wake on."""

@@ -102,7 +102,7 @@ class DryRunPublisher:
     async def publish(self, agent: str, outputs: Sequence[Output], event: Event) -> list[Published]:
         stream = self.stream or sys.stdout
         for output in outputs:
-            what, shown = _describe(output)
+            what, shown = describe(output)
             header = f"━━ [dry run] {agent}: {what} "
             print(_printable(header + "━" * max(2, RULE_WIDTH - len(header))), file=stream)
             if shown:
@@ -129,7 +129,7 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def _describe(output: Output) -> tuple[str, str]:
+def describe(output: Output) -> tuple[str, str]:
     """What an output is and where it goes (one line), and what a maintainer would read there."""
     if isinstance(output, Reaction):
         target = f"comment {output.comment_id}" if output.comment_id is not None else f"#{output.issue_number}"

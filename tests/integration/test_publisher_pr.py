@@ -208,3 +208,12 @@ def test_dry_run_prints_pull_requests_and_dispatches() -> None:
     assert "\n  domain = 'x'\n" in text
     assert published == [Published("pull_request", "domain:x", None, None),
                          Published("workflow_dispatch", "job-1", None, None)]
+
+
+def test_dry_run_shows_terminal_controls_escaped_never_acted_on() -> None:
+    # A comment quotes outside text; printed raw, an escape sequence would drive the operator's terminal.
+    stream = io.StringIO()
+    publish(DryRunPublisher(stream), Comment(REPO, 1, "before\x1b[2J\x1b]0;pwned\x07after\r\nnext line", key="c"))
+    text = stream.getvalue()
+    assert "\x1b" not in text and "\x07" not in text
+    assert "before\\x1b[2J\\x1b]0;pwned\\x07after\nnext line\n" in text
