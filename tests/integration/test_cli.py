@@ -138,6 +138,18 @@ def test_the_payloads_shas_name_the_change_when_the_clone_has_them(tmp_path, clo
     assert_reviewed(result.stdout, head)
 
 
+def test_replay_of_a_default_branch_push_prints_the_issue_per_rule(tmp_path, clone):
+    # GitHub's before and after are not in the clone: --base names the change's start, HEAD its end.
+    payload = tmp_path / "push.json"
+    payload.write_text(json.dumps(load_payload("push/payload.json", ref="refs/heads/master", deleted=False,
+                                               before="1" * 40, after="2" * 40)))
+    result = run(["replay", str(payload), "--event", "push", "--repo", str(clone.root), "--base", "main"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    issue = result.stdout.index("━━ [dry run] wowvision: issue in Codertocat/Hello-World (open) [wowvision]: "
+                                "WowVision: hygiene-breakpoint on the default branch ━━")
+    assert "\n- `app/main.py:2` — A debugger breakpoint is left in the code\n" in result.stdout[issue:]
+
+
 def test_replay_of_a_pull_request_without_a_clone_says_how_to_review_it(tmp_path):
     result = run(["replay", str(fixture_path("pull_request/opened.payload.json")), "--event", "pull_request"], tmp_path)
     assert result.returncode == 0, result.stderr
