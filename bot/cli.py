@@ -167,7 +167,7 @@ def demo(
     ),
 ) -> None:
     """The three user paths end to end, offline: a PR reviewed, /waooaw help answered, a domain spec, a daily report."""
-    from bot.demo import DemoError, run_demo
+    from bot.demo_cli import DemoError, run_demo
 
     waooaw_logging.configure("WARNING")  # the demo prints what was posted; logs only for problems
     try:

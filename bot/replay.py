@@ -7,7 +7,6 @@ and `clone` (a local git repository) stands in for GitHub where agents read the 
 from __future__ import annotations
 
 import asyncio
-import sys
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -40,14 +39,14 @@ async def replay_file(settings: Settings, file: Path, event: str, delivery_id: s
         raise UsageProblem("--repo reads the change from a local clone in a dry run; with GitHub credentials "
                            "the agents read it from GitHub: drop --repo, or unset the credentials")
     with LocalClone(clone, delivery.payload, base, head) if clone is not None else nullcontext() as reader:
-        if reader is not None:
-            print(f"replay: {reader.repo} reads as the clone {clone}; its change is {reader.base[:7]}..{reader.head[:7]}",
-                  file=sys.stderr)
         bus = LocalBus(max_deliveries=settings.bus_max_deliveries, backoff_base=0.1)
         platform = build_platform(settings, bus=bus, reader_for=(lambda _: reader) if reader is not None else None)
         await asyncio.to_thread(platform.store.upgrade)
         try:
-            return await push(platform, bus, delivery)
+            outcome = await push(platform, bus, delivery)
+            if reader is not None:  # which change the clone gave, as commits of the clone
+                outcome["clone"] = {"path": str(reader.git.repo), "base": reader.base, "head": reader.head}
+            return outcome
         finally:
             await platform.publisher.close()
             platform.store.dispose()

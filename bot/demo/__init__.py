@@ -1,9 +1,6 @@
-"""`waooaw demo`: the three user paths end to end, offline, in one command (see bot/demo/run.py).
+"""What `waooaw demo` (bot/demo_cli.py) brings along: a sample change and a scripted model.
 
-`sample/` holds the sample change as patches; `scripted_answers.yaml` what the scripted
-model answers; neither is Python, so neither is reviewed as this repository's code.
+`sample/` holds the sample change as patches and `scripted_answers.yaml` what the scripted
+model answers; neither is Python, so this repository's own review never takes the sample's
+planted findings for its own.
 """
-
-from bot.demo.run import DemoError, run_demo
-
-__all__ = ["DemoError", "run_demo"]

@@ -124,7 +124,8 @@ def test_replay_of_a_pull_request_reviews_the_change_of_a_local_clone(tmp_path, 
     assert result.returncode == 0, result.stderr
     head = clone.git("rev-parse", "HEAD")
     assert_reviewed(result.stdout, load_payload("pull_request/opened.payload.json")["pull_request"]["head"]["sha"])
-    assert f"its change is {clone.git('rev-parse', 'main')[:7]}..{head[:7]}" in result.stderr
+    outcome = json.loads(result.stdout[result.stdout.index("{\n"):])
+    assert outcome["clone"] == {"path": str(clone.root), "base": clone.git("rev-parse", "main"), "head": head}
 
 
 def test_the_payloads_shas_name_the_change_when_the_clone_has_them(tmp_path, clone):
