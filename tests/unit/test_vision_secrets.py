@@ -16,7 +16,8 @@ from collections import Counter
 
 import pytest
 
-from agents.vision import RepoConfig, parse_diff, resolve_packs, review
+from agents.vision import RepoConfig, parse_config, parse_diff, resolve_packs, review
+from agents.vision.config import ConfigError, extend
 from agents.vision.policy import PolicyError, builtin_pack, parse_pack
 from agents.vision.render import render_markdown, render_text, to_json
 from agents.vision.secrets.checksums import crc32_base62, is_bech32
@@ -357,6 +358,30 @@ def test_an_env_file_committed_as_a_test_fixture_is_a_notice():
         ("deploy/.env", "error"),
         ("tests/fixtures/app/.env", "notice"),
     ]
+
+
+def test_the_repository_config_marks_paths_as_fixtures():
+    token = github_pat(19)
+    diff = added("qa/keys/deploy.txt", f"token = '{token}'")
+    assert errors(review_secrets(diff)) == ["secret-github-token"]
+    config = parse_config("packs: [secrets]\nfixtures: ['qa/keys/']\n")
+    [found] = review_secrets(diff, config=config).findings
+    assert found.severity == "notice"
+    assert "`qa/keys/deploy.txt` is marked as a fixture in .github/waooaw.yml" in found.message
+
+
+def test_fixtures_in_the_config_are_validated_with_their_line():
+    with pytest.raises(ConfigError) as caught:
+        parse_config("packs: [secrets]\nfixtures:\n  - 'qa/'\n  - ''\n")
+    assert caught.value.line == 4 and "fixtures[1]" in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        parse_config("fixtures: qa/\n")
+    assert caught.value.line == 1
+
+
+def test_fixtures_of_an_org_config_and_a_repository_add_up():
+    merged = extend(parse_config("fixtures: ['qa/']\n"), parse_config("fixtures: ['e2e/data/']\n"))
+    assert merged.fixtures == ["qa/", "e2e/data/"]
 
 
 def test_a_pack_naming_an_unknown_detector_is_refused_with_its_line():
