@@ -117,12 +117,7 @@ def _curl_lines(lines: Sequence[AddedLine]) -> Iterator[int]:
 
 
 def _is_password(value: str) -> bool:
-    return (
-        len(value) >= 6
-        and value.lower() not in _STAND_INS
-        and not is_placeholder(value)
-        and not words_only(value)
-    )
+    return len(value) >= 6 and value.lower() not in _STAND_INS and not is_placeholder(value) and not words_only(value)
 
 
 def _is_token(value: str) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 from agents.vision.secrets.checksums import (
     has_crc32_base62_suffix,
@@ -55,11 +56,15 @@ Check = Callable[[re.Match[str]], bool]
 @dataclass(frozen=True)
 class TokenFormat:
     label: str
-    pattern: re.Pattern[str]
+    source: str  # the regular expression, compiled on first use: most never meet their needles
     needles: tuple[str, ...]  # one of them occurs in any text the pattern can match; () for any text
     folded: bool = False  # the needles are lower case, looked for in the lower-cased text
     check: Check | None = None
     shown: str | None = None  # what a finding shows, when not the prefix and a mask
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile(self.source)
 
     def present(self, text: str, lowered: str) -> bool:
         haystack = lowered if self.folded else text
@@ -81,13 +86,13 @@ class TokenFormat:
 def _format(
     label: str, pattern: str, *needles: str, check: Check | None = None, shown: str | None = None
 ) -> TokenFormat:
-    return TokenFormat(label, re.compile(pattern), tuple(needles), check=check, shown=shown)
+    return TokenFormat(label, pattern, tuple(needles), check=check, shown=shown)
 
 
 def _named(label: str, name: str, value: str, *needles: str, check: Check | None = None) -> TokenFormat:
     """A format without a prefix of its own: a `value` assigned to a name matching `name`."""
     pattern = rf"(?i:{name}){_ASSIGN}(?P<token>{value})"
-    return TokenFormat(label, re.compile(pattern), tuple(needles), folded=True, check=check, shown=MASK)
+    return TokenFormat(label, pattern, tuple(needles), folded=True, check=check, shown=MASK)
 
 
 def _crc32(match: re.Match[str]) -> bool:
