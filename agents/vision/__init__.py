@@ -8,6 +8,7 @@
 
 Modules: `diff` (the diff model and review-comment anchors), `policy` (packs and
 rules), `config` (`.github/waooaw.yml`), `checks` (one function per rule kind),
+`secrets` (the secret detectors),
 `engine` (review and the LLM seam), `render` (text, Markdown, JSON).
 """
 

@@ -7,6 +7,7 @@
       size-pr-lines: notice          # change its severity
       secret-generic: {severity: error}
     ignore: ["vendor/", "*.min.js"]  # files no rule looks at
+    fixtures: ["spec/support/"]      # test data: a credential there is reported at notice
     review: COMMENT                  # or REQUEST_CHANGES when an error-level finding exists
     max_inline_comments: 25          # the rest go to the summary
     budget_usd: 1.0                  # per pull request, for the LLM rung
@@ -66,6 +67,9 @@ class RepoConfig(BaseModel):
     packs: list[str] = Field(default_factory=lambda: list(DEFAULT_PACKS))
     rules: dict[str, RuleOverride] = Field(default_factory=dict)
     ignore: list[Glob] = Field(default_factory=list)
+    # Paths of test data beyond the usual ones (tests/, fixtures/, testdata/, examples/…):
+    # a real-format credential there is reported at notice, as a test key to confirm.
+    fixtures: list[Glob] = Field(default_factory=list)
     review: Literal["COMMENT", "REQUEST_CHANGES"] = "COMMENT"
     max_inline_comments: int = Field(25, ge=0, le=1000)
     budget_usd: float = Field(1.0, ge=0)
@@ -123,14 +127,14 @@ def parse_config(text: str | bytes | None, source: str = CONFIG_PATH) -> RepoCon
 
 def extend(org: RepoConfig, repo: RepoConfig) -> RepoConfig:
     """`repo` on top of the org-wide config it `extends`: what the repo sets wins, rule
-    overrides merge (the repo's over the org's), ignore globs add up."""
+    overrides merge (the repo's over the org's), ignore and fixtures globs add up."""
     merged = org.model_dump(exclude={"extends"})
     for key in repo.model_fields_set - {"extends"}:
         value = getattr(repo, key)
         if key == "rules":
             merged["rules"] = {**merged["rules"], **{rule: o.model_dump() for rule, o in value.items()}}
-        elif key == "ignore":
-            merged["ignore"] = [*merged["ignore"], *value]
+        elif key in ("ignore", "fixtures"):
+            merged[key] = [*merged[key], *value]
         else:
             merged[key] = value
     config = RepoConfig.model_validate(merged)

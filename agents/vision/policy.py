@@ -34,6 +34,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agents.vision.globs import matches_any, validate_glob
+from agents.vision.secrets.scan import DETECTORS, ENV_FILE
 from agents.vision.yamlsource import SourceError, YamlDocument
 
 BUILTIN_DIR = Path(__file__).resolve().parents[2] / "policies"
@@ -67,8 +68,6 @@ LANGUAGES: dict[str, tuple[str, ...]] = {
     "css": (".css", ".scss", ".sass", ".less"),
 }
 
-SecretDetector = Literal["private_key", "aws", "github", "anthropic", "generic"]
-
 
 class PolicyError(SourceError):
     """A policy pack that cannot be used; `str()` names the file and line of each problem."""
@@ -101,7 +100,12 @@ class RuleBase(BaseModel):
     ignore: list[Glob] = Field(default_factory=list)
 
     def applies_to(self, path: str) -> bool:
-        return matches_any(path, self.paths) and not matches_any(path, self.ignore)
+        return self._everywhere or (matches_any(path, self.paths) and not matches_any(path, self.ignore))
+
+    @cached_property
+    def _everywhere(self) -> bool:
+        """The default `paths` and no `ignore`: every file, without matching globs."""
+        return self.paths == ["**"] and not self.ignore
 
     @cached_property
     def digest(self) -> str:
@@ -157,27 +161,41 @@ class PatternRule(RuleBase):
 
 
 class SecretRule(RuleBase):
-    """Credentials in added lines, found by built-in `detectors`.
+    """Credentials in what a change adds, found by built-in `detectors`.
 
-    - `private_key`: PEM/OpenSSH private key blocks;
-    - `aws`: access key ids (AKIA…, ASIA…) and secret access keys assigned by name;
-    - `github`: ghp_, gho_, ghu_, ghs_, ghr_ and github_pat_ tokens;
-    - `anthropic`: sk-ant- keys;
-    - `generic`: a quoted value of at least `min_length` characters and Shannon entropy
-      of at least `min_entropy` bits per character, assigned to a name ending in
-      password, secret, token, api_key… (unquoted values too in .env, YAML, INI and
-      TOML files). Obvious placeholders (`changeme`, `${VAR}`, `<token>`, `xxxx`,
-      values with "example", "dummy", "test"…) are not reported.
+    - a vendor's name (`github`, `slack`, `stripe`, `aws`… — `agents.vision.secrets.tokens`
+      lists them): its credential formats, by prefix, length, alphabet and checksum,
+      whatever the value is assigned to;
+    - `private_key`: PEM/OpenSSH private key blocks with a key body (a header alone is
+      not a key); `gcp_service_account`: such a key in a Google Cloud service-account
+      JSON file;
+    - `curl`: `-u user:password` and authorization headers in curl command lines;
+      `url_credentials`: `scheme://user:password@host`;
+    - `generic`: a value of at least `min_length` characters and Shannon entropy of at
+      least `min_entropy` bits per character, assigned to a name ending in password,
+      secret, token, api_key… (unquoted values too in .env, YAML, INI, TOML, Makefiles,
+      shell scripts and Dockerfiles). Obvious placeholders (`changeme`, `${VAR}`,
+      `<token>`, `xxxx`, values with "example", "dummy", "test"…) are not reported;
+    - `env_file`: a committed environment file (a file the rule's `paths` select,
+      added or renamed by the change).
 
     A finding never contains the secret: messages show a redacted form (`ghp_****`).
+    In a test fixture or docs example (`agents.vision.secrets.context`, and the
+    repository config's `fixtures`) findings are reported at notice.
     """
 
     kind: Literal["secret"]
-    detectors: list[SecretDetector] = Field(
-        default_factory=lambda: ["private_key", "aws", "github", "anthropic", "generic"], min_length=1
-    )
+    detectors: list[str] = Field(default_factory=lambda: [d for d in DETECTORS if d != ENV_FILE], min_length=1)
     min_entropy: float = Field(3.0, ge=0, le=8)
     min_length: int = Field(8, ge=1)
+
+    @field_validator("detectors")
+    @classmethod
+    def _known_detectors(cls, detectors: list[str]) -> list[str]:
+        unknown = [name for name in detectors if name not in DETECTORS]
+        if unknown:
+            raise ValueError(f"unknown detector {', '.join(unknown)}; known: {', '.join(sorted(DETECTORS))}")
+        return detectors
 
 
 class PlacementRule(RuleBase):

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.secret_samples import github_pat
 from tests.vision_support import GitRepo
 
 ROOT = Path(__file__).resolve().parents[2]
 WAOOAW = [sys.executable, "-m", "bot.cli", "vision", "check"]
-GITHUB_TOKEN = "ghp_" + "Zq8wX3vN5mK2pL7rT9yB4cD6fG1hJ0aS2eUk"
+GITHUB_TOKEN = github_pat(1)  # made at run time, with a valid checksum
 HYGIENE_ONLY = "packs: [hygiene]\n"
 
 

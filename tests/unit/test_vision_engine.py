@@ -22,9 +22,10 @@ from agents.vision import (
 from agents.vision.findings import LLM_NOT_WIRED, Finding
 from agents.vision.policy import LlmRule, PatternRule, builtin_pack
 from agents.vision.render import render_markdown, render_text, to_json
+from tests.secret_samples import github_pat
 from tests.vision_support import added, modified, run
 
-GITHUB_TOKEN = "ghp_" + "Zq8wX3vN5mK2pL7rT9yB4cD6fG1hJ0aS2eUk"
+GITHUB_TOKEN = github_pat(1)  # made at run time, with a valid checksum
 ALL_PACKS = RepoConfig(packs=["secrets", "hygiene", "structure", "architecture", "waooaw"])
 
 

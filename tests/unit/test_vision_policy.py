@@ -145,7 +145,8 @@ rules:
 """
     pack = parse_pack(text, "all.yml")
     assert [rule.kind for rule in pack.rules] == list(RULE_KINDS)
-    assert pack.rules[1].detectors == ["private_key", "aws", "github", "anthropic", "generic"]
+    assert {"private_key", "aws", "github", "slack", "curl", "generic"} <= set(pack.rules[1].detectors)
+    assert "env_file" not in pack.rules[1].detectors  # about files, not lines: only where a rule asks for it
     assert pack.rules[0].severity == "warning" and pack.rules[0].paths == ["**"]
 
 

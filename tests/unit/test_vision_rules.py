@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from agents.vision.policy import (
@@ -13,6 +15,7 @@ from agents.vision.policy import (
     SecretRule,
     SizeRule,
 )
+from tests.secret_samples import github_fine_grained, github_pat, one, pem_body
 from tests.vision_support import added, modified, removed, renamed, run
 
 
@@ -66,16 +69,11 @@ def test_pattern_lines_match_one_at_a_time():
 # --- secret -------------------------------------------------------------------------
 
 # Built at run time so that no credential-shaped literal sits in this file.
-GITHUB_TOKEN = "ghp_" + "Zq8wX3vN5mK2pL7rT9yB4cD6fG1hJ0aS2eUk"
-FINE_GRAINED = (
-    "github_pat_"
-    + "11ABCDEFG0"
-    + "a1B2c3D4e5F6g7H8i9J0kL_"
-    + "mN1oP2qR3sT4uV5wX6yZ7aB8cD9eF0gH1iJ2kL3mN4oP5qR6sT7uV8wX9y"
-)
+GITHUB_TOKEN = github_pat(1)
+FINE_GRAINED = github_fine_grained(random.Random(2))
 AWS_KEY_ID = "AKIA" + "Q3RZ7WX2MN4KP6TB"
 AWS_SECRET = "".join(["wJalrXUtnFEMI/K7MDENG/", "bPxRfiCYz8Ql4vNw2T"])
-ANTHROPIC_KEY = "sk-ant-api03-" + "Xy7Zq2Lm9Np4Rs8Tu1Vw6Kx3Jy5Hb0Gd" + "-AbCdEf_123"
+ANTHROPIC_KEY = one("anthropic", 3)
 PASSWORD = "".join(["Tr0ub4dor&3-", "horse9Q"])
 PRIVATE_KEY_HEADER = "-----BEGIN " + "RSA PRIVATE KEY-----"
 
@@ -97,7 +95,7 @@ def secret_rule(*detectors: str, **fields) -> SecretRule:
             "anthropic",
             f"client = Anthropic(api_key='{ANTHROPIC_KEY}')",
             ANTHROPIC_KEY,
-            "Anthropic API key (sk-ant-****)",
+            "Anthropic API key (sk-ant-api03-****)",
         ),
         ("generic", f'db_password = "{PASSWORD}"', PASSWORD, "value assigned to `db_password` (****)"),
         ("generic", f'self.api_key: str = "{PASSWORD}"', PASSWORD, "value assigned to `self.api_key` (****)"),
@@ -112,7 +110,7 @@ def test_secrets_are_found_and_never_repeated(detector, line, secret, shown):
 
 
 def test_a_private_key_block_is_reported_by_its_header_only():
-    body = "MIIEowIBAAKCAQEA7" + "q" * 60
+    body = "\n".join(pem_body(random.Random(4)))
     result = run(
         added("deploy/id_rsa", f"{PRIVATE_KEY_HEADER}\n{body}\n-----END RSA PRIVATE KEY-----"),
         rules=[secret_rule("private_key")],
@@ -160,7 +158,7 @@ def test_what_is_not_a_secret(line):
 
 def test_secret_fingerprint_does_not_hash_the_secret_itself():
     first = run(added("a.py", f'TOKEN = "{GITHUB_TOKEN}"'), rules=[secret_rule("github")]).findings[0]
-    other = "ghp_" + "Aq8wX3vN5mK2pL7rT9yB4cD6fG1hJ0aS2eUk"
+    other = github_pat(2)
     second = run(added("a.py", f'TOKEN = "{other}"'), rules=[secret_rule("github")]).findings[0]
     assert first.fingerprint == second.fingerprint  # the redacted line is what identifies it
 

@@ -5,28 +5,33 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from agents.vision.diff import AddedLine, Diff, FileDiff
 from agents.vision.findings import Finding, Skipped, fingerprint
 from agents.vision.policy import RuleBase
 
 FilesAtHead = Callable[[str], bytes | None]
+T = TypeVar("T")
 
 
 @dataclass
 class Scope:
     """The files under review (the diff minus what the config ignores), and their
-    contents at the head commit, read at most once each."""
+    contents at the head commit, read at most once each. `fixtures` are the globs the
+    repository config marks as test data."""
 
     diff: Diff
     files: tuple[FileDiff, ...]
     files_at_head: FilesAtHead
+    fixtures: tuple[str, ...] = ()
     skipped: list[Skipped] = field(default_factory=list)
     _contents: dict[str, bytes | None] = field(default_factory=dict)
     _joined: dict[str, str] = field(default_factory=dict)
     _lowered: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
     _trees: dict[str, ast.Module | str] = field(default_factory=dict)
     _selected: dict[int, tuple[FileDiff, ...]] = field(default_factory=dict)
+    _derived: dict[str, Any] = field(default_factory=dict)
 
     @property
     def text_files(self) -> Iterator[FileDiff]:
@@ -60,6 +65,13 @@ class Scope:
             joined = self.joined(file).lower()
             self._lowered[file.path] = (joined, joined.split("\n"))
         return self._lowered[file.path]
+
+    def derived(self, key: str, compute: Callable[[], T]) -> T:
+        """What `compute` derives from the review, once: rules of one kind that read the
+        same thing (the secret rules, one per vendor) share it under one key."""
+        if key not in self._derived:
+            self._derived[key] = compute()
+        return self._derived[key]
 
     def python_tree(self, path: str) -> ast.Module | str:
         """A Python file's syntax tree at the head commit, or why there is none."""
