@@ -157,7 +157,9 @@ def check(
             _usage(str(exc))
         except (ConfigError, PolicyError) as exc:
             _usage(f"the configuration at the base commit {base_sha[:7]} cannot be used; nothing was reviewed.\n{exc}")
-        result = review(diff, lambda path: git.read(head_sha, path), config, packs)
+        result = review(
+            diff, lambda path: git.read(head_sha, path), config, packs, files_at_base=lambda path: git.read(base_sha, path)
+        )
     if config.extends:
         typer.echo(
             f"note: `extends: {config.extends}` is not fetched by a local check; {CONFIG_PATH} alone applies", err=True

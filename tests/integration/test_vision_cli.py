@@ -242,3 +242,15 @@ def test_extends_is_kept_and_said_to_be_local_only(repo):
     result = check(repo.root, "--base", base)
     assert result.returncode == 0
     assert "`extends: my-org/.github` is not fetched by a local check" in result.stderr
+
+
+def test_a_file_is_reported_large_when_the_range_makes_it_so_not_when_it_already_was(repo):
+    filler = "x = 1\n" * 9000  # 52.7 KiB: over structure-large-module's 50 KiB
+    base = repo.commit("start big", {".github/waooaw.yml": "packs: [structure]\n", "app/big.py": filler,
+                                     "app/grown.py": filler[:49_800]})  # fmt: skip
+    repo.commit("edit both", {"app/big.py": filler + "y = 2\n", "app/grown.py": filler})
+    result = check(repo.root, "--base", base, "--format", "json")
+    found = [(f["rule"], f["path"], f["message"]) for f in json.loads(result.stdout)["findings"]]
+    assert found == [
+        ("structure-large-module", "app/grown.py", "A large source module: grew from 48.6 KiB to 52.7 KiB (limit 50.0 KiB)")
+    ]
