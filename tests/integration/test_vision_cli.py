@@ -254,3 +254,31 @@ def test_a_file_is_reported_large_when_the_range_makes_it_so_not_when_it_already
     assert found == [
         ("structure-large-module", "app/grown.py", "A large source module: grew from 48.6 KiB to 52.7 KiB (limit 50.0 KiB)")
     ]
+
+
+# What `waooaw vision check` and `waooaw --help` must not load: the SDKs, the store, the CoE and report code.
+HEAVY = ("anthropic", "githubkit", "sqlalchemy", "pydantic_settings", "agents.domain", "agents.reports", "agents.llm")
+IMPORTED = """
+import json, sys
+from bot.cli import app
+code = app({args!r}, standalone_mode=False)
+heavy = sorted({{name for name in sys.modules for root in {heavy!r} if name == root or name.startswith(root + ".")}})
+print("imported:", json.dumps(heavy))
+"""
+
+
+def imported_by(cwd: Path, *args: str) -> list[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "WAOOAW_", "ANTHROPIC_", "GIT_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    script = IMPORTED.format(args=list(args), heavy=HEAVY)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.rsplit("imported: ", 1)[1])
+
+
+def test_vision_check_and_help_import_only_what_they_use(repo):
+    base = repo.git("rev-parse", "HEAD")
+    repo.commit("one file", {"app/main.py": "def main():\n    return 2\n"})
+    for args in (["vision", "check", "--base", base], ["--help"]):
+        assert imported_by(repo.root, *args) == [], args
+    assert "anthropic" in imported_by(repo.root, "coe", "--help")  # the guard sees an import when there is one

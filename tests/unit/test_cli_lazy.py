@@ -1,0 +1,21 @@
+"""The root command loads a group's module only when one of its commands runs."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+from bot.cli import _Root, app
+
+
+def test_the_root_listing_says_what_each_group_says_of_itself():
+    for name, lazy in _Root.groups.items():
+        module, _, attribute = lazy.target.partition(":")
+        group = typer.main.get_group(getattr(importlib.import_module(module), attribute))
+        assert lazy.help == group.help, name
+
+
+def test_a_lazy_group_runs_its_commands(capsys):
+    assert app(["vision", "check", "--help"], standalone_mode=False) == 0
+    assert "--base" in capsys.readouterr().out
