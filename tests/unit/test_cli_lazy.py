@@ -18,4 +18,4 @@ def test_the_root_listing_says_what_each_group_says_of_itself():
 
 def test_a_lazy_group_runs_its_commands(capsys):
     assert app(["vision", "check", "--help"], standalone_mode=False) == 0
-    assert "--base" in capsys.readouterr().out
+    assert "--staged" in capsys.readouterr().out
