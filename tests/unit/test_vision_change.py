@@ -134,7 +134,15 @@ def test_new_and_removed_models_and_what_cannot_be_read_count_as_schema_changes(
     assert len(run(diff, rules=[other]).findings) == 1  # not Python: any change counts
 
 
-# --- pattern `unless_file`: printing is what scripts and command lines do ------------
+# --- printing: what scripts and command lines do -------------------------------------
+
+
+def test_print_to_a_chosen_stream_is_output_on_purpose_a_bare_print_is_a_leftover():
+    config = RepoConfig(packs=["hygiene"])
+    source = "def publish(out, stream):\n    print(f'[dry-run] {out}', file=stream)\n    print(out)\n"
+    result = review(parse_diff(added("app/outputs.py", source)), {}.get, config, resolve_packs(config))
+    assert [(f.rule, f.line) for f in result.findings] == [("hygiene-print", 3)]
+
 
 
 def console_log(path: str, text: str) -> list[str]:
