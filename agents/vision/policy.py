@@ -36,7 +36,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from agents.vision.globs import matches_any, validate_glob
 from agents.vision.yamlsource import SourceError, YamlDocument
 
-BUILTIN_DIR = Path(__file__).resolve().parents[2] / "policies"
+# The shipped packs: `policies/` at the repository's root, which this link names so that an
+# installed package (pip, pre-commit, the GitHub Action) carries them as its own data.
+BUILTIN_DIR = Path(__file__).parent / "packs"
 
 Severity = Literal["error", "warning", "notice"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "notice")
