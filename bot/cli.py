@@ -2,37 +2,49 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import signal
 import uuid
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from bot import logging as waooaw_logging
-from bot.coe_cli import coe_app
-from bot.context_cli import context_app, tokens_app
-from bot.settings import Settings, cli_settings
-from bot.report_cli import report_app
-from bot.setup import setup as setup_command
-from bot.vision_cli import vision_app
+from bot.lazy_groups import LazyCommand, LazyGroup, LazyRoot
 
-app = typer.Typer(help="WAOOAW: GitHub-native AI agents.", no_args_is_help=True, add_completion=False)
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+
+class _Root(LazyRoot):
+    # Imported only when one of their commands runs: `waooaw --help` and `waooaw vision check`
+    # stay free of the SDKs and the CoE code (tests/integration/test_vision_cli.py checks it).
+    # A command defined in this module imports what it needs inside its function, for the same reason.
+    groups = {
+        "context": LazyGroup(
+            "bot.context_cli:context_app", "Versioned agent contexts: show, search, lineage, snapshot, restore."
+        ),
+        "tokens": LazyGroup("bot.context_cli:tokens_app", "Context API tokens: create and revoke."),
+        "vision": LazyGroup("bot.vision_cli:vision_app", "WowVision Prime: policy reviews."),
+        "report": LazyGroup("bot.report_cli:report_app", "Reports: what the agents did, decided and cost."),
+        "coe": LazyGroup("bot.coe_cli:coe_app", "Centre of Excellence jobs."),
+        "setup": LazyCommand(
+            "bot.setup:setup",
+            "Register the GitHub App from app.yml (GitHub's manifest flow) and write its credentials to .env (0600).",
+        ),
+    }
+
+
+app = typer.Typer(help="WAOOAW: GitHub-native AI agents.", no_args_is_help=True, add_completion=False, cls=_Root)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
 agents_app = typer.Typer(help="The agents.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(agents_app, name="agents")
-app.add_typer(context_app, name="context")
-app.add_typer(tokens_app, name="tokens")
-app.add_typer(vision_app, name="vision")
-app.add_typer(report_app, name="report")
-app.add_typer(coe_app, name="coe")
-app.command("setup")(setup_command)
 
 
 def _settings() -> Settings:
+    from bot import logging as waooaw_logging
+    from bot.settings import cli_settings
+
     settings = cli_settings()
     waooaw_logging.configure(settings.log_level)
     return settings
@@ -76,6 +88,9 @@ def serve(
 @app.command()
 def worker() -> None:
     """Consume the Redis event bus and run agents (several may run, on several machines)."""
+    import asyncio
+    import signal
+
     from bot.app import build_platform, freeze_startup_heap
 
     settings = _settings()
@@ -143,6 +158,8 @@ def replay(
     head: Annotated[Optional[str], typer.Option("--head", help="Head commit in --repo (default: the payload's, else HEAD).")] = None,
 ) -> None:
     """Push a payload through the whole pipeline in this process and wait until it is done."""
+    import asyncio
+
     from bot.replay import notes, replay_file
     from bot.vision_cli import UsageProblem
 
@@ -167,6 +184,7 @@ def demo(
     ),
 ) -> None:
     """The three user paths end to end, offline: a PR reviewed, /waooaw help answered, a domain spec, a daily report."""
+    from bot import logging as waooaw_logging
     from bot.demo_cli import DemoError, run_demo
 
     waooaw_logging.configure("WARNING")  # the demo prints what was posted; logs only for problems

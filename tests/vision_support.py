@@ -57,10 +57,18 @@ def run(
     rules: list[object],
     head: Mapping[str, str | bytes] | None = None,
     config: RepoConfig | None = None,
+    base: Mapping[str, str | bytes] | None = None,
 ) -> ReviewResult:
-    """Review the concatenated diffs with `rules`; `head` holds files at the head commit."""
-    contents = {path: value.encode() if isinstance(value, str) else value for path, value in (head or {}).items()}
-    return review(parse_diff("".join(diffs)), contents.get, config or RepoConfig(), [pack(*rules)])
+    """Review the concatenated diffs with `rules`; `head` holds files at the head commit,
+    `base` (when given) at the base commit."""
+    at_base = None if base is None else _contents(base).get
+    return review(
+        parse_diff("".join(diffs)), _contents(head or {}).get, config or RepoConfig(), [pack(*rules)], files_at_base=at_base
+    )
+
+
+def _contents(files: Mapping[str, str | bytes]) -> dict[str, bytes]:
+    return {path: value.encode() if isinstance(value, str) else value for path, value in files.items()}
 
 
 class GitRepo:

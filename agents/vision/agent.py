@@ -13,7 +13,7 @@ and closed when none is left.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
@@ -159,7 +159,8 @@ class WowVisionPrime(WowAgent):
         if pull.get("draft") and not config.drafts and not forced:
             return []
         diff = await _pull_diff(reader, repo, pull)
-        result = await _review(diff, reader, repo, head_sha, config, packs, await self._suppressed(event))
+        commits = (base_sha, head_sha)
+        result = await _review(diff, reader, repo, commits, config, packs, await self._suppressed(event))
         author = (pull.get("user") or {}).get("login")
         if result.pending:
             # Spending is for PRs whose author has write access: a stranger's PR cannot run up the bill.
@@ -228,7 +229,7 @@ class WowVisionPrime(WowAgent):
             return [IssueReport(repo, title, _config_error_text(loaded), key="config", labels=("wowvision",))]
         config, packs = loaded
         diff = parse_diff(await reader.compare_diff(repo, before, after))
-        result = await _review(diff, reader, repo, after, config, packs, await self._suppressed(event))
+        result = await _review(diff, reader, repo, (before, after), config, packs, await self._suppressed(event))
         await asyncio.to_thread(_record_findings, self.env.store, event, result)
         touched = {file.path for file in diff.files}
         open_by_rule: dict[str, dict[str, dict[str, Any]]] = self.context.get("open", {})
@@ -392,17 +393,36 @@ async def _review(
     diff: Diff,
     reader: RepoReader,
     repo: str,
-    head: str,
+    commits: tuple[str, str],
     config: RepoConfig,
     packs: Sequence[Pack],
     suppressed: set[str],
 ) -> ReviewResult:
-    """Run the engine; files it wants whole (layering, sizes) are fetched first, concurrently."""
-    wanted: list[str] = []
-    review(diff, lambda path: wanted.append(path), config, packs)  # a dry pass names the files needed
-    contents = dict(zip(wanted, await asyncio.gather(*(reader.file_at(repo, head, path) for path in wanted))))
+    """Run the engine on the (base, head) `commits`; files it wants whole (layering, sizes,
+    schemas) are fetched concurrently, in rounds: a pass names the files it lacks, they
+    are fetched, and the pass runs again until it lacks none (a rule may want a base
+    file only once it has seen the head one; each round fetches something new, so the
+    rounds end)."""
     packs = [pack.model_copy(update={"rules": [r for r in pack.rules if r.id not in suppressed]}) for pack in packs]
-    return review(diff, contents.get, config, packs)
+    base, head = commits
+    contents: dict[tuple[str, str], bytes | None] = {}
+    wanted: set[tuple[str, str]] = set()
+
+    def at(ref: str) -> Callable[[str], bytes | None]:
+        def read(path: str) -> bytes | None:
+            if (ref, path) not in contents:
+                wanted.add((ref, path))
+            return contents.get((ref, path))
+
+        return read
+
+    while True:
+        result = review(diff, at(head), config, packs, files_at_base=at(base))
+        if not wanted:
+            return result
+        keys = sorted(wanted)
+        wanted.clear()
+        contents.update(zip(keys, await asyncio.gather(*(reader.file_at(repo, ref, path) for ref, path in keys))))
 
 
 def _record_findings(store: Store, event: Event, result: ReviewResult) -> None:

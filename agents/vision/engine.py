@@ -9,7 +9,7 @@ skipped (LLM_NOT_WIRED: "needs Claude…"), never as passed.
 The LLM rung plugs in through one seam, `LlmRung`: it receives the pending items and
 returns an `LlmOutcome`; `ReviewResult.settle(outcome)` folds it into the review.
 
-    result = review(diff, files_at_head, config, packs)
+    result = review(diff, files_at_head, config, packs, files_at_base=files_at_base)
     result = await complete(result, ladder)        # when a ladder is available
 """
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from agents.vision.checks import CHECKS, Scope
-from agents.vision.checks.base import FilesAtHead
+from agents.vision.checks.base import FilesAt
 from agents.vision.config import RepoConfig
 from agents.vision.diff import MAX_FILES, Anchor, Diff, FileDiff, Hunk, anchor
 from agents.vision.findings import LLM_NOT_WIRED, Finding, Skipped, Summary
@@ -101,20 +101,26 @@ async def complete(result: ReviewResult, rung: LlmRung) -> ReviewResult:
 
 def review(
     diff: Diff,
-    files_at_head: FilesAtHead,
+    files_at_head: FilesAt,
     config: RepoConfig,
     packs: Sequence[Pack],
+    *,
+    files_at_base: FilesAt | None = None,
 ) -> ReviewResult:
     """Review `diff` with the rules of `packs`, as `config` adjusts them.
 
     `files_at_head(path)` returns a file's bytes at the head commit (None when it is
     not available); it is called only for rules that need whole files (layering,
-    file size). `packs` are the packs to apply — `agents.vision.config.resolve_packs` loads the
-    ones a config names.
+    file size, model schemas). `files_at_base(path)` does the same at the base commit,
+    so that those rules report what the change did — a file it made large, a schema it
+    changed — not what was already there; without it every file counts as new. `packs`
+    are the packs to apply — `agents.vision.config.resolve_packs` loads the ones a
+    config names.
     """
     rules = config.apply([rule for pack in packs for rule in pack.rules])
     in_review = tuple(f for f in diff.files if not matches_any(f.path, config.ignore))
-    scope = Scope(diff=diff, files=in_review, files_at_head=files_at_head, fixtures=tuple(config.fixtures))
+    scope = Scope(diff=diff, files=in_review, files_at_head=files_at_head, files_at_base=files_at_base,
+                  fixtures=tuple(config.fixtures))
     skipped: list[Skipped] = [*_skipped_files(diff, in_review)]
     findings: list[Finding] = []
     decisions = {"deterministic": 0}

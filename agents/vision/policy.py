@@ -37,7 +37,9 @@ from agents.vision.globs import matches_any, validate_glob
 from agents.vision.secrets.scan import DETECTORS, ENV_FILE
 from agents.vision.yamlsource import SourceError, YamlDocument
 
-BUILTIN_DIR = Path(__file__).resolve().parents[2] / "policies"
+# The shipped packs: `policies/` at the repository's root, which this link names so that an
+# installed package (pip, pre-commit, the GitHub Action) carries them as its own data.
+BUILTIN_DIR = Path(__file__).parent / "packs"
 
 Severity = Literal["error", "warning", "notice"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "notice")
@@ -119,15 +121,19 @@ class PatternRule(RuleBase):
 
     `languages` limits the rule to files of those languages (by extension, see
     LANGUAGES). Lines are matched one at a time: `^` and `$` are the line's ends.
-    Adjacent matching lines become one finding over a range.
+    Adjacent matching lines become one finding over a range. `unless_file` (if set)
+    is searched in the whole file at the head commit (`\\A` is its start, `^` each
+    line's) when the rule would report it, and a match spares the file: a script
+    (`\\A#!`), a command-line entry point.
     """
 
     kind: Literal["pattern"]
     regex: Regex
     unless: str | None = None
+    unless_file: str | None = None
     languages: list[str] = Field(default_factory=list)
 
-    @field_validator("regex", "unless")
+    @field_validator("regex", "unless", "unless_file")
     @classmethod
     def _valid_regex(cls, value: str | None) -> str | None:
         return value if value is None else _regex(value)
@@ -151,6 +157,10 @@ class PatternRule(RuleBase):
     @cached_property
     def compiled_unless(self) -> re.Pattern[str] | None:
         return re.compile(self.unless) if self.unless else None
+
+    @cached_property
+    def compiled_unless_file(self) -> re.Pattern[str] | None:
+        return re.compile(self.unless_file, re.MULTILINE) if self.unless_file else None
 
     @cached_property
     def extensions(self) -> tuple[str, ...]:
@@ -242,13 +252,15 @@ class LayeringRule(RuleBase):
     imports are resolved. Only import statements on added lines are reported (a
     dependency the change introduces). `root` is the directory the packages live in
     (`src` for a src layout; empty for the repository root). An empty `packages` list
-    means every module the rule's `paths` select.
+    means every module the rule's `paths` select. With `exempt_pytest_plugins`, a
+    module that is a pytest plugin (see `agents.vision.checks.plugins`) is not checked.
     """
 
     kind: Literal["layering"]
     packages: list[str] = Field(default_factory=list)
     forbidden: list[str] = Field(min_length=1)
     root: str = ""
+    exempt_pytest_plugins: bool = False
 
     @field_validator("packages", "forbidden")
     @classmethod
@@ -261,10 +273,17 @@ class LayeringRule(RuleBase):
 
 class CompanionRule(RuleBase):
     """Changing a file matching `paths` requires changing a file matching `requires`
-    in the same change (models → a migration, code → tests)."""
+    in the same change (models → a migration, code → tests).
+
+    `when: schema` counts only changes to the schema a Python file declares: its
+    classes' fields (class-level assignments and annotations, bases, nested classes
+    such as `Meta`) and module-level `Table(...)`; a method body, a docstring or a
+    comment is not a schema change. Other files count whenever they change.
+    """
 
     kind: Literal["companion"]
     requires: list[Glob] = Field(min_length=1)
+    when: Literal["changed", "schema"] = "changed"
 
 
 class SizeRule(RuleBase):

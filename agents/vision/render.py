@@ -1,4 +1,5 @@
-"""A review as text (a terminal), Markdown (a PR comment) or JSON-ready data."""
+"""A review as text (a terminal), Markdown (a PR comment), GitHub workflow commands (an
+Actions log) or JSON-ready data. SARIF is `agents.vision.sarif`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from agents.vision.findings import Finding, Skipped
 _COLOURS = {"error": "\x1b[1;31m", "warning": "\x1b[33m", "notice": "\x1b[36m", "dim": "\x1b[2m", "bold": "\x1b[1m"}
 _RESET = "\x1b[0m"
 _MARKDOWN_SEVERITY = {"error": "🔴 error", "warning": "🟠 warning", "notice": "🔵 notice"}
+# What GitHub's runner decodes in a workflow command: the message, and its properties too.
+_COMMAND_DATA = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A"})
+_COMMAND_PROPERTY = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A", ":": "%3A", ",": "%2C"})
 _LOCATION_WIDTH = 48
 _SKIPPED_SHOWN = 10
 
@@ -134,4 +138,23 @@ def render_markdown(result: ReviewResult, *, title: str = "WowVision") -> str:
         f"<sub>{_plural(summary.files_reviewed, 'file')} reviewed with {_plural(summary.rules, 'rule')}"
         f" · decisions: {decisions}</sub>",
     ]
+    return "\n".join(lines) + "\n"
+
+
+def render_github(result: ReviewResult, *, range_label: str = "") -> str:
+    """One workflow command per finding — `::error file=F,line=L,endLine=E,title=RULE::message` —
+    so that an Actions job annotates the diff with them, then the totals as a plain line.
+
+    The runner reads the command's properties up to `::` and splits them at `,`: paths,
+    rules and messages are escaped as it requires, so no text of the change can end a
+    property, add one, or start another command on a line of its own."""
+    lines = []
+    for found in result.findings:
+        properties = {"file": found.path, "line": found.line, "endLine": found.end_line, "title": found.rule}
+        given = ",".join(
+            f"{key}={str(value).translate(_COMMAND_PROPERTY)}" for key, value in properties.items() if value
+        )
+        message = found.message + (f"\n↳ {found.hint}" if found.hint else "")
+        lines.append(f"::{found.severity} {given}::{message.translate(_COMMAND_DATA)}")
+    lines.append(_totals(result, lambda text, style: text, range_label))
     return "\n".join(lines) + "\n"

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
 Loc = Sequence[str | int]
+# libyaml's loader when PyYAML has it: ten times faster, and every `waooaw vision check` reads the packs
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class YamlDocument:
         self.error = error
         if isinstance(text, bytes):
             text = text.decode("utf-8", errors="replace")
-        loader = yaml.SafeLoader(text)
+        loader = _LOADER(text)
         try:
             self.root: yaml.Node | None = loader.get_single_node()
             self.data: Any = loader.construct_document(self.root) if self.root is not None else None

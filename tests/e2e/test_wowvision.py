@@ -14,6 +14,7 @@ from bot.app import create_app
 from tests.conftest import TEST_SECRET, load_payload
 from tests.fakes.github import FakeGitHub
 from tests.helpers import drain, github_platform, signed_headers
+from tests.vision_support import modified
 
 REPO = "Codertocat/Hello-World"
 SECRET_VALUE = "AKIAQYLPMN5HHHFPZAM2"
@@ -495,13 +496,14 @@ def test_a_file_named_after_a_marker_does_not_make_help_overwrite_the_summary(wo
 def test_a_hostile_path_renders_inert_in_the_summary_the_review_and_the_check_run(world):
     fake, deliver = world
     fake.valid_anchors = set()  # no comment anchors: the review lists them in its body
-    fake.pull_diffs[(REPO, 2)] = new_file_diff(HOSTILE, "import os\nbreakpoint()\n")
-    fake.files[(REPO, HEAD, HOSTILE)] = b"import os\nbreakpoint()\n"
+    model = "class Thing(Base):\n    name = Column(String)\n"  # a schema: models-need-migration names the path
+    fake.pull_diffs[(REPO, 2)] = new_file_diff(HOSTILE, model + "breakpoint()\n")
+    fake.files[(REPO, HEAD, HOSTILE)] = (model + "breakpoint()\n").encode()
     deliver("pull_request", opened(), "pr-1")
     payload = opened(action="synchronize")
     payload["pull_request"]["head"]["sha"] = NEW_HEAD
-    fake.pull_diffs[(REPO, 2)] = new_file_diff(HOSTILE, "import os\n")
-    fake.files[(REPO, NEW_HEAD, HOSTILE)] = b"import os\n"
+    fake.pull_diffs[(REPO, 2)] = new_file_diff(HOSTILE, model)
+    fake.files[(REPO, NEW_HEAD, HOSTILE)] = model.encode()
     deliver("pull_request", payload, "pr-2")  # the finding is fixed: the summary lists it as such
 
     (review,) = fake.reviews.values()
@@ -536,3 +538,22 @@ def test_an_ignore_reason_is_echoed_inert_in_the_reply_and_in_status(world):
     (status,) = [c["body"] for c in fake.comments.values() if c["body"].endswith("comment:status:2 -->")]
     for body in (reply, status):
         assert "the runbook" in body and "the runbook" in inert(body)
+
+
+def test_a_module_is_reported_large_when_the_pull_request_makes_it_so_not_when_it_already_was(world):
+    fake, deliver = world
+    filler = "".join(f"VALUE_{n} = {n}\n" for n in range(5000))  # ~60 KB: over structure-large-module's 50 KB
+    small, big = filler[:40_000], filler
+    fake.pull_diffs[(REPO, 2)] = modified("app/old_big.py", big, big + "MORE = 1\n") + modified(
+        "app/grown.py", small, big
+    )
+    fake.files[(REPO, BASE, "app/old_big.py")] = big.encode()
+    fake.files[(REPO, HEAD, "app/old_big.py")] = (big + "MORE = 1\n").encode()
+    fake.files[(REPO, BASE, "app/grown.py")] = small.encode()
+    fake.files[(REPO, HEAD, "app/grown.py")] = big.encode()
+    deliver("pull_request", opened(), "pr-large")
+    summary = next(c for c in fake.comments.values() if "summary:2" in c["body"])["body"]
+    large = [line for line in summary.splitlines() if "structure-large-module" in line]
+    assert len(large) == 1 and "app/grown.py" in large[0] and "grew from" in large[0], summary
+    asked = {(call.query.get("ref"), call.path.rsplit("/contents/", 1)[1]) for call in fake.calls("GET", r"/contents/")}
+    assert {(BASE, "app/old_big.py"), (BASE, "app/grown.py")} <= asked

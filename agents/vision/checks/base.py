@@ -7,26 +7,30 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from agents.vision.diff import AddedLine, Diff, FileDiff
+from agents.vision.diff import AddedLine, Diff, FileDiff, FileStatus
 from agents.vision.findings import Finding, Skipped, fingerprint
 from agents.vision.policy import RuleBase
 
-FilesAtHead = Callable[[str], bytes | None]
+FilesAt = Callable[[str], bytes | None]  # a path → its bytes at one commit (None: not there)
 T = TypeVar("T")
 
 
 @dataclass
 class Scope:
     """The files under review (the diff minus what the config ignores), and their
-    contents at the head commit, read at most once each. `fixtures` are the globs the
+    contents at the head commit and, when the caller can read it, at the base commit,
+    read at most once each. Rules about a file's state (its size, its schema) judge what
+    the change did to it, so they compare the two sides. `fixtures` are the globs the
     repository config marks as test data."""
 
     diff: Diff
     files: tuple[FileDiff, ...]
-    files_at_head: FilesAtHead
+    files_at_head: FilesAt
+    files_at_base: FilesAt | None = None
     fixtures: tuple[str, ...] = ()
     skipped: list[Skipped] = field(default_factory=list)
     _contents: dict[str, bytes | None] = field(default_factory=dict)
+    _base_contents: dict[str, bytes | None] = field(default_factory=dict)
     _joined: dict[str, str] = field(default_factory=dict)
     _lowered: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
     _trees: dict[str, ast.Module | str] = field(default_factory=dict)
@@ -52,6 +56,17 @@ class Scope:
         if path not in self._contents:
             self._contents[path] = self.files_at_head(path)
         return self._contents[path]
+
+    def base_content(self, file: FileDiff) -> bytes | None:
+        """The file's bytes before the change (under its old name when renamed): empty when
+        the change adds it, or when the caller gave no base to read (every file then counts
+        as new); None when the base cannot be read."""
+        if file.status is FileStatus.ADDED or self.files_at_base is None:
+            return b""
+        path = file.old_path or file.path
+        if path not in self._base_contents:
+            self._base_contents[path] = self.files_at_base(path)
+        return self._base_contents[path]
 
     def joined(self, file: FileDiff) -> str:
         """A file's added lines as one text: one regex search rejects most files at once."""

@@ -13,6 +13,7 @@ import ast
 from collections.abc import Iterator
 
 from agents.vision.checks.base import Scope, finding
+from agents.vision.checks.plugins import is_pytest_plugin
 from agents.vision.findings import Finding
 from agents.vision.policy import LayeringRule
 
@@ -69,21 +70,28 @@ def check_layering(rule: LayeringRule, scope: Scope) -> Iterator[Finding]:
         if isinstance(tree, str):
             scope.skip(rule, file.path, tree)
             continue
-        for node in ast.walk(tree):
-            if not isinstance(node, (ast.Import, ast.ImportFrom)):
-                continue
-            end = node.end_lineno or node.lineno
-            if not any("import" in added.get(number, "") for number in range(node.lineno, end + 1)):
-                continue
-            for target in imported_modules(node, module, is_package):
-                forbidden = _within(target, rule.forbidden)
-                if forbidden is not None:
-                    yield finding(
-                        rule,
-                        file.path,
-                        line=node.lineno,
-                        end_line=end,
-                        detail=f"`{module}` imports `{target}`",
-                        content=f"{module}->{target}",
-                    )
-                    break
+        found = list(_forbidden_imports(rule, file.path, tree, added, module, is_package))
+        if found and not (rule.exempt_pytest_plugins and is_pytest_plugin(file.path, tree, scope)):
+            yield from found
+
+
+def _forbidden_imports(
+    rule: LayeringRule, path: str, tree: ast.Module, added: dict[int, str], module: str, is_package: bool
+) -> Iterator[Finding]:
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
+        end = node.end_lineno or node.lineno
+        if not any("import" in added.get(number, "") for number in range(node.lineno, end + 1)):
+            continue
+        for target in imported_modules(node, module, is_package):
+            if _within(target, rule.forbidden) is not None:
+                yield finding(
+                    rule,
+                    path,
+                    line=node.lineno,
+                    end_line=end,
+                    detail=f"`{module}` imports `{target}`",
+                    content=f"{module}->{target}",
+                )
+                break
