@@ -35,7 +35,7 @@ from agents.vision.engine import LlmOutcome, ReviewResult, complete, inline_anch
 from agents.vision.findings import Finding, Skipped
 from agents.vision.llm_rung import LadderRung
 from agents.vision.policy import Pack
-from agents.vision.render import location, render_markdown
+from agents.vision.render import counts, location, render_markdown
 from agents.vision.yamlsource import SourceError
 
 log = structlog.get_logger(__name__)
@@ -470,11 +470,7 @@ def _remember(finding: Finding) -> dict[str, Any]:
 
 def _check_run(repo: str, head_sha: str, result: ReviewResult) -> CheckRun:
     summary = result.summary
-    title = (
-        f"{summary.errors} errors, {summary.warnings} warnings, {summary.notices} notices"
-        if summary.findings
-        else "No findings"
-    )
+    title = counts(summary) if summary.findings else "No findings"
     annotations = tuple(
         Annotation(
             f.path,

@@ -8,7 +8,7 @@ from typing import Any
 
 from agents import markdown as md
 from agents.vision.engine import ReviewResult
-from agents.vision.findings import Finding, Skipped
+from agents.vision.findings import Finding, Skipped, Summary
 
 _COLOURS = {"error": "\x1b[1;31m", "warning": "\x1b[33m", "notice": "\x1b[36m", "dim": "\x1b[2m", "bold": "\x1b[1m"}
 _RESET = "\x1b[0m"
@@ -90,19 +90,23 @@ def _text_skipped(skipped: Sequence[Skipped], paint: Any) -> list[str]:
     return lines
 
 
+def counts(summary: Summary) -> str:
+    """`1 error, 3 notices`: each severity found, counted."""
+    return ", ".join(
+        _plural(count, word)
+        for count, word in ((summary.errors, "error"), (summary.warnings, "warning"), (summary.notices, "notice"))
+        if count
+    )
+
+
 def _totals(result: ReviewResult, paint: Any, range_label: str) -> str:
     summary = result.summary
     reviewed = f"{_plural(summary.files_reviewed, 'file')} reviewed with {_plural(summary.rules, 'rule')}"
     tail = f" · {range_label}" if range_label else ""
     if not summary.findings:
         return paint("✔ no findings", "bold") + f" · {reviewed}{tail}"
-    counts = ", ".join(
-        _plural(count, word)
-        for count, word in ((summary.errors, "error"), (summary.warnings, "warning"), (summary.notices, "notice"))
-        if count
-    )
     mark = paint("✖", "error") if summary.errors else paint("!", "warning")
-    return f"{mark} {counts} · {reviewed}{tail}"
+    return f"{mark} {counts(summary)} · {reviewed}{tail}"
 
 
 def render_markdown(result: ReviewResult, *, title: str = "WowVision") -> str:
@@ -112,12 +116,7 @@ def render_markdown(result: ReviewResult, *, title: str = "WowVision") -> str:
     go through agents.markdown."""
     summary = result.summary
     if summary.findings:
-        counts = ", ".join(
-            _plural(count, word)
-            for count, word in ((summary.errors, "error"), (summary.warnings, "warning"), (summary.notices, "notice"))
-            if count
-        )
-        lines = [f"### {title}: {counts}", "", "| | where | rule | finding |", "|---|---|---|---|"]
+        lines = [f"### {title}: {counts(summary)}", "", "| | where | rule | finding |", "|---|---|---|---|"]
         for found in result.findings:
             text = md.text(found.message) + (f"<br>_{md.text(found.hint)}_" if found.hint else "")
             lines.append(

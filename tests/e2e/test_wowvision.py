@@ -77,6 +77,7 @@ def test_a_pull_request_gets_one_check_run_one_review_one_summary(world, store):
     assert len(fake.check_runs) == 1
     check = next(iter(fake.check_runs.values()))
     assert check["name"] == "WowVision" and check["head_sha"] == HEAD and check["conclusion"] == "failure"
+    assert check["output"]["title"] == "2 errors, 1 notice"  # counted as the summary counts, none of zero
     assert len(fake.reviews) == 1
     inline = next(iter(fake.review_comments.values()))
     assert sorted((c["path"], c["line"]) for c in inline) == [("app/main.py", 3), ("app/main.py", 4), ("app/main.py", 5)]
