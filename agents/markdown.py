@@ -9,6 +9,8 @@ it through one of these, and only these:
 
 - `text`: one line of inline Markdown showing exactly the characters given;
 - `code`: the same as inline code;
+- `prose`: a line of our own wording that quotes values in backticks, as WowVision's
+  messages do (`app.py` is over the limit): `text`, with each backticked span as `code`;
 - `code_block`: several lines as a fenced code block.
 
 Each holds in GitHub's Markdown (cmark-gfm) and in Python-Markdown (the report pages),
@@ -32,6 +34,8 @@ _LIVE = re.compile(r"(?<=@)(?=\w)|(?<=#)(?=\d)|(?<=GH)(?=-\d)|(?<=:)(?=//)|(?<=w
 _BACKSLASHED = re.compile(r"([\\`*_\[\]|#])")
 # ... and these only in cmark-gfm, so they become entities (`~` strikes through, `$` opens math).
 _ENTITIES = str.maketrans({"~": "&#126;", "$": "&#36;"})
+# A code span as our messages write one: text between backticks, not starting or ending with a space.
+_SPAN = re.compile(r"`([^`\s](?:[^`]*[^`\s])?)`")
 # What would open a list if the text started a line.
 _LIST_START = re.compile(r"^(\d+)([.)])|^([-+])")
 
@@ -56,11 +60,27 @@ def code(value: object) -> str:
     return f"{fence}{pad}{_no_comment(flat)}{pad}{fence}"
 
 
+def prose(value: object) -> str:
+    """`value` on one line, each `backticked` span in it as `code` and the rest as `text`:
+    whatever the spans hold (a path with a backtick only splits differently), nothing is live."""
+    parts = _SPAN.split(_flat(value))
+    last = len(parts) - 1
+    # Two spans side by side would read as one fence of two backticks: a zero-width space parts them.
+    return "".join(code(part) if index % 2 else _spaced(part) or ZERO_WIDTH_SPACE * (0 < index < last)
+                   for index, part in enumerate(parts))
+
+
 def code_block(value: object) -> str:
     """`value` as a fenced code block, line breaks kept, with a fence no line in it can close."""
     lines = _CONTROLS.sub(REPLACEMENT, str(value)).replace("\r\n", "\n").replace("\r", "\n")
     fence = "`" * max(3, _longest_run(lines) + 1)
     return f"{fence}\n{_no_comment(lines)}\n{fence}"
+
+
+def _spaced(part: str) -> str:
+    """`text` of a piece between code spans, keeping the space that parts it from them."""
+    inner = text(part)
+    return (" " if part.startswith(" ") else "") + inner + (" " if part.endswith(" ") and inner else "")
 
 
 def _flat(value: object) -> str:

@@ -302,9 +302,9 @@ class WowVisionPrime(WowAgent):
         if rule is None:
             return reply(f"No applied rule is called {md.code(rule_id)} on this repository.")
         if command.verb == "explain":
-            lines = [f"**{md.code(rule.id)}** ({rule.kind}, {rule.severity}) — {md.text(rule.message)}"]
+            lines = [f"**{md.code(rule.id)}** ({rule.kind}, {rule.severity}) — {md.prose(rule.message)}"]
             lines += [f"\n**Why:** {md.text(rule.rationale)}"] if rule.rationale else []
-            lines += [f"\n**How to fix:** {md.text(rule.hint)}"] if rule.hint else []
+            lines += [f"\n**How to fix:** {md.prose(rule.hint)}"] if rule.hint else []
             return reply("\n".join(lines))
         reason = " ".join(command.args[2:]) or "no reason given"
         suppressions = dict(self.context.get("suppressions", {}))
@@ -487,8 +487,8 @@ def _check_run(repo: str, head_sha: str, result: ReviewResult) -> CheckRun:
 
 
 def _inline_text(finding: Finding) -> str:
-    hint = f"\n\n{md.text(finding.hint)}" if finding.hint else ""
-    return f"**{finding.severity}** {md.code(finding.rule)} — {md.text(finding.message)}{hint}"
+    hint = f"\n\n{md.prose(finding.hint)}" if finding.hint else ""
+    return f"**{finding.severity}** {md.code(finding.rule)} — {md.prose(finding.message)}{hint}"
 
 
 def _summary(result: ReviewResult, fixed: list[dict[str, Any]], head_sha: str) -> str:
@@ -497,7 +497,7 @@ def _summary(result: ReviewResult, fixed: list[dict[str, Any]], head_sha: str) -
         text += (
             "\n**Fixed since the last review**\n\n"
             + "\n".join(
-                f"- ~~{md.code(item['rule'])} {md.code(location(item['path'], item['line']))} — {md.text(item['message'])}~~"
+                f"- ~~{md.code(item['rule'])} {md.code(location(item['path'], item['line']))} — {md.prose(item['message'])}~~"
                 for item in fixed
             )
             + "\n"
@@ -507,7 +507,7 @@ def _summary(result: ReviewResult, fixed: list[dict[str, Any]], head_sha: str) -
 
 def _rule_issue(rule: str, items: dict[str, dict[str, Any]], sha: str) -> str:
     lines = [f"WowVision finds {md.code(rule)} on the default branch (as of {sha[:7]}):", ""]
-    lines += [f"- {md.code(location(item['path'], item['line']))} — {md.text(item['message'])}" for item in items.values()]
+    lines += [f"- {md.code(location(item['path'], item['line']))} — {md.prose(item['message'])}" for item in items.values()]
     lines += ["", "This issue is updated on every push and closed when no finding is left."]
     return "\n".join(lines)
 

@@ -118,7 +118,7 @@ def render_markdown(result: ReviewResult, *, title: str = "WowVision") -> str:
     if summary.findings:
         lines = [f"### {title}: {counts(summary)}", "", "| | where | rule | finding |", "|---|---|---|---|"]
         for found in result.findings:
-            text = md.text(found.message) + (f"<br>_{md.text(found.hint)}_" if found.hint else "")
+            text = md.prose(found.message) + (f"<br>_{md.prose(found.hint)}_" if found.hint else "")
             lines.append(
                 f"| {_MARKDOWN_SEVERITY[found.severity]} | {md.code(_loc(found))} | {md.code(found.rule)} | {text} |"
             )
@@ -129,7 +129,7 @@ def render_markdown(result: ReviewResult, *, title: str = "WowVision") -> str:
         for item in result.skipped:
             what = md.code(location(item.path, item.line, item.end_line)) if item.path else "the change"
             rule = f" {md.code(item.rule)}" if item.rule else ""
-            lines.append(f"- {what}{rule}: {md.text(item.reason)}")
+            lines.append(f"- {what}{rule}: {md.prose(item.reason)}")
         lines += ["", "</details>"]
     decisions = ", ".join(f"{count} {rung}" for rung, count in summary.decisions.items())
     lines += [

@@ -92,6 +92,37 @@ def test_code_is_one_code_element_that_nothing_closes(value):
         assert re.sub(r"</?(p|table|thead|tbody|tr|th|td)>|\s|see|here|a|b|end", "", outside) == ""
 
 
+quoting = st.lists(hostile | hostile.map(lambda value: f"`{value}`"), max_size=4).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(quoting)
+def test_prose_shows_its_quoted_spans_as_code_and_nothing_live(value):
+    markup = md.prose(value)
+    assert "<!--" not in markup and "-->" not in markup and "\n" not in markup
+    expected = "".join(re.split(r"`([^`\s](?:[^`]*[^`\s])?)`", flat(value))).replace(ZWSP, "")
+    if not expected.strip():
+        return
+    for rendered in (gfm(markup), gfm(f"| a | b |\n|---|---|\n| {markup} | end |\n")):
+        inner = re.fullmatch(r"<p>(.*)</p>\n", rendered, re.S) or re.search(r"<td>(.*?)</td>", rendered, re.S)
+        assert inner is not None, rendered
+        spans = re.findall(r"<code>(.*?)</code>", inner[1], re.S)
+        outside = re.sub(r"<code>.*?</code>", "", inner[1], flags=re.S)
+        assert "<" not in outside and all("<" not in span for span in spans), rendered
+        live = html.unescape(outside)
+        for pattern in (r"@\w", r"#\d", r"(?i)gh-\d", r"://", r"(?i)www\."):
+            assert not re.search(pattern, live), f"{pattern} is live in {live!r}"
+        assert shown(re.sub(r"</?code>", "", inner[1])) == expected
+
+
+def test_prose_reads_as_our_messages_are_written():
+    assert md.prose("`DiscountRules.py` does not match `[a-z0-9_]+\\.py`") == (
+        "`DiscountRules.py` does not match `[a-z0-9_]+\\.py`")
+    assert md.prose("grew past the limit: `a|b.py`") == "grew past the limit: <code>a\\|b.py</code>"
+    assert md.prose("by `@acme/team` see [x](https://evil.example)") == (
+        f"by `@acme/team` see \\[x\\](https:{ZWSP}//evil.example)")
+
+
 @settings(max_examples=300, deadline=None)
 @given(hostile)
 def test_a_code_block_keeps_its_lines_and_nothing_closes_it(value):
