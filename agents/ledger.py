@@ -1,19 +1,26 @@
 """The decision ledger: one row per decision an agent or a CoE step made, with what it cost.
 
-`record` is the one way a row is written: by the decision ladder (agents/decisions.py) and
-by WowVision for the findings its rules settle. Budgets read spend from here:
+`record` is the one way a row is written: by the decision ladder (agents/decisions.py), by
+WowVision for the findings its rules settle, and by the CoE runner for each committed step
+and each answer it could not use — through its ContextClient, so straight on the store
+inside the app and over `POST /api/v1/decisions` from a GitHub Actions runner
+(`record_for_job`, which checks the token's grant). Budgets and the daily report read
+spend from here and nowhere else:
 
 - a job's spend is every row of the job (`job_spend`): its steps and its wasted answers;
 - a repository's daily spend is its agents' rows outside jobs (`repo_spend_since`): a job
   has a budget of its own.
 
-A job's rows carry a key unique in the job: a row written again is recorded once.
+A job's rows carry a key unique in the job (a step's is the step's key): a row written
+again is recorded once. So the runner may write a committed step's row as often as it
+likes — it writes them all again when a job resumes, in case a run was killed between
+committing a step and recording it — and a job never counts a step twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -21,10 +28,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from agents.context.db import Store
+from agents.context.documents import check_segment, split_repo
+from agents.context.errors import Forbidden, InvalidRequest, NotFound
 from agents.context.models import Decision, utcnow
+from agents.context.tokens import JOB_ID_MAX, Grant
 
 Rung = Literal["deterministic", "cached", "llm", "skipped"]
 Status = Literal["settled", "skipped", "error"]
+KEY_MAX: int = Decision.__table__.c.idempotency_key.type.length
+ENTRIES_MAX = 200  # rows in one write through the API
+COUNT_MAX = 2**31 - 1  # tokens and model calls are INTEGER columns
 JOB_KEY = ["job_id", "repo", "installation_id", "idempotency_key"]  # unique: uq_decisions_job_key
 
 
@@ -47,7 +60,7 @@ class Entry:
     rule: str
     rung: Rung
     status: Status
-    key: str | None = None  # unique in the job
+    key: str | None = None  # unique in the job; required for a job's rows written through the API
     input_hash: str | None = None
     outcome: dict[str, Any] = field(default_factory=dict)
     latency_ms: float = 0.0
@@ -56,6 +69,10 @@ class Entry:
     cost_usd: float = 0.0
     model_calls: int = 0
     at: datetime | None = None  # when it was decided; None: when it is recorded
+
+    def document(self) -> dict[str, Any]:
+        """The entry as the Context API takes it (the time is the server's)."""
+        return {name: value for name, value in asdict(self).items() if name != "at"}
 
 
 def record(store: Store, where: LedgerContext, entries: Sequence[Entry]) -> int:
@@ -96,3 +113,42 @@ def repo_spend_since(session: Session, repo: str, since: datetime) -> float:
         .where(Decision.repo == repo, Decision.created_at >= since, Decision.job_id.is_(None))
     )  # fmt: skip
     return float(spent or 0.0)
+
+
+# ------------------------------------------------------------------ for a token (the API, the in-process client)
+
+
+def job_of(grant: Grant, repo: str, job: str, *, write: bool) -> LedgerContext:
+    """Whose a job's rows are, for a token that may reach them: its installation's, of its repository
+    and job (another repository is 404 to a token bound to one; another job's, or a write with a
+    read-only token, 403)."""
+    repo = "/".join(split_repo(repo))
+    check_segment("job", job, JOB_ID_MAX)
+    if not grant.may_reach(repo):
+        raise NotFound(f"no job {job} in {repo}")
+    if write and grant.read_only:
+        raise Forbidden("this token is read-only")
+    if not grant.may_touch(repo, job):
+        raise Forbidden(grant.reach())
+    return LedgerContext(repo=repo, job_id=job, installation_id=grant.installation_id)
+
+
+def record_for_job(store: Store, grant: Grant, repo: str, job: str, entries: Sequence[Entry]) -> int:
+    """Record a job's rows for a token: each must carry its key (so a request sent again counts once)."""
+    where = job_of(grant, repo, job, write=True)
+    if not 0 < len(entries) <= ENTRIES_MAX:
+        raise InvalidRequest(f"send 1 to {ENTRIES_MAX} entries at a time")
+    for entry in entries:
+        _check(entry)
+    return record(store, where, entries)
+
+
+def spend_for_job(store: Store, grant: Grant, repo: str, job: str) -> float:
+    where = job_of(grant, repo, job, write=False)
+    with store.reading() as session:
+        return job_spend(session, where)
+
+
+def _check(entry: Entry) -> None:
+    if not entry.key or len(entry.key) > KEY_MAX:
+        raise InvalidRequest(f"each entry of a job needs its key, 1 to {KEY_MAX} characters")
