@@ -4,15 +4,14 @@
 The model is a stand-in for agents.llm.LLMClient that answers at once with the scripted
 deliverable of the asking agent (tests/fakes/domain.py), a fixed token count and cost,
 so what is measured is the runner's own work: the prompt, the checkpoint write (one
-context version per step, with its handoff package), the step's row in the decision
-ledger (written while the run goes on: with an instant model it competes with the next
-steps), and the tracking-comment render and publish (to a port that keeps the outputs
-in memory).
+context version per step, with its handoff package), and the tracking-comment render
+and publish (to a port that keeps the outputs in memory).
 
   step    wall time of each step (CoeRunner._call_and_commit) over --jobs full jobs, 14
           steps each (13 agents, the Orchestrator twice), after one warm-up job. Steps of
           a parallel group run together, so each one's time includes its siblings' share.
-  job     wall time of a whole run (the steps and the job record's phase updates), jobs/s.
+  job     wall time of a whole run (the steps, and at the end of each phase its steps' rows
+          in the decision ledger and the job record's update), jobs/s.
   resume  a job whose every step but the last is committed: from `run()` to the model call
           of the missing step (loading the record, every committed step, recording them in
           the ledger again and reading the job's spend, walking the table), --resumes times,

@@ -8,11 +8,12 @@ first missing step is where work resumes. GitHub side effects (the tracking comm
 escalation issues, the pull request) are published through idempotent Outputs, so a
 run killed anywhere and started again repeats none of them.
 
-Spend goes to the decision ledger (agents/ledger.py), which the job's budget reads: each
-committed step is recorded under its key once committed, and each answer that could not
-be used when it fails. A run starts by recording every committed step again — a run
-killed between committing a step and recording it left it out; the ledger counts a step
-once — and takes its budget from what the ledger says the job has spent.
+Spend goes to the decision ledger (agents/ledger.py), which the job's budget reads: the
+steps a phase committed are recorded, each under its key, in one request when the phase
+ends (or the run stops), and each answer that could not be used when it fails. A run
+starts by recording every committed step again — a run killed before its phase ended left
+them out; the ledger counts a step once — and takes its budget from what the ledger says
+the job has spent.
 
 The runner talks to the store through a ContextClient (the Context API from an Actions
 runner, the DB inside the app) and to GitHub through a `publish` port: agents never
@@ -151,8 +152,7 @@ class CoeRunner:
         self._job_version = 0
         self.budget = Budget()
         self.spent_before = 0.0  # the job's spend in the ledger when this run started
-        self._unrecorded: list[Entry] = []  # committed steps on their way to the ledger
-        self._recorder: asyncio.Future[None] | None = None
+        self._unrecorded: list[Step] = []  # committed steps the ledger may not have yet
         self.quality: list[QualityItem] = []
 
     # ------------------------------------------------------------ the run
@@ -196,7 +196,7 @@ class CoeRunner:
             await self._open_pull_request(spec, written)
             return spec, written
         finally:
-            await self._recorded()
+            await self._record_steps()
 
     async def _run_phase(self, phase: Phase, following: Phase | None) -> None:
         if self.job.current_phase != phase.id and phase.id not in self.job.phases_done:
@@ -216,6 +216,7 @@ class CoeRunner:
                     await self._parallel([(phase, BY_ID[agent], phase.step(agent), "") for agent in group])
             if phase.rule == "confidence-gate":
                 self._confidence_gate(phase)
+        await self._record_steps()  # the phase's steps, in one request
         if phase.id not in self.job.phases_done:
             # One write and one comment edit end this phase and start the next.
             await self._save_job(phases_done=[*self.job.phases_done, phase.id],
@@ -333,7 +334,6 @@ class CoeRunner:
                         answer.cost_usd, answer.usage.prompt_tokens, answer.usage.output_tokens, answer.attempts,
                         round(latency_ms, 1), batched)  # fmt: skip
         self._remember(step)
-        self._record_soon(step)
         await self._track()
         return step
 
@@ -357,6 +357,7 @@ class CoeRunner:
 
     def _remember(self, step: Step) -> None:
         self.steps[step.key] = step
+        self._unrecorded.append(step)
         totals = self.job.totals
         totals.cost_usd += step.cost_usd
         totals.tokens_in += step.tokens_in
@@ -548,30 +549,16 @@ class CoeRunner:
         raise StaleContext(f"job {self.job_id}: the record kept changing under the runner")
 
     async def _ledger_spend(self) -> float:
-        """Record every committed step again (each is counted once), then read what the job has spent."""
-        entries = [step.entry() for step in self.steps.values()]
+        """Record the committed steps the run found (each is counted once), then read what the job has spent."""
+        await self._record_steps()
+        return await asyncio.to_thread(self.contexts.job_spend, self.repo, self.job_id)
+
+    async def _record_steps(self) -> None:
+        """The steps committed since the last call, into the ledger in one request."""
+        entries, self._unrecorded = [step.entry() for step in self._unrecorded], []
         for start in range(0, len(entries), ENTRIES_MAX):
             await asyncio.to_thread(self.contexts.record_decisions, self.repo, self.job_id,
                                     entries[start:start + ENTRIES_MAX])  # fmt: skip
-        return await asyncio.to_thread(self.contexts.job_spend, self.repo, self.job_id)
-
-    def _record_soon(self, step: Step) -> None:
-        """Record a committed step in the ledger while the run goes on to the next step (whose model call
-        takes far longer); steps committed meanwhile go in one request. `_walk` waits for them all, and
-        a run killed first leaves them to the next run's `_ledger_spend`."""
-        self._unrecorded.append(step.entry())
-        if self._recorder is None or (self._recorder.done() and self._recorder.exception() is None):
-            self._recorder = asyncio.ensure_future(self._record_unrecorded())
-
-    async def _record_unrecorded(self) -> None:
-        while self._unrecorded:
-            entries, self._unrecorded = self._unrecorded[:ENTRIES_MAX], self._unrecorded[ENTRIES_MAX:]
-            await asyncio.to_thread(self.contexts.record_decisions, self.repo, self.job_id, entries)
-
-    async def _recorded(self) -> None:
-        """Wait for the steps on their way to the ledger; raises what stopped them."""
-        if self._recorder is not None:
-            await self._recorder
 
     async def _waste(self, agent: DomainAgent, key: str, failed: LLMError) -> None:
         """An answer no step can use: what it cost goes to the ledger and the job record."""
