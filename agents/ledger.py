@@ -13,8 +13,8 @@ spend from here and nowhere else:
 
 A job's rows carry a key unique in the job (a step's is the step's key): a row written
 again is recorded once. So the runner may write a committed step's row as often as it
-likes — it writes them all again when a job resumes, in case a run was killed between
-committing a step and recording it — and a job never counts a step twice.
+likes — it writes them all again when a job resumes, in case a run was killed before it
+recorded its last steps — and a job never counts a step twice.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def repo_spend_since(session: Session, repo: str, since: datetime) -> float:
 # ------------------------------------------------------------------ for a token (the API, the in-process client)
 
 
-def job_of(grant: Grant, repo: str, job: str, *, write: bool) -> LedgerContext:
+def _job_for(grant: Grant, repo: str, job: str, *, write: bool) -> LedgerContext:
     """Whose a job's rows are, for a token that may reach them: its installation's, of its repository
     and job (another repository is 404 to a token bound to one; another job's, or a write with a
     read-only token, 403)."""
@@ -135,7 +135,7 @@ def job_of(grant: Grant, repo: str, job: str, *, write: bool) -> LedgerContext:
 
 def record_for_job(store: Store, grant: Grant, repo: str, job: str, entries: Sequence[Entry]) -> int:
     """Record a job's rows for a token: each must carry its key (so a request sent again counts once)."""
-    where = job_of(grant, repo, job, write=True)
+    where = _job_for(grant, repo, job, write=True)
     if not 0 < len(entries) <= ENTRIES_MAX:
         raise InvalidRequest(f"send 1 to {ENTRIES_MAX} entries at a time")
     for entry in entries:
@@ -144,7 +144,7 @@ def record_for_job(store: Store, grant: Grant, repo: str, job: str, entries: Seq
 
 
 def spend_for_job(store: Store, grant: Grant, repo: str, job: str) -> float:
-    where = job_of(grant, repo, job, write=False)
+    where = _job_for(grant, repo, job, write=False)
     with store.reading() as session:
         return job_spend(session, where)
 
