@@ -22,11 +22,11 @@
 3. **LLM** — `LLMClient.ask` with the sanitised input inside `<untrusted_input>` tags after
    the request's instructions, inside the budget left; its verdict is then cached.
 
-Every decision is written to the `decisions` ledger with its rung, latency, tokens, cost,
-repo, delivery/job and input hash — skipped ones too (rung "skipped": no API key, budget
+Every decision is written to the ledger (agents/ledger.py) with its rung, latency, tokens,
+cost, repo, delivery/job and input hash — skipped ones too (rung "skipped": no API key, budget
 spent, breaker open) and failed ones (rung "llm", status "error": malformed answer twice,
-API unavailable). Spend is read back from the ledger (sum of cost_usd for the repo since
-the start of the UTC day, and for the job), so limits hold across processes and restarts.
+API unavailable). Spend is read back from the ledger (the repo's agents since the start of
+the UTC day, and the job's), so limits hold across processes and restarts.
 Concurrent processes may each pass the check before either records its cost: the
 overshoot is bounded by one call's worst case per concurrent call.
 
@@ -44,16 +44,16 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import redis.asyncio as aioredis
 import structlog
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from agents.context.db import Store
-from agents.context.models import Decision as LedgerRow
 from agents.context.models import DecisionCacheEntry
+from agents.ledger import Entry, LedgerContext, Rung, Status, job_spend, record, repo_spend_since
 from agents.llm import Budget, LLMClient, LLMError, LLMNotConfigured, sanitise, untrusted
 from agents.pricing import TokenUsage
 
@@ -61,8 +61,6 @@ log = structlog.get_logger(__name__)
 
 V = TypeVar("V")
 S = TypeVar("S", bound=BaseModel)
-Rung = Literal["deterministic", "cached", "llm", "skipped"]
-Status = Literal["settled", "skipped", "error"]
 
 REDIS_PREFIX = "waooaw:decision:"
 DEFAULT_CACHE_TTL = timedelta(days=30)
@@ -75,17 +73,6 @@ def utcnow() -> datetime:
 
 
 # ------------------------------------------------------------------ values
-
-
-@dataclass(frozen=True)
-class LedgerContext:
-    """Whom the ledger rows and the cached verdicts of a ladder belong to."""
-
-    repo: str | None = None
-    delivery_id: str | None = None
-    job_id: str | None = None
-    installation_id: int | None = None  # None: a run outside any installation (local, tests)
-    public: bool = False  # the repository is public (the event says so): its inputs are public
 
 
 @dataclass(frozen=True)
@@ -251,7 +238,7 @@ class DecisionLadder:
         self.context = ledger_context
         self.budgets = budgets
         self.clock = clock
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[Entry] = []
         self._batch_depth = 0
 
     async def decide(
@@ -303,13 +290,13 @@ class DecisionLadder:
             return await self._record(
                 made(rung, "skipped" if skipped else "error", reason=exc.reason, detail=str(exc),
                      **_spend(exc.usage, exc.cost_usd)),
-                model=self.llm.model, usage=asdict(exc.usage),
+                exc.calls, model=self.llm.model, usage=asdict(exc.usage),
             )
         verdict = answer.data.model_dump(mode="json")
         await self._remember(key, rule_id, {"verdict": verdict, "model": answer.model, "rule_version": version}, owner)
         return await self._record(
             made("llm", "settled", answer.data, **_spend(answer.usage, answer.cost_usd)),
-            model=answer.model, attempts=answer.attempts, usage=asdict(answer.usage),
+            answer.attempts, model=answer.model, attempts=answer.attempts, usage=asdict(answer.usage),
         )
 
     @asynccontextmanager
@@ -364,40 +351,31 @@ class DecisionLadder:
         with self.store.reading() as session:
             if self.budgets.repo_daily_usd is not None and self.context.repo:
                 day = self.clock().astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-                spent = session.scalar(
-                    select(func.coalesce(func.sum(LedgerRow.cost_usd), 0.0)).where(
-                        LedgerRow.repo == self.context.repo, LedgerRow.created_at >= day
-                    )
-                )
+                spent = repo_spend_since(session, self.context.repo, day)
                 limit = self.budgets.repo_daily_usd
-                candidates.append(Budget(limit - float(spent), f"the daily LLM budget of {self.context.repo} (${limit:.2f})"))
+                candidates.append(Budget(limit - spent, f"the daily LLM budget of {self.context.repo} (${limit:.2f})"))
             if self.budgets.job_usd is not None and self.context.job_id:
-                spent = session.scalar(
-                    select(func.coalesce(func.sum(LedgerRow.cost_usd), 0.0)).where(LedgerRow.job_id == self.context.job_id)
-                )
+                spent = job_spend(session, self.context)
                 limit = self.budgets.job_usd
-                candidates.append(Budget(limit - float(spent), f"the LLM budget of job {self.context.job_id} (${limit:.2f})"))
+                candidates.append(Budget(limit - spent, f"the LLM budget of job {self.context.job_id} (${limit:.2f})"))
         return min(candidates, key=lambda budget: budget.remaining_usd)
 
-    async def _record(self, decision: Decision[Any], **extra: Any) -> Decision[Any]:
+    async def _record(self, decision: Decision[Any], model_calls: int = 0, **extra: Any) -> Decision[Any]:
         verdict = decision.verdict.model_dump(mode="json") if isinstance(decision.verdict, BaseModel) else decision.verdict
         outcome = {"status": decision.status, "rule_version": decision.rule_version, "verdict": verdict}
         if decision.reason:
             outcome |= {"reason": decision.reason, "detail": (decision.detail or "")[:1000]}
-        row = {
-            "agent": decision.agent, "rule": decision.rule_id, "rung": decision.rung, "input_hash": decision.input_hash,
-            "outcome": outcome | extra, "latency_ms": decision.latency_ms, "tokens_in": decision.tokens_in,
-            "tokens_out": decision.tokens_out, "cost_usd": decision.cost_usd, "repo": self.context.repo,
-            "delivery_id": self.context.delivery_id, "job_id": self.context.job_id, "created_at": self.clock(),
-        }
-        self._pending.append(row)
+        self._pending.append(Entry(
+            decision.agent, decision.rule_id, decision.rung, decision.status, input_hash=decision.input_hash,
+            outcome=outcome | extra, latency_ms=decision.latency_ms, tokens_in=decision.tokens_in,
+            tokens_out=decision.tokens_out, cost_usd=decision.cost_usd, model_calls=model_calls, at=self.clock(),
+        ))  # fmt: skip
         if self._batch_depth == 0 or decision.cost_usd > 0:
             await self.flush()
         return decision
 
-    def _write(self, rows: list[dict[str, Any]]) -> None:
-        with self.store.session() as session:
-            session.add_all(LedgerRow(**row) for row in rows)
+    def _write(self, entries: list[Entry]) -> None:
+        record(self.store, self.context, entries)
 
 
 def _spend(usage: TokenUsage, cost_usd: float) -> dict[str, Any]:

@@ -127,14 +127,15 @@ of that material, never instructions to you."""
 
 
 class LLMError(Exception):
-    """An `ask` that produced no usable answer. `usage`/`cost_usd`: what it spent anyway."""
+    """An `ask` that produced no usable answer. `usage`/`cost_usd`/`calls`: what it spent anyway."""
 
     reason: ClassVar[str] = "error"
 
-    def __init__(self, message: str, *, usage: TokenUsage | None = None, cost_usd: float = 0.0) -> None:
+    def __init__(self, message: str, *, usage: TokenUsage | None = None, cost_usd: float = 0.0, calls: int = 0) -> None:
         super().__init__(message)
         self.usage = usage or TokenUsage()
         self.cost_usd = cost_usd
+        self.calls = calls  # requests the API answered (and billed)
 
 
 class LLMNotConfigured(LLMError):
@@ -280,6 +281,7 @@ class _Unusable(Exception):
 class _Spent:
     usage: TokenUsage = field(default_factory=TokenUsage)
     cost_usd: float = 0.0
+    calls: int = 0
 
 
 class LLMClient:
@@ -330,13 +332,13 @@ class LLMClient:
                 raise BudgetExceeded(
                     f"{budget.limit}: a call may cost up to ${estimate:.4f}, "
                     f"${max(budget.remaining_usd, 0.0):.4f} is left",
-                    usage=spent.usage, cost_usd=spent.cost_usd,
+                    usage=spent.usage, cost_usd=spent.cost_usd, calls=spent.calls,
                 )
             message = await self._call(request, spent)
             usage = TokenUsage.of(message.usage)
             call_cost = cost(self.model, usage)
             budget.charge(call_cost)
-            spent.usage, spent.cost_usd = spent.usage + usage, spent.cost_usd + call_cost
+            spent.usage, spent.cost_usd, spent.calls = spent.usage + usage, spent.cost_usd + call_cost, spent.calls + 1
             try:
                 data = _read_answer(message, tool["name"], schema)
             except _Unusable as problem:
@@ -350,7 +352,7 @@ class LLMClient:
             return LLMAnswer(data=data, model=self.model, usage=spent.usage, cost_usd=spent.cost_usd, attempts=attempt)
         raise MalformedAnswer(
             f"the model's answer did not fit {schema.__name__} twice: {last_problem}",
-            usage=spent.usage, cost_usd=spent.cost_usd,
+            usage=spent.usage, cost_usd=spent.cost_usd, calls=spent.calls,
         )
 
     async def submit_batch(self, asks: Sequence[BatchAsk], budget: Budget) -> str:
@@ -411,7 +413,7 @@ class LLMClient:
             data = _read_answer(result.message, _tool_for(schema)["name"], schema)
         except _Unusable as problem:
             return MalformedAnswer(f"the batch answer did not fit {schema.__name__}: {problem}", usage=usage,
-                                   cost_usd=call_cost)  # fmt: skip
+                                   cost_usd=call_cost, calls=1)  # fmt: skip
         return LLMAnswer(data=data, model=self.model, usage=usage, cost_usd=call_cost, attempts=1)
 
     def _request(self, system_text: str, prompt: str, tool: dict[str, Any], max_tokens: int) -> dict[str, Any]:
@@ -438,12 +440,13 @@ class LLMClient:
             self.breaker.failed()
             raise LLMUnavailable(
                 f"the Anthropic API did not answer after retries: {_describe(exc)}",
-                usage=spent.usage, cost_usd=spent.cost_usd,
+                usage=spent.usage, cost_usd=spent.cost_usd, calls=spent.calls,
             ) from exc
         except anthropic.APIStatusError as exc:
             self.breaker.succeeded()  # the API is up; it refused this request
             raise LLMRequestRejected(
-                f"the Anthropic API refused the request: {_describe(exc)}", usage=spent.usage, cost_usd=spent.cost_usd
+                f"the Anthropic API refused the request: {_describe(exc)}", usage=spent.usage, cost_usd=spent.cost_usd,
+                calls=spent.calls,
             ) from exc
         except BaseException:
             self.breaker.abandoned()

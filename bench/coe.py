@@ -10,10 +10,12 @@ and publish (to a port that keeps the outputs in memory).
   step    wall time of each step (CoeRunner._call_and_commit) over --jobs full jobs, 14
           steps each (13 agents, the Orchestrator twice), after one warm-up job. Steps of
           a parallel group run together, so each one's time includes its siblings' share.
-  job     wall time of a whole run (the steps and the job record's phase updates), jobs/s.
+  job     wall time of a whole run (the steps, and at the end of each phase its steps' rows
+          in the decision ledger and the job record's update), jobs/s.
   resume  a job whose every step but the last is committed: from `run()` to the model call
-          of the missing step (loading the record, every committed step, walking the table),
-          --resumes times, each with a fresh runner and client.
+          of the missing step (loading the record, every committed step, recording them in
+          the ledger again and reading the job's spend, walking the table), --resumes times,
+          each with a fresh runner and client.
 
 By default through DbContextClient on PostgreSQL (a fresh schema, dropped at the end) or
 SQLite (`--db sqlite`); `--api` also through the Context API over HTTP (HttpContextClient,

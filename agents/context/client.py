@@ -1,4 +1,5 @@
-"""ContextClient: how a CoE job or an agent reads and writes contexts, whichever side of the API it is on.
+"""ContextClient: how a CoE job or an agent reads and writes contexts, whichever side of the API it is on,
+and records a job's model calls in the decision ledger (agents/ledger.py).
 
 One interface, two implementations with the same behaviour and the same errors
 (agents.context.errors; a stale write raises StaleContext):
@@ -15,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -40,6 +41,7 @@ from agents.context.repository import StaleContext
 from agents.context.search import DEFAULT_LIMIT, SearchQuery
 from agents.context.service import ContextService
 from agents.context.tokens import Grant
+from agents.ledger import Entry, record_for_job, spend_for_job
 
 # --------------------------------------------------------------------------- what comes back
 
@@ -237,6 +239,15 @@ class ContextClient(ABC):
     ) -> list[HandoffRecord]:
         """Handoffs waiting (or all, with `unclaimed=False`), oldest first."""
 
+    @abstractmethod
+    def record_decisions(self, repo: str, job: str, entries: Sequence[Entry]) -> int:
+        """Write a job's ledger rows (1 to agents.ledger.ENTRIES_MAX, each with its key); returns how many
+        were new: a key the job already has is not written again."""
+
+    @abstractmethod
+    def job_spend(self, repo: str, job: str) -> float:
+        """What the job has spent so far, in USD, from the ledger."""
+
     def search_all(self, **filters: Any) -> Iterator[Context]:
         """Every match, following the cursors."""
         cursor = None
@@ -401,6 +412,17 @@ class HttpContextClient(ContextClient):
         params.update({name: value for name, value in (("to_agent", to_agent), ("repo", repo), ("scope", scope)) if value})
         return [HandoffRecord.from_document(doc) for doc in self._call("GET", "/handoffs", params=params).json()["items"]]
 
+    def record_decisions(self, repo: str, job: str, entries: Sequence[Entry]) -> int:
+        owner, name = split_repo(repo)
+        body = {"owner": owner, "repo": name, "job": job, "entries": [entry.document() for entry in entries]}
+        _check_json(body)
+        return int(self._call("POST", "/decisions", json=body, expected=201).json()["recorded"])
+
+    def job_spend(self, repo: str, job: str) -> float:
+        owner, name = split_repo(repo)
+        params = {"owner": owner, "repo": name, "job": job}
+        return float(self._call("GET", "/decisions/spend", params=params).json()["cost_usd"])
+
     def close(self) -> None:
         self._http.close()
 
@@ -459,6 +481,7 @@ class DbContextClient(ContextClient):
     """The same operations straight on the store, for code running inside the app."""
 
     def __init__(self, store: Store, grant: Grant) -> None:
+        self.store = store
         self.service = ContextService(store)
         self.grant = grant
 
@@ -516,6 +539,14 @@ class DbContextClient(ContextClient):
             self.grant, to_agent=to_agent, repo=repo, scope=scope, unclaimed=unclaimed, limit=limit
         )
         return [HandoffRecord.from_document(doc) for doc in found]
+
+    def record_decisions(self, repo: str, job: str, entries: Sequence[Entry]) -> int:
+        for entry in entries:
+            _check_json(entry.outcome)
+        return record_for_job(self.store, self.grant, repo, job, entries)
+
+    def job_spend(self, repo: str, job: str) -> float:
+        return spend_for_job(self.store, self.grant, repo, job)
 
 
 def _check_json(value: Any) -> None:

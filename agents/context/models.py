@@ -162,7 +162,7 @@ class PublishedOutput(Base):
 
 
 class Decision(Base):
-    """The decision ledger: every decision, its rung and what it cost."""
+    """The decision ledger: every decision, its rung and what it cost (agents/ledger.py writes it)."""
 
     __tablename__ = "decisions"
 
@@ -170,15 +170,20 @@ class Decision(Base):
     agent: Mapped[str] = mapped_column(String(64))
     rule: Mapped[str] = mapped_column(String(128))
     rung: Mapped[str] = mapped_column(String(16))  # deterministic | cached | llm | skipped
+    status: Mapped[str] = mapped_column(String(16), default="settled", server_default="settled")  # | skipped | error
     input_hash: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
     tokens_in: Mapped[int] = mapped_column(Integer, default=0)
     tokens_out: Mapped[int] = mapped_column(Integer, default=0)
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    model_calls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # requests paid for
     repo: Mapped[str | None] = mapped_column(String(256))
     delivery_id: Mapped[str | None] = mapped_column(String(64))
     job_id: Mapped[str | None] = mapped_column(String(64))
+    installation_id: Mapped[int | None] = mapped_column(BigInteger)
+    # A job's rows carry a key unique in the job (a step's is the step's key): written twice, recorded once.
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
@@ -246,7 +251,9 @@ class DecisionCacheEntry(Base):
 
 # Budgets sum the ledger's cost_usd per repository and day, and per job.
 Index("ix_decisions_repo_created", Decision.repo, Decision.created_at)
-Index("ix_decisions_job", Decision.job_id)
+# A job's rows are unique by key: the runner may write a step's row again (agents/ledger.py).
+Index("uq_decisions_job_key", Decision.job_id, Decision.repo, Decision.installation_id, Decision.idempotency_key,
+      unique=True)
 
 
 # --------------------------------------------------------------------------- the Context API

@@ -143,9 +143,10 @@ class WowDomain(WowAgent):
         changes: dict[str, Any] = {"status": "answered", "answer": text, "answered_by": event.sender_login}
         if escalation.kind == "budget":
             budget = _budget_answer(text)
-            if budget is None or budget <= job.spent_usd:
+            spent = await asyncio.to_thread(contexts.job_spend, job.repo, job.id)
+            if budget is None or budget <= spent:
                 return [self._reply(event, f"To go on, the job needs a budget above what it has spent "
-                                           f"(${job.spent_usd:.4f}): answer `/answer budget <USD>`, e.g. "
+                                           f"(${spent:.4f}): answer `/answer budget <USD>`, e.g. "
                                            f"`/answer budget {max(job.budget_usd * 2, 1):.2f}`.")]  # fmt: skip
             changes["budget_usd"] = budget
         return await asyncio.to_thread(self._resume, contexts, event, job, n, changes)

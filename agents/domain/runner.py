@@ -8,6 +8,13 @@ first missing step is where work resumes. GitHub side effects (the tracking comm
 escalation issues, the pull request) are published through idempotent Outputs, so a
 run killed anywhere and started again repeats none of them.
 
+Spend goes to the decision ledger (agents/ledger.py), which the job's budget reads: the
+steps a phase committed are recorded, each under its key, in one request when the phase
+ends (or the run stops), and each answer that could not be used when it fails. A run
+starts by recording every committed step again — a run killed before its phase ended left
+them out; the ledger counts a step once — and takes its budget from what the ledger says
+the job has spent.
+
 The runner talks to the store through a ContextClient (the Context API from an Actions
 runner, the DB inside the app) and to GitHub through a `publish` port: agents never
 import the edge.
@@ -19,6 +26,7 @@ import asyncio
 import hashlib
 import json
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -32,6 +40,7 @@ from agents.domain.job import AGENT, Escalation, Job, tags_for
 from agents.domain.phases import PHASES, Phase, review_step, revision_step
 from agents.domain.roster import BY_ID, WRITER, DomainAgent
 from agents.domain.spec import DomainSpec, Figures, Provenance, QualityItem, SpecSkill, files
+from agents.ledger import ENTRIES_MAX, Entry
 from agents.llm import BatchAsk, Budget, BudgetExceeded, LLMAnswer, LLMClient, LLMError, LLMNotConfigured, untrusted
 from agents.outputs import Comment, Output, PullRequest
 
@@ -58,6 +67,8 @@ class Step:
     tokens_in: int
     tokens_out: int
     model_calls: int
+    latency_ms: float
+    batched: bool
 
     @classmethod
     def from_context(cls, context: Context) -> Step:
@@ -68,7 +79,15 @@ class Step:
             data["step"], context.agent, data["phase"], context.version, package.get("deliverable") or {},
             list(package.get("open_questions") or []), spend.get("model"), data.get("input_hash", ""),
             float(spend.get("cost_usd", 0.0)), int(spend.get("tokens_in", 0)), int(spend.get("tokens_out", 0)),
-            int(spend.get("model_calls", 0)),
+            int(spend.get("model_calls", 0)), float(spend.get("latency_ms", 0.0)), bool(spend.get("batch", False)),
+        )  # fmt: skip
+
+    def entry(self) -> Entry:
+        """The step in the decision ledger, keyed by the step."""
+        return Entry(
+            self.agent, self.key, "llm", "settled", key=self.key, input_hash=self.input_hash or None,
+            outcome={"status": "settled", "model": self.model, "batch": self.batched}, latency_ms=self.latency_ms,
+            tokens_in=self.tokens_in, tokens_out=self.tokens_out, cost_usd=self.cost_usd, model_calls=self.model_calls,
         )  # fmt: skip
 
 
@@ -132,6 +151,8 @@ class CoeRunner:
         self.job: Job
         self._job_version = 0
         self.budget = Budget()
+        self.spent_before = 0.0  # the job's spend in the ledger when this run started
+        self._unrecorded: list[Step] = []  # committed steps the ledger may not have yet
         self.quality: list[QualityItem] = []
 
     # ------------------------------------------------------------ the run
@@ -147,15 +168,12 @@ class CoeRunner:
         if self.llm is None or not self.llm.configured:
             raise LLMNotConfigured("ANTHROPIC_API_KEY is not set: the WowDomain CoE needs Claude")
         # One budget for the run: parallel steps draw on it together (overshoot ≤ one call each).
-        self.budget = Budget(job.budget_usd - job.spent_usd, f"the budget of job {job.id} (${job.budget_usd:.2f})")
+        self.spent_before = await self._ledger_spend()
+        self.budget = Budget(job.budget_usd - self.spent_before, f"the budget of job {job.id} (${job.budget_usd:.2f})")
         await self._save_job(status="running", error=None)
         await self._track()
         try:
-            for phase, following in zip(PHASES, (*PHASES[1:], None)):
-                await self._run_phase(phase, following)
-            spec = self._spec()
-            written = files(spec)
-            await self._open_pull_request(spec, written)
+            spec, written = await self._walk()
         except _Park as parked:
             await self._park(parked.escalation)
             return RunResult("parked", self.job, f"job {job.id} parked: {parked.escalation.question}")
@@ -167,6 +185,18 @@ class CoeRunner:
         await self._save_job(status="done", finished_at=self.job.finished_at or self.clock(), current_phase=None, error=None)
         await self._track()
         return RunResult("done", self.job, f"job {job.id} done: {self.job.pr_url or 'spec written'}", spec, written)
+
+    async def _walk(self) -> tuple[DomainSpec, dict[str, str]]:
+        """Every phase, then the pull request; every step committed is in the ledger when it returns or raises."""
+        try:
+            for phase, following in zip(PHASES, (*PHASES[1:], None)):
+                await self._run_phase(phase, following)
+            spec = self._spec()
+            written = files(spec)
+            await self._open_pull_request(spec, written)
+            return spec, written
+        finally:
+            await self._record_steps()
 
     async def _run_phase(self, phase: Phase, following: Phase | None) -> None:
         if self.job.current_phase != phase.id and phase.id not in self.job.phases_done:
@@ -186,6 +216,7 @@ class CoeRunner:
                     await self._parallel([(phase, BY_ID[agent], phase.step(agent), "") for agent in group])
             if phase.rule == "confidence-gate":
                 self._confidence_gate(phase)
+        await self._record_steps()  # the phase's steps, in one request
         if phase.id not in self.job.phases_done:
             # One write and one comment edit end this phase and start the next.
             await self._save_job(phases_done=[*self.job.phases_done, phase.id],
@@ -218,10 +249,10 @@ class CoeRunner:
             answer = await self.llm.ask(agent.system, prompt, agent.schema, max_tokens=self.job.preset.max_tokens,
                                         budget=self.budget)  # fmt: skip
         except BudgetExceeded as exc:
-            await self._waste(exc.cost_usd)
+            await self._waste(agent, key, exc)
             raise _Park(self._budget_escalation(key, agent.title, exc)) from exc
         except LLMError as exc:
-            await self._waste(exc.cost_usd)
+            await self._waste(agent, key, exc)
             raise
         return await self._commit(phase, agent, key, prompt, answer, (time.perf_counter() - started) * 1000)
 
@@ -231,7 +262,8 @@ class CoeRunner:
             return escalation
         return self._escalate(
             "budget", key,
-            f"The job's budget of ${self.job.budget_usd:.2f} is spent (${self.job.spent_usd:.4f} so far) "
+            f"The job's budget of ${self.job.budget_usd:.2f} is spent "
+            f"(${self.spent_before + self.budget.spent_usd:.4f} so far) "
             f"before {who} could work on step `{key}`. Raise it to continue.",
             [str(exc)],
         )  # fmt: skip
@@ -263,7 +295,7 @@ class CoeRunner:
                 if isinstance(answer, LLMAnswer):
                     await self._commit(phase, agent, key, prompts[key], answer, latency, batched=True)
                 elif answer is not None:
-                    await self._waste(answer.cost_usd)  # unusable: the step is asked again directly, below
+                    await self._waste(agent, key, answer)  # unusable: the step is asked again directly, below
         await self._parallel([(phase, BY_ID[agent], phase.step(agent), "") for agent in group])
 
     async def _commit(self, phase: Phase, agent: DomainAgent, key: str, prompt: str, answer: LLMAnswer[Any],
@@ -299,7 +331,8 @@ class CoeRunner:
             step = Step.from_context(existing)
         else:
             step = Step(key, agent.id, phase.id, version, deliverable, open_questions, answer.model, digest,
-                        answer.cost_usd, answer.usage.prompt_tokens, answer.usage.output_tokens, answer.attempts)  # fmt: skip
+                        answer.cost_usd, answer.usage.prompt_tokens, answer.usage.output_tokens, answer.attempts,
+                        round(latency_ms, 1), batched)  # fmt: skip
         self._remember(step)
         await self._track()
         return step
@@ -324,6 +357,7 @@ class CoeRunner:
 
     def _remember(self, step: Step) -> None:
         self.steps[step.key] = step
+        self._unrecorded.append(step)
         totals = self.job.totals
         totals.cost_usd += step.cost_usd
         totals.tokens_in += step.tokens_in
@@ -514,9 +548,30 @@ class CoeRunner:
                     changes.pop("status", None)
         raise StaleContext(f"job {self.job_id}: the record kept changing under the runner")
 
-    async def _waste(self, cost_usd: float) -> None:
-        if cost_usd > 0:
-            await self._save_job(wasted_usd=self.job.wasted_usd + cost_usd)
+    async def _ledger_spend(self) -> float:
+        """Record the committed steps the run found (each is counted once), then read what the job has spent."""
+        await self._record_steps()
+        return await asyncio.to_thread(self.contexts.job_spend, self.repo, self.job_id)
+
+    async def _record_steps(self) -> None:
+        """The steps committed since the last call, into the ledger in one request."""
+        entries, self._unrecorded = [step.entry() for step in self._unrecorded], []
+        for start in range(0, len(entries), ENTRIES_MAX):
+            await asyncio.to_thread(self.contexts.record_decisions, self.repo, self.job_id,
+                                    entries[start:start + ENTRIES_MAX])  # fmt: skip
+
+    async def _waste(self, agent: DomainAgent, key: str, failed: LLMError) -> None:
+        """An answer no step can use: what it cost goes to the ledger and the job record."""
+        if failed.cost_usd <= 0:
+            return
+        entry = Entry(
+            agent.id, key, "llm", "error", key=f"{key}:{failed.reason}:{uuid.uuid4().hex[:12]}",
+            outcome={"status": "error", "reason": failed.reason, "detail": str(failed)[:1000]},
+            tokens_in=failed.usage.prompt_tokens, tokens_out=failed.usage.output_tokens, cost_usd=failed.cost_usd,
+            model_calls=failed.calls,
+        )  # fmt: skip
+        await asyncio.to_thread(self.contexts.record_decisions, self.repo, self.job_id, [entry])
+        await self._save_job(wasted_usd=self.job.wasted_usd + failed.cost_usd)
 
     async def _park(self, escalation: Escalation) -> None:
         await self._save_job(status="parked", escalations=self.job.escalations)

@@ -38,8 +38,8 @@ class DaySeries(BaseModel):
     run_failures: int = 0
     outputs: int = 0
     decisions: dict[str, int] = Field(default_factory=dict)  # by rung
-    cost_usd: float = 0.0  # the decision ledger's LLM spend
-    coe_cost_usd: float = 0.0  # CoE job steps committed that day (they write no ledger rows)
+    cost_usd: float = 0.0  # the ledger's LLM spend of agents, outside jobs
+    coe_cost_usd: float = 0.0  # the ledger's CoE job steps committed that day
 
     @property
     def decisions_total(self) -> int:
@@ -112,7 +112,7 @@ class WowVisionDay(BaseModel):
 
 
 class CoEJob(BaseModel):
-    """One CoE job active at the end of the day or finished that day, from its job record."""
+    """One CoE job active at the end of the day or finished that day: its record, and its spend from the ledger."""
 
     repo: str
     domain: str
@@ -150,7 +150,7 @@ class CoEDay(BaseModel):
     jobs_running: int = 0  # queued or running at the end of the day
     jobs_total: int = 0  # active at the end of the day or finished that day; `jobs` lists the first JOB_ROWS
     jobs: list[CoEJob] = Field(default_factory=list)
-    # What the steps committed that day cost (the CoE's model calls write no ledger rows).
+    # What the steps committed that day cost (their rows in the decision ledger).
     spend: Totals = Field(default_factory=Totals)
     escalations_opened: list[CoEEscalation] = Field(default_factory=list)
     unreadable_records: int = 0  # job records that are not a valid Job (skipped)
@@ -184,8 +184,8 @@ class Headline(BaseModel):
     decisions: dict[str, int] = Field(default_factory=dict)  # by rung
     tokens_in: int = 0
     tokens_out: int = 0
-    cost_usd: float = 0.0  # the decision ledger's LLM spend
-    coe_cost_usd: float = 0.0  # CoE job steps committed that day (CoEDay.spend)
+    cost_usd: float = 0.0  # the ledger's LLM spend of agents, outside jobs
+    coe_cost_usd: float = 0.0  # the ledger's CoE job steps committed that day (CoEDay.spend)
     budget_usd: float | None = None  # compared with the total
 
     @property

@@ -5,6 +5,9 @@ Days are cut in the report's time zone: the bounds are computed here (zoneinfo, 
 23- or 25-hour day is right) and compared as UTC instants, which is also how both
 databases hold our timestamps. The 14-day series puts each row in its day with one
 CASE over those bounds, so one scan per table serves the chart, the trend and the day.
+Spend comes from the decision ledger alone (agents/ledger.py): agents' rows are the
+agents' line, CoE jobs' rows the CoE's (the steps each day committed; a job's row in the
+CoE table adds the answers it could not use).
 """
 
 from __future__ import annotations
@@ -201,6 +204,15 @@ class _Builder:
             return query
         return query.where(column == self.scope.installation_id)
 
+    def _ledger_scope(self, query: Select[Any]) -> Select[Any]:
+        """Agents' rows by their repository, jobs' rows by their installation (as the jobs' records)."""
+        if self.scope.installation_id is None:
+            return query
+        return query.where(or_(
+            and_(Decision.job_id.is_(None), Decision.repo.in_(self.scope.repos)),
+            and_(Decision.job_id.isnot(None), Decision.installation_id == self.scope.installation_id),
+        ))  # fmt: skip
+
     def _in_window(self, column: Any) -> Any:
         return and_(column >= self.bounds[0], column < self.bounds[-1])
 
@@ -216,9 +228,8 @@ class _Builder:
 
         self._events(series, headline, health)
         self._runs(series, agents, health)
-        self._decisions(series, agents, headline)
+        coe_spend = self._spend(series, agents, headline)
         outputs = self._outputs(series, agents, headline)
-        coe_spend = self._coe_spend(series, headline)
         for name, agent in agents.items():
             agent.agent = name
         headline.agent_runs = series[self.today].runs
@@ -349,27 +360,42 @@ class _Builder:
         )
         health.top_errors = [RunError(agent=a, status=s, error=e, count=n) for a, s, e, n in self.session.execute(errors)]
 
-    def _decisions(self, series: dict[int, DaySeries], agents: dict[str, AgentDay], headline: Headline) -> None:
-        rows = self._repo_scope(
+    def _spend(self, series: dict[int, DaySeries], agents: dict[str, AgentDay], headline: Headline) -> Totals:
+        """Decisions and spend, from one scan of the ledger's 14 days. Agents' rows (outside jobs) count by
+        agent and rung; CoE jobs' rows count as the steps they committed (settled rows), the day's and each
+        day's cost, which is the CoE's own line of the spend. Returns the CoE's figures for the day."""
+        in_job = Decision.job_id.isnot(None)
+        rows = self._ledger_scope(
             select(
                 _bucket(Decision.created_at, self.bounds).label("day"),
+                in_job.label("in_job"),
                 Decision.agent.label("agent"),
                 Decision.rung.label("rung"),
                 Decision.tokens_in.label("tokens_in"),
                 Decision.tokens_out.label("tokens_out"),
                 Decision.cost_usd.label("cost_usd"),
-            ).where(self._in_window(Decision.created_at)),
-            Decision.repo,
+                Decision.model_calls.label("model_calls"),
+            ).where(self._in_window(Decision.created_at), or_(~in_job, Decision.status == "settled"))
         ).subquery()
         grouped = self.session.execute(
             select(
-                rows.c.day, rows.c.agent, rows.c.rung, func.count(),
-                func.coalesce(func.sum(rows.c.tokens_in), 0), func.coalesce(func.sum(rows.c.tokens_out), 0),
-                func.coalesce(func.sum(rows.c.cost_usd), 0.0),
-            ).group_by(rows.c.day, rows.c.agent, rows.c.rung)
-        )
-        for day, agent, rung, count, tokens_in, tokens_out, cost in grouped:
+                rows.c.day, rows.c.in_job, rows.c.agent, rows.c.rung, func.count(),
+                *[func.coalesce(func.sum(rows.c[name]), 0)
+                  for name in ("tokens_in", "tokens_out", "cost_usd", "model_calls")],
+            ).group_by(rows.c.day, rows.c.in_job, rows.c.agent, rows.c.rung)
+        )  # fmt: skip
+        coe = Totals()
+        for day, job_rows, agent, rung, count, tokens_in, tokens_out, cost, calls in grouped:
             s = series[day]
+            if job_rows:
+                s.coe_cost_usd += float(cost)
+                if day == self.today:
+                    coe.steps += count
+                    coe.cost_usd += float(cost)
+                    coe.tokens_in += int(tokens_in)
+                    coe.tokens_out += int(tokens_out)
+                    coe.model_calls += int(calls)
+                continue
             s.decisions[rung] = s.decisions.get(rung, 0) + count
             s.cost_usd += float(cost)
             if day == self.today:
@@ -382,6 +408,8 @@ class _Builder:
                 headline.tokens_in += int(tokens_in)
                 headline.tokens_out += int(tokens_out)
                 headline.cost_usd += float(cost)
+        headline.coe_cost_usd = coe.cost_usd
+        return coe
 
     def _outputs(self, series: dict[int, DaySeries], agents: dict[str, AgentDay], headline: Headline) -> list[OutputCounts]:
         rows = self._repo_scope(
@@ -479,40 +507,7 @@ class _Builder:
             repos_most_open=[Count(name=repo, count=n) for repo, n in repos],
         )
 
-    # -- the CoE: job records (agent wowdomain, scope `job-…`) and their steps (`job-…:<step>`)
-
-    def _coe_spend(self, series: dict[int, DaySeries], headline: Headline) -> Totals:
-        """What the steps committed each day cost: a step is committed once (version 1); later
-        versions are restores, whose spend was counted when the step was committed. Reading a
-        figure parses the step's JSON, so the series reads the cost alone and only the day's
-        steps are read for tokens and calls."""
-        on_day = self._on_day(ContextVersion.created_at)
-
-        def day_only(field: str) -> Any:
-            return case((on_day, ContextVersion.data[("spend", field)].as_integer()), else_=0).label(field)
-
-        steps = self._installation_scope(
-            select(
-                _bucket(ContextVersion.created_at, self.bounds).label("day"),
-                ContextVersion.data[("spend", "cost_usd")].as_float().label("cost_usd"),
-                day_only("tokens_in"), day_only("tokens_out"), day_only("model_calls"),
-            ).where(ContextVersion.scope.like(STEP_SCOPE), ContextVersion.version == 1,
-                    self._in_window(ContextVersion.created_at)),
-            ContextVersion.installation_id,
-        ).subquery()
-        rows = self.session.execute(
-            select(steps.c.day, func.count(), *[func.coalesce(func.sum(steps.c[name]), 0)
-                                                for name in ("cost_usd", "tokens_in", "tokens_out", "model_calls")])
-            .group_by(steps.c.day)
-        )
-        today = Totals()
-        for day, count, cost, tokens_in, tokens_out, calls in rows:
-            series[day].coe_cost_usd = float(cost)
-            if day == self.today:
-                today = Totals(steps=count, cost_usd=float(cost), tokens_in=int(tokens_in),
-                               tokens_out=int(tokens_out), model_calls=int(calls))
-        headline.coe_cost_usd = today.cost_usd
-        return today
+    # -- the CoE: job records (agent wowdomain, scope `job-…`); their spend is the ledger's
 
     def _coe(self, spend: Totals) -> CoEDay:
         record = and_(ContextVersion.agent == JOB_AGENT, ContextVersion.scope.like(JOB_SCOPE),
@@ -569,10 +564,33 @@ class _Builder:
             if job.status in ACTIVE or became:
                 listed.append((installation, job))
         day.jobs_total = len(listed)
-        confidence = self._mean_confidence([(i, job) for i, job in listed[:JOB_ROWS]])
-        day.jobs = [_job_row(job, confidence.get((i, job.repo, job.id))) for i, job in listed[:JOB_ROWS]]
+        confidence = self._mean_confidence(listed[:JOB_ROWS])
+        spent = self._job_spend(listed[:JOB_ROWS])
+        day.jobs = [_job_row(job, spent.get((i, job.repo, job.id), Totals()), confidence.get((i, job.repo, job.id)))
+                    for i, job in listed[:JOB_ROWS]]  # fmt: skip
         day.handoffs_created, day.handoffs_claimed = self._handoffs()
         return day
+
+    def _job_spend(self, jobs: list[tuple[int, Job]]) -> dict[tuple[int, str, str], Totals]:
+        """What each job had spent by the end of the day, from its ledger rows: every row's cost (steps and
+        answers it could not use); its committed steps' tokens and model calls."""
+        if not jobs:
+            return {}
+        settled = Decision.status == "settled"
+
+        def of_steps(column: Any) -> Any:
+            return func.coalesce(func.sum(case((settled, column), else_=0)), 0)
+
+        rows = self.session.execute(
+            select(Decision.installation_id, Decision.repo, Decision.job_id,
+                   func.coalesce(func.sum(Decision.cost_usd), 0.0), of_steps(Decision.tokens_in),
+                   of_steps(Decision.tokens_out), of_steps(Decision.model_calls))
+            .where(Decision.job_id.in_(sorted({job.id for _, job in jobs})), Decision.created_at < self.rd.end)
+            .group_by(Decision.installation_id, Decision.repo, Decision.job_id)
+        )  # fmt: skip
+        return {(installation, repo, job): Totals(cost_usd=float(cost), tokens_in=int(tokens_in),
+                                                  tokens_out=int(tokens_out), model_calls=int(calls))
+                for installation, repo, job, cost, tokens_in, tokens_out, calls in rows}  # fmt: skip
 
     def _mean_confidence(self, jobs: list[tuple[int, Job]]) -> dict[tuple[int, str, str], float]:
         """The Confidence Analyzer's mean rating of each job that has reached it: one read for all the jobs."""
@@ -617,19 +635,20 @@ class _Builder:
         return [Count(name=action, count=n) for action, n in rows]
 
     def _first_day(self) -> date | None:
+        agents_rows = select(func.min(Decision.created_at)).where(Decision.job_id.is_(None))
         firsts = [
             self.session.scalar(self._inbox_scope(select(func.min(InboxRecord.received_at)))),
-            self.session.scalar(self._repo_scope(select(func.min(Decision.created_at)), Decision.repo)),
+            self.session.scalar(self._repo_scope(agents_rows, Decision.repo)),
         ]
         known = [self.rd.local_date(f) for f in firsts if f is not None]
         return min(known) if known else None
 
 
-def _job_row(job: Job, mean_confidence: float | None) -> CoEJob:
-    t = job.totals
+def _job_row(job: Job, spent: Totals, mean_confidence: float | None) -> CoEJob:
     return CoEJob(
-        repo=job.repo, domain=job.domain, job=job.id, status=job.status, depth=job.depth, spent_usd=job.spent_usd,
-        budget_usd=job.budget_usd, model_calls=t.model_calls, tokens_in=t.tokens_in, tokens_out=t.tokens_out,
+        repo=job.repo, domain=job.domain, job=job.id, status=job.status, depth=job.depth, spent_usd=spent.cost_usd,
+        budget_usd=job.budget_usd, model_calls=spent.model_calls, tokens_in=spent.tokens_in,
+        tokens_out=spent.tokens_out,
         open_questions=sum(e.status == "open" for e in job.escalations), mean_confidence=mean_confidence,
         pr_url=job.pr_url,
     )  # fmt: skip

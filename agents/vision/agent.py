@@ -23,10 +23,11 @@ import structlog
 from agents import markdown as md
 from agents.base import AgentEnv, CommandHelp, WowAgent
 from agents.context.db import Store
-from agents.context.models import AuditEntry, Decision
+from agents.context.models import AuditEntry
 from agents.commands import WRITE_ROLES, SlashCommand, find_command, may_act, refusal
-from agents.decisions import BudgetPolicy, DecisionLadder, LedgerContext
+from agents.decisions import BudgetPolicy, DecisionLadder
 from agents.events import Event
+from agents.ledger import Entry, LedgerContext, record
 from agents.outputs import Annotation, CheckRun, Comment, InlineComment, IssueReport, Output, Reaction, Review, ReviewDismissal
 from agents.ports import RepoReader
 from agents.vision.config import CONFIG_PATH, RepoConfig, extend, parse_config, resolve_packs
@@ -427,22 +428,13 @@ async def _review(
 
 def _record_findings(store: Store, event: Event, result: ReviewResult) -> None:
     """The ledger gets every rule that fired without a model (the LLM rung writes its own rows)."""
-    rows = [
-        Decision(
-            agent=WowVisionPrime.name,
-            rule=f.rule,
-            rung="deterministic",
-            input_hash=f.fingerprint,
-            outcome={"status": "settled", "severity": f.severity, "path": f.path, "line": f.line},
-            repo=event.repo,
-            delivery_id=event.delivery_id,
-        )
+    where = LedgerContext(repo=event.repo, delivery_id=event.delivery_id, installation_id=event.installation_id)
+    record(store, where, [
+        Entry(WowVisionPrime.name, f.rule, "deterministic", "settled", input_hash=f.fingerprint,
+              outcome={"status": "settled", "severity": f.severity, "path": f.path, "line": f.line})
         for f in result.findings
         if f.rung == "deterministic"
-    ]
-    if rows:
-        with store.session() as session:
-            session.add_all(rows)
+    ])  # fmt: skip
 
 
 def _audit_ignore(store: Store, event: Event, rule: str, reason: str) -> None:

@@ -26,7 +26,7 @@ from agents.context import cache as context_cache
 from agents.context.documents import version_document
 from agents.context.models import ContextVersion
 from agents.context.service import Append, ContextService
-from bot.api import coe_token, contexts, handoffs, snapshots
+from bot.api import coe_token, contexts, decisions, handoffs, snapshots
 from bot.api.cache import LatestReader
 from bot.api.gate import (
     ADMIT_AND_MARK_LUA,
@@ -151,5 +151,6 @@ def api_router(
     router.include_router(contexts.router(api))
     router.include_router(snapshots.router(api))
     router.include_router(handoffs.router(api))
+    router.include_router(decisions.router(api, platform.store))
     router.include_router(coe_token.router(platform))  # OIDC, not the Context API's bearer gate
     return router

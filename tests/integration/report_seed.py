@@ -6,8 +6,9 @@ it wrote. `expected()` computes what the report must say from those rows alone â
 per-row time-zone conversion and plain counting, independent of the report's SQL.
 
 `CoEWriter` writes WowDomain job records and their steps through the real context
-client (DbContextClient) and dates each version at a chosen instant, for the report's
-CoE section (tests/integration/test_report_coe.py).
+client (DbContextClient), with their spend in the decision ledger as the runner records
+it, and dates each version and ledger row at a chosen instant, for the report's CoE
+section (tests/integration/test_report_coe.py).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from agents.context.models import (
 from agents.context.tokens import Grant
 from agents.domain.job import AGENT as JOB_AGENT
 from agents.domain.job import Job, lock_scope
+from agents.ledger import Entry
 
 AGENTS = ("wowvision", "concierge", "domain-onboarding")
 KINDS = (("pull_request", "opened"), ("issue_comment", "created"), ("push", None), ("issues", "opened"))
@@ -219,7 +221,7 @@ def expected(s: Seeded, installation_id: int | None = None) -> dict[str, Any]:
 
 class CoEWriter:
     """CoE job records and steps written as the runner writes them (DbContextClient, real Job
-    models), each version then dated at the instant a test chooses."""
+    models, ledger rows), each version and row then dated at the instant a test chooses."""
 
     def __init__(self, store: Store, installation_id: int = 1) -> None:
         self.store = store
@@ -240,10 +242,24 @@ class CoEWriter:
             )
         return version
 
+    def _record(self, job: Job, entry: Entry, at: datetime) -> None:
+        self.client.record_decisions(job.repo, job.id, [entry])
+        with self.store.session() as session:
+            session.execute(
+                update(Decision)
+                .where(Decision.installation_id == self.installation_id, Decision.repo == job.repo,
+                       Decision.job_id == job.id, Decision.idempotency_key == entry.key)
+                .values(created_at=at)
+            )
+
     def save(self, job: Job, at: datetime, **changes: Any) -> Job:
-        """A new version of the job record with `changes`."""
+        """A new version of the job record with `changes`; a rise of its wasted spend is recorded in the ledger."""
+        wasted = changes.get("wasted_usd", job.wasted_usd) - job.wasted_usd
         job = job.model_copy(update=changes)
         self._put(job.repo, JOB_AGENT, job.id, job.data(), at)
+        if wasted > 0:
+            self._record(job, Entry("research", "wasted", "llm", "error", key=f"wasted@{at.isoformat()}",
+                                    cost_usd=wasted), at)  # fmt: skip
         return job
 
     def step(self, job: Job, key: str, at: datetime, *, cost_usd: float, tokens_in: int, tokens_out: int,
@@ -259,6 +275,8 @@ class CoEWriter:
                       "model_calls": model_calls, "latency_ms": 1.0},
         }  # fmt: skip
         self._put(job.repo, agent, f"{job.id}:{key}", data, at)
+        self._record(job, Entry(agent, key, "llm", "settled", key=key, input_hash=f"h-{key}", cost_usd=cost_usd,
+                                tokens_in=tokens_in, tokens_out=tokens_out, model_calls=model_calls), at)  # fmt: skip
         totals = job.totals.model_copy(update={
             "cost_usd": job.totals.cost_usd + cost_usd, "tokens_in": job.totals.tokens_in + tokens_in,
             "tokens_out": job.totals.tokens_out + tokens_out, "model_calls": job.totals.model_calls + model_calls,

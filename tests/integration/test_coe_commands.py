@@ -16,6 +16,7 @@ from agents.context.tokens import Grant
 from agents.domain import tracking
 from agents.domain.agent import change_job
 from agents.domain.job import AGENT, Escalation, Job, new_job
+from agents.ledger import Entry
 from agents.llm import LLMClient
 from agents.outputs import marker
 from bot.app import create_app
@@ -149,6 +150,17 @@ def test_a_budget_answer_must_name_a_budget_above_what_was_spent(world):
     deliver("issue_comment", on_question("/answer budget 3.50", body))
     after = job_of(contexts, job.id)
     assert after.budget_usd == 3.5 and after.status == "queued" and len(fake.dispatches) == 1
+
+
+def test_a_budget_answer_is_checked_against_the_spend_in_the_ledger(world):
+    fake, deliver, contexts = world
+    job, body = parked_job(contexts, "budget")
+    contexts.record_decisions(REPO, job.id, [Entry("research", "research.research", "llm", "settled",
+                                                   key="research.research", cost_usd=3.0)])  # fmt: skip
+    deliver("issue_comment", on_question("/answer budget 2.50", body))
+    assert any("what it has spent ($3.0000)" in c["body"] for c in fake.comments.values()) and fake.dispatches == []
+    deliver("issue_comment", on_question("/answer budget 3.50", body))
+    assert job_of(contexts, job.id).budget_usd == 3.5 and len(fake.dispatches) == 1
 
 
 def test_an_answer_needs_write_access_and_a_waiting_question(world):

@@ -26,6 +26,7 @@ from agents.decisions import (
     decision_cache,
     input_hash,
 )
+from agents.ledger import Entry, record
 from agents.llm import CircuitBreaker, LLMClient
 from agents.pricing import cost
 from tests.fakes.anthropic import FakeAnthropic
@@ -286,6 +287,17 @@ def test_the_daily_repo_budget_stops_the_call(store: Store, fake: FakeAnthropic,
     tomorrow = DecisionLadder(store, None, llm_for(fake), LedgerContext(repo=REPO),
                               budgets=BudgetPolicy(repo_daily_usd=0.01), clock=Clock(now + timedelta(days=1)))
     assert run(tomorrow.decide("wowvision", rule, 1, HUNK, llm_request=REQUEST)).rung == "llm"
+
+
+def test_a_repositorys_daily_budget_leaves_its_jobs_spend_to_the_jobs(store: Store, fake: FakeAnthropic, rule: str):
+    now = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
+    # A CoE job on the repository spent $5 today: its own budget's business, not the agents' daily one.
+    record(store, LedgerContext(repo=REPO, job_id="job-00000000c1", installation_id=1),
+           [Entry("research", "research.research", "llm", "settled", key="research.research", cost_usd=5.0, at=now)])
+    fake.answer(FAIL)
+    ladder = DecisionLadder(store, None, llm_for(fake), LedgerContext(repo=REPO),
+                            budgets=BudgetPolicy(repo_daily_usd=0.01), clock=Clock(now))
+    assert run(ladder.decide("wowvision", rule, 1, HUNK, llm_request=REQUEST)).rung == "llm"
 
 
 def test_a_job_budget_holds_across_restarts(store: Store, fake: FakeAnthropic, rule: str):

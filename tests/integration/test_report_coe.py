@@ -124,7 +124,7 @@ def test_the_coe_section_counts_and_lists_the_days_jobs(store):
     assert [(q.job, q.n, q.kind, q.status, q.issue_number) for q in coe.escalations_opened] == [
         (B, 2, "budget", "open", 42)]
 
-    # CoE steps write no ledger rows: their spend is its own line of the total.
+    # CoE steps are ledger rows of their jobs: their spend is its own line of the total.
     h = report.headline
     assert (h.cost_usd, h.coe_cost_usd, h.total_cost_usd) == (pytest.approx(0.40), pytest.approx(0.47),
                                                               pytest.approx(0.87))

@@ -1,0 +1,154 @@
+"""The decision ledger: one row per decision an agent or a CoE step made, with what it cost.
+
+`record` is the one way a row is written: by the decision ladder (agents/decisions.py), by
+WowVision for the findings its rules settle, and by the CoE runner for each committed step
+and each answer it could not use — through its ContextClient, so straight on the store
+inside the app and over `POST /api/v1/decisions` from a GitHub Actions runner
+(`record_for_job`, which checks the token's grant). Budgets and the daily report read
+spend from here and nowhere else:
+
+- a job's spend is every row of the job (`job_spend`): its steps and its wasted answers;
+- a repository's daily spend is its agents' rows outside jobs (`repo_spend_since`): a job
+  has a budget of its own.
+
+A job's rows carry a key unique in the job (a step's is the step's key): a row written
+again is recorded once. So the runner may write a committed step's row as often as it
+likes — it writes them all again when a job resumes, in case a run was killed before it
+recorded its last steps — and a job never counts a step twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from agents.context.db import Store
+from agents.context.documents import check_segment, split_repo
+from agents.context.errors import Forbidden, InvalidRequest, NotFound
+from agents.context.models import Decision, utcnow
+from agents.context.tokens import JOB_ID_MAX, Grant
+
+Rung = Literal["deterministic", "cached", "llm", "skipped"]
+Status = Literal["settled", "skipped", "error"]
+KEY_MAX: int = Decision.__table__.c.idempotency_key.type.length
+ENTRIES_MAX = 200  # rows in one write through the API
+COUNT_MAX = 2**31 - 1  # tokens and model calls are INTEGER columns
+JOB_KEY = ["job_id", "repo", "installation_id", "idempotency_key"]  # unique: uq_decisions_job_key
+
+
+@dataclass(frozen=True)
+class LedgerContext:
+    """Whom ledger rows (and the cached verdicts of a ladder) belong to."""
+
+    repo: str | None = None
+    delivery_id: str | None = None
+    job_id: str | None = None
+    installation_id: int | None = None  # None: a run outside any installation (local, tests)
+    public: bool = False  # the repository is public (the event says so): its inputs are public
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One decision as the ledger holds it; whose it is comes with it as a LedgerContext."""
+
+    agent: str
+    rule: str
+    rung: Rung
+    status: Status
+    key: str | None = None  # unique in the job; required for a job's rows written through the API
+    input_hash: str | None = None
+    outcome: dict[str, Any] = field(default_factory=dict)
+    latency_ms: float = 0.0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    model_calls: int = 0
+    at: datetime | None = None  # when it was decided; None: when it is recorded
+
+    def document(self) -> dict[str, Any]:
+        """The entry as the Context API takes it (the time is the server's)."""
+        return {name: value for name, value in asdict(self).items() if name != "at"}
+
+
+def record(store: Store, where: LedgerContext, entries: Sequence[Entry]) -> int:
+    """Write `entries` for `where` in one statement; returns how many were new (a job's keys are recorded once)."""
+    if not entries:
+        return 0
+    now = utcnow()
+    rows = [
+        {
+            "agent": e.agent, "rule": e.rule, "rung": e.rung, "status": e.status, "input_hash": e.input_hash,
+            "outcome": e.outcome, "latency_ms": e.latency_ms, "tokens_in": e.tokens_in, "tokens_out": e.tokens_out,
+            "cost_usd": e.cost_usd, "model_calls": e.model_calls, "idempotency_key": e.key, "repo": where.repo,
+            "delivery_id": where.delivery_id, "job_id": where.job_id, "installation_id": where.installation_id,
+            "created_at": e.at or now,
+        }
+        for e in entries
+    ]  # fmt: skip
+    statement = store.insert(Decision).values(rows).on_conflict_do_nothing(index_elements=JOB_KEY)
+    with store.session() as session:
+        return len(session.execute(statement.returning(Decision.id)).all())
+
+
+def job_spend(session: Session, where: LedgerContext) -> float:
+    """What a job has spent so far: every row of it, in its installation and repository."""
+    installation = (Decision.installation_id.is_(None) if where.installation_id is None
+                    else Decision.installation_id == where.installation_id)  # fmt: skip
+    spent = session.scalar(
+        select(func.coalesce(func.sum(Decision.cost_usd), 0.0))
+        .where(Decision.job_id == where.job_id, Decision.repo == where.repo, installation)
+    )  # fmt: skip
+    return float(spent or 0.0)
+
+
+def repo_spend_since(session: Session, repo: str, since: datetime) -> float:
+    """What a repository's agents have spent since `since`, outside jobs."""
+    spent = session.scalar(
+        select(func.coalesce(func.sum(Decision.cost_usd), 0.0))
+        .where(Decision.repo == repo, Decision.created_at >= since, Decision.job_id.is_(None))
+    )  # fmt: skip
+    return float(spent or 0.0)
+
+
+# ------------------------------------------------------------------ for a token (the API, the in-process client)
+
+
+def _job_for(grant: Grant, repo: str, job: str, *, write: bool) -> LedgerContext:
+    """Whose a job's rows are, for a token that may reach them: its installation's, of its repository
+    and job (another repository is 404 to a token bound to one; another job's, or a write with a
+    read-only token, 403)."""
+    repo = "/".join(split_repo(repo))
+    check_segment("job", job, JOB_ID_MAX)
+    if not grant.may_reach(repo):
+        raise NotFound(f"no job {job} in {repo}")
+    if write and grant.read_only:
+        raise Forbidden("this token is read-only")
+    if not grant.may_touch(repo, job):
+        raise Forbidden(grant.reach())
+    return LedgerContext(repo=repo, job_id=job, installation_id=grant.installation_id)
+
+
+def record_for_job(store: Store, grant: Grant, repo: str, job: str, entries: Sequence[Entry]) -> int:
+    """Record a job's rows for a token: each must carry its key (so a request sent again counts once)."""
+    where = _job_for(grant, repo, job, write=True)
+    if not 0 < len(entries) <= ENTRIES_MAX:
+        raise InvalidRequest(f"send 1 to {ENTRIES_MAX} entries at a time")
+    for entry in entries:
+        _check(entry)
+    return record(store, where, entries)
+
+
+def spend_for_job(store: Store, grant: Grant, repo: str, job: str) -> float:
+    where = _job_for(grant, repo, job, write=False)
+    with store.reading() as session:
+        return job_spend(session, where)
+
+
+def _check(entry: Entry) -> None:
+    if not entry.key or len(entry.key) > KEY_MAX:
+        raise InvalidRequest(f"each entry of a job needs its key, 1 to {KEY_MAX} characters")
