@@ -218,7 +218,7 @@ def test_this_repository_history_reviews_without_a_crash():
         assert "findings" in json.loads(result.stdout)
 
 
-def test_the_readme_sample_is_what_it_prints(tmp_path):
+def test_the_documented_sample_is_what_it_prints(tmp_path):
     repo = GitRepo(tmp_path / "sample")
     repo.commit(
         "base",
@@ -235,8 +235,8 @@ def test_the_readme_sample_is_what_it_prints(tmp_path):
     repo.commit("feature", {"agents/review.py": source})
     result = check(repo.root)
     assert result.returncode == 1, result.stderr
-    readme = (ROOT / "README.md").read_text()
-    sample = readme.split("## WowVision", 1)[1].split("```\n", 2)[2].split("```", 1)[0]
+    guide = (ROOT / "docs" / "wowvision.md").read_text()
+    sample = guide.split("## Run it on a local range", 1)[1].split("```\n", 2)[2].split("```", 1)[0]
     expected, printed = sample.splitlines(), result.stdout.splitlines()
     assert printed[:-1] == expected[:-1]
     assert printed[-1].rsplit(" · ", 1)[0] == expected[-1].rsplit(" · ", 1)[0]
