@@ -143,7 +143,8 @@ def prune(store: Store, retention: timedelta) -> list[int]:
         session.execute(delete(PublishedOutput).where(
             PublishedOutput.installation_id.in_(gone)
             | ((PublishedOutput.installation_id == NO_INSTALLATION) & PublishedOutput.repo.in_(repos))))
-        session.execute(delete(Decision).where(Decision.repo.in_(repos) | Decision.installation_id.in_(gone)))
+        session.execute(delete(Decision).where(
+            Decision.installation_id.in_(gone) | (Decision.installation_id.is_(None) & Decision.repo.in_(repos))))
         session.execute(delete(InboxRecord).where(InboxRecord.installation_id.in_(gone)))
         session.execute(delete(Installation).where(Installation.id.in_(gone)))
         return gone

@@ -15,6 +15,7 @@ from agents.context.models import (
     ContextSnapshot,
     ContextSnapshotItem,
     ContextVersion,
+    Decision,
     DecisionCacheEntry,
     InboxRecord,
     Installation,
@@ -83,9 +84,12 @@ def test_prune_deletes_only_installations_gone_longer_than_the_retention(store):
     assert restored
     with store.session() as session:
         tokens.issue(session, installation_id=gone_id)
+        session.get(Installation, gone_id).repos = ["octocat/Hello-World"]
         for owner in (gone_id, gone_id + 1):  # the repository moved to another installation since
             session.add(PublishedOutput(installation_id=owner, repo="octo/kept", marker="<!-- waooaw:a:issue:k -->",
                                         agent="a", kind="issue"))
+            # A repository the gone installation held, now another's: its ledger rows stay that one's.
+            session.add(Decision(installation_id=owner, repo="octocat/Hello-World", agent="a", rule="r", rung="llm"))
     cache = DbDecisionCache(store)
     for key, owner in (("theirs", gone_id), ("another's", gone_id + 1), ("public", None)):
         asyncio.run(cache.put(key, "rule", {"verdict": {}}, owner))
@@ -101,6 +105,7 @@ def test_prune_deletes_only_installations_gone_longer_than_the_retention(store):
         assert session.scalars(select(ContextSnapshotItem)).all() == []
         assert sorted(session.scalars(select(DecisionCacheEntry.key))) == ["another's", "public"]
         assert session.scalars(select(PublishedOutput.installation_id)).all() == [gone_id + 1]
+        assert session.scalars(select(Decision.installation_id)).all() == [gone_id + 1]
 
 
 def test_installations_keep_their_account_and_repository_ids_from_real_payloads(store):
