@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from sqlalchemy.exc import IntegrityError
 
 from agents.context import repository
-from agents.context.db import Store
+from agents.store.db import Store
 from agents.context.models import ContextVersion
 from agents.context.repository import ContextKey, StaleContext
 from agents.events import Event

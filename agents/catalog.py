@@ -1,7 +1,7 @@
 """The agents this platform ships, registered in one line each."""
 
 from agents.concierge import Concierge
-from agents.context.db import Store
+from agents.store.db import Store
 from agents.domain.agent import WowDomain
 from agents.registry import Registry
 from agents.vision.agent import WowVisionPrime

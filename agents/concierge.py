@@ -11,7 +11,8 @@ from sqlalchemy import select
 from agents import markdown as md
 from agents.base import CommandHelp, WowAgent
 from agents.commands import find_command
-from agents.context.models import ContextVersion, InboxRecord
+from agents.context.models import ContextVersion
+from agents.store.tables import InboxRecord
 from agents.events import Event
 from agents.outputs import Comment, Output, Reaction
 

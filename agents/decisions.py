@@ -1,7 +1,7 @@
 """The decision ladder: deterministic → cached → LLM, and the ledger every decision goes to.
 
     ladder = DecisionLadder(store, decision_cache(store, redis_url), llm,
-                            LedgerContext(repo="octo/app", delivery_id=event.delivery_id, installation_id=42),
+                            LedgerOwner(repo="octo/app", delivery_id=event.delivery_id, installation_id=42),
                             budgets=BudgetPolicy(repo_daily_usd=1.0))
     decision = await ladder.decide(
         "wowvision", "arch.no-sql-in-views", "2", hunk_text,
@@ -31,7 +31,7 @@ Concurrent processes may each pass the check before either records its cost: the
 overshoot is bounded by one call's worst case per concurrent call.
 
 The LLMClient (its breaker) and the cache are meant to live as long as the process; a
-ladder is cheap and made per event or job, for its LedgerContext.
+ladder is cheap and made per event or job, for its LedgerOwner.
 """
 
 from __future__ import annotations
@@ -51,9 +51,9 @@ import structlog
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
-from agents.context.db import Store
-from agents.context.models import DecisionCacheEntry
-from agents.ledger import Entry, LedgerContext, Rung, Status, job_spend, record, repo_spend_since
+from agents.store.db import Store
+from agents.store.tables import DecisionCacheEntry
+from agents.ledger import Entry, LedgerOwner, Rung, Status, job_spend, record, repo_spend_since
 from agents.llm import Budget, LLMClient, LLMError, LLMNotConfigured, sanitise, untrusted
 from agents.pricing import TokenUsage
 
@@ -80,7 +80,7 @@ class BudgetPolicy:
     """USD limits on LLM spend; None means no limit of that kind."""
 
     repo_daily_usd: float | None = None  # per repository, per UTC day
-    job_usd: float | None = None  # per job (LedgerContext.job_id)
+    job_usd: float | None = None  # per job (LedgerOwner.job_id)
 
 
 @dataclass(frozen=True)
@@ -227,7 +227,7 @@ class DecisionLadder:
         store: Store,
         cache: DecisionCache | None,
         llm: LLMClient | None,
-        ledger_context: LedgerContext,
+        ledger_owner: LedgerOwner,
         *,
         budgets: BudgetPolicy = BudgetPolicy(),
         clock: Callable[[], datetime] = utcnow,
@@ -235,7 +235,7 @@ class DecisionLadder:
         self.store = store
         self.cache = cache if cache is not None else DbDecisionCache(store, clock=clock)
         self.llm = llm
-        self.context = ledger_context
+        self.owner = ledger_owner
         self.budgets = budgets
         self.clock = clock
         self._pending: list[Entry] = []
@@ -322,9 +322,9 @@ class DecisionLadder:
         """Whose cached verdicts this ladder reads and writes, and the installation they belong to:
         its installation's, or the shared ones (None) when the operator opted in and the repository
         is public."""
-        if self.cache.shares_public and self.context.public:
+        if self.cache.shares_public and self.owner.public:
             return SHARED, None
-        return f"installation:{self.context.installation_id}", self.context.installation_id
+        return f"installation:{self.owner.installation_id}", self.owner.installation_id
 
     async def _cached(self, key: str, schema: type[BaseModel]) -> BaseModel | None:
         try:
@@ -349,15 +349,15 @@ class DecisionLadder:
     def _budget(self) -> Budget:
         candidates = [Budget()]
         with self.store.reading() as session:
-            if self.budgets.repo_daily_usd is not None and self.context.repo:
+            if self.budgets.repo_daily_usd is not None and self.owner.repo:
                 day = self.clock().astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-                spent = repo_spend_since(session, self.context.repo, day)
+                spent = repo_spend_since(session, self.owner.repo, day)
                 limit = self.budgets.repo_daily_usd
-                candidates.append(Budget(limit - spent, f"the daily LLM budget of {self.context.repo} (${limit:.2f})"))
-            if self.budgets.job_usd is not None and self.context.job_id:
-                spent = job_spend(session, self.context)
+                candidates.append(Budget(limit - spent, f"the daily LLM budget of {self.owner.repo} (${limit:.2f})"))
+            if self.budgets.job_usd is not None and self.owner.job_id:
+                spent = job_spend(session, self.owner)
                 limit = self.budgets.job_usd
-                candidates.append(Budget(limit - spent, f"the LLM budget of job {self.context.job_id} (${limit:.2f})"))
+                candidates.append(Budget(limit - spent, f"the LLM budget of job {self.owner.job_id} (${limit:.2f})"))
         return min(candidates, key=lambda budget: budget.remaining_usd)
 
     async def _record(self, decision: Decision[Any], model_calls: int = 0, **extra: Any) -> Decision[Any]:
@@ -375,7 +375,7 @@ class DecisionLadder:
         return decision
 
     def _write(self, entries: list[Entry]) -> None:
-        record(self.store, self.context, entries)
+        record(self.store, self.owner, entries)
 
 
 def _spend(usage: TokenUsage, cost_usd: float) -> dict[str, Any]:

@@ -27,11 +27,11 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from agents.context.db import Store
+from agents.store.db import Store
 from agents.context.documents import check_segment, split_repo
 from agents.context.errors import Forbidden, InvalidRequest, NotFound
-from agents.context.models import Decision, utcnow
-from agents.context.tokens import JOB_ID_MAX, Grant
+from agents.store.tables import Decision, utcnow
+from agents.tokens import JOB_ID_MAX, Grant
 
 Rung = Literal["deterministic", "cached", "llm", "skipped"]
 Status = Literal["settled", "skipped", "error"]
@@ -42,7 +42,7 @@ JOB_KEY = ["job_id", "repo", "installation_id", "idempotency_key"]  # unique: uq
 
 
 @dataclass(frozen=True)
-class LedgerContext:
+class LedgerOwner:
     """Whom ledger rows (and the cached verdicts of a ladder) belong to."""
 
     repo: str | None = None
@@ -54,7 +54,7 @@ class LedgerContext:
 
 @dataclass(frozen=True)
 class Entry:
-    """One decision as the ledger holds it; whose it is comes with it as a LedgerContext."""
+    """One decision as the ledger holds it; whose it is comes with it as a LedgerOwner."""
 
     agent: str
     rule: str
@@ -75,7 +75,7 @@ class Entry:
         return {name: value for name, value in asdict(self).items() if name != "at"}
 
 
-def record(store: Store, where: LedgerContext, entries: Sequence[Entry]) -> int:
+def record(store: Store, where: LedgerOwner, entries: Sequence[Entry]) -> int:
     """Write `entries` for `where` in one statement; returns how many were new (a job's keys are recorded once)."""
     if not entries:
         return 0
@@ -95,7 +95,7 @@ def record(store: Store, where: LedgerContext, entries: Sequence[Entry]) -> int:
         return len(session.execute(statement.returning(Decision.id)).all())
 
 
-def job_spend(session: Session, where: LedgerContext) -> float:
+def job_spend(session: Session, where: LedgerOwner) -> float:
     """What a job has spent so far: every row of it, in its installation and repository."""
     installation = (Decision.installation_id.is_(None) if where.installation_id is None
                     else Decision.installation_id == where.installation_id)  # fmt: skip
@@ -118,7 +118,7 @@ def repo_spend_since(session: Session, repo: str, since: datetime) -> float:
 # ------------------------------------------------------------------ for a token (the API, the in-process client)
 
 
-def _job_for(grant: Grant, repo: str, job: str, *, write: bool) -> LedgerContext:
+def _job_for(grant: Grant, repo: str, job: str, *, write: bool) -> LedgerOwner:
     """Whose a job's rows are, for a token that may reach them: its installation's, of its repository
     and job (another repository is 404 to a token bound to one; another job's, or a write with a
     read-only token, 403)."""
@@ -130,7 +130,7 @@ def _job_for(grant: Grant, repo: str, job: str, *, write: bool) -> LedgerContext
         raise Forbidden("this token is read-only")
     if not grant.may_touch(repo, job):
         raise Forbidden(grant.reach())
-    return LedgerContext(repo=repo, job_id=job, installation_id=grant.installation_id)
+    return LedgerOwner(repo=repo, job_id=job, installation_id=grant.installation_id)
 
 
 def record_for_job(store: Store, grant: Grant, repo: str, job: str, entries: Sequence[Entry]) -> int:

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from agents.base import WowAgent
-from agents.context.db import Store
-from agents.context.models import AgentState
+from agents.store.db import Store
+from agents.store.tables import AgentState
 
 
 class Lifecycle(StrEnum):

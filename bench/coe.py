@@ -199,7 +199,7 @@ def database(args: argparse.Namespace, tag: str) -> Iterator[str]:
     """A fresh, migrated database URL: a PostgreSQL schema or an SQLite file, removed afterwards."""
     from sqlalchemy import create_engine, text
 
-    from agents.context.db import Store
+    from agents.store.db import Store
 
     if args.db == "sqlite":
         folder = Path(tempfile.mkdtemp(prefix=f"waooaw-bench-coe-{tag}-"))
@@ -228,8 +228,8 @@ def database(args: argparse.Namespace, tag: str) -> Iterator[str]:
 
 async def drive(args: argparse.Namespace) -> list[Route]:
     from agents.context.client import DbContextClient, HttpContextClient
-    from agents.context.db import Store
-    from agents.context.tokens import Grant
+    from agents.store.db import Store
+    from agents.tokens import Grant
     from bot import logging as waooaw_logging
 
     waooaw_logging.configure("WARNING")

@@ -237,8 +237,8 @@ async def warm_up(clients: list[Client]) -> None:
 
 
 def make_tokens(database_url: str, installation: int, count: int) -> list[str]:
-    from agents.context import tokens
-    from agents.context.db import Store
+    from agents import tokens
+    from agents.store.db import Store
 
     store = Store(database_url)
     try:
@@ -251,7 +251,7 @@ def make_tokens(database_url: str, installation: int, count: int) -> list[str]:
 def final_versions(database_url: str, installation: int) -> dict[str, int]:
     from sqlalchemy import func, select
 
-    from agents.context.db import Store
+    from agents.store.db import Store
     from agents.context.models import ContextVersion
 
     store = Store(database_url)
@@ -321,7 +321,7 @@ def print_table(runs: list[Run], throughput: list[Run], args: argparse.Namespace
 async def drive(args: argparse.Namespace) -> int:
     from sqlalchemy import create_engine, text
 
-    from agents.context.db import Store
+    from agents.store.db import Store
 
     raise_file_limit()
     tag = uuid.uuid4().hex[:10]

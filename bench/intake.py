@@ -366,7 +366,7 @@ def print_table(runs: list[Run], lost: tuple[int, int, int] | None, args: argpar
 async def drive(args: argparse.Namespace) -> int:
     from sqlalchemy import create_engine, text
 
-    from agents.context.db import Store
+    from agents.store.db import Store
 
     payload_path = find_payload(args.payload)
     body = payload_path.read_bytes()

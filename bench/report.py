@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from agents.context.db import Store  # noqa: E402
+from agents.store.db import Store  # noqa: E402
 from agents.reports import build_daily_report, render_charts  # noqa: E402
 
 PG_URL = os.environ.get("WAOOAW_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -47,8 +47,8 @@ from bench.common import find_payload, schema_url  # noqa: E402
 from sqlalchemy import create_engine, select, text  # noqa: E402
 
 from agents.base import WowAgent  # noqa: E402
-from agents.context.db import Store  # noqa: E402
-from agents.context.models import InboxRecord  # noqa: E402
+from agents.store.db import Store  # noqa: E402
+from agents.store.tables import InboxRecord  # noqa: E402
 from agents.events import Event  # noqa: E402
 from agents.outputs import Output  # noqa: E402
 from agents.registry import Registry  # noqa: E402

@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from agents.catalog import default_registry
 from agents.context.cache import watch as watch_context_writes
-from agents.context.db import Store
+from agents.store.db import Store
 from agents.decisions import DecisionCache, decision_cache
 from agents.events import Event
 from agents.llm import CircuitBreaker, LLMClient

@@ -121,7 +121,7 @@ def worker() -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the database migrations."""
-    from agents.context.db import Store
+    from agents.store.db import Store
 
     settings = _settings()
     store = Store(settings.database_url)
@@ -136,7 +136,7 @@ def db_prune(
     """Delete the data of installations uninstalled longer ago than the retention period."""
     from datetime import timedelta
 
-    from agents.context.db import Store
+    from agents.store.db import Store
     from bot.tenancy import prune
 
     store = Store(_settings().database_url)
@@ -199,7 +199,7 @@ def demo(
 def agents_list() -> None:
     """The agents, their state and what they wake on."""
     from agents.catalog import default_registry
-    from agents.context.db import Store
+    from agents.store.db import Store
 
     settings = _settings()
     store = Store(settings.database_url)

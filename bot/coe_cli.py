@@ -23,7 +23,7 @@ import typer
 from pydantic import SecretStr
 
 from agents.context.client import ContextClient, HttpContextClient
-from agents.context.db import Store
+from agents.store.db import Store
 from agents.domain.job import AGENT, DEPTHS, Job, job_id_for, new_job, tags_for
 from agents.domain.runner import BatchPolicy, CoeRunner, JobNotFound, Publish, RunResult, publish_nothing
 from agents.events import Event

@@ -18,9 +18,9 @@ import typer
 from sqlalchemy import select
 
 from agents.context.client import Context, ContextClient, DbContextClient, HttpContextClient
-from agents.context.db import Store
+from agents.store.db import Store
 from agents.context.errors import ContextError, NotFound
-from agents.context.tokens import DEFAULT_TTL, Grant
+from agents.tokens import DEFAULT_TTL, Grant
 from bot.settings import Settings, cli_settings
 
 context_app = typer.Typer(
@@ -312,7 +312,7 @@ def tokens_create(
     ttl: Annotated[str, typer.Option(help="Lifetime: 90s, 15m, 1h, 7d … (at most 30d).")] = "1h",
 ) -> None:
     """Create a token and print it, alone, on stdout (it is shown once)."""
-    from agents.context import tokens
+    from agents import tokens
     from agents.context.documents import split_repo
     from agents.context.errors import InvalidRequest
 
@@ -355,7 +355,7 @@ def tokens_create(
 @tokens_app.command("revoke")
 def tokens_revoke(token: Annotated[str, typer.Argument(help="The token, or its id.")]) -> None:
     """Revoke a token at once, everywhere."""
-    from agents.context import tokens
+    from agents import tokens
     from agents.context.cache import DEFAULT_PREFIX
     from bot.api.gate import announce_revocation
 

@@ -29,7 +29,7 @@ from typing import Any, TextIO
 from pydantic import SecretStr
 
 from agents.context.client import DbContextClient
-from agents.context.tokens import Grant
+from agents.tokens import Grant
 from agents.domain.job import AGENT, Job
 from agents.events import Event
 from agents.outputs import CheckRun, Comment, Output, PullRequest, Review, WorkflowDispatch

@@ -21,8 +21,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from agents.context.db import Store
-from agents.context.models import InboxRecord, utcnow
+from agents.store.db import Store
+from agents.store.tables import InboxRecord, utcnow
 from bot.batching import Batcher
 from bot.webhooks import Delivery
 

@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from agents import markdown as md
-from agents.context.models import NO_INSTALLATION, PublishedOutput
+from agents.store.tables import NO_INSTALLATION, PublishedOutput
 from agents.events import Event, trailing_marker
 from agents.outputs import (
     CheckRun,
@@ -55,7 +55,7 @@ from agents.outputs import (
 if TYPE_CHECKING:
     from githubkit import GitHub
 
-    from agents.context.db import Store
+    from agents.store.db import Store
     from bot.github import GitHubClients
 
 log = structlog.get_logger(__name__)

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from agents.context.models import AgentRun
+from agents.store.tables import AgentRun
 from bot import webhooks
 from bot.app import Platform, build_platform
 from bot.bus import LocalBus

@@ -22,7 +22,7 @@ import typer
 from bot.settings import Settings, cli_settings
 
 if TYPE_CHECKING:
-    from agents.context.db import Store
+    from agents.store.db import Store
     from agents.reports import DailyReport
     from bot.outputs import Publisher
 
@@ -90,7 +90,7 @@ def _zone(settings: Settings) -> ZoneInfo:
 
 
 def _store(settings: Settings) -> Store:
-    from agents.context.db import Store
+    from agents.store.db import Store
 
     store = Store(settings.database_url)
     if store.engine.dialect.name == "sqlite":  # the embedded default: make it usable as `serve` does

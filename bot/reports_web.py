@@ -33,8 +33,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from agents.context import tokens
-from agents.context.db import Store
+from agents import tokens
+from agents.store.db import Store
 from bot.settings import Settings
 
 LIST_DAYS = 30

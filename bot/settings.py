@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from agents.context.tokens import parse_ttl
+from agents.tokens import parse_ttl
 
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub never sends more than 25 MB
 OIDC_ISSUER = "https://token.actions.githubusercontent.com"  # GitHub Actions' OIDC tokens

@@ -14,18 +14,14 @@ from typing import Any
 from sqlalchemy import Text, cast, delete, select
 from sqlalchemy.orm import Session
 
-from agents.context.db import Store, dialect_insert
-from agents.context.models import (
+from agents.store.db import Store, dialect_insert
+from agents.context.models import ContextRestore, ContextSnapshot, ContextSnapshotItem, ContextVersion, Handoff
+from agents.store.tables import (
     AgentRun,
     ApiToken,
     AuditEntry,
-    ContextRestore,
-    ContextSnapshot,
-    ContextSnapshotItem,
-    ContextVersion,
     Decision,
     DecisionCacheEntry,
-    Handoff,
     InboxRecord,
     NO_INSTALLATION,
     Installation,

@@ -21,8 +21,8 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.orm import Session
 
 from agents.base import AgentEnv, WowAgent
-from agents.context.db import Store
-from agents.context.models import AgentRun, InboxRecord, Installation, utcnow
+from agents.store.db import Store
+from agents.store.tables import AgentRun, InboxRecord, Installation, utcnow
 from agents.decisions import DecisionCache
 from agents.events import Event
 from agents.llm import LLMClient

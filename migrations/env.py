@@ -3,7 +3,8 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from agents.context.models import Base
+import agents.context.models  # noqa: F401  (its tables join Base.metadata on import)
+from agents.store.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -15,8 +15,8 @@ import redis
 import uvicorn
 from fastapi import FastAPI
 
-from agents.context import tokens
-from agents.context.db import Store
+from agents import tokens
+from agents.store.db import Store
 from bot.api import api_router
 from tests.helpers import make_platform, make_settings
 

@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from agents.catalog import default_registry
-from agents.context.db import Store
+from agents.store.db import Store
 from bot.app import Platform
 from bot.bus import EventBus, LocalBus
 from bot.outputs import DryRunPublisher, Publisher

@@ -32,7 +32,7 @@ import structlog
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from agents.context.db import Store
+from agents.store.db import Store
 from agents.context.documents import version_document
 from agents.context.models import ContextVersion
 from agents.context.repository import ContextKey

@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 import httpx
 
-from agents.context.db import Store
+from agents.store.db import Store
 from agents.context.documents import ContextRef, split_repo
 from agents.context.errors import (
     AlreadyClaimed,
@@ -40,7 +40,7 @@ from agents.context.errors import (
 from agents.context.repository import StaleContext
 from agents.context.search import DEFAULT_LIMIT, SearchQuery
 from agents.context.service import ContextService
-from agents.context.tokens import Grant
+from agents.tokens import Grant
 from agents.ledger import Entry, record_for_job, spend_for_job
 
 # --------------------------------------------------------------------------- what comes back

@@ -1,83 +1,27 @@
-"""Tables of the platform store. The same models run on SQLite and PostgreSQL."""
+"""Tables of agents' contexts: versions with their lineage, handoffs, snapshots and restores.
+
+They share `Base` with the platform's tables (agents/store/tables.py), so one metadata and one
+chain of migrations cover both."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    DateTime,
-    Float,
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     String,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-# SQLite only auto-increments INTEGER PRIMARY KEY, not BIGINT.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-class Base(DeclarativeBase):
-    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
-
-
-class InboxRecord(Base):
-    """One webhook delivery, recorded before GitHub gets its 202."""
-
-    __tablename__ = "inbox"
-
-    delivery_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    event: Mapped[str] = mapped_column(String(64))
-    action: Mapped[str | None] = mapped_column(String(64))
-    repo: Mapped[str | None] = mapped_column(String(256))
-    installation_id: Mapped[int | None] = mapped_column(BigInteger)
-    body: Mapped[bytes] = mapped_column(LargeBinary)
-    # queued → done | failed → dead; ignored never reaches the bus
-    status: Mapped[str] = mapped_column(String(16))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    error: Mapped[str | None] = mapped_column(Text)
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)
-    finished_at: Mapped[datetime | None]
-
-    __table_args__ = (
-        Index("ix_inbox_status_received", "status", "received_at"),
-        Index("ix_inbox_received", "received_at"),
-    )
-
-
-class AgentRun(Base):
-    """One agent's work on one delivery."""
-
-    __tablename__ = "agent_runs"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    delivery_id: Mapped[str] = mapped_column(String(64), index=True)
-    agent: Mapped[str] = mapped_column(String(64))
-    attempt: Mapped[int] = mapped_column(Integer, default=1)
-    worker: Mapped[str | None] = mapped_column(String(128))
-    # running → ok | error | timeout; abandoned when its worker died and a later attempt took over
-    status: Mapped[str] = mapped_column(String(16))
-    error: Mapped[str | None] = mapped_column(Text)
-    started_at: Mapped[datetime] = mapped_column(default=utcnow)
-    finished_at: Mapped[datetime | None]
-    duration_ms: Mapped[float | None] = mapped_column(Float)
-
-    __table_args__ = (
-        Index("ix_agent_runs_agent_started", "agent", "started_at"),
-        Index("ix_agent_runs_started", "started_at"),
-    )
+from agents.store.tables import Base, BigId, utcnow
 
 
 class ContextVersion(Base):
@@ -125,167 +69,6 @@ class Handoff(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     claimed_at: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(128))
-
-
-NO_INSTALLATION = 0
-"""`published_outputs.installation_id` where no App installation is known: outputs made with
-token auth (`GITHUB_TOKEN`), and rows recorded before outputs were keyed by installation
-whose delivery had left the inbox. An installation's outputs never find such a row: they
-look for their object on GitHub by its marker instead, and record it under their own key."""
-
-
-class PublishedOutput(Base):
-    """What the edge has put on GitHub, by (installation, repository, marker), so a repeat updates
-    instead of duplicating. A marker names an output within one repository only: the same
-    marker in another repository, or the same repository under another installation, is
-    another output."""
-
-    __tablename__ = "published_outputs"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    installation_id: Mapped[int] = mapped_column(BigInteger, server_default=str(NO_INSTALLATION))
-    marker: Mapped[str] = mapped_column(String(512))
-    agent: Mapped[str] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(32))
-    repo: Mapped[str] = mapped_column(String(256))
-    github_id: Mapped[int | None] = mapped_column(BigInteger)
-    url: Mapped[str | None] = mapped_column(String(512))
-    content_hash: Mapped[str | None] = mapped_column(String(64))
-    delivery_id: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-    __table_args__ = (
-        Index("ix_published_outputs_created", "created_at"),
-        Index("uq_published_outputs_key", "installation_id", "repo", "marker", unique=True),
-    )
-
-
-class Decision(Base):
-    """The decision ledger: every decision, its rung and what it cost (agents/ledger.py writes it)."""
-
-    __tablename__ = "decisions"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    agent: Mapped[str] = mapped_column(String(64))
-    rule: Mapped[str] = mapped_column(String(128))
-    rung: Mapped[str] = mapped_column(String(16))  # deterministic | cached | llm | skipped
-    status: Mapped[str] = mapped_column(String(16), default="settled", server_default="settled")  # | skipped | error
-    input_hash: Mapped[str | None] = mapped_column(String(64))
-    outcome: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
-    tokens_in: Mapped[int] = mapped_column(Integer, default=0)
-    tokens_out: Mapped[int] = mapped_column(Integer, default=0)
-    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
-    model_calls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # requests paid for
-    repo: Mapped[str | None] = mapped_column(String(256))
-    delivery_id: Mapped[str | None] = mapped_column(String(64))
-    job_id: Mapped[str | None] = mapped_column(String(64))
-    installation_id: Mapped[int | None] = mapped_column(BigInteger)
-    # A job's rows carry a key unique in the job (a step's is the step's key): written twice, recorded once.
-    idempotency_key: Mapped[str | None] = mapped_column(String(128))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-    __table_args__ = (
-        Index("ix_decisions_created", "created_at"),
-        Index("ix_decisions_agent_created", "agent", "created_at"),
-    )
-
-
-class AuditEntry(Base):
-    """Who did what, when: every write through the API and every acting command."""
-
-    __tablename__ = "audit_log"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    actor: Mapped[str] = mapped_column(String(128))
-    action: Mapped[str] = mapped_column(String(64))
-    target: Mapped[str] = mapped_column(String(512))
-    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    installation_id: Mapped[int | None] = mapped_column(BigInteger)
-    job_id: Mapped[str | None] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class Installation(Base):
-    """A GitHub App installation; a suspended or deleted one gets no work.
-
-    The account's and the repositories' ids say which account and repositories the App was
-    installed on when a name alone could be another's since (renamed, or deleted and made again)."""
-
-    __tablename__ = "installations"
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    account: Mapped[str | None] = mapped_column(String(256))
-    account_id: Mapped[int | None] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16), default="active")  # active | suspended | deleted
-    repos: Mapped[list[str]] = mapped_column(JSON, default=list)
-    repo_ids: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)  # full name → repository id
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-
-class AgentState(Base):
-    """An agent's lifecycle state, persisted so every worker sees the same (active, paused, retired)."""
-
-    __tablename__ = "agent_states"
-
-    agent: Mapped[str] = mapped_column(String(64), primary_key=True)
-    state: Mapped[str] = mapped_column(String(16))
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-
-class DecisionCacheEntry(Base):
-    """A settled LLM decision by key (whose, rule, rule version, input hash): the cache rung when there is no Redis."""
-
-    __tablename__ = "decision_cache"
-
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    # Whose verdict it is (the key hashes it in too), so that it goes with its installation;
-    # None: the shared cache of public inputs, or a run outside any installation.
-    installation_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
-    rule: Mapped[str] = mapped_column(String(128))
-    outcome: Mapped[dict[str, Any]]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(index=True)
-
-
-# Budgets sum the ledger's cost_usd per repository and day, and per job.
-Index("ix_decisions_repo_created", Decision.repo, Decision.created_at)
-# A job's rows are unique by key: the runner may write a step's row again (agents/ledger.py).
-Index("uq_decisions_job_key", Decision.job_id, Decision.repo, Decision.installation_id, Decision.idempotency_key,
-      unique=True)
-
-
-# --------------------------------------------------------------------------- the Context API
-
-
-class ApiToken(Base):
-    """A Context API bearer token, `wao_<id>_<secret>`: only the secret's SHA-256 is kept."""
-
-    __tablename__ = "api_tokens"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    secret_hash: Mapped[str] = mapped_column(String(64))
-    installation_id: Mapped[int] = mapped_column(BigInteger, index=True)
-    job_id: Mapped[str | None] = mapped_column(String(64))
-    repo: Mapped[str | None] = mapped_column(String(256))  # OWNER/NAME: the only repository it reaches
-    read_only: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_by: Mapped[str | None] = mapped_column(String(128))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime]
-    revoked_at: Mapped[datetime | None]
-
-
-class OidcExchange(Base):
-    """An Actions OIDC token already traded for a job token (by its `jti`), kept until it expires:
-    one OIDC token buys one job token."""
-
-    __tablename__ = "oidc_exchanges"
-
-    jti: Mapped[str] = mapped_column(String(256), primary_key=True)
-    job_id: Mapped[str] = mapped_column(String(256))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(index=True)  # the OIDC token's expiry, with the verifier's leeway
 
 
 class ContextSnapshot(Base):

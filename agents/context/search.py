@@ -20,7 +20,7 @@ from agents.context.documents import ID_MAX
 from agents.context.errors import InvalidRequest
 from agents.context.models import ContextVersion
 from agents.context.repository import is_head
-from agents.context.tokens import Grant
+from agents.tokens import Grant
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 _TEXT_SEARCH_CONFIG = literal_column("'english'::regconfig")  # must equal the index's expression

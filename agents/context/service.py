@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from agents.context import cache, repository, snapshots
-from agents.context.db import Store
+from agents.store.db import Store
 from agents.context.documents import (
     AGENT_MAX,
     SCOPE_MAX,
@@ -33,10 +33,11 @@ from agents.context.documents import (
     version_document,
 )
 from agents.context.errors import AlreadyClaimed, Conflict, Forbidden, InvalidRequest, NotFound
-from agents.context.models import AuditEntry, ContextVersion, Handoff
+from agents.context.models import ContextVersion, Handoff
+from agents.store.tables import AuditEntry
 from agents.context.repository import ContextKey, StaleContext
 from agents.context.search import DEFAULT_LIMIT, MAX_LIMIT, SearchQuery, find
-from agents.context.tokens import Grant
+from agents.tokens import Grant
 
 
 class ContextService:

@@ -19,15 +19,9 @@ from sqlalchemy.orm import Session, defer
 from agents.context import repository
 from agents.context.documents import ContextRef, handoff_document, iso
 from agents.context.errors import NotFound
-from agents.context.models import (
-    ContextRestore,
-    ContextSnapshot,
-    ContextSnapshotItem,
-    ContextVersion,
-    Handoff,
-)
+from agents.context.models import ContextRestore, ContextSnapshot, ContextSnapshotItem, ContextVersion, Handoff
 from agents.context.repository import ContextKey
-from agents.context.tokens import Grant
+from agents.tokens import Grant
 
 
 @dataclass(frozen=True)

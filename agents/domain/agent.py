@@ -24,7 +24,7 @@ from agents.base import CommandHelp, WowAgent
 from agents.commands import SlashCommand, find_command, may_act, refusal
 from agents.context.client import ContextClient, DbContextClient
 from agents.context.repository import StaleContext
-from agents.context.tokens import Grant
+from agents.tokens import Grant
 from agents.domain import tracking
 from agents.domain.job import (
     ACTIVE,

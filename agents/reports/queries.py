@@ -22,20 +22,12 @@ from pydantic import ValidationError
 from sqlalchemy import Select, and_, case, distinct, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from agents.context.db import Store
+from agents.store.db import Store
 from agents.domain.job import ACTIVE, Job, Totals
 from agents.domain.job import AGENT as JOB_AGENT
 from agents.domain.phases import BY_ID as PHASES_BY_ID
-from agents.context.models import (
-    AgentRun,
-    AuditEntry,
-    ContextVersion,
-    Decision,
-    Handoff,
-    InboxRecord,
-    Installation,
-    PublishedOutput,
-)
+from agents.context.models import ContextVersion, Handoff
+from agents.store.tables import AgentRun, AuditEntry, Decision, InboxRecord, Installation, PublishedOutput
 from agents.reports.model import (
     FAILED_RUN,
     SERIES_DAYS,

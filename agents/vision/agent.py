@@ -22,12 +22,12 @@ import structlog
 
 from agents import markdown as md
 from agents.base import AgentEnv, CommandHelp, WowAgent
-from agents.context.db import Store
-from agents.context.models import AuditEntry
+from agents.store.db import Store
+from agents.store.tables import AuditEntry
 from agents.commands import WRITE_ROLES, SlashCommand, find_command, may_act, refusal
 from agents.decisions import BudgetPolicy, DecisionLadder
 from agents.events import Event
-from agents.ledger import Entry, LedgerContext, record
+from agents.ledger import Entry, LedgerOwner, record
 from agents.outputs import Annotation, CheckRun, Comment, InlineComment, IssueReport, Output, Reaction, Review, ReviewDismissal
 from agents.ports import RepoReader
 from agents.vision.config import CONFIG_PATH, RepoConfig, extend, parse_config, resolve_packs
@@ -209,7 +209,7 @@ class WowVisionPrime(WowAgent):
             self.env.store,
             self.env.decision_cache,
             self.env.llm,
-            LedgerContext(repo=event.repo, delivery_id=event.delivery_id, installation_id=event.installation_id,
+            LedgerOwner(repo=event.repo, delivery_id=event.delivery_id, installation_id=event.installation_id,
                           public=event.repo_public),  # fmt: skip
             budgets=BudgetPolicy(repo_daily_usd=config.budget_usd),
         )
@@ -428,7 +428,7 @@ async def _review(
 
 def _record_findings(store: Store, event: Event, result: ReviewResult) -> None:
     """The ledger gets every rule that fired without a model (the LLM rung writes its own rows)."""
-    where = LedgerContext(repo=event.repo, delivery_id=event.delivery_id, installation_id=event.installation_id)
+    where = LedgerOwner(repo=event.repo, delivery_id=event.delivery_id, installation_id=event.installation_id)
     record(store, where, [
         Entry(WowVisionPrime.name, f.rule, "deterministic", "settled", input_hash=f.fingerprint,
               outcome={"status": "settled", "severity": f.severity, "path": f.path, "line": f.line})

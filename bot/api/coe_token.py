@@ -42,13 +42,13 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from agents.context import tokens
+from agents import tokens
 from agents.context.client import ContextClient, DbContextClient
-from agents.context.db import Store, dialect_insert
+from agents.store.db import Store, dialect_insert
 from agents.context.documents import check_segment
 from agents.context.errors import Conflict, ContextError, Forbidden, InvalidRequest, NotFound, Unauthorized
-from agents.context.models import Installation, OidcExchange
-from agents.context.tokens import Grant, IssuedToken
+from agents.store.tables import Installation, OidcExchange
+from agents.tokens import Grant, IssuedToken
 from agents.domain import job as job_record
 from bot.api.gate import Gate, error_response
 from bot import tenancy

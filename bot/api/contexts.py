@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from agents.context.documents import VERSION_MAX, ContextRef
 from agents.context.errors import ContextError, InvalidRequest
 from agents.context.search import DEFAULT_LIMIT, MAX_LIMIT, SearchQuery
-from agents.context.tokens import Grant
+from agents.tokens import Grant
 from bot.api.cache import Hit
 from bot.api.gate import granted, limits_itself
 from bot.api.schemas import (

@@ -14,8 +14,8 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.context.db import Store
-from agents.context.tokens import JOB_ID_MAX, Grant
+from agents.store.db import Store
+from agents.tokens import JOB_ID_MAX, Grant
 from agents.ledger import COUNT_MAX, ENTRIES_MAX, KEY_MAX, Entry, record_for_job, spend_for_job
 from bot.api.gate import granted
 from bot.api.schemas import ERRORS, WRITE_ERRORS, Text

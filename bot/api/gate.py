@@ -36,12 +36,12 @@ from redis.exceptions import RedisError
 from sqlalchemy import exc as sqlalchemy_errors
 from starlette.concurrency import run_in_threadpool
 
-from agents.context import tokens
+from agents import tokens
 from agents.context.cache import MARK_FUNCTION, READ_FUNCTION
-from agents.context.db import Store
+from agents.store.db import Store
 from agents.context.documents import DEPTH_MAX, check_json
 from agents.context.errors import ContextError, InvalidRequest, RateLimited, Unauthorized, Unavailable
-from agents.context.tokens import Grant, TokenRecord
+from agents.tokens import Grant, TokenRecord
 from bot.api.loop_db import LoopDatabase
 
 log = structlog.get_logger(__name__)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from agents.context.documents import ID_MAX
 from agents.context.search import DEFAULT_LIMIT, MAX_LIMIT
-from agents.context.tokens import Grant
+from agents.tokens import Grant
 from bot.api.gate import granted
 from bot.api.schemas import (
     ERRORS,

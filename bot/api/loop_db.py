@@ -4,7 +4,7 @@ A store call from a thread costs two hand-offs between the event loop and a work
 thread and SQLAlchemy's execution around one statement; under load the thread then also
 waits for the GIL the loop holds, and the requests on the loop wait for the thread. The
 API therefore runs its hot statements on the loop — the write
-(agents.context.service.APPEND_POSTGRES) and a token's load (agents.context.tokens.LOAD)
+(agents.context.service.APPEND_POSTGRES) and a token's load (agents.tokens.LOAD)
 — over a small pool of psycopg async connections made with the engine's own connection
 arguments; everything else (the checks before a write, the StaleContext diagnosis after)
 is the service's, as on the thread path.
@@ -22,11 +22,11 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.dialects import postgresql
 
-from agents.context import tokens
-from agents.context.db import Store
+from agents import tokens
+from agents.store.db import Store
 from agents.context.models import ContextVersion
 from agents.context.service import APPEND_POSTGRES, Append, written_concurrently
-from agents.context.tokens import TokenRecord
+from agents.tokens import TokenRecord
 
 CONNECTIONS = 8  # as many as the store's threads: more only queue in PostgreSQL
 # How long a statement waits for a connection: far above any wait under load (a few 100 ms at
@@ -76,7 +76,7 @@ class LoopDatabase:
         return None if written is None else append.row(*written)
 
     async def load_token(self, token_id: str) -> TokenRecord | None:
-        """What agents.context.tokens.load says of the token."""
+        """What agents.tokens.load says of the token."""
         found = await self._one(LOAD_TOKEN, {"id": token_id})
         return None if found is None else tokens.record(*found)
 

@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Response
 
 from agents.context.documents import ID_MAX
-from agents.context.tokens import Grant
+from agents.tokens import Grant
 from bot.api.gate import granted
 from bot.api.schemas import WRITE_ERRORS, ErrorBody, RestoreResult, SnapshotCreate, SnapshotCreated
 

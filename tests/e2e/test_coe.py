@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from agents.context.client import DbContextClient
-from agents.context.models import InboxRecord
-from agents.context.tokens import Grant
+from agents.store.tables import InboxRecord
+from agents.tokens import Grant
 from agents.domain.spec import load_yaml
 from tests.conftest import load_payload
 from tests.e2e.conftest import Process, Server, wait_until

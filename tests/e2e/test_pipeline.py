@@ -8,8 +8,8 @@ import uuid
 import httpx
 from sqlalchemy import select
 
-from agents.context.db import Store
-from agents.context.models import AgentRun, InboxRecord
+from agents.store.db import Store
+from agents.store.tables import AgentRun, InboxRecord
 from tests.conftest import fixture_path, load_payload, postgres_schema_url
 from tests.e2e.conftest import wait_until
 from tests.helpers import signed_headers

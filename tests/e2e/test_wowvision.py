@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from agents.context.models import Decision
+from agents.store.tables import Decision
 from bot.app import create_app
 from tests.conftest import TEST_SECRET, load_payload
 from tests.fakes.github import FakeGitHub

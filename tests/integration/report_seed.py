@@ -24,18 +24,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, update
 
 from agents.context.client import DbContextClient
-from agents.context.db import Store
-from agents.context.models import (
-    AgentRun,
-    AuditEntry,
-    ContextVersion,
-    Decision,
-    Handoff,
-    InboxRecord,
-    Installation,
-    PublishedOutput,
-)
-from agents.context.tokens import Grant
+from agents.store.db import Store
+from agents.context.models import ContextVersion, Handoff
+from agents.store.tables import AgentRun, AuditEntry, Decision, InboxRecord, Installation, PublishedOutput
+from agents.tokens import Grant
 from agents.domain.job import AGENT as JOB_AGENT
 from agents.domain.job import Job, lock_scope
 from agents.ledger import Entry

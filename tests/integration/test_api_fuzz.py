@@ -31,8 +31,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from agents.context.client import DbContextClient
-from agents.context.db import Store
-from agents.context.tokens import Grant
+from agents.store.db import Store
+from agents.tokens import Grant
 from bot.api.gate import MAX_BODY_BYTES
 from bot.app import create_app
 from tests.conftest import FUZZ_CASES, TEST_SECRET

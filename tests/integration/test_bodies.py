@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import urlsplit
 
-from agents.context.models import InboxRecord
+from agents.store.tables import InboxRecord
 from bot.app import create_app
 from bot.settings import MAX_BODY_BYTES
 from tests.conftest import TEST_SECRET, fixture_path

@@ -78,10 +78,11 @@ def test_in_app_mode_a_local_run_publishes_as_the_installation_that_holds_the_re
     tmp_path: Path, domain_script: DomainScript, anthropic_server
 ):
     """A repo with no contexts yet: its installation comes from the tenancy table, as the app's would."""
-    from agents.context.db import Store
+    from agents.store.db import Store
     from sqlalchemy import select
 
-    from agents.context.models import ContextVersion, Installation
+    from agents.context.models import ContextVersion
+    from agents.store.tables import Installation
     from tests.fakes.github import FakeGitHub, app_private_key
 
     assert run(["db", "upgrade"], tmp_path).returncode == 0
@@ -114,7 +115,7 @@ def test_a_job_started_before_its_installation_was_known_resumes_as_that_install
     """Its record says installation 0 (a local start); resumed once the repo's installation is known,
     it publishes as that installation instead of failing at its first output."""
     from agents.context.client import DbContextClient
-    from agents.context.tokens import Grant
+    from agents.tokens import Grant
     from agents.domain.job import AGENT, new_job
     from bot.coe_cli import _job
 

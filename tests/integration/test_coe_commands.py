@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from agents.context.client import DbContextClient
-from agents.context.tokens import Grant
+from agents.tokens import Grant
 from agents.domain import tracking
 from agents.domain.agent import change_job
 from agents.domain.job import AGENT, Escalation, Job, new_job

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from agents.context.client import DbContextClient
-from agents.context.db import Store
-from agents.context.tokens import Grant
+from agents.store.db import Store
+from agents.tokens import Grant
 from agents.domain.agent import change_job
 from agents.domain.job import AGENT, Job, new_job
 from agents.domain.runner import BatchPolicy, CoeRunner, RunResult

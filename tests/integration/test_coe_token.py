@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from agents.context.client import DbContextClient
-from agents.context.db import Store
-from agents.context.models import ApiToken, AuditEntry, Installation, OidcExchange
-from agents.context.tokens import Grant
+from agents.store.db import Store
+from agents.store.tables import ApiToken, AuditEntry, Installation, OidcExchange
+from agents.tokens import Grant
 from agents.domain.agent import _learnings
 from agents.events import Event
 from bot import tenancy

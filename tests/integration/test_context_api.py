@@ -15,8 +15,9 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, text
 
-from agents.context import tokens
-from agents.context.models import AuditEntry, ContextVersion
+from agents import tokens
+from agents.context.models import ContextVersion
+from agents.store.tables import AuditEntry
 from bot.api.gate import MAX_BODY_BYTES
 from bot.app import create_app
 from tests.conftest import TEST_SECRET
@@ -213,7 +214,7 @@ def test_revoked_token_is_401_at_once(client, store, token):
 
 
 def test_token_of_a_suspended_installation_is_401(client, store, token):
-    from agents.context.models import Installation
+    from agents.store.tables import Installation
 
     assert put(client, token).status_code == 201
     with store.session() as session:

@@ -17,9 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from agents.context.client import DbContextClient
-from agents.context.db import Store
-from agents.context.models import ApiToken
-from agents.context.tokens import Grant, token_id
+from agents.store.db import Store
+from agents.store.tables import ApiToken
+from agents.tokens import Grant, token_id
 from tests.context_api_support import api_app, bearer, issue, live_server
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from agents.context.client import ContextClient, DbContextClient, HttpContextClient
-from agents.context.db import Store
+from agents.store.db import Store
 from agents.context.errors import AlreadyClaimed, Forbidden, InvalidRequest, NotFound, RateLimited, Unavailable
 from agents.context.repository import StaleContext
-from agents.context.tokens import Grant
+from agents.tokens import Grant
 from bot.api import loop_db
 from tests.context_api_support import Clock, api_app, free_port, issue, live_server
 

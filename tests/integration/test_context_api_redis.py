@@ -19,7 +19,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import IntegrityError
 
-from agents.context import repository, tokens
+from agents.context import repository
+from agents import tokens
 from agents.context.cache import (
     FILL_LUA,
     FINISH_LUA,
@@ -31,7 +32,7 @@ from agents.context.cache import (
     watcher,
     writing_key,
 )
-from agents.context.db import Store
+from agents.store.db import Store
 from agents.context.repository import ContextKey, StaleContext
 from bot.api import api_router
 from bot.api.gate import TokenBook, announce_revocation

@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert, select, text, update
 
 from agents.context.client import DbContextClient
-from agents.context.db import Store
+from agents.store.db import Store
 from agents.context.models import ContextVersion, Handoff
-from agents.context.tokens import Grant
+from agents.tokens import Grant
 from agents.domain.agent import change_job
 from agents.domain.job import AGENT, Escalation, Job, new_job
 from agents.llm import LLMClient

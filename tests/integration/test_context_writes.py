@@ -18,9 +18,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Text, cast, select, text
 from sqlalchemy.orm import aliased
 
-from agents.context import repository, tokens
-from agents.context.db import Store
-from agents.context.models import AuditEntry, ContextVersion, Installation
+from agents.context import repository
+from agents import tokens
+from agents.store.db import Store
+from agents.context.models import ContextVersion
+from agents.store.tables import AuditEntry, Installation
 from agents.context.repository import ContextKey
 from agents.context.service import ContextService
 from bot.api import loop_db

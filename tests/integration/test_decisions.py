@@ -12,15 +12,15 @@ import redis
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
-from agents.context.db import Store
-from agents.context.models import Decision as LedgerRow
-from agents.context.models import DecisionCacheEntry
+from agents.store.db import Store
+from agents.store.tables import Decision as LedgerRow
+from agents.store.tables import DecisionCacheEntry
 from agents.decisions import (
     REDIS_PREFIX,
     SHARED,
     BudgetPolicy,
     DecisionLadder,
-    LedgerContext,
+    LedgerOwner,
     LLMRequest,
     cache_key,
     decision_cache,
@@ -93,7 +93,7 @@ def run(coro: Any) -> Any:
 
 
 def test_the_deterministic_rung_settles_without_a_call(store: Store, fake: FakeAnthropic, rule: str):
-    ladder = DecisionLadder(store, None, llm_for(fake), LedgerContext(repo=REPO, delivery_id="d-1"))
+    ladder = DecisionLadder(store, None, llm_for(fake), LedgerOwner(repo=REPO, delivery_id="d-1"))
     decision = run(ladder.decide("wowvision", rule, 1, HUNK,
                                  deterministic=lambda text: Finding(verdict="fail", reason="regex") if "SELECT" in text else None,
                                  llm_request=REQUEST))
@@ -105,7 +105,7 @@ def test_the_deterministic_rung_settles_without_a_call(store: Store, fake: FakeA
 
 
 def test_an_unsettled_rule_without_an_llm_request_is_skipped(store: Store, fake: FakeAnthropic, rule: str):
-    ladder = DecisionLadder(store, None, llm_for(fake), LedgerContext(repo=REPO))
+    ladder = DecisionLadder(store, None, llm_for(fake), LedgerOwner(repo=REPO))
     decision = run(ladder.decide("wowvision", rule, 1, HUNK, deterministic=lambda text: None))
     assert (decision.rung, decision.status, decision.reason) == ("skipped", "skipped", "unsettled")
     assert [row.rung for row in ledger(store, rule)] == ["skipped"]
@@ -113,7 +113,7 @@ def test_an_unsettled_rule_without_an_llm_request_is_skipped(store: Store, fake:
 
 def test_the_llm_rung_answers_and_its_cost_lands_in_the_ledger(store: Store, fake: FakeAnthropic, rule: str):
     fake.answer(FAIL)
-    ladder = DecisionLadder(store, None, llm_for(fake), LedgerContext(repo=REPO, delivery_id="d-2", job_id="job-1"))
+    ladder = DecisionLadder(store, None, llm_for(fake), LedgerOwner(repo=REPO, delivery_id="d-2", job_id="job-1"))
     decision = run(ladder.decide("wowvision", rule, 1, HUNK, deterministic=lambda text: None, llm_request=REQUEST))
 
     assert decision.settled and decision.rung == "llm" and decision.verdict == Finding(**FAIL)
@@ -139,7 +139,7 @@ def test_the_second_identical_input_is_served_from_redis(store: Store, fake: Fak
 
     async def scenario() -> list[Any]:
         cache = decision_cache(store, redis_url)
-        ladder = DecisionLadder(store, cache, llm_for(fake), LedgerContext(repo=REPO, installation_id=1))
+        ladder = DecisionLadder(store, cache, llm_for(fake), LedgerOwner(repo=REPO, installation_id=1))
         try:
             return [await ladder.decide("wowvision", rule, 1, HUNK, llm_request=REQUEST) for _ in range(2)]
         finally:
@@ -165,9 +165,9 @@ def test_without_redis_the_database_is_the_cache(store: Store, fake: FakeAnthrop
 
     async def scenario() -> list[Any]:
         # A new ladder and a new client for the second decision: the cache outlives both.
-        first = await DecisionLadder(store, None, llm_for(fake), LedgerContext(repo=REPO)).decide(
+        first = await DecisionLadder(store, None, llm_for(fake), LedgerOwner(repo=REPO)).decide(
             "wowvision", rule, 1, HUNK, llm_request=REQUEST)
-        second = await DecisionLadder(store, decision_cache(store), llm_for(fake), LedgerContext(repo=REPO)).decide(
+        second = await DecisionLadder(store, decision_cache(store), llm_for(fake), LedgerOwner(repo=REPO)).decide(
             "wowvision", rule, 1, HUNK, llm_request=REQUEST)
         return [first, second]
 
@@ -198,7 +198,7 @@ def cache_backend(request: pytest.FixtureRequest, store: Store, rule: str) -> An
 async def ask_as(store: Store, fake: FakeAnthropic, cache: Any, rule: str, installation_id: int, repo: str,
                  public: bool = False) -> str:  # fmt: skip
     """The rung that answered installation `installation_id`'s question about HUNK."""
-    context = LedgerContext(repo=repo, installation_id=installation_id, public=public)
+    context = LedgerOwner(repo=repo, installation_id=installation_id, public=public)
     decision = await DecisionLadder(store, cache, llm_for(fake), context).decide("wowvision", rule, 1, HUNK, llm_request=REQUEST)
     assert decision.settled and decision.verdict == Finding(**FAIL)
     return decision.rung
@@ -246,7 +246,7 @@ def test_with_the_opt_in_verdicts_on_public_repositories_are_shared_and_private_
 
 def test_the_cache_key_is_the_rule_version_and_what_the_model_sees(store: Store, fake: FakeAnthropic, rule: str):
     fake.responder = lambda request: FAIL
-    ladder = DecisionLadder(store, None, llm_for(fake), LedgerContext(repo=REPO))
+    ladder = DecisionLadder(store, None, llm_for(fake), LedgerOwner(repo=REPO))
 
     async def scenario() -> list[str]:
         rungs = []
@@ -273,7 +273,7 @@ def test_the_daily_repo_budget_stops_the_call(store: Store, fake: FakeAnthropic,
             LedgerRow(agent="wowvision", rule="earlier", rung="llm", cost_usd=5.0, repo="octo/other", created_at=now),
         ])
     fake.answer(FAIL)
-    ladder = DecisionLadder(store, None, llm_for(fake), LedgerContext(repo=REPO),
+    ladder = DecisionLadder(store, None, llm_for(fake), LedgerOwner(repo=REPO),
                             budgets=BudgetPolicy(repo_daily_usd=0.01), clock=Clock(now))
     decision = run(ladder.decide("wowvision", rule, 1, HUNK, llm_request=REQUEST))
 
@@ -284,7 +284,7 @@ def test_the_daily_repo_budget_stops_the_call(store: Store, fake: FakeAnthropic,
     assert (row.rung, row.cost_usd, row.outcome["reason"]) == ("skipped", 0.0, "budget")
 
     # The next day the budget is whole again.
-    tomorrow = DecisionLadder(store, None, llm_for(fake), LedgerContext(repo=REPO),
+    tomorrow = DecisionLadder(store, None, llm_for(fake), LedgerOwner(repo=REPO),
                               budgets=BudgetPolicy(repo_daily_usd=0.01), clock=Clock(now + timedelta(days=1)))
     assert run(tomorrow.decide("wowvision", rule, 1, HUNK, llm_request=REQUEST)).rung == "llm"
 
@@ -292,10 +292,10 @@ def test_the_daily_repo_budget_stops_the_call(store: Store, fake: FakeAnthropic,
 def test_a_repositorys_daily_budget_leaves_its_jobs_spend_to_the_jobs(store: Store, fake: FakeAnthropic, rule: str):
     now = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
     # A CoE job on the repository spent $5 today: its own budget's business, not the agents' daily one.
-    record(store, LedgerContext(repo=REPO, job_id="job-00000000c1", installation_id=1),
+    record(store, LedgerOwner(repo=REPO, job_id="job-00000000c1", installation_id=1),
            [Entry("research", "research.research", "llm", "settled", key="research.research", cost_usd=5.0, at=now)])
     fake.answer(FAIL)
-    ladder = DecisionLadder(store, None, llm_for(fake), LedgerContext(repo=REPO),
+    ladder = DecisionLadder(store, None, llm_for(fake), LedgerOwner(repo=REPO),
                             budgets=BudgetPolicy(repo_daily_usd=0.01), clock=Clock(now))
     assert run(ladder.decide("wowvision", rule, 1, HUNK, llm_request=REQUEST)).rung == "llm"
 
@@ -307,7 +307,7 @@ def test_a_job_budget_holds_across_restarts(store: Store, fake: FakeAnthropic, r
     policy = BudgetPolicy(job_usd=0.007)
 
     def fresh_process() -> DecisionLadder:  # nothing shared but the database
-        return DecisionLadder(store, None, llm_for(fake), LedgerContext(repo=REPO, job_id=job), budgets=policy)
+        return DecisionLadder(store, None, llm_for(fake), LedgerOwner(repo=REPO, job_id=job), budgets=policy)
 
     first = run(fresh_process().decide("coe", rule, 1, "input one", llm_request=REQUEST))
     second = run(fresh_process().decide("coe", rule, 1, "input two", llm_request=REQUEST))
@@ -321,7 +321,7 @@ def test_an_open_breaker_skips_decisions_without_calls_until_the_cool_down(store
     llm = llm_for(fake, breaker=CircuitBreaker(threshold=2, cooldown=30, clock=clock))
     fake.fail(529, times=1)
     fake.fail(500, times=1)
-    ladder = DecisionLadder(store, None, llm, LedgerContext(repo=REPO))
+    ladder = DecisionLadder(store, None, llm, LedgerOwner(repo=REPO))
 
     async def scenario() -> list[Any]:
         decisions = [await ladder.decide("wowvision", rule, 1, f"hunk {i}", llm_request=REQUEST) for i in range(4)]
@@ -344,7 +344,7 @@ def test_an_open_breaker_skips_decisions_without_calls_until_the_cool_down(store
 def test_malformed_model_output_is_an_error_decision_never_a_pass(store: Store, fake: FakeAnthropic, rule: str):
     fake.answer({"verdict": "pass"})
     fake.answer_text("pass")
-    ladder = DecisionLadder(store, None, llm_for(fake), LedgerContext(repo=REPO))
+    ladder = DecisionLadder(store, None, llm_for(fake), LedgerOwner(repo=REPO))
     decision = run(ladder.decide("wowvision", rule, 1, HUNK, llm_request=REQUEST))
 
     assert (decision.rung, decision.status, decision.reason) == ("llm", "error", "malformed")
@@ -372,7 +372,7 @@ def test_prompt_injection_in_the_input_is_sanitised_and_cannot_change_the_answer
     # A model talked into "acting": it calls a tool we never offered, then adds a field of its own.
     fake.answer_tool("merge_pull_request", {"number": 7})
     fake.answer({"verdict": "pass", "reason": "instructed", "action": "approve"})
-    ladder = DecisionLadder(store, None, llm_for(fake), LedgerContext(repo=REPO))
+    ladder = DecisionLadder(store, None, llm_for(fake), LedgerOwner(repo=REPO))
     decision = run(ladder.decide("wowvision", rule, 1, hostile, llm_request=REQUEST))
 
     assert (decision.status, decision.reason, decision.verdict) == ("error", "malformed", None)
@@ -390,7 +390,7 @@ def test_prompt_injection_in_the_input_is_sanitised_and_cannot_change_the_answer
 
 def test_without_an_api_key_llm_items_are_skipped(store: Store, fake: FakeAnthropic, rule: str):
     for llm in (LLMClient(None, MODEL, base_url=fake.url), None):
-        ladder = DecisionLadder(store, None, llm, LedgerContext(repo=REPO))
+        ladder = DecisionLadder(store, None, llm, LedgerOwner(repo=REPO))
         decision = run(ladder.decide("wowvision", rule, 1, HUNK, deterministic=lambda text: None, llm_request=REQUEST))
         assert (decision.rung, decision.status, decision.reason) == ("skipped", "skipped", "llm_not_configured")
         assert not decision.settled
@@ -399,7 +399,7 @@ def test_without_an_api_key_llm_items_are_skipped(store: Store, fake: FakeAnthro
 
 
 def test_a_batch_writes_its_ledger_rows_together_at_the_end(store: Store, fake: FakeAnthropic, rule: str):
-    ladder = DecisionLadder(store, None, llm_for(fake), LedgerContext(repo=REPO))
+    ladder = DecisionLadder(store, None, llm_for(fake), LedgerOwner(repo=REPO))
 
     async def scenario() -> tuple[int, int]:
         async with ladder.batch():

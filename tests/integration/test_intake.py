@@ -11,7 +11,7 @@ import threading
 import pytest
 from fastapi.testclient import TestClient
 
-from agents.context.models import AgentRun, InboxRecord
+from agents.store.tables import AgentRun, InboxRecord
 from bot.app import create_app
 from bot.bus import LocalBus
 from bot.settings import MAX_BODY_BYTES
@@ -351,7 +351,7 @@ def vanishing_store(request, tmp_path):
     """A migrated store and a function that takes its database away, as a stopped server or a lost disk would."""
     from sqlalchemy.engine import make_url
 
-    from agents.context.db import Store
+    from agents.store.db import Store
 
     if request.param == "sqlite":
         folder = tmp_path / "data"

@@ -14,10 +14,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, insert, select, text
 
 from agents.context.client import ContextClient, DbContextClient, HttpContextClient
-from agents.context.db import Store
+from agents.store.db import Store
 from agents.context.errors import Forbidden, InvalidRequest, NotFound
-from agents.context.models import ContextVersion, Decision, Installation
-from agents.context.tokens import Grant
+from agents.context.models import ContextVersion
+from agents.store.tables import Decision, Installation
+from agents.tokens import Grant
 from agents.domain.job import AGENT, Job, new_job
 from agents.domain.runner import CoeRunner, RunResult
 from agents.ledger import Entry
@@ -293,7 +294,7 @@ def migrate_down(store: Store, revision: str) -> None:
     from alembic import command
     from alembic.config import Config
 
-    from agents.context.db import MIGRATIONS_DIR
+    from agents.store.db import MIGRATIONS_DIR
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))

@@ -15,16 +15,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import delete, insert, select, text
 
-from agents.context.db import MIGRATIONS_DIR, Store
-from agents.context.models import (
-    NO_INSTALLATION,
-    ApiToken,
-    Base,
-    ContextRestore,
-    ContextVersion,
-    Handoff,
-    PublishedOutput,
-)
+from agents.store.db import MIGRATIONS_DIR, Store
+from agents.context.models import ContextRestore, ContextVersion, Handoff
+from agents.store.tables import NO_INSTALLATION, ApiToken, Base, PublishedOutput
 from tests.conftest import postgres_schema_url
 
 

@@ -15,8 +15,8 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from agents.context.db import Store
-from agents.context.models import PublishedOutput
+from agents.store.db import Store
+from agents.store.tables import PublishedOutput
 from agents.events import Event
 from agents.outputs import (
     Annotation,

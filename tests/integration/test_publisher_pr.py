@@ -11,8 +11,8 @@ import io
 
 import pytest
 
-from agents.context.db import Store
-from agents.context.models import PublishedOutput
+from agents.store.db import Store
+from agents.store.tables import PublishedOutput
 from agents.outputs import Comment, IssueReport, Output, PullRequest, WorkflowDispatch, marker
 from bot.outputs import DryRunPublisher, GitHubPublisher, Published, PublishError
 from tests.fakes.github import FakeGitHub

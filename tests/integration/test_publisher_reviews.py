@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import pytest
 import structlog
 
-from agents.context.db import Store
-from agents.context.models import PublishedOutput
+from agents.store.db import Store
+from agents.store.tables import PublishedOutput
 from agents.outputs import InlineComment, Output, Review, ReviewDismissal, marker
 from bot.outputs import REVIEW_PROBE_LIMIT, GitHubPublisher, PublishError
 from tests.fakes.github import FakeGitHub

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from agents.context.models import InboxRecord
+from agents.store.tables import InboxRecord
 from agents.reports import build_daily_report, render_charts, render_markdown
 from agents.reports.markdown import image_links
 from bot.cli import app as cli
@@ -165,7 +165,7 @@ def test_a_day_with_partial_data_says_what_is_missing(pg_store):
     with pg_store.session() as session:
         from sqlalchemy import delete
 
-        from agents.context.models import Decision
+        from agents.store.tables import Decision
 
         session.execute(delete(Decision))
     report = build_daily_report(pg_store, DAY, "UTC", now=datetime(2026, 3, 10, 15, 30, tzinfo=timezone.utc))

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert
 
-from agents.context.models import Decision, Installation
+from agents.store.tables import Decision, Installation
 from agents.domain.job import Depth, Escalation, Job, job_id_for, new_job
 from agents.reports import DailyReport, build_daily_report, render_charts, render_markdown
 from bot.app import create_app

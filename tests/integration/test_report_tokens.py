@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from fastapi.testclient import TestClient
 
-from agents.context import tokens
+from agents import tokens
 from bot.app import create_app
 from tests.conftest import TEST_SECRET
 from tests.helpers import make_platform

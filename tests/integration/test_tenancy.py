@@ -7,21 +7,19 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-from agents.context import tokens
+from agents import tokens
 from agents.context.client import DbContextClient
-from agents.context.models import (
+from agents.context.models import ContextSnapshot, ContextSnapshotItem, ContextVersion
+from agents.store.tables import (
     AgentRun,
     ApiToken,
-    ContextSnapshot,
-    ContextSnapshotItem,
-    ContextVersion,
     Decision,
     DecisionCacheEntry,
     InboxRecord,
     Installation,
     PublishedOutput,
 )
-from agents.context.tokens import Grant
+from agents.tokens import Grant
 from agents.decisions import DbDecisionCache
 from bot.inbox import Inbox, InboxStatus
 from bot.tenancy import prune

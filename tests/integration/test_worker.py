@@ -11,7 +11,8 @@ from sqlalchemy import select
 from agents.base import HandoffPackage, WowAgent
 from agents.catalog import default_registry
 from agents.context import repository
-from agents.context.models import AgentRun, ContextVersion, Handoff, InboxRecord
+from agents.context.models import ContextVersion, Handoff
+from agents.store.tables import AgentRun, InboxRecord
 from agents.events import Event
 from agents.outputs import Comment
 from agents.registry import Lifecycle

@@ -1,4 +1,4 @@
-"""Context API tokens: their shape, lifetimes and checks (agents/context/tokens.py)."""
+"""Context API tokens: their shape, lifetimes and checks (agents/tokens.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from agents.context import tokens
-from agents.context.tokens import Grant, InvalidToken, TokenRecord
+from agents import tokens
+from agents.tokens import Grant, InvalidToken, TokenRecord
 
 
 def record(**overrides) -> TokenRecord:

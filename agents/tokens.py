@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from agents.context.models import ApiToken, AuditEntry, Installation
+from agents.store.tables import ApiToken, AuditEntry, Installation
 
 PREFIX = "wao"
 DEFAULT_TTL = timedelta(hours=1)
