@@ -227,6 +227,14 @@ def test_compose_sets_only_settings_the_app_reads_and_no_secret_values() -> None
     assert _compose()["services"]["redis"]["image"].startswith("redis:7"), "KEDA's lag trigger needs Redis 7"
 
 
+def test_the_files_compose_reads_secrets_from_are_ignored_by_git() -> None:
+    app = _compose()["services"]["app"]
+    files = [COMPOSE.parent / ".env", *(COMPOSE.parent / entry["path"] for entry in app["env_file"])]
+    for path in files:
+        ignored = subprocess.run(["git", "check-ignore", "--quiet", "--no-index", str(path)], cwd=ROOT, timeout=30)
+        assert ignored.returncode == 0, f"{path.relative_to(ROOT)} holds secrets but git would commit it"
+
+
 # --- Kubernetes ---------------------------------------------------------------------------
 
 
