@@ -14,7 +14,8 @@ let models;
 try {
   models = await import("@kubernetes-models/keda/keda.sh/v1alpha1");
 } catch (error) {
-  console.error(`@kubernetes-models/keda is not installed (${error.code ?? error.message}): run \`npm ci\` (needs node 20+)`);
+  const reason = error.code ?? error.message;
+  console.error(`@kubernetes-models/keda is not installed (${reason}): run \`npm ci\` (needs node 20+)`);
   process.exit(2);
 }
 
