@@ -28,6 +28,7 @@ import structlog
 from githubkit.exception import GitHubException, RequestFailed
 
 from agents.store.tables import utcnow
+from bot.schedule import Lease, Leases, run_every
 
 if TYPE_CHECKING:
     from githubkit import GitHub
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
     from bot.github import GitHubClients
     from bot.inbox import Inbox
-    from bot.schedule import Lease
     from bot.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -114,9 +114,8 @@ async def recover(clients: GitHubClients, inbox: Inbox, since: timedelta, *, dry
             try:
                 await github.rest.apps.async_redeliver_webhook_delivery(delivery.attempt_id)
             except GitHubException as exc:
-                recovery.refused.append((delivery, _why(exc)))
-                log.warning("deliveries.redeliver_refused", guid=delivery.guid, attempt=delivery.attempt_id,
-                            error=_why(exc))
+                recovery.refused.append((delivery, why := _why(exc)))
+                log.warning("deliveries.redeliver_refused", guid=delivery.guid, attempt=delivery.attempt_id, error=why)
             else:
                 recovery.redelivered.append(delivery)
     log.info("deliveries.recovered", since=recovery.since.isoformat(), attempts=recovery.attempts,
@@ -127,7 +126,7 @@ async def recover(clients: GitHubClients, inbox: Inbox, since: timedelta, *, dry
 
 async def list_attempts(github: GitHub[Any], since: datetime) -> list[HookDeliveryItem]:
     """Every delivery attempt GitHub lists from `since` on; paging stops at the first older one (newest first)."""
-    attempts = []
+    attempts: list[HookDeliveryItem] = []
     async for item in github.rest.paginate(github.rest.apps.async_list_webhook_deliveries, per_page=PAGE_SIZE):
         if item.delivered_at < since:
             break
@@ -141,7 +140,8 @@ def missed(attempts: Iterable[HookDeliveryItem], known: set[str]) -> tuple[list[
     for item in attempts:
         if item.guid not in known:
             by_guid.setdefault(item.guid, []).append(item)
-    wanted, elsewhere = [], []
+    wanted: list[Missed] = []
+    elsewhere: list[str] = []
     for guid, tries in by_guid.items():
         newest = max(tries, key=lambda item: (item.delivered_at, item.id))
         succeeded = [item for item in tries if not failed(item)]
@@ -168,8 +168,6 @@ def recovery_schedule(
 ) -> Coroutine[Any, Any, None] | None:
     """The app's recovery, every WAOOAW_DELIVERIES_RECOVER_INTERVAL until `stop`, one process of several at a
     time; None when it is off (an interval of 0, or no App credentials: only the App may list its deliveries)."""
-    from bot.schedule import Leases, run_every
-
     interval = settings.deliveries_recover_interval
     if interval <= timedelta(0) or clients is None or clients.mode != "app":
         return None

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from agents.store.db import Store
@@ -172,7 +171,8 @@ def test_the_schedule_is_on_by_default_in_app_mode_and_off_at_0_or_without_app_c
 
 
 def test_a_lease_is_held_by_one_process_until_it_lapses(pg_store):
-    one, other = Leases(pg_store, "one"), Leases(Store(pg_store.url), "other")
+    second_process = Store(pg_store.url)
+    one, other = Leases(pg_store, "one"), Leases(second_process, "other")
     taken = one.take(RECOVERY_JOB, timedelta(hours=1))
     assert taken is not None and taken.last_done_at is None
     assert other.take(RECOVERY_JOB, timedelta(hours=1)) is None
@@ -180,6 +180,7 @@ def test_a_lease_is_held_by_one_process_until_it_lapses(pg_store):
     again = one.take(RECOVERY_JOB, timedelta(seconds=0))  # its holder keeps it from one tick to the next
     assert again is not None and again.last_done_at == NOW
     lapsed = other.take(RECOVERY_JOB, timedelta(hours=1))
+    second_process.dispose()
     assert lapsed is not None and lapsed.last_done_at == NOW
 
 
@@ -196,11 +197,13 @@ def test_of_two_processes_one_runs_the_scheduled_recovery(fresh_github, pg_store
             takes.append(lease is not None)
             return lease
 
+    stores = [Store(pg_store.url) for _ in range(2)]
+
     async def two_processes() -> None:
         stop = asyncio.Event()
         runs = []
-        for n in range(2):
-            inbox = Inbox(Store(pg_store.url))
+        for n, store in enumerate(stores):
+            inbox = Inbox(store)
             clients = GitHubClients(settings, max_wait=1)
             runs.append(run_every(timedelta(hours=1), RECOVERY_JOB,
                                   lambda lease, c=clients, i=inbox: scheduled(c, i, timedelta(hours=1), lease),
@@ -212,6 +215,8 @@ def test_of_two_processes_one_runs_the_scheduled_recovery(fresh_github, pg_store
         await asyncio.gather(*tasks)
 
     asyncio.run(asyncio.wait_for(two_processes(), timeout=30))
+    for store in stores:
+        store.dispose()
     assert sorted(takes) == [False, True]
     assert gh.redelivery_requests == [lost["id"]] and len(gh.calls("GET", "^/app/hook/deliveries$")) == 1
 
