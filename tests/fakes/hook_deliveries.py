@@ -6,7 +6,8 @@ newest first, `per_page` at a time (30 by default, at most 100), with a Link hea
 `cursor` leads to the next page, as GitHub pages them. `POST /app/hook/deliveries/{id}/attempts`
 records a new attempt of the same guid (`redelivery: true`) and answers 202; `deliver`, when
 set, is GitHub sending that attempt to the webhook: called with the attempt and the payload
-given to `add_hook_delivery`, it answers the status code the attempt records (200 without it).
+given to `add_hook_delivery`, it answers the status code the attempt records (200 without it);
+it runs on the fake's own thread while it holds its lock, so it must not call the fake back.
 `redelivery_requests` lists the attempt ids asked for, in order.
 """
 
