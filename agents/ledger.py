@@ -27,6 +27,7 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from agents import telemetry
 from agents.store.db import Store
 from agents.context.documents import check_segment, split_repo
 from agents.context.errors import Forbidden, InvalidRequest, NotFound
@@ -92,7 +93,11 @@ def record(store: Store, where: LedgerOwner, entries: Sequence[Entry]) -> int:
     ]  # fmt: skip
     statement = store.insert(Decision).values(rows).on_conflict_do_nothing(index_elements=JOB_KEY)
     with store.session() as session:
-        return len(session.execute(statement.returning(Decision.id)).all())
+        new_keys = [key for (key,) in session.execute(statement.returning(Decision.idempotency_key))]
+    # A row without a key is always new; of a job's, only those not recorded before count.
+    telemetry.recorded([e for e in entries if e.key is None or e.key in new_keys] if len(new_keys) < len(entries)
+                       else entries)  # fmt: skip
+    return len(new_keys)
 
 
 def job_spend(session: Session, where: LedgerOwner) -> float:
@@ -113,6 +118,42 @@ def repo_spend_since(session: Session, repo: str, since: datetime) -> float:
         .where(Decision.repo == repo, Decision.created_at >= since, Decision.job_id.is_(None))
     )  # fmt: skip
     return float(spent or 0.0)
+
+
+SpendGroup = Literal["agent", "repo", "model", "installation"]
+
+
+@dataclass(frozen=True)
+class Spend:
+    """One line of `waooaw costs`: what the decisions of one agent, repository, model or installation cost."""
+
+    key: str | None  # None: rows without one (no model for a rule's decision; a run outside any installation)
+    decisions: int
+    model_calls: int
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+
+
+def spend_by(session: Session, by: SpendGroup, since: datetime | None = None) -> list[Spend]:
+    """The ledger summed by `by` from `since` (all of it without one), dearest first."""
+    column = {
+        "agent": Decision.agent,
+        "repo": Decision.repo,
+        "installation": Decision.installation_id,
+        "model": Decision.outcome["model"].as_string(),  # the ladder keeps the model a decision asked
+    }[by]
+    query = select(
+        column, func.count(), func.sum(Decision.model_calls), func.sum(Decision.tokens_in),
+        func.sum(Decision.tokens_out), func.sum(Decision.cost_usd),
+    ).group_by(column)  # fmt: skip
+    if since is not None:
+        query = query.where(Decision.created_at >= since)
+    rows = [
+        Spend(None if key is None else str(key), count, int(calls or 0), int(tin or 0), int(tout or 0), float(usd or 0))
+        for key, count, calls, tin, tout, usd in session.execute(query)
+    ]
+    return sorted(rows, key=lambda row: (-row.cost_usd, row.key or ""))
 
 
 # ------------------------------------------------------------------ for a token (the API, the in-process client)

@@ -28,7 +28,7 @@ from agents.events import Event
 from agents.llm import CircuitBreaker, LLMClient
 from agents.ports import RepoReader
 from agents.registry import Registry
-from bot import metrics, webhooks
+from bot import metrics, observability, webhooks
 from bot.api import api_router
 from bot.bodies import BodyBudget, read_body
 from bot.bus import EventBus, LocalBus
@@ -194,6 +194,7 @@ def create_app(platform: Platform, *, secret: str | None, run_worker: bool | Non
 
     app = FastAPI(title="WAOOAW", version="0.1.0", lifespan=lifespan)
     app.state.platform = platform
+    observability.watch(platform, app)
 
     @app.post("/webhooks/github", status_code=202, responses=WEBHOOK_REFUSALS)
     async def github_webhook(request: Request) -> Response:

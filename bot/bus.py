@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -21,6 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from bot import tracing
 from bot.batching import Batcher
 
 log = structlog.get_logger(__name__)
@@ -30,6 +32,17 @@ log = structlog.get_logger(__name__)
 class BusMessage:
     delivery_id: str
     attempt: int = 1  # how many times this delivery has been handed to a worker
+    trace: Mapping[str, str] = field(default_factory=dict)  # the publisher's trace context (bot/tracing.py)
+
+
+@dataclass(frozen=True)
+class BusStats:
+    """What the bus holds now, for /metrics."""
+
+    waiting: int  # published, not yet handed to a worker (the consumer group's lag)
+    pending: int  # handed to a worker, not yet acked
+    dead_letters: int
+    oldest_age: float  # seconds since the oldest message waiting or pending was published; 0 when none
 
 
 # The handler returns when the work is done (the bus then acks); raising means
@@ -49,6 +62,8 @@ class EventBus(Protocol):
     async def depth(self) -> int:
         """Messages waiting or in flight."""
         ...
+
+    async def stats(self) -> BusStats: ...
 
     async def queued_ids(self) -> set[str]:
         """Delivery ids on the bus now, waiting or in flight."""
@@ -74,9 +89,10 @@ class LocalBus:
         self._queue: asyncio.Queue[BusMessage] = asyncio.Queue()
         self._in_flight = 0
         self._pending_retries: set[asyncio.Task[None]] = set()
+        self._dead = 0
 
     async def publish(self, delivery_id: str) -> None:
-        self._queue.put_nowait(BusMessage(delivery_id))
+        self._queue.put_nowait(BusMessage(delivery_id, trace=tracing.carrier()))
 
     async def consume(self, handler: Handler, on_dead: DeadHandler, stop: asyncio.Event) -> None:
         consumers = [asyncio.create_task(self._consume_one(handler, on_dead, stop)) for _ in range(self.concurrency)]
@@ -100,11 +116,12 @@ class LocalBus:
     async def _retry_or_bury(self, message: BusMessage, exc: Exception, on_dead: DeadHandler) -> None:
         if message.attempt >= self.max_deliveries:
             log.error("bus.dead_letter", delivery=message.delivery_id, attempts=message.attempt, error=repr(exc))
+            self._dead += 1
             await on_dead(message, repr(exc))
             return
         delay = self.backoff_base * 2 ** (message.attempt - 1)
         log.warning("bus.retry", delivery=message.delivery_id, attempt=message.attempt, delay=delay, error=repr(exc))
-        retry = BusMessage(message.delivery_id, message.attempt + 1)
+        retry = BusMessage(message.delivery_id, message.attempt + 1, message.trace)
         task = asyncio.create_task(self._requeue_after(retry, delay))
         self._pending_retries.add(task)
         task.add_done_callback(self._pending_retries.discard)
@@ -115,6 +132,11 @@ class LocalBus:
 
     async def depth(self) -> int:
         return self._queue.qsize() + self._in_flight + len(self._pending_retries)
+
+    async def stats(self) -> BusStats:
+        # Nothing here outlives the process, so no message's age is worth a scrape.
+        waiting = self._queue.qsize() + len(self._pending_retries)
+        return BusStats(waiting=waiting, pending=self._in_flight, dead_letters=self._dead, oldest_age=0.0)
 
     async def queued_ids(self) -> set[str]:
         # Retries sleeping in _requeue_after are not visible here; recovery runs at start, before any.
@@ -161,6 +183,13 @@ class _Entry:
     entry_id: str
     delivery_id: str | None  # None: an entry without our field (not written by publish)
     attempt: int
+    trace: Mapping[str, str] = field(default_factory=dict)
+
+
+def _entry(entry_id: str, fields: dict[str, str] | None, attempt: int) -> _Entry:
+    fields = fields or {}
+    trace = {name: value for name, value in fields.items() if name != "delivery"}
+    return _Entry(entry_id, fields.get("delivery"), attempt, trace)
 
 
 class RedisStreamBus:
@@ -204,22 +233,23 @@ class RedisStreamBus:
         self._heartbeat = self._redis.register_script(_HEARTBEAT_LUA)
         self._group_ready = False  # only saves a round trip; NOGROUP resets it
         # Publishes arriving together (intake under load) share one pipelined round trip.
-        self._publisher: Batcher[str, None] = Batcher(self._xadd_many)
+        self._publisher: Batcher[tuple[str, dict[str, str]], None] = Batcher(self._xadd_many)
 
     # ------------------------------------------------------------------ publish
 
     async def publish(self, delivery_id: str) -> None:
-        await self._publisher.submit(delivery_id)
+        # The trace context is taken here: the batch is written from another task.
+        await self._publisher.submit((delivery_id, tracing.carrier()))
 
-    async def _xadd_many(self, delivery_ids: list[str]) -> list[None]:
+    async def _xadd_many(self, messages: list[tuple[str, dict[str, str]]]) -> list[None]:
         # The group must exist before the first entry is counted by depth(); it is
         # created from id 0, so entries added before it are still delivered.
         await self._ensure_group()
         async with self._redis.pipeline(transaction=False) as pipe:
-            for delivery_id in delivery_ids:
-                pipe.xadd(self.stream, {"delivery": delivery_id})
+            for delivery_id, trace in messages:
+                pipe.xadd(self.stream, {**trace, "delivery": delivery_id})
             await pipe.execute()
-        return [None] * len(delivery_ids)
+        return [None] * len(messages)
 
     async def _ensure_group(self) -> None:
         if self._group_ready:
@@ -295,7 +325,7 @@ class RedisStreamBus:
             attempt = await self._delivery_count(entry_id)
             if attempt is not None:  # None: acked by someone else in between
                 log.info("bus.reclaimed", consumer=consumer, entry=entry_id, attempt=attempt)
-                entries.append(_Entry(entry_id, (fields or {}).get("delivery"), attempt))
+                entries.append(_entry(entry_id, fields, attempt))
         return next_cursor, entries
 
     async def _read_new(self, consumer: str) -> list[_Entry]:
@@ -306,7 +336,7 @@ class RedisStreamBus:
         for _stream, messages in reply or []:
             for entry_id, fields in messages:
                 # ">" only hands out entries never delivered before: their delivery count is 1.
-                entries.append(_Entry(entry_id, (fields or {}).get("delivery"), 1))
+                entries.append(_entry(entry_id, fields, 1))
         return entries
 
     async def _delivery_count(self, entry_id: str) -> int | None:
@@ -320,7 +350,7 @@ class RedisStreamBus:
             log.error("bus.malformed_entry", entry=entry.entry_id)
             await self._ack(entry.entry_id)
             return
-        message = BusMessage(entry.delivery_id, entry.attempt)
+        message = BusMessage(entry.delivery_id, entry.attempt, entry.trace)
         if entry.attempt > self.max_deliveries:
             # Its last delivery died with its consumer: do not run it again.
             reason = await self._redis.hget(self.errors_key, entry.entry_id) or "exceeded max deliveries"
@@ -428,6 +458,20 @@ class RedisStreamBus:
             # entries plus those not yet read.
             lag = max(int(await self._redis.xlen(self.stream)) - pending, 0)
         return int(lag) + pending
+
+    async def stats(self) -> BusStats:
+        depth = await self.depth()
+        pending = 0
+        try:
+            groups = await self._redis.xinfo_groups(self.stream)
+            pending = next((int(g.get("pending") or 0) for g in groups if g.get("name") == self.group), 0)
+            oldest = await self._redis.xrange(self.stream, min="-", max="+", count=1)
+        except ResponseError:  # no such key: nothing was ever published
+            oldest = []
+        dead = int(await self._redis.xlen(self.dead_stream))
+        # Handled entries are deleted, so the first one left is the oldest waiting or pending; its id is its time.
+        age = max(time.time() - int(oldest[0][0].split("-")[0]) / 1000, 0.0) if oldest else 0.0
+        return BusStats(waiting=depth - pending, pending=pending, dead_letters=dead, oldest_age=age)
 
     async def queued_ids(self) -> set[str]:
         # Handled entries are deleted, so the stream holds only what waits or is in flight: small.

@@ -30,6 +30,7 @@ class _Root(LazyRoot):
         "deliveries": LazyGroup(
             "bot.deliveries_cli:deliveries_app", "Webhook deliveries: recover those GitHub could not deliver."
         ),
+        "costs": LazyCommand("bot.costs_cli:costs", "The spend ledger as a table: by agent, repo, model or installation."),
         "setup": LazyCommand(
             "bot.setup:setup",
             "Register the GitHub App from app.yml (GitHub's manifest flow) and write its credentials to .env (0600).",
@@ -94,6 +95,7 @@ def worker() -> None:
     import asyncio
     import signal
 
+    from bot import metrics, observability
     from bot.app import build_platform, freeze_startup_heap
 
     settings = _settings()
@@ -105,6 +107,8 @@ def worker() -> None:
         )
         raise typer.Exit(2)
     platform = build_platform(settings)
+    observability.watch(platform)
+    metrics.serve(settings.worker_metrics_port)  # a worker serves no other HTTP: this is how it is scraped
     freeze_startup_heap()
 
     async def main() -> None:

@@ -37,6 +37,7 @@ from githubkit.cache import MemCacheStrategy
 from githubkit.exception import GitHubException, RateLimitExceeded, RequestError, RequestFailed
 from githubkit.retry import RetryOption
 
+from bot import metrics
 from bot.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -238,6 +239,8 @@ class GitHubClients:
             ssl_verify=self._ssl,
             auto_retry=self.retry,
             rest_api_validate_body=True,
+            event_hooks=metrics.GITHUB_HOOKS,  # calls by route class and status, the rate limit left
+            async_event_hooks=metrics.GITHUB_ASYNC_HOOKS,
             # Our own cache, not githubkit's process-global one; no HTTP cache: lookups
             # by marker must see what was just written.
             cache_strategy=MemCacheStrategy(),

@@ -6,6 +6,9 @@ import logging
 import sys
 
 import structlog
+from structlog.typing import EventDict, WrappedLogger
+
+from bot import tracing
 
 
 def configure(level: str = "INFO") -> None:
@@ -16,6 +19,7 @@ def configure(level: str = "INFO") -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            _trace_ids,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso"),
             structlog.processors.format_exc_info,
@@ -24,3 +28,8 @@ def configure(level: str = "INFO") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
     )
+
+
+def _trace_ids(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
+    """The trace a line was written in, so a log line leads to its trace and back."""
+    return {**tracing.ids(), **event}

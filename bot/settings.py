@@ -90,8 +90,15 @@ class Settings(BaseSettings):
     reports_token: SecretStr | None = Field(None, alias="WAOOAW_REPORTS_TOKEN")
 
     log_level: str = Field("INFO", alias="WAOOAW_LOG_LEVEL")
+    # Traces are off unless an OTLP endpoint is set; the SDK reads the other OTEL_* variables itself.
+    otel_endpoint: str | None = Field(None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    otel_service_name: str = Field("waooaw", alias="OTEL_SERVICE_NAME")
+    # Where `waooaw worker` serves its own /metrics (it serves no other HTTP); 0: none.
+    worker_metrics_port: int = Field(9464, ge=0, le=65535, alias="WAOOAW_WORKER_METRICS_PORT")
 
-    @field_validator("redis_url", "anthropic_base_url", "api_url", "report_budget_usd", "reports_token", mode="before")
+    @field_validator(
+        "redis_url", "anthropic_base_url", "api_url", "report_budget_usd", "reports_token", "otel_endpoint", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

@@ -29,7 +29,7 @@ from agents.llm import LLMClient
 from agents.outputs import Output
 from agents.ports import RepoReader
 from agents.registry import Registry
-from bot import metrics, tenancy
+from bot import metrics, tenancy, tracing
 from bot.bus import BusMessage, EventBus, LocalBus
 from bot.inbox import FINISHED, Inbox, InboxStatus
 from bot.outputs import Publisher
@@ -88,12 +88,14 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         await self.recover()
         sweeper = None if isinstance(self.bus, LocalBus) else asyncio.create_task(self._sweep(stop))
+        gauges = asyncio.create_task(metrics.follow_bus(self.bus, stop))
         try:
             await self.bus.consume(self.handle, self.bury, stop)
         finally:
-            if sweeper is not None:
-                sweeper.cancel()
-                await asyncio.gather(sweeper, return_exceptions=True)
+            for task in (sweeper, gauges):
+                if task is not None:
+                    task.cancel()
+            await asyncio.gather(*(task for task in (sweeper, gauges) if task is not None), return_exceptions=True)
 
     async def recover(self) -> int:
         """Re-queue deliveries recorded but not on the bus and never finished.
@@ -125,9 +127,20 @@ class Worker:
                     log.exception("worker.sweep_failed")
 
     async def handle(self, message: BusMessage) -> None:
+        # The webhook's trace goes on here, on whichever machine; log lines name the delivery and the trace.
+        with (
+            tracing.continued(message.trace, "waooaw.delivery", **{"waooaw.delivery": message.delivery_id,
+                                                                    "waooaw.attempt": message.attempt}),
+            # installation and repo are known once the delivery is read; bound here, they end with it.
+            structlog.contextvars.bound_contextvars(delivery=message.delivery_id, installation=None, repo=None),
+        ):  # fmt: skip
+            await self._handle(message)
+
+    async def _handle(self, message: BusMessage) -> None:
         plan = await asyncio.to_thread(self._plan, message)
         if plan is None:
             return
+        structlog.contextvars.bind_contextvars(installation=plan.event.installation_id, repo=plan.event.repo)
         results = await asyncio.gather(*(self._run_agent(agent, plan.event, message.attempt) for agent in plan.agents))
         failed = [result for result in results if result.status != "ok"]
         if failed:
@@ -212,6 +225,13 @@ class Worker:
         return chosen
 
     async def _run_agent(self, agent_class: type[WowAgent], event: Event, attempt: int) -> RunResult:
+        # Each agent runs in its own task (gather): what is bound here is its own.
+        structlog.contextvars.bind_contextvars(agent=agent_class.name)
+        metrics.observe_wake(agent_class.name, event.received_at)
+        with tracing.tracer().start_as_current_span("waooaw.agent", attributes={"waooaw.agent": agent_class.name}):
+            return await self._run_agent_traced(agent_class, event, attempt)
+
+    async def _run_agent_traced(self, agent_class: type[WowAgent], event: Event, attempt: int) -> RunResult:
         # The run is recorded as started while the agent already works: the commit is
         # not on the wake path. It is awaited before the run is recorded as finished.
         recording = asyncio.ensure_future(asyncio.to_thread(self._start_run, agent_class.name, event.delivery_id, attempt))

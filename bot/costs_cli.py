@@ -1,0 +1,75 @@
+"""`waooaw costs`: the decision ledger's spend as a table, by agent, repository, model or installation.
+
+Exit codes: 0 printed (an empty ledger included), 2 a bad `--since`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from enum import Enum
+from typing import Annotated, Optional
+
+import typer
+
+from agents.ledger import Spend
+
+HEADERS = ("decisions", "model calls", "tokens in", "tokens out", "cost (USD)")
+
+
+class By(str, Enum):
+    agent = "agent"
+    repo = "repo"
+    model = "model"
+    installation = "installation"
+
+
+def costs(
+    since: Annotated[
+        Optional[str], typer.Option(help="From this day (YYYY-MM-DD, UTC) or time (ISO 8601); default: all of it.")
+    ] = None,
+    by: Annotated[By, typer.Option(help="What each line sums.")] = By.agent,
+) -> None:
+    """The spend ledger as a table: decisions, model calls, tokens and USD, dearest first, with a total."""
+    from agents.ledger import spend_by
+    from agents.store.db import Store
+    from bot import logging as waooaw_logging
+    from bot.settings import cli_settings
+
+    settings = cli_settings()
+    waooaw_logging.configure(settings.log_level)
+    try:
+        start = parse_since(since) if since else None
+    except ValueError:
+        typer.echo(f"error: --since {since!r}: give a day (2026-12-01) or an ISO time (2026-12-01T08:00:00Z)", err=True)
+        raise typer.Exit(2) from None
+    store = Store(settings.database_url)
+    try:
+        with store.reading() as session:
+            rows = spend_by(session, by.value, start)
+    finally:
+        store.engine.dispose()
+    typer.echo(table(by.value, rows))
+
+
+def parse_since(text: str) -> datetime:
+    """A day is its start in UTC; a time without a zone is UTC."""
+    moment = datetime.fromisoformat(text) if "T" in text or " " in text else datetime.combine(date.fromisoformat(text),
+                                                                                              datetime.min.time())
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def table(by: str, rows: list[Spend]) -> str:
+    total = Spend("total", sum(r.decisions for r in rows), sum(r.model_calls for r in rows),
+                  sum(r.tokens_in for r in rows), sum(r.tokens_out for r in rows), sum(r.cost_usd for r in rows))
+    lines = [(by, *HEADERS)] + [_cells(row) for row in rows] + [_cells(total)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(HEADERS) + 1)]
+    rendered = [
+        "  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(line)).rstrip()
+        for line in lines
+    ]
+    return "\n".join(rendered[:1] + ["-" * len(rendered[0])] + rendered[1:-1] + ["-" * len(rendered[0])] + rendered[-1:])
+
+
+def _cells(row: Spend) -> tuple[str, ...]:
+    key = "(none)" if row.key is None else row.key
+    return (key, str(row.decisions), str(row.model_calls), str(row.tokens_in), str(row.tokens_out), f"{row.cost_usd:.4f}")
