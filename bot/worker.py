@@ -248,6 +248,7 @@ class Worker:
         await asyncio.to_thread(self._finish_run, await recording, result, duration)
         metrics.agent_runs.labels(agent_class.name, result.status).inc()
         metrics.agent_run_seconds.labels(agent_class.name).observe(duration)
+        log.info("worker.agent_finished", status=result.status, attempt=attempt, duration_ms=round(duration * 1000, 1))
         return result
 
     async def _wake_execute_publish(self, agent_class: type[WowAgent], event: Event) -> None:
