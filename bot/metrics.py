@@ -131,6 +131,11 @@ async def follow_bus(bus: EventBus, stop: asyncio.Event, interval: float = BUS_S
 
 def serve(port: int) -> None:
     """Serve /metrics from this process on `port` (a worker's; the web app has its own route)."""
-    if port:
+    if not port:
+        return
+    try:
         start_http_server(port)
-        log.info("metrics.serving", port=port)
+    except OSError as exc:  # another worker on this machine has the port: work on, unscraped, and say so
+        log.error("metrics.port_unavailable", port=port, error=repr(exc), hint="set WAOOAW_WORKER_METRICS_PORT")
+        return
+    log.info("metrics.serving", port=port)
