@@ -19,7 +19,9 @@ from prometheus_client import Counter
 if TYPE_CHECKING:
     from agents.ledger import Entry
 
-decisions = Counter("waooaw_decisions_total", "Decisions by agent, rung and status", ["agent", "rung", "status", "reason"])
+decisions = Counter(
+    "waooaw_decisions_total", "Decisions by agent, rung and status", ["agent", "rung", "status", "reason"]
+)
 model_tokens = Counter("waooaw_model_tokens_total", "Model tokens by agent and direction", ["agent", "direction"])
 model_cost = Counter("waooaw_model_cost_usd_total", "Model spend in USD by agent", ["agent"])
 # Why a decision was skipped or failed, as the ladder names it (agents/llm.py's LLMError reasons).
@@ -33,7 +35,8 @@ def recorded(entries: Iterable[Entry]) -> None:
     now = time.time_ns()
     for entry in entries:
         reason = str(entry.outcome.get("reason", "")) if entry.status != "settled" else ""
-        decisions.labels(entry.agent, entry.rung, entry.status, reason if reason in _REASONS or not reason else "other").inc()
+        reason = reason if reason in _REASONS or not reason else "other"
+        decisions.labels(entry.agent, entry.rung, entry.status, reason).inc()
         if entry.tokens_in or entry.tokens_out:
             model_tokens.labels(entry.agent, "in").inc(entry.tokens_in)
             model_tokens.labels(entry.agent, "out").inc(entry.tokens_out)

@@ -30,7 +30,9 @@ class _Root(LazyRoot):
         "deliveries": LazyGroup(
             "bot.deliveries_cli:deliveries_app", "Webhook deliveries: recover those GitHub could not deliver."
         ),
-        "costs": LazyCommand("bot.costs_cli:costs", "The spend ledger as a table: by agent, repo, model or installation."),
+        "costs": LazyCommand(
+            "bot.costs_cli:costs", "The spend ledger as a table: decisions, tokens and USD, with a total."
+        ),
         "setup": LazyCommand(
             "bot.setup:setup",
             "Register the GitHub App from app.yml (GitHub's manifest flow) and write its credentials to .env (0600).",

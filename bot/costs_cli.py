@@ -29,7 +29,7 @@ def costs(
     ] = None,
     by: Annotated[By, typer.Option(help="What each line sums.")] = By.agent,
 ) -> None:
-    """The spend ledger as a table: decisions, model calls, tokens and USD, dearest first, with a total."""
+    """The spend ledger as a table: decisions, tokens and USD, with a total."""
     from agents.ledger import spend_by
     from agents.store.db import Store
     from bot import logging as waooaw_logging
@@ -53,8 +53,10 @@ def costs(
 
 def parse_since(text: str) -> datetime:
     """A day is its start in UTC; a time without a zone is UTC."""
-    moment = datetime.fromisoformat(text) if "T" in text or " " in text else datetime.combine(date.fromisoformat(text),
-                                                                                              datetime.min.time())
+    if "T" in text or " " in text:
+        moment = datetime.fromisoformat(text)
+    else:
+        moment = datetime.combine(date.fromisoformat(text), datetime.min.time())
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
@@ -67,9 +69,11 @@ def table(by: str, rows: list[Spend]) -> str:
         "  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(line)).rstrip()
         for line in lines
     ]
-    return "\n".join(rendered[:1] + ["-" * len(rendered[0])] + rendered[1:-1] + ["-" * len(rendered[0])] + rendered[-1:])
+    rule = "-" * len(rendered[0])
+    return "\n".join([rendered[0], rule, *rendered[1:-1], rule, rendered[-1]])
 
 
 def _cells(row: Spend) -> tuple[str, ...]:
     key = "(none)" if row.key is None else row.key
-    return (key, str(row.decisions), str(row.model_calls), str(row.tokens_in), str(row.tokens_out), f"{row.cost_usd:.4f}")
+    counts = (row.decisions, row.model_calls, row.tokens_in, row.tokens_out)
+    return (key, *map(str, counts), f"{row.cost_usd:.4f}")

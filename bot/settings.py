@@ -97,7 +97,8 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(9464, ge=0, le=65535, alias="WAOOAW_WORKER_METRICS_PORT")
 
     @field_validator(
-        "redis_url", "anthropic_base_url", "api_url", "report_budget_usd", "reports_token", "otel_endpoint", mode="before"
+        "redis_url", "anthropic_base_url", "api_url", "report_budget_usd", "reports_token", "otel_endpoint",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

@@ -30,8 +30,8 @@ def test_a_worker_process_serves_the_metrics_of_the_runs_it_made(fake_github, ba
         except httpx.HTTPError:
             return ""
 
-    text = wait_until(lambda: 'waooaw_agent_runs_total{agent="concierge",status="ok"} 1.0' in (t := worker_metrics()) and t,
-                      "the worker's /metrics to count the run")
+    counted = 'waooaw_agent_runs_total{agent="concierge",status="ok"} 1.0'
+    text = wait_until(lambda: counted in (t := worker_metrics()) and t, "the worker's /metrics to count the run")
     assert 'waooaw_github_requests_total{method="POST",route="repos/issues",status="201"}' in text
     assert "waooaw_bus_dead_letters 0.0" in text and "waooaw_bus_waiting " in text
     web = httpx.get(f"{server.url}/metrics").text

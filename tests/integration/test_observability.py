@@ -126,10 +126,12 @@ def test_metrics_name_events_agents_and_routes_and_never_a_repository(pg_store, 
 def test_log_lines_carry_the_ids_and_no_secret(pg_store, fresh_github, spans, log_lines):
     _, delivery = deliver_help(pg_store, fresh_github)
     lines = [json.loads(line) for line in log_lines.getvalue().splitlines() if line.startswith("{")]
-    [finished] = [line for line in lines if line["event"] == "worker.agent_finished" and line.get("delivery") == delivery]
+    wanted = ("worker.agent_finished", delivery)
+    [finished] = [line for line in lines if (line["event"], line.get("delivery")) == wanted]
     assert finished["installation"] == 1 and finished["repo"] == "Codertocat/Hello-World"
     assert finished["agent"] == "concierge" and finished["status"] == "ok"
-    [handled] = [s for s in spans.get_finished_spans() if s.name == "waooaw.agent" and s.attributes["waooaw.agent"] == "concierge"]
+    [handled] = [s for s in named(list(spans.get_finished_spans()), "waooaw.agent")
+                 if s.attributes["waooaw.agent"] == "concierge"]
     assert finished["trace_id"] == format(handled.context.trace_id, "032x")
     assert TEST_SECRET not in log_lines.getvalue() and GITHUB_TOKEN not in log_lines.getvalue()
 
