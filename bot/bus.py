@@ -32,7 +32,8 @@ log = structlog.get_logger(__name__)
 class BusMessage:
     delivery_id: str
     attempt: int = 1  # how many times this delivery has been handed to a worker
-    trace: Mapping[str, str] = field(default_factory=dict)  # the publisher's trace context (bot/tracing.py)
+    # The publisher's trace context (bot/tracing.py): where it came from, not what it is.
+    trace: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
