@@ -92,13 +92,14 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", alias="WAOOAW_LOG_LEVEL")
     # Traces are off unless an OTLP endpoint is set; the SDK reads the other OTEL_* variables itself.
     otel_endpoint: str | None = Field(None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    otel_traces_endpoint: str | None = Field(None, alias="OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")  # the full URL
     otel_service_name: str = Field("waooaw", alias="OTEL_SERVICE_NAME")
     # Where `waooaw worker` serves its own /metrics (it serves no other HTTP); 0: none.
     worker_metrics_port: int = Field(9464, ge=0, le=65535, alias="WAOOAW_WORKER_METRICS_PORT")
 
     @field_validator(
         "redis_url", "anthropic_base_url", "api_url", "report_budget_usd", "reports_token", "otel_endpoint",
-        mode="before",
+        "otel_traces_endpoint", mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -142,6 +143,13 @@ class Settings(BaseSettings):
     @property
     def has_github_credentials(self) -> bool:
         return self.github_token is not None or (self.app_id is not None and self.private_key is not None)
+
+    @property
+    def otel_traces_url(self) -> str | None:
+        """Where spans go: the traces endpoint as given, else the OTLP endpoint's /v1/traces (OTLP's own rule)."""
+        if self.otel_traces_endpoint:
+            return self.otel_traces_endpoint
+        return f"{self.otel_endpoint.rstrip('/')}/v1/traces" if self.otel_endpoint else None
 
     @property
     def embedded(self) -> bool:

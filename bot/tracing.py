@@ -1,7 +1,8 @@
 """OpenTelemetry traces: from the webhook through the bus to each agent run, decision and HTTP call.
 
-Off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set; then spans go there over OTLP (HTTP), and
-the SDK honours the other standard `OTEL_*` variables (headers, sampler, resource attributes).
+Off unless `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set;
+then spans go there over OTLP (HTTP), and the SDK honours the other standard `OTEL_*`
+variables (headers, sampler, resource attributes).
 Off, every span below is the API's no-op and costs next to nothing.
 
 The trace context crosses the bus inside the message (W3C `traceparent`, or whatever
@@ -32,13 +33,14 @@ _provider: TracerProvider | None = None
 
 def configure(settings: Settings) -> None:
     """Once per process: send traces to the OTLP endpoint, when one is set."""
-    if _provider is not None or not settings.otel_endpoint:
+    endpoint = settings.otel_traces_url
+    if _provider is not None or endpoint is None:
         return
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    # The exporter reads OTEL_EXPORTER_OTLP_ENDPOINT (and its headers, timeout) itself.
-    start(BatchSpanProcessor(OTLPSpanExporter()), service_name=settings.otel_service_name)
+    # The endpoint comes from the settings, which also read .env; headers, timeout and the rest the exporter reads.
+    start(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)), service_name=settings.otel_service_name)
 
 
 def start(processor: SpanProcessor, *, service_name: str = "waooaw") -> TracerProvider:

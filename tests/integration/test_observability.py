@@ -4,8 +4,13 @@ fake GitHub on loopback, spans caught by the SDK's in-memory exporter."""
 from __future__ import annotations
 
 import asyncio
+import http.server
 import io
 import json
+import os
+import subprocess
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -174,3 +179,45 @@ def test_a_ledger_row_is_a_decision_span_of_the_current_trace_as_long_as_it_took
     assert decision.parent is not None and decision.parent.span_id == agent.get_span_context().span_id
     assert (decision.attributes["waooaw.rung"], decision.attributes["waooaw.tokens_in"]) == ("llm", 900)
     assert decision.end_time - decision.start_time == 250_000_000
+
+
+OTLP_SCRIPT = """
+from bot.settings import Settings
+from bot import tracing
+tracing.configure(Settings())
+print("enabled:", tracing.enabled())
+if tracing.enabled():
+    with tracing.tracer().start_as_current_span("waooaw.probe"):
+        pass
+    tracing._provider.shutdown()  # flushes the batch
+"""
+
+
+@pytest.mark.parametrize("variable", ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", None])
+def test_traces_go_over_otlp_to_the_endpoint_set_and_are_off_without_one(tmp_path, variable):
+    received: list[tuple[str, str]] = []
+
+    class Collector(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers["Content-Type"]))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "WAOOAW_", "GITHUB_", "ANTHROPIC_"))}
+    if variable is not None:
+        env[variable] = url if variable == "OTEL_EXPORTER_OTLP_ENDPOINT" else f"{url}/v1/traces"
+    try:
+        done = subprocess.run([sys.executable, "-c", OTLP_SCRIPT], capture_output=True, text=True, env=env,
+                              cwd=tmp_path, timeout=60)  # fmt: skip
+    finally:
+        server.shutdown()
+    assert done.returncode == 0, done.stderr
+    assert f"enabled: {variable is not None}" in done.stdout
+    assert received == ([("/v1/traces", "application/x-protobuf")] if variable else [])
