@@ -1,0 +1,53 @@
+"""The labels bot/metrics.py derives: GitHub's route classes name no repository, the breaker's state reads live."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from prometheus_client import REGISTRY
+
+from agents.llm import CircuitBreaker
+from bot import metrics
+
+
+@pytest.mark.parametrize(
+    ("path", "route"),
+    [
+        ("/repos/Codertocat/Hello-World/pulls/7/reviews", "repos/pulls"),
+        ("/repos/Codertocat/Hello-World/contents/secret/plans.md", "repos/contents"),
+        ("/api/v3/repos/octo-org/octo-repo/check-runs", "repos/check-runs"),
+        ("/repos/Codertocat/Hello-World/made-up-route", "repos"),
+        ("/repos/Codertocat/Hello-World", "repos"),
+        ("/app/installations/1/access_tokens", "app"),
+        ("/graphql", "graphql"),
+        ("/Codertocat/Hello-World", "other"),
+        ("/", "other"),
+    ],
+)
+def test_a_route_class_is_githubs_route_name_never_an_owner_repository_or_path(path, route):
+    assert metrics.route_class(path) == route
+
+
+def test_a_github_answer_counts_its_route_and_status_and_keeps_the_rate_limit_left():
+    request = httpx.Request("POST", "https://api.github.com/repos/Codertocat/Hello-World/issues/1/comments")
+    labels = {"route": "repos/issues", "method": "POST", "status": "403"}
+    before = REGISTRY.get_sample_value("waooaw_github_requests_total", labels) or 0.0
+    headers = {"x-ratelimit-remaining": "41", "x-ratelimit-resource": "core"}
+    metrics.count_github_response(httpx.Response(403, headers=headers, request=request))
+    assert REGISTRY.get_sample_value("waooaw_github_requests_total", labels) == before + 1
+    assert REGISTRY.get_sample_value("waooaw_github_ratelimit_remaining", {"resource": "core"}) == 41
+    odd = {"x-ratelimit-remaining": "7", "x-ratelimit-resource": "Codertocat/Hello-World"}
+    metrics.count_github_response(httpx.Response(200, headers=odd, request=request))
+    assert REGISTRY.get_sample_value("waooaw_github_ratelimit_remaining", {"resource": "Codertocat/Hello-World"}) is None
+
+
+def test_the_breaker_gauge_reads_the_state_at_each_scrape():
+    now = [0.0]
+    breaker = CircuitBreaker(threshold=2, cooldown=60, clock=lambda: now[0])
+    metrics.watch_breaker(lambda: breaker.state)
+    assert REGISTRY.get_sample_value("waooaw_llm_breaker_state") == 0
+    breaker.failed()
+    breaker.failed()
+    assert REGISTRY.get_sample_value("waooaw_llm_breaker_state") == 2
+    now[0] = 61.0
+    assert REGISTRY.get_sample_value("waooaw_llm_breaker_state") == 1
