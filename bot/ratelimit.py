@@ -201,7 +201,8 @@ class LocalLimits:
         quota = verdict.quota
         if quota is not None:
             if figures.remaining is None or quota.reset > figures.reset:  # a new window
-                figures.remaining, figures.limit, figures.reset, figures.next_at = quota.remaining, quota.limit, quota.reset, 0.0
+                figures.remaining, figures.limit, figures.reset = quota.remaining, quota.limit, quota.reset
+                figures.next_at = 0.0
             elif quota.reset == figures.reset:  # answers arrive out of order: the lowest is the latest
                 figures.remaining, figures.limit = min(figures.remaining, quota.remaining), quota.limit
         pause = verdict.pause_until
@@ -270,7 +271,8 @@ if remaining and limit and reset then
   local s = redis.call('HMGET', KEYS[1], 'remaining', 'reset')
   local known, known_reset = tonumber(s[1]), tonumber(s[2]) or 0
   if known == nil or reset > known_reset then
-    redis.call('HSET', KEYS[1], 'remaining', remaining, 'limit', limit, 'reset', string.format('%.17g', reset), 'next_at', 0)
+    redis.call('HSET', KEYS[1], 'remaining', remaining, 'limit', limit, 'reset', string.format('%.17g', reset),
+               'next_at', 0)
   elseif reset == known_reset then
     redis.call('HSET', KEYS[1], 'remaining', math.min(known, remaining), 'limit', limit)
   end

@@ -277,13 +277,18 @@ class Worker:
             )
 
 
-def _rate_limited(exc: Exception) -> RateLimited | None:
-    """The rate limit that stopped an agent, when nothing else did (the publisher reports each output's error)."""
-    if isinstance(exc, RateLimited):
-        return exc
-    if isinstance(exc, PublishError) and all(isinstance(error, RateLimited) for _, error in exc.errors):
-        return max((error for _, error in exc.errors), key=lambda error: error.retry_after)  # type: ignore[union-attr]
-    return None
+def _rate_limited(exc: BaseException) -> RateLimited | None:
+    """The rate limit that stopped an agent, when nothing else did: raised itself, as the cause of
+    another error (githubkit wraps what a token mint inside a call raises), or behind each output
+    the publisher reports."""
+    if isinstance(exc, PublishError):
+        found = [_rate_limited(error) for _, error in exc.errors]
+        limits = [limited for limited in found if limited is not None]
+        return max(limits, key=lambda limited: limited.retry_after) if len(limits) == len(found) else None
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, RateLimited):
+        cause = cause.__cause__
+    return cause
 
 
 class ForeignOutput(Exception):

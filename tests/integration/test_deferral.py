@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import pytest
+from githubkit.exception import RequestError
 from sqlalchemy import select
 
 from agents.base import WowAgent
@@ -23,9 +24,10 @@ from bot.app import Platform
 from bot.bus import BusMessage, Deferred, EventBus, LocalBus, RedisStreamBus
 from bot.github import GitHubClients
 from bot.inbox import Inbox, InboxStatus
-from bot.outputs import GitHubPublisher
-from bot.ratelimit import Limiter, LocalLimits
+from bot.outputs import GitHubPublisher, PublishError
+from bot.ratelimit import Limiter, LocalLimits, RateLimited
 from bot.webhooks import parse
+from bot.worker import _rate_limited
 from tests.conftest import load_payload
 from tests.fakes.github import FakeGitHub
 from tests.helpers import FakeClock, body_of, drain, make_platform, make_settings
@@ -86,7 +88,8 @@ def test_redis_brings_a_deferred_entry_back_uncounted_and_never_buries_it(redis_
         async def handler(message: BusMessage) -> None:
             seen.append(message)
             if len(seen) < 3:
-                raise Deferred(60 if len(seen) == 1 else 0.05, "rate limited")  # longer than the visibility timeout, then shorter
+                # Longer than the visibility timeout, then shorter.
+                raise Deferred(60 if len(seen) == 1 else 0.05, "rate limited")
             done.set()
 
         stop = asyncio.Event()
@@ -135,7 +138,8 @@ def platform(store: Store, fake: FakeGitHub, clock: FakeClock, bus: EventBus, *,
 
 def enqueue(store: Store, delivery_id: str) -> None:
     payload = load_payload("issue_comment/created.with-installation.payload.json", comment__body="hello")
-    assert Inbox(store).record(parse(body_of(payload), event="issue_comment", delivery_id=delivery_id), InboxStatus.QUEUED)
+    delivery = parse(body_of(payload), event="issue_comment", delivery_id=delivery_id)
+    assert Inbox(store).record(delivery, InboxStatus.QUEUED)
 
 
 def echo_runs(store: Store, delivery_id: str) -> list[tuple[str, int]]:
@@ -203,3 +207,14 @@ def test_a_call_over_its_budget_goes_back_to_the_bus_and_is_published_on_a_later
     runs = echo_runs(sqlite_store, "d-later")
     assert runs[-1] == ("ok", 1) and set(runs[:-1]) == {("deferred", 1)}  # every delivery the first: none counted
     assert inbox(sqlite_store, "d-later") == ("done", None)
+
+
+def test_a_rate_limit_behind_another_error_defers_only_when_nothing_else_failed() -> None:
+    first, second = (Comment(repo="o/r", issue_number=1, body="b", key=key) for key in ("a", "b"))
+    soon, later = RateLimited("installation:1", 5), RateLimited("app:1", 50)
+    wrapped = RequestError(later)  # githubkit wraps what a token mint inside a call raised
+    wrapped.__cause__ = later
+    assert _rate_limited(wrapped) is later
+    assert _rate_limited(PublishError([(first, soon), (second, wrapped)])) is later  # the longer wait
+    assert _rate_limited(PublishError([(first, soon), (second, RuntimeError("boom"))])) is None
+    assert _rate_limited(RuntimeError("boom")) is None

@@ -178,7 +178,8 @@ def test_a_plain_403_is_no_rate_limit(limits: LimitStore) -> None:
     limiter = Limiter(limits, budget=3600, clock=clock)
 
     async def scenario() -> None:
-        await limiter.after(KEY, answer(403, {"x-ratelimit-remaining": "4999"}, b'{"message": "Resource not accessible"}'))
+        plain = b'{"message": "Resource not accessible by integration"}'
+        await limiter.after(KEY, answer(403, {"x-ratelimit-remaining": "4999"}, plain))
         await limiter.after(KEY, answer(403, {}, b'{"message": "You have exceeded a secondary rate limit"}'))
         await limiter.before(KEY, READ)
 

@@ -207,7 +207,8 @@ def test_secondary_rate_limit_retry_after_is_honoured(fake: FakeGitHub) -> None:
 def test_primary_rate_limit_waits_for_reset(fake: FakeGitHub) -> None:
     clock = FakeClock()
     reset = int(clock.now()) + 40
-    fake.fail_next("POST", r"/issues/1/comments$", 429, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)})
+    fake.fail_next("POST", r"/issues/1/comments$", 429,
+                   headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)})
     github = limited_clients(fake, clock).for_installation(None)
     asyncio.run(github.rest.issues.async_create_comment("octo", "repo", 1, body="hi"))
     assert [c.status for c in fake.calls("POST", r"/comments$")] == [429, 201]
@@ -250,7 +251,8 @@ def test_retry_policy_retries_rate_limits_at_once_and_backs_off_server_errors() 
     assert not policy(RequestFailed(Response(_failed(403, {}, b'{"message": "Resource not accessible"}'), Any)), 0).do_retry
     assert policy(RequestFailed(Response(_failed(502, {}), Any)), 2).retry_after == timedelta(seconds=4)
     assert not policy(RequestFailed(Response(_failed(502, {}), Any)), 3).do_retry
-    assert RetryPolicy(max_wait=0.5)(RequestFailed(Response(_failed(502, {}), Any)), 2).retry_after == timedelta(seconds=0.5)
+    capped = RetryPolicy(max_wait=0.5)(RequestFailed(Response(_failed(502, {}), Any)), 2)
+    assert capped.retry_after == timedelta(seconds=0.5)
 
 
 def test_request_bodies_are_validated_before_sending(fake: FakeGitHub) -> None:
