@@ -8,7 +8,8 @@ and every answer `Limiter.after` (an httpx response hook), so no call site has t
   `x-ratelimit-reset`, else 60 s, doubling while GitHub keeps refusing without saying how long.
 - `before` holds a call until the pause is over; once the quota runs low it spreads the
   calls left evenly up to the reset (none left: it waits for the reset); and it gives each
-  content-creating call (POST, PUT, PATCH) a slot within 80 a minute and 500 an hour.
+  content-creating call (POST, PUT, PATCH in a repository) a slot within 80 a minute and 500
+  an hour.
 - A call that would wait longer than its budget is not made: `RateLimited` says when to try
   again, and the worker hands the delivery back to the bus for then (bot/worker.py).
 
@@ -48,8 +49,8 @@ RESET_MARGIN = 1.0  # seconds after `x-ratelimit-reset` (clocks differ)
 STATE_TTL = 7200  # seconds Redis keeps an installation's figures unused (a quota window is an hour)
 DEFAULT_PREFIX = "waooaw:github:"
 CONTENT_METHODS = frozenset({"POST", "PUT", "PATCH"})
-# Writes that create no content: minting a token, asking GraphQL.
-NOT_CONTENT = re.compile(r"/app/installations/\d+/access_tokens$|/graphql$")
+# Content lives in repositories; writes elsewhere (a token's mint, a redelivery, GraphQL) create none.
+IN_A_REPOSITORY = re.compile(r"/repos/[^/]+/[^/]+/")
 
 
 class RateLimited(Exception):
@@ -100,7 +101,7 @@ class Verdict:
 
 
 def creates_content(request: httpx.Request) -> bool:
-    return request.method in CONTENT_METHODS and NOT_CONTENT.search(request.url.path) is None
+    return request.method in CONTENT_METHODS and IN_A_REPOSITORY.search(request.url.path) is not None
 
 
 def is_rate_limit(response: httpx.Response) -> bool:

@@ -27,6 +27,7 @@ API = "https://api.github.com"
 COMMENT = httpx.Request("POST", f"{API}/repos/o/r/issues/1/comments")
 READ = httpx.Request("GET", f"{API}/repos/o/r/issues/1/comments")
 MINT = httpx.Request("POST", f"{API}/app/installations/42/access_tokens")
+REDELIVER = httpx.Request("POST", f"{API}/app/hook/deliveries/7/attempts")
 
 
 @pytest.fixture
@@ -68,6 +69,7 @@ def test_content_creating_calls_are_paced_to_80_a_minute(limits: LimitStore) -> 
         clock.advance(10)
         await limiter.before(KEY, READ)  # reads are not content
         await limiter.before(KEY, MINT)  # nor is a token
+        await limiter.before(KEY, REDELIVER)  # nor anything outside a repository
         assert clock.slept == []
         await limiter.before(KEY, COMMENT)
         assert clock.slept == [pytest.approx(50)]  # the first of the 80 leaves the minute
