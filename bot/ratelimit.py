@@ -148,8 +148,9 @@ def _number(value: str | None) -> float | None:
 
 class LimitStore(Protocol):
     async def hold(self, key: str, now: float, *, content: bool, budget: float) -> float:
-        """When a call of `key` may go (epoch seconds). Unless that is more than `budget` away, the
-        call is counted: one less of the quota, and for a content-creating call its slot is taken."""
+        """When a call of `key` may go (epoch seconds). Unless that is more than `budget` away, the call
+        is counted: the next paced call goes after it, and a content-creating call takes its slot.
+        (The quota left is what answers say, never counted down here: a 304 costs none.)"""
         ...
 
     async def observe(self, key: str, now: float, verdict: Verdict) -> float | None:
@@ -189,8 +190,6 @@ class LocalLimits:
             at = max(at, _content_slot(figures.content, len(figures.content)))
         if at - now > budget:
             return at
-        if figures.remaining is not None and figures.reset > at and figures.remaining > 0:
-            figures.remaining -= 1
         if paced is not None:
             figures.next_at = paced
         if content:
@@ -256,7 +255,6 @@ if content then
   end
 end
 if at - now > budget then return string.format('%.17g', at) end
-if remaining and reset > at and remaining > 0 then redis.call('HSET', KEYS[1], 'remaining', remaining - 1) end
 if paced then redis.call('HSET', KEYS[1], 'next_at', string.format('%.17g', paced)) end
 if content then
   redis.call('ZADD', KEYS[2], string.format('%.17g', at), ARGV[7])

@@ -151,7 +151,7 @@ def test_the_quota_running_low_spreads_calls_to_the_reset(limits: LimitStore) ->
         await limiter.after(KEY, answer(200, quota | {"x-ratelimit-remaining": "12"}))  # older, arrived later
         for _ in range(3):
             await limiter.before(KEY, READ)
-        assert clock.slept == [pytest.approx(10), pytest.approx(10)]  # 10 left, 100 s to go
+        assert clock.slept == [pytest.approx(10), pytest.approx(9)]  # 10 left over 100 s, then over 90 s
         await limiter.after(KEY, answer(200, quota | {"x-ratelimit-remaining": "0"}))
         await limiter.before(KEY, READ)
         assert clock.now() == pytest.approx(reset + 1)  # none left: after the reset
