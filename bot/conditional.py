@@ -71,3 +71,7 @@ class ConditionalReads:
             await self.redis.client().set(key, value, ex=KEEP_SECONDS)
         except (RedisError, OSError) as exc:
             log.warning("github.etag_cache_unavailable", error=repr(exc))
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.close()

@@ -400,7 +400,9 @@ class GitHubClients:
         return await self.permission(installation_id, repo, username) in WRITE_PERMISSIONS
 
     async def aclose(self) -> None:
-        """Forget clients and tokens (githubkit opens one HTTP client per request)."""
+        """Forget clients and tokens (githubkit opens one HTTP client per request); close Redis connections."""
+        await self.limiter.close()
+        await self.reads.close()
         self._clients.clear()
         self._tokens.clear()
         self._app = None

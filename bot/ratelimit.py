@@ -157,6 +157,8 @@ class LimitStore(Protocol):
         """Record what an answer said; the installation's pause when it asked for one."""
         ...
 
+    async def close(self) -> None: ...
+
 
 @dataclass
 class _Figures:
@@ -214,6 +216,9 @@ class LocalLimits:
         if pause is not None:
             figures.paused_until = max(figures.paused_until, pause)
         return pause
+
+    async def close(self) -> None:
+        return None
 
 
 def _content_slot(times: list[float], count: int) -> float:
@@ -317,6 +322,11 @@ class RedisPerLoop:
         self.client()
         return self._scripts[name]
 
+    async def close(self) -> None:
+        if self._client is not None and self._loop is asyncio.get_running_loop():
+            await self._client.aclose()
+        self._client = None
+
 
 class RedisLimits:
     """The figures in Redis, shared by every process; this process's own while Redis cannot be reached."""
@@ -353,6 +363,9 @@ class RedisLimits:
             return local
         return float(pause) if pause else None
 
+    async def close(self) -> None:
+        await self.redis.close()
+
 
 # ---------------------------------------------------------------- the limiter
 
@@ -385,6 +398,9 @@ class Limiter:
         if verdict.limited:
             log.warning("github.rate_limited", key=key, status=response.status_code,
                         path=response.request.url.path, pause_s=round((pause or now) - now, 1))
+
+    async def close(self) -> None:
+        await self.store.close()
 
     def throttler(self, key: str) -> GitHubThrottler:
         return GitHubThrottler(self, key)
