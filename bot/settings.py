@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     app_bot_user_id: int | None = Field(None, alias="GITHUB_APP_BOT_USER_ID")
     github_token: SecretStr | None = Field(None, alias="GITHUB_TOKEN")
     github_api_url: str = Field(DEFAULT_GITHUB_API_URL, alias="GITHUB_API_URL")
+    # The longest a GitHub call waits for a rate limit (seconds); longer, its delivery goes back to the bus.
+    github_wait_budget: float = Field(30.0, gt=0, alias="WAOOAW_GITHUB_WAIT_BUDGET")
 
     anthropic_api_key: SecretStr | None = Field(None, alias="ANTHROPIC_API_KEY")
     anthropic_base_url: str | None = Field(None, alias="ANTHROPIC_BASE_URL")
