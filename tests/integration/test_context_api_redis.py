@@ -34,8 +34,10 @@ from agents.context.cache import (
 )
 from agents.store.db import Store
 from agents.context.repository import ContextKey, StaleContext
+from agents.context.writes import Append, SessionWriter
 from bot.api import api_router
-from bot.api.gate import TokenBook, announce_revocation
+from bot.api.revocation import announce_revocation
+from bot.api.token_book import TokenBook
 from bot.app import build_platform
 from tests.context_api_support import Clock, api_app, bearer, drop_prefix, free_port, issue, live_server, unique_prefix
 from tests.helpers import make_settings
@@ -92,8 +94,8 @@ def test_a_version_written_by_an_agent_outside_the_api_is_served_at_once(app, pg
     with TestClient(app) as client:
         put(client, token, {"by": "api"})
         assert client.get(URL, headers=bearer(token)).json()["version"] == 1  # now cached
-        with pg_store.session() as session:  # WowAgent.save_context's path, through the same store
-            repository.save(session, KEY, {"by": "agent"}, expected_version=1, created_by="wowvision")
+        # WowAgent.save_context's path, through the same store
+        SessionWriter(pg_store).write(Append(KEY, {"by": "agent"}, 1, "wowvision"))
         assert client.get(URL, headers=bearer(token)).json()["data"] == {"by": "agent"}
 
 
@@ -106,14 +108,13 @@ def test_every_process_built_with_redis_publishes_its_writes(pg_store, redis_url
     try:
         assert watcher(web.store) is not None and watcher(worker.store) is not None
         app = FastAPI()
-        app.include_router(api_router(web))
+        app.include_router(api_router(web.settings, web.store))
         token = issue(pg_store, installation_id=installation)
         url = "/api/v1/contexts/octo/hello/wowvision/job-1"
         with TestClient(app) as client:
             assert put(client, token, {"n": 1}, url=url).status_code == 201
             assert client.get(url, headers=bearer(token)).json()["version"] == 1
-            with worker.store.session() as session:
-                repository.save(session, key, {"n": 2}, expected_version=1, created_by="wowvision")
+            SessionWriter(worker.store).write(Append(key, {"n": 2}, 1, "wowvision"))
             assert client.get(url, headers=bearer(token)).json()["data"] == {"n": 2}
     finally:
         keys = redis.Redis.from_url(redis_url)
@@ -302,9 +303,7 @@ def test_readers_never_see_a_version_older_than_one_acknowledged_under_concurren
             with pg_store.reading() as session:
                 latest = repository.latest(session, KEY)
             try:
-                with pg_store.session() as session:
-                    row = repository.save(session, KEY, {"agent": written}, expected_version=latest.version if latest else 0)
-                    version = row.version
+                version = SessionWriter(pg_store).write(Append(KEY, {"agent": written}, latest.version if latest else 0, "a")).version
             except (StaleContext, IntegrityError):  # another writer won: read again
                 continue
             acknowledge(version)
