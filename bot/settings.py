@@ -76,7 +76,9 @@ class Settings(BaseSettings):
     webhook_read_timeout: float = Field(10.0, gt=0, alias="WAOOAW_WEBHOOK_READ_TIMEOUT")
     # Bytes of webhook bodies held at once across requests; a body that would pass it is refused
     # (503, Retry-After). At least one largest delivery, so GitHub's biggest always fits alone.
-    webhook_bytes_in_flight: int = Field(64 * 1024 * 1024, ge=WEBHOOK_BODY_MAX_BYTES, alias="WAOOAW_WEBHOOK_BYTES_IN_FLIGHT")
+    webhook_bytes_in_flight: int = Field(
+        64 * 1024 * 1024, ge=WEBHOOK_BODY_MAX_BYTES, alias="WAOOAW_WEBHOOK_BYTES_IN_FLIGHT"
+    )
     report_tz: str = Field("UTC", alias="WAOOAW_REPORT_TZ")
     # The daily LLM spend the report compares with (USD, all repositories); unset: no budget line.
     report_budget_usd: float | None = Field(None, alias="WAOOAW_REPORT_BUDGET_USD")

@@ -34,7 +34,7 @@ from agents.context.documents import (
 from agents.context.errors import AlreadyClaimed, Conflict, Forbidden, InvalidRequest, NotFound
 from agents.context.models import ContextVersion, Handoff
 from agents.store.tables import AuditEntry
-from agents.context.repository import ContextKey, StaleContext
+from agents.context.repository import StaleContext
 from agents.context.search import DEFAULT_LIMIT, MAX_LIMIT, SearchQuery, find
 from agents.context.writes import Append, SessionWriter
 from agents.tokens import Grant

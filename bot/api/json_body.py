@@ -32,7 +32,8 @@ async def read_json_body(request: Request) -> None:
         return
     media_type = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
-        raise UnsupportedMediaType(f"the body must be JSON (Content-Type: application/json), not {media_type or 'untyped'}")
+        untyped = media_type or "untyped"
+        raise UnsupportedMediaType(f"the body must be JSON (Content-Type: application/json), not {untyped}")
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

@@ -71,7 +71,9 @@ def api_router(
         redis_client = LoopRedis(settings.redis_url, {"bucket": TOKEN_BUCKET_LUA, **cache.SCRIPTS})
         limiter = RedisRateLimiter(redis_client, rate=rate, burst=burst, prefix=prefix)
         reader = LatestReader(redis_client, prefix=prefix)
-        book = TokenBook(store, database, fresh_seconds=TOKEN_FRESH_SECONDS, stale_seconds=TOKEN_STALE_SECONDS, clock=clock)
+        book = TokenBook(
+            store, database, fresh_seconds=TOKEN_FRESH_SECONDS, stale_seconds=TOKEN_STALE_SECONDS, clock=clock
+        )
     threads = anyio.CapacityLimiter(STORE_THREADS)
     sessions = SessionWriter(store, threads)
     writer: ContextWriter = sessions if database is None else LoopWriter(database, sessions, reader)

@@ -30,7 +30,7 @@ class TokenBook:
     `stale_seconds`, is still used while a reload runs in the background, so no request
     waits on the store for a token in steady use; past that, the request loads it. What
     can change a record is a revocation (announced through Redis, checked on every
-    request: `Gate.enforce`) or its installation leaving (reaches a token in use within
+    request: `Gate.limit`) or its installation leaving (reaches a token in use within
     `fresh_seconds` and one request).
     """
 
@@ -86,7 +86,8 @@ class TokenBook:
             self.forget(token_id)
             return None
         if len(self._records) > 10_000:
-            self._records = {ident: kept for ident, kept in self._records.items() if loaded_at - kept[0] < self.stale_seconds}
+            kept_ones = self._records.items()
+            self._records = {ident: kept for ident, kept in kept_ones if loaded_at - kept[0] < self.stale_seconds}
         self._records[token_id] = (loaded_at, record)
         return record
 

@@ -303,7 +303,8 @@ def test_readers_never_see_a_version_older_than_one_acknowledged_under_concurren
             with pg_store.reading() as session:
                 latest = repository.latest(session, KEY)
             try:
-                version = SessionWriter(pg_store).write(Append(KEY, {"agent": written}, latest.version if latest else 0, "a")).version
+                append = Append(KEY, {"agent": written}, latest.version if latest else 0, "wowvision")
+                version = SessionWriter(pg_store).write(append).version
             except (StaleContext, IntegrityError):  # another writer won: read again
                 continue
             acknowledge(version)
