@@ -17,8 +17,11 @@ import pytest
 import redis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from agents.base import AgentEnv, HandoffPackage, WowAgent
+from agents.catalog import default_registry
 from agents.context import repository
 from agents import tokens
 from agents.context.cache import (
@@ -32,7 +35,10 @@ from agents.context.cache import (
     watcher,
     writing_key,
 )
+from agents.context.models import Handoff
+from agents.events import Event
 from agents.store.db import Store
+from agents.store.tables import AuditEntry
 from agents.context.repository import ContextKey, StaleContext
 from agents.context.writes import Append, SessionWriter
 from bot.api import api_router
@@ -97,6 +103,58 @@ def test_a_version_written_by_an_agent_outside_the_api_is_served_at_once(app, pg
         # WowAgent.save_context's path, through the same store
         SessionWriter(pg_store).write(Append(KEY, {"by": "agent"}, 1, "wowvision"))
         assert client.get(URL, headers=bearer(token)).json()["data"] == {"by": "agent"}
+
+
+class Noting(WowAgent):
+    name = "noting"
+
+    async def execute(self, event: Event) -> list:
+        return []
+
+
+def test_an_agents_writes_are_audited_and_published_as_the_apis_are(pg_store, redis_url, redis_client, prefix):
+    """WowAgent.save_context and handoff_to take the one append: an audit entry each, the cache at once."""
+    published = watch(pg_store, redis_url, prefix=prefix)
+    agent = Noting(AgentEnv(store=pg_store, registry=default_registry(pg_store)))
+    event = Event("delivery-1", "issues", {}, action="opened", repo="octo/hello", installation_id=1)
+
+    async def save_then_hand_off() -> int:
+        await agent.wake_up(event)
+        agent.context["n"] = 1
+        await agent.save_context(event)
+        agent.context["n"] = 2
+        return await agent.handoff_to("reviewer", HandoffPackage("the draft"), event)
+
+    handoff_id = asyncio.run(save_then_hand_off())
+    key = ContextKey(1, "octo/hello", "noting", "repo")
+    assert redis_client.hget(cache_key(published.prefix, key), "v") == b"2"
+    with pg_store.reading() as session:
+        audit = session.execute(
+            select(AuditEntry.actor, AuditEntry.action, AuditEntry.target, AuditEntry.installation_id)
+            .where(AuditEntry.target.like("octo/hello/noting/%"))
+            .order_by(AuditEntry.id)
+        ).all()
+        second = repository.version(session, key, 2)
+        handoff = session.get(Handoff, handoff_id)
+    assert [tuple(entry) for entry in audit] == [
+        ("noting", "context.put", "octo/hello/noting/repo@1", 1),
+        ("noting", "context.put", "octo/hello/noting/repo@2", 1),
+    ]
+    assert second.delivery_id == "delivery-1" and handoff.context_version_id == second.id
+
+
+def test_a_restore_reaches_the_cache_at_once(app, pg_store):
+    token = issue(pg_store)
+    with TestClient(app) as client:
+        put(client, token, {"n": 1})
+        snapshot = client.post(
+            "/api/v1/snapshots", json={"owner": "octo", "repo": "hello", "scope_prefix": "job-1"}, headers=bearer(token)
+        ).json()["id"]
+        put(client, token, {"n": 2}, '"1"')
+        assert client.get(URL, headers=bearer(token)).json()["version"] == 2  # now cached
+        assert client.post(f"/api/v1/snapshots/{snapshot}/restore", headers=bearer(token)).status_code == 200
+        restored = client.get(URL, headers=bearer(token)).json()
+        assert restored["version"] == 3 and restored["data"] == {"n": 1}
 
 
 def test_every_process_built_with_redis_publishes_its_writes(pg_store, redis_url):
