@@ -7,9 +7,9 @@ a set beside it of the writers in flight (`…:writing`):
 - a writer, after its commit and before it answers, publishes the new version; the
   entry only ever moves to a newer row (row ids grow with every save), and any reader's
   lease is cancelled;
-- or, the API's writes on PostgreSQL: before writing, the writer marks the context (in
-  the same round trip as its rate limit): it joins the set, and the entry loses its
-  version and any reader's lease; it answers once committed, then publishes and leaves
+- or, the API's writes on PostgreSQL (bot/api/loop_writer.py): before writing, the writer
+  marks the context: it joins the set, and the entry loses its version and any reader's
+  lease; it answers once committed, then publishes and leaves
   the set. While the set is not empty readers read the database and fill nothing, so an
   answered write is never hidden behind an older entry; if the publication is lost the
   entry stays empty (readers fill it from the database once the set expires);
