@@ -32,8 +32,9 @@ from bot import metrics, webhooks
 from bot.api import api_router
 from bot.bodies import BodyBudget, read_body
 from bot.bus import EventBus, LocalBus
+from bot.deliveries import recovery_schedule
 from bot.inbox import Inbox, InboxStatus, InboxWriter
-from bot.github import github_clients
+from bot.github import GitHubClients, github_clients
 from bot.outputs import Publisher, build_publisher
 from bot.reader import GitHubReader
 from bot.reports_web import api_token_check
@@ -67,6 +68,7 @@ class Platform:
     reader_for: Callable[[Event], RepoReader | None] = lambda event: None
     llm: LLMClient | None = None  # None without ANTHROPIC_API_KEY: the LLM rung is off and says so
     decision_cache: DecisionCache | None = None
+    github: GitHubClients | None = None  # None without GitHub credentials
     inbox: Inbox = field(init=False)
     intake: InboxWriter = field(init=False)
     body_budget: BodyBudget = field(init=False)  # webhook bodies held at once, across requests
@@ -125,6 +127,7 @@ def build_platform(
         reader_for=reader_for,
         llm=make_llm(settings),
         decision_cache=decision_cache(store, settings.redis_url, shares_public=settings.decision_cache_shared),
+        github=clients,
     )
 
 
@@ -174,10 +177,15 @@ def create_app(platform: Platform, *, secret: str | None, run_worker: bool | Non
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = asyncio.create_task(platform.worker().run(stop)) if run_worker else None
+        recovery = recovery_schedule(platform.settings, platform.github, platform.inbox, stop)
+        recovering = asyncio.create_task(recovery) if recovery is not None else None
         try:
             yield
         finally:
             stop.set()
+            if recovering is not None:  # a run cut short is safe: the next one asks for what is still missing
+                recovering.cancel()
+                await asyncio.gather(recovering, return_exceptions=True)
             if task is not None:
                 await task
             await platform.intake.close()

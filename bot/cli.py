@@ -27,6 +27,9 @@ class _Root(LazyRoot):
         "vision": LazyGroup("bot.vision_cli:vision_app", "WowVision Prime: policy reviews."),
         "report": LazyGroup("bot.report_cli:report_app", "Reports: what the agents did, decided and cost."),
         "coe": LazyGroup("bot.coe_cli:coe_app", "Centre of Excellence jobs."),
+        "deliveries": LazyGroup(
+            "bot.deliveries_cli:deliveries_app", "Webhook deliveries: recover those GitHub could not deliver."
+        ),
         "setup": LazyCommand(
             "bot.setup:setup",
             "Register the GitHub App from app.yml (GitHub's manifest flow) and write its credentials to .env (0600).",

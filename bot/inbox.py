@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 
@@ -85,6 +85,15 @@ class Inbox:
     def get(self, delivery_id: str) -> InboxRecord | None:
         with self.store.session() as session:
             return session.get(InboxRecord, delivery_id)
+
+    def known(self, delivery_ids: Iterable[str], *, chunk: int = 500) -> set[str]:
+        """Those of the ids that are recorded here, whatever their status."""
+        ids, found = sorted(set(delivery_ids)), set[str]()
+        with self.store.reading() as session:
+            for start in range(0, len(ids), chunk):
+                wanted = InboxRecord.delivery_id.in_(ids[start:start + chunk])
+                found.update(session.scalars(select(InboxRecord.delivery_id).where(wanted)))
+        return found
 
     def mark(self, delivery_id: str, status: InboxStatus, *, attempts: int | None = None, error: str | None = None) -> None:
         values: dict[str, object] = {"status": status.value, "error": error}

@@ -16,6 +16,7 @@ WEBHOOK_BODY_MAX_BYTES = 25 * 1024 * 1024  # GitHub never sends more than 25 MB
 OIDC_ISSUER = "https://token.actions.githubusercontent.com"  # GitHub Actions' OIDC tokens
 OIDC_AUDIENCE = "waooaw"  # what a CoE runner asks its OIDC token for, and what the app accepts
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
+RECOVER_INTERVAL = timedelta(minutes=15)  # missed deliveries looked for, by default
 # What `waooaw setup` writes and every `waooaw` command reads, from the working directory.
 ENV_FILE = Path(".env")
 
@@ -79,6 +80,11 @@ class Settings(BaseSettings):
     webhook_bytes_in_flight: int = Field(
         64 * 1024 * 1024, ge=WEBHOOK_BODY_MAX_BYTES, alias="WAOOAW_WEBHOOK_BYTES_IN_FLIGHT"
     )
+    # How often the app asks GitHub for the App's deliveries it missed and has them redelivered (App mode;
+    # one process of several at a time): `15m`, `1h`; `0` turns it off.
+    deliveries_recover_interval: timedelta = Field(
+        RECOVER_INTERVAL, alias="WAOOAW_DELIVERIES_RECOVER_INTERVAL"
+    )
     report_tz: str = Field("UTC", alias="WAOOAW_REPORT_TZ")
     # The daily LLM spend the report compares with (USD, all repositories); unset: no budget line.
     report_budget_usd: float | None = Field(None, alias="WAOOAW_REPORT_BUDGET_USD")
@@ -101,6 +107,13 @@ class Settings(BaseSettings):
     @classmethod
     def _ttl(cls, value: object) -> object:
         return parse_ttl(value) if isinstance(value, str) else value  # the CLI's `--ttl` form, at most 30 days
+
+    @field_validator("deliveries_recover_interval", mode="before")
+    @classmethod
+    def _interval(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip() in ("", "0"):
+            return RECOVER_INTERVAL if value.strip() == "" else timedelta(0)
+        return parse_ttl(value) if isinstance(value, str) else value
 
     @cached_property
     def private_key(self) -> str | None:

@@ -1,4 +1,4 @@
-"""The platform's tables: deliveries, runs, outputs, the decision ledger, installations, tokens.
+"""The platform's tables: deliveries, runs, outputs, the decision ledger, installations, tokens, schedule leases.
 
 The tables of agents' contexts are in agents/context/models.py, on the same `Base`. The same
 models run on SQLite and PostgreSQL."""
@@ -240,3 +240,15 @@ class OidcExchange(Base):
     job_id: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)  # the OIDC token's expiry, with the verifier's leeway
+
+
+class ScheduleLease(Base):
+    """A periodic job the app runs (`waooaw deliveries recover`): which process holds it until when, so that
+    of several processes one runs it each time, and when a run last finished, where the next one starts."""
+
+    __tablename__ = "schedule_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(128))
+    expires_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]

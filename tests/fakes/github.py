@@ -41,6 +41,8 @@ field, as a signed-in user who confirms at once, redirects the browser to the ma
 post); `POST /app-manifests/{code}/conversions` trades a code once for the new App with its
 secrets (`apps`, by id) and answers 404 after. Neither needs an Authorization header. The
 API is also served under `/api/v3`, where a GitHub Enterprise Server has it.
+
+The App's webhook deliveries, listed and redelivered: tests/fakes/hook_deliveries.py.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ from urllib.parse import parse_qs, parse_qsl, urlencode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from tests.fakes.hook_deliveries import HookDeliveries
 from tests.fakes.loopback import LoopbackServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,7 +142,7 @@ class _Failure:
     times: int
 
 
-class FakeGitHub:
+class FakeGitHub(HookDeliveries):
     def __init__(self) -> None:
         self._templates = {
             "comment": _load("issue_comment/created.payload.json")["comment"],
@@ -191,6 +194,7 @@ class FakeGitHub:
         self._held_count = 0
         self._ids = itertools.count(1000)
         self._numbers: dict[str, itertools.count[int]] = {}  # repo → its issue and pull request numbers
+        self._reset_hook_deliveries()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -848,6 +852,8 @@ _REPO = r"/repos/(?P<repo>[^/]+/[^/]+)"
 ROUTES: list[tuple[str, str, str]] = [
     ("POST", r"/app/installations/(?P<installation>\d+)/access_tokens", "mint_token"),
     ("GET", r"/app", "get_app"),
+    ("GET", r"/app/hook/deliveries", "list_hook_deliveries"),
+    ("POST", r"/app/hook/deliveries/(?P<id>\d+)/attempts", "redeliver_hook_delivery"),
     ("GET", r"/users/(?P<user>[^/]+)", "get_user"),
     ("GET", r"/user", "get_authenticated_user"),
     ("GET", _REPO + r"/issues/(?P<number>\d+)/comments", "list_comments"),

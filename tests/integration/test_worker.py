@@ -141,7 +141,8 @@ def test_a_crashing_agent_never_blocks_another_and_ends_in_the_dead_letters(stor
 
 
 def test_an_agent_that_hangs_is_stopped_by_its_timeout(store):
-    platform = platform_with(store, Sleeper, Counter, WAOOAW_AGENT_TIMEOUT=0.05)
+    # Long enough for Counter's run on a loaded machine; Sleeper never returns whatever it is.
+    platform = platform_with(store, Sleeper, Counter, WAOOAW_AGENT_TIMEOUT=1.0)
     enqueue(platform, "d3")
     asyncio.run(drain(platform))
     assert ("sleeper", "timeout") in runs(store, "d3")
