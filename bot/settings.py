@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agents.tokens import parse_ttl
 
-MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub never sends more than 25 MB
+WEBHOOK_BODY_MAX_BYTES = 25 * 1024 * 1024  # GitHub never sends more than 25 MB
 OIDC_ISSUER = "https://token.actions.githubusercontent.com"  # GitHub Actions' OIDC tokens
 OIDC_AUDIENCE = "waooaw"  # what a CoE runner asks its OIDC token for, and what the app accepts
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
@@ -79,7 +79,9 @@ class Settings(BaseSettings):
     webhook_read_timeout: float = Field(10.0, gt=0, alias="WAOOAW_WEBHOOK_READ_TIMEOUT")
     # Bytes of webhook bodies held at once across requests; a body that would pass it is refused
     # (503, Retry-After). At least one largest delivery, so GitHub's biggest always fits alone.
-    webhook_bytes_in_flight: int = Field(64 * 1024 * 1024, ge=MAX_BODY_BYTES, alias="WAOOAW_WEBHOOK_BYTES_IN_FLIGHT")
+    webhook_bytes_in_flight: int = Field(
+        64 * 1024 * 1024, ge=WEBHOOK_BODY_MAX_BYTES, alias="WAOOAW_WEBHOOK_BYTES_IN_FLIGHT"
+    )
     # How often the app asks GitHub for the App's deliveries it missed and has them redelivered (App mode;
     # one process of several at a time): `15m`, `1h`; `0` turns it off.
     deliveries_recover_interval: timedelta = Field(
