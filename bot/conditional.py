@@ -19,7 +19,8 @@ import structlog
 from githubkit import GitHub
 from redis.exceptions import RedisError
 
-from bot.ratelimit import DEFAULT_PREFIX, RedisPerLoop
+from bot.loop_redis import LoopRedis
+from bot.ratelimit import DEFAULT_PREFIX
 
 log = structlog.get_logger(__name__)
 
@@ -30,7 +31,7 @@ LOCAL_ENTRIES = 512
 
 class ConditionalReads:
     def __init__(self, redis_url: str | None, *, prefix: str = DEFAULT_PREFIX) -> None:
-        self.redis = RedisPerLoop(redis_url) if redis_url else None
+        self.redis = LoopRedis(redis_url) if redis_url else None
         self.prefix = prefix
         self._local: OrderedDict[str, bytes] = OrderedDict()
 

@@ -32,10 +32,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
-import redis.asyncio as aioredis
 import structlog
 from githubkit.throttling import BaseThrottler, LocalThrottler
 from redis.exceptions import RedisError
+
+from bot.loop_redis import LoopRedis
 
 log = structlog.get_logger(__name__)
 
@@ -299,40 +300,11 @@ return ''
 """
 
 
-class RedisPerLoop:
-    """An asyncio Redis client for the running event loop: one made on a loop cannot serve another,
-    and GitHub clients live across loops (each `asyncio.run` of a CLI command or a test)."""
-
-    def __init__(self, url: str, scripts: dict[str, str] | None = None) -> None:
-        self.url = url
-        self._sources = scripts or {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: aioredis.Redis | None = None
-        self._scripts: dict[str, Any] = {}
-
-    def client(self) -> aioredis.Redis:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            self._client = aioredis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
-            self._loop = loop
-            self._scripts = {name: self._client.register_script(source) for name, source in self._sources.items()}
-        return self._client
-
-    def script(self, name: str) -> Any:
-        self.client()
-        return self._scripts[name]
-
-    async def close(self) -> None:
-        if self._client is not None and self._loop is asyncio.get_running_loop():
-            await self._client.aclose()
-        self._client = None
-
-
 class RedisLimits:
     """The figures in Redis, shared by every process; this process's own while Redis cannot be reached."""
 
     def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX) -> None:
-        self.redis = RedisPerLoop(url, {"hold": _HOLD_LUA, "observe": _OBSERVE_LUA})
+        self.redis = LoopRedis(url, {"hold": _HOLD_LUA, "observe": _OBSERVE_LUA})
         self.prefix = prefix
         self.fallback = LocalLimits()
 

@@ -6,7 +6,7 @@ module holds one job:
 
 - router.py: `api_router(settings, store)`, what `create_app` includes, and `Api`, what the routes share;
 - route.py: the route class every request passes first (token, rate limit, body);
-- errors.py, json_body.py, limits.py, revocation.py, token_book.py, loop_redis.py: its parts;
+- errors.py, json_body.py, limits.py, revocation.py, token_book.py: its parts (bot/loop_redis.py its Redis);
 - contexts.py, snapshots.py, handoffs.py, decisions.py, coe_token.py: the routes;
 - cache.py: the latest-version cache on the event loop;
 - loop_db.py, loop_writer.py: PostgreSQL on the event loop, and the context writes on it.

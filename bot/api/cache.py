@@ -25,7 +25,7 @@ from agents.context.cache import (
 )
 from agents.context.models import ContextVersion
 from agents.context.repository import ContextKey
-from bot.api.loop_redis import LoopRedis
+from bot.loop_redis import LoopRedis
 
 log = structlog.get_logger(__name__)
 

@@ -12,7 +12,7 @@ from typing import Protocol
 import structlog
 from redis.exceptions import RedisError
 
-from bot.api.loop_redis import LoopRedis
+from bot.loop_redis import LoopRedis
 from bot.api.revocation import revocation_key
 
 log = structlog.get_logger(__name__)

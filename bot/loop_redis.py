@@ -1,4 +1,5 @@
-"""An asyncio Redis client for the running event loop, with its Lua scripts (the rate limit's and the cache's)."""
+"""An asyncio Redis client for the running event loop, with its Lua scripts: the Context API's (rate
+limit, cache) and GitHub's limits and conditional reads (bot/ratelimit.py, bot/conditional.py)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ class LoopRedis:
     """A server runs one loop; a TestClient may run one per `with` block, and a client
     made on one loop cannot be used on another: a client is made for each loop that asks."""
 
-    def __init__(self, url: str, scripts: dict[str, str]) -> None:
+    def __init__(self, url: str, scripts: dict[str, str] | None = None) -> None:
         self.url = url
-        self._sources = scripts
+        self._sources = scripts or {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: aioredis.Redis | None = None
         self._scripts: dict[str, Any] = {}
