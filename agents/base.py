@@ -12,12 +12,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from agents.context import repository
-from agents.store.db import Store
 from agents.context.models import ContextVersion
-from agents.context.repository import ContextKey, StaleContext
+from agents.context.repository import ContextKey
+from agents.context.writes import Append, SessionWriter
+from agents.store.db import Store
 from agents.events import Event
 from agents.outputs import Output
 from agents.ports import RepoReader
@@ -129,32 +130,31 @@ class WowAgent:
     def _write(self, delivery_id: str, handoff: tuple[str, HandoffPackage] | None) -> tuple[int, int | None]:
         key, data = self._context_key, dict(self.context)
         assert key is not None
-        try:
-            with self.env.store.session() as session:
-                row = repository.save(
-                    session, key, data, expected_version=self._loaded_version, created_by=self.name, delivery_id=delivery_id
-                )
-                handoff_id = None
-                if handoff is not None:
-                    to_agent, package = handoff
-                    handoff_id = repository.create_handoff(
-                        session,
-                        installation_id=key.installation_id,
-                        repo=key.repo,
-                        scope=key.scope,
-                        from_agent=self.name,
-                        to_agent=to_agent,
-                        package={
-                            "deliverable": package.deliverable,
-                            "open_questions": list(package.open_questions),
-                            "provenance": dict(package.provenance),
-                        },
-                        context_version_id=row.id,
-                    ).id
-        except IntegrityError as exc:  # a writer took the same version number between our read and insert
-            raise StaleContext(f"{key}: version {self._loaded_version + 1} was written concurrently") from exc
+        handoff_ids: list[int] = []
+
+        def hand_off(session: Session, row: ContextVersion) -> None:  # in the same transaction as the version
+            assert handoff is not None
+            to_agent, package = handoff
+            created = repository.create_handoff(
+                session,
+                installation_id=key.installation_id,
+                repo=key.repo,
+                scope=key.scope,
+                from_agent=self.name,
+                to_agent=to_agent,
+                package={
+                    "deliverable": package.deliverable,
+                    "open_questions": list(package.open_questions),
+                    "provenance": dict(package.provenance),
+                },
+                context_version_id=row.id,
+            )
+            handoff_ids.append(created.id)
+
+        append = Append(key, data, self._loaded_version, self.name, delivery_id=delivery_id)
+        row = SessionWriter(self.env.store).write(append, then=hand_off if handoff is not None else None)
         self._loaded, self._loaded_version = data, row.version
-        return row.version, handoff_id
+        return row.version, handoff_ids[0] if handoff_ids else None
 
 
 def matches(event: Event, pattern: str) -> bool:

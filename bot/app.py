@@ -233,7 +233,7 @@ def create_app(platform: Platform, *, secret: str | None, run_worker: bool | Non
 
     # Routes are matched in order, each costing every request behind it: the webhook first,
     # then the Context API, then the reports people open a few times a day.
-    app.include_router(api_router(platform))
+    app.include_router(api_router(platform.settings, platform.store))
     app.include_router(reports_router)
     if not platform.settings.reports_token:  # WAOOAW_REPORTS_TOKEN, when set, is the one report token
         app.state.report_token_check = api_token_check(platform.store)

@@ -1,4 +1,5 @@
-"""Reading a webhook's body, bounded three ways: its size, its time, and the bytes all bodies hold at once.
+"""Reading a request's body capped in size (`capped_chunks`, for webhooks and the Context API); and a webhook's,
+bounded two more ways: its time, and the bytes all bodies hold at once.
 
 The signature covers the whole body, so a body is read whole before anyone knows whether
 GitHub sent it. Without a bound across requests, unsigned bodies arriving together could
@@ -14,13 +15,27 @@ timeout, and a delivery waiting that long has already failed on GitHub's side.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from starlette.requests import ClientDisconnect, Request
 
 from bot import webhooks
-from bot.settings import MAX_BODY_BYTES
+from bot.settings import WEBHOOK_BODY_MAX_BYTES
+
+
+async def capped_chunks(request: Request, cap: int, too_large: Callable[[], Exception]) -> AsyncIterator[bytes]:
+    """The body's chunks as they arrive; `too_large()` is raised once it passes `cap` bytes, as its
+    Content-Length declares (before a byte is read) or as read (Content-Length may be absent)."""
+    declared = webhooks.declared_size(request.headers.get("content-length"))
+    if declared is not None and declared > cap:
+        raise too_large()
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise too_large()
+        yield chunk
 
 
 class BodyBudget:
@@ -54,7 +69,7 @@ class BodyBudget:
 async def read_body(request: Request, budget: BodyBudget, *, timeout: float) -> AsyncIterator[bytes]:
     """The whole body, counted against the budget until the block ends.
 
-    Refused with a WebhookRejected: 413 over MAX_BODY_BYTES (as declared, or as read, since
+    Refused with a WebhookRejected: 413 over WEBHOOK_BODY_MAX_BYTES (as declared, or as read, since
     Content-Length may be absent); 503 when the budget cannot take it (a declared size is
     checked before a byte is read); 408 when it is not all there within `timeout` seconds.
     """
@@ -66,9 +81,7 @@ async def read_body(request: Request, budget: BodyBudget, *, timeout: float) -> 
         parts = []
         try:
             async with asyncio.timeout(timeout):
-                async for chunk in request.stream():
-                    if held + len(chunk) > MAX_BODY_BYTES:
-                        raise webhooks.too_large()
+                async for chunk in capped_chunks(request, WEBHOOK_BODY_MAX_BYTES, webhooks.too_large):
                     budget.take(len(chunk))
                     held += len(chunk)
                     parts.append(chunk)

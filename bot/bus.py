@@ -48,9 +48,21 @@ class BusStats:
 
 # The handler returns when the work is done (the bus then acks); raising means
 # "not done", and the bus delivers the message again later, up to max_deliveries.
+# Raising Deferred means "not done, not failed": delivered again after its delay, uncounted.
 Handler = Callable[[BusMessage], Awaitable[None]]
 # Called once when a message has failed max_deliveries times and goes to the dead letters.
 DeadHandler = Callable[[BusMessage, str], Awaitable[None]]
+
+
+class Deferred(Exception):
+    """The work could not be done now (GitHub's rate limit): deliver it again after `delay` seconds.
+
+    Not a failure: the delivery keeps its attempt count, so waiting never sends it to the dead letters.
+    """
+
+    def __init__(self, delay: float, reason: str) -> None:
+        self.delay = max(delay, 0.0)
+        super().__init__(f"deferred {self.delay:.0f} s: {reason}")
 
 
 class EventBus(Protocol):
@@ -108,6 +120,9 @@ class LocalBus:
             self._in_flight += 1
             try:
                 await handler(message)
+            except Deferred as deferred:
+                log.info("bus.deferred", delivery=message.delivery_id, attempt=message.attempt, delay=deferred.delay)
+                self._requeue_later(message, deferred.delay)
             except Exception as exc:  # noqa: BLE001 - any failure means "deliver again later"
                 await self._retry_or_bury(message, exc, on_dead)
             finally:
@@ -122,8 +137,10 @@ class LocalBus:
             return
         delay = self.backoff_base * 2 ** (message.attempt - 1)
         log.warning("bus.retry", delivery=message.delivery_id, attempt=message.attempt, delay=delay, error=repr(exc))
-        retry = BusMessage(message.delivery_id, message.attempt + 1, message.trace)
-        task = asyncio.create_task(self._requeue_after(retry, delay))
+        self._requeue_later(BusMessage(message.delivery_id, message.attempt + 1, message.trace), delay)
+
+    def _requeue_later(self, message: BusMessage, delay: float) -> None:
+        task = asyncio.create_task(self._requeue_after(message, delay))
         self._pending_retries.add(task)
         task.add_done_callback(self._pending_retries.discard)
 
@@ -360,13 +377,17 @@ class RedisStreamBus:
         error = await self._run_handler(consumer, entry.entry_id, message, handler)
         if error is None:
             await self._ack(entry.entry_id)
+        elif isinstance(error, Deferred):
+            await self._defer(consumer, entry, message, error.delay)
         elif entry.attempt >= self.max_deliveries:
             await self._bury(entry.entry_id, message, error, on_dead)
         else:
             await self._leave_pending(entry.entry_id, message, error)
 
-    async def _run_handler(self, consumer: str, entry_id: str, message: BusMessage, handler: Handler) -> str | None:
-        """Run the handler with in-process retries; return the last error, or None on success."""
+    async def _run_handler(
+        self, consumer: str, entry_id: str, message: BusMessage, handler: Handler
+    ) -> str | Deferred | None:
+        """Run the handler with in-process retries; return the last error, the deferral, or None on success."""
         heartbeat = asyncio.create_task(self._keep_claimed(consumer, entry_id))
         try:
             return await self._attempts(message, handler)
@@ -374,7 +395,7 @@ class RedisStreamBus:
             heartbeat.cancel()
             await asyncio.gather(heartbeat, return_exceptions=True)
 
-    async def _attempts(self, message: BusMessage, handler: Handler) -> str | None:
+    async def _attempts(self, message: BusMessage, handler: Handler) -> str | Deferred | None:
         error: str | None = None
         for retry in range(self.in_process_retries + 1):
             if retry:
@@ -382,6 +403,8 @@ class RedisStreamBus:
             try:
                 await handler(message)
                 return None
+            except Deferred as deferred:
+                return deferred  # trying again at once would be refused again
             except Exception as exc:  # noqa: BLE001 - any failure means "not done"
                 error = repr(exc)
                 log.warning("bus.handler_failed", delivery=message.delivery_id, attempt=message.attempt, retry=retry, error=error)
@@ -417,6 +440,17 @@ class RedisStreamBus:
         log.warning(
             "bus.left_pending", delivery=message.delivery_id, attempt=message.attempt, entry=entry_id, error=error
         )
+
+    async def _defer(self, consumer: str, entry: _Entry, message: BusMessage, delay: float) -> None:
+        # Left pending, but made to look idle for (visibility timeout - delay), so any worker
+        # reclaims it after `delay` (Redis cannot date a claim in the future: a longer delay is
+        # the visibility timeout, and the limiter defers it again at no cost until then). Its
+        # delivery count is set back one, so the reclaim does not count as another delivery.
+        idle_ms = max(int((self.visibility_timeout - delay) * 1000), 0)
+        await self._redis.xclaim(self.stream, self.group, consumer, min_idle_time=0, message_ids=[entry.entry_id],
+                                 idle=idle_ms, retrycount=entry.attempt - 1, justid=True)
+        log.info("bus.deferred", delivery=message.delivery_id, attempt=message.attempt, entry=entry.entry_id,
+                 delay=round(delay, 1))
 
     async def _bury(self, entry_id: str, message: BusMessage, reason: str, on_dead: DeadHandler) -> None:
         fields = {"delivery": message.delivery_id, "attempts": str(message.attempt), "error": reason, "entry": entry_id}

@@ -357,7 +357,7 @@ def tokens_revoke(token: Annotated[str, typer.Argument(help="The token, or its i
     """Revoke a token at once, everywhere."""
     from agents import tokens
     from agents.context.cache import DEFAULT_PREFIX
-    from bot.api.gate import announce_revocation
+    from bot.api.revocation import announce_revocation
 
     def revoke() -> None:
         try:

@@ -13,15 +13,17 @@
 - No credentials at all: `GitHubClients(...)` raises `GitHubCredentialsError`;
   `github_clients(settings)` returns None and the caller publishes in dry run.
 
-Every client validates request bodies against GitHub's schema before sending and
-retries through `RetryPolicy`: 5xx with backoff; rate limits as GitHub asks
-(`retry-after`, else `x-ratelimit-reset`, else at least 60 s with backoff), each wait
-capped by `max_wait`. Tokens and keys are never logged.
+Every client validates request bodies against GitHub's schema before sending, keeps
+to GitHub's rate limits through one `Limiter` (bot/ratelimit.py: paced per installation,
+shared through Redis; a call that would wait past its budget raises `RateLimited`), and
+retries through `RetryPolicy`: 5xx with backoff, each wait capped by `max_wait`; a rate
+limit at once, which the limiter holds until GitHub's time. Tokens and keys are never logged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 from collections.abc import AsyncGenerator, Generator
 from dataclasses import dataclass
@@ -38,6 +40,8 @@ from githubkit.exception import GitHubException, RateLimitExceeded, RequestError
 from githubkit.retry import RetryOption
 
 from bot import metrics
+from bot.conditional import ConditionalReads
+from bot.ratelimit import Limiter, is_rate_limit, limit_store
 from bot.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -69,9 +73,9 @@ def split_repo(repo: str) -> tuple[str, str]:
 class RetryPolicy:
     """githubkit `RetryDecisionFunc`: 5xx and rate limits, waits capped by `max_wait`.
 
-    - primary rate limit (403/429, `x-ratelimit-remaining: 0`): wait until `x-ratelimit-reset`;
-    - secondary rate limit (403/429 with `retry-after`): wait that long;
-    - 429, or 403 saying "rate limit", without either header: 60 s, doubling;
+    - a rate limit (429, or a 403 with `retry-after`, `x-ratelimit-remaining: 0` or saying
+      "rate limit"): again at once — the response hook has paused the installation, and the
+      client's limiter holds the retry until GitHub's time, or refuses it past the budget;
     - 5xx: 1 s, 2 s, 4 s…;
     - a transport error (timeout, reset connection) on GET: the same backoff as 5xx.
     Other errors (404, 422, a plain 403) are not retried.
@@ -105,19 +109,10 @@ class RetryPolicy:
 
     @staticmethod
     def _wait(exc: GitHubException, retry_count: int) -> float | None:
-        if isinstance(exc, RateLimitExceeded):
-            # githubkit read `retry-after`, else `x-ratelimit-reset` (0 when already past).
-            headers = exc.response.headers
-            if "retry-after" in headers or "x-ratelimit-reset" in headers:
-                return exc.retry_after.total_seconds() + (0 if "retry-after" in headers else 1)
-            return 60.0 * 2**retry_count
         if isinstance(exc, RequestFailed):
-            status = exc.response.status_code
-            if status >= 500:
-                return float(2**retry_count)
-            if status == 429 or (status == 403 and "rate limit" in exc.response.text.lower()):
-                return 60.0 * 2**retry_count
-            return None
+            if isinstance(exc, RateLimitExceeded) or is_rate_limit(exc.response.raw_response):
+                return 0.0  # the limiter waits (bot/ratelimit.py)
+            return float(2**retry_count) if exc.response.status_code >= 500 else None
         if isinstance(exc, RequestError):
             request = getattr(exc.exc, "request", None)
             if request is not None and request.method in ("GET", "HEAD"):
@@ -197,9 +192,12 @@ class GitHubClients:
         max_wait: float = DEFAULT_MAX_WAIT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         timeout: float = 30.0,
+        limiter: Limiter | None = None,
     ) -> None:
         self.base_url = settings.github_api_url
         self.retry = RetryPolicy(max_retries=max_retries, max_wait=max_wait)
+        self.limiter = limiter or Limiter(limit_store(settings.redis_url), budget=settings.github_wait_budget)
+        self.reads = ConditionalReads(settings.redis_url)
         self.timeout = timeout
         self._app_id = settings.app_id
         private_key = settings.private_key if settings.app_id is not None else None
@@ -230,7 +228,8 @@ class GitHubClients:
     def mode(self) -> Literal["app", "token"]:
         return "app" if self._private_key is not None else "token"
 
-    def _new(self, auth: BaseAuthStrategy) -> GitHub[Any]:
+    def _new(self, auth: BaseAuthStrategy, limits_key: str) -> GitHub[Any]:
+        """A client whose calls count against the limits of `limits_key` (whose quota they spend)."""
         return GitHub(
             auth,
             base_url=self.base_url,
@@ -238,9 +237,11 @@ class GitHubClients:
             timeout=self.timeout,
             ssl_verify=self._ssl,
             auto_retry=self.retry,
+            throttler=self.limiter.throttler(limits_key),
+            # The limiter reads each answer; so do the metrics (calls by route class and status, the rate limit left).
+            async_event_hooks=metrics.with_github_hooks(self.limiter.event_hooks(limits_key)),
+            event_hooks=metrics.GITHUB_HOOKS,
             rest_api_validate_body=True,
-            event_hooks=metrics.GITHUB_HOOKS,  # calls by route class and status, the rate limit left
-            async_event_hooks=metrics.GITHUB_ASYNC_HOOKS,
             # Our own cache, not githubkit's process-global one; no HTTP cache: lookups
             # by marker must see what was just written.
             cache_strategy=MemCacheStrategy(),
@@ -249,21 +250,36 @@ class GitHubClients:
 
     def for_installation(self, installation_id: int | None) -> GitHub[Any]:
         """The client to act for one installation (App auth) or the token's owner."""
-        if self.mode == "app" and installation_id is not None:
-            key: int | None = installation_id
-        elif self._token:
-            key = None
-        else:
-            raise GitHubCredentialsError(
-                "App auth needs an installation id (the event carries none) and GITHUB_TOKEN is not set"
-            )
+        key = self._client_key(installation_id)
         client = self._clients.get(key)
         if client is None:
             auth: BaseAuthStrategy = (
                 TokenAuthStrategy(self._token or "") if key is None else InstallationAuthStrategy(self, key)
             )
-            client = self._clients[key] = self._new(auth)
+            client = self._clients[key] = self._new(auth, self._limits_key(key))
         return client
+
+    async def get_json_again(self, installation_id: int | None, url: str, params: dict[str, Any]) -> Any:
+        """GET a JSON resource read again and again (a config or policy file): sent conditionally, so
+        GitHub answers 304 at no cost to the quota while it has not changed (bot/conditional.py)."""
+        github = self.for_installation(installation_id)
+        return await self.reads.get_json(github, self._limits_key(self._client_key(installation_id)), url, params)
+
+    def _client_key(self, installation_id: int | None) -> int | None:
+        """Whose client: the installation's (App auth), or None for the token's."""
+        if self.mode == "app" and installation_id is not None:
+            return installation_id
+        if self._token:
+            return None
+        raise GitHubCredentialsError(
+            "App auth needs an installation id (the event carries none) and GITHUB_TOKEN is not set"
+        )
+
+    def _limits_key(self, installation_id: int | None) -> str:
+        """An installation's quota is its own; a token's is its owner's (named by a digest, never the token)."""
+        if installation_id is not None:
+            return f"installation:{installation_id}"
+        return "token:" + hashlib.sha256((self._token or "").encode()).hexdigest()[:16]
 
     @property
     def app_id(self) -> int | None:
@@ -275,7 +291,7 @@ class GitHubClients:
         if self._private_key is None or self._app_id is None:
             raise GitHubCredentialsError("no App credentials (GITHUB_APP_ID and private key)")
         if self._app is None:
-            self._app = self._new(AppAuthStrategy(self._app_id, self._private_key))
+            self._app = self._new(AppAuthStrategy(self._app_id, self._private_key), f"app:{self._app_id}")
         return self._app
 
     async def author_id(self, github: GitHub[Any]) -> int | None:
@@ -387,7 +403,9 @@ class GitHubClients:
         return await self.permission(installation_id, repo, username) in WRITE_PERMISSIONS
 
     async def aclose(self) -> None:
-        """Forget clients and tokens (githubkit opens one HTTP client per request)."""
+        """Forget clients and tokens (githubkit opens one HTTP client per request); close Redis connections."""
+        await self.limiter.close()
+        await self.reads.close()
         self._clients.clear()
         self._tokens.clear()
         self._app = None

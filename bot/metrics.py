@@ -14,7 +14,7 @@ import asyncio
 import re
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import structlog
@@ -89,7 +89,11 @@ async def count_github_response_async(response: httpx.Response) -> None:
 
 # githubkit's clients take these as httpx event hooks (bot/github.py).
 GITHUB_HOOKS = {"response": [count_github_response]}
-GITHUB_ASYNC_HOOKS = {"response": [count_github_response_async]}
+
+
+def with_github_hooks(hooks: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """An async client's event hooks, and ours after them."""
+    return {**hooks, "response": [*hooks.get("response", []), count_github_response_async]}
 
 
 def observe_wake(agent: str, received_at: datetime | None) -> None:

@@ -45,15 +45,16 @@ class GitHubReader:
         return await self._text(f"/repos/{owner}/{name}/compare/{base}...{head}")
 
     async def file_at(self, repo: str, ref: str, path: str) -> bytes | None:
+        # Configs and policy files are read on every event: conditionally, so an unchanged one is free.
         owner, name = split_repo(repo)
-        github = self.clients.for_installation(self.installation_id)
         try:
-            response = await github.arequest("GET", f"/repos/{owner}/{name}/contents/{path}", params={"ref": ref})
+            content = await self.clients.get_json_again(
+                self.installation_id, f"/repos/{owner}/{name}/contents/{path}", {"ref": ref}
+            )
         except RequestFailed as exc:
             if exc.response.status_code == 404:
                 return None
             raise
-        content = response.json()
         if not isinstance(content, dict) or content.get("type") != "file":
             return None  # a directory or a submodule: not a file to read
         return base64.b64decode(content.get("content") or "")

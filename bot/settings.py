@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agents.tokens import parse_ttl
 
-MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub never sends more than 25 MB
+WEBHOOK_BODY_MAX_BYTES = 25 * 1024 * 1024  # GitHub never sends more than 25 MB
 OIDC_ISSUER = "https://token.actions.githubusercontent.com"  # GitHub Actions' OIDC tokens
 OIDC_AUDIENCE = "waooaw"  # what a CoE runner asks its OIDC token for, and what the app accepts
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     app_bot_user_id: int | None = Field(None, alias="GITHUB_APP_BOT_USER_ID")
     github_token: SecretStr | None = Field(None, alias="GITHUB_TOKEN")
     github_api_url: str = Field(DEFAULT_GITHUB_API_URL, alias="GITHUB_API_URL")
+    # The longest a GitHub call waits for a rate limit (seconds); longer, its delivery goes back to the bus.
+    github_wait_budget: float = Field(30.0, gt=0, alias="WAOOAW_GITHUB_WAIT_BUDGET")
 
     anthropic_api_key: SecretStr | None = Field(None, alias="ANTHROPIC_API_KEY")
     anthropic_base_url: str | None = Field(None, alias="ANTHROPIC_BASE_URL")
@@ -77,7 +79,9 @@ class Settings(BaseSettings):
     webhook_read_timeout: float = Field(10.0, gt=0, alias="WAOOAW_WEBHOOK_READ_TIMEOUT")
     # Bytes of webhook bodies held at once across requests; a body that would pass it is refused
     # (503, Retry-After). At least one largest delivery, so GitHub's biggest always fits alone.
-    webhook_bytes_in_flight: int = Field(64 * 1024 * 1024, ge=MAX_BODY_BYTES, alias="WAOOAW_WEBHOOK_BYTES_IN_FLIGHT")
+    webhook_bytes_in_flight: int = Field(
+        64 * 1024 * 1024, ge=WEBHOOK_BODY_MAX_BYTES, alias="WAOOAW_WEBHOOK_BYTES_IN_FLIGHT"
+    )
     # How often the app asks GitHub for the App's deliveries it missed and has them redelivered (App mode;
     # one process of several at a time): `15m`, `1h`; `0` turns it off.
     deliveries_recover_interval: timedelta = Field(

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from bot.settings import MAX_BODY_BYTES
+from bot.settings import WEBHOOK_BODY_MAX_BYTES
 
 _DELIVERY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # the inbox key: never a control character
 _EVENT_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -77,12 +77,12 @@ def declared_size(content_length: str | None) -> int | None:
 
 def check_size(content_length: str | None) -> None:
     size = declared_size(content_length)
-    if size is not None and size > MAX_BODY_BYTES:
+    if size is not None and size > WEBHOOK_BODY_MAX_BYTES:
         raise too_large()
 
 
 def too_large() -> WebhookRejected:
-    return WebhookRejected(413, f"body larger than {MAX_BODY_BYTES} bytes")
+    return WebhookRejected(413, f"body larger than {WEBHOOK_BODY_MAX_BYTES} bytes")
 
 
 def verify_signature(secret: str | None, body: bytes, signature: str | None) -> None:

@@ -30,9 +30,10 @@ from agents.outputs import Output
 from agents.ports import RepoReader
 from agents.registry import Registry
 from bot import metrics, tenancy, tracing
-from bot.bus import BusMessage, EventBus, LocalBus
+from bot.bus import BusMessage, Deferred, EventBus, LocalBus
 from bot.inbox import FINISHED, Inbox, InboxStatus
-from bot.outputs import Publisher
+from bot.outputs import PublishError, Publisher
+from bot.ratelimit import RateLimited
 from bot.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -51,8 +52,9 @@ class Plan:
 @dataclass(frozen=True)
 class RunResult:
     agent: str
-    status: str  # ok | error | timeout
+    status: str  # ok | error | timeout | deferred (GitHub's rate limit: done on a later delivery)
     error: str | None = None
+    retry_after: float = 0.0  # deferred: seconds until GitHub takes the call
 
 
 class Worker:
@@ -142,11 +144,19 @@ class Worker:
             return
         structlog.contextvars.bind_contextvars(installation=plan.event.installation_id, repo=plan.event.repo)
         results = await asyncio.gather(*(self._run_agent(agent, plan.event, message.attempt) for agent in plan.agents))
-        failed = [result for result in results if result.status != "ok"]
+        failed = [result for result in results if result.status not in ("ok", "deferred")]
         if failed:
             error = "; ".join(f"{result.agent}: {result.status} {result.error or ''}".strip() for result in failed)
             await asyncio.to_thread(self.inbox.mark, message.delivery_id, InboxStatus.FAILED, attempts=message.attempt, error=error)
             raise AgentsFailed(error)
+        deferred = [result for result in results if result.status == "deferred"]
+        if deferred:
+            # Only GitHub's rate limit stood in the way: the bus brings the delivery back when it
+            # allows, without counting this attempt; the agents that finished are not run again.
+            reason = "; ".join(f"{result.agent}: {result.error}" for result in deferred)
+            await asyncio.to_thread(self.inbox.mark, message.delivery_id, InboxStatus.QUEUED, attempts=message.attempt,
+                                    error=f"deferred: {reason}")
+            raise Deferred(max(result.retry_after for result in deferred), reason)
         await asyncio.to_thread(self.inbox.mark, message.delivery_id, InboxStatus.DONE, attempts=message.attempt)
 
     async def bury(self, message: BusMessage, reason: str) -> None:
@@ -242,8 +252,13 @@ class Worker:
         except TimeoutError:
             result = RunResult(agent_class.name, "timeout", f"no result within {self.settings.agent_timeout:g} s")
         except Exception as exc:  # noqa: BLE001 - isolate: record it, let the bus retry
-            log.exception("worker.agent_failed", agent=agent_class.name, delivery=event.delivery_id)
-            result = RunResult(agent_class.name, "error", repr(exc)[:2000])
+            if (limited := _rate_limited(exc)) is not None:
+                log.info("worker.agent_deferred", agent=agent_class.name, delivery=event.delivery_id,
+                         retry_after=round(limited.retry_after, 1))
+                result = RunResult(agent_class.name, "deferred", str(limited), limited.retry_after)
+            else:
+                log.exception("worker.agent_failed", agent=agent_class.name, delivery=event.delivery_id)
+                result = RunResult(agent_class.name, "error", repr(exc)[:2000])
         duration = time.perf_counter() - started
         await asyncio.to_thread(self._finish_run, await recording, result, duration)
         metrics.agent_runs.labels(agent_class.name, result.status).inc()
@@ -281,6 +296,20 @@ class Worker:
                 .where(AgentRun.id == run_id)
                 .values(status=result.status, error=result.error, finished_at=utcnow(), duration_ms=duration * 1000)
             )
+
+
+def _rate_limited(exc: BaseException) -> RateLimited | None:
+    """The rate limit that stopped an agent, when nothing else did: raised itself, as the cause of
+    another error (githubkit wraps what a token mint inside a call raises), or behind each output
+    the publisher reports."""
+    if isinstance(exc, PublishError):
+        found = [_rate_limited(error) for _, error in exc.errors]
+        limits = [limited for limited in found if limited is not None]
+        return max(limits, key=lambda limited: limited.retry_after) if len(limits) == len(found) else None
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, RateLimited):
+        cause = cause.__cause__
+    return cause
 
 
 class ForeignOutput(Exception):

@@ -41,7 +41,8 @@ def api_app(store: Store, *, redis_url: str | None = None, clock: Clock | None =
         overrides["WAOOAW_REDIS_URL"] = redis_url
     platform = make_platform(store, settings=make_settings(**overrides))
     app = FastAPI()
-    app.include_router(api_router(platform, clock=clock or time.time, redis_prefix=prefix or unique_prefix()))
+    router = api_router(platform.settings, platform.store, clock=clock or time.time, redis_prefix=prefix or unique_prefix())
+    app.include_router(router)
     return app
 
 

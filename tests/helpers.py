@@ -52,6 +52,25 @@ def github_platform(store: Store, fake_url: str, **settings: Any) -> Platform:
     return platform
 
 
+class FakeClock:
+    """A `bot.ratelimit.Clock` whose sleeps pass at once: time moves only by them or by `advance`."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.time = start
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        return self.time
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.time += seconds
+        await asyncio.sleep(0)
+
+    def advance(self, seconds: float) -> None:
+        self.time += seconds
+
+
 def signed_headers(body: bytes, event: str, delivery: str | None = None, secret: str = TEST_SECRET) -> dict[str, str]:
     return {
         "X-GitHub-Event": event,

@@ -7,9 +7,9 @@ a set beside it of the writers in flight (`…:writing`):
 - a writer, after its commit and before it answers, publishes the new version; the
   entry only ever moves to a newer row (row ids grow with every save), and any reader's
   lease is cancelled;
-- or, the API's writes on PostgreSQL: before writing, the writer marks the context (in
-  the same round trip as its rate limit): it joins the set, and the entry loses its
-  version and any reader's lease; it answers once committed, then publishes and leaves
+- or, the API's writes on PostgreSQL (bot/api/loop_writer.py): before writing, the writer
+  marks the context: it joins the set, and the entry loses its version and any reader's
+  lease; it answers once committed, then publishes and leaves
   the set. While the set is not empty readers read the database and fill nothing, so an
   answered write is never hidden behind an older entry; if the publication is lost the
   entry stays empty (readers fill it from the database once the set expires);
@@ -18,10 +18,9 @@ a set beside it of the writers in flight (`…:writing`):
   value read before that write can never be filled over it, even if the entry was
   evicted or expired in between.
 
-Writers are every session of a watched Store (agents in the worker, the CLI, the API on
-SQLite): `watch` hooks the publication onto the Store's commits; the API's one-statement
-writes on PostgreSQL publish the same way themselves. If Redis fails at that moment the
-write still stands; the entry then lags by at most ENTRY_TTL_MS.
+Writers are the backends of agents/context/writes.py: `watch` gives a Store its cache, and
+every version written through that Store is published by the write itself. If Redis fails at
+that moment the write still stands; the entry then lags by at most ENTRY_TTL_MS.
 """
 
 from __future__ import annotations
@@ -29,9 +28,6 @@ from __future__ import annotations
 import orjson
 import redis
 import structlog
-from sqlalchemy import event
-from sqlalchemy.orm import Session
-
 from agents.store.db import Store
 from agents.context.documents import version_document
 from agents.context.models import ContextVersion
@@ -104,7 +100,6 @@ return publish(KEYS[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 """
 
 _CACHE = "waooaw.context_cache"
-_PENDING = "waooaw.context_cache.pending"
 
 
 def cache_key(prefix: str, key: ContextKey) -> str:
@@ -147,35 +142,14 @@ class LatestVersionCache:
 
 
 def watch(store: Store, redis_url: str, *, prefix: str = DEFAULT_PREFIX) -> LatestVersionCache:
-    """Publish every context version committed through `store` to the cache (once per store)."""
+    """Give `store` its cache (once per store): the versions written through it are published there."""
     info = dict(store.sessions.kw.get("info") or {})
     if _CACHE in info:
         return info[_CACHE]
     cache = info[_CACHE] = LatestVersionCache(redis_url, prefix=prefix)
     store.sessions.configure(info=info)
-    event.listen(store.sessions, "after_flush", _collect)
-    event.listen(store.sessions, "after_commit", _publish)
-    event.listen(store.sessions, "after_rollback", _forget)
     return cache
 
 
 def watcher(store: Store) -> LatestVersionCache | None:
     return (store.sessions.kw.get("info") or {}).get(_CACHE)
-
-
-def _collect(session: Session, _flush_context: object) -> None:
-    # After a flush `session.new` still lists what the flush inserted.
-    rows = [obj for obj in session.new if isinstance(obj, ContextVersion)]
-    if rows:
-        session.info.setdefault(_PENDING, []).extend(rows)
-
-
-def _publish(session: Session) -> None:
-    rows = session.info.pop(_PENDING, None)
-    cache = session.info.get(_CACHE)
-    if rows and cache is not None:
-        cache.publish(rows)
-
-
-def _forget(session: Session) -> None:
-    session.info.pop(_PENDING, None)

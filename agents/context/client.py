@@ -17,7 +17,6 @@ import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +25,17 @@ import httpx
 
 from agents.store.db import Store
 from agents.context.documents import ContextRef, split_repo
+from agents.context.client_values import (
+    Context,
+    ContextWrite,
+    HandoffQuery,
+    HandoffRecord,
+    LineageEntry,
+    NewHandoff,
+    Restored,
+    SearchPage,
+    Snapshot,
+)
 from agents.context.errors import (
     AlreadyClaimed,
     Conflict,
@@ -43,112 +53,6 @@ from agents.context.service import ContextService
 from agents.tokens import Grant
 from agents.ledger import Entry, record_for_job, spend_for_job
 
-# --------------------------------------------------------------------------- what comes back
-
-
-def _when(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
-@dataclass(frozen=True)
-class Context:
-    """One version of a context, with its contents."""
-
-    repo: str  # OWNER/NAME
-    agent: str
-    scope: str
-    version: int
-    data: dict[str, Any]
-    summary: str
-    tags: list[str]
-    created_by: str | None
-    job: str | None
-    event: str | None
-    created_at: datetime | None
-
-    @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> "Context":
-        return cls(
-            f"{doc['owner']}/{doc['repo']}", doc["agent"], doc["scope"], doc["version"], doc.get("data") or {},
-            doc.get("summary", ""), list(doc.get("tags") or []), doc.get("created_by"), doc.get("job"),
-            doc.get("event"), _when(doc.get("created_at")),
-        )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class SearchPage:
-    items: list[Context]  # without contents (`data` is empty): get() a version for them
-    next: str | None  # the cursor of the next page, None on the last
-
-
-@dataclass(frozen=True)
-class LineageEntry:
-    version: int
-    parent: int | None
-    agent: str
-    created_by: str | None
-    created_at: datetime | None
-    job: str | None
-    event: str | None
-    summary: str
-    tags: list[str]
-    restores: tuple[int, int] | None  # (snapshot id, version) a restored version carries
-    kept_by_snapshot: int | None  # the live row is gone; this snapshot kept its lineage
-    handoffs: list[dict[str, Any]] = field(default_factory=list)
-
-    @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> "LineageEntry":
-        restores = doc.get("restores")
-        return cls(
-            doc["version"], doc.get("parent"), doc["agent"], doc.get("created_by"), _when(doc.get("created_at")),
-            doc.get("job"), doc.get("event"), doc.get("summary", ""), list(doc.get("tags") or []),
-            (restores["snapshot"], restores["version"]) if restores else None, doc.get("kept_by_snapshot"),
-            list(doc.get("handoffs") or []),
-        )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    id: int
-    contexts: int
-
-
-@dataclass(frozen=True)
-class Restored:
-    repo: str
-    agent: str
-    scope: str
-    version: int  # the new version
-    restores: int  # the snapshotted version whose contents it carries
-
-    @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> "Restored":
-        return cls(f"{doc['owner']}/{doc['repo']}", doc["agent"], doc["scope"], doc["version"], doc["restores"])
-
-
-@dataclass(frozen=True)
-class HandoffRecord:
-    id: int
-    repo: str
-    scope: str
-    from_agent: str
-    to_agent: str
-    context_version: int | None
-    package: dict[str, Any]  # deliverable, open_questions, provenance
-    job: str | None
-    created_at: datetime | None
-    claimed_at: datetime | None
-    claimed_by: str | None
-
-    @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> "HandoffRecord":
-        return cls(
-            doc["id"], f"{doc['owner']}/{doc['repo']}", doc["scope"], doc["from_agent"], doc["to_agent"],
-            doc.get("context_version"), doc.get("package") or {}, doc.get("job"), _when(doc.get("created_at")),
-            _when(doc.get("claimed_at")), doc.get("claimed_by"),
-        )  # fmt: skip
-
-
 # --------------------------------------------------------------------------- the interface
 
 
@@ -164,7 +68,6 @@ class ContextClient(ABC):
     def get(self, repo: str, agent: str, scope: str, *, version: int | None = None) -> Context | None:
         """The latest version (or `version`), None if there is none."""
 
-    @abstractmethod
     def put(
         self,
         repo: str,
@@ -177,12 +80,17 @@ class ContextClient(ABC):
         tags: Iterable[str] = (),
     ) -> int:
         """Write the next version and return its number; `expected_version` None (or 0) creates the context."""
+        _check_json(data)
+        return self._put(ContextWrite(repo, agent, scope, data, expected_version or None, summary, list(tags)))
+
+    @abstractmethod
+    def _put(self, write: ContextWrite) -> int:
+        """`put`, its data checked as JSON."""
 
     @abstractmethod
     def lineage(self, repo: str, agent: str, scope: str, *, version: int | None = None) -> list[LineageEntry]:
         """The versions that led to this one, oldest first."""
 
-    @abstractmethod
     def search(
         self,
         *,
@@ -199,6 +107,16 @@ class ContextClient(ABC):
         all_versions: bool = False,
     ) -> SearchPage:
         """Contexts (their latest versions unless `all_versions`), newest first, one page."""
+        return self._search(
+            SearchQuery(
+                repo=repo, agent=agent, scope=scope, scope_prefix=scope_prefix, tags=tuple(tags), q=q, since=since,
+                until=until, cursor=cursor, limit=limit, all_versions=all_versions,
+            )  # fmt: skip
+        )
+
+    @abstractmethod
+    def _search(self, query: SearchQuery) -> SearchPage:
+        """`search`."""
 
     @abstractmethod
     def snapshot(self, repo: str, scope_prefix: str = "") -> Snapshot:
@@ -208,7 +126,6 @@ class ContextClient(ABC):
     def restore(self, snapshot_id: int) -> list[Restored]:
         """Write each snapshotted context back as a new version with the snapshotted contents."""
 
-    @abstractmethod
     def handoff(
         self,
         *,
@@ -222,12 +139,18 @@ class ContextClient(ABC):
         version: int | None = None,
     ) -> int:
         """Address a package to `to_agent`, with `from_agent`'s context at `scope`; returns its id."""
+        package = {"deliverable": deliverable, "open_questions": list(open_questions), "provenance": provenance or {}}
+        _check_json(package)
+        return self._handoff(NewHandoff(repo, scope, from_agent, to_agent, package, version))
+
+    @abstractmethod
+    def _handoff(self, handoff: NewHandoff) -> int:
+        """`handoff`, its package checked as JSON."""
 
     @abstractmethod
     def claim(self, handoff_id: int) -> HandoffRecord:
         """Take a handoff; only the first claim succeeds, later ones raise AlreadyClaimed."""
 
-    @abstractmethod
     def handoffs(
         self,
         *,
@@ -238,6 +161,11 @@ class ContextClient(ABC):
         limit: int = DEFAULT_LIMIT,
     ) -> list[HandoffRecord]:
         """Handoffs waiting (or all, with `unclaimed=False`), oldest first."""
+        return self._handoffs(HandoffQuery(to_agent, repo, scope, unclaimed, limit))
+
+    @abstractmethod
+    def _handoffs(self, query: HandoffQuery) -> list[HandoffRecord]:
+        """`handoffs`."""
 
     @abstractmethod
     def record_decisions(self, repo: str, job: str, entries: Sequence[Entry]) -> int:
@@ -352,13 +280,12 @@ class HttpContextClient(ContextClient):
             return None
         return Context.from_document(response.json())
 
-    def put(self, repo, agent, scope, data, *, expected_version, summary="", tags=()) -> int:  # type: ignore[no-untyped-def]
-        headers = {"If-Match": f'"{expected_version}"'} if expected_version else {}
-        body = {"data": data, "summary": summary, "tags": list(tags)}
+    def _put(self, write: ContextWrite) -> int:
+        headers = {"If-Match": f'"{write.expected_version}"'} if write.expected_version else {}
+        body = {"data": write.data, "summary": write.summary, "tags": write.tags}
         _check_json(body)
-        response = self._call(
-            "PUT", _context_path(repo, agent, scope), json=body, headers=headers, expected=201, conflict=StaleContext
-        )
+        path = _context_path(write.repo, write.agent, write.scope)
+        response = self._call("PUT", path, json=body, headers=headers, expected=201, conflict=StaleContext)
         return int(response.json()["version"])
 
     def lineage(self, repo: str, agent: str, scope: str, *, version: int | None = None) -> list[LineageEntry]:
@@ -366,15 +293,15 @@ class HttpContextClient(ContextClient):
         response = self._call("GET", _context_path(repo, agent, scope) + "/lineage", params=params)
         return [LineageEntry.from_document(entry) for entry in response.json()["versions"]]
 
-    def search(self, *, repo=None, agent=None, scope=None, scope_prefix=None, tags=(), q=None, since=None,  # type: ignore[no-untyped-def]
-               until=None, cursor=None, limit=DEFAULT_LIMIT, all_versions=False) -> SearchPage:  # fmt: skip
-        params: list[tuple[str, str]] = [("limit", str(limit))]
-        for name, value in (("repo", repo), ("agent", agent), ("scope", scope), ("scope_prefix", scope_prefix), ("q", q), ("cursor", cursor)):
-            if value:
+    def _search(self, query: SearchQuery) -> SearchPage:
+        params: list[tuple[str, str]] = [("limit", str(query.limit))]
+        for name in ("repo", "agent", "scope", "scope_prefix", "q", "cursor"):
+            if value := getattr(query, name):
                 params.append((name, value))
-        params += [("tag", tag) for tag in tags]
-        params += [(name, moment.isoformat()) for name, moment in (("since", since), ("until", until)) if moment]
-        if all_versions:
+        params += [("tag", tag) for tag in query.tags]
+        moments = (("since", query.since), ("until", query.until))
+        params += [(name, moment.isoformat()) for name, moment in moments if moment]
+        if query.all_versions:
             params.append(("all_versions", "true"))
         page = self._call("GET", "/contexts", params=params).json()
         return SearchPage([Context.from_document(item) for item in page["items"]], page["next"])
@@ -389,16 +316,16 @@ class HttpContextClient(ContextClient):
         response = self._call("POST", f"/snapshots/{int(snapshot_id)}/restore")
         return [Restored.from_document(entry) for entry in response.json()["restored"]]
 
-    def handoff(self, *, repo, scope, from_agent, to_agent, deliverable, open_questions=(), provenance=None, version=None) -> int:  # type: ignore[no-untyped-def]
-        owner, name = split_repo(repo)
+    def _handoff(self, handoff: NewHandoff) -> int:
+        owner, name = split_repo(handoff.repo)
         body = {
             "owner": owner,
             "repo": name,
-            "scope": scope,
-            "from_agent": from_agent,
-            "to_agent": to_agent,
-            "package": {"deliverable": deliverable, "open_questions": list(open_questions), "provenance": provenance or {}},
-            "version": version,
+            "scope": handoff.scope,
+            "from_agent": handoff.from_agent,
+            "to_agent": handoff.to_agent,
+            "package": handoff.package,
+            "version": handoff.version,
         }
         _check_json(body)
         return int(self._call("POST", "/handoffs", json=body, expected=201).json()["id"])
@@ -407,9 +334,9 @@ class HttpContextClient(ContextClient):
         response = self._call("POST", f"/handoffs/{int(handoff_id)}/claim", conflict=AlreadyClaimed)
         return HandoffRecord.from_document(response.json())
 
-    def handoffs(self, *, to_agent=None, repo=None, scope=None, unclaimed=True, limit=DEFAULT_LIMIT) -> list[HandoffRecord]:  # type: ignore[no-untyped-def]
-        params = {"unclaimed": str(unclaimed).lower(), "limit": str(limit)}
-        params.update({name: value for name, value in (("to_agent", to_agent), ("repo", repo), ("scope", scope)) if value})
+    def _handoffs(self, query: HandoffQuery) -> list[HandoffRecord]:
+        params = {"unclaimed": str(query.unclaimed).lower(), "limit": str(query.limit)}
+        params.update({name: value for name in ("to_agent", "repo", "scope") if (value := getattr(query, name))})
         return [HandoffRecord.from_document(doc) for doc in self._call("GET", "/handoffs", params=params).json()["items"]]
 
     def record_decisions(self, repo: str, job: str, entries: Sequence[Entry]) -> int:
@@ -491,15 +418,10 @@ class DbContextClient(ContextClient):
         except NotFound:
             return None
 
-    def put(self, repo, agent, scope, data, *, expected_version, summary="", tags=()) -> int:  # type: ignore[no-untyped-def]
-        _check_json(data)
+    def _put(self, write: ContextWrite) -> int:
+        ref = ContextRef.parse(write.repo, write.agent, write.scope)
         document = self.service.put(
-            self.grant,
-            ContextRef.parse(repo, agent, scope),
-            data,
-            if_match=expected_version or None,
-            summary=summary,
-            tags=list(tags),
+            self.grant, ref, write.data, if_match=write.expected_version, summary=write.summary, tags=write.tags
         )
         return int(document["version"])
 
@@ -507,12 +429,7 @@ class DbContextClient(ContextClient):
         entries = self.service.lineage(self.grant, ContextRef.parse(repo, agent, scope), version)
         return [LineageEntry.from_document(entry) for entry in entries]
 
-    def search(self, *, repo=None, agent=None, scope=None, scope_prefix=None, tags=(), q=None, since=None,  # type: ignore[no-untyped-def]
-               until=None, cursor=None, limit=DEFAULT_LIMIT, all_versions=False) -> SearchPage:  # fmt: skip
-        query = SearchQuery(
-            repo=repo, agent=agent, scope=scope, scope_prefix=scope_prefix, tags=tuple(tags), q=q, since=since,
-            until=until, cursor=cursor, limit=limit, all_versions=all_versions,
-        )  # fmt: skip
+    def _search(self, query: SearchQuery) -> SearchPage:
         page = self.service.search(self.grant, query)
         return SearchPage([Context.from_document(item) for item in page["items"]], page["next"])
 
@@ -523,20 +440,20 @@ class DbContextClient(ContextClient):
     def restore(self, snapshot_id: int) -> list[Restored]:
         return [Restored.from_document(entry) for entry in self.service.restore(self.grant, snapshot_id)["restored"]]
 
-    def handoff(self, *, repo, scope, from_agent, to_agent, deliverable, open_questions=(), provenance=None, version=None) -> int:  # type: ignore[no-untyped-def]
-        package = {"deliverable": deliverable, "open_questions": list(open_questions), "provenance": provenance or {}}
-        _check_json(package)
+    def _handoff(self, handoff: NewHandoff) -> int:
         created = self.service.create_handoff(
-            self.grant, repo=repo, scope=scope, from_agent=from_agent, to_agent=to_agent, package=package, version=version
-        )
+            self.grant, repo=handoff.repo, scope=handoff.scope, from_agent=handoff.from_agent,
+            to_agent=handoff.to_agent, package=handoff.package, version=handoff.version,
+        )  # fmt: skip
         return int(created["id"])
 
     def claim(self, handoff_id: int) -> HandoffRecord:
         return HandoffRecord.from_document(self.service.claim_handoff(self.grant, handoff_id))
 
-    def handoffs(self, *, to_agent=None, repo=None, scope=None, unclaimed=True, limit=DEFAULT_LIMIT) -> list[HandoffRecord]:  # type: ignore[no-untyped-def]
+    def _handoffs(self, query: HandoffQuery) -> list[HandoffRecord]:
         found = self.service.list_handoffs(
-            self.grant, to_agent=to_agent, repo=repo, scope=scope, unclaimed=unclaimed, limit=limit
+            self.grant, to_agent=query.to_agent, repo=query.repo, scope=query.scope, unclaimed=query.unclaimed,
+            limit=query.limit,
         )
         return [HandoffRecord.from_document(doc) for doc in found]
 

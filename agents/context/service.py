@@ -3,22 +3,21 @@ maybe read-only).
 
 The HTTP API (bot/api) and the in-process ContextClient both go through here, so
 access rules, optimistic concurrency and the audit log are the same either way. Every
-write records an audit entry (who, what, when, which job) in its own transaction.
+write records an audit entry (who, what, when, which job) in its own transaction; a
+context version is written by agents/context/writes.py.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, NoReturn
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from agents.context import cache, repository, snapshots
+from agents.context import repository, snapshots, writes
 from agents.store.db import Store
 from agents.context.documents import (
     AGENT_MAX,
@@ -35,14 +34,16 @@ from agents.context.documents import (
 from agents.context.errors import AlreadyClaimed, Conflict, Forbidden, InvalidRequest, NotFound
 from agents.context.models import ContextVersion, Handoff
 from agents.store.tables import AuditEntry
-from agents.context.repository import ContextKey, StaleContext
+from agents.context.repository import StaleContext
 from agents.context.search import DEFAULT_LIMIT, MAX_LIMIT, SearchQuery, find
+from agents.context.writes import Append, SessionWriter
 from agents.tokens import Grant
 
 
 class ContextService:
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.writer = SessionWriter(store)
 
     # ------------------------------------------------------------------ access
 
@@ -89,21 +90,8 @@ class ContextService:
     ) -> dict[str, Any]:
         """Write the next version. `if_match` None creates the context and fails if it exists;
         otherwise it must be the latest version (StaleContext if not: never a silent overwrite)."""
-        return self.write(self.prepare_put(grant, ref, data, if_match=if_match, summary=summary, tags=tags))
-
-    def write(self, append: Append) -> dict[str, Any]:
-        """`put` once checked: the write, published to the cache (if watched) before this returns."""
-        try:
-            if self.store.engine.dialect.name == "postgresql":
-                row = self._append_postgres(append)
-            else:
-                with self.store.session() as session:
-                    row = self._append(session, append)
-        except IntegrityError as exc:
-            raise written_concurrently(append.ref) from exc
-        if row is None:
-            self.refuse_stale(append)
-        return version_document(row)
+        append = self.prepare_put(grant, ref, data, if_match=if_match, summary=summary, tags=tags)
+        return version_document(self.writer.write(append))
 
     def prepare_put(
         self,
@@ -115,51 +103,13 @@ class ContextService:
         summary: str = "",
         tags: list[str] | tuple[str, ...] = (),
     ) -> Append:
-        """The write `put` makes, checked (access, contents, If-Match) and ready for either write path."""
+        """The write `put` makes, checked (access, contents, If-Match) and ready for either backend."""
         self.check_write(grant, ref)
         check_contents(data, summary, tags)
         if if_match is not None and if_match < 1:
             raise StaleContext(f"{ref} has no version {if_match}: send no If-Match to create it")
-        return Append(
-            grant, ref, ref.key(grant.installation_id), data, summary, list(tags),
-            expected=if_match if if_match is not None else 0, at=datetime.now(timezone.utc),
-        )  # fmt: skip
-
-    def refuse_stale(self, append: Append) -> NoReturn:
-        """Why a write found another latest version than it expected, as the StaleContext to answer."""
-        ref = append.ref
-        if append.expected == 0:
-            raise StaleContext(f"{ref} exists: send If-Match with the version you read (its ETag)")
-        with self.store.reading() as session:
-            exists = repository.latest(session, append.key) is not None
-        if not exists:
-            raise StaleContext(f"{ref} does not exist: send no If-Match to create it")
-        raise StaleContext(f"{ref} has changed since version {append.expected}: read it again")
-
-    def _append_postgres(self, append: Append) -> ContextVersion | None:
-        """The same write as `_append` in one statement, committed on its own (one round trip instead
-        of five), then published to the cache, as a session's commit would, before the caller answers."""
-        with self.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            written = connection.exec_driver_sql(APPEND_POSTGRES, append.parameters()).first()
-        if written is None:
-            return None
-        row = append.row(*written)
-        published = cache.watcher(self.store)
-        if published is not None:
-            published.publish([row])
-        return row
-
-    def _append(self, session: Session, append: Append) -> ContextVersion | None:
-        """The portable write: the repository's optimistic save and an audit entry, in the ORM."""
-        try:
-            row = repository.save(
-                session, append.key, append.data, expected_version=append.expected, summary=append.summary,
-                tags=append.tags, created_by=append.grant.actor, job_id=append.grant.job_id,
-            )  # fmt: skip
-        except StaleContext:
-            return None
-        self._audit(session, append.grant, "context.put", f"{append.ref}@{row.version}", {"version": row.version})
-        return row
+        expected = if_match if if_match is not None else 0
+        return Append.by_grant(grant, ref, data, expected=expected, summary=summary, tags=list(tags))
 
     def lineage(self, grant: Grant, ref: ContextRef, version: int | None = None) -> list[dict[str, Any]]:
         self.check_read(grant, ref)
@@ -205,6 +155,7 @@ class ContextService:
                 self._audit(session, grant, "snapshot.restore", f"snapshot:{snapshot.id}", {"restored": entries})
         except IntegrityError as exc:
             raise Conflict(f"a context of snapshot {snapshot_id} was written during the restore: restore again") from exc
+        writes.publish(self.store, [row for _, row, _ in restored])
         return {"snapshot": snapshot_id, "restored": entries}
 
     # ------------------------------------------------------------------ handoffs
@@ -327,68 +278,3 @@ class ContextService:
 def _ref_fields(ref: ContextRef) -> dict[str, str]:
     owner, _, name = ref.repo.partition("/")
     return {"owner": owner, "repo": name, "agent": ref.agent, "scope": ref.scope}
-
-
-# ContextService._append in one statement: the version check, the insert linked to its parent,
-# and the audit entry. A single statement is atomic on its own, so it needs no transaction.
-# In psycopg's parameter style: the thread path (exec_driver_sql) and the API's event-loop path
-# (bot/api/loop_db.py) hand it to the driver as it is.
-APPEND_POSTGRES = """
-    WITH latest AS (
-        SELECT id, version FROM context_versions
-        WHERE installation_id = %(installation_id)s AND repo = %(repo)s AND agent = %(agent)s AND scope = %(scope)s
-        ORDER BY version DESC LIMIT 1
-    ), written AS (
-        INSERT INTO context_versions
-            (installation_id, repo, agent, scope, version, parent_id, data, summary, tags, created_by, job_id, created_at)
-        SELECT %(installation_id)s, %(repo)s, %(agent)s, %(scope)s, COALESCE((SELECT version FROM latest), 0) + 1,
-               (SELECT id FROM latest), CAST(%(data)s AS json), %(summary)s, CAST(%(tags)s AS json), %(actor)s, %(job_id)s, %(now)s
-        WHERE COALESCE((SELECT version FROM latest), 0) = %(expected)s
-        RETURNING id, version
-    ), audited AS (
-        INSERT INTO audit_log (actor, action, target, details, installation_id, job_id, at)
-        SELECT %(actor)s, 'context.put', %(target)s || '@' || version, json_build_object('version', version),
-               %(installation_id)s, %(job_id)s, %(now)s
-        FROM written
-    )
-    SELECT id, version FROM written
-    """
-
-
-def written_concurrently(ref: ContextRef) -> StaleContext:
-    """Another writer took the same version number first (the unique constraint said so)."""
-    return StaleContext(f"{ref} was written concurrently: read it again")
-
-
-@dataclass(frozen=True)
-class Append:
-    """A checked write of a context's next version, as both write paths take it."""
-
-    grant: Grant
-    ref: ContextRef
-    key: ContextKey
-    data: dict[str, Any]
-    summary: str
-    tags: list[str]
-    expected: int  # the latest version the writer read; 0: it creates the context
-    at: datetime
-
-    def parameters(self) -> dict[str, Any]:
-        key, grant = self.key, self.grant
-        return {
-            "installation_id": key.installation_id, "repo": key.repo, "agent": key.agent, "scope": key.scope,
-            # json.dumps: what the JSON column type itself writes, so both paths store the same text
-            "data": json.dumps(self.data), "summary": self.summary, "tags": json.dumps(self.tags),
-            "actor": grant.actor, "job_id": grant.job_id, "now": self.at, "expected": self.expected,
-            "target": str(self.ref),
-        }  # fmt: skip
-
-    def row(self, row_id: int, version: int) -> ContextVersion:
-        """The row APPEND_POSTGRES wrote, built from what was sent instead of read back."""
-        key = self.key
-        return ContextVersion(
-            id=row_id, installation_id=key.installation_id, repo=key.repo, agent=key.agent, scope=key.scope,
-            version=version, data=self.data, summary=self.summary, tags=self.tags, created_by=self.grant.actor,
-            job_id=self.grant.job_id, delivery_id=None, created_at=self.at,
-        )  # fmt: skip
-

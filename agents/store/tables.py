@@ -68,7 +68,8 @@ class AgentRun(Base):
     agent: Mapped[str] = mapped_column(String(64))
     attempt: Mapped[int] = mapped_column(Integer, default=1)
     worker: Mapped[str | None] = mapped_column(String(128))
-    # running → ok | error | timeout; abandoned when its worker died and a later attempt took over
+    # running → ok | error | timeout | deferred (rate limited: a later delivery runs it); abandoned when its
+    # worker died and a later attempt took over
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)

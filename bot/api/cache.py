@@ -6,17 +6,37 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import structlog
 from redis.exceptions import RedisError
 
-from agents.context.cache import ENTRY_TTL_MS, LEASE_TTL_MS, MARK_TTL_MS, cache_key, encode, writing_key
+from agents.context.cache import (
+    ENTRY_TTL_MS,
+    FILL_LUA,
+    FINISH_LUA,
+    LEASE_TTL_MS,
+    MARK_FUNCTION,
+    MARK_TTL_MS,
+    PUBLISH_LUA,
+    READ_LUA,
+    cache_key,
+    encode,
+    writing_key,
+)
 from agents.context.models import ContextVersion
 from agents.context.repository import ContextKey
-from bot.api.gate import Gate, LoopRedis, RedisRateLimiter, admission, unlimited
+from bot.loop_redis import LoopRedis
 
 log = structlog.get_logger(__name__)
+
+# What LatestReader runs, by name, on LoopRedis.
+SCRIPTS = {
+    "read": READ_LUA,
+    "fill": FILL_LUA,
+    "mark": MARK_FUNCTION + "mark_writing(KEYS[1], KEYS[2], ARGV[1], ARGV[2])",
+    "publish": PUBLISH_LUA,
+    "finish": FINISH_LUA,
+}
 
 
 @dataclass(frozen=True)
@@ -42,19 +62,22 @@ class Mark:
 
 
 class LatestReader:
-    def __init__(self, redis_client: LoopRedis, limiter: RedisRateLimiter, *, prefix: str) -> None:
-        self.redis, self.limiter, self.prefix = redis_client, limiter, prefix
+    def __init__(self, redis_client: LoopRedis, *, prefix: str) -> None:
+        self.redis, self.prefix = redis_client, prefix
 
-    async def admit_and_lookup(self, gate: Gate, token_id: str, key: ContextKey) -> Hit | Lease | None:
-        """`gate.limit` and the cache's read in one round trip (the hot path). Raises as the limit says; else
-        the cached latest version, or a lease to fill it, or None (another reader holds it, or Redis failed)."""
+    async def lookup(self, key: ContextKey) -> Hit | Lease | None:
+        """The cached latest version, or a lease to fill it, or None (another reader holds it, a write is
+        in flight, or Redis failed: read the database and fill nothing)."""
         lease = secrets.token_hex(8)
-        reply = await self._admit_and(gate, token_id, key, "admit_and_read", lease, LEASE_TTL_MS)
-        if reply is None:
+        entry = cache_key(self.prefix, key)
+        try:
+            found = await self.redis.script("read")(keys=[entry, writing_key(entry)], args=[lease, LEASE_TTL_MS])
+        except RedisError as exc:
+            log.warning("context_cache.read_failed", error=repr(exc))
             return None
-        if len(reply) == 4:
-            return Hit(int(reply[2]), reply[3])
-        return Lease(lease) if reply[2] == 1 else None
+        if isinstance(found, list):
+            return Hit(int(found[0]), found[1])
+        return Lease(lease) if found == 1 else None
 
     async def fill(self, key: ContextKey, lease: Lease, row_id: int, version: int, body: bytes) -> None:
         try:
@@ -64,25 +87,17 @@ class LatestReader:
         except RedisError as exc:
             log.warning("context_cache.fill_failed", error=repr(exc))
 
-    async def admit_and_mark(self, gate: Gate, token_id: str, key: ContextKey) -> Mark | None:
-        """`gate.limit` and the writer's mark in one round trip. Raises as the limit says; else the mark,
-        or None if Redis failed (then nothing was marked: publish before answering)."""
+    async def mark(self, key: ContextKey) -> Mark | None:
+        """Join the context's writers in flight before writing it: the mark, or None if Redis failed
+        (then nothing was marked: publish before answering)."""
         mark = Mark(key, secrets.token_hex(8))
-        reply = await self._admit_and(gate, token_id, key, "admit_and_mark", mark.writer, MARK_TTL_MS)
-        return None if reply is None else mark
-
-    async def _admit_and(self, gate: Gate, token_id: str, key: ContextKey, script: str, *args: object) -> list[Any] | None:
-        """The token's rate limit, then `script`'s work on the context's entry, in one round trip. Raises as
-        the limit says; None if Redis could not be asked (the request goes on unlimited, as `Gate.limit`)."""
         entry = cache_key(self.prefix, key)
-        keys = [*self.limiter.keys(token_id), entry, writing_key(entry)]
         try:
-            reply = await self.redis.script(script)(keys=keys, args=[*self.limiter.args(gate.clock()), *args])
+            await self.redis.script("mark")(keys=[entry, writing_key(entry)], args=[mark.writer, MARK_TTL_MS])
         except RedisError as exc:
-            gate.enforce(token_id, unlimited(exc))
+            log.warning("context_cache.mark_failed", error=repr(exc))
             return None
-        gate.enforce(token_id, admission(reply[0], reply[1]))
-        return reply
+        return mark
 
     async def finish(self, mark: Mark | None, row: ContextVersion | None) -> None:
         """Publish a write's new version (if it made one) and leave the writers in flight (if marked)."""

@@ -29,7 +29,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import jwt
@@ -50,13 +50,12 @@ from agents.context.errors import Conflict, ContextError, Forbidden, InvalidRequ
 from agents.store.tables import Installation, OidcExchange
 from agents.tokens import Grant, IssuedToken
 from agents.domain import job as job_record
-from bot.api.gate import Gate, error_response
+from bot.api.errors import error_response
+from bot.api.json_body import read_json_body
 from bot import tenancy
 from bot.api.schemas import ErrorBody
 from bot.github import GitHubClients, github_clients
-
-if TYPE_CHECKING:
-    from bot.app import Platform
+from bot.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -325,7 +324,7 @@ async def runner_github_token(clients: GitHubClients, store: Store, issued: Issu
 
 async def read_request(request: Request) -> CoeTokenRequest:
     try:
-        await Gate.read_body(request)
+        await read_json_body(request)
         asked = CoeTokenRequest.model_validate(await request.json() if await request.body() else None)
         check_segment("job", asked.job, tokens.JOB_ID_MAX)
     except (InvalidRequest, ValidationError) as exc:
@@ -336,8 +335,7 @@ async def read_request(request: Request) -> CoeTokenRequest:
 # --------------------------------------------------------------------------- the route
 
 
-def router(platform: "Platform") -> APIRouter:
-    settings = platform.settings
+def router(settings: Settings, store: Store) -> APIRouter:
     oidc = ActionsOidc(settings.oidc_issuer, settings.oidc_audience)
     clients = github_clients(settings)
     app_clients = clients if clients is not None and clients.mode == "app" else None
@@ -360,11 +358,11 @@ def router(platform: "Platform") -> APIRouter:
             job = asked.job
             runner = await run_in_threadpool(oidc.verify, asked.oidc_token)
             issued = await run_in_threadpool(
-                issue_job_token, platform.store, runner, job, settings.coe_token_ttl, settings.oidc_workflow_refs
+                issue_job_token, store, runner, job, settings.coe_token_ttl, settings.oidc_workflow_refs
             )
             github_token = None
             if app_clients is not None:
-                github_token = await runner_github_token(app_clients, platform.store, issued, runner)
+                github_token = await runner_github_token(app_clients, store, issued, runner)
         except TokenRefused as refused:
             log.warning("coe.token_refused", job=job, status=401, reason=str(refused))
             return error_response(Unauthorized(REFUSED))

@@ -9,13 +9,14 @@ from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from starlette.background import BackgroundTask
 
 from agents.context.documents import VERSION_MAX, ContextRef
-from agents.context.errors import ContextError, InvalidRequest
+from agents.context.errors import InvalidRequest
 from agents.context.search import DEFAULT_LIMIT, MAX_LIMIT, SearchQuery
 from agents.tokens import Grant
 from bot.api.cache import Hit
-from bot.api.gate import granted, limits_itself
+from bot.api.route import granted
 from bot.api.schemas import (
     ERRORS,
     WRITE_ERRORS,
@@ -29,7 +30,7 @@ from bot.api.schemas import (
 )
 
 if TYPE_CHECKING:
-    from bot.api import Api
+    from bot.api.router import Api
 
 JSON = "application/json"
 _VERSION_TAG = re.compile(r'^"?([0-9]{1,18})"?$')
@@ -78,9 +79,7 @@ def router(api: "Api") -> APIRouter:
             409: {"model": ErrorBody, "description": "Stale or missing If-Match, or If-Match on a context that does not exist."},
         },
     )
-    @limits_itself  # the rate limit and the cache writer's mark in one round trip (Api.put)
     async def store_context(
-        request: Request,
         owner: str,
         repo: str,
         agent: str,
@@ -91,24 +90,19 @@ def router(api: "Api") -> APIRouter:
         ),
         grant: Grant = Depends(granted),
     ) -> Response:
-        token_id = request.state.token_id
-        try:
-            ref = ContextRef.of(owner, repo, agent, scope)
-            append = api.service.prepare_put(
-                grant, ref, body.data, if_match=expected_version(if_match), summary=body.summary, tags=body.tags
-            )
-        except ContextError:
-            await api.gate.limit(token_id)  # refusals count against the limit too
-            raise
-        written, after_answer = await api.put(token_id, append)
-        version = written["version"]
+        ref = ContextRef.of(owner, repo, agent, scope)
+        append = api.service.prepare_put(
+            grant, ref, body.data, if_match=expected_version(if_match), summary=body.summary, tags=body.tags
+        )
+        written = await api.writer.append(append)
+        version = written.row.version
         location = "/api/v1/contexts/" + "/".join(quote(part, safe="") for part in (owner, repo, agent, scope))
         return Response(
             orjson.dumps({"version": version}),
             status_code=201,
             media_type=JSON,
             headers={"ETag": etag(version), "Location": f"{location}?version={version}"},
-            background=after_answer,
+            background=None if written.after_answer is None else BackgroundTask(written.after_answer),
         )
 
     @routes.get(
@@ -117,7 +111,6 @@ def router(api: "Api") -> APIRouter:
         summary="Retrieve a context: its latest version, or `version`",
         responses={**ERRORS, 304: {"description": "If-None-Match names this version."}},
     )
-    @limits_itself  # the rate limit and the cache answer in one round trip
     async def retrieve_context(
         request: Request,
         owner: str,
@@ -128,19 +121,13 @@ def router(api: "Api") -> APIRouter:
         if_none_match: str | None = Header(None, description="ETags already held: 304 if the version is one of them."),
         grant: Grant = Depends(granted),
     ) -> Response:
-        token_id = request.state.token_id
-        try:
-            ref = ContextRef.of(owner, repo, agent, scope)
-            api.service.check_read(grant, ref)
-        except ContextError:
-            await api.gate.limit(token_id)  # refusals count against the limit too
-            raise
+        ref = ContextRef.of(owner, repo, agent, scope)
+        api.service.check_read(grant, ref)
         if version is not None or api.cache is None:
-            await api.gate.limit(token_id)
             _, document = await api.call(api.service.read, grant, ref, version)
             return version_response(request, document["version"], orjson.dumps(document))
         key = ref.key(grant.installation_id)
-        cached = await api.cache.admit_and_lookup(api.gate, token_id, key)
+        cached = await api.cache.lookup(key)
         if isinstance(cached, Hit):
             return version_response(request, cached.version, cached.body)
         row_id, document = await api.call(api.service.read, grant, ref)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from agents.context.documents import ID_MAX
 from agents.context.search import DEFAULT_LIMIT, MAX_LIMIT
 from agents.tokens import Grant
-from bot.api.gate import granted
+from bot.api.route import granted
 from bot.api.schemas import (
     ERRORS,
     WRITE_ERRORS,
@@ -23,7 +23,7 @@ from bot.api.schemas import (
 )
 
 if TYPE_CHECKING:
-    from bot.api import Api
+    from bot.api.router import Api
 
 JSON = "application/json"
 

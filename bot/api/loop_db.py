@@ -1,16 +1,17 @@
-"""PostgreSQL on the event loop: PUT's write and the gate's token loads.
+"""PostgreSQL on the event loop: PUT's write (the loop backend of agents/context/writes.py, through
+bot/api/loop_writer.py) and the gate's token loads.
 
 A store call from a thread costs two hand-offs between the event loop and a worker
 thread and SQLAlchemy's execution around one statement; under load the thread then also
 waits for the GIL the loop holds, and the requests on the loop wait for the thread. The
 API therefore runs its hot statements on the loop — the write
-(agents.context.service.APPEND_POSTGRES) and a token's load (agents.tokens.LOAD)
+(agents.context.writes.APPEND_POSTGRES) and a token's load (agents.tokens.LOAD)
 — over a small pool of psycopg async connections made with the engine's own connection
 arguments; everything else (the checks before a write, the StaleContext diagnosis after)
-is the service's, as on the thread path.
+runs in threads, as on the session backend.
 
 The pool belongs to the event loop the app's lifespan opened it on (a server has one). A
-request on another loop (a TestClient used without `with`) takes the thread path.
+request on another loop (a TestClient used without `with`) takes the session backend.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sqlalchemy.dialects import postgresql
 from agents import tokens
 from agents.store.db import Store
 from agents.context.models import ContextVersion
-from agents.context.service import APPEND_POSTGRES, Append, written_concurrently
+from agents.context.writes import APPEND_POSTGRES, Append, written_concurrently
 from agents.tokens import TokenRecord
 
 CONNECTIONS = 8  # as many as the store's threads: more only queue in PostgreSQL

@@ -203,7 +203,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     429: {"model": ErrorBody, "description": "Over the token's rate limit; see Retry-After."},
     503: {"model": ErrorBody, "description": "The store cannot be reached; try again after Retry-After."},
 }
-# Every POST and PUT reads its body, if one is sent, before anything else (bot/api/gate.py).
+# Every POST and PUT reads its body, if one is sent, before its handler (bot/api/route.py, json_body.py).
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
     413: {"model": ErrorBody, "description": "Body larger than the limit."},

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Depends, Path, Response
 
 from agents.context.documents import ID_MAX
 from agents.tokens import Grant
-from bot.api.gate import granted
+from bot.api.route import granted
 from bot.api.schemas import WRITE_ERRORS, ErrorBody, RestoreResult, SnapshotCreate, SnapshotCreated
 
 if TYPE_CHECKING:
-    from bot.api import Api
+    from bot.api.router import Api
 
 JSON = "application/json"
 

@@ -14,7 +14,9 @@ Knobs: `fail_next(method, path_regex, status, headers, body, times)` answers the
 matching request(s) with an error; `hold(method, path_regex)` / `release()` do the work
 but keep the answer back; `set_permission(user, level)`; `valid_anchors` (None = every
 inline review comment anchors; else a set of (path, line) that do); `token_ttl`;
-`revoke_tokens()`; `default_branch` (of every repo, "main").
+`revoke_tokens()`; `default_branch` (of every repo, "main"); `rate_limit(remaining, reset,
+limit)` sends those `x-ratelimit-*` headers with every answer. A file of the contents API
+carries an ETag (its blob id) and is answered 304 to an `If-None-Match` naming it.
 
 Reviews, as GitHub treats them: one without `event` is PENDING (kept in `reviews`, no
 `submitted_at`) and may be deleted; a pull request holds at most one pending review (of
@@ -189,6 +191,7 @@ class FakeGitHub(HookDeliveries):
         self.token_apps: dict[str, int] = {}  # installation token → the App it was minted for
         self._revoked: set[str] = set()
         self._failures: list[_Failure] = []
+        self._every_answer: dict[str, str] = {}  # headers sent with every answer (rate_limit)
         self._holds: list[tuple[str, re.Pattern[str]]] = []
         self._released = threading.Event()
         self._held_count = 0
@@ -238,6 +241,11 @@ class FakeGitHub(HookDeliveries):
     @property
     def held(self) -> int:
         return self._held_count
+
+    def rate_limit(self, remaining: int, reset: float, limit: int = 5000) -> None:
+        """Tell every answer's `x-ratelimit-*` headers: this many calls left of `limit` until `reset` (epoch s)."""
+        self._every_answer = {"x-ratelimit-limit": str(limit), "x-ratelimit-remaining": str(remaining),
+                              "x-ratelimit-reset": str(int(reset)), "x-ratelimit-resource": "core"}
 
     def set_permission(self, user: str, level: str) -> None:
         assert level in LEGACY_PERMISSION, level
@@ -441,6 +449,7 @@ class FakeGitHub(HookDeliveries):
         with self._lock:
             self.requests.append(call)
             status, body, headers = self._dispatch(call, str(request.url))
+            headers = self._every_answer | headers
         call.status = status
         if any(method == call.method and pattern.search(call.path) for method, pattern in self._holds):
             with self._lock:
@@ -684,9 +693,12 @@ class FakeGitHub(HookDeliveries):
         content = self.files.get((repo, ref, path))
         if content is None:
             return 404, {"message": "Not Found"}, {}
+        etag = f'W/"{_blob_sha(content)}"'
+        if call.headers.get("if-none-match") == etag:
+            return 304, None, {"etag": etag}
         return 200, self._content(repo, ref, path, content) | {
             "type": "file", "encoding": "base64", "content": base64.b64encode(content).decode(),
-        }, {}
+        }, {"etag": etag}
 
     def _content(self, repo: str, ref: str, path: str, content: bytes) -> dict[str, Any]:
         url = f"{self._base(repo)}/contents/{path}?ref={ref}"

@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
 from agents.context.client import DbContextClient
 from agents.store.db import Store
 from agents.tokens import Grant
-from bot.api.gate import MAX_BODY_BYTES
+from bot.api.json_body import API_BODY_MAX_BYTES
 from bot.app import create_app
 from tests.conftest import FUZZ_CASES, TEST_SECRET
 from tests.context_api_support import bearer, issue, live_server
@@ -144,7 +144,7 @@ def send(name: str, url: str, token: str) -> requests.Response:
     if name == "no token":
         return requests.get(f"{url}/api/v1/contexts", timeout=10)
     if name == "a body over the limit":
-        body = json.dumps({"data": {"text": "x" * MAX_BODY_BYTES}})
+        body = json.dumps({"data": {"text": "x" * API_BODY_MAX_BYTES}})
         return requests.put(f"{url}{CONTEXT}", data=body, headers={**auth, **JSON}, timeout=30)
     if name == "a body that is not JSON":
         return requests.put(f"{url}{CONTEXT}", data="data", headers={**auth, "Content-Type": "text/plain"}, timeout=10)

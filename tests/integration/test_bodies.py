@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from agents.store.tables import InboxRecord
 from bot.app import create_app
-from bot.settings import MAX_BODY_BYTES
+from bot.settings import WEBHOOK_BODY_MAX_BYTES
 from tests.conftest import TEST_SECRET, fixture_path
 from tests.context_api_support import live_server
 from tests.helpers import make_platform, make_settings, signed_headers
@@ -98,7 +98,7 @@ async def unsigned_bodies_together(url: str, senders: int, size: int) -> list[tu
 
 
 def test_unsigned_bodies_beyond_the_bytes_in_flight_are_refused_before_they_are_all_held(sqlite_store):
-    cap = MAX_BODY_BYTES  # the smallest cap allowed: one largest delivery
+    cap = WEBHOOK_BODY_MAX_BYTES  # the smallest cap allowed: one largest delivery
     platform = make_platform(sqlite_store, settings=make_settings(WAOOAW_WEBHOOK_BYTES_IN_FLIGHT=cap))
     senders, size = 6, 8 * 1024 * 1024
     assert senders * size > cap

@@ -18,7 +18,7 @@ from sqlalchemy import delete, select, text
 from agents import tokens
 from agents.context.models import ContextVersion
 from agents.store.tables import AuditEntry
-from bot.api.gate import MAX_BODY_BYTES
+from bot.api.json_body import API_BODY_MAX_BYTES
 from bot.app import create_app
 from tests.conftest import TEST_SECRET
 from tests.context_api_support import Clock, api_app, bearer, expired_token, issue
@@ -156,19 +156,19 @@ def test_malformed_bodies_are_422_and_write_nothing(client, token, store, body):
 
 
 def test_oversized_body_is_413_by_length_and_by_stream(client, token):
-    big = b'{"data": {"x": "' + b"a" * MAX_BODY_BYTES + b'"}}'
+    big = b'{"data": {"x": "' + b"a" * API_BODY_MAX_BYTES + b'"}}'
     declared = client.put(URL, content=big, headers={**bearer(token), "Content-Type": "application/json"})
     assert declared.status_code == 413
 
     def chunks():  # no Content-Length: the cap applies while reading
         yield b'{"data": {"x": "'
-        for _ in range(MAX_BODY_BYTES // 65536 + 1):
+        for _ in range(API_BODY_MAX_BYTES // 65536 + 1):
             yield b"a" * 65536
         yield b'"}}'
 
     streamed = client.put(URL, content=chunks(), headers={**bearer(token), "Content-Type": "application/json"})
     assert streamed.status_code == 413
-    just_under = {"data": {"x": "a" * (MAX_BODY_BYTES - 100)}}
+    just_under = {"data": {"x": "a" * (API_BODY_MAX_BYTES - 100)}}
     assert client.put(URL, json=just_under, headers=bearer(token)).status_code == 201
 
 

@@ -17,8 +17,11 @@ import pytest
 import redis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from agents.base import AgentEnv, HandoffPackage, WowAgent
+from agents.catalog import default_registry
 from agents.context import repository
 from agents import tokens
 from agents.context.cache import (
@@ -32,10 +35,15 @@ from agents.context.cache import (
     watcher,
     writing_key,
 )
+from agents.context.models import Handoff
+from agents.events import Event
 from agents.store.db import Store
+from agents.store.tables import AuditEntry
 from agents.context.repository import ContextKey, StaleContext
+from agents.context.writes import Append, SessionWriter
 from bot.api import api_router
-from bot.api.gate import TokenBook, announce_revocation
+from bot.api.revocation import announce_revocation
+from bot.api.token_book import TokenBook
 from bot.app import build_platform
 from tests.context_api_support import Clock, api_app, bearer, drop_prefix, free_port, issue, live_server, unique_prefix
 from tests.helpers import make_settings
@@ -92,9 +100,61 @@ def test_a_version_written_by_an_agent_outside_the_api_is_served_at_once(app, pg
     with TestClient(app) as client:
         put(client, token, {"by": "api"})
         assert client.get(URL, headers=bearer(token)).json()["version"] == 1  # now cached
-        with pg_store.session() as session:  # WowAgent.save_context's path, through the same store
-            repository.save(session, KEY, {"by": "agent"}, expected_version=1, created_by="wowvision")
+        # WowAgent.save_context's path, through the same store
+        SessionWriter(pg_store).write(Append(KEY, {"by": "agent"}, 1, "wowvision"))
         assert client.get(URL, headers=bearer(token)).json()["data"] == {"by": "agent"}
+
+
+class Noting(WowAgent):
+    name = "noting"
+
+    async def execute(self, event: Event) -> list:
+        return []
+
+
+def test_an_agents_writes_are_audited_and_published_as_the_apis_are(pg_store, redis_url, redis_client, prefix):
+    """WowAgent.save_context and handoff_to take the one append: an audit entry each, the cache at once."""
+    published = watch(pg_store, redis_url, prefix=prefix)
+    agent = Noting(AgentEnv(store=pg_store, registry=default_registry(pg_store)))
+    event = Event("delivery-1", "issues", {}, action="opened", repo="octo/hello", installation_id=1)
+
+    async def save_then_hand_off() -> int:
+        await agent.wake_up(event)
+        agent.context["n"] = 1
+        await agent.save_context(event)
+        agent.context["n"] = 2
+        return await agent.handoff_to("reviewer", HandoffPackage("the draft"), event)
+
+    handoff_id = asyncio.run(save_then_hand_off())
+    key = ContextKey(1, "octo/hello", "noting", "repo")
+    assert redis_client.hget(cache_key(published.prefix, key), "v") == b"2"
+    with pg_store.reading() as session:
+        audit = session.execute(
+            select(AuditEntry.actor, AuditEntry.action, AuditEntry.target, AuditEntry.installation_id)
+            .where(AuditEntry.target.like("octo/hello/noting/%"))
+            .order_by(AuditEntry.id)
+        ).all()
+        second = repository.version(session, key, 2)
+        handoff = session.get(Handoff, handoff_id)
+    assert [tuple(entry) for entry in audit] == [
+        ("noting", "context.put", "octo/hello/noting/repo@1", 1),
+        ("noting", "context.put", "octo/hello/noting/repo@2", 1),
+    ]
+    assert second.delivery_id == "delivery-1" and handoff.context_version_id == second.id
+
+
+def test_a_restore_reaches_the_cache_at_once(app, pg_store):
+    token = issue(pg_store)
+    with TestClient(app) as client:
+        put(client, token, {"n": 1})
+        snapshot = client.post(
+            "/api/v1/snapshots", json={"owner": "octo", "repo": "hello", "scope_prefix": "job-1"}, headers=bearer(token)
+        ).json()["id"]
+        put(client, token, {"n": 2}, '"1"')
+        assert client.get(URL, headers=bearer(token)).json()["version"] == 2  # now cached
+        assert client.post(f"/api/v1/snapshots/{snapshot}/restore", headers=bearer(token)).status_code == 200
+        restored = client.get(URL, headers=bearer(token)).json()
+        assert restored["version"] == 3 and restored["data"] == {"n": 1}
 
 
 def test_every_process_built_with_redis_publishes_its_writes(pg_store, redis_url):
@@ -106,14 +166,13 @@ def test_every_process_built_with_redis_publishes_its_writes(pg_store, redis_url
     try:
         assert watcher(web.store) is not None and watcher(worker.store) is not None
         app = FastAPI()
-        app.include_router(api_router(web))
+        app.include_router(api_router(web.settings, web.store))
         token = issue(pg_store, installation_id=installation)
         url = "/api/v1/contexts/octo/hello/wowvision/job-1"
         with TestClient(app) as client:
             assert put(client, token, {"n": 1}, url=url).status_code == 201
             assert client.get(url, headers=bearer(token)).json()["version"] == 1
-            with worker.store.session() as session:
-                repository.save(session, key, {"n": 2}, expected_version=1, created_by="wowvision")
+            SessionWriter(worker.store).write(Append(key, {"n": 2}, 1, "wowvision"))
             assert client.get(url, headers=bearer(token)).json()["data"] == {"n": 2}
     finally:
         keys = redis.Redis.from_url(redis_url)
@@ -302,9 +361,8 @@ def test_readers_never_see_a_version_older_than_one_acknowledged_under_concurren
             with pg_store.reading() as session:
                 latest = repository.latest(session, KEY)
             try:
-                with pg_store.session() as session:
-                    row = repository.save(session, KEY, {"agent": written}, expected_version=latest.version if latest else 0)
-                    version = row.version
+                append = Append(KEY, {"agent": written}, latest.version if latest else 0, "wowvision")
+                version = SessionWriter(pg_store).write(append).version
             except (StaleContext, IntegrityError):  # another writer won: read again
                 continue
             acknowledge(version)

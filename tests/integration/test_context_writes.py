@@ -1,5 +1,5 @@
 """The Context API's two ways to PostgreSQL: on the event loop (the app's lifespan opened it:
-bot/api/loop_db.py) and in a thread (ContextService.put, tokens.load). PUTs must write the
+bot/api/loop_db.py) and in a thread (agents/context/writes.py's SessionWriter, tokens.load). PUTs must write the
 same rows, refuse the same way, and turn a concurrent writer's version into 409, not a
 500; the gate must see the same token records either way; and both answer 503 while
 PostgreSQL cannot be reached."""
@@ -24,9 +24,9 @@ from agents.store.db import Store
 from agents.context.models import ContextVersion
 from agents.store.tables import AuditEntry, Installation
 from agents.context.repository import ContextKey
-from agents.context.service import ContextService
+from agents.context.writes import SessionWriter
 from bot.api import loop_db
-from bot.api.gate import TokenBook
+from bot.api.token_book import TokenBook
 from bot.api.loop_db import LoopDatabase
 from tests.context_api_support import api_app, bearer, expired_token, free_port, issue
 
@@ -43,7 +43,7 @@ def client_on(path: str, store, monkeypatch) -> Iterator[TestClient]:  # type: i
 
     app = api_app(store)
     if path == "loop":
-        monkeypatch.setattr(ContextService, "_append_postgres", forbidden)
+        monkeypatch.setattr(SessionWriter, "write", forbidden)
         with TestClient(app) as client:  # the lifespan opens the writer on the client's loop
             yield client
     else:
@@ -145,7 +145,7 @@ def wait_for_a_lock_wait(store) -> None:  # type: ignore[no-untyped-def]
 
 def test_an_app_started_twice_writes_on_its_loop_both_times(pg_store, monkeypatch):
     """Each lifespan opens a pool of its own (a closed psycopg pool cannot be reopened)."""
-    monkeypatch.setattr(ContextService, "_append_postgres", lambda *_: pytest.fail("a PUT took the thread path"))
+    monkeypatch.setattr(SessionWriter, "write", lambda *_: pytest.fail("a PUT took the thread path"))
     token, app = issue(pg_store), api_app(pg_store)
     for version in (1, 2):
         with TestClient(app) as client:

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from agents.store.tables import AgentRun, InboxRecord
 from bot.app import create_app
 from bot.bus import LocalBus
-from bot.settings import MAX_BODY_BYTES
+from bot.settings import WEBHOOK_BODY_MAX_BYTES
 from tests.conftest import FIXTURES, TEST_SECRET, fixture_path, load_payload
 from tests.helpers import body_of, drain, make_platform, signed_headers
 
@@ -109,7 +109,7 @@ def test_missing_event_header_is_400(client):
 
 def test_body_over_25_mib_is_413_whatever_the_signature(client):
     body = b"{" + b" " * (26 * 1024 * 1024) + b"}"
-    assert len(body) > MAX_BODY_BYTES
+    assert len(body) > WEBHOOK_BODY_MAX_BYTES
     response = client.post("/webhooks/github", content=body, headers={"X-GitHub-Event": "push"})
     assert response.status_code == 413
 

@@ -14,8 +14,10 @@ from githubkit.response import Response
 from pydantic import ValidationError
 
 from bot.github import GitHubClients, GitHubCredentialsError, RetryPolicy, github_clients
+from bot.ratelimit import Limiter, LocalLimits
 from bot.settings import Settings
 from tests.fakes.github import FakeGitHub, app_private_key
+from tests.helpers import FakeClock
 
 APP_ID = 123
 REPO = "octo/repo"
@@ -188,21 +190,38 @@ def test_server_errors_give_up_after_max_retries(fake: FakeGitHub) -> None:
     assert len(fake.calls("GET", r"/permission$")) == 3
 
 
+def limited_clients(fake: FakeGitHub, clock: FakeClock, budget: float = 600) -> GitHubClients:
+    return token_clients(fake, limiter=Limiter(LocalLimits(), budget=budget, clock=clock))
+
+
 def test_secondary_rate_limit_retry_after_is_honoured(fake: FakeGitHub) -> None:
     fake.set_permission("alice", "read")
-    fake.fail_next("GET", r"/permission$", 403, headers={"retry-after": "1"},
+    fake.fail_next("GET", r"/permission$", 403, headers={"retry-after": "7"},
                    body={"message": "You have exceeded a secondary rate limit."})
-    assert asyncio.run(token_clients(fake).permission(None, REPO, "alice")) == "read"
+    clock = FakeClock()
+    assert asyncio.run(limited_clients(fake, clock).permission(None, REPO, "alice")) == "read"
     assert [c.status for c in fake.calls("GET", r"/permission$")] == [403, 200]
+    assert sum(clock.slept) == pytest.approx(7)  # the retry went when GitHub said, not before
 
 
 def test_primary_rate_limit_waits_for_reset(fake: FakeGitHub) -> None:
-    fake.set_permission("alice", "read")
-    fake.fail_next("POST", r"/issues/1/comments$", 429, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1"})
-    github = token_clients(fake).for_installation(None)
+    clock = FakeClock()
+    reset = int(clock.now()) + 40
+    fake.fail_next("POST", r"/issues/1/comments$", 429,
+                   headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)})
+    github = limited_clients(fake, clock).for_installation(None)
     asyncio.run(github.rest.issues.async_create_comment("octo", "repo", 1, body="hi"))
     assert [c.status for c in fake.calls("POST", r"/comments$")] == [429, 201]
     assert len(fake.comments) == 1
+    assert clock.now() >= reset and sum(clock.slept) == pytest.approx(41)  # the reset, and a second for skew
+
+
+def test_rate_limit_without_a_time_waits_a_minute(fake: FakeGitHub) -> None:
+    fake.set_permission("alice", "read")
+    fake.fail_next("GET", r"/permission$", 429, body={"message": "Too many requests"})
+    clock = FakeClock()
+    assert asyncio.run(limited_clients(fake, clock).permission(None, REPO, "alice")) == "read"
+    assert sum(clock.slept) == pytest.approx(60)
 
 
 @pytest.mark.parametrize("status", [403, 404, 422])
@@ -218,24 +237,22 @@ def _failed(status: int, headers: dict[str, str], body: bytes = b"{}") -> httpx.
     return httpx.Response(status, headers=headers, content=body, request=httpx.Request("GET", "https://api.github.com/x"))
 
 
-def test_retry_policy_waits_as_github_asks_capped_by_max_wait() -> None:
+def test_retry_policy_retries_rate_limits_at_once_and_backs_off_server_errors() -> None:
+    # A rate limit is retried at once because the limiter holds the retry (tests/integration/test_github_limits.py).
     policy = RetryPolicy(max_retries=3, max_wait=600)
     secondary = SecondaryRateLimitExceeded(Response(_failed(403, {"retry-after": "7"}), Any), timedelta(seconds=7))
-    assert policy(secondary, 0).retry_after == timedelta(seconds=7)
     primary = PrimaryRateLimitExceeded(Response(_failed(403, {"x-ratelimit-remaining": "0"}), Any), timedelta(seconds=60))
-    assert policy(primary, 1).retry_after == timedelta(seconds=120)  # no reset header: 60 s, doubling
     untold = RequestFailed(Response(_failed(429, {}), Any))
-    assert policy(untold, 0).retry_after >= timedelta(seconds=60)
     worded = RequestFailed(Response(_failed(403, {}, b'{"message": "secondary rate limit"}'), Any))
-    assert policy(worded, 0).do_retry
+    for limited in (secondary, primary, untold, worded):
+        option = policy(limited, 1)
+        assert option.do_retry and timedelta(0) < option.retry_after < timedelta(seconds=0.01)
+    assert not policy(secondary, 3).do_retry
     assert not policy(RequestFailed(Response(_failed(403, {}, b'{"message": "Resource not accessible"}'), Any)), 0).do_retry
     assert policy(RequestFailed(Response(_failed(502, {}), Any)), 2).retry_after == timedelta(seconds=4)
     assert not policy(RequestFailed(Response(_failed(502, {}), Any)), 3).do_retry
-    capped = RetryPolicy(max_wait=0.5)(secondary, 0)
+    capped = RetryPolicy(max_wait=0.5)(RequestFailed(Response(_failed(502, {}), Any)), 2)
     assert capped.retry_after == timedelta(seconds=0.5)
-    past_reset = PrimaryRateLimitExceeded(
-        Response(_failed(403, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1"}), Any), timedelta(0))
-    assert policy(past_reset, 0).retry_after > timedelta(0)  # githubkit would sleep 60 s on a zero wait
 
 
 def test_request_bodies_are_validated_before_sending(fake: FakeGitHub) -> None:

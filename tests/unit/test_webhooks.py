@@ -2,7 +2,7 @@ import orjson
 import pytest
 
 from bot import webhooks
-from bot.settings import MAX_BODY_BYTES
+from bot.settings import WEBHOOK_BODY_MAX_BYTES
 
 SECRET = "s3cret"
 
@@ -42,9 +42,9 @@ def test_no_secret_means_insecure_dev_and_checks_nothing():
 
 def test_declared_size_over_cap_is_413():
     with pytest.raises(webhooks.WebhookRejected) as rejected:
-        webhooks.check_size(str(MAX_BODY_BYTES + 1))
+        webhooks.check_size(str(WEBHOOK_BODY_MAX_BYTES + 1))
     assert rejected.value.status == 413
-    webhooks.check_size(str(MAX_BODY_BYTES))
+    webhooks.check_size(str(WEBHOOK_BODY_MAX_BYTES))
 
 
 @pytest.mark.parametrize(
