@@ -10,7 +10,7 @@
     fixtures: ["spec/support/"]      # test data: a credential there is reported at notice
     review: COMMENT                  # or REQUEST_CHANGES when an error-level finding exists
     max_inline_comments: 25          # the rest go to the summary
-    budget_usd: 1.0                  # per pull request, for the LLM rung
+    budget_usd: 0.5                  # this repository's LLM spend per UTC day: only lowers the operator's
     drafts: false                    # review draft pull requests too
 
 It is read from the base commit of a change, never from the change itself, so a
@@ -72,7 +72,8 @@ class RepoConfig(BaseModel):
     fixtures: list[Glob] = Field(default_factory=list)
     review: Literal["COMMENT", "REQUEST_CHANGES"] = "COMMENT"
     max_inline_comments: int = Field(25, ge=0, le=1000)
-    budget_usd: float = Field(1.0, ge=0)
+    # Lowers the operator's daily limit of a repository (WAOOAW_LLM_REPO_DAILY_BUDGET_USD), never raises it.
+    budget_usd: float | None = Field(None, ge=0)
     drafts: bool = False
 
     _document: YamlDocument | None = PrivateAttr(None)
