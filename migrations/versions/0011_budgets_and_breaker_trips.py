@@ -4,15 +4,15 @@ An index on the ledger by installation and time, which the installation's and it
 daily and monthly budgets sum over; and the table `llm_breaker_trips`, one row each time
 the (shared) circuit breaker of the LLM client opens, which the daily report counts.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 """
 
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
