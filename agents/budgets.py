@@ -71,7 +71,7 @@ def budget_for(session: Session, policy: BudgetPolicy, owner: LedgerOwner, agent
                 policy.agent_daily_usd, policy.agent_monthly_usd)  # fmt: skip
     if any(limit is not None for limit in periodic):
         spent = spend_outside_jobs(session, owner, agent, day=day_start(now), month=month_start(now))
-        installation = f"installation {owner.installation_id}" if owner.installation_id is not None else "no installation"
+        installation = "no installation" if owner.installation_id is None else f"installation {owner.installation_id}"
         for limit, used, what in [
             (policy.repo_daily_usd if owner.repo else None, spent.repo_day, f"the daily LLM budget of {owner.repo}"),
             (policy.installation_daily_usd, spent.installation_day, f"the daily LLM budget of {installation}"),
@@ -83,5 +83,6 @@ def budget_for(session: Session, policy: BudgetPolicy, owner: LedgerOwner, agent
                 candidates.append(Budget(limit - used, f"{what} (${limit:.2f})"))
     if policy.job_usd is not None and owner.job_id:
         limit = policy.job_usd
-        candidates.append(Budget(limit - job_spend(session, owner), f"the LLM budget of job {owner.job_id} (${limit:.2f})"))
+        what = f"the LLM budget of job {owner.job_id} (${limit:.2f})"
+        candidates.append(Budget(limit - job_spend(session, owner), what))
     return min(candidates, key=lambda budget: budget.remaining_usd)

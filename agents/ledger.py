@@ -135,7 +135,8 @@ def spend_outside_jobs(session: Session, where: LedgerOwner, agent: str, *, day:
 
 
 def _installation_is(installation_id: int | None) -> Any:
-    return Decision.installation_id.is_(None) if installation_id is None else Decision.installation_id == installation_id
+    column = Decision.installation_id
+    return column.is_(None) if installation_id is None else column == installation_id
 
 
 # ------------------------------------------------------------------ for a token (the API, the in-process client)

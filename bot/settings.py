@@ -50,7 +50,8 @@ class Settings(BaseSettings):
     # LLM spend limits in USD (agents/budgets.py); unset: no limit of that kind. A repository's
     # `.github/waooaw.yml` may lower its daily one (`budget_usd`), never raise it.
     llm_repo_daily_budget_usd: float | None = Field(1.0, ge=0, alias="WAOOAW_LLM_REPO_DAILY_BUDGET_USD")
-    llm_installation_daily_budget_usd: float | None = Field(None, ge=0, alias="WAOOAW_LLM_INSTALLATION_DAILY_BUDGET_USD")
+    llm_installation_daily_budget_usd: float | None = Field(
+        None, ge=0, alias="WAOOAW_LLM_INSTALLATION_DAILY_BUDGET_USD")
     llm_installation_monthly_budget_usd: float | None = Field(
         None, ge=0, alias="WAOOAW_LLM_INSTALLATION_MONTHLY_BUDGET_USD")
     # What each agent may spend in one installation, over its repositories.

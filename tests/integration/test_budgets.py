@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from agents.breaker import CircuitBreaker
@@ -25,14 +26,33 @@ from tests.conftest import TEST_SECRET, load_payload
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.github import FakeGitHub
 from tests.helpers import drain, github_platform, signed_headers
-from tests.integration.test_decisions import FAIL, HUNK, REQUEST, Clock
 
 MODEL = "claude-sonnet-4-6"
+HUNK = "@@ -1,2 +1,3 @@\n def view(request):\n+    rows = db.execute('SELECT * FROM users')\n"
+
+
+class Finding(BaseModel):
+    verdict: Literal["pass", "fail"]
+
+
+FAIL = {"verdict": "fail"}
+REQUEST = LLMRequest(system="Rule: views never run SQL.", schema=Finding, instructions="Does this hunk break it?",
+                     max_tokens=300)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
 A, B = "acme/api", "acme/web"  # two repositories of installation 7
 
 
-def spent(store: Store, repo: str, installation: int, usd: float, *, agent: str = "wowvision", at: datetime = NOW) -> None:
+def spent(store: Store, repo: str, installation: int, usd: float, *, agent: str = "wowvision",
+          at: datetime = NOW) -> None:
     record(store, LedgerOwner(repo=repo, installation_id=installation),
            [Entry(agent, "earlier", "llm", "settled", cost_usd=usd, model_calls=1, at=at)])
 
@@ -79,7 +99,8 @@ def test_an_installations_monthly_limit_counts_the_month_not_the_day(pg_store: S
     stopped = decide(pg_store, fake_anthropic, policy, B, 7)
     assert stopped.reason == "budget" and "the monthly LLM budget of installation 7 ($0.50)" in (stopped.detail or "")
     # On the first of next month the month is whole again.
-    assert decide(pg_store, fake_anthropic, policy, B, 7, now=datetime(2026, 12, 1, 0, 5, tzinfo=timezone.utc)).rung == "llm"
+    december = datetime(2026, 12, 1, 0, 5, tzinfo=timezone.utc)
+    assert decide(pg_store, fake_anthropic, policy, B, 7, now=december).rung == "llm"
 
 
 def test_an_agents_limits_hold_across_repositories_and_leave_other_agents_alone(
@@ -90,7 +111,8 @@ def test_an_agents_limits_hold_across_repositories_and_leave_other_agents_alone(
     spent(pg_store, B, 7, 0.25, agent="concierge")
     daily = BudgetPolicy(agent_daily_usd=0.30)
     stopped = decide(pg_store, fake_anthropic, daily, B, 7, agent="wowvision")
-    assert stopped.reason == "budget" and "the daily LLM budget of wowvision in installation 7" in (stopped.detail or "")
+    assert stopped.reason == "budget"
+    assert "the daily LLM budget of wowvision in installation 7" in (stopped.detail or "")
     assert decide(pg_store, fake_anthropic, daily, B, 7, agent="concierge").rung == "llm"
     assert decide(pg_store, fake_anthropic, daily, B, 8, agent="wowvision").rung == "llm"
 

@@ -1,4 +1,6 @@
-"""What the model may read (sanitise, untrusted) and when it may be called at all (budget; the breaker: tests/integration/test_breaker.py)."""
+"""What the model may read (sanitise, untrusted) and when it may be called at all (budget).
+
+The breaker is tested in tests/integration/test_breaker.py, in the process and on Redis."""
 
 from __future__ import annotations
 
