@@ -4,6 +4,8 @@ instance on the same Redis, against the fake Anthropic API; its trips in the sto
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -182,6 +184,38 @@ def test_a_breaker_one_worker_opens_is_open_for_another_on_the_same_redis(
     with pg_store.reading() as session:
         trips = list(session.scalars(select(BreakerTrip)))
     assert [(t.kind, t.failures, t.cooldown_s) for t in trips] == [("opened", 2, 30.0)]
+
+
+HELD_ELSEWHERE = """
+import asyncio, sys
+from agents.breaker import CircuitBreaker, RedisBreakerState
+
+async def main() -> None:
+    breaker = CircuitBreaker(2, 600, state=RedisBreakerState.from_url(sys.argv[1], sys.argv[2]))
+    print(await breaker.state(), await breaker.admit(), sep="\\n")
+    await breaker.aclose()
+
+asyncio.run(main())
+"""
+
+
+def test_another_process_on_the_same_redis_sees_the_breaker_open(
+    fake_anthropic: FakeAnthropic, redis_url: str, breaker_key: str
+):
+    fake_anthropic.fail(529, times=2)
+
+    async def trip() -> None:
+        client = llm(fake_anthropic, CircuitBreaker(2, 600, state=RedisBreakerState.from_url(redis_url, breaker_key)))
+        for _ in range(2):
+            with pytest.raises(LLMUnavailable):
+                await ask(client)
+        await client.aclose()
+
+    run(trip())
+    seen = subprocess.run([sys.executable, "-c", HELD_ELSEWHERE, redis_url, breaker_key], capture_output=True,
+                          text=True, timeout=60, check=True)  # fmt: skip
+    state, held = seen.stdout.splitlines()
+    assert state == "open" and "the Anthropic API failed 2 calls in a row; calls are held" in held
 
 
 def test_the_daily_report_shows_the_breaker_trips_of_its_day(store: Store):
