@@ -128,7 +128,8 @@ def parse_config(text: str | bytes | None, source: str = CONFIG_PATH) -> RepoCon
 
 def extend(org: RepoConfig, repo: RepoConfig) -> RepoConfig:
     """`repo` on top of the org-wide config it `extends`: what the repo sets wins, rule
-    overrides merge (the repo's over the org's), ignore and fixtures globs add up."""
+    overrides merge (the repo's over the org's), ignore and fixtures globs add up, and a
+    budget only goes down (the lower of the two: a repository cannot raise its org's)."""
     merged = org.model_dump(exclude={"extends"})
     for key in repo.model_fields_set - {"extends"}:
         value = getattr(repo, key)
@@ -136,6 +137,8 @@ def extend(org: RepoConfig, repo: RepoConfig) -> RepoConfig:
             merged["rules"] = {**merged["rules"], **{rule: o.model_dump() for rule, o in value.items()}}
         elif key in ("ignore", "fixtures"):
             merged[key] = [*merged[key], *value]
+        elif key == "budget_usd" and merged[key] is not None and value is not None:
+            merged[key] = min(merged[key], value)
         else:
             merged[key] = value
     config = RepoConfig.model_validate(merged)
