@@ -85,6 +85,7 @@ class Worker:
             reader_for=reader_for,
             llm=llm,
             decision_cache=decision_cache,
+            budgets=settings.llm_budgets,
         )
 
     async def run(self, stop: asyncio.Event) -> None:
