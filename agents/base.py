@@ -24,6 +24,7 @@ from agents.outputs import Output
 from agents.ports import RepoReader
 
 if TYPE_CHECKING:
+    from agents.budgets import BudgetPolicy
     from agents.decisions import DecisionCache
     from agents.llm import LLMClient
     from agents.registry import Registry
@@ -47,6 +48,12 @@ async def _no_queue() -> int | None:
     return None
 
 
+def _no_limits() -> "BudgetPolicy":
+    from agents.budgets import BudgetPolicy  # the ledger and the LLM client, only for an env that is made
+
+    return BudgetPolicy()
+
+
 @dataclass
 class AgentEnv:
     """What the platform lends an agent: the store, the catalogue, and a look at the queue."""
@@ -60,6 +67,8 @@ class AgentEnv:
     # an API key: LLM items are then skipped) and the decision cache (the DB's without Redis).
     llm: "LLMClient | None" = None
     decision_cache: "DecisionCache | None" = None
+    # The operator's LLM limits (WAOOAW_LLM_*_BUDGET_USD); a repository's config may only lower them.
+    budgets: "BudgetPolicy" = field(default_factory=_no_limits)
 
 
 class WowAgent:

@@ -2,7 +2,7 @@
 
     ladder = DecisionLadder(store, decision_cache(store, redis_url), llm,
                             LedgerOwner(repo="octo/app", delivery_id=event.delivery_id, installation_id=42),
-                            budgets=BudgetPolicy(repo_daily_usd=1.0))
+                            budgets=BudgetPolicy(repo_daily_usd=1.0, installation_monthly_usd=50.0))
     decision = await ladder.decide(
         "wowvision", "arch.no-sql-in-views", "2", hunk_text,
         deterministic=lambda text: None,          # a verdict, or None when rules cannot settle it
@@ -25,8 +25,9 @@
 Every decision is written to the ledger (agents/ledger.py) with its rung, latency, tokens,
 cost, repo, delivery/job and input hash — skipped ones too (rung "skipped": no API key, budget
 spent, breaker open) and failed ones (rung "llm", status "error": malformed answer twice,
-API unavailable). Spend is read back from the ledger (the repo's agents since the start of
-the UTC day, and the job's), so limits hold across processes and restarts.
+API unavailable). The budget of a call is the tightest limit of its BudgetPolicy left
+(agents/budgets.py: per repository, installation and agent, by day and month, and per job),
+read back from the ledger, so limits hold across processes and restarts.
 Concurrent processes may each pass the check before either records its cost: the
 overshoot is bounded by one call's worst case per concurrent call.
 
@@ -53,7 +54,8 @@ from sqlalchemy import select
 
 from agents.store.db import Store
 from agents.store.tables import DecisionCacheEntry
-from agents.ledger import Entry, LedgerOwner, Rung, Status, job_spend, record, repo_spend_since
+from agents.budgets import BudgetPolicy, budget_for
+from agents.ledger import Entry, LedgerOwner, Rung, Status, record
 from agents.llm import Budget, LLMClient, LLMError, LLMNotConfigured, sanitise, untrusted
 from agents.pricing import TokenUsage
 
@@ -73,14 +75,6 @@ def utcnow() -> datetime:
 
 
 # ------------------------------------------------------------------ values
-
-
-@dataclass(frozen=True)
-class BudgetPolicy:
-    """USD limits on LLM spend; None means no limit of that kind."""
-
-    repo_daily_usd: float | None = None  # per repository, per UTC day
-    job_usd: float | None = None  # per job (LedgerOwner.job_id)
 
 
 @dataclass(frozen=True)
@@ -277,7 +271,7 @@ class DecisionLadder:
         if self.llm is None or not self.llm.configured:
             return await self._record(made("skipped", "skipped", reason=LLMNotConfigured.reason,
                                            detail="ANTHROPIC_API_KEY is not set: the LLM rung is off"))
-        budget = await asyncio.to_thread(self._budget)
+        budget = await asyncio.to_thread(self._budget, agent)
         prompt = f"{llm_request.instructions}\n\n{untrusted(input_text)}".lstrip()
         try:
             answer = await self.llm.ask(
@@ -346,19 +340,9 @@ class DecisionLadder:
         except Exception as exc:  # noqa: BLE001 — a verdict we could not cache is still a verdict
             log.warning("decision_cache_unwritable", error=repr(exc))
 
-    def _budget(self) -> Budget:
-        candidates = [Budget()]
+    def _budget(self, agent: str) -> Budget:
         with self.store.reading() as session:
-            if self.budgets.repo_daily_usd is not None and self.owner.repo:
-                day = self.clock().astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-                spent = repo_spend_since(session, self.owner.repo, day)
-                limit = self.budgets.repo_daily_usd
-                candidates.append(Budget(limit - spent, f"the daily LLM budget of {self.owner.repo} (${limit:.2f})"))
-            if self.budgets.job_usd is not None and self.owner.job_id:
-                spent = job_spend(session, self.owner)
-                limit = self.budgets.job_usd
-                candidates.append(Budget(limit - spent, f"the LLM budget of job {self.owner.job_id} (${limit:.2f})"))
-        return min(candidates, key=lambda budget: budget.remaining_usd)
+            return budget_for(session, self.budgets, self.owner, agent, self.clock())
 
     async def _record(self, decision: Decision[Any], model_calls: int = 0, **extra: Any) -> Decision[Any]:
         verdict = decision.verdict.model_dump(mode="json") if isinstance(decision.verdict, BaseModel) else decision.verdict

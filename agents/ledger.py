@@ -8,8 +8,9 @@ inside the app and over `POST /api/v1/decisions` from a GitHub Actions runner
 spend from here and nowhere else:
 
 - a job's spend is every row of the job (`job_spend`): its steps and its wasted answers;
-- a repository's daily spend is its agents' rows outside jobs (`repo_spend_since`): a job
-  has a budget of its own.
+- the agents' spend — of a repository, of an installation over its repositories, of an agent
+  in an installation, by day and by month — is their rows outside jobs (`spend_outside_jobs`,
+  each scoped by the installation): a job has a budget of its own (agents/budgets.py).
 
 A job's rows carry a key unique in the job (a step's is the step's key): a row written
 again is recorded once. So the runner may write a committed step's row as often as it
@@ -24,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from agents import telemetry
@@ -102,22 +103,45 @@ def record(store: Store, where: LedgerOwner, entries: Sequence[Entry]) -> int:
 
 def job_spend(session: Session, where: LedgerOwner) -> float:
     """What a job has spent so far: every row of it, in its installation and repository."""
-    installation = (Decision.installation_id.is_(None) if where.installation_id is None
-                    else Decision.installation_id == where.installation_id)  # fmt: skip
     spent = session.scalar(
         select(func.coalesce(func.sum(Decision.cost_usd), 0.0))
-        .where(Decision.job_id == where.job_id, Decision.repo == where.repo, installation)
+        .where(Decision.job_id == where.job_id, Decision.repo == where.repo, _installation_is(where.installation_id))
     )  # fmt: skip
     return float(spent or 0.0)
 
 
-def repo_spend_since(session: Session, repo: str, since: datetime) -> float:
-    """What a repository's agents have spent since `since`, outside jobs."""
-    spent = session.scalar(
-        select(func.coalesce(func.sum(Decision.cost_usd), 0.0))
-        .where(Decision.repo == repo, Decision.created_at >= since, Decision.job_id.is_(None))
-    )  # fmt: skip
-    return float(spent or 0.0)
+@dataclass(frozen=True)
+class Spend:
+    """What the agents spent outside jobs, by the scopes budgets limit (USD)."""
+
+    repo_day: float = 0.0  # the repository, in its installation, since the start of the day
+    installation_day: float = 0.0  # every repository of the installation
+    installation_month: float = 0.0
+    agent_day: float = 0.0  # the agent, over every repository of the installation
+    agent_month: float = 0.0
+
+
+def spend_outside_jobs(session: Session, where: LedgerOwner, agent: str, *, day: datetime, month: datetime) -> Spend:
+    """What `where`'s installation, its repository and `agent` there have spent since `day` and since
+    `month` (`month` ≤ `day`), outside jobs: one scan of the installation's rows of the month."""
+    since_day = Decision.created_at >= day
+    mine = Decision.agent == agent
+
+    def total(*conditions: Any) -> Any:
+        cost = case((and_(*conditions), Decision.cost_usd), else_=0.0) if conditions else Decision.cost_usd
+        return func.coalesce(func.sum(cost), 0.0)
+
+    row = session.execute(
+        select(total(since_day, Decision.repo == where.repo), total(since_day), total(), total(since_day, mine),
+               total(mine))
+        .where(_installation_is(where.installation_id), Decision.job_id.is_(None), Decision.created_at >= month)
+    ).one()  # fmt: skip
+    return Spend(*(float(value or 0.0) for value in row))
+
+
+def _installation_is(installation_id: int | None) -> Any:
+    column = Decision.installation_id
+    return column.is_(None) if installation_id is None else column == installation_id
 
 
 SpendGroup = Literal["agent", "repo", "model", "installation"]

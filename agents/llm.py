@@ -20,10 +20,11 @@ After the call its actual cost (agents.pricing) is charged. The stable system pr
 
 Failures. The SDK retries 408/409/429/5xx/529 and connection errors itself (`max_retries`,
 honouring `retry-after`); a call still failing after that with a timeout, a rate limit, a 5xx,
-529 overloaded or no connection raises `LLMUnavailable` and counts against the breaker.
-After `threshold` such calls in a row the breaker opens: calls fail fast with
-`BreakerOpen` for `cooldown` seconds, then one trial call is let through (half-open) —
-success closes it, failure opens it again.
+529 overloaded or no connection raises `LLMUnavailable` and counts against the breaker
+(agents/breaker.py, shared by every process through Redis when there is one). After
+`threshold` such calls in a row the breaker opens: calls fail fast with `BreakerOpen` for
+`cooldown` seconds, then one trial call is let through (half-open) — success closes it,
+failure opens it again.
 
 Without an API key `configured` is False and `ask` raises `LLMNotConfigured`: callers
 report their LLM items as skipped, never as passed.
@@ -44,12 +45,13 @@ import time
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import anthropic
 import structlog
 from pydantic import BaseModel, ValidationError
 
+from agents.breaker import CircuitBreaker
 from agents.pricing import BATCH_DISCOUNT, TokenUsage, cost, price_of, worst_case_cost
 
 log = structlog.get_logger(__name__)
@@ -197,59 +199,6 @@ class Budget:
         self.remaining_usd -= cost_usd
 
 
-# ------------------------------------------------------------------ breaker
-
-
-class CircuitBreaker:
-    """closed → (threshold failed calls in a row) → open → (cooldown) → half-open: one trial call."""
-
-    def __init__(self, threshold: int = 5, cooldown: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
-        if threshold < 1:
-            raise ValueError("a breaker needs a threshold of at least 1")
-        self.threshold = threshold
-        self.cooldown = cooldown
-        self.clock = clock
-        self.failures = 0
-        self.opened_at: float | None = None
-        self._trial_running = False
-
-    @property
-    def state(self) -> Literal["closed", "open", "half_open"]:
-        if self.opened_at is None:
-            return "closed"
-        return "open" if self.clock() - self.opened_at < self.cooldown else "half_open"
-
-    def before_call(self) -> None:
-        """Raise BreakerOpen unless a call may go out now (in half-open: the one trial)."""
-        state = self.state
-        if state == "closed":
-            return
-        if state == "half_open" and not self._trial_running:
-            self._trial_running = True
-            return
-        if state == "half_open":
-            raise BreakerOpen("the Anthropic API is on trial after failing: one trial call is under way")
-        assert self.opened_at is not None
-        wait = self.opened_at + self.cooldown - self.clock()
-        raise BreakerOpen(f"the Anthropic API failed {self.failures} calls in a row; calls are held {wait:.0f} s more")
-
-    def succeeded(self) -> None:
-        if self.opened_at is not None:
-            log.info("llm_breaker_closed")
-        self.failures, self.opened_at, self._trial_running = 0, None, False
-
-    def failed(self) -> None:
-        self.failures += 1
-        if self._trial_running or self.failures >= self.threshold:
-            log.warning("llm_breaker_opened", failures=self.failures, cooldown=self.cooldown)
-            self.opened_at = self.clock()
-        self._trial_running = False
-
-    def abandoned(self) -> None:
-        """The call ended with neither answer nor failure (cancelled): free the trial slot."""
-        self._trial_running = False
-
-
 # ------------------------------------------------------------------ client
 
 
@@ -314,6 +263,7 @@ class LLMClient:
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.close()
+        await self.breaker.aclose()
 
     async def ask(self, system: str, prompt: str, schema: type[T], *, max_tokens: int, budget: Budget) -> LLMAnswer[T]:
         """One answer of type `schema`; see the module docstring for what can go wrong."""
@@ -432,26 +382,28 @@ class LLMClient:
 
     async def _call(self, request: dict[str, Any], spent: _Spent) -> anthropic.types.Message:
         assert self._client is not None
-        self.breaker.before_call()
+        held = await self.breaker.admit()
+        if held is not None:
+            raise BreakerOpen(held, usage=spent.usage, cost_usd=spent.cost_usd, calls=spent.calls)
         try:
             message = await self._client.messages.create(**request)
         except (anthropic.APIConnectionError, anthropic.RequestTimeoutError, anthropic.RateLimitError,
                 anthropic.InternalServerError) as exc:  # 5xx and 529 overloaded
-            self.breaker.failed()
+            await self.breaker.failed()
             raise LLMUnavailable(
                 f"the Anthropic API did not answer after retries: {_describe(exc)}",
                 usage=spent.usage, cost_usd=spent.cost_usd, calls=spent.calls,
             ) from exc
         except anthropic.APIStatusError as exc:
-            self.breaker.succeeded()  # the API is up; it refused this request
+            await self.breaker.succeeded()  # the API is up; it refused this request
             raise LLMRequestRejected(
                 f"the Anthropic API refused the request: {_describe(exc)}", usage=spent.usage, cost_usd=spent.cost_usd,
                 calls=spent.calls,
             ) from exc
         except BaseException:
-            self.breaker.abandoned()
+            await self.breaker.abandoned()
             raise
-        self.breaker.succeeded()
+        await self.breaker.succeeded()
         return message
 
 

@@ -25,7 +25,8 @@ from agents.context.cache import watch as watch_context_writes
 from agents.store.db import Store
 from agents.decisions import DecisionCache, decision_cache
 from agents.events import Event
-from agents.llm import CircuitBreaker, LLMClient
+from agents.breaker import CircuitBreaker, RedisBreakerState, trip_recorder
+from agents.llm import LLMClient
 from agents.ports import RepoReader
 from agents.registry import Registry
 from bot import metrics, observability, webhooks
@@ -125,21 +126,28 @@ def build_platform(
         bus=bus or make_bus(settings),
         publisher=publisher or build_publisher(store, clients),
         reader_for=reader_for,
-        llm=make_llm(settings),
+        llm=make_llm(settings, store),
         decision_cache=decision_cache(store, settings.redis_url, shares_public=settings.decision_cache_shared),
         github=clients,
     )
 
 
-def make_llm(settings: Settings) -> LLMClient | None:
+def make_llm(settings: Settings, store: Store | None = None) -> LLMClient | None:
+    """Claude, behind a breaker shared through Redis (when there is one) whose trips go to `store`."""
     if settings.anthropic_api_key is None:
         return None
+    breaker = CircuitBreaker(
+        settings.llm_breaker_threshold,
+        settings.llm_breaker_cooldown,
+        state=RedisBreakerState.from_url(settings.redis_url) if settings.redis_url is not None else None,
+        on_trip=trip_recorder(store) if store is not None else None,
+    )
     return LLMClient(
         settings.anthropic_api_key.get_secret_value(),
         settings.llm_model,
         base_url=settings.anthropic_base_url,
         max_retries=settings.llm_max_retries,
-        breaker=CircuitBreaker(settings.llm_breaker_threshold, settings.llm_breaker_cooldown),
+        breaker=breaker,
     )
 
 

@@ -163,7 +163,7 @@ async def run_job(settings: Settings, contexts: ContextClient, store: Store | No
     (dry run), nowhere for a local job."""
     from bot.app import freeze_startup_heap, make_llm
 
-    llm = make_llm(settings)
+    llm = make_llm(settings, store)
     publisher = publisher or _publisher(settings, store, job, github_token)
     publish = publish_nothing if publisher is None else _publishing(publisher, job)
     freeze_startup_heap()  # a job runs for minutes or hours: its steps should not wait on full collections

@@ -25,7 +25,7 @@ from bot.ratelimit import DEFAULT_PREFIX
 log = structlog.get_logger(__name__)
 
 KEEP_SECONDS = 24 * 3600  # a kept answer unused this long is forgotten
-MAX_BODY_BYTES = 1024 * 1024  # a larger answer is not kept (a policy file is a few kilobytes)
+KEPT_BODY_MAX_BYTES = 1024 * 1024  # a larger answer is not kept (a policy file is a few kilobytes)
 LOCAL_ENTRIES = 512
 
 
@@ -46,7 +46,7 @@ class ConditionalReads:
             log.debug("github.not_modified", url=url)
             return orjson.loads(body)
         answer_etag = response.headers.get("etag")
-        if answer_etag and len(response.content) <= MAX_BODY_BYTES:
+        if answer_etag and len(response.content) <= KEPT_BODY_MAX_BYTES:
             await self._keep(key, answer_etag.encode() + b"\n" + response.content)
         return response.json()
 

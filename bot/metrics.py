@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -21,11 +20,12 @@ import structlog
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 if TYPE_CHECKING:
+    from agents.breaker import CircuitBreaker
     from bot.bus import EventBus
 
 log = structlog.get_logger(__name__)
 
-BUS_STATS_INTERVAL = 15.0  # seconds between reads of the bus's figures: about one scrape
+SHARED_STATE_INTERVAL = 15.0  # seconds between reads of the bus's and the breaker's state: about one scrape
 
 deliveries = Counter("waooaw_deliveries_total", "Webhook deliveries by outcome", ["event", "status"])
 rejected = Counter("waooaw_deliveries_rejected_total", "Webhook deliveries refused", ["code"])
@@ -104,29 +104,32 @@ def observe_wake(agent: str, received_at: datetime | None) -> None:
     wake_latency.labels(agent).observe(max((datetime.now(timezone.utc) - received_at).total_seconds(), 0.0))
 
 
-def watch_breaker(state: Callable[[], str]) -> None:
-    """Read the breaker's state at each scrape."""
-    llm_breaker_state.set_function(lambda: BREAKER_STATES.get(state(), 0))
+def show_budgets(limits: dict[str, float | None]) -> None:
+    """The operator's LLM limits by scope (`repo_daily`, `installation_monthly`, …); an unset one is no series."""
+    for scope, usd in limits.items():
+        if usd is not None:
+            llm_budget_usd.labels(scope).set(usd)
 
 
-def show_budgets(repo_daily_usd: float, all_daily_usd: float | None) -> None:
-    llm_budget_usd.labels("repo_daily").set(repo_daily_usd)
-    if all_daily_usd is not None:
-        llm_budget_usd.labels("all_daily").set(all_daily_usd)
+async def read_shared_state(bus: EventBus, breaker: CircuitBreaker | None) -> None:
+    """Set the gauges of what every process shares: the bus, and the breaker (in Redis when there is one)."""
+    stats = await bus.stats()
+    bus_waiting.set(stats.waiting)
+    bus_pending.set(stats.pending)
+    bus_dead_letters.set(stats.dead_letters)
+    bus_oldest_seconds.set(stats.oldest_age)
+    if breaker is not None:
+        llm_breaker_state.set(BREAKER_STATES[await breaker.state()])
 
 
-async def follow_bus(bus: EventBus, stop: asyncio.Event, interval: float = BUS_STATS_INTERVAL) -> None:
-    """Keep the bus's gauges current until `stop` (a period, not a poll for work)."""
+async def follow(bus: EventBus, breaker: CircuitBreaker | None, stop: asyncio.Event,
+                 interval: float = SHARED_STATE_INTERVAL) -> None:  # fmt: skip
+    """Keep the shared gauges current until `stop` (a period, not a poll for work)."""
     while not stop.is_set():
         try:
-            stats = await bus.stats()
+            await read_shared_state(bus, breaker)
         except Exception as exc:  # noqa: BLE001 - a missed reading is taken again next period
-            log.warning("metrics.bus_stats_failed", error=repr(exc))
-        else:
-            bus_waiting.set(stats.waiting)
-            bus_pending.set(stats.pending)
-            bus_dead_letters.set(stats.dead_letters)
-            bus_oldest_seconds.set(stats.oldest_age)
+            log.warning("metrics.shared_state_failed", error=repr(exc))
         try:
             await asyncio.wait_for(stop.wait(), timeout=interval)
         except TimeoutError:

@@ -1,4 +1,4 @@
-"""Turn on what a process tells about itself: traces (when configured) and the gauges read from its parts.
+"""Turn on what a process tells about itself: traces (when configured) and the operator's limits.
 
 Called once by each long-running process: the web app (`create_app`) and `waooaw worker`.
 """
@@ -20,7 +20,11 @@ def watch(platform: Platform, app: FastAPI | None = None) -> None:
     tracing.configure(settings)
     if app is not None:
         tracing.instrument_app(app)
-    metrics.show_budgets(settings.llm_repo_daily_budget_usd, settings.report_budget_usd)
-    if platform.llm is not None:
-        breaker = platform.llm.breaker
-        metrics.watch_breaker(lambda: breaker.state)
+    metrics.show_budgets({
+        "repo_daily": settings.llm_repo_daily_budget_usd,
+        "installation_daily": settings.llm_installation_daily_budget_usd,
+        "installation_monthly": settings.llm_installation_monthly_budget_usd,
+        "agent_daily": settings.llm_agent_daily_budget_usd,
+        "agent_monthly": settings.llm_agent_monthly_budget_usd,
+        "all_daily": settings.report_budget_usd,
+    })  # fmt: skip

@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agents.tokens import parse_ttl
+
+if TYPE_CHECKING:
+    from agents.budgets import BudgetPolicy
 
 WEBHOOK_BODY_MAX_BYTES = 25 * 1024 * 1024  # GitHub never sends more than 25 MB
 OIDC_ISSUER = "https://token.actions.githubusercontent.com"  # GitHub Actions' OIDC tokens
@@ -46,8 +49,16 @@ class Settings(BaseSettings):
     # Calls failing in a row (after retries) that open the breaker, and how long it stays open.
     llm_breaker_threshold: int = Field(5, alias="WAOOAW_LLM_BREAKER_THRESHOLD")
     llm_breaker_cooldown: float = Field(60.0, alias="WAOOAW_LLM_BREAKER_COOLDOWN")
-    # LLM spend per repository per UTC day, in USD, unless the repo config sets its own.
-    llm_repo_daily_budget_usd: float = Field(1.0, alias="WAOOAW_LLM_REPO_DAILY_BUDGET_USD")
+    # LLM spend limits in USD (agents/budgets.py); unset: no limit of that kind. A repository's
+    # `.github/waooaw.yml` may lower its daily one (`budget_usd`), never raise it.
+    llm_repo_daily_budget_usd: float | None = Field(1.0, ge=0, alias="WAOOAW_LLM_REPO_DAILY_BUDGET_USD")
+    llm_installation_daily_budget_usd: float | None = Field(
+        None, ge=0, alias="WAOOAW_LLM_INSTALLATION_DAILY_BUDGET_USD")
+    llm_installation_monthly_budget_usd: float | None = Field(
+        None, ge=0, alias="WAOOAW_LLM_INSTALLATION_MONTHLY_BUDGET_USD")
+    # What each agent may spend in one installation, over its repositories.
+    llm_agent_daily_budget_usd: float | None = Field(None, ge=0, alias="WAOOAW_LLM_AGENT_DAILY_BUDGET_USD")
+    llm_agent_monthly_budget_usd: float | None = Field(None, ge=0, alias="WAOOAW_LLM_AGENT_MONTHLY_BUDGET_USD")
     # Cached LLM verdicts are per installation; on, verdicts on public repositories are shared by all.
     decision_cache_shared: bool = Field(False, alias="WAOOAW_DECISION_CACHE_SHARED")
 
@@ -101,10 +112,10 @@ class Settings(BaseSettings):
     # Where `waooaw worker` serves its own /metrics (it serves no other HTTP); 0: none.
     worker_metrics_port: int = Field(9464, ge=0, le=65535, alias="WAOOAW_WORKER_METRICS_PORT")
 
-    @field_validator(
-        "redis_url", "anthropic_base_url", "api_url", "report_budget_usd", "reports_token", "otel_endpoint",
-        "otel_traces_endpoint", mode="before",
-    )
+    @field_validator("redis_url", "anthropic_base_url", "api_url", "report_budget_usd", "reports_token",
+                     "llm_repo_daily_budget_usd", "llm_installation_daily_budget_usd",
+                     "llm_installation_monthly_budget_usd", "llm_agent_daily_budget_usd",
+                     "llm_agent_monthly_budget_usd", "otel_endpoint", "otel_traces_endpoint", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -143,6 +154,19 @@ class Settings(BaseSettings):
         if api == DEFAULT_GITHUB_API_URL or (host.startswith("api.") and host.endswith(".ghe.com")):
             return f"{scheme}://{host.removeprefix('api.')}"
         return api.removesuffix("/api/v3")
+
+    @property
+    def llm_budgets(self) -> BudgetPolicy:
+        """The operator's LLM limits, which a repository's config may only lower."""
+        from agents.budgets import BudgetPolicy  # the ledger and the LLM client: not for every command's start-up
+
+        return BudgetPolicy(
+            repo_daily_usd=self.llm_repo_daily_budget_usd,
+            installation_daily_usd=self.llm_installation_daily_budget_usd,
+            installation_monthly_usd=self.llm_installation_monthly_budget_usd,
+            agent_daily_usd=self.llm_agent_daily_budget_usd,
+            agent_monthly_usd=self.llm_agent_monthly_budget_usd,
+        )
 
     @property
     def has_github_credentials(self) -> bool:

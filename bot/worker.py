@@ -85,12 +85,14 @@ class Worker:
             reader_for=reader_for,
             llm=llm,
             decision_cache=decision_cache,
+            budgets=settings.llm_budgets,
         )
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.recover()
         sweeper = None if isinstance(self.bus, LocalBus) else asyncio.create_task(self._sweep(stop))
-        gauges = asyncio.create_task(metrics.follow_bus(self.bus, stop))
+        breaker = self.env.llm.breaker if self.env.llm is not None else None
+        gauges = asyncio.create_task(metrics.follow(self.bus, breaker, stop))
         try:
             await self.bus.consume(self.handle, self.bury, stop)
         finally:

@@ -157,7 +157,8 @@ def _health(report: DailyReport) -> list[str]:
                  f"{number(health.failing)}; still queued: {number(health.queued)}")
     lines.append(f"- Recovered: {number(health.retried_deliveries)} deliveries handled after more than one attempt; "
                  f"{number(health.abandoned_runs)} runs left by a stopped worker and taken over")
-    lines.append(f"- Circuit-breaker trips: {NO_DATA if health.breaker_trips is None else number(health.breaker_trips)}")
+    held = " (the Anthropic API kept failing: LLM calls were held, their items skipped)" if health.breaker_trips else ""
+    lines.append(f"- Circuit-breaker trips: {number(health.breaker_trips)}{held}")
     if events:
         lines.append("- Events by outcome: " + ", ".join(f"{text(s)} {number(n)}" for s, n in sorted(events.items())))
     if health.top_errors:

@@ -4,8 +4,8 @@ The same model is built from the store (`agents.reports.queries`), served as JSO
 the app's report API and read back by `waooaw report daily` in API mode, so the
 Markdown and the charts are rendered from one shape whichever way the data came.
 
-A figure the store does not record (WowVision findings fixed, breaker trips) is None,
-never 0: the renderer says "no data yet" for it.
+A figure the store does not record (WowVision findings fixed) is None, never 0: the
+renderer says "no data yet" for it.
 """
 
 from __future__ import annotations
@@ -171,7 +171,8 @@ class Health(BaseModel):
     queued: int = 0  # received that day, not handled yet
     retried_deliveries: int = 0  # handled after more than one attempt
     abandoned_runs: int = 0  # runs a dead worker left; another attempt took over
-    breaker_trips: int | None = None  # not recorded in the store yet
+    # The LLM circuit breaker's openings that day, of the whole platform (one breaker for everyone).
+    breaker_trips: int = 0
     top_errors: list[RunError] = Field(default_factory=list)
 
 

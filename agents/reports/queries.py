@@ -27,7 +27,7 @@ from agents.domain.job import ACTIVE, Job, Totals
 from agents.domain.job import AGENT as JOB_AGENT
 from agents.domain.phases import BY_ID as PHASES_BY_ID
 from agents.context.models import ContextVersion, Handoff
-from agents.store.tables import AgentRun, AuditEntry, Decision, InboxRecord, Installation, PublishedOutput
+from agents.store.tables import AgentRun, AuditEntry, BreakerTrip, Decision, InboxRecord, Installation, PublishedOutput
 from agents.reports.model import (
     FAILED_RUN,
     SERIES_DAYS,
@@ -219,6 +219,7 @@ class _Builder:
         headline, health = Headline(budget_usd=budget_usd), Health()
 
         self._events(series, headline, health)
+        health.breaker_trips = self._breaker_trips()
         self._runs(series, agents, health)
         coe_spend = self._spend(series, agents, headline)
         outputs = self._outputs(series, agents, headline)
@@ -271,6 +272,10 @@ class _Builder:
         health.dead_letters = by_status.get("dead", 0)
         health.failing = by_status.get("failed", 0)
         health.queued = by_status.get("queued", 0)
+
+    def _breaker_trips(self) -> int:
+        """The LLM breaker is the platform's, not an installation's: its trips show in every report."""
+        return self.session.scalar(select(func.count()).where(self._on_day(BreakerTrip.opened_at))) or 0
 
     def _event_kinds(self) -> list[Count]:
         count = func.count().label("n")
@@ -671,5 +676,4 @@ def notes_for(report: DailyReport, now: datetime) -> list[str]:
     notes.append("WowVision findings fixed are not recorded in the store yet (opened ones and suppressions are).")
     if report.coe.unreadable_records:
         notes.append(f"{report.coe.unreadable_records} CoE job record(s) are not valid job records and were skipped.")
-    notes.append("Circuit-breaker trips are not recorded in the store yet.")
     return notes

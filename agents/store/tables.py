@@ -204,11 +204,25 @@ class DecisionCacheEntry(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
-# Budgets sum the ledger's cost_usd per repository and day, and per job.
+# Budgets sum the ledger's cost_usd per installation (its repositories, its agents) by day and month,
+# and per job; the report by repository and day.
 Index("ix_decisions_repo_created", Decision.repo, Decision.created_at)
+Index("ix_decisions_installation_created", Decision.installation_id, Decision.created_at)
 # A job's rows are unique by key: the runner may write a step's row again (agents/ledger.py).
 Index("uq_decisions_job_key", Decision.job_id, Decision.repo, Decision.installation_id, Decision.idempotency_key,
       unique=True)
+
+
+class BreakerTrip(Base):
+    """The LLM circuit breaker opened (agents/breaker.py): recorded once, by the process that opened it."""
+
+    __tablename__ = "llm_breaker_trips"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # opened (from closed) | trial_failed
+    failures: Mapped[int] = mapped_column(Integer)  # calls failing in a row when it opened
+    cooldown_s: Mapped[float] = mapped_column(Float)
 
 
 # --------------------------------------------------------------------------- the Context API

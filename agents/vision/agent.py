@@ -25,7 +25,7 @@ from agents.base import AgentEnv, CommandHelp, WowAgent
 from agents.store.db import Store
 from agents.store.tables import AuditEntry
 from agents.commands import WRITE_ROLES, SlashCommand, find_command, may_act, refusal
-from agents.decisions import BudgetPolicy, DecisionLadder
+from agents.decisions import DecisionLadder
 from agents.events import Event
 from agents.ledger import Entry, LedgerOwner, record
 from agents.outputs import Annotation, CheckRun, Comment, InlineComment, IssueReport, Output, Reaction, Review, ReviewDismissal
@@ -211,7 +211,7 @@ class WowVisionPrime(WowAgent):
             self.env.llm,
             LedgerOwner(repo=event.repo, delivery_id=event.delivery_id, installation_id=event.installation_id,
                           public=event.repo_public),  # fmt: skip
-            budgets=BudgetPolicy(repo_daily_usd=config.budget_usd),
+            budgets=self.env.budgets.lowered(repo_daily_usd=config.budget_usd),  # the config only lowers
         )
 
     async def _suppressed(self, event: Event) -> set[str]:

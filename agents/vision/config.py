@@ -10,7 +10,7 @@
     fixtures: ["spec/support/"]      # test data: a credential there is reported at notice
     review: COMMENT                  # or REQUEST_CHANGES when an error-level finding exists
     max_inline_comments: 25          # the rest go to the summary
-    budget_usd: 1.0                  # per pull request, for the LLM rung
+    budget_usd: 0.5                  # this repository's LLM spend per UTC day: only lowers the operator's
     drafts: false                    # review draft pull requests too
 
 It is read from the base commit of a change, never from the change itself, so a
@@ -72,7 +72,8 @@ class RepoConfig(BaseModel):
     fixtures: list[Glob] = Field(default_factory=list)
     review: Literal["COMMENT", "REQUEST_CHANGES"] = "COMMENT"
     max_inline_comments: int = Field(25, ge=0, le=1000)
-    budget_usd: float = Field(1.0, ge=0)
+    # Lowers the operator's daily limit of a repository (WAOOAW_LLM_REPO_DAILY_BUDGET_USD), never raises it.
+    budget_usd: float | None = Field(None, ge=0)
     drafts: bool = False
 
     _document: YamlDocument | None = PrivateAttr(None)
@@ -127,7 +128,8 @@ def parse_config(text: str | bytes | None, source: str = CONFIG_PATH) -> RepoCon
 
 def extend(org: RepoConfig, repo: RepoConfig) -> RepoConfig:
     """`repo` on top of the org-wide config it `extends`: what the repo sets wins, rule
-    overrides merge (the repo's over the org's), ignore and fixtures globs add up."""
+    overrides merge (the repo's over the org's), ignore and fixtures globs add up, and a
+    budget only goes down (the lower of the two: a repository cannot raise its org's)."""
     merged = org.model_dump(exclude={"extends"})
     for key in repo.model_fields_set - {"extends"}:
         value = getattr(repo, key)
@@ -135,6 +137,8 @@ def extend(org: RepoConfig, repo: RepoConfig) -> RepoConfig:
             merged["rules"] = {**merged["rules"], **{rule: o.model_dump() for rule, o in value.items()}}
         elif key in ("ignore", "fixtures"):
             merged[key] = [*merged[key], *value]
+        elif key == "budget_usd" and merged[key] is not None and value is not None:
+            merged[key] = min(merged[key], value)
         else:
             merged[key] = value
     config = RepoConfig.model_validate(merged)

@@ -124,6 +124,7 @@ def render_markdown(result: ReviewResult, *, title: str = "WowVision") -> str:
             )
     else:
         lines = [f"### {title}: no findings"]
+    lines += _llm_skipped(result.skipped)
     if result.skipped:
         lines += ["", f"<details><summary>Skipped ({len(result.skipped)}) — not checked, not passed</summary>", ""]
         for item in result.skipped:
@@ -138,6 +139,18 @@ def render_markdown(result: ReviewResult, *, title: str = "WowVision") -> str:
         f" · decisions: {decisions}</sub>",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _llm_skipped(skipped: Sequence[Skipped]) -> list[str]:
+    """One line, outside the folded list, when the model judged none of some items, and why: a spent
+    budget or an open breaker falls back to the rules, and the reader must know what they missed."""
+    items = [item for item in skipped if item.kind == "llm"]
+    if not items:
+        return []
+    why = dict.fromkeys(item.reason.partition(": ")[0] if item.reason.startswith("LLM rung skipped") else item.reason
+                        for item in items)
+    return ["", f"**{_plural(len(items), 'item')} the model did not judge** (not checked, not passed): "
+                + "; ".join(md.prose(reason) for reason in why) + "."]
 
 
 def render_github(result: ReviewResult, *, range_label: str = "") -> str:

@@ -27,7 +27,8 @@ from agents.decisions import (
     input_hash,
 )
 from agents.ledger import Entry, record
-from agents.llm import CircuitBreaker, LLMClient
+from agents.breaker import CircuitBreaker
+from agents.llm import LLMClient
 from agents.pricing import cost
 from tests.fakes.anthropic import FakeAnthropic
 

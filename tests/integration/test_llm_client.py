@@ -8,11 +8,11 @@ from typing import Any, Literal
 import pytest
 from pydantic import BaseModel, ConfigDict
 
+from agents.breaker import CircuitBreaker
 from agents.llm import (
     BreakerOpen,
     Budget,
     BudgetExceeded,
-    CircuitBreaker,
     LLMClient,
     LLMNotConfigured,
     LLMRequestRejected,
@@ -168,7 +168,7 @@ def test_the_breaker_opens_after_repeated_overloads_and_fails_fast(fake: FakeAnt
             with pytest.raises(LLMUnavailable):
                 await llm.ask(SYSTEM, "x", Verdict, max_tokens=100, budget=Budget())
         assert len(fake.messages) == 6  # three calls, each with the SDK's one retry
-        assert llm.breaker.state == "open"
+        assert await llm.breaker.state() == "open"
         for _ in range(5):
             with pytest.raises(BreakerOpen):
                 await llm.ask(SYSTEM, "x", Verdict, max_tokens=100, budget=Budget())
@@ -177,7 +177,7 @@ def test_the_breaker_opens_after_repeated_overloads_and_fails_fast(fake: FakeAnt
         clock.now += 60  # cool-down over: one trial goes out, succeeds, and closes the breaker
         fake.answer(GOOD)
         answer = await llm.ask(SYSTEM, "x", Verdict, max_tokens=100, budget=Budget())
-        assert answer.data == Verdict(**GOOD) and llm.breaker.state == "closed"
+        assert answer.data == Verdict(**GOOD) and await llm.breaker.state() == "closed"
         fake.answer(GOOD)
         await llm.ask(SYSTEM, "x", Verdict, max_tokens=100, budget=Budget())
         assert len(fake.messages) == 8
@@ -210,7 +210,7 @@ def test_a_refused_request_is_reported_and_does_not_trip_the_breaker(fake: FakeA
     llm = client(fake, breaker=CircuitBreaker(threshold=1))
     with pytest.raises(LLMRequestRejected, match="too long"):
         ask(llm)
-    assert llm.breaker.state == "closed"
+    assert asyncio.run(llm.breaker.state()) == "closed"
 
 
 def test_hidden_text_is_stripped_and_injected_text_cannot_change_the_format(fake: FakeAnthropic):

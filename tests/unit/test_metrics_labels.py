@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from agents.llm import CircuitBreaker
+from agents.breaker import CircuitBreaker
 from bot import metrics
+from bot.bus import LocalBus
 
 
 @pytest.mark.parametrize(
@@ -41,13 +44,23 @@ def test_a_github_answer_counts_its_route_and_status_and_keeps_the_rate_limit_le
     assert REGISTRY.get_sample_value("waooaw_github_ratelimit_remaining", {"resource": "Codertocat/Hello-World"}) is None
 
 
-def test_the_breaker_gauge_reads_the_state_at_each_scrape():
+def test_the_shared_gauges_read_the_bus_and_the_breaker():
     now = [0.0]
     breaker = CircuitBreaker(threshold=2, cooldown=60, clock=lambda: now[0])
-    metrics.watch_breaker(lambda: breaker.state)
-    assert REGISTRY.get_sample_value("waooaw_llm_breaker_state") == 0
-    breaker.failed()
-    breaker.failed()
-    assert REGISTRY.get_sample_value("waooaw_llm_breaker_state") == 2
+
+    def state_read() -> float | None:
+        asyncio.run(metrics.read_shared_state(LocalBus(), breaker))
+        return REGISTRY.get_sample_value("waooaw_llm_breaker_state")
+
+    assert state_read() == 0
+    asyncio.run(fail_twice(breaker))
+    assert state_read() == 2
     now[0] = 61.0
-    assert REGISTRY.get_sample_value("waooaw_llm_breaker_state") == 1
+    assert state_read() == 1
+    assert REGISTRY.get_sample_value("waooaw_bus_waiting") == 0
+
+
+async def fail_twice(breaker: CircuitBreaker) -> None:
+    for _ in range(2):
+        assert await breaker.admit() is None
+        await breaker.failed()

@@ -36,3 +36,17 @@ def test_a_command_without_dot_env_has_the_environment_alone(tmp_path, monkeypat
 )
 def test_the_web_address_of_github_follows_its_api(api, web):
     assert Settings(GITHUB_API_URL=api).github_web_url == web
+
+
+def test_the_operators_llm_limits_come_from_the_environment_and_empty_is_no_limit(monkeypatch):
+    monkeypatch.setenv("WAOOAW_LLM_REPO_DAILY_BUDGET_USD", "")
+    monkeypatch.setenv("WAOOAW_LLM_INSTALLATION_DAILY_BUDGET_USD", "5")
+    monkeypatch.setenv("WAOOAW_LLM_INSTALLATION_MONTHLY_BUDGET_USD", "100")
+    monkeypatch.setenv("WAOOAW_LLM_AGENT_DAILY_BUDGET_USD", "2.5")
+    monkeypatch.setenv("WAOOAW_LLM_AGENT_MONTHLY_BUDGET_USD", "40")
+    limits = Settings().llm_budgets
+    assert (limits.repo_daily_usd, limits.installation_daily_usd, limits.installation_monthly_usd,
+            limits.agent_daily_usd, limits.agent_monthly_usd, limits.job_usd) == (None, 5.0, 100.0, 2.5, 40.0, None)
+    assert Settings(WAOOAW_LLM_REPO_DAILY_BUDGET_USD="1").llm_budgets.repo_daily_usd == 1.0
+    with pytest.raises(ValueError):
+        Settings(WAOOAW_LLM_AGENT_DAILY_BUDGET_USD="-1")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agents.vision import ConfigError, PolicyError, RepoConfig, parse_config, parse_pack, resolve_packs
-from agents.vision.config import DEFAULT_PACKS
+from agents.vision.config import DEFAULT_PACKS, extend
 from agents.vision.globs import matches_any
 from agents.vision.policy import BUILTIN_DIR, LANGUAGES, RULE_KINDS, builtin_pack, builtin_pack_names
 
@@ -296,3 +296,14 @@ def test_overrides_change_severity_and_disable():
     config = RepoConfig.model_validate({"rules": {"ok": "notice", "other": False}})
     [rule] = config.apply(pack.rules)
     assert (rule.id, rule.severity) == ("ok", "notice")
+
+
+@pytest.mark.parametrize(("org", "repo", "budget"), [
+    ("budget_usd: 0.2\n", "budget_usd: 5\n", 0.2),  # a repository cannot raise its org's budget
+    ("budget_usd: 0.2\n", "budget_usd: 0.1\n", 0.1),
+    ("budget_usd: 0.2\n", "drafts: true\n", 0.2),
+    ("drafts: true\n", "budget_usd: 0.3\n", 0.3),
+    ("drafts: true\n", "drafts: false\n", None),  # unset: the operator's limit
+])
+def test_a_budget_only_goes_down_from_the_org_config_to_the_repository(org, repo, budget):
+    assert extend(parse_config(org), parse_config(repo)).budget_usd == budget
