@@ -148,7 +148,7 @@ SpendGroup = Literal["agent", "repo", "model", "installation"]
 
 
 @dataclass(frozen=True)
-class Spend:
+class SpendLine:
     """One line of `waooaw costs`: what the decisions of one agent, repository, model or installation cost."""
 
     key: str | None  # None: rows without one (no model for a rule's decision; a run outside any installation)
@@ -159,7 +159,7 @@ class Spend:
     cost_usd: float
 
 
-def spend_by(session: Session, by: SpendGroup, since: datetime | None = None) -> list[Spend]:
+def spend_by(session: Session, by: SpendGroup, since: datetime | None = None) -> list[SpendLine]:
     """The ledger summed by `by` from `since` (all of it without one), dearest first."""
     column = {
         "agent": Decision.agent,
@@ -174,7 +174,8 @@ def spend_by(session: Session, by: SpendGroup, since: datetime | None = None) ->
     if since is not None:
         query = query.where(Decision.created_at >= since)
     rows = [
-        Spend(None if key is None else str(key), count, int(calls or 0), int(tin or 0), int(tout or 0), float(usd or 0))
+        SpendLine(None if key is None else str(key), count, int(calls or 0), int(tin or 0), int(tout or 0),
+                  float(usd or 0))
         for key, count, calls, tin, tout, usd in session.execute(query)
     ]
     return sorted(rows, key=lambda row: (-row.cost_usd, row.key or ""))

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from agents.ledger import Spend
+from agents.ledger import SpendLine
 
 HEADERS = ("decisions", "model calls", "tokens in", "tokens out", "cost (USD)")
 
@@ -60,8 +60,8 @@ def parse_since(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def table(by: str, rows: list[Spend]) -> str:
-    total = Spend("total", sum(r.decisions for r in rows), sum(r.model_calls for r in rows),
+def table(by: str, rows: list[SpendLine]) -> str:
+    total = SpendLine("total", sum(r.decisions for r in rows), sum(r.model_calls for r in rows),
                   sum(r.tokens_in for r in rows), sum(r.tokens_out for r in rows), sum(r.cost_usd for r in rows))
     lines = [(by, *HEADERS)] + [_cells(row) for row in rows] + [_cells(total)]
     widths = [max(len(line[i]) for line in lines) for i in range(len(HEADERS) + 1)]
@@ -73,7 +73,7 @@ def table(by: str, rows: list[Spend]) -> str:
     return "\n".join([rendered[0], rule, *rendered[1:-1], rule, rendered[-1]])
 
 
-def _cells(row: Spend) -> tuple[str, ...]:
+def _cells(row: SpendLine) -> tuple[str, ...]:
     key = "(none)" if row.key is None else row.key
     counts = (row.decisions, row.model_calls, row.tokens_in, row.tokens_out)
     return (key, *map(str, counts), f"{row.cost_usd:.4f}")

@@ -41,7 +41,8 @@ def test_a_github_answer_counts_its_route_and_status_and_keeps_the_rate_limit_le
     assert REGISTRY.get_sample_value("waooaw_github_ratelimit_remaining", {"resource": "core"}) == 41
     odd = {"x-ratelimit-remaining": "7", "x-ratelimit-resource": "Codertocat/Hello-World"}
     metrics.count_github_response(httpx.Response(200, headers=odd, request=request))
-    assert REGISTRY.get_sample_value("waooaw_github_ratelimit_remaining", {"resource": "Codertocat/Hello-World"}) is None
+    odd_labels = {"resource": "Codertocat/Hello-World"}
+    assert REGISTRY.get_sample_value("waooaw_github_ratelimit_remaining", odd_labels) is None
 
 
 def test_the_shared_gauges_read_the_bus_and_the_breaker():
