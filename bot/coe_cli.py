@@ -14,31 +14,25 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tempfile
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
-from pydantic import SecretStr
 
 from agents.context.client import ContextClient, HttpContextClient
 from agents.store.db import Store
 from agents.domain.job import AGENT, DEPTHS, Job, job_id_for, new_job, tags_for
-from agents.domain.runner import BatchPolicy, CoeRunner, JobNotFound, Publish, RunResult, publish_nothing
-from agents.events import Event
-from agents.llm import LLMNotConfigured
 from bot import tenancy
-from bot.context_cli import UsageError, cli_actor, open_context_client, open_store, repo_installations
-from bot.settings import Settings, cli_settings
-
-if TYPE_CHECKING:
-    from bot.outputs import Publisher
+from bot.coe_jobs import LOCAL_REPO, run_job, write_files
+from bot.settings import Settings, command_settings
+from bot.tenancy import repo_installations
+from bot.usage import UsageError
+from bot.wiring import cli_actor, open_context_client, open_store
 
 coe_app = typer.Typer(help="Centre of Excellence jobs.", no_args_is_help=True)
 
 EXIT = {"done": 0, "failed": 1, "parked": 3}
-LOCAL_REPO = "local/workspace"  # where a job without --repo keeps its context
 
 
 @coe_app.command("run")
@@ -52,10 +46,7 @@ def run(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the job from its last committed step.")] = False,
 ) -> None:
     """Run a domain-onboarding job; prints `job <ID>` first. Exit 0 done, 3 parked, 1 failed, 2 usage."""
-    from bot import logging as waooaw_logging
-
-    settings = cli_settings()
-    waooaw_logging.configure(settings.log_level)
+    settings = command_settings()
     if kind != "domain-onboarding":
         _usage(f"unknown CoE job {kind!r}: the one there is, is domain-onboarding")
     if depth not in DEPTHS:
@@ -142,71 +133,3 @@ def _job(
         _usage(str(error))
     contexts.put(repo, AGENT, job.id, job.data(), expected_version=None, summary=f"{job.domain}: queued", tags=tags_for(job))
     return job
-
-
-def write_files(out: Path, files: dict[str, str]) -> list[Path]:
-    """The job's files (`domains/<slug>/spec.md`, `spec.yaml`) under `out`."""
-    written = []
-    for path, text in files.items():
-        target = out / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-        written.append(target)
-    return written
-
-
-async def run_job(settings: Settings, contexts: ContextClient, store: Store | None, job: Job, *,
-                  github_token: str | None = None, publisher: Publisher | None = None) -> RunResult:
-    """Run the job with the configured model (its steps resume from the last committed one).
-
-    Its outputs go to `publisher` when given, else to GitHub with credentials, printed without
-    (dry run), nowhere for a local job."""
-    from bot.app import freeze_startup_heap, make_llm
-
-    llm = make_llm(settings)
-    publisher = publisher or _publisher(settings, store, job, github_token)
-    publish = publish_nothing if publisher is None else _publishing(publisher, job)
-    freeze_startup_heap()  # a job runs for minutes or hours: its steps should not wait on full collections
-    try:
-        batch = BatchPolicy(settings.coe_batch_poll, settings.coe_batch_wait) if settings.coe_batch else None
-        return await CoeRunner(contexts, llm, job.id, job.repo, publish=publish, batch=batch).run()
-    except LLMNotConfigured as error:
-        return RunResult("failed", job, f"error: {error}")
-    except JobNotFound as error:
-        return RunResult("failed", job, f"error: {error}")
-    finally:
-        if publisher is not None:
-            await publisher.close()
-        if llm is not None:
-            await llm.aclose()
-
-
-def _publishing(publisher: Publisher, job: Job) -> Publish:
-    event = Event(delivery_id=f"coe:{job.id}", name="workflow_dispatch", payload={}, repo=job.repo,
-                  installation_id=job.installation_id or None)  # fmt: skip
-
-    async def publish(outputs: Any) -> Any:
-        return await publisher.publish(AGENT, outputs, event)
-
-    return publish
-
-
-def _publisher(settings: Settings, store: Store | None, job: Job, github_token: str | None) -> Publisher | None:
-    """Where the job's outputs go: GitHub, printed (dry run), or nowhere (None: a local job)."""
-    from bot.github import github_clients
-    from bot.outputs import DryRunPublisher, GitHubPublisher
-
-    if job.repo == LOCAL_REPO:
-        return None
-    if github_token is not None:
-        settings = settings.model_copy(update={"github_token": SecretStr(github_token), "app_id": None, "app_private_key": None,
-                                           "app_private_key_path": None})
-    clients = github_clients(settings)
-    if clients is None:
-        return DryRunPublisher()
-    # Over the API the runner has no database: a scratch one remembers what this run published,
-    # and the markers on GitHub cover what earlier runs did.
-    records = store or Store(f"sqlite:///{tempfile.mkdtemp(prefix='waooaw-coe-')}/published.db")
-    if store is None:
-        records.upgrade()
-    return GitHubPublisher(records, clients)

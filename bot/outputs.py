@@ -181,10 +181,6 @@ class PublishError(Exception):
         super().__init__(f"{len(errors)} output(s) not published: {summary}")
 
 
-def build_publisher(store: Store, clients: GitHubClients | None) -> Publisher:
-    """GitHubPublisher with credentials (clients), DryRunPublisher without any."""
-    return DryRunPublisher() if clients is None else GitHubPublisher(store, clients)
-
 
 # ---------------------------------------------------------------- helpers
 

@@ -136,5 +136,10 @@ def cli_settings() -> Settings:
     return Settings(_env_file=ENV_FILE)  # type: ignore[call-arg]
 
 
-def load_settings(**overrides: object) -> Settings:
-    return Settings(**overrides)  # type: ignore[arg-type]
+def command_settings() -> Settings:
+    """`cli_settings()`, with the command's logging configured at their level."""
+    from bot import logging as waooaw_logging
+
+    settings = cli_settings()
+    waooaw_logging.configure(settings.log_level)
+    return settings

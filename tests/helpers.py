@@ -10,11 +10,11 @@ from typing import Any
 
 from agents.catalog import default_registry
 from agents.store.db import Store
-from bot.app import Platform
 from bot.bus import EventBus, LocalBus
 from bot.outputs import DryRunPublisher, Publisher
 from bot.settings import Settings
 from bot.webhooks import sign
+from bot.wiring import Platform
 from tests.conftest import TEST_SECRET
 
 

@@ -36,7 +36,7 @@ from agents.store.db import Store
 from agents.context.repository import ContextKey, StaleContext
 from bot.api import api_router
 from bot.api.gate import TokenBook, announce_revocation
-from bot.app import build_platform
+from bot.wiring import build_platform
 from tests.context_api_support import Clock, api_app, bearer, drop_prefix, free_port, issue, live_server, unique_prefix
 from tests.helpers import make_settings
 
