@@ -91,7 +91,7 @@ def real_app(database_url: str, redis_url: str, stream: str, event: str, extra_a
     from bot.app import create_app
     from bot.wiring import build_platform
     from bot.bus import RedisStreamBus
-    from bot.outputs import DryRunPublisher
+    from bot.publish import DryRunPublisher
     from bot.settings import Settings
 
     settings = Settings(

@@ -56,7 +56,7 @@ from bot import logging as waooaw_logging  # noqa: E402
 from bot.wiring import freeze_startup_heap  # noqa: E402
 from bot.bus import BusMessage, RedisStreamBus  # noqa: E402
 from bot.inbox import Inbox, InboxStatus  # noqa: E402
-from bot.outputs import DryRunPublisher  # noqa: E402
+from bot.publish import DryRunPublisher  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.webhooks import Delivery  # noqa: E402
 from bot.worker import Worker  # noqa: E402

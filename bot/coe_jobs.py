@@ -17,7 +17,7 @@ from agents.domain.runner import BatchPolicy, CoeRunner, JobNotFound, Publish, R
 from agents.events import Event
 from agents.llm import LLMNotConfigured
 from agents.store.db import Store
-from bot.outputs import Publisher
+from bot.publish import Publisher
 from bot.settings import Settings
 from bot.wiring import freeze_startup_heap, make_llm, make_publisher
 

@@ -24,7 +24,7 @@ from bot.settings import Settings
 if TYPE_CHECKING:
     from agents.store.db import Store
     from agents.reports import DailyReport
-    from bot.outputs import Publisher
+    from bot.publish import Publisher
 
 class ReportError(Exception):
     """The report could not be made; the message says what to fix."""

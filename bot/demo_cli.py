@@ -39,7 +39,7 @@ from bot.coe_jobs import run_job, write_files
 from bot.demo.sample import INSTALLATION_ID, MAINTAINER, REPO, SampleRepo, build_sample, comment_created, pull_request_opened
 from bot.demo.scripted_model import ScriptedModel
 from bot.git_reader import LocalGitReader
-from bot.outputs import DryRunPublisher, Published, describe
+from bot.publish import DryRunPublisher, Published, describe
 from bot.replay import push
 from bot.daily_report import ReportError, run_daily
 from bot.settings import Settings

@@ -24,7 +24,7 @@ def daily(
     catch_up: Annotated[int, typer.Option(help="Also report the days of the last N missing from OUT/daily.", min=0)] = 0,
 ) -> None:
     """Write the day's report (Markdown + PNG charts) from the store or the report API; --post opens its issue."""
-    from bot.outputs import PublishError
+    from bot.publish import PublishError
 
     settings = command_settings()
     try:

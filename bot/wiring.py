@@ -29,7 +29,7 @@ from bot.bodies import BodyBudget
 from bot.bus import EventBus, LocalBus
 from bot.github import GitHubClients, github_clients
 from bot.inbox import Inbox, InboxWriter
-from bot.outputs import DryRunPublisher, GitHubPublisher, Publisher
+from bot.publish import DryRunPublisher, GitHubPublisher, Publisher
 from bot.reader import GitHubReader
 from bot.settings import Settings
 from bot.tenancy import TENANCY_EVENTS

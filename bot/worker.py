@@ -32,7 +32,7 @@ from agents.registry import Registry
 from bot import metrics, tenancy
 from bot.bus import BusMessage, EventBus, LocalBus
 from bot.inbox import FINISHED, Inbox, InboxStatus
-from bot.outputs import Publisher
+from bot.publish import Publisher
 from bot.settings import Settings
 
 log = structlog.get_logger(__name__)

@@ -36,9 +36,11 @@ from agents.context.client import Context, ContextClient
 from agents.context.repository import StaleContext
 from agents.domain import deliverables as d
 from agents.domain import tracking
-from agents.domain.job import AGENT, Escalation, Job, tags_for
+from agents.domain.job import AGENT, Escalation, Job, merge_escalations, settled_note, tags_for
 from agents.domain.phases import PHASES, Phase, review_step, revision_step
+from agents.domain.review_rounds import item_id, merge_items, review_extra, revision_extra
 from agents.domain.roster import BY_ID, WRITER, DomainAgent
+from agents.domain.steps import Step, step_scope
 from agents.domain.spec import DomainSpec, Figures, Provenance, QualityItem, SpecSkill, files
 from agents.ledger import ENTRIES_MAX, Entry
 from agents.llm import BatchAsk, Budget, BudgetExceeded, LLMAnswer, LLMClient, LLMError, LLMNotConfigured, untrusted
@@ -49,46 +51,6 @@ Publish = Callable[[Sequence[Output]], Awaitable[Sequence[Any]]]
 
 async def publish_nothing(outputs: Sequence[Output]) -> Sequence[Any]:
     return [None for _ in outputs]
-
-
-@dataclass(frozen=True)
-class Step:
-    """One committed agent step, as the store holds it."""
-
-    key: str
-    agent: str
-    phase: str
-    version: int
-    deliverable: dict[str, Any]
-    open_questions: list[str]
-    model: str | None
-    input_hash: str
-    cost_usd: float
-    tokens_in: int
-    tokens_out: int
-    model_calls: int
-    latency_ms: float
-    batched: bool
-
-    @classmethod
-    def from_context(cls, context: Context) -> Step:
-        data = context.data
-        spend = data.get("spend") or {}
-        package = data.get("package") or {}
-        return cls(
-            data["step"], context.agent, data["phase"], context.version, package.get("deliverable") or {},
-            list(package.get("open_questions") or []), spend.get("model"), data.get("input_hash", ""),
-            float(spend.get("cost_usd", 0.0)), int(spend.get("tokens_in", 0)), int(spend.get("tokens_out", 0)),
-            int(spend.get("model_calls", 0)), float(spend.get("latency_ms", 0.0)), bool(spend.get("batch", False)),
-        )  # fmt: skip
-
-    def entry(self) -> Entry:
-        """The step in the decision ledger, keyed by the step."""
-        return Entry(
-            self.agent, self.key, "llm", "settled", key=self.key, input_hash=self.input_hash or None,
-            outcome={"status": "settled", "model": self.model, "batch": self.batched}, latency_ms=self.latency_ms,
-            tokens_in=self.tokens_in, tokens_out=self.tokens_out, cost_usd=self.cost_usd, model_calls=self.model_calls,
-        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -119,10 +81,6 @@ class _Park(Exception):
 
 class JobNotFound(LookupError):
     pass
-
-
-def step_scope(job_id: str, step: str) -> str:
-    return f"{job_id}:{step}"
 
 
 class CoeRunner:
@@ -373,11 +331,11 @@ class CoeRunner:
         status: dict[str, str] = {}
         previous: list[d.ReviewItem] = []
         for round_no in range(1, rounds + 2):
-            extra = _review_extra(round_no, previous)
+            extra = review_extra(round_no, previous)
             reviews = await self._parallel(
                 [(phase, BY_ID[a], review_step(round_no, a), extra) for a in phase.groups[0]]
             )
-            items = _merge(self._reference_items(), *(r.deliverable.get("items", []) for r in reviews))
+            items = merge_items(self._reference_items(), *(r.deliverable.get("items", []) for r in reviews))
             for item in previous:
                 if item.id not in {i.id for i in items}:
                     status[item.id] = f"resolved in round {round_no}"
@@ -394,12 +352,12 @@ class CoeRunner:
                     [f"`{i.id}` ({i.owner}): {i.problem}" for i in items], [i.id for i in items],
                 )  # fmt: skip
                 for item in items:
-                    status[item.id] = _settled(escalation)
+                    status[item.id] = settled_note(escalation)
                 break
             for owner in sorted({i.owner for i in items}):
                 mine = [i for i in items if i.owner == owner]
                 await self._step(phase, BY_ID[owner], revision_step(round_no, owner),
-                                 _revision_extra(round_no, owner, self.current, mine))
+                                 revision_extra(round_no, owner, self.current, mine))
             previous = items
         self.quality = [QualityItem(id=i.id, owner=i.owner, problem=i.problem, status=status[i.id]) for i in raised.values()]
 
@@ -411,12 +369,12 @@ class CoeRunner:
         for role in self.current["role-definition"].deliverable.get("roles", []):
             for skill in role.get("skills", []):
                 if skill not in skills:
-                    items.append({"id": _item_id("unknown-skill", role["name"], skill), "owner": "role-definition",
+                    items.append({"id": item_id("unknown-skill", role["name"], skill), "owner": "role-definition",
                                   "problem": f"role {role['name']!r} needs skill {skill!r}, which is not in the skills list"})  # fmt: skip
         for component in self.current["component-mapper"].deliverable.get("components", []):
             for tool in component.get("tools", []):
                 if tool.lower() not in tools:
-                    items.append({"id": _item_id("unknown-tool", component["name"], tool), "owner": "component-mapper",
+                    items.append({"id": item_id("unknown-tool", component["name"], tool), "owner": "component-mapper",
                                   "problem": f"component {component['name']!r} uses tool {tool!r}, which is not in the tools list"})  # fmt: skip
         return items
 
@@ -467,7 +425,7 @@ class CoeRunner:
             human = gate is not None and skill["id"] in gate.items
             skills.append(SpecSkill(**skill, confidence=rating.get("confidence", 0.0), rationale=rating.get("rationale", ""),
                                     confirmed_by=(gate.answered_by or "maintainer") if human and gate else None,
-                                    human_note=_settled(gate) if human and gate else None))  # fmt: skip
+                                    human_note=settled_note(gate) if human and gate else None))  # fmt: skip
         open_questions = sorted({q for step in self.current.values() for q in step.open_questions})
         confidence = [s.confidence for s in skills]
         t = self.job.totals
@@ -542,7 +500,7 @@ class CoeRunner:
                 # Ours: progress and figures. Theirs: answers, budget and status set by the app.
                 self.job = fresh.model_copy(update={"totals": self.job.totals, "wasted_usd": self.job.wasted_usd,
                                                     "phases_done": self.job.phases_done,
-                                                    "escalations": _union(fresh.escalations, self.job.escalations)})  # fmt: skip
+                                                    "escalations": merge_escalations(fresh.escalations, self.job.escalations)})  # fmt: skip
                 self._job_version = record.version
                 if fresh.status == "cancelled":
                     changes.pop("status", None)
@@ -596,43 +554,3 @@ _SECTIONS = {
     "skills-discovery": "skills", "role-definition": "roles", "compliance-validator": "compliance",
     "confidence-analyzer": "confidence", "qa": "quality", "critique": "quality", "learning-curator": "learning",
 }  # fmt: skip
-
-
-def _item_id(kind: str, owner: str, name: str) -> str:
-    slug = "-".join("".join(ch if ch.isalnum() else " " for ch in f"{owner} {name}".lower()).split())
-    return f"{kind}-{slug}"[:63]
-
-
-def _merge(*groups: Sequence[dict[str, Any]]) -> list[d.ReviewItem]:
-    items: dict[str, d.ReviewItem] = {}
-    for group in groups:
-        for raw in group:
-            item = d.ReviewItem.model_validate(raw)
-            items.setdefault(item.id, item)
-    return sorted(items.values(), key=lambda i: i.id)
-
-
-def _review_extra(round_no: int, previous: list[d.ReviewItem]) -> str:
-    if not previous:
-        return f"Review round {round_no}. Report only real problems; an empty list means the deliverables pass."
-    listed = "\n".join(f"- `{i.id}` ({i.owner}): {i.problem}" for i in previous)
-    return (f"Review round {round_no}. The owners revised their deliverables after these items. Report again "
-            f"(same id) only the items that still hold, and any new problem:\n{listed}")  # fmt: skip
-
-
-def _revision_extra(round_no: int, owner: str, current: dict[str, Step], items: list[d.ReviewItem]) -> str:
-    listed = "\n".join(f"- `{i.id}`: {i.problem}" for i in items)
-    mine = json.dumps(current[owner].deliverable, indent=1, sort_keys=True, ensure_ascii=False)
-    return f"Revision round {round_no}. Revise your deliverable to settle these review items:\n{listed}\n\nYour current deliverable:\n{untrusted(mine)}"
-
-
-def _settled(escalation: Escalation) -> str:
-    if escalation.status == "answered":
-        return f"answered by @{escalation.answered_by or 'maintainer'}: {escalation.answer}"
-    return "closed without an answer"
-
-
-def _union(theirs: list[Escalation], ours: list[Escalation]) -> list[Escalation]:
-    """Escalations by number: the app's answers win, our new questions are kept."""
-    merged = {e.n: e for e in ours} | {e.n: e for e in theirs}
-    return [merged[n] for n in sorted(merged)]

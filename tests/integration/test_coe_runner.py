@@ -300,7 +300,7 @@ def test_an_unusable_batch_answer_is_asked_again_directly(store: Store, domain_s
 
 
 def _steps(h: Harness) -> list[Any]:
-    from agents.domain.runner import Step
+    from agents.domain.steps import Step
 
     return [Step.from_context(h.contexts.get(REPO, c.agent, c.scope))
             for c in h.contexts.search_all(repo=REPO, scope_prefix=h.job_id + ":")]  # fmt: skip

@@ -32,7 +32,7 @@ from agents.outputs import (
 )
 from bot.github import GitHubClients
 from bot.github import github_clients
-from bot.outputs import DryRunPublisher, GitHubPublisher, PublishError
+from bot.publish import DryRunPublisher, GitHubPublisher, PublishError
 from bot.wiring import make_publisher
 from bot.settings import Settings
 from tests.fakes.github import FakeGitHub, app_private_key

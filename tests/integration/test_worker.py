@@ -18,7 +18,7 @@ from agents.outputs import Comment
 from agents.registry import Lifecycle
 from bot.bus import LocalBus
 from bot.inbox import Inbox, InboxStatus
-from bot.outputs import DryRunPublisher
+from bot.publish import DryRunPublisher
 from bot.webhooks import parse
 from tests.conftest import load_payload
 from tests.helpers import body_of, drain, make_platform, make_settings
