@@ -114,7 +114,7 @@ async def _publish(platform: Platform, delivery_id: str) -> None:
 
 def _delivery(request: Request, secret: str | None, body: bytes) -> webhooks.Delivery:
     webhooks.verify_signature(secret, body, request.headers.get("x-hub-signature-256"))
-    return webhooks.parse(
+    return webhooks.parse_delivery(
         body, event=request.headers.get("x-github-event"), delivery_id=request.headers.get("x-github-delivery")
     )
 

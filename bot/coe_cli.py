@@ -16,7 +16,7 @@ import asyncio
 import os
 import uuid
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -27,7 +27,7 @@ from bot import tenancy
 from bot.coe_jobs import LOCAL_REPO, run_job, write_files
 from bot.settings import Settings, command_settings
 from bot.tenancy import repo_installations
-from bot.usage import UsageError
+from bot.usage import UsageError, exit_for_usage
 from bot.wiring import cli_actor, open_context_client, open_store
 
 coe_app = typer.Typer(help="Centre of Excellence jobs.", no_args_is_help=True)
@@ -48,18 +48,18 @@ def run(
     """Run a domain-onboarding job; prints `job <ID>` first. Exit 0 done, 3 parked, 1 failed, 2 usage."""
     settings = command_settings()
     if kind != "domain-onboarding":
-        _usage(f"unknown CoE job {kind!r}: the one there is, is domain-onboarding")
+        exit_for_usage(f"unknown CoE job {kind!r}: the one there is, is domain-onboarding")
     if depth not in DEPTHS:
-        _usage(f"--depth takes quick, standard or deep, not {depth!r}")
+        exit_for_usage(f"--depth takes quick, standard or deep, not {depth!r}")
     if resume and job is None:
-        _usage("--resume needs --job ID")
+        exit_for_usage("--resume needs --job ID")
     if job is None and domain is None:
-        _usage("name the domain (--domain NAME) or the job to resume (--job ID --resume)")
+        exit_for_usage("name the domain (--domain NAME) or the job to resume (--job ID --resume)")
     repo = repo or os.environ.get("GITHUB_REPOSITORY")  # set on every Actions runner
     try:
         contexts, store, github_token, installation = _open(settings, job, repo)
     except UsageError as error:
-        _usage(str(error))
+        exit_for_usage(str(error))
     with contexts:
         record = _job(contexts, repo or LOCAL_REPO, installation, job, domain, depth, resume)
         typer.echo(f"job {record.id}")
@@ -68,11 +68,6 @@ def run(
         typer.echo(f"wrote {target}")
     typer.echo(result.message)
     raise typer.Exit(EXIT[result.status])
-
-
-def _usage(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 def _open(settings: Settings, job: str | None, repo: str | None) -> tuple[ContextClient, Store | None, str | None, int]:
@@ -124,12 +119,12 @@ def _job(
             # A job started locally before its repo's installation was known publishes as that installation.
             return found if found.installation_id else found.model_copy(update={"installation_id": installation})
         if resume or domain is None:
-            _usage(f"there is no job {job_id} in {repo}")
+            exit_for_usage(f"there is no job {job_id} in {repo}")
     assert domain is not None
     try:
         job = new_job(job_id=job_id or job_id_for(str(uuid.uuid4())), domain=domain, depth=depth, repo=repo,  # type: ignore[arg-type]
                       installation_id=installation)  # fmt: skip
     except ValueError as error:
-        _usage(str(error))
+        exit_for_usage(str(error))
     contexts.put(repo, AGENT, job.id, job.data(), expected_version=None, summary=f"{job.domain}: queued", tags=tags_for(job))
     return job

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from agents.context.client import ContextClient
 from agents.domain.job import AGENT, Job
-from agents.domain.runner import BatchPolicy, CoeRunner, JobNotFound, Publish, RunResult, publish_nothing
+from agents.domain.runner import BatchPolicy, CoeRunner, JobNotFound, Publish, JobResult, publish_nothing
 from agents.events import Event
 from agents.llm import LLMNotConfigured
 from agents.store.db import Store
@@ -36,7 +36,7 @@ def write_files(out: Path, files: dict[str, str]) -> list[Path]:
 
 
 async def run_job(settings: Settings, contexts: ContextClient, store: Store | None, job: Job, *,
-                  github_token: str | None = None, publisher: Publisher | None = None) -> RunResult:
+                  github_token: str | None = None, publisher: Publisher | None = None) -> JobResult:
     """Run the job with the configured model (its steps resume from the last committed one).
 
     Its outputs go to `publisher` when given, else to GitHub with credentials, printed without
@@ -49,9 +49,9 @@ async def run_job(settings: Settings, contexts: ContextClient, store: Store | No
         batch = BatchPolicy(settings.coe_batch_poll, settings.coe_batch_wait) if settings.coe_batch else None
         return await CoeRunner(contexts, llm, job.id, job.repo, publish=publish, batch=batch).run()
     except LLMNotConfigured as error:
-        return RunResult("failed", job, f"error: {error}")
+        return JobResult("failed", job, f"error: {error}")
     except JobNotFound as error:
-        return RunResult("failed", job, f"error: {error}")
+        return JobResult("failed", job, f"error: {error}")
     finally:
         if publisher is not None:
             await publisher.close()

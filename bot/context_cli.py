@@ -30,7 +30,7 @@ context_app = typer.Typer(
 )
 tokens_app = typer.Typer(help="Context API tokens: create and revoke.", no_args_is_help=True)
 
-Installation = Annotated[
+InstallationOption = Annotated[
     Optional[int],
     typer.Option("--installation", help="The installation (database mode; default: the one the repository's contexts have)."),
 ]
@@ -125,7 +125,7 @@ def context_show(
     agent: Annotated[str, typer.Argument()],
     scope: Annotated[str, typer.Argument()],
     version: Annotated[Optional[int], typer.Option(help="A version; the latest by default.")] = None,
-    installation: Installation = None,
+    installation: InstallationOption = None,
 ) -> None:
     """Print a context version as JSON."""
 
@@ -153,7 +153,7 @@ def context_search(
     cursor: Annotated[Optional[str], typer.Option(help="The next page, as the previous one printed it.")] = None,
     all_versions: Annotated[bool, typer.Option("--all-versions", help="Every version, not only the latest.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="The page as JSON.")] = False,
-    installation: Installation = None,
+    installation: InstallationOption = None,
 ) -> None:
     """Find contexts (their latest versions), newest first."""
 
@@ -183,7 +183,7 @@ def context_lineage(
     scope: Annotated[str, typer.Argument()],
     version: Annotated[Optional[int], typer.Option(help="Whose lineage; the latest version by default.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="As JSON.")] = False,
-    installation: Installation = None,
+    installation: InstallationOption = None,
 ) -> None:
     """The versions (and handoffs) that led to a version, oldest first."""
 
@@ -212,7 +212,7 @@ def context_lineage(
 def context_snapshot(
     repo: Annotated[str, typer.Argument(help="OWNER/NAME")],
     scope_prefix: Annotated[str, typer.Option(help="Only scopes starting with this (a job id); all by default.")] = "",
-    installation: Installation = None,
+    installation: InstallationOption = None,
 ) -> None:
     """Snapshot a repository's (or a job's) contexts; prints the snapshot id."""
 
@@ -228,7 +228,7 @@ def context_snapshot(
 @context_app.command("restore")
 def context_restore(
     snapshot_id: Annotated[int, typer.Argument(help="The snapshot's id.")],
-    installation: Installation = None,
+    installation: InstallationOption = None,
 ) -> None:
     """Write each snapshotted context back as a new version (history is kept)."""
 

@@ -15,7 +15,7 @@ import asyncio
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -79,13 +79,6 @@ class ApiSource:
         return DailyReport.model_validate(response.json())
 
 
-def _zone(settings: Settings) -> ZoneInfo:
-    try:
-        return ZoneInfo(settings.report_tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ReportError(f"WAOOAW_REPORT_TZ={settings.report_tz!r} is not a time zone (e.g. UTC, Europe/Paris)") from None
-
-
 def _store(settings: Settings) -> Store:
     from agents.store.db import Store
 
@@ -131,7 +124,8 @@ class Poster:
     """Publishes the day's issue and closes the previous day's, through the edge's publisher."""
 
     def __init__(self, settings: Settings, repo: str, store: Store) -> None:
-        from bot.github import github_clients, split_repo
+        from agents.context.documents import split_repo
+        from bot.github import github_clients
         from bot.wiring import make_publisher
 
         split_repo(repo)  # a clear error for a malformed --repo, before any work
@@ -145,7 +139,7 @@ class Poster:
         if self.clients is None or self.clients.mode != "app" or self.settings.github_token is not None:
             return None
         if self.installation_id is None:
-            from bot.github import split_repo
+            from agents.context.documents import split_repo
 
             owner, name = split_repo(self.repo)
             response = await self.clients.app().rest.apps.async_get_repo_installation(owner, name)
@@ -154,11 +148,11 @@ class Poster:
 
     async def publish(self, outputs: list[Any], day: date) -> None:
         from agents.events import Event
-        from agents.reports.daily import AGENT
+        from agents.reports.daily import REPORT_AGENT
 
         event = Event(delivery_id=f"report-{day.isoformat()}", name="report", payload={}, repo=self.repo,
                       installation_id=await self._installation())
-        await self.publisher.publish(AGENT, outputs, event)
+        await self.publisher.publish(REPORT_AGENT, outputs, event)
 
     async def close(self) -> None:
         await self.publisher.close()
@@ -197,7 +191,10 @@ def run_daily(settings: Settings, day_text: str, repo: str | None, out: Path, po
 
     if post and not repo:
         raise typer.BadParameter("--post needs --repo OWNER/NAME: the repository the issue goes to", param_hint="--repo")
-    zone = _zone(settings)
+    try:
+        zone = settings.report_zone()
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
     try:
         day = parse_day(day_text, zone)
     except ValueError as exc:

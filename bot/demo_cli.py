@@ -240,7 +240,7 @@ async def _deliver(platform: Platform, bus: LocalBus, out: Path, stream: TextIO,
     path = out / "payloads" / f"{name}.json"
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(payload, indent=2) + "\n")
-    outcome = await push(platform, bus, webhooks.parse(path.read_bytes(), event=event, delivery_id=f"demo-{name}"))
+    outcome = await push(platform, bus, webhooks.parse_delivery(path.read_bytes(), event=event, delivery_id=f"demo-{name}"))
     runs = ", ".join(f"{run['agent']} {run['status']}" for run in outcome["runs"]) or "no agent"
     _say(stream, f"Delivered {event}.{payload['action']} ({_shown(path)}): inbox → bus → worker → {runs}", "")
     if outcome["status"] != "done":

@@ -30,7 +30,7 @@ async def replay_file(settings: Settings, file: Path, event: str, delivery_id: s
                       base: str | None = None, head: str | None = None) -> dict[str, Any]:
     """Raises UsageError for a payload, a clone or a ref that cannot be used."""
     try:
-        delivery = webhooks.parse(file.read_bytes(), event=event, delivery_id=delivery_id)
+        delivery = webhooks.parse_delivery(file.read_bytes(), event=event, delivery_id=delivery_id)
     except webhooks.WebhookRejected as rejected:
         raise UsageError(f"{file}: {rejected.reason}") from None
     if clone is None and (base or head):

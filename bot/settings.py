@@ -6,6 +6,7 @@ from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -126,6 +127,15 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """No Redis: the web process runs the worker itself on the local bus."""
         return self.redis_url is None
+
+    def report_zone(self) -> ZoneInfo:
+        """WAOOAW_REPORT_TZ as a time zone; ValueError, saying so, when it is not one."""
+        try:
+            return ZoneInfo(self.report_tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"WAOOAW_REPORT_TZ={self.report_tz!r} is not a time zone (e.g. UTC, Europe/Paris)"
+            ) from None
 
 
 def cli_settings() -> Settings:

@@ -17,12 +17,12 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from bot.git import INDEX, Git, commit_range, toplevel
-from bot.usage import UsageError
+from bot.usage import UsageError, exit_for_usage
 
 if TYPE_CHECKING:
     from agents.vision import Pack, RepoConfig, ReviewResult
@@ -58,7 +58,7 @@ def _staged_base(git: Git, base: str | None) -> str:
 
 
 @vision_app.command("check")
-def check(
+def check_command(
     repo: Annotated[Path, typer.Option("--repo", help="The git repository to review.")] = Path("."),
     base: Annotated[
         Optional[str],
@@ -81,7 +81,7 @@ def check(
     try:
         root = toplevel(repo)
     except UsageError as exc:
-        _usage(str(exc))
+        exit_for_usage(str(exc))
     with Git(root) as git:
         try:
             base_sha, head_ref = _range(git, base, head, staged)
@@ -89,9 +89,9 @@ def check(
             packs = resolve_packs(config, lambda path: git.read(base_sha, path))
             diff = parse_diff(git.diff(base_sha, head_ref))
         except UsageError as exc:
-            _usage(str(exc))
+            exit_for_usage(str(exc))
         except (ConfigError, PolicyError) as exc:
-            _usage(f"the configuration at the base commit {base_sha[:7]} cannot be used; nothing was reviewed.\n{exc}")
+            exit_for_usage(f"the configuration at the base commit {base_sha[:7]} cannot be used; nothing was reviewed.\n{exc}")
         result = review(
             diff,
             lambda path: git.read(head_ref, path),
@@ -124,7 +124,7 @@ def _render(
         summary = {"base": base_sha, "head": head_sha, **({} if head_sha else {"staged": True})}
         return json.dumps(render.to_json(result, **summary), indent=2) + "\n"
     if output_format is OutputFormat.markdown:
-        return render.render_markdown(result, title=f"WowVision {label}")
+        return render.render_review_markdown(result, title=f"WowVision {label}")
     if output_format is OutputFormat.sarif:
         from agents.vision.sarif import to_sarif
 
@@ -133,8 +133,3 @@ def _render(
         return render.render_github(result, range_label=label)
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     return render.render_text(result, color=color, range_label=label)
-
-
-def _usage(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)

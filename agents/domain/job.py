@@ -24,7 +24,7 @@ AGENT = "wowdomain"
 WORKFLOW = "waooaw-coe.yml"
 
 Depth = Literal["quick", "standard", "deep"]
-Status = Literal["queued", "running", "parked", "done", "failed", "cancelled"]
+JobStatus = Literal["queued", "running", "parked", "done", "failed", "cancelled"]
 ACTIVE: frozenset[str] = frozenset({"queued", "running", "parked"})
 
 
@@ -102,7 +102,7 @@ class Job(BaseModel):
     installation_id: int = 0
     issue_number: int | None = None  # where the command was typed; None for a local run
     requested_by: str | None = None
-    status: Status = "queued"
+    status: JobStatus = "queued"
     budget_usd: float
     created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
     finished_at: datetime | None = None

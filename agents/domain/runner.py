@@ -39,7 +39,7 @@ from agents.domain import tracking
 from agents.domain.job import AGENT, Escalation, Job, merge_escalations, settled_note, tags_for
 from agents.domain.phases import PHASES, Phase, review_step, revision_step
 from agents.domain.review_rounds import item_id, merge_items, review_extra, revision_extra
-from agents.domain.roster import BY_ID, WRITER, DomainAgent
+from agents.domain.roster import AGENTS_BY_ID, WRITER, DomainAgent
 from agents.domain.steps import Step, step_scope
 from agents.domain.spec import DomainSpec, Figures, Provenance, QualityItem, SpecSkill, files
 from agents.ledger import ENTRIES_MAX, Entry
@@ -54,7 +54,7 @@ async def publish_nothing(outputs: Sequence[Output]) -> Sequence[Any]:
 
 
 @dataclass(frozen=True)
-class RunResult:
+class JobResult:
     status: Literal["done", "parked", "failed"]
     job: Job
     message: str
@@ -115,14 +115,14 @@ class CoeRunner:
 
     # ------------------------------------------------------------ the run
 
-    async def run(self) -> RunResult:
+    async def run(self) -> JobResult:
         await self._load()
         job = self.job
         if job.status == "cancelled":
-            return RunResult("failed", job, f"job {job.id} was cancelled")
+            return JobResult("failed", job, f"job {job.id} was cancelled")
         if (open_question := job.open_escalation()) is not None:
             await self._park(open_question)  # again: a run killed while parking may not have asked yet
-            return RunResult("parked", self.job, f"job {job.id} waits for an answer: {open_question.question}")
+            return JobResult("parked", self.job, f"job {job.id} waits for an answer: {open_question.question}")
         if self.llm is None or not self.llm.configured:
             raise LLMNotConfigured("ANTHROPIC_API_KEY is not set: the WowDomain CoE needs Claude")
         # One budget for the run: parallel steps draw on it together (overshoot ≤ one call each).
@@ -134,15 +134,15 @@ class CoeRunner:
             spec, written = await self._walk()
         except _Park as parked:
             await self._park(parked.escalation)
-            return RunResult("parked", self.job, f"job {job.id} parked: {parked.escalation.question}")
+            return JobResult("parked", self.job, f"job {job.id} parked: {parked.escalation.question}")
         except LLMError as exc:
             # Transient (unavailable, malformed twice): the job stays resumable from its last step.
             await self._save_job(status="queued", error=str(exc)[:1000])
             await self._track()
-            return RunResult("failed", self.job, f"job {job.id} stopped at a model error: {exc}")
+            return JobResult("failed", self.job, f"job {job.id} stopped at a model error: {exc}")
         await self._save_job(status="done", finished_at=self.job.finished_at or self.clock(), current_phase=None, error=None)
         await self._track()
-        return RunResult("done", self.job, f"job {job.id} done: {self.job.pr_url or 'spec written'}", spec, written)
+        return JobResult("done", self.job, f"job {job.id} done: {self.job.pr_url or 'spec written'}", spec, written)
 
     async def _walk(self) -> tuple[DomainSpec, dict[str, str]]:
         """Every phase, then the pull request; every step committed is in the ledger when it returns or raises."""
@@ -164,14 +164,14 @@ class CoeRunner:
             await self._review_loop(phase)
         elif phase.rule == "publish":
             await self._step(phase, WRITER, phase.step("orchestrator"), replaces=False)
-            await self._step(phase, BY_ID["learning-curator"], phase.step("learning-curator"), self._lessons_input(),
-                             replaces=False)
+            await self._step(phase, AGENTS_BY_ID["learning-curator"], phase.step("learning-curator"),
+                             self._lessons_input(), replaces=False)
         else:
             for group in phase.groups:
                 if phase.batchable and self.batch is not None:
                     await self._batched(phase, group)
                 else:
-                    await self._parallel([(phase, BY_ID[agent], phase.step(agent), "") for agent in group])
+                    await self._parallel([(phase, AGENTS_BY_ID[agent], phase.step(agent), "") for agent in group])
             if phase.rule == "confidence-gate":
                 self._confidence_gate(phase)
         await self._record_steps()  # the phase's steps, in one request
@@ -229,7 +229,7 @@ class CoeRunner:
     async def _batched(self, phase: Phase, group: tuple[str, ...]) -> None:
         """A group's missing steps as one Message Batch (half price); its id is saved before anything waits
         on it, so a run killed meanwhile picks up the same batch and never pays for it twice."""
-        todo = [BY_ID[agent] for agent in group if phase.step(agent) not in self.steps]
+        todo = [AGENTS_BY_ID[agent] for agent in group if phase.step(agent) not in self.steps]
         if todo:
             assert self.llm is not None and self.batch is not None
             name = phase.step("+".join(group))
@@ -254,7 +254,7 @@ class CoeRunner:
                     await self._commit(phase, agent, key, prompts[key], answer, latency, batched=True)
                 elif answer is not None:
                     await self._waste(agent, key, answer)  # unusable: the step is asked again directly, below
-        await self._parallel([(phase, BY_ID[agent], phase.step(agent), "") for agent in group])
+        await self._parallel([(phase, AGENTS_BY_ID[agent], phase.step(agent), "") for agent in group])
 
     async def _commit(self, phase: Phase, agent: DomainAgent, key: str, prompt: str, answer: LLMAnswer[Any],
                       latency_ms: float, *, batched: bool = False) -> Step:  # fmt: skip
@@ -311,7 +311,7 @@ class CoeRunner:
         return "\n\n".join(parts)
 
     def _consumers(self, agent_id: str) -> list[str]:
-        return sorted({a.id for a in (*BY_ID.values(), WRITER) if agent_id in a.reads})
+        return sorted({a.id for a in (*AGENTS_BY_ID.values(), WRITER) if agent_id in a.reads})
 
     def _remember(self, step: Step) -> None:
         self.steps[step.key] = step
@@ -333,7 +333,7 @@ class CoeRunner:
         for round_no in range(1, rounds + 2):
             extra = review_extra(round_no, previous)
             reviews = await self._parallel(
-                [(phase, BY_ID[a], review_step(round_no, a), extra) for a in phase.groups[0]]
+                [(phase, AGENTS_BY_ID[a], review_step(round_no, a), extra) for a in phase.groups[0]]
             )
             items = merge_items(self._reference_items(), *(r.deliverable.get("items", []) for r in reviews))
             for item in previous:
@@ -356,7 +356,7 @@ class CoeRunner:
                 break
             for owner in sorted({i.owner for i in items}):
                 mine = [i for i in items if i.owner == owner]
-                await self._step(phase, BY_ID[owner], revision_step(round_no, owner),
+                await self._step(phase, AGENTS_BY_ID[owner], revision_step(round_no, owner),
                                  revision_extra(round_no, owner, self.current, mine))
             previous = items
         self.quality = [QualityItem(id=i.id, owner=i.owner, problem=i.problem, status=status[i.id]) for i in raised.values()]

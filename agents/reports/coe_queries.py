@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased
 from agents.context.models import ContextVersion, Handoff
 from agents.domain.job import ACTIVE, Job, Totals
 from agents.domain.job import AGENT as JOB_AGENT
-from agents.domain.phases import BY_ID as PHASES_BY_ID
+from agents.domain.phases import PHASES_BY_ID
 from agents.reports.model import JOB_ROWS, CoEDay, CoEEscalation, CoEJob
 from agents.reports.scoped import ScopedQueries, sum_if
 from agents.store.tables import Decision

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agents.events import Event
+from agents.context.documents import split_repo
 from agents.outputs import CheckRun, marker
-from bot.publish.common import content_hash, split, with_marker
+from bot.publish.common import content_hash, with_marker
 from bot.publish.records import PublishingBase, Where, key_for
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ class CheckRunPublishing(PublishingBase):
     """Check runs, their annotations sent in batches and only when they changed."""
 
     async def _check_run(self, github: GitHub[Any], agent: str, output: CheckRun, event: Event) -> Where:
-        owner, name = split(output.repo)
+        owner, name = split_repo(output.repo)
         hidden = marker(agent, output.kind, output.key)
         external_id = f"waooaw:{agent}:{output.key}"
         summary = with_marker(output.summary, hidden, SUMMARY_LIMIT)

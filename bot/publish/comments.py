@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agents.events import Event
+from agents.context.documents import split_repo
 from agents.outputs import Comment, Reaction, marker
-from bot.publish.common import carries, content_hash, split, status_of, with_marker
+from bot.publish.common import carries, content_hash, status_of, with_marker
 from bot.publish.records import PublishingBase, Where, key_for
 
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ class CommentPublishing(PublishingBase):
     """Comments and reactions, one marker one comment."""
 
     async def _comment(self, github: GitHub[Any], agent: str, output: Comment, event: Event) -> Where:
-        owner, name = split(output.repo)
+        owner, name = split_repo(output.repo)
         hidden = marker(agent, output.kind, output.key)
         key = key_for(event, output.repo, hidden)
         body = with_marker(output.body, hidden)
@@ -59,7 +60,7 @@ class CommentPublishing(PublishingBase):
     # -- reactions
 
     async def _reaction(self, github: GitHub[Any], agent: str, output: Reaction, event: Event) -> Where:
-        owner, name = split(output.repo)
+        owner, name = split_repo(output.repo)
         key = key_for(event, output.repo, marker(agent, output.kind, output.key))
         if (record := await self._load(key)) is not None:
             return record.where

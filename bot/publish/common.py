@@ -57,12 +57,6 @@ def blob_sha(content: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
 
 
-def split(repo: str) -> tuple[str, str]:
-    from bot.github import split_repo
-
-    return split_repo(repo)
-
-
 def status_of(exc: BaseException) -> int | None:
     from githubkit.exception import RequestFailed
 

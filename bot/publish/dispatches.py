@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agents.events import Event
+from agents.context.documents import split_repo
 from agents.outputs import WorkflowDispatch, marker
-from bot.publish.common import content_hash, split
+from bot.publish.common import content_hash
 from bot.publish.records import PublishingBase, Where, key_for
 
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ class DispatchPublishing(PublishingBase):
     """Workflow dispatches: the record is all there is of one."""
 
     async def _dispatch(self, github: GitHub[Any], agent: str, output: WorkflowDispatch, event: Event) -> Where:
-        owner, name = split(output.repo)
+        owner, name = split_repo(output.repo)
         key = key_for(event, output.repo, marker(agent, output.kind, output.key))
         # A dispatch leaves nothing on GitHub that could carry a marker, so unlike the other
         # kinds there is nothing to search in the crash window: the record is the only memory.

@@ -8,6 +8,7 @@ import textwrap
 from collections.abc import Sequence
 from typing import TextIO
 
+from agents import markdown as md
 from agents.events import Event
 from agents.outputs import (
     CheckRun,
@@ -61,10 +62,6 @@ def _printable(text: str) -> str:
     return _TERMINAL_CONTROLS.sub(lambda found: f"\\x{ord(found.group()):02x}", text.replace("\r\n", "\n"))
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
 def describe(output: Output) -> tuple[str, str]:
     """What an output is and where it goes (one line), and what a maintainer would read there."""
     if isinstance(output, Reaction):
@@ -82,7 +79,7 @@ def describe(output: Output) -> tuple[str, str]:
             for c in output.comments
         )
         what = f"review {output.event} on {output.repo}#{output.pr_number} at {output.commit_sha[:7]}"
-        return f"{what}, {_plural(len(output.comments), 'inline comment')}", output.body + inline
+        return f"{what}, {md.plural(len(output.comments), 'inline comment')}", output.body + inline
     if isinstance(output, ReviewDismissal):
         return (f"dismiss our reviews {output.review_key!r} requesting changes on {output.repo}#{output.pr_number}",
                 output.message)  # fmt: skip

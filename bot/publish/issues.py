@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from agents.events import Event
+from agents.context.documents import split_repo
 from agents.outputs import IssueReport, Report, marker
-from bot.publish.common import carries, content_hash, split, status_of, with_marker
+from bot.publish.common import carries, content_hash, status_of, with_marker
 from bot.publish.records import PublishingBase, Where, key_for
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ class IssuePublishing(PublishingBase):
 
     async def _issue(self, github: GitHub[Any], agent: str, kind: str, key: str, repo: str, title: str,
                      body: str, labels: Sequence[str], state: str, event: Event) -> Where:
-        owner, name = split(repo)
+        owner, name = split_repo(repo)
         hidden = marker(agent, kind, key)
         record_key = key_for(event, repo, hidden)
         full_body = with_marker(body, hidden)

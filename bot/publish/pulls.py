@@ -6,8 +6,9 @@ import base64
 from typing import TYPE_CHECKING, Any
 
 from agents.events import Event
+from agents.context.documents import split_repo
 from agents.outputs import PullRequest, marker
-from bot.publish.common import blob_sha, carries, content_hash, split, status_of, with_marker
+from bot.publish.common import blob_sha, carries, content_hash, status_of, with_marker
 from bot.publish.records import PublishingBase, Where, key_for
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ class PullRequestPublishing(PublishingBase):
     """Pull requests: a branch, its files committed, and the PR opened or brought up to date."""
 
     async def _pull_request(self, github: GitHub[Any], agent: str, output: PullRequest, event: Event) -> Where:
-        owner, name = split(output.repo)
+        owner, name = split_repo(output.repo)
         hidden = marker(agent, output.kind, output.key)
         body = with_marker(output.body, hidden)
         files = {path: text.encode() for path, text in output.files.items()}

@@ -9,8 +9,9 @@ import structlog
 
 from agents import markdown as md
 from agents.events import Event
+from agents.context.documents import split_repo
 from agents.outputs import InlineComment, Review, ReviewDismissal, marker
-from bot.publish.common import carries, content_hash, split, status_of, with_marker
+from bot.publish.common import carries, content_hash, status_of, with_marker
 from bot.publish.records import PublishingBase, Where, key_for
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ class ReviewPublishing(PublishingBase):
     """Reviews (their inline comments placed on the diff where GitHub accepts them) and their dismissal."""
 
     async def _review(self, github: GitHub[Any], agent: str, output: Review, event: Event) -> Where:
-        owner, name = split(output.repo)
+        owner, name = split_repo(output.repo)
         hidden = marker(agent, output.kind, output.key)  # in the body
         # One record per (SHA, key).
         record_key = key_for(event, output.repo, marker(agent, output.kind, f"{output.key}@{output.commit_sha}"))
@@ -162,7 +163,7 @@ class ReviewPublishing(PublishingBase):
 
     async def _dismiss_reviews(self, github: GitHub[Any], agent: str, output: ReviewDismissal, event: Event) -> Where:
         # Nothing is recorded: a review's state on GitHub says whether it is dismissed already.
-        owner, name = split(output.repo)
+        owner, name = split_repo(output.repo)
         hidden = marker(agent, Review.kind, output.review_key)
         stale = [
             review.id
