@@ -81,8 +81,8 @@ def serve(args: argparse.Namespace) -> None:
 
     from bot import logging as waooaw_logging
     from bot.app import create_app
-    from bot.wiring import build_platform, freeze_startup_heap
     from bot.settings import Settings
+    from bot.wiring import build_platform, freeze_startup_heap
 
     raise_file_limit()
     settings = Settings(

@@ -89,10 +89,10 @@ def real_app(database_url: str, redis_url: str, stream: str, event: str, extra_a
     from agents.base import WowAgent
     from bot import logging as waooaw_logging
     from bot.app import create_app
-    from bot.wiring import build_platform
     from bot.bus import RedisStreamBus
     from bot.publish import DryRunPublisher
     from bot.settings import Settings
+    from bot.wiring import build_platform
 
     settings = Settings(
         WAOOAW_DATABASE_URL=database_url,
