@@ -26,7 +26,6 @@ from agents.domain.job import AGENT, DEPTHS, Job, job_id_for, new_job, tags_for
 from bot import tenancy
 from bot.coe_jobs import LOCAL_REPO, run_job, write_files
 from bot.settings import Settings, command_settings
-from bot.tenancy import repo_installations
 from bot.usage import UsageError, exit_for_usage
 from bot.wiring import cli_actor, open_context_client, open_store
 
@@ -105,7 +104,7 @@ def _installation(store: Store, repo: str | None) -> int:
         installed = tenancy.active_installation(session, repo)
     if installed is not None:
         return installed
-    owners = repo_installations(store, repo)
+    owners = tenancy.repo_installations(store, repo)
     return owners[0] if len(owners) == 1 else 0
 
 

@@ -36,14 +36,14 @@ from agents.outputs import CheckRun, Comment, Output, PullRequest, Review, Workf
 from bot import webhooks
 from bot.bus import LocalBus
 from bot.coe_jobs import run_job, write_files
+from bot.daily_report import ReportError, run_daily
 from bot.demo.sample import INSTALLATION_ID, MAINTAINER, REPO, SampleRepo, build_sample, comment_created, pull_request_opened
 from bot.demo.scripted_model import ScriptedModel
+from bot.git import Git
 from bot.git_reader import LocalGitReader
 from bot.publish import DryRunPublisher, Published, describe
 from bot.replay import push
-from bot.daily_report import ReportError, run_daily
 from bot.settings import Settings
-from bot.git import Git
 from bot.usage import UsageError
 from bot.wiring import Platform, build_platform
 
