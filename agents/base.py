@@ -86,7 +86,7 @@ class WowAgent:
         self._loaded: dict[str, Any] = {}
 
     def should_wake(self, event: Event) -> bool:
-        return matches_any(event, self.wakes_on)
+        return wakes_on_any(event, self.wakes_on)
 
     def context_scope(self, event: Event) -> str:
         """Which context this event belongs to; one per repository unless an agent says otherwise."""
@@ -173,5 +173,5 @@ def matches(event: Event, pattern: str) -> bool:
     return fnmatch.fnmatchcase(event.kind, pattern)
 
 
-def matches_any(event: Event, patterns: tuple[str, ...]) -> bool:
+def wakes_on_any(event: Event, patterns: tuple[str, ...]) -> bool:
     return any(matches(event, pattern) for pattern in patterns)

@@ -16,7 +16,7 @@ from agents.store.tables import InboxRecord
 from agents.events import Event
 from agents.outputs import Comment, Output, Reaction
 
-VERBS = ("help", "status")
+CONCIERGE_VERBS = ("help", "status")
 
 
 class Concierge(WowAgent):
@@ -29,10 +29,10 @@ class Concierge(WowAgent):
     )
 
     def should_wake(self, event: Event) -> bool:
-        return super().should_wake(event) and find_command(event.comment_body, "waooaw", VERBS) is not None
+        return super().should_wake(event) and find_command(event.comment_body, "waooaw", CONCIERGE_VERBS) is not None
 
     async def execute(self, event: Event) -> list[Output]:
-        command = find_command(event.comment_body, "waooaw", VERBS)
+        command = find_command(event.comment_body, "waooaw", CONCIERGE_VERBS)
         assert command is not None and event.repo is not None and event.issue_number is not None
         comment_id = event.payload["comment"]["id"]
         body = self._help() if command.verb == "help" else await self._status(event.repo)

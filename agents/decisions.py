@@ -44,7 +44,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
 import redis.asyncio as aioredis
@@ -53,9 +53,9 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
 from agents.store.db import Store
-from agents.store.tables import DecisionCacheEntry
+from agents.store.tables import DecisionCacheEntry, utcnow
 from agents.budgets import BudgetPolicy, budget_for
-from agents.ledger import Entry, LedgerOwner, Rung, Status, record
+from agents.ledger import Entry, EntryStatus, LedgerOwner, Rung, record_entries
 from agents.llm import Budget, LLMClient, LLMError, LLMNotConfigured, sanitise, untrusted
 from agents.pricing import TokenUsage
 
@@ -68,10 +68,6 @@ REDIS_PREFIX = "waooaw:decision:"
 DEFAULT_CACHE_TTL = timedelta(days=30)
 # An LLMError with one of these reasons means no request reached the API.
 _NOT_CALLED = {"llm_not_configured", "budget", "breaker_open"}
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 # ------------------------------------------------------------------ values
@@ -89,14 +85,14 @@ class LLMRequest(Generic[S]):
 
 
 @dataclass(frozen=True)
-class Decision(Generic[V]):
+class LadderDecision(Generic[V]):
     """One decision as the ladder made it (and as the ledger records it)."""
 
     agent: str
     rule_id: str
     rule_version: str
     rung: Rung
-    status: Status
+    status: EntryStatus
     verdict: V | None
     input_hash: str
     latency_ms: float
@@ -121,7 +117,7 @@ def input_hash(text: str) -> str:
 SHARED = "public"  # whose the verdicts of the shared cache are (an installation's are `installation:<id>`)
 
 
-def cache_key(whose: str, rule_id: str, rule_version: str, digest: str) -> str:
+def decision_key(whose: str, rule_id: str, rule_version: str, digest: str) -> str:
     return hashlib.sha256(f"{whose}\x00{rule_id}\x00{rule_version}\x00{digest}".encode()).hexdigest()
 
 
@@ -243,15 +239,15 @@ class DecisionLadder:
         input_text: str,
         deterministic: Callable[[str], V | None] | None = None,
         llm_request: LLMRequest[Any] | None = None,
-    ) -> Decision[Any]:
+    ) -> LadderDecision[Any]:
         if deterministic is None and llm_request is None:
             raise ValueError(f"{rule_id}: a decision needs a deterministic rule, an LLM request, or both")
         started = time.perf_counter()
         version = str(rule_version)
         digest = input_hash(input_text)
 
-        def made(rung: Rung, status: Status, verdict: Any = None, **extra: Any) -> Decision[Any]:
-            return Decision(agent, rule_id, version, rung, status, verdict, digest,
+        def made(rung: Rung, status: EntryStatus, verdict: Any = None, **extra: Any) -> LadderDecision[Any]:
+            return LadderDecision(agent, rule_id, version, rung, status, verdict, digest,
                             (time.perf_counter() - started) * 1000, **extra)
 
         if deterministic is not None:
@@ -263,7 +259,7 @@ class DecisionLadder:
                                            detail="no rule settled it and the rule has no LLM request"))
 
         whose, owner = self._whose()
-        key = cache_key(whose, rule_id, version, digest)
+        key = decision_key(whose, rule_id, version, digest)
         hit = await self._cached(key, llm_request.schema)
         if hit is not None:
             return await self._record(made("cached", "settled", hit))
@@ -344,7 +340,7 @@ class DecisionLadder:
         with self.store.reading() as session:
             return budget_for(session, self.budgets, self.owner, agent, self.clock())
 
-    async def _record(self, decision: Decision[Any], model_calls: int = 0, **extra: Any) -> Decision[Any]:
+    async def _record(self, decision: LadderDecision[Any], model_calls: int = 0, **extra: Any) -> LadderDecision[Any]:
         verdict = decision.verdict.model_dump(mode="json") if isinstance(decision.verdict, BaseModel) else decision.verdict
         outcome = {"status": decision.status, "rule_version": decision.rule_version, "verdict": verdict}
         if decision.reason:
@@ -359,7 +355,7 @@ class DecisionLadder:
         return decision
 
     def _write(self, entries: list[Entry]) -> None:
-        record(self.store, self.owner, entries)
+        record_entries(self.store, self.owner, entries)
 
 
 def _spend(usage: TokenUsage, cost_usd: float) -> dict[str, Any]:

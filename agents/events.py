@@ -11,7 +11,7 @@ MARKER_RE = re.compile(r"<!-- waooaw:(?P<agent>[\w.-]+):(?P<kind>[\w.-]+):(?P<ke
 
 
 def trailing_marker(body: object) -> re.Match[str] | None:
-    """The marker that ends `body`, where every body we write carries it (bot.outputs.with_marker).
+    """The marker that ends `body`, where every body we write carries it (bot.publish.with_marker).
 
     A marker anywhere else in a body was quoted or planted by someone, and says nothing
     about who wrote it or what it is.

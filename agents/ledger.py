@@ -36,7 +36,7 @@ from agents.store.tables import Decision, utcnow
 from agents.tokens import JOB_ID_MAX, Grant
 
 Rung = Literal["deterministic", "cached", "llm", "skipped"]
-Status = Literal["settled", "skipped", "error"]
+EntryStatus = Literal["settled", "skipped", "error"]
 KEY_MAX: int = Decision.__table__.c.idempotency_key.type.length
 ENTRIES_MAX = 200  # rows in one write through the API
 COUNT_MAX = 2**31 - 1  # tokens and model calls are INTEGER columns
@@ -61,7 +61,7 @@ class Entry:
     agent: str
     rule: str
     rung: Rung
-    status: Status
+    status: EntryStatus
     key: str | None = None  # unique in the job; required for a job's rows written through the API
     input_hash: str | None = None
     outcome: dict[str, Any] = field(default_factory=dict)
@@ -77,7 +77,7 @@ class Entry:
         return {name: value for name, value in asdict(self).items() if name != "at"}
 
 
-def record(store: Store, where: LedgerOwner, entries: Sequence[Entry]) -> int:
+def record_entries(store: Store, where: LedgerOwner, entries: Sequence[Entry]) -> int:
     """Write `entries` for `where` in one statement; returns how many were new (a job's keys are recorded once)."""
     if not entries:
         return 0
@@ -206,7 +206,7 @@ def record_for_job(store: Store, grant: Grant, repo: str, job: str, entries: Seq
         raise InvalidRequest(f"send 1 to {ENTRIES_MAX} entries at a time")
     for entry in entries:
         _check(entry)
-    return record(store, where, entries)
+    return record_entries(store, where, entries)
 
 
 def spend_for_job(store: Store, grant: Grant, repo: str, job: str) -> float:

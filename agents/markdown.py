@@ -77,6 +77,11 @@ def code_block(value: object) -> str:
     return f"{fence}\n{_no_comment(lines)}\n{fence}"
 
 
+def plural(count: int, noun: str) -> str:
+    """`1 file`, `2 files`: our own wording, not outside text."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _spaced(part: str) -> str:
     """`text` of a piece between code spans, keeping the space that parts it from them."""
     inner = text(part)

@@ -1,6 +1,6 @@
 """Output intents: what an agent asks the GitHub edge to do.
 
-Agents never call GitHub. They return these, and `bot.outputs` publishes them,
+Agents never call GitHub. They return these, and `bot.publish` publishes them,
 idempotently: every output that leaves text on GitHub carries the hidden marker
 `<!-- waooaw:{agent}:{kind}:{key} -->`, so a redelivered event updates in place.
 """

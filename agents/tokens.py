@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from agents.store.tables import ApiToken, AuditEntry, Installation
 
-PREFIX = "wao"
+TOKEN_PREFIX = "wao"
 DEFAULT_TTL = timedelta(hours=1)
 MAX_TTL = timedelta(days=30)
 JOB_ID_MAX: int = ApiToken.__table__.c.job_id.type.length  # a job id longer than this has no token
@@ -172,7 +172,7 @@ def issue(
         )
     )
     session.flush()
-    return IssuedToken(ident, f"{PREFIX}_{ident}_{secret}", installation_id, job_id, read_only, expires_at, repo)
+    return IssuedToken(ident, f"{TOKEN_PREFIX}_{ident}_{secret}", installation_id, job_id, read_only, expires_at, repo)
 
 
 def revoke(session: Session, ident: str, *, actor: str = "system", now: datetime | None = None) -> ApiToken | None:

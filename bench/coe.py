@@ -310,7 +310,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bot.app import freeze_startup_heap
+    from bot.wiring import freeze_startup_heap
 
     args = parse_args(argv)
     freeze_startup_heap()  # as `waooaw coe run` does before it runs a job

@@ -80,8 +80,9 @@ def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from bot import logging as waooaw_logging
-    from bot.app import build_platform, create_app, freeze_startup_heap
+    from bot.app import create_app
     from bot.settings import Settings
+    from bot.wiring import build_platform, freeze_startup_heap
 
     raise_file_limit()
     settings = Settings(

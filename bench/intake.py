@@ -5,7 +5,7 @@ Starts two uvicorn servers in subprocesses, with identical settings (one worker
 process, uvicorn's default loop and HTTP implementations, log level warning as
 `waooaw serve` uses), each on a free loopback port:
 
-  real  bot.app (build_platform + create_app): inbox on PostgreSQL (a fresh schema,
+  real  bot.wiring + bot.app (build_platform + create_app): inbox on PostgreSQL (a fresh schema,
         migrated with Store.upgrade()), bus on Redis (a unique stream; no worker
         consumes it: intake only publishes), HMAC secret checked;
   bare  a FastAPI app whose POST endpoint answers 202 and does nothing.
@@ -88,10 +88,11 @@ def bare_app():  # type: ignore[no-untyped-def]
 def real_app(database_url: str, redis_url: str, stream: str, event: str, extra_agent: bool):  # type: ignore[no-untyped-def]
     from agents.base import WowAgent
     from bot import logging as waooaw_logging
-    from bot.app import build_platform, create_app
+    from bot.app import create_app
     from bot.bus import RedisStreamBus
-    from bot.outputs import DryRunPublisher
+    from bot.publish import DryRunPublisher
     from bot.settings import Settings
+    from bot.wiring import build_platform
 
     settings = Settings(
         WAOOAW_DATABASE_URL=database_url,
@@ -131,7 +132,7 @@ def serve(args: argparse.Namespace) -> None:
         app = bare_app()
     else:
         app = real_app(args.database_url, args.redis_url, args.stream, args.event, not args.catalog_only)
-    from bot.app import freeze_startup_heap
+    from bot.wiring import freeze_startup_heap
 
     freeze_startup_heap()  # both servers, as `waooaw serve` does
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")

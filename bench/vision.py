@@ -206,7 +206,7 @@ Found = dict[str, tuple[str, str]]  # "<commit12> <rule> <path>:<line>" → (sev
 
 
 def history(clone: Path, rev: str, sample: int | None, seed: int, labels: Path | None, dump: Path | None) -> None:
-    from bot.vision_cli import Git
+    from bot.git import Git
 
     pairs = _merged(clone, rev, sample, seed)
     if not pairs:

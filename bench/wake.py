@@ -53,12 +53,12 @@ from agents.events import Event  # noqa: E402
 from agents.outputs import Output  # noqa: E402
 from agents.registry import Registry  # noqa: E402
 from bot import logging as waooaw_logging  # noqa: E402
-from bot.app import freeze_startup_heap  # noqa: E402
 from bot.bus import BusMessage, RedisStreamBus  # noqa: E402
 from bot.inbox import Inbox, InboxStatus  # noqa: E402
-from bot.outputs import DryRunPublisher  # noqa: E402
+from bot.publish import DryRunPublisher  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.webhooks import Delivery  # noqa: E402
+from bot.wiring import freeze_startup_heap  # noqa: E402
 from bot.worker import Worker  # noqa: E402
 
 PAYLOAD = "pull_request/opened.payload.json"

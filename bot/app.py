@@ -1,4 +1,4 @@
-"""The FastAPI app: webhook intake, health, readiness and metrics.
+"""The FastAPI app: webhook intake, health, readiness and metrics (the platform it serves is built in bot/wiring.py).
 
 In embedded mode (no WAOOAW_REDIS_URL) its lifespan also runs the worker on the
 local bus, so one process does everything; with Redis, workers run apart.
@@ -7,11 +7,8 @@ local bus, so one process does everything; with Redis, workers run apart.
 from __future__ import annotations
 
 import asyncio
-import gc
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 
 import structlog
 from fastapi import FastAPI, Request
@@ -20,33 +17,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from agents.catalog import default_registry
-from agents.context.cache import watch as watch_context_writes
 from agents.store.db import Store
-from agents.decisions import DecisionCache, decision_cache
-from agents.events import Event
-from agents.breaker import CircuitBreaker, RedisBreakerState, trip_recorder
-from agents.llm import LLMClient
-from agents.ports import RepoReader
-from agents.registry import Registry
 from bot import metrics, observability, webhooks
 from bot.api import api_router
-from bot.bodies import BodyBudget, read_body
-from bot.bus import EventBus, LocalBus
+from bot.bodies import read_body
 from bot.deliveries import recovery_schedule
-from bot.inbox import Inbox, InboxStatus, InboxWriter
-from bot.github import GitHubClients, github_clients
-from bot.outputs import Publisher, build_publisher
-from bot.reader import GitHubReader
+from bot.inbox import InboxStatus
 from bot.reports_web import api_token_check
 from bot.reports_web import router as reports_router
-from bot.settings import Settings
-from bot.tenancy import TENANCY_EVENTS
-from bot.worker import Worker
+from bot.wiring import Platform
 
 log = structlog.get_logger(__name__)
 
-WAKE_TABLE_TTL = 5.0  # seconds a read of agent states serves intake
 # What intake answers besides 202, as its OpenAPI schema states it (every answer `{"error": "…"}`).
 WEBHOOK_REFUSALS: dict[int | str, dict[str, str]] = {
     400: {"description": "Malformed body, or a GitHub header missing."},
@@ -54,127 +36,6 @@ WEBHOOK_REFUSALS: dict[int | str, dict[str, str]] = {
     413: {"description": "Body over 25 MiB."},
     503: {"description": "The delivery could not be recorded: nothing was kept, redeliver it."},
 }
-
-
-@dataclass
-class Platform:
-    """Everything one process needs; built once, shared by the routes and the worker."""
-
-    settings: Settings
-    store: Store
-    registry: Registry
-    bus: EventBus
-    publisher: Publisher
-    # A RepoReader for the event's installation, or None without GitHub credentials.
-    reader_for: Callable[[Event], RepoReader | None] = lambda event: None
-    llm: LLMClient | None = None  # None without ANTHROPIC_API_KEY: the LLM rung is off and says so
-    decision_cache: DecisionCache | None = None
-    github: GitHubClients | None = None  # None without GitHub credentials
-    inbox: Inbox = field(init=False)
-    intake: InboxWriter = field(init=False)
-    body_budget: BodyBudget = field(init=False)  # webhook bodies held at once, across requests
-    _wake_names: frozenset[str] = frozenset()
-    _wake_read_at: float = float("-inf")
-
-    def __post_init__(self) -> None:
-        self.inbox = Inbox(self.store)
-        self.intake = InboxWriter(self.inbox)
-        self.body_budget = BodyBudget(self.settings.webhook_bytes_in_flight)
-
-    async def wanted(self, event: str) -> bool:
-        """Whether any active agent may wake on this event name (a static table, no GitHub call).
-
-        Agent states are read from the store at most every few seconds, off the event loop.
-        """
-        now = time.monotonic()
-        if now - self._wake_read_at > WAKE_TABLE_TTL:
-            self._wake_names = await run_in_threadpool(self.registry.wake_event_names) | TENANCY_EVENTS
-            self._wake_read_at = now
-        return event in self._wake_names
-
-    def worker(self) -> Worker:
-        return Worker(
-            settings=self.settings,
-            store=self.store,
-            registry=self.registry,
-            bus=self.bus,
-            publisher=self.publisher,
-            reader_for=self.reader_for,
-            llm=self.llm,
-            decision_cache=self.decision_cache,
-        )
-
-
-def build_platform(
-    settings: Settings,
-    *,
-    bus: EventBus | None = None,
-    publisher: Publisher | None = None,
-    reader_for: Callable[[Event], RepoReader | None] | None = None,
-) -> Platform:
-    """`reader_for` stands in for GitHub where there are no credentials (a dry run over a local clone)."""
-    store = Store(settings.database_url)
-    if settings.redis_url is not None:  # context versions any process writes reach the API's cache
-        watch_context_writes(store, settings.redis_url)
-    clients = github_clients(settings)  # one token cache for publishing and reading
-    if reader_for is None:
-        reader_for = (lambda event: GitHubReader(clients, event.installation_id)) if clients else (lambda event: None)
-    return Platform(
-        settings=settings,
-        store=store,
-        registry=default_registry(store),
-        bus=bus or make_bus(settings),
-        publisher=publisher or build_publisher(store, clients),
-        reader_for=reader_for,
-        llm=make_llm(settings, store),
-        decision_cache=decision_cache(store, settings.redis_url, shares_public=settings.decision_cache_shared),
-        github=clients,
-    )
-
-
-def make_llm(settings: Settings, store: Store | None = None) -> LLMClient | None:
-    """Claude, behind a breaker shared through Redis (when there is one) whose trips go to `store`."""
-    if settings.anthropic_api_key is None:
-        return None
-    breaker = CircuitBreaker(
-        settings.llm_breaker_threshold,
-        settings.llm_breaker_cooldown,
-        state=RedisBreakerState.from_url(settings.redis_url) if settings.redis_url is not None else None,
-        on_trip=trip_recorder(store) if store is not None else None,
-    )
-    return LLMClient(
-        settings.anthropic_api_key.get_secret_value(),
-        settings.llm_model,
-        base_url=settings.anthropic_base_url,
-        max_retries=settings.llm_max_retries,
-        breaker=breaker,
-    )
-
-
-def make_bus(settings: Settings) -> EventBus:
-    if settings.redis_url is None:
-        return LocalBus(max_deliveries=settings.bus_max_deliveries, concurrency=settings.worker_concurrency)
-    from bot.bus import RedisStreamBus
-
-    return RedisStreamBus(
-        settings.redis_url,
-        stream=settings.bus_stream,
-        visibility_timeout=settings.bus_visibility_timeout,
-        max_deliveries=settings.bus_max_deliveries,
-        concurrency=settings.worker_concurrency,
-    )
-
-
-def freeze_startup_heap() -> None:
-    """Keep what start-up built out of every later garbage collection.
-
-    Start-up imports hundreds of thousands of long-lived objects (githubkit's models alone
-    are a large share), and each full collection walked them all: a pause of 150-200 ms,
-    every request in flight waiting on it. Frozen, they are never walked again; only what
-    the process makes afterwards is. Called once, by long-running processes, just before they serve.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 def create_app(platform: Platform, *, secret: str | None, run_worker: bool | None = None) -> FastAPI:
@@ -260,7 +121,7 @@ async def _publish(platform: Platform, delivery_id: str) -> None:
 
 def _delivery(request: Request, secret: str | None, body: bytes) -> webhooks.Delivery:
     webhooks.verify_signature(secret, body, request.headers.get("x-hub-signature-256"))
-    return webhooks.parse(
+    return webhooks.parse_delivery(
         body, event=request.headers.get("x-github-event"), delivery_id=request.headers.get("x-github-delivery")
     )
 

@@ -74,7 +74,7 @@ async def read_body(request: Request, budget: BodyBudget, *, timeout: float) -> 
     checked before a byte is read); 408 when it is not all there within `timeout` seconds.
     """
     content_length = request.headers.get("content-length")
-    webhooks.check_size(content_length)
+    webhooks.check_body_size(content_length)
     budget.ensure_room(webhooks.declared_size(content_length) or 0)
     held = 0
     try:

@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from bot.lazy_groups import LazyCommand, LazyGroup, LazyRoot
-
-if TYPE_CHECKING:
-    from bot.settings import Settings
 
 
 class _Root(LazyRoot):
@@ -47,15 +44,6 @@ app.add_typer(db_app, name="db")
 app.add_typer(agents_app, name="agents")
 
 
-def _settings() -> Settings:
-    from bot import logging as waooaw_logging
-    from bot.settings import cli_settings
-
-    settings = cli_settings()
-    waooaw_logging.configure(settings.log_level)
-    return settings
-
-
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -67,9 +55,11 @@ def serve(
     """Run the web app; without WAOOAW_REDIS_URL it also runs the worker, in one process."""
     import uvicorn
 
-    from bot.app import build_platform, create_app, freeze_startup_heap
+    from bot.app import create_app
+    from bot.settings import command_settings
+    from bot.wiring import build_platform, freeze_startup_heap
 
-    settings = _settings()
+    settings = command_settings()
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     if secret is None and not insecure_dev:
         typer.echo(
@@ -98,9 +88,10 @@ def worker() -> None:
     import signal
 
     from bot import metrics, observability
-    from bot.app import build_platform, freeze_startup_heap
+    from bot.settings import command_settings
+    from bot.wiring import build_platform, freeze_startup_heap
 
-    settings = _settings()
+    settings = command_settings()
     if settings.redis_url is None:
         typer.echo(
             "error: WAOOAW_REDIS_URL is not set. Separate workers share work through Redis;\n"
@@ -131,8 +122,9 @@ def worker() -> None:
 def db_upgrade() -> None:
     """Apply the database migrations."""
     from agents.store.db import Store
+    from bot.settings import command_settings
 
-    settings = _settings()
+    settings = command_settings()
     store = Store(settings.database_url)
     store.upgrade()
     typer.echo(f"database at {store.engine.url.render_as_string(hide_password=True)} is up to date")
@@ -146,9 +138,10 @@ def db_prune(
     from datetime import timedelta
 
     from agents.store.db import Store
+    from bot.settings import command_settings
     from bot.tenancy import prune
 
-    store = Store(_settings().database_url)
+    store = Store(command_settings().database_url)
     gone = prune(store, timedelta(days=retention_days))
     typer.echo(f"pruned {len(gone)} installation(s){': ' + ', '.join(map(str, gone)) if gone else ''}")
 
@@ -170,13 +163,14 @@ def replay(
     import asyncio
 
     from bot.replay import notes, replay_file
-    from bot.vision_cli import UsageProblem
+    from bot.settings import command_settings
+    from bot.usage import UsageError
 
-    settings = _settings()
+    settings = command_settings()
     delivery_id = delivery or str(uuid.uuid4())
     try:
         outcome = asyncio.run(replay_file(settings, file, event, delivery_id, clone=repo, base=base, head=head))
-    except UsageProblem as problem:
+    except UsageError as problem:
         typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2) from None
     typer.echo(json.dumps(outcome, indent=2))
@@ -209,8 +203,9 @@ def agents_list() -> None:
     """The agents, their state and what they wake on."""
     from agents.catalog import default_registry
     from agents.store.db import Store
+    from bot.settings import command_settings
 
-    settings = _settings()
+    settings = command_settings()
     store = Store(settings.database_url)
     store.upgrade()
     registry = default_registry(store)

@@ -14,31 +14,24 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tempfile
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
+from typing import Annotated, Any, Optional
 
 import typer
-from pydantic import SecretStr
 
 from agents.context.client import ContextClient, HttpContextClient
 from agents.store.db import Store
 from agents.domain.job import AGENT, DEPTHS, Job, job_id_for, new_job, tags_for
-from agents.domain.runner import BatchPolicy, CoeRunner, JobNotFound, Publish, RunResult, publish_nothing
-from agents.events import Event
-from agents.llm import LLMNotConfigured
 from bot import tenancy
-from bot.context_cli import UsageError, cli_actor, open_context_client, open_store, repo_installations
-from bot.settings import Settings, cli_settings
-
-if TYPE_CHECKING:
-    from bot.outputs import Publisher
+from bot.coe_jobs import LOCAL_REPO, run_job, write_files
+from bot.settings import Settings, command_settings
+from bot.usage import UsageError, exit_for_usage
+from bot.wiring import cli_actor, open_context_client, open_store
 
 coe_app = typer.Typer(help="Centre of Excellence jobs.", no_args_is_help=True)
 
 EXIT = {"done": 0, "failed": 1, "parked": 3}
-LOCAL_REPO = "local/workspace"  # where a job without --repo keeps its context
 
 
 @coe_app.command("run")
@@ -52,23 +45,20 @@ def run(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the job from its last committed step.")] = False,
 ) -> None:
     """Run a domain-onboarding job; prints `job <ID>` first. Exit 0 done, 3 parked, 1 failed, 2 usage."""
-    from bot import logging as waooaw_logging
-
-    settings = cli_settings()
-    waooaw_logging.configure(settings.log_level)
+    settings = command_settings()
     if kind != "domain-onboarding":
-        _usage(f"unknown CoE job {kind!r}: the one there is, is domain-onboarding")
+        exit_for_usage(f"unknown CoE job {kind!r}: the one there is, is domain-onboarding")
     if depth not in DEPTHS:
-        _usage(f"--depth takes quick, standard or deep, not {depth!r}")
+        exit_for_usage(f"--depth takes quick, standard or deep, not {depth!r}")
     if resume and job is None:
-        _usage("--resume needs --job ID")
+        exit_for_usage("--resume needs --job ID")
     if job is None and domain is None:
-        _usage("name the domain (--domain NAME) or the job to resume (--job ID --resume)")
+        exit_for_usage("name the domain (--domain NAME) or the job to resume (--job ID --resume)")
     repo = repo or os.environ.get("GITHUB_REPOSITORY")  # set on every Actions runner
     try:
         contexts, store, github_token, installation = _open(settings, job, repo)
     except UsageError as error:
-        _usage(str(error))
+        exit_for_usage(str(error))
     with contexts:
         record = _job(contexts, repo or LOCAL_REPO, installation, job, domain, depth, resume)
         typer.echo(f"job {record.id}")
@@ -77,11 +67,6 @@ def run(
         typer.echo(f"wrote {target}")
     typer.echo(result.message)
     raise typer.Exit(EXIT[result.status])
-
-
-def _usage(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 def _open(settings: Settings, job: str | None, repo: str | None) -> tuple[ContextClient, Store | None, str | None, int]:
@@ -119,7 +104,7 @@ def _installation(store: Store, repo: str | None) -> int:
         installed = tenancy.active_installation(session, repo)
     if installed is not None:
         return installed
-    owners = repo_installations(store, repo)
+    owners = tenancy.repo_installations(store, repo)
     return owners[0] if len(owners) == 1 else 0
 
 
@@ -133,80 +118,12 @@ def _job(
             # A job started locally before its repo's installation was known publishes as that installation.
             return found if found.installation_id else found.model_copy(update={"installation_id": installation})
         if resume or domain is None:
-            _usage(f"there is no job {job_id} in {repo}")
+            exit_for_usage(f"there is no job {job_id} in {repo}")
     assert domain is not None
     try:
         job = new_job(job_id=job_id or job_id_for(str(uuid.uuid4())), domain=domain, depth=depth, repo=repo,  # type: ignore[arg-type]
                       installation_id=installation)  # fmt: skip
     except ValueError as error:
-        _usage(str(error))
+        exit_for_usage(str(error))
     contexts.put(repo, AGENT, job.id, job.data(), expected_version=None, summary=f"{job.domain}: queued", tags=tags_for(job))
     return job
-
-
-def write_files(out: Path, files: dict[str, str]) -> list[Path]:
-    """The job's files (`domains/<slug>/spec.md`, `spec.yaml`) under `out`."""
-    written = []
-    for path, text in files.items():
-        target = out / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-        written.append(target)
-    return written
-
-
-async def run_job(settings: Settings, contexts: ContextClient, store: Store | None, job: Job, *,
-                  github_token: str | None = None, publisher: Publisher | None = None) -> RunResult:
-    """Run the job with the configured model (its steps resume from the last committed one).
-
-    Its outputs go to `publisher` when given, else to GitHub with credentials, printed without
-    (dry run), nowhere for a local job."""
-    from bot.app import freeze_startup_heap, make_llm
-
-    llm = make_llm(settings, store)
-    publisher = publisher or _publisher(settings, store, job, github_token)
-    publish = publish_nothing if publisher is None else _publishing(publisher, job)
-    freeze_startup_heap()  # a job runs for minutes or hours: its steps should not wait on full collections
-    try:
-        batch = BatchPolicy(settings.coe_batch_poll, settings.coe_batch_wait) if settings.coe_batch else None
-        return await CoeRunner(contexts, llm, job.id, job.repo, publish=publish, batch=batch).run()
-    except LLMNotConfigured as error:
-        return RunResult("failed", job, f"error: {error}")
-    except JobNotFound as error:
-        return RunResult("failed", job, f"error: {error}")
-    finally:
-        if publisher is not None:
-            await publisher.close()
-        if llm is not None:
-            await llm.aclose()
-
-
-def _publishing(publisher: Publisher, job: Job) -> Publish:
-    event = Event(delivery_id=f"coe:{job.id}", name="workflow_dispatch", payload={}, repo=job.repo,
-                  installation_id=job.installation_id or None)  # fmt: skip
-
-    async def publish(outputs: Any) -> Any:
-        return await publisher.publish(AGENT, outputs, event)
-
-    return publish
-
-
-def _publisher(settings: Settings, store: Store | None, job: Job, github_token: str | None) -> Publisher | None:
-    """Where the job's outputs go: GitHub, printed (dry run), or nowhere (None: a local job)."""
-    from bot.github import github_clients
-    from bot.outputs import DryRunPublisher, GitHubPublisher
-
-    if job.repo == LOCAL_REPO:
-        return None
-    if github_token is not None:
-        settings = settings.model_copy(update={"github_token": SecretStr(github_token), "app_id": None, "app_private_key": None,
-                                           "app_private_key_path": None})
-    clients = github_clients(settings)
-    if clients is None:
-        return DryRunPublisher()
-    # Over the API the runner has no database: a scratch one remembers what this run published,
-    # and the markers on GitHub cover what earlier runs did.
-    records = store or Store(f"sqlite:///{tempfile.mkdtemp(prefix='waooaw-coe-')}/published.db")
-    if store is None:
-        records.upgrade()
-    return GitHubPublisher(records, clients)

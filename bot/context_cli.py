@@ -8,7 +8,6 @@ through the Context API with WAOOAW_API_TOKEN (the token fixes the installation)
 
 from __future__ import annotations
 
-import getpass
 import json
 from dataclasses import asdict
 from datetime import datetime
@@ -17,71 +16,24 @@ from typing import Annotated, Any, Optional
 import typer
 from sqlalchemy import select
 
-from agents.context.client import Context, ContextClient, DbContextClient, HttpContextClient
+from agents.context.client import Context, ContextClient
 from agents.store.db import Store
 from agents.context.errors import ContextError, NotFound
-from agents.tokens import DEFAULT_TTL, Grant
-from bot.settings import Settings, cli_settings
+from agents.tokens import DEFAULT_TTL
+from bot.settings import Settings, command_settings
+from bot.tenancy import repo_installations
+from bot.usage import UsageError
+from bot.wiring import cli_actor, open_context_client, open_store
 
 context_app = typer.Typer(
     help="Versioned agent contexts: show, search, lineage, snapshot, restore.", no_args_is_help=True
 )
 tokens_app = typer.Typer(help="Context API tokens: create and revoke.", no_args_is_help=True)
 
-Installation = Annotated[
+InstallationOption = Annotated[
     Optional[int],
     typer.Option("--installation", help="The installation (database mode; default: the one the repository's contexts have)."),
 ]
-
-
-class UsageError(Exception):
-    """Bad arguments or settings: exit 2 with the message."""
-
-
-def cli_actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:  # noqa: BLE001 - no user name in some containers
-        return "cli"
-
-
-def open_store(settings: Settings) -> Store:
-    """The store, migrated, publishing what it writes to the API's cache when there is Redis."""
-    from agents.context.cache import watch
-
-    store = Store(settings.database_url)
-    store.upgrade()
-    if settings.redis_url is not None:
-        watch(store, settings.redis_url)
-    return store
-
-
-def open_context_client(
-    settings: Settings,
-    *,
-    installation_id: int | None = None,
-    job_id: str | None = None,
-    read_only: bool = False,
-    actor: str = "app",
-    store: Store | None = None,
-) -> ContextClient:
-    """Over the API with WAOOAW_API_URL + WAOOAW_API_TOKEN, else on the store for `installation_id`."""
-    if settings.api_url is not None:
-        token = settings.api_token.get_secret_value().strip() if settings.api_token is not None else ""
-        if not token:
-            raise UsageError("WAOOAW_API_URL is set but WAOOAW_API_TOKEN is not: create one with `waooaw tokens create`")
-        return HttpContextClient(settings.api_url, token)
-    if installation_id is None:
-        raise UsageError("which installation? pass --installation (or set WAOOAW_API_URL and WAOOAW_API_TOKEN)")
-    return DbContextClient(store or open_store(settings), Grant(installation_id, job_id, read_only, actor))
-
-
-def _settings() -> Settings:
-    from bot import logging as waooaw_logging
-
-    settings = cli_settings()
-    waooaw_logging.configure(settings.log_level)
-    return settings
 
 
 def _client(settings: Settings, installation: int | None, *, repo: str | None = None, snapshot: int | None = None) -> ContextClient:
@@ -91,14 +43,6 @@ def _client(settings: Settings, installation: int | None, *, repo: str | None = 
     if installation is None:
         installation = _installation_of(store, repo=repo, snapshot=snapshot)
     return open_context_client(settings, installation_id=installation, actor=cli_actor(), store=store)
-
-
-def repo_installations(store: Store, repo: str) -> list[int]:
-    """The installations that hold contexts of `repo` (normally one)."""
-    from agents.context.models import ContextVersion
-
-    with store.reading() as session:
-        return list(session.scalars(select(ContextVersion.installation_id).where(ContextVersion.repo == repo).distinct()))
 
 
 def job_repository(store: Store, installation: int, job: str) -> str:
@@ -181,12 +125,12 @@ def context_show(
     agent: Annotated[str, typer.Argument()],
     scope: Annotated[str, typer.Argument()],
     version: Annotated[Optional[int], typer.Option(help="A version; the latest by default.")] = None,
-    installation: Installation = None,
+    installation: InstallationOption = None,
 ) -> None:
     """Print a context version as JSON."""
 
     def show() -> None:
-        with _client(_settings(), installation, repo=repo) as client:
+        with _client(command_settings(), installation, repo=repo) as client:
             found = client.get(repo, agent, scope, version=version)
         if found is None:
             raise NotFound(f"no context {repo}/{agent}/{scope}" + (f" version {version}" if version else ""))
@@ -209,7 +153,7 @@ def context_search(
     cursor: Annotated[Optional[str], typer.Option(help="The next page, as the previous one printed it.")] = None,
     all_versions: Annotated[bool, typer.Option("--all-versions", help="Every version, not only the latest.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="The page as JSON.")] = False,
-    installation: Installation = None,
+    installation: InstallationOption = None,
 ) -> None:
     """Find contexts (their latest versions), newest first."""
 
@@ -219,7 +163,7 @@ def context_search(
             "since": _when(since, "--since"), "until": _when(until, "--until"), "limit": limit, "cursor": cursor,
             "all_versions": all_versions,
         }  # fmt: skip
-        with _client(_settings(), installation, repo=repo) as client:
+        with _client(command_settings(), installation, repo=repo) as client:
             page = client.search(**filters)
         if as_json:
             typer.echo(json.dumps(_plain(asdict(page)), indent=2, ensure_ascii=False))
@@ -239,12 +183,12 @@ def context_lineage(
     scope: Annotated[str, typer.Argument()],
     version: Annotated[Optional[int], typer.Option(help="Whose lineage; the latest version by default.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="As JSON.")] = False,
-    installation: Installation = None,
+    installation: InstallationOption = None,
 ) -> None:
     """The versions (and handoffs) that led to a version, oldest first."""
 
     def lineage() -> None:
-        with _client(_settings(), installation, repo=repo) as client:
+        with _client(command_settings(), installation, repo=repo) as client:
             entries = client.lineage(repo, agent, scope, version=version)
         if as_json:
             typer.echo(json.dumps(_plain([asdict(entry) for entry in entries]), indent=2, ensure_ascii=False))
@@ -268,12 +212,12 @@ def context_lineage(
 def context_snapshot(
     repo: Annotated[str, typer.Argument(help="OWNER/NAME")],
     scope_prefix: Annotated[str, typer.Option(help="Only scopes starting with this (a job id); all by default.")] = "",
-    installation: Installation = None,
+    installation: InstallationOption = None,
 ) -> None:
     """Snapshot a repository's (or a job's) contexts; prints the snapshot id."""
 
     def snapshot() -> None:
-        with _client(_settings(), installation, repo=repo) as client:
+        with _client(command_settings(), installation, repo=repo) as client:
             taken = client.snapshot(repo, scope_prefix)
         typer.echo(str(taken.id))
         typer.echo(f"snapshot {taken.id}: {taken.contexts} context(s) of {repo}", err=True)
@@ -284,12 +228,12 @@ def context_snapshot(
 @context_app.command("restore")
 def context_restore(
     snapshot_id: Annotated[int, typer.Argument(help="The snapshot's id.")],
-    installation: Installation = None,
+    installation: InstallationOption = None,
 ) -> None:
     """Write each snapshotted context back as a new version (history is kept)."""
 
     def restore() -> None:
-        with _client(_settings(), installation, snapshot=snapshot_id) as client:
+        with _client(command_settings(), installation, snapshot=snapshot_id) as client:
             restored = client.restore(snapshot_id)
         for entry in restored:
             typer.echo(f"{entry.repo}  {entry.agent}  {entry.scope}  v{entry.version}  (restores v{entry.restores})")
@@ -325,7 +269,7 @@ def tokens_create(
             reach = "/".join(split_repo(repo)) if repo is not None else None
         except InvalidRequest as exc:
             raise UsageError(f"--repo: {exc}") from exc
-        store = open_store(_settings())
+        store = open_store(command_settings())
         try:
             if job is not None and reach is None:
                 reach = job_repository(store, installation, job)
@@ -364,7 +308,7 @@ def tokens_revoke(token: Annotated[str, typer.Argument(help="The token, or its i
             ident = tokens.token_id(token)
         except tokens.InvalidToken as exc:
             raise UsageError(f"{exc}; or pass the token's id") from exc
-        settings = _settings()
+        settings = command_settings()
         store = open_store(settings)
         try:
             with store.session() as session:

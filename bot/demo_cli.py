@@ -34,17 +34,18 @@ from agents.domain.job import AGENT, Job
 from agents.events import Event
 from agents.outputs import CheckRun, Comment, Output, PullRequest, Review, WorkflowDispatch
 from bot import webhooks
-from bot.app import Platform, build_platform
 from bot.bus import LocalBus
-from bot.coe_cli import run_job, write_files
+from bot.coe_jobs import run_job, write_files
+from bot.daily_report import ReportError, run_daily
 from bot.demo.sample import INSTALLATION_ID, MAINTAINER, REPO, SampleRepo, build_sample, comment_created, pull_request_opened
 from bot.demo.scripted_model import ScriptedModel
+from bot.git import Git
 from bot.git_reader import LocalGitReader
-from bot.outputs import DryRunPublisher, Published, describe
+from bot.publish import DryRunPublisher, Published, describe
 from bot.replay import push
-from bot.report_cli import ReportError, run_daily
 from bot.settings import Settings
-from bot.vision_cli import Git, UsageProblem
+from bot.usage import UsageError
+from bot.wiring import Platform, build_platform
 
 DOMAIN = "Digital Marketing"
 MARKER = ".waooaw-demo"  # says a directory holds an earlier demo's output, which a new run replaces
@@ -120,7 +121,7 @@ def run_demo(out: Path, stream: TextIO | None = None) -> Found:
     _prepare(out)
     try:
         sample = build_sample(out / "sample-repo")
-    except UsageProblem as problem:  # no git, or git refused
+    except UsageError as problem:  # no git, or git refused
         raise DemoError(str(problem)) from None
     # The scripted model is on loopback: a proxy the environment names must not carry its calls.
     for name in ("NO_PROXY", "no_proxy"):
@@ -239,7 +240,7 @@ async def _deliver(platform: Platform, bus: LocalBus, out: Path, stream: TextIO,
     path = out / "payloads" / f"{name}.json"
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(payload, indent=2) + "\n")
-    outcome = await push(platform, bus, webhooks.parse(path.read_bytes(), event=event, delivery_id=f"demo-{name}"))
+    outcome = await push(platform, bus, webhooks.parse_delivery(path.read_bytes(), event=event, delivery_id=f"demo-{name}"))
     runs = ", ".join(f"{run['agent']} {run['status']}" for run in outcome["runs"]) or "no agent"
     _say(stream, f"Delivered {event}.{payload['action']} ({_shown(path)}): inbox → bus → worker → {runs}", "")
     if outcome["status"] != "done":

@@ -21,7 +21,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from bot.vision_cli import Git, UsageProblem, commit_range, toplevel
+from bot.git import Git, commit_range, toplevel
+from bot.usage import UsageError
 
 
 class LocalGitReader:
@@ -76,7 +77,7 @@ class LocalClone:
 
     BASE and HEAD default to the payload's base and head SHAs when the clone has them,
     else to the merge-base with the default branch and HEAD, as `waooaw vision check`.
-    Raises UsageProblem for a path that is no repository or a ref that is no commit.
+    Raises UsageError for a path that is no repository or a ref that is no commit.
     """
 
     def __init__(self, path: Path, payload: dict[str, Any], base: str | None = None, head: str | None = None,
@@ -97,7 +98,7 @@ class LocalClone:
         repository = self.payload.get("repository")
         repo = repository.get("full_name") if isinstance(repository, dict) else None
         if not isinstance(repo, str):
-            raise UsageProblem("the payload names no repository (repository.full_name) for the clone to stand for")
+            raise UsageError("the payload names no repository (repository.full_name) for the clone to stand for")
         return LocalGitReader(git, repo, base_sha, head_sha, stands_for=stands_for, maintainers=self.maintainers)
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:

@@ -39,6 +39,7 @@ from githubkit.cache import MemCacheStrategy
 from githubkit.exception import GitHubException, RateLimitExceeded, RequestError, RequestFailed
 from githubkit.retry import RetryOption
 
+from agents.context.documents import split_repo
 from bot import metrics
 from bot.conditional import ConditionalReads
 from bot.ratelimit import Limiter, is_rate_limit, limit_store
@@ -58,13 +59,6 @@ WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
 
 class GitHubCredentialsError(RuntimeError):
     """No usable GitHub credentials for what was asked."""
-
-
-def split_repo(repo: str) -> tuple[str, str]:
-    owner, sep, name = repo.partition("/")
-    if not sep or not owner or not name or "/" in name:
-        raise ValueError(f"repo must be 'owner/name', got {repo!r}")
-    return owner, name
 
 
 # ---------------------------------------------------------------- retries

@@ -12,7 +12,7 @@ from bot import metrics, tracing
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from bot.app import Platform
+    from bot.wiring import Platform
 
 
 def watch(platform: Platform, app: FastAPI | None = None) -> None:

@@ -7,7 +7,8 @@ from typing import Any
 
 from githubkit.exception import RequestFailed
 
-from bot.github import GitHubClients, split_repo
+from agents.context.documents import split_repo
+from bot.github import GitHubClients
 
 DIFF = {"Accept": "application/vnd.github.diff"}
 

@@ -15,12 +15,12 @@ from sqlalchemy import select
 
 from agents.store.tables import AgentRun
 from bot import webhooks
-from bot.app import Platform, build_platform
 from bot.bus import LocalBus
 from bot.git_reader import LocalClone
 from bot.inbox import InboxStatus
 from bot.settings import Settings
-from bot.vision_cli import UsageProblem
+from bot.usage import UsageError
+from bot.wiring import Platform, build_platform
 
 # Events whose agents read the repository (WowVision): without credentials, only a clone shows them the change.
 READS_THE_CHANGE = frozenset({"pull_request", "push", "check_run", "check_suite"})
@@ -28,15 +28,15 @@ READS_THE_CHANGE = frozenset({"pull_request", "push", "check_run", "check_suite"
 
 async def replay_file(settings: Settings, file: Path, event: str, delivery_id: str, *, clone: Path | None = None,
                       base: str | None = None, head: str | None = None) -> dict[str, Any]:
-    """Raises UsageProblem for a payload, a clone or a ref that cannot be used."""
+    """Raises UsageError for a payload, a clone or a ref that cannot be used."""
     try:
-        delivery = webhooks.parse(file.read_bytes(), event=event, delivery_id=delivery_id)
+        delivery = webhooks.parse_delivery(file.read_bytes(), event=event, delivery_id=delivery_id)
     except webhooks.WebhookRejected as rejected:
-        raise UsageProblem(f"{file}: {rejected.reason}") from None
+        raise UsageError(f"{file}: {rejected.reason}") from None
     if clone is None and (base or head):
-        raise UsageProblem("--base and --head name commits of a local clone: pass --repo PATH too")
+        raise UsageError("--base and --head name commits of a local clone: pass --repo PATH too")
     if clone is not None and settings.has_github_credentials:
-        raise UsageProblem("--repo reads the change from a local clone in a dry run; with GitHub credentials "
+        raise UsageError("--repo reads the change from a local clone in a dry run; with GitHub credentials "
                            "the agents read it from GitHub: drop --repo, or unset the credentials")
     with LocalClone(clone, delivery.payload, base, head) if clone is not None else nullcontext() as reader:
         bus = LocalBus(max_deliveries=settings.bus_max_deliveries, backoff_base=0.1)

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -120,9 +120,9 @@ NOT_A_DAY: dict[int | str, dict[str, Any]] = {
 
 def _zone(settings: Settings) -> ZoneInfo:
     try:
-        return ZoneInfo(settings.report_tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise HTTPException(500, f"WAOOAW_REPORT_TZ={settings.report_tz!r} is not a known time zone") from None
+        return settings.report_zone()
+    except ValueError as exc:
+        raise HTTPException(500, str(exc)) from None
 
 
 def _day(value: str, zone: ZoneInfo) -> date:

@@ -6,6 +6,7 @@ from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -184,6 +185,15 @@ class Settings(BaseSettings):
         """No Redis: the web process runs the worker itself on the local bus."""
         return self.redis_url is None
 
+    def report_zone(self) -> ZoneInfo:
+        """WAOOAW_REPORT_TZ as a time zone; ValueError, saying so, when it is not one."""
+        try:
+            return ZoneInfo(self.report_tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"WAOOAW_REPORT_TZ={self.report_tz!r} is not a time zone (e.g. UTC, Europe/Paris)"
+            ) from None
+
 
 def cli_settings() -> Settings:
     """A command's settings: the environment, and `.env` (when there is one) for what the environment leaves unset.
@@ -193,5 +203,10 @@ def cli_settings() -> Settings:
     return Settings(_env_file=ENV_FILE)  # type: ignore[call-arg]
 
 
-def load_settings(**overrides: object) -> Settings:
-    return Settings(**overrides)  # type: ignore[arg-type]
+def command_settings() -> Settings:
+    """`cli_settings()`, with the command's logging configured at their level."""
+    from bot import logging as waooaw_logging
+
+    settings = cli_settings()
+    waooaw_logging.configure(settings.log_level)
+    return settings

@@ -103,6 +103,12 @@ def active_installation(session: Session, repo: str) -> int | None:
     return first_active(installations_of(session, repo))
 
 
+def repo_installations(store: Store, repo: str) -> list[int]:
+    """The installations that hold contexts of `repo` (normally one)."""
+    with store.reading() as session:
+        return list(session.scalars(select(ContextVersion.installation_id).where(ContextVersion.repo == repo).distinct()))
+
+
 def status(session: Session, installation_id: int | None) -> str | None:
     """active | suspended | deleted, or None for an installation we have not heard of."""
     row = session.get(Installation, installation_id) if installation_id is not None else None

@@ -75,7 +75,7 @@ def declared_size(content_length: str | None) -> int | None:
     return int(content_length)
 
 
-def check_size(content_length: str | None) -> None:
+def check_body_size(content_length: str | None) -> None:
     size = declared_size(content_length)
     if size is not None and size > WEBHOOK_BODY_MAX_BYTES:
         raise too_large()
@@ -99,7 +99,7 @@ def verify_signature(secret: str | None, body: bytes, signature: str | None) -> 
         raise WebhookRejected(401, "signature does not match")
 
 
-def parse(body: bytes, *, event: str | None, delivery_id: str | None) -> Delivery:
+def parse_delivery(body: bytes, *, event: str | None, delivery_id: str | None) -> Delivery:
     if not event or not _EVENT_NAME.fullmatch(event):
         raise WebhookRejected(400, "missing or malformed X-GitHub-Event")
     if not delivery_id or not _DELIVERY_ID.fullmatch(delivery_id):

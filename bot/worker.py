@@ -32,7 +32,7 @@ from agents.registry import Registry
 from bot import metrics, tenancy, tracing
 from bot.bus import BusMessage, Deferred, EventBus, LocalBus
 from bot.inbox import FINISHED, Inbox, InboxStatus
-from bot.outputs import PublishError, Publisher
+from bot.publish import PublishError, Publisher
 from bot.ratelimit import RateLimited
 from bot.settings import Settings
 
@@ -44,13 +44,13 @@ class AgentsFailed(Exception):
 
 
 @dataclass(frozen=True)
-class Plan:
+class RunPlan:
     event: Event
     agents: list[type[WowAgent]]
 
 
 @dataclass(frozen=True)
-class RunResult:
+class AgentResult:
     agent: str
     status: str  # ok | error | timeout | deferred (GitHub's rate limit: done on a later delivery)
     error: str | None = None
@@ -165,7 +165,7 @@ class Worker:
         metrics.dead_letters.inc()
         await asyncio.to_thread(self.inbox.mark, message.delivery_id, InboxStatus.DEAD, attempts=message.attempt, error=reason)
 
-    def _plan(self, message: BusMessage) -> Plan | None:
+    def _plan(self, message: BusMessage) -> RunPlan | None:
         """Everything decided before agents run: it is the wake latency, so reads only.
 
         Load the delivery, apply tenancy, and choose the agents that should wake:
@@ -207,16 +207,16 @@ class Worker:
                 # The inbox had to fit the payload's repository or installation to its columns: no
                 # GitHub delivery names such a one, and acting on either form could reach another tenant.
                 log.warning("worker.unfit_identity", delivery=delivery_id)
-                return Plan(event, [])
+                return RunPlan(event, [])
             if event.name in tenancy.TENANCY_EVENTS:
                 with self.store.session() as writing:
                     tenancy.apply(writing, event)
                     installation_status = tenancy.status(writing, event.installation_id)
             if installation_status not in (None, "active"):
                 log.info("worker.installation_stopped", delivery=delivery_id, installation=event.installation_id)
-                return Plan(event, [])
+                return RunPlan(event, [])
             succeeded = {agent for *_, agent in rows if agent is not None}
-            return Plan(event, self._agents_to_run(session, event, succeeded))
+            return RunPlan(event, self._agents_to_run(session, event, succeeded))
 
     def _agents_to_run(self, session: Session, event: Event, succeeded: set[str]) -> list[type[WowAgent]]:
         chosen = []
@@ -236,31 +236,31 @@ class Worker:
                 chosen.append(agent)
         return chosen
 
-    async def _run_agent(self, agent_class: type[WowAgent], event: Event, attempt: int) -> RunResult:
+    async def _run_agent(self, agent_class: type[WowAgent], event: Event, attempt: int) -> AgentResult:
         # Each agent runs in its own task (gather): what is bound here is its own.
         structlog.contextvars.bind_contextvars(agent=agent_class.name)
         metrics.observe_wake(agent_class.name, event.received_at)
         with tracing.tracer().start_as_current_span("waooaw.agent", attributes={"waooaw.agent": agent_class.name}):
             return await self._run_agent_traced(agent_class, event, attempt)
 
-    async def _run_agent_traced(self, agent_class: type[WowAgent], event: Event, attempt: int) -> RunResult:
+    async def _run_agent_traced(self, agent_class: type[WowAgent], event: Event, attempt: int) -> AgentResult:
         # The run is recorded as started while the agent already works: the commit is
         # not on the wake path. It is awaited before the run is recorded as finished.
         recording = asyncio.ensure_future(asyncio.to_thread(self._start_run, agent_class.name, event.delivery_id, attempt))
         started = time.perf_counter()
         try:
             await asyncio.wait_for(self._wake_execute_publish(agent_class, event), self.settings.agent_timeout)
-            result = RunResult(agent_class.name, "ok")
+            result = AgentResult(agent_class.name, "ok")
         except TimeoutError:
-            result = RunResult(agent_class.name, "timeout", f"no result within {self.settings.agent_timeout:g} s")
+            result = AgentResult(agent_class.name, "timeout", f"no result within {self.settings.agent_timeout:g} s")
         except Exception as exc:  # noqa: BLE001 - isolate: record it, let the bus retry
             if (limited := _rate_limited(exc)) is not None:
                 log.info("worker.agent_deferred", agent=agent_class.name, delivery=event.delivery_id,
                          retry_after=round(limited.retry_after, 1))
-                result = RunResult(agent_class.name, "deferred", str(limited), limited.retry_after)
+                result = AgentResult(agent_class.name, "deferred", str(limited), limited.retry_after)
             else:
                 log.exception("worker.agent_failed", agent=agent_class.name, delivery=event.delivery_id)
-                result = RunResult(agent_class.name, "error", repr(exc)[:2000])
+                result = AgentResult(agent_class.name, "error", repr(exc)[:2000])
         duration = time.perf_counter() - started
         await asyncio.to_thread(self._finish_run, await recording, result, duration)
         metrics.agent_runs.labels(agent_class.name, result.status).inc()
@@ -291,7 +291,7 @@ class Worker:
                 .returning(AgentRun.id)
             ).scalar_one()
 
-    def _finish_run(self, run_id: int, result: RunResult, duration: float) -> None:
+    def _finish_run(self, run_id: int, result: AgentResult, duration: float) -> None:
         with self.store.session() as session:
             session.execute(
                 update(AgentRun)

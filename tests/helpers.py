@@ -10,11 +10,11 @@ from typing import Any
 
 from agents.catalog import default_registry
 from agents.store.db import Store
-from bot.app import Platform
 from bot.bus import EventBus, LocalBus
-from bot.outputs import DryRunPublisher, Publisher
+from bot.publish import DryRunPublisher, Publisher
 from bot.settings import Settings
 from bot.webhooks import sign
+from bot.wiring import Platform
 from tests.conftest import TEST_SECRET
 
 
@@ -43,7 +43,7 @@ def make_platform(
 def github_platform(store: Store, fake_url: str, **settings: Any) -> Platform:
     """A platform that publishes to and reads from the fake GitHub at `fake_url`, with token auth."""
     from bot.github import GitHubClients
-    from bot.outputs import GitHubPublisher
+    from bot.publish import GitHubPublisher
     from bot.reader import GitHubReader
 
     clients = GitHubClients(make_settings(GITHUB_TOKEN="ghs_test", GITHUB_API_URL=fake_url, **settings), max_wait=1)

@@ -24,7 +24,7 @@ AGENT = "wowdomain"
 WORKFLOW = "waooaw-coe.yml"
 
 Depth = Literal["quick", "standard", "deep"]
-Status = Literal["queued", "running", "parked", "done", "failed", "cancelled"]
+JobStatus = Literal["queued", "running", "parked", "done", "failed", "cancelled"]
 ACTIVE: frozenset[str] = frozenset({"queued", "running", "parked"})
 
 
@@ -102,7 +102,7 @@ class Job(BaseModel):
     installation_id: int = 0
     issue_number: int | None = None  # where the command was typed; None for a local run
     requested_by: str | None = None
-    status: Status = "queued"
+    status: JobStatus = "queued"
     budget_usd: float
     created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
     finished_at: datetime | None = None
@@ -163,3 +163,15 @@ def tags_for(job: Job) -> list[str]:
     return [f"domain:{job.slug}", f"status:{job.status}", f"depth:{job.depth}"] + (
         [f"issue:{job.issue_number}"] if job.issue_number is not None else []
     )
+
+
+def settled_note(escalation: Escalation) -> str:
+    if escalation.status == "answered":
+        return f"answered by @{escalation.answered_by or 'maintainer'}: {escalation.answer}"
+    return "closed without an answer"
+
+
+def merge_escalations(theirs: list[Escalation], ours: list[Escalation]) -> list[Escalation]:
+    """Escalations by number: the app's answers win, our new questions are kept."""
+    merged = {e.n: e for e in ours} | {e.n: e for e in theirs}
+    return [merged[n] for n in sorted(merged)]

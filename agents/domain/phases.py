@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Rule = Literal["none", "review-loop", "confidence-gate", "publish"]
+PhaseRule = Literal["none", "review-loop", "confidence-gate", "publish"]
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class Phase:
     id: str
     title: str
     groups: tuple[tuple[str, ...], ...]
-    rule: Rule = "none"
+    rule: PhaseRule = "none"
     batchable: bool = False
 
     def step(self, agent: str) -> str:
@@ -38,7 +38,7 @@ PHASES: tuple[Phase, ...] = (
     Phase("publication", "Publication and learning", (("orchestrator",), ("learning-curator",)), "publish"),
 )
 
-BY_ID: dict[str, Phase] = {phase.id: phase for phase in PHASES}
+PHASES_BY_ID: dict[str, Phase] = {phase.id: phase for phase in PHASES}
 
 
 def review_step(round_no: int, agent: str) -> str:

@@ -80,8 +80,8 @@ ROSTER: tuple[DomainAgent, ...] = (
                 "repository: recurring gaps, useful sources, questions humans had to answer.", d.Lessons),
 )
 
-BY_ID: dict[str, DomainAgent] = {agent.id: agent for agent in ROSTER}
-assert len(BY_ID) == 13, "the WowDomain CoE has 13 agents"
+AGENTS_BY_ID: dict[str, DomainAgent] = {agent.id: agent for agent in ROSTER}
+assert len(AGENTS_BY_ID) == 13, "the WowDomain CoE has 13 agents"
 
 # Phase 7: the Orchestrator writes the spec with a different answer than its plan.
 WRITER = DomainAgent(

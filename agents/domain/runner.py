@@ -36,9 +36,11 @@ from agents.context.client import Context, ContextClient
 from agents.context.repository import StaleContext
 from agents.domain import deliverables as d
 from agents.domain import tracking
-from agents.domain.job import AGENT, Escalation, Job, tags_for
+from agents.domain.job import AGENT, Escalation, Job, merge_escalations, settled_note, tags_for
 from agents.domain.phases import PHASES, Phase, review_step, revision_step
-from agents.domain.roster import BY_ID, WRITER, DomainAgent
+from agents.domain.review_rounds import item_id, merge_items, review_extra, revision_extra
+from agents.domain.roster import AGENTS_BY_ID, WRITER, DomainAgent
+from agents.domain.steps import Step, step_scope
 from agents.domain.spec import DomainSpec, Figures, Provenance, QualityItem, SpecSkill, files
 from agents.ledger import ENTRIES_MAX, Entry
 from agents.llm import BatchAsk, Budget, BudgetExceeded, LLMAnswer, LLMClient, LLMError, LLMNotConfigured, untrusted
@@ -52,47 +54,7 @@ async def publish_nothing(outputs: Sequence[Output]) -> Sequence[Any]:
 
 
 @dataclass(frozen=True)
-class Step:
-    """One committed agent step, as the store holds it."""
-
-    key: str
-    agent: str
-    phase: str
-    version: int
-    deliverable: dict[str, Any]
-    open_questions: list[str]
-    model: str | None
-    input_hash: str
-    cost_usd: float
-    tokens_in: int
-    tokens_out: int
-    model_calls: int
-    latency_ms: float
-    batched: bool
-
-    @classmethod
-    def from_context(cls, context: Context) -> Step:
-        data = context.data
-        spend = data.get("spend") or {}
-        package = data.get("package") or {}
-        return cls(
-            data["step"], context.agent, data["phase"], context.version, package.get("deliverable") or {},
-            list(package.get("open_questions") or []), spend.get("model"), data.get("input_hash", ""),
-            float(spend.get("cost_usd", 0.0)), int(spend.get("tokens_in", 0)), int(spend.get("tokens_out", 0)),
-            int(spend.get("model_calls", 0)), float(spend.get("latency_ms", 0.0)), bool(spend.get("batch", False)),
-        )  # fmt: skip
-
-    def entry(self) -> Entry:
-        """The step in the decision ledger, keyed by the step."""
-        return Entry(
-            self.agent, self.key, "llm", "settled", key=self.key, input_hash=self.input_hash or None,
-            outcome={"status": "settled", "model": self.model, "batch": self.batched}, latency_ms=self.latency_ms,
-            tokens_in=self.tokens_in, tokens_out=self.tokens_out, cost_usd=self.cost_usd, model_calls=self.model_calls,
-        )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class RunResult:
+class JobResult:
     status: Literal["done", "parked", "failed"]
     job: Job
     message: str
@@ -119,10 +81,6 @@ class _Park(Exception):
 
 class JobNotFound(LookupError):
     pass
-
-
-def step_scope(job_id: str, step: str) -> str:
-    return f"{job_id}:{step}"
 
 
 class CoeRunner:
@@ -157,14 +115,14 @@ class CoeRunner:
 
     # ------------------------------------------------------------ the run
 
-    async def run(self) -> RunResult:
+    async def run(self) -> JobResult:
         await self._load()
         job = self.job
         if job.status == "cancelled":
-            return RunResult("failed", job, f"job {job.id} was cancelled")
+            return JobResult("failed", job, f"job {job.id} was cancelled")
         if (open_question := job.open_escalation()) is not None:
             await self._park(open_question)  # again: a run killed while parking may not have asked yet
-            return RunResult("parked", self.job, f"job {job.id} waits for an answer: {open_question.question}")
+            return JobResult("parked", self.job, f"job {job.id} waits for an answer: {open_question.question}")
         if self.llm is None or not self.llm.configured:
             raise LLMNotConfigured("ANTHROPIC_API_KEY is not set: the WowDomain CoE needs Claude")
         # One budget for the run: parallel steps draw on it together (overshoot ≤ one call each).
@@ -176,15 +134,15 @@ class CoeRunner:
             spec, written = await self._walk()
         except _Park as parked:
             await self._park(parked.escalation)
-            return RunResult("parked", self.job, f"job {job.id} parked: {parked.escalation.question}")
+            return JobResult("parked", self.job, f"job {job.id} parked: {parked.escalation.question}")
         except LLMError as exc:
             # Transient (unavailable, malformed twice): the job stays resumable from its last step.
             await self._save_job(status="queued", error=str(exc)[:1000])
             await self._track()
-            return RunResult("failed", self.job, f"job {job.id} stopped at a model error: {exc}")
+            return JobResult("failed", self.job, f"job {job.id} stopped at a model error: {exc}")
         await self._save_job(status="done", finished_at=self.job.finished_at or self.clock(), current_phase=None, error=None)
         await self._track()
-        return RunResult("done", self.job, f"job {job.id} done: {self.job.pr_url or 'spec written'}", spec, written)
+        return JobResult("done", self.job, f"job {job.id} done: {self.job.pr_url or 'spec written'}", spec, written)
 
     async def _walk(self) -> tuple[DomainSpec, dict[str, str]]:
         """Every phase, then the pull request; every step committed is in the ledger when it returns or raises."""
@@ -206,14 +164,14 @@ class CoeRunner:
             await self._review_loop(phase)
         elif phase.rule == "publish":
             await self._step(phase, WRITER, phase.step("orchestrator"), replaces=False)
-            await self._step(phase, BY_ID["learning-curator"], phase.step("learning-curator"), self._lessons_input(),
-                             replaces=False)
+            await self._step(phase, AGENTS_BY_ID["learning-curator"], phase.step("learning-curator"),
+                             self._lessons_input(), replaces=False)
         else:
             for group in phase.groups:
                 if phase.batchable and self.batch is not None:
                     await self._batched(phase, group)
                 else:
-                    await self._parallel([(phase, BY_ID[agent], phase.step(agent), "") for agent in group])
+                    await self._parallel([(phase, AGENTS_BY_ID[agent], phase.step(agent), "") for agent in group])
             if phase.rule == "confidence-gate":
                 self._confidence_gate(phase)
         await self._record_steps()  # the phase's steps, in one request
@@ -271,7 +229,7 @@ class CoeRunner:
     async def _batched(self, phase: Phase, group: tuple[str, ...]) -> None:
         """A group's missing steps as one Message Batch (half price); its id is saved before anything waits
         on it, so a run killed meanwhile picks up the same batch and never pays for it twice."""
-        todo = [BY_ID[agent] for agent in group if phase.step(agent) not in self.steps]
+        todo = [AGENTS_BY_ID[agent] for agent in group if phase.step(agent) not in self.steps]
         if todo:
             assert self.llm is not None and self.batch is not None
             name = phase.step("+".join(group))
@@ -296,7 +254,7 @@ class CoeRunner:
                     await self._commit(phase, agent, key, prompts[key], answer, latency, batched=True)
                 elif answer is not None:
                     await self._waste(agent, key, answer)  # unusable: the step is asked again directly, below
-        await self._parallel([(phase, BY_ID[agent], phase.step(agent), "") for agent in group])
+        await self._parallel([(phase, AGENTS_BY_ID[agent], phase.step(agent), "") for agent in group])
 
     async def _commit(self, phase: Phase, agent: DomainAgent, key: str, prompt: str, answer: LLMAnswer[Any],
                       latency_ms: float, *, batched: bool = False) -> Step:  # fmt: skip
@@ -353,7 +311,7 @@ class CoeRunner:
         return "\n\n".join(parts)
 
     def _consumers(self, agent_id: str) -> list[str]:
-        return sorted({a.id for a in (*BY_ID.values(), WRITER) if agent_id in a.reads})
+        return sorted({a.id for a in (*AGENTS_BY_ID.values(), WRITER) if agent_id in a.reads})
 
     def _remember(self, step: Step) -> None:
         self.steps[step.key] = step
@@ -373,11 +331,11 @@ class CoeRunner:
         status: dict[str, str] = {}
         previous: list[d.ReviewItem] = []
         for round_no in range(1, rounds + 2):
-            extra = _review_extra(round_no, previous)
+            extra = review_extra(round_no, previous)
             reviews = await self._parallel(
-                [(phase, BY_ID[a], review_step(round_no, a), extra) for a in phase.groups[0]]
+                [(phase, AGENTS_BY_ID[a], review_step(round_no, a), extra) for a in phase.groups[0]]
             )
-            items = _merge(self._reference_items(), *(r.deliverable.get("items", []) for r in reviews))
+            items = merge_items(self._reference_items(), *(r.deliverable.get("items", []) for r in reviews))
             for item in previous:
                 if item.id not in {i.id for i in items}:
                     status[item.id] = f"resolved in round {round_no}"
@@ -394,12 +352,12 @@ class CoeRunner:
                     [f"`{i.id}` ({i.owner}): {i.problem}" for i in items], [i.id for i in items],
                 )  # fmt: skip
                 for item in items:
-                    status[item.id] = _settled(escalation)
+                    status[item.id] = settled_note(escalation)
                 break
             for owner in sorted({i.owner for i in items}):
                 mine = [i for i in items if i.owner == owner]
-                await self._step(phase, BY_ID[owner], revision_step(round_no, owner),
-                                 _revision_extra(round_no, owner, self.current, mine))
+                await self._step(phase, AGENTS_BY_ID[owner], revision_step(round_no, owner),
+                                 revision_extra(round_no, owner, self.current, mine))
             previous = items
         self.quality = [QualityItem(id=i.id, owner=i.owner, problem=i.problem, status=status[i.id]) for i in raised.values()]
 
@@ -411,12 +369,12 @@ class CoeRunner:
         for role in self.current["role-definition"].deliverable.get("roles", []):
             for skill in role.get("skills", []):
                 if skill not in skills:
-                    items.append({"id": _item_id("unknown-skill", role["name"], skill), "owner": "role-definition",
+                    items.append({"id": item_id("unknown-skill", role["name"], skill), "owner": "role-definition",
                                   "problem": f"role {role['name']!r} needs skill {skill!r}, which is not in the skills list"})  # fmt: skip
         for component in self.current["component-mapper"].deliverable.get("components", []):
             for tool in component.get("tools", []):
                 if tool.lower() not in tools:
-                    items.append({"id": _item_id("unknown-tool", component["name"], tool), "owner": "component-mapper",
+                    items.append({"id": item_id("unknown-tool", component["name"], tool), "owner": "component-mapper",
                                   "problem": f"component {component['name']!r} uses tool {tool!r}, which is not in the tools list"})  # fmt: skip
         return items
 
@@ -467,7 +425,7 @@ class CoeRunner:
             human = gate is not None and skill["id"] in gate.items
             skills.append(SpecSkill(**skill, confidence=rating.get("confidence", 0.0), rationale=rating.get("rationale", ""),
                                     confirmed_by=(gate.answered_by or "maintainer") if human and gate else None,
-                                    human_note=_settled(gate) if human and gate else None))  # fmt: skip
+                                    human_note=settled_note(gate) if human and gate else None))  # fmt: skip
         open_questions = sorted({q for step in self.current.values() for q in step.open_questions})
         confidence = [s.confidence for s in skills]
         t = self.job.totals
@@ -542,7 +500,7 @@ class CoeRunner:
                 # Ours: progress and figures. Theirs: answers, budget and status set by the app.
                 self.job = fresh.model_copy(update={"totals": self.job.totals, "wasted_usd": self.job.wasted_usd,
                                                     "phases_done": self.job.phases_done,
-                                                    "escalations": _union(fresh.escalations, self.job.escalations)})  # fmt: skip
+                                                    "escalations": merge_escalations(fresh.escalations, self.job.escalations)})  # fmt: skip
                 self._job_version = record.version
                 if fresh.status == "cancelled":
                     changes.pop("status", None)
@@ -596,43 +554,3 @@ _SECTIONS = {
     "skills-discovery": "skills", "role-definition": "roles", "compliance-validator": "compliance",
     "confidence-analyzer": "confidence", "qa": "quality", "critique": "quality", "learning-curator": "learning",
 }  # fmt: skip
-
-
-def _item_id(kind: str, owner: str, name: str) -> str:
-    slug = "-".join("".join(ch if ch.isalnum() else " " for ch in f"{owner} {name}".lower()).split())
-    return f"{kind}-{slug}"[:63]
-
-
-def _merge(*groups: Sequence[dict[str, Any]]) -> list[d.ReviewItem]:
-    items: dict[str, d.ReviewItem] = {}
-    for group in groups:
-        for raw in group:
-            item = d.ReviewItem.model_validate(raw)
-            items.setdefault(item.id, item)
-    return sorted(items.values(), key=lambda i: i.id)
-
-
-def _review_extra(round_no: int, previous: list[d.ReviewItem]) -> str:
-    if not previous:
-        return f"Review round {round_no}. Report only real problems; an empty list means the deliverables pass."
-    listed = "\n".join(f"- `{i.id}` ({i.owner}): {i.problem}" for i in previous)
-    return (f"Review round {round_no}. The owners revised their deliverables after these items. Report again "
-            f"(same id) only the items that still hold, and any new problem:\n{listed}")  # fmt: skip
-
-
-def _revision_extra(round_no: int, owner: str, current: dict[str, Step], items: list[d.ReviewItem]) -> str:
-    listed = "\n".join(f"- `{i.id}`: {i.problem}" for i in items)
-    mine = json.dumps(current[owner].deliverable, indent=1, sort_keys=True, ensure_ascii=False)
-    return f"Revision round {round_no}. Revise your deliverable to settle these review items:\n{listed}\n\nYour current deliverable:\n{untrusted(mine)}"
-
-
-def _settled(escalation: Escalation) -> str:
-    if escalation.status == "answered":
-        return f"answered by @{escalation.answered_by or 'maintainer'}: {escalation.answer}"
-    return "closed without an answer"
-
-
-def _union(theirs: list[Escalation], ours: list[Escalation]) -> list[Escalation]:
-    """Escalations by number: the app's answers win, our new questions are kept."""
-    merged = {e.n: e for e in ours} | {e.n: e for e in theirs}
-    return [merged[n] for n in sorted(merged)]

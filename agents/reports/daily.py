@@ -14,7 +14,7 @@ from agents.outputs import Report
 from agents.reports.charts import chart_filename
 from agents.reports.model import DailyReport
 
-AGENT = "reports"  # the name the report's outputs are published under (their marker)
+REPORT_AGENT = "reports"  # the name the report's outputs are published under (their marker)
 LABEL = "waooaw-report"
 
 

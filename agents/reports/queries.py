@@ -13,29 +13,19 @@ CoE table adds the answers it could not use).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
-from sqlalchemy import Select, and_, case, distinct, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import and_, case, distinct, func, or_, select
+from sqlalchemy.orm import aliased
 
-from agents.store.db import Store
-from agents.domain.job import ACTIVE, Job, Totals
-from agents.domain.job import AGENT as JOB_AGENT
-from agents.domain.phases import BY_ID as PHASES_BY_ID
-from agents.context.models import ContextVersion, Handoff
-from agents.store.tables import AgentRun, AuditEntry, BreakerTrip, Decision, InboxRecord, Installation, PublishedOutput
+from agents.domain.job import Totals
+from agents.reports.coe_queries import CoeQueries
+from agents.reports.days import ReportDay
 from agents.reports.model import (
     FAILED_RUN,
-    SERIES_DAYS,
     AgentDay,
-    JOB_ROWS,
-    CoEDay,
-    CoEEscalation,
-    CoEJob,
     Count,
     DailyReport,
     DaySeries,
@@ -46,63 +36,14 @@ from agents.reports.model import (
     RunError,
     WowVisionDay,
 )
+from agents.reports.scoped import ScopedQueries, bucket, scope_for, sum_if
+from agents.store.db import Store
+from agents.store.tables import AgentRun, AuditEntry, BreakerTrip, Decision, InboxRecord, PublishedOutput
 
 WOWVISION = "wowvision"
 TOP = 10
 LINKS = 30
 ERROR_TEXT = 160  # characters of an error message that make its group
-JOB_SCOPE = "job-%"  # a CoE job's record; its steps are `<job>:<step>`, its domain lock `domain-<slug>`
-STEP_SCOPE = "job-%:%"
-CONFIDENCE_STEP = PHASES_BY_ID["validation"].step("confidence-analyzer")
-
-
-@dataclass(frozen=True)
-class ReportDay:
-    """One day in a time zone, and the 14 days that end with it, as UTC bounds."""
-
-    day: date
-    tz: ZoneInfo
-
-    def start_of(self, day: date) -> datetime:
-        return datetime.combine(day, time.min, tzinfo=self.tz).astimezone(timezone.utc)
-
-    @property
-    def start(self) -> datetime:
-        return self.start_of(self.day)
-
-    @property
-    def end(self) -> datetime:
-        return self.start_of(self.day + timedelta(days=1))
-
-    @property
-    def series_days(self) -> list[date]:
-        return [self.day - timedelta(days=n) for n in range(SERIES_DAYS - 1, -1, -1)]
-
-    @property
-    def series_bounds(self) -> list[datetime]:
-        """SERIES_DAYS + 1 instants: day i of the series is [bounds[i], bounds[i + 1])."""
-        return [self.start_of(d) for d in self.series_days] + [self.end]
-
-    def local_date(self, instant: datetime) -> date:
-        if instant.tzinfo is None:  # SQLite hands back the UTC wall clock
-            instant = instant.replace(tzinfo=timezone.utc)
-        return instant.astimezone(self.tz).date()
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Whose data a report shows: every installation (None) or one, with its repositories."""
-
-    installation_id: int | None = None
-    repos: tuple[str, ...] = ()
-
-
-def scope_for(session: Session, installation_id: int | None) -> Scope:
-    if installation_id is None:
-        return Scope()
-    repos = session.scalar(select(Installation.repos).where(Installation.id == installation_id)) or []
-    return Scope(installation_id, tuple(repos))
-
 
 def build_daily_report(
     store: Store,
@@ -125,30 +66,6 @@ def build_daily_report(
         return _Builder(session, rd, scope).build(budget_usd=budget_usd, now=now)
 
 
-# No delivery, run or decision is older; and a report reaches back SERIES_DAYS from its day,
-# which near year 1 no calendar can.
-EARLIEST_DAY = date(1970, 1, 1)
-
-
-def parse_day(value: str, tz: str | ZoneInfo = "UTC", now: datetime | None = None) -> date:
-    """`today`, `yesterday` (in the report's time zone) or YYYY-MM-DD from EARLIEST_DAY on; never a day still to come."""
-    zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
-    today = (now or datetime.now(timezone.utc)).astimezone(zone).date()
-    if value == "today":
-        return today
-    if value == "yesterday":
-        return today - timedelta(days=1)
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"a report date is today, yesterday or YYYY-MM-DD, not {value!r}") from None
-    if day > today:
-        raise ValueError(f"{day} has not started yet in {zone.key} (today is {today})")
-    if day < EARLIEST_DAY:
-        raise ValueError(f"reports start on {EARLIEST_DAY}, not {day}")
-    return day
-
-
 def first_day(store: Store, tz: str | ZoneInfo = "UTC", *, installation_id: int | None = None) -> date | None:
     """The first day the store has data for (a delivery or a decision), in the report's time zone."""
     zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
@@ -156,61 +73,7 @@ def first_day(store: Store, tz: str | ZoneInfo = "UTC", *, installation_id: int 
         return _Builder(session, ReportDay(date.today(), zone), scope_for(session, installation_id))._first_day()
 
 
-def _bucket(column: Any, bounds: list[datetime]) -> Any:
-    """The index of the series day a timestamp falls in (newest day tested first: the busiest)."""
-    return case(*[(column >= bounds[i], i) for i in range(len(bounds) - 2, -1, -1)], else_=-1)
-
-
-def _sum_if(condition: Any) -> Any:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
-class _Builder:
-    def __init__(self, session: Session, rd: ReportDay, scope: Scope) -> None:
-        self.session = session
-        self.rd = rd
-        self.scope = scope
-        self.bounds = rd.series_bounds
-        self.today = SERIES_DAYS - 1  # the report's day is the last of the series
-
-    # -- scope filters (no filter for an operator's report over every installation)
-
-    def _inbox_scope(self, query: Select[Any]) -> Select[Any]:
-        if self.scope.installation_id is None:
-            return query
-        return query.where(InboxRecord.installation_id == self.scope.installation_id)
-
-    def _runs_scope(self, query: Select[Any]) -> Select[Any]:
-        if self.scope.installation_id is None:
-            return query
-        mine = select(InboxRecord.delivery_id).where(InboxRecord.installation_id == self.scope.installation_id)
-        return query.where(AgentRun.delivery_id.in_(mine))
-
-    def _repo_scope(self, query: Select[Any], column: Any) -> Select[Any]:
-        if self.scope.installation_id is None:
-            return query
-        return query.where(column.in_(self.scope.repos))
-
-    def _installation_scope(self, query: Select[Any], column: Any) -> Select[Any]:
-        if self.scope.installation_id is None:
-            return query
-        return query.where(column == self.scope.installation_id)
-
-    def _ledger_scope(self, query: Select[Any]) -> Select[Any]:
-        """Agents' rows by their repository, jobs' rows by their installation (as the jobs' records)."""
-        if self.scope.installation_id is None:
-            return query
-        return query.where(or_(
-            and_(Decision.job_id.is_(None), Decision.repo.in_(self.scope.repos)),
-            and_(Decision.job_id.isnot(None), Decision.installation_id == self.scope.installation_id),
-        ))  # fmt: skip
-
-    def _in_window(self, column: Any) -> Any:
-        return and_(column >= self.bounds[0], column < self.bounds[-1])
-
-    def _on_day(self, column: Any) -> Any:
-        return and_(column >= self.rd.start, column < self.rd.end)
-
+class _Builder(ScopedQueries):
     # -- the report
 
     def build(self, *, budget_usd: float | None, now: datetime) -> DailyReport:
@@ -240,7 +103,7 @@ class _Builder:
             outputs=outputs,
             events_by_kind=self._event_kinds(),
             wowvision=self._wowvision(agents.get(WOWVISION)),
-            coe=self._coe(coe_spend),
+            coe=CoeQueries(self.session, self.rd, self.scope).day(coe_spend),
             audit=self._audit(),
             links=self._links(),
             series=[series[i] for i in sorted(series)],
@@ -252,13 +115,13 @@ class _Builder:
     def _events(self, series: dict[int, DaySeries], headline: Headline, health: Health) -> None:
         rows = self._inbox_scope(
             select(
-                _bucket(InboxRecord.received_at, self.bounds).label("day"),
+                bucket(InboxRecord.received_at, self.bounds).label("day"),
                 InboxRecord.status.label("status"),
                 InboxRecord.attempts.label("attempts"),
             ).where(self._in_window(InboxRecord.received_at))
         ).subquery()
         grouped = self.session.execute(
-            select(rows.c.day, rows.c.status, func.count(), _sum_if(rows.c.attempts > 1))
+            select(rows.c.day, rows.c.status, func.count(), sum_if(rows.c.attempts > 1))
             .group_by(rows.c.day, rows.c.status)
         )
         for day, status, count, retried in grouped:
@@ -293,7 +156,7 @@ class _Builder:
     def _runs(self, series: dict[int, DaySeries], agents: dict[str, AgentDay], health: Health) -> None:
         failed = AgentRun.status.in_(FAILED_RUN)
         per_day = self._runs_scope(
-            select(_bucket(AgentRun.started_at, self.bounds).label("day"), AgentRun.status.label("status"))
+            select(bucket(AgentRun.started_at, self.bounds).label("day"), AgentRun.status.label("status"))
             .where(self._in_window(AgentRun.started_at))
         ).subquery()
         for day, status, count in self.session.execute(
@@ -333,10 +196,10 @@ class _Builder:
                 ranked.c.agent,
                 func.count(),
                 func.count(distinct(ranked.c.delivery_id)),
-                _sum_if(ranked.c.status == "ok"),
-                _sum_if(ranked.c.status.in_(FAILED_RUN)),
-                _sum_if(ranked.c.status == "abandoned"),
-                _sum_if(ranked.c.status == "running"),
+                sum_if(ranked.c.status == "ok"),
+                sum_if(ranked.c.status.in_(FAILED_RUN)),
+                sum_if(ranked.c.status == "abandoned"),
+                sum_if(ranked.c.status == "running"),
                 percentile(50),
                 percentile(95),
             ).group_by(ranked.c.agent)
@@ -364,7 +227,7 @@ class _Builder:
         in_job = Decision.job_id.isnot(None)
         rows = self._ledger_scope(
             select(
-                _bucket(Decision.created_at, self.bounds).label("day"),
+                bucket(Decision.created_at, self.bounds).label("day"),
                 in_job.label("in_job"),
                 Decision.agent.label("agent"),
                 Decision.rung.label("rung"),
@@ -411,7 +274,7 @@ class _Builder:
     def _outputs(self, series: dict[int, DaySeries], agents: dict[str, AgentDay], headline: Headline) -> list[OutputCounts]:
         rows = self._repo_scope(
             select(
-                _bucket(PublishedOutput.created_at, self.bounds).label("day"),
+                bucket(PublishedOutput.created_at, self.bounds).label("day"),
                 PublishedOutput.agent.label("agent"),
                 PublishedOutput.kind.label("kind"),
             ).where(self._in_window(PublishedOutput.created_at)),
@@ -504,120 +367,6 @@ class _Builder:
             repos_most_open=[Count(name=repo, count=n) for repo, n in repos],
         )
 
-    # -- the CoE: job records (agent wowdomain, scope `job-…`); their spend is the ledger's
-
-    def _coe(self, spend: Totals) -> CoEDay:
-        record = and_(ContextVersion.agent == JOB_AGENT, ContextVersion.scope.like(JOB_SCOPE),
-                      ~ContextVersion.scope.like(STEP_SCOPE))
-        # Per job: its record at the end of the day and at its start, when it began, when it last changed.
-        per_job = self._installation_scope(
-            select(
-                ContextVersion.installation_id, ContextVersion.repo, ContextVersion.scope,
-                func.max(ContextVersion.version).label("at_end"),
-                func.max(case((ContextVersion.created_at < self.rd.start, ContextVersion.version))).label("at_start"),
-                func.min(ContextVersion.created_at).label("first_at"),
-                func.max(ContextVersion.created_at).label("last_at"),
-            )
-            .where(record, ContextVersion.created_at < self.rd.end)
-            .group_by(ContextVersion.installation_id, ContextVersion.repo, ContextVersion.scope),
-            ContextVersion.installation_id,
-        ).subquery()
-        end, start = aliased(ContextVersion), aliased(ContextVersion)
-
-        def version_of(alias: Any, column: Any) -> Any:
-            return and_(alias.installation_id == per_job.c.installation_id, alias.repo == per_job.c.repo,
-                        alias.agent == JOB_AGENT, alias.scope == per_job.c.scope, alias.version == column)
-
-        changed_today = per_job.c.last_at >= self.rd.start
-        rows = self.session.execute(
-            select(per_job.c.installation_id, per_job.c.first_at, changed_today, end.data,
-                   start.data["status"].as_string(), start.data["escalations"])
-            .join(end, version_of(end, per_job.c.at_end))
-            .outerjoin(start, version_of(start, per_job.c.at_start))
-            .where(or_(changed_today, end.data["status"].as_string().in_(sorted(ACTIVE))))
-            .order_by(per_job.c.first_at, per_job.c.scope)
-        )
-        day = CoEDay(spend=spend)
-        listed: list[tuple[int, Job]] = []
-        for installation, first_at, changed, data, status_before, escalations_before in rows:
-            try:
-                job = Job.model_validate(data)
-            except ValidationError:
-                day.unreadable_records += 1
-                continue
-            day.jobs_active += bool(changed)
-            day.jobs_started += self.rd.local_date(first_at) == self.rd.day
-            became = job.status != status_before
-            day.jobs_done += became and job.status == "done"
-            day.jobs_failed += became and job.status in ("failed", "cancelled")
-            day.jobs_parked += job.status == "parked"
-            day.jobs_running += job.status in ("queued", "running")
-            asked_before = {e.get("n") for e in escalations_before or []}
-            day.escalations_opened += [
-                CoEEscalation(repo=job.repo, job=job.id, n=e.n, kind=e.kind, step=e.step, status=e.status,
-                              issue_number=e.issue_number)
-                for e in job.escalations if e.n not in asked_before
-            ]
-            if job.status in ACTIVE or became:
-                listed.append((installation, job))
-        day.jobs_total = len(listed)
-        confidence = self._mean_confidence(listed[:JOB_ROWS])
-        spent = self._job_spend(listed[:JOB_ROWS])
-        day.jobs = [_job_row(job, spent.get((i, job.repo, job.id), Totals()), confidence.get((i, job.repo, job.id)))
-                    for i, job in listed[:JOB_ROWS]]  # fmt: skip
-        day.handoffs_created, day.handoffs_claimed = self._handoffs()
-        return day
-
-    def _job_spend(self, jobs: list[tuple[int, Job]]) -> dict[tuple[int, str, str], Totals]:
-        """What each job had spent by the end of the day, from its ledger rows: every row's cost (steps and
-        answers it could not use); its committed steps' tokens and model calls."""
-        if not jobs:
-            return {}
-        settled = Decision.status == "settled"
-
-        def of_steps(column: Any) -> Any:
-            return func.coalesce(func.sum(case((settled, column), else_=0)), 0)
-
-        rows = self.session.execute(
-            select(Decision.installation_id, Decision.repo, Decision.job_id,
-                   func.coalesce(func.sum(Decision.cost_usd), 0.0), of_steps(Decision.tokens_in),
-                   of_steps(Decision.tokens_out), of_steps(Decision.model_calls))
-            .where(Decision.job_id.in_(sorted({job.id for _, job in jobs})), Decision.created_at < self.rd.end)
-            .group_by(Decision.installation_id, Decision.repo, Decision.job_id)
-        )  # fmt: skip
-        return {(installation, repo, job): Totals(cost_usd=float(cost), tokens_in=int(tokens_in),
-                                                  tokens_out=int(tokens_out), model_calls=int(calls))
-                for installation, repo, job, cost, tokens_in, tokens_out, calls in rows}  # fmt: skip
-
-    def _mean_confidence(self, jobs: list[tuple[int, Job]]) -> dict[tuple[int, str, str], float]:
-        """The Confidence Analyzer's mean rating of each job that has reached it: one read for all the jobs."""
-        if not jobs:
-            return {}
-        wanted = {(installation, job.repo, f"{job.id}:{CONFIDENCE_STEP}") for installation, job in jobs}
-        rows = self.session.execute(
-            select(ContextVersion.installation_id, ContextVersion.repo, ContextVersion.scope,
-                   ContextVersion.data[("package", "deliverable", "skills")])
-            .where(ContextVersion.scope.in_(sorted({scope for _, _, scope in wanted})), ContextVersion.version == 1,
-                   ContextVersion.created_at < self.rd.end)
-        )
-        means = {}
-        for installation, repo, scope, skills in rows:
-            ratings = [s["confidence"] for s in skills or []
-                       if isinstance(s, dict) and isinstance(s.get("confidence"), int | float)]
-            if ratings and (installation, repo, scope) in wanted:
-                means[(installation, repo, scope.partition(":")[0])] = sum(ratings) / len(ratings)
-        return means
-
-    def _handoffs(self) -> tuple[int, int]:
-        created, claimed = self.session.execute(
-            self._installation_scope(
-                select(_sum_if(self._on_day(Handoff.created_at)), _sum_if(self._on_day(Handoff.claimed_at)))
-                .where(or_(self._on_day(Handoff.created_at), self._on_day(Handoff.claimed_at))),
-                Handoff.installation_id,
-            )
-        ).one()
-        return int(created), int(claimed)
-
     def _audit(self) -> list[Count]:
         count = func.count().label("n")
         rows = self.session.execute(
@@ -639,16 +388,6 @@ class _Builder:
         ]
         known = [self.rd.local_date(f) for f in firsts if f is not None]
         return min(known) if known else None
-
-
-def _job_row(job: Job, spent: Totals, mean_confidence: float | None) -> CoEJob:
-    return CoEJob(
-        repo=job.repo, domain=job.domain, job=job.id, status=job.status, depth=job.depth, spent_usd=spent.cost_usd,
-        budget_usd=job.budget_usd, model_calls=spent.model_calls, tokens_in=spent.tokens_in,
-        tokens_out=spent.tokens_out,
-        open_questions=sum(e.status == "open" for e in job.escalations), mean_confidence=mean_confidence,
-        pr_url=job.pr_url,
-    )  # fmt: skip
 
 
 def notes_for(report: DailyReport, now: datetime) -> list[str]:

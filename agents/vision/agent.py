@@ -27,7 +27,7 @@ from agents.store.tables import AuditEntry
 from agents.commands import WRITE_ROLES, SlashCommand, find_command, may_act, refusal
 from agents.decisions import DecisionLadder
 from agents.events import Event
-from agents.ledger import Entry, LedgerOwner, record
+from agents.ledger import Entry, LedgerOwner, record_entries
 from agents.outputs import Annotation, CheckRun, Comment, InlineComment, IssueReport, Output, Reaction, Review, ReviewDismissal
 from agents.ports import RepoReader
 from agents.vision.config import CONFIG_PATH, RepoConfig, extend, parse_config, resolve_packs
@@ -36,13 +36,13 @@ from agents.vision.engine import LlmOutcome, ReviewResult, complete, inline_anch
 from agents.vision.findings import Finding, Skipped
 from agents.vision.llm_rung import LadderRung
 from agents.vision.policy import Pack
-from agents.vision.render import counts, location, render_markdown
+from agents.vision.render import counts, location, render_review_markdown
 from agents.vision.yamlsource import SourceError
 
 log = structlog.get_logger(__name__)
 
 CHECK_NAME = "WowVision"
-VERBS = ("recheck", "pause", "resume", "explain", "ignore")
+VISION_VERBS = ("recheck", "pause", "resume", "explain", "ignore")
 ACTING = frozenset({"recheck", "pause", "resume", "ignore"})
 LEVEL = {"error": "failure", "warning": "warning", "notice": "notice"}
 NULL_SHA = "0" * 40
@@ -326,7 +326,7 @@ class WowVisionPrime(WowAgent):
 
 
 def _command(event: Event) -> SlashCommand | None:
-    return find_command(event.comment_body, "wowvision", VERBS)
+    return find_command(event.comment_body, "wowvision", VISION_VERBS)
 
 
 def _pr_number(event: Event) -> int | None:
@@ -429,7 +429,7 @@ async def _review(
 def _record_findings(store: Store, event: Event, result: ReviewResult) -> None:
     """The ledger gets every rule that fired without a model (the LLM rung writes its own rows)."""
     where = LedgerOwner(repo=event.repo, delivery_id=event.delivery_id, installation_id=event.installation_id)
-    record(store, where, [
+    record_entries(store, where, [
         Entry(WowVisionPrime.name, f.rule, "deterministic", "settled", input_hash=f.fingerprint,
               outcome={"status": "settled", "severity": f.severity, "path": f.path, "line": f.line})
         for f in result.findings
@@ -475,7 +475,7 @@ def _check_run(repo: str, head_sha: str, result: ReviewResult) -> CheckRun:
         for f in result.findings
         if f.path is not None and f.line is not None
     )
-    return CheckRun(repo, head_sha, CHECK_NAME, title, render_markdown(result), summary.conclusion, annotations)
+    return CheckRun(repo, head_sha, CHECK_NAME, title, render_review_markdown(result), summary.conclusion, annotations)
 
 
 def _inline_text(finding: Finding) -> str:
@@ -484,7 +484,7 @@ def _inline_text(finding: Finding) -> str:
 
 
 def _summary(result: ReviewResult, fixed: list[dict[str, Any]], head_sha: str) -> str:
-    text = render_markdown(result, title=f"WowVision at {head_sha[:7]}")
+    text = render_review_markdown(result, title=f"WowVision at {head_sha[:7]}")
     if fixed:
         text += (
             "\n**Fixed since the last review**\n\n"

@@ -143,10 +143,6 @@ class Diff:
     def changed_files(self) -> int:
         return len(self.files) + self.omitted_count
 
-    @property
-    def changed_lines(self) -> int:
-        return sum(f.additions + f.deletions for f in self.files)
-
 
 @dataclass(frozen=True, slots=True)
 class Anchor:

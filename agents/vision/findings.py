@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from agents.vision.policy import Severity
 
-Rung = Literal["deterministic", "cached", "llm"]
+FindingRung = Literal["deterministic", "cached", "llm"]
 LLM_NOT_WIRED = "needs Claude: a local check does not ask it"  # the app asks, on the decision ladder
 
 
@@ -29,7 +29,7 @@ class Finding:
     message: str
     hint: str
     fingerprint: str
-    rung: Rung = "deterministic"
+    rung: FindingRung = "deterministic"
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agents.decisions import Decision, DecisionLadder, LLMRequest
+from agents.decisions import DecisionLadder, LadderDecision, LLMRequest
 from agents.vision.engine import LlmItem, LlmOutcome
 from agents.vision.findings import Finding, Skipped, fingerprint
 
@@ -32,7 +32,7 @@ SKIPPED_BECAUSE = {
 }
 
 
-def skip_reason(decision: Decision[Any]) -> str:
+def skip_reason(decision: LadderDecision[Any]) -> str:
     because = SKIPPED_BECAUSE.get(decision.reason or "")
     if because is None:
         return f"LLM rung: {decision.reason or decision.status}"

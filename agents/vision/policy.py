@@ -34,7 +34,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agents.vision.globs import matches_any, validate_glob
-from agents.vision.secrets.scan import DETECTORS, ENV_FILE
+from agents.vision.secrets.scan import DETECTORS, ENV_FILE_DETECTOR
 from agents.vision.yamlsource import SourceError, YamlDocument
 
 # The shipped packs: `policies/` at the repository's root, which this link names so that an
@@ -195,7 +195,7 @@ class SecretRule(RuleBase):
     """
 
     kind: Literal["secret"]
-    detectors: list[str] = Field(default_factory=lambda: [d for d in DETECTORS if d != ENV_FILE], min_length=1)
+    detectors: list[str] = Field(default_factory=lambda: [d for d in DETECTORS if d != ENV_FILE_DETECTOR], min_length=1)
     min_entropy: float = Field(3.0, ge=0, le=8)
     min_length: int = Field(8, ge=1)
 

@@ -29,10 +29,6 @@ def location(path: str | None, line: int | None, end_line: int | None = None) ->
     return f"{path}:{line}" if end_line in (None, line) else f"{path}:{line}-{end_line}"
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 def to_json(result: ReviewResult, **summary_extra: Any) -> dict[str, Any]:
     return {
         "findings": [finding.to_json() for finding in result.findings],
@@ -93,7 +89,7 @@ def _text_skipped(skipped: Sequence[Skipped], paint: Any) -> list[str]:
 def counts(summary: Summary) -> str:
     """`1 error, 3 notices`: each severity found, counted."""
     return ", ".join(
-        _plural(count, word)
+        md.plural(count, word)
         for count, word in ((summary.errors, "error"), (summary.warnings, "warning"), (summary.notices, "notice"))
         if count
     )
@@ -101,7 +97,7 @@ def counts(summary: Summary) -> str:
 
 def _totals(result: ReviewResult, paint: Any, range_label: str) -> str:
     summary = result.summary
-    reviewed = f"{_plural(summary.files_reviewed, 'file')} reviewed with {_plural(summary.rules, 'rule')}"
+    reviewed = f"{md.plural(summary.files_reviewed, 'file')} reviewed with {md.plural(summary.rules, 'rule')}"
     tail = f" · {range_label}" if range_label else ""
     if not summary.findings:
         return paint("✔ no findings", "bold") + f" · {reviewed}{tail}"
@@ -109,7 +105,7 @@ def _totals(result: ReviewResult, paint: Any, range_label: str) -> str:
     return f"{mark} {counts(summary)} · {reviewed}{tail}"
 
 
-def render_markdown(result: ReviewResult, *, title: str = "WowVision") -> str:
+def render_review_markdown(result: ReviewResult, *, title: str = "WowVision") -> str:
     """A Markdown report: a table of findings, what was skipped, the totals.
 
     Paths, rules, messages and reasons come from the change and the repository's packs: all
@@ -135,7 +131,7 @@ def render_markdown(result: ReviewResult, *, title: str = "WowVision") -> str:
     decisions = ", ".join(f"{count} {rung}" for rung, count in summary.decisions.items())
     lines += [
         "",
-        f"<sub>{_plural(summary.files_reviewed, 'file')} reviewed with {_plural(summary.rules, 'rule')}"
+        f"<sub>{md.plural(summary.files_reviewed, 'file')} reviewed with {md.plural(summary.rules, 'rule')}"
         f" · decisions: {decisions}</sub>",
     ]
     return "\n".join(lines) + "\n"
@@ -149,7 +145,7 @@ def _llm_skipped(skipped: Sequence[Skipped]) -> list[str]:
         return []
     why = dict.fromkeys(item.reason.partition(": ")[0] if item.reason.startswith("LLM rung skipped") else item.reason
                         for item in items)
-    return ["", f"**{_plural(len(items), 'item')} the model did not judge** (not checked, not passed): "
+    return ["", f"**{md.plural(len(items), 'item')} the model did not judge** (not checked, not passed): "
                 + "; ".join(md.prose(reason) for reason in why) + "."]
 
 

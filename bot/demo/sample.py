@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.vision_cli import Git, UsageProblem
+from bot.git import Git
+from bot.usage import UsageError
 
 SAMPLE = Path(__file__).with_name("sample")
 REPO = "waooaw-demo/sample-shop"  # what the sample stands for on GitHub
@@ -55,7 +56,7 @@ def _commit(git: Git, patch: str, message: str) -> str:
 def _run(git: Git, *args: str) -> None:
     done = git.run(*args)
     if done.returncode != 0:
-        raise UsageProblem(f"cannot build the sample repository in {git.repo}: {done.stderr.decode(errors='replace').strip()}")
+        raise UsageError(f"cannot build the sample repository in {git.repo}: {done.stderr.decode(errors='replace').strip()}")
 
 
 def _repository() -> dict[str, Any]:

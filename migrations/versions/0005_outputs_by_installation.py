@@ -4,7 +4,7 @@ A marker names an output within one repository: keyed by marker alone, a push on
 repository found another repository's issue record and edited that number in its own
 repository. Each existing row keeps its place: its installation is that of the delivery
 that published it when the inbox still holds it, else 0 (NO_INSTALLATION in
-agents/context/models.py), which no installation's lookup finds, so its output is found
+agents/store/tables.py), which no installation's lookup finds, so its output is found
 again on GitHub by its marker and recorded under the new key.
 
 Revision ID: 0005

@@ -20,9 +20,9 @@ import threading
 from collections import Counter
 from typing import Any
 
-from agents.domain.roster import BY_ID
+from agents.domain.roster import AGENTS_BY_ID
 
-_TITLES = {agent.title: agent.id for agent in BY_ID.values()}
+_TITLES = {agent.title: agent.id for agent in AGENTS_BY_ID.values()}
 _ROUND = re.compile(r"(Review|Revision) round (\d+)")
 
 DEFAULTS: dict[str, dict[str, Any]] = {

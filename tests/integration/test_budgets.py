@@ -17,7 +17,7 @@ from sqlalchemy import select
 from agents.breaker import CircuitBreaker
 from agents.budgets import BudgetPolicy
 from agents.decisions import DecisionLadder, LLMRequest
-from agents.ledger import Entry, LedgerOwner, record
+from agents.ledger import Entry, LedgerOwner, record_entries
 from agents.llm import LLMClient
 from agents.store.db import Store
 from agents.store.tables import Decision as LedgerRow
@@ -53,7 +53,7 @@ A, B = "acme/api", "acme/web"  # two repositories of installation 7
 
 def spent(store: Store, repo: str, installation: int, usd: float, *, agent: str = "wowvision",
           at: datetime = NOW) -> None:
-    record(store, LedgerOwner(repo=repo, installation_id=installation),
+    record_entries(store, LedgerOwner(repo=repo, installation_id=installation),
            [Entry(agent, "earlier", "llm", "settled", cost_usd=usd, model_calls=1, at=at)])
 
 
@@ -81,7 +81,7 @@ def test_an_installations_daily_limit_holds_across_its_repositories(pg_store: St
     spent(pg_store, B, 7, 0.20)
     spent(pg_store, B, 7, 9.00, at=NOW - timedelta(days=1))  # yesterday's is not today's
     spent(pg_store, A, 8, 9.00)  # another installation's is its own
-    record(pg_store, LedgerOwner(repo=A, job_id="job-00000000a1", installation_id=7),  # a job spends its own budget
+    record_entries(pg_store, LedgerOwner(repo=A, job_id="job-00000000a1", installation_id=7),  # a job spends its own budget
            [Entry("research", "research.research", "llm", "settled", key="research.research", cost_usd=5.0, at=NOW)])
 
     stopped = decide(pg_store, fake_anthropic, policy, "acme/docs", 7)  # a third repository: nothing spent there

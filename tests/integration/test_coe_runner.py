@@ -16,7 +16,7 @@ from agents.store.db import Store
 from agents.tokens import Grant
 from agents.domain.agent import change_job
 from agents.domain.job import AGENT, Job, new_job
-from agents.domain.runner import BatchPolicy, CoeRunner, RunResult
+from agents.domain.runner import BatchPolicy, CoeRunner, JobResult
 from agents.domain.spec import load_yaml
 from agents.llm import LLMClient
 from agents.outputs import Comment, IssueReport, Output, PullRequest
@@ -70,8 +70,8 @@ class Harness:
         self.contexts.put(REPO, AGENT, job.id, job.data(), expected_version=None)
         self.job_id = job.id
 
-    def run(self, batch: BatchPolicy | None = None) -> RunResult:
-        async def go() -> RunResult:
+    def run(self, batch: BatchPolicy | None = None) -> JobResult:
+        async def go() -> JobResult:
             llm = LLMClient("test-key", MODEL, base_url=self.fake.url)
             try:
                 return await CoeRunner(self.contexts, llm, self.job_id, REPO, publish=self.publish, batch=batch).run()
@@ -300,7 +300,7 @@ def test_an_unusable_batch_answer_is_asked_again_directly(store: Store, domain_s
 
 
 def _steps(h: Harness) -> list[Any]:
-    from agents.domain.runner import Step
+    from agents.domain.steps import Step
 
     return [Step.from_context(h.contexts.get(REPO, c.agent, c.scope))
             for c in h.contexts.search_all(repo=REPO, scope_prefix=h.job_id + ":")]  # fmt: skip

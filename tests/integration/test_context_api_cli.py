@@ -143,7 +143,7 @@ def test_a_job_with_only_the_api_url_and_a_token(cli_store):
         env = {"WAOOAW_API_URL": base, "WAOOAW_API_TOKEN": token, "WAOOAW_DATABASE_URL": UNREACHABLE_DB}
         job = textwrap.dedent(
             """
-            from bot.context_cli import open_context_client
+            from bot.wiring import open_context_client
             from bot.settings import Settings
 
             with open_context_client(Settings()) as client:

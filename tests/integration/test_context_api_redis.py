@@ -44,7 +44,7 @@ from agents.context.writes import Append, SessionWriter
 from bot.api import api_router
 from bot.api.revocation import announce_revocation
 from bot.api.token_book import TokenBook
-from bot.app import build_platform
+from bot.wiring import build_platform
 from tests.context_api_support import Clock, api_app, bearer, drop_prefix, free_port, issue, live_server, unique_prefix
 from tests.helpers import make_settings
 

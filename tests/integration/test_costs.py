@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from agents.ledger import Entry, LedgerOwner, record
+from agents.ledger import Entry, LedgerOwner, record_entries
 
 OLD = datetime(2026, 1, 5, 12, tzinfo=timezone.utc)
 NEW = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
@@ -65,7 +65,7 @@ def expected(by: str, since: datetime | None) -> dict[str, list[str]]:
 @pytest.fixture
 def ledger(pg_store):
     for owner, entry in ROWS:
-        record(pg_store, owner, [entry])
+        record_entries(pg_store, owner, [entry])
     return pg_store
 
 
@@ -95,8 +95,8 @@ def test_a_job_row_written_again_is_counted_once_in_metrics(pg_store):
 
     owner, entry = ROWS[3]
     before = counted()
-    assert record(pg_store, owner, [entry]) == 1
-    assert record(pg_store, owner, [entry]) == 0
+    assert record_entries(pg_store, owner, [entry]) == 1
+    assert record_entries(pg_store, owner, [entry]) == 0
     assert counted() - before == pytest.approx(entry.cost_usd)
     decisions = REGISTRY.get_sample_value(
         "waooaw_decisions_total", {"agent": "domain-analyst", "rung": "llm", "status": "settled", "reason": ""}

@@ -22,12 +22,12 @@ from agents.decisions import (
     DecisionLadder,
     LedgerOwner,
     LLMRequest,
-    cache_key,
+    decision_key,
     decision_cache,
     input_hash,
 )
-from agents.ledger import Entry, record
 from agents.breaker import CircuitBreaker
+from agents.ledger import Entry, record_entries
 from agents.llm import LLMClient
 from agents.pricing import cost
 from tests.fakes.anthropic import FakeAnthropic
@@ -136,7 +136,7 @@ def test_the_llm_rung_answers_and_its_cost_lands_in_the_ledger(store: Store, fak
 
 def test_the_second_identical_input_is_served_from_redis(store: Store, fake: FakeAnthropic, rule: str, redis_url: str):
     fake.answer(FAIL)
-    key = REDIS_PREFIX + cache_key("installation:1", rule, "1", input_hash(HUNK))
+    key = REDIS_PREFIX + decision_key("installation:1", rule, "1", input_hash(HUNK))
 
     async def scenario() -> list[Any]:
         cache = decision_cache(store, redis_url)
@@ -191,7 +191,7 @@ def cache_backend(request: pytest.FixtureRequest, store: Store, rule: str) -> An
     yield lambda shares_public=False: decision_cache(store, redis_url, shares_public=shares_public)
     if redis_url is not None:
         client = redis.Redis.from_url(redis_url)
-        client.delete(*(REDIS_PREFIX + cache_key(whose, rule, "1", input_hash(HUNK))
+        client.delete(*(REDIS_PREFIX + decision_key(whose, rule, "1", input_hash(HUNK))
                         for whose in (SHARED, *(f"installation:{n}" for n in TENANTS))))  # fmt: skip
         client.close()
 
@@ -293,7 +293,7 @@ def test_the_daily_repo_budget_stops_the_call(store: Store, fake: FakeAnthropic,
 def test_a_repositorys_daily_budget_leaves_its_jobs_spend_to_the_jobs(store: Store, fake: FakeAnthropic, rule: str):
     now = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
     # A CoE job on the repository spent $5 today: its own budget's business, not the agents' daily one.
-    record(store, LedgerOwner(repo=REPO, job_id="job-00000000c1", installation_id=1),
+    record_entries(store, LedgerOwner(repo=REPO, job_id="job-00000000c1", installation_id=1),
            [Entry("research", "research.research", "llm", "settled", key="research.research", cost_usd=5.0, at=now)])
     fake.answer(FAIL)
     ladder = DecisionLadder(store, None, llm_for(fake), LedgerOwner(repo=REPO),

@@ -20,13 +20,13 @@ from agents.catalog import default_registry
 from agents.outputs import Comment
 from agents.store.db import Store
 from agents.store.tables import AgentRun, InboxRecord
-from bot.app import Platform
+from bot.wiring import Platform
 from bot.bus import BusMessage, Deferred, EventBus, LocalBus, RedisStreamBus
 from bot.github import GitHubClients
 from bot.inbox import Inbox, InboxStatus
-from bot.outputs import GitHubPublisher, PublishError
+from bot.publish import GitHubPublisher, PublishError
 from bot.ratelimit import Limiter, LocalLimits, RateLimited
-from bot.webhooks import parse
+from bot.webhooks import parse_delivery
 from bot.worker import _rate_limited
 from tests.conftest import load_payload
 from tests.fakes.github import FakeGitHub
@@ -138,7 +138,7 @@ def platform(store: Store, fake: FakeGitHub, clock: FakeClock, bus: EventBus, *,
 
 def enqueue(store: Store, delivery_id: str) -> None:
     payload = load_payload("issue_comment/created.with-installation.payload.json", comment__body="hello")
-    delivery = parse(body_of(payload), event="issue_comment", delivery_id=delivery_id)
+    delivery = parse_delivery(body_of(payload), event="issue_comment", delivery_id=delivery_id)
     assert Inbox(store).record(delivery, InboxStatus.QUEUED)
 
 

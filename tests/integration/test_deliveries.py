@@ -20,7 +20,7 @@ from bot.deliveries import RECOVERY_JOB, recover, recovery_schedule, scheduled
 from bot.github import GitHubClients
 from bot.inbox import Inbox, InboxStatus
 from bot.schedule import Lease, Leases, run_every
-from bot.webhooks import parse
+from bot.webhooks import parse_delivery
 from tests.conftest import TEST_SECRET, fixture_path
 from tests.fakes.github import FakeGitHub, app_private_key
 from tests.helpers import make_platform, make_settings, signed_headers
@@ -40,7 +40,7 @@ def run_recovery(github: FakeGitHub, store: Store, since: timedelta = timedelta(
 
 def in_inbox(store: Store, *guids: str) -> None:
     body = fixture_path("issues/opened.payload.json").read_bytes()
-    Inbox(store).record_many([(parse(body, event="issues", delivery_id=guid), InboxStatus.DONE) for guid in guids])
+    Inbox(store).record_many([(parse_delivery(body, event="issues", delivery_id=guid), InboxStatus.DONE) for guid in guids])
 
 
 def wait_until(condition: Callable[[], object], what: str, timeout: float = 20.0) -> None:

@@ -158,10 +158,10 @@ def test_every_real_payload_is_accepted_routed_or_ignored_and_processed_without_
 
 def test_a_batch_with_old_and_repeated_ids_reports_only_the_new_ones(store):
     from bot.inbox import Inbox, InboxStatus
-    from bot.webhooks import parse
+    from bot.webhooks import parse_delivery
 
     def delivery(delivery_id):
-        return parse(comment_body("/waooaw help"), event="issue_comment", delivery_id=delivery_id)
+        return parse_delivery(comment_body("/waooaw help"), event="issue_comment", delivery_id=delivery_id)
 
     inbox = Inbox(store)
     assert inbox.record(delivery("old"), InboxStatus.QUEUED)
@@ -171,12 +171,12 @@ def test_a_batch_with_old_and_repeated_ids_reports_only_the_new_ones(store):
 
 def test_concurrent_requests_share_commits_and_each_learns_its_own_answer(store):
     from bot.inbox import Inbox, InboxStatus, InboxWriter
-    from bot.webhooks import parse
+    from bot.webhooks import parse_delivery
 
     writer = InboxWriter(Inbox(store))
 
     async def scenario():
-        deliveries = [parse(comment_body("/waooaw help"), event="issue_comment", delivery_id=f"w{n % 30}") for n in range(60)]
+        deliveries = [parse_delivery(comment_body("/waooaw help"), event="issue_comment", delivery_id=f"w{n % 30}") for n in range(60)]
         answers = await asyncio.gather(*(writer.record(d, InboxStatus.QUEUED) for d in deliveries))
         await writer.close()
         return answers
@@ -190,12 +190,12 @@ def test_intake_survives_the_database_dropping_its_connections(pg_store, postgre
     from sqlalchemy import text
 
     from bot.inbox import Inbox, InboxStatus, InboxWriter
-    from bot.webhooks import parse
+    from bot.webhooks import parse_delivery
 
     writer = InboxWriter(Inbox(pg_store))
 
     def delivery(delivery_id):
-        return parse(comment_body("/waooaw help"), event="issue_comment", delivery_id=delivery_id)
+        return parse_delivery(comment_body("/waooaw help"), event="issue_comment", delivery_id=delivery_id)
 
     async def scenario():
         assert await writer.record(delivery("before"), InboxStatus.QUEUED)
@@ -275,10 +275,10 @@ def test_poison_deliveries_among_good_ones_fail_none_and_are_all_recorded(store)
 
 def test_a_row_the_database_refuses_fails_its_own_delivery_and_no_other(store):
     from bot.inbox import Inbox, InboxStatus, InboxWriter
-    from bot.webhooks import Delivery, parse
+    from bot.webhooks import Delivery, parse_delivery
 
     writer = InboxWriter(Inbox(store))
-    good = [parse(comment_body("/waooaw help"), event="issue_comment", delivery_id=f"ok-{n}") for n in range(30)]
+    good = [parse_delivery(comment_body("/waooaw help"), event="issue_comment", delivery_id=f"ok-{n}") for n in range(30)]
     # Once the derived columns are fitted no payload makes a row fail; a body no driver can
     # bind stands in for whatever else might, inside a shared INSERT.
     refused = Delivery(delivery_id="refused", event="issue_comment", payload={}, body=object())  # type: ignore[arg-type]

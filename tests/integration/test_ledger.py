@@ -20,7 +20,7 @@ from agents.context.models import ContextVersion
 from agents.store.tables import Decision, Installation
 from agents.tokens import Grant
 from agents.domain.job import AGENT, Job, new_job
-from agents.domain.runner import CoeRunner, RunResult
+from agents.domain.runner import CoeRunner, JobResult
 from agents.ledger import Entry
 from agents.llm import LLMClient
 from agents.reports import build_daily_report
@@ -119,8 +119,8 @@ def test_bad_entries_get_a_4xx_naming_the_field(store):
 # ----------------------------------------------------------------------------- the runner
 
 
-def run(contexts: ContextClient, fake, job_id: str = JOB) -> RunResult:  # type: ignore[no-untyped-def]
-    async def go() -> RunResult:
+def run(contexts: ContextClient, fake, job_id: str = JOB) -> JobResult:  # type: ignore[no-untyped-def]
+    async def go() -> JobResult:
         llm = LLMClient("test-key", MODEL, base_url=fake.url)
         try:
             return await CoeRunner(contexts, llm, job_id, REPO).run()

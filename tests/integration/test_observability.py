@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from agents.ledger import Entry, LedgerOwner, record
+from agents.ledger import Entry, LedgerOwner, record_entries
 from bot import logging as waooaw_logging
 from bot import tracing
 from bot.app import create_app
@@ -174,7 +174,7 @@ def test_the_redis_bus_carries_the_trace_context_to_the_consumer(redis_url, span
 def test_a_ledger_row_is_a_decision_span_of_the_current_trace_as_long_as_it_took(pg_store, spans):
     entry = Entry("wowvision", "design", "llm", "settled", latency_ms=250.0, tokens_in=900, cost_usd=0.01)
     with tracing.tracer().start_as_current_span("waooaw.agent") as agent:
-        record(pg_store, LedgerOwner(repo="Codertocat/Hello-World"), [entry])
+        record_entries(pg_store, LedgerOwner(repo="Codertocat/Hello-World"), [entry])
     [decision] = named(list(spans.get_finished_spans()), "waooaw.decision")
     assert decision.parent is not None and decision.parent.span_id == agent.get_span_context().span_id
     assert (decision.attributes["waooaw.rung"], decision.attributes["waooaw.tokens_in"]) == ("llm", 900)

@@ -32,7 +32,8 @@ from agents.outputs import (
 )
 from bot.github import GitHubClients
 from bot.github import github_clients
-from bot.outputs import DryRunPublisher, GitHubPublisher, PublishError, build_publisher
+from bot.publish import DryRunPublisher, GitHubPublisher, PublishError
+from bot.wiring import make_publisher
 from bot.settings import Settings
 from tests.fakes.github import FakeGitHub, app_private_key
 
@@ -469,5 +470,5 @@ def test_two_workers_recording_the_same_marker(publisher: GitHubPublisher, fake:
 
 
 def test_without_credentials_the_publisher_is_a_dry_run(store: Store) -> None:
-    assert isinstance(build_publisher(store, github_clients(Settings())), DryRunPublisher)
-    assert isinstance(build_publisher(store, github_clients(Settings(GITHUB_TOKEN="t"))), GitHubPublisher)
+    assert isinstance(make_publisher(store, github_clients(Settings())), DryRunPublisher)
+    assert isinstance(make_publisher(store, github_clients(Settings(GITHUB_TOKEN="t"))), GitHubPublisher)

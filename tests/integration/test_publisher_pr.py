@@ -14,7 +14,7 @@ import pytest
 from agents.store.db import Store
 from agents.store.tables import PublishedOutput
 from agents.outputs import Comment, IssueReport, Output, PullRequest, WorkflowDispatch, marker
-from bot.outputs import DryRunPublisher, GitHubPublisher, Published, PublishError
+from bot.publish import DryRunPublisher, GitHubPublisher, Published, PublishError
 from tests.fakes.github import FakeGitHub
 from tests.integration.test_publisher import (  # noqa: F401 - fixtures
     AGENT,

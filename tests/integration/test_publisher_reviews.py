@@ -17,7 +17,7 @@ import structlog
 from agents.store.db import Store
 from agents.store.tables import PublishedOutput
 from agents.outputs import InlineComment, Output, Review, ReviewDismissal, marker
-from bot.outputs import REVIEW_PROBE_LIMIT, GitHubPublisher, PublishError
+from bot.publish import REVIEW_PROBE_LIMIT, GitHubPublisher, PublishError
 from tests.fakes.github import FakeGitHub
 from tests.integration.test_publisher import (  # noqa: F401 - fixtures
     AGENT,

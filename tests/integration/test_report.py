@@ -20,7 +20,7 @@ from agents.store.tables import InboxRecord
 from agents.reports import build_daily_report, render_charts, render_markdown
 from agents.reports.markdown import image_links
 from bot.cli import app as cli
-from bot.report_cli import run_daily
+from bot.daily_report import run_daily
 from bot.settings import Settings
 from tests.fakes.github import FakeGitHub
 from tests.integration.report_seed import expected, seed

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from agents.reports import DailyReport, build_daily_report
 from bot.app import create_app
-from bot.report_cli import run_daily
+from bot.daily_report import run_daily
 from bot.reports_web import ReportAccess
 from bot.settings import Settings
 from tests.conftest import TEST_SECRET
@@ -162,7 +162,7 @@ def test_the_command_reads_the_report_api_and_writes_what_the_store_would_give(p
             (tmp_path / "db" / "daily" / f"{DAY}-{chart}.png").read_bytes()
 
     refused = Settings(WAOOAW_API_URL=served_app, WAOOAW_API_TOKEN="wrong")
-    from bot.report_cli import ReportError
+    from bot.daily_report import ReportError
 
     with pytest.raises(ReportError, match="refused WAOOAW_API_TOKEN"):
         run_daily(refused, DAY.isoformat(), None, Path("x"), post=False, catch_up=0)

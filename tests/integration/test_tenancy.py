@@ -23,13 +23,13 @@ from agents.tokens import Grant
 from agents.decisions import DbDecisionCache
 from bot.inbox import Inbox, InboxStatus
 from bot.tenancy import prune
-from bot.webhooks import parse
+from bot.webhooks import parse_delivery
 from tests.conftest import fixture_path, load_payload
 from tests.helpers import body_of, drain, make_platform
 
 
 def record(platform, delivery_id, event, payload):
-    delivery = parse(body_of(payload) if isinstance(payload, dict) else payload, event=event, delivery_id=delivery_id)
+    delivery = parse_delivery(body_of(payload) if isinstance(payload, dict) else payload, event=event, delivery_id=delivery_id)
     assert Inbox(platform.store).record(delivery, InboxStatus.QUEUED)
 
 

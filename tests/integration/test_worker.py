@@ -18,8 +18,8 @@ from agents.outputs import Comment
 from agents.registry import Lifecycle
 from bot.bus import LocalBus
 from bot.inbox import Inbox, InboxStatus
-from bot.outputs import DryRunPublisher
-from bot.webhooks import parse
+from bot.publish import DryRunPublisher
+from bot.webhooks import parse_delivery
 from tests.conftest import load_payload
 from tests.helpers import body_of, drain, make_platform, make_settings
 
@@ -100,7 +100,7 @@ def platform_with(store, *agents, **settings):
 
 def enqueue(platform, delivery_id: str, text: str = "hello", **overrides) -> None:
     payload = load_payload("issue_comment/created.with-installation.payload.json", comment__body=text, **overrides)
-    delivery = parse(body_of(payload), event="issue_comment", delivery_id=delivery_id)
+    delivery = parse_delivery(body_of(payload), event="issue_comment", delivery_id=delivery_id)
     assert Inbox(platform.store).record(delivery, InboxStatus.QUEUED)
 
 

@@ -10,7 +10,7 @@ import pytest
 from agents.markdown import code, text
 from agents.reports import ReportDay, parse_day
 from agents.reports.markdown import trend
-from bot.report_cli import missing_days
+from bot.daily_report import missing_days
 
 NOW = datetime(2026, 3, 10, 2, 30, tzinfo=timezone.utc)
 

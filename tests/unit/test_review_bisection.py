@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from bot.outputs import bisect_accepted
+from bot.publish import bisect_accepted
 
 
 def accepted(comments: Sequence[int], bad: set[int]) -> tuple[list[int], list[list[int]]]:

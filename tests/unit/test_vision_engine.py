@@ -21,7 +21,7 @@ from agents.vision import (
 )
 from agents.vision.findings import LLM_NOT_WIRED, Finding
 from agents.vision.policy import LlmRule, PatternRule, builtin_pack
-from agents.vision.render import render_markdown, render_text, to_json
+from agents.vision.render import render_review_markdown, render_text, to_json
 from tests.secret_samples import github_pat
 from tests.vision_support import added, modified, run
 
@@ -320,7 +320,7 @@ def test_json_has_exactly_the_designed_shape(mixed):
 
 
 def test_markdown_escapes_what_would_break_the_table(mixed):
-    markdown = render_markdown(mixed)
+    markdown = render_review_markdown(mixed)
     assert markdown.startswith("### WowVision: 2 errors, 3 warnings, 1 notice\n")
     assert "<code>web/a\\|b.ts:1</code>" in markdown and "web/a|b" not in markdown  # a pipe in a table cell
     assert "<b>" not in markdown
@@ -331,7 +331,7 @@ def test_a_secret_never_reaches_any_rendering(mixed):
     for output in (
         render_text(mixed),
         render_text(mixed, color=True),
-        render_markdown(mixed),
+        render_review_markdown(mixed),
         json.dumps(to_json(mixed)),
     ):
         assert GITHUB_TOKEN not in output

@@ -19,7 +19,7 @@ import pytest
 from agents.vision import RepoConfig, parse_config, parse_diff, resolve_packs, review
 from agents.vision.config import ConfigError, extend
 from agents.vision.policy import PolicyError, builtin_pack, parse_pack
-from agents.vision.render import render_markdown, render_text, to_json
+from agents.vision.render import render_review_markdown, render_text, to_json
 from agents.vision.secrets.checksums import crc32_base62, is_bech32
 from agents.vision.secrets.context import TEST_KEY
 from tests.secret_samples import (
@@ -401,7 +401,7 @@ def test_no_rendering_repeats_a_secret_or_its_body():
         secret = one(detector, 20)
         result = review_secrets(added("app/settings.py", f'value = "{secret}"'))
         assert result.findings, detector
-        rendered = [render_text(result), render_markdown(result), json.dumps(to_json(result)), repr(result)]
+        rendered = [render_text(result), render_review_markdown(result), json.dumps(to_json(result)), repr(result)]
         body = secret[len(secret) // 3 :]  # the random part, past any public prefix
         for output in rendered:
             assert secret not in output and body not in output, detector

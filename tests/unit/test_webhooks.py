@@ -42,9 +42,9 @@ def test_no_secret_means_insecure_dev_and_checks_nothing():
 
 def test_declared_size_over_cap_is_413():
     with pytest.raises(webhooks.WebhookRejected) as rejected:
-        webhooks.check_size(str(WEBHOOK_BODY_MAX_BYTES + 1))
+        webhooks.check_body_size(str(WEBHOOK_BODY_MAX_BYTES + 1))
     assert rejected.value.status == 413
-    webhooks.check_size(str(WEBHOOK_BODY_MAX_BYTES))
+    webhooks.check_body_size(str(WEBHOOK_BODY_MAX_BYTES))
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,7 @@ def test_declared_size_over_cap_is_413():
 )
 def test_malformed_delivery_is_400(body, event, delivery):
     with pytest.raises(webhooks.WebhookRejected) as rejected:
-        webhooks.parse(body, event=event, delivery_id=delivery)
+        webhooks.parse_delivery(body, event=event, delivery_id=delivery)
     assert rejected.value.status == 400
 
 
@@ -71,7 +71,7 @@ def test_parse_reads_repo_installation_and_action():
     from tests.conftest import fixture_path
 
     body = fixture_path("issue_comment/created.with-installation.payload.json").read_bytes()
-    delivery = webhooks.parse(body, event="issue_comment", delivery_id="abc-123")
+    delivery = webhooks.parse_delivery(body, event="issue_comment", delivery_id="abc-123")
     assert delivery.action == "created"
     assert delivery.repo == "Codertocat/Hello-World"
     assert isinstance(delivery.installation_id, int)
@@ -80,10 +80,10 @@ def test_parse_reads_repo_installation_and_action():
 @pytest.mark.parametrize("installation", [{"id": "12"}, {"id": 12.0}, {"id": True}])
 def test_an_installation_id_that_is_not_an_integer_belongs_to_no_installation(installation):
     body = orjson.dumps({"action": "created", "installation": installation})
-    assert webhooks.parse(body, event="issue_comment", delivery_id="d-1").installation_id is None
+    assert webhooks.parse_delivery(body, event="issue_comment", delivery_id="d-1").installation_id is None
 
 
 @pytest.mark.parametrize("repository", [{"full_name": 7}, {"full_name": ["a", "b"]}])
 def test_a_repository_name_that_is_not_text_names_no_repository(repository):
     body = orjson.dumps({"action": "created", "repository": repository})
-    assert webhooks.parse(body, event="issue_comment", delivery_id="d-1").repo is None
+    assert webhooks.parse_delivery(body, event="issue_comment", delivery_id="d-1").repo is None

@@ -21,11 +21,11 @@ from agents.vision.diff import FileStatus
 from agents.vision.findings import Finding
 from agents.vision.policy import SecretRule
 from agents.vision.secrets.context import TEST_KEY, fixture_name, fixture_path
-from agents.vision.secrets.scan import ENV_FILE, AddedText, GenericLimits, Hit, scan
+from agents.vision.secrets.scan import ENV_FILE_DETECTOR, AddedText, GenericLimits, SecretHit, scan
 
 
 def check_secret(rule: SecretRule, scope: Scope) -> Iterator[Finding]:
-    if ENV_FILE in rule.detectors:
+    if ENV_FILE_DETECTOR in rule.detectors:
         yield from _env_files(rule, scope)
     limits = GenericLimits(rule.min_length, rule.min_entropy)
     by_detector = scope.derived("secrets", lambda: _texts_by_detector(scope))
@@ -56,8 +56,9 @@ def _env_files(rule: SecretRule, scope: Scope) -> Iterator[Finding]:
             yield _as_test_value(found, in_fixture) if in_fixture else found
 
 
-def _findings(rule: SecretRule, text: AddedText, hits: Sequence[Hit], in_fixture: str | None) -> Iterator[Finding]:
-    by_line: dict[int, list[Hit]] = {}
+def _findings(rule: SecretRule, text: AddedText, hits: Sequence[SecretHit],
+              in_fixture: str | None) -> Iterator[Finding]:
+    by_line: dict[int, list[SecretHit]] = {}
     for hit in hits:
         by_line.setdefault(hit.index, []).append(hit)
     for index, on_line in sorted(by_line.items()):
@@ -72,7 +73,7 @@ def _findings(rule: SecretRule, text: AddedText, hits: Sequence[Hit], in_fixture
         yield _as_test_value(found, reason) if reason else found
 
 
-def _named_on_line_before(text: AddedText, index: int, on_line: Sequence[Hit]) -> str | None:
+def _named_on_line_before(text: AddedText, index: int, on_line: Sequence[SecretHit]) -> str | None:
     """A private key usually opens a string whose name is on the line before (`FAKE_KEY = \"\"\"`)."""
     if index == 0 or not any(hit.detector in ("private_key", "gcp_service_account") for hit in on_line):
         return None

@@ -26,7 +26,7 @@ AWS_PAIR_DISTANCE = 2  # lines between an access key id and a bare secret key re
 
 
 @dataclass(frozen=True, slots=True)
-class Hit:
+class SecretHit:
     detector: str
     label: str
     index: int  # of its line in the file's added lines
@@ -84,10 +84,10 @@ class AddedText:
         return bisect.bisect_right(self._starts, offset) - 1
 
 
-Scanner = Callable[[str, AddedText, GenericLimits], Iterator[Hit]]
+Scanner = Callable[[str, AddedText, GenericLimits], Iterator[SecretHit]]
 
 
-def _vendor(detector: str, text: AddedText, _: GenericLimits) -> Iterator[Hit]:
+def _vendor(detector: str, text: AddedText, _: GenericLimits) -> Iterator[SecretHit]:
     seen: set[tuple[int, str]] = set()
     for token_format in FORMATS[detector]:
         if not token_format.present(text.joined, text.lowered):
@@ -97,7 +97,7 @@ def _vendor(detector: str, text: AddedText, _: GenericLimits) -> Iterator[Hit]:
             if fake_body(token.body) or (index, token.secret) in seen or _in_presigned_url(text.joined, token.start):
                 continue
             seen.add((index, token.secret))
-            yield Hit(detector, token_format.label, index, token.secret, token.shown, _test_value(token.body))
+            yield SecretHit(detector, token_format.label, index, token.secret, token.shown, _test_value(token.body))
             if token_format is AWS_KEY_ID:
                 yield from _aws_secret_beside(text, index, seen)
 
@@ -107,7 +107,7 @@ def _in_presigned_url(joined: str, start: int) -> bool:
     return joined[max(0, start - 16) : start].lower().endswith(("credential=", "credential%3d"))
 
 
-def _aws_secret_beside(text: AddedText, index: int, seen: set[tuple[int, str]]) -> Iterator[Hit]:
+def _aws_secret_beside(text: AddedText, index: int, seen: set[tuple[int, str]]) -> Iterator[SecretHit]:
     """A secret access key written next to its key id (a CSV row, `accessKeyId`/`secretAccessKey`)."""
     for near in range(max(0, index - AWS_PAIR_DISTANCE), min(len(text.lines), index + AWS_PAIR_DISTANCE + 1)):
         for match in AWS_SECRET_VALUE.finditer(text.lines[near].text):
@@ -115,7 +115,7 @@ def _aws_secret_beside(text: AddedText, index: int, seen: set[tuple[int, str]]) 
             if (near, value) in seen or not mixed_case_and_digits(value) or fake_body(value):
                 continue
             seen.add((near, value))
-            yield Hit("aws", "AWS secret access key", near, value, MASK, _test_value(value))
+            yield SecretHit("aws", "AWS secret access key", near, value, MASK, _test_value(value))
 
 
 def _test_value(body: str) -> str | None:
@@ -123,29 +123,29 @@ def _test_value(body: str) -> str | None:
     return f"its value says {word}" if word else None
 
 
-def _keys(detector: str, text: AddedText, _: GenericLimits) -> Iterator[Hit]:
+def _keys(detector: str, text: AddedText, _: GenericLimits) -> Iterator[SecretHit]:
     for block in keys.key_blocks(text.lines, text.joined):
         if block.service_account != (detector == "gcp_service_account"):
             continue
         label = "Google Cloud service account key" if block.service_account else "private key"
         reason = f"its body says {block.test_word}" if block.test_word else None
-        yield Hit(detector, label, block.index, block.secret, block.header, reason)
+        yield SecretHit(detector, label, block.index, block.secret, block.header, reason)
 
 
-def _curl(detector: str, text: AddedText, _: GenericLimits) -> Iterator[Hit]:
+def _curl(detector: str, text: AddedText, _: GenericLimits) -> Iterator[SecretHit]:
     for found in commands.curl_credentials(text.lines):
-        yield Hit(detector, found.label, found.index, found.secret, found.shown)
+        yield SecretHit(detector, found.label, found.index, found.secret, found.shown)
 
 
-def _urls(detector: str, text: AddedText, _: GenericLimits) -> Iterator[Hit]:
+def _urls(detector: str, text: AddedText, _: GenericLimits) -> Iterator[SecretHit]:
     for found in commands.url_credentials(text.lines):
-        yield Hit(detector, found.label, found.index, found.secret, found.shown)
+        yield SecretHit(detector, found.label, found.index, found.secret, found.shown)
 
 
-def _generic(detector: str, text: AddedText, limits: GenericLimits) -> Iterator[Hit]:
+def _generic(detector: str, text: AddedText, limits: GenericLimits) -> Iterator[SecretHit]:
     lines, lowered = text.lines, text.lowered_lines
     for found, label in generic.generic_secrets(lines, lowered, text.path, limits.min_length, limits.min_entropy):
-        yield Hit(detector, label, found.index, found.value, MASK)
+        yield SecretHit(detector, label, found.index, found.value, MASK)
 
 
 SCANNERS: dict[str, Scanner] = {
@@ -174,11 +174,11 @@ def _needles(folded: bool) -> dict[str, tuple[str, ...]]:
 _EXACT = _needles(folded=False)
 _FOLDED = _needles(folded=True)
 _ALWAYS = frozenset(name for name, formats in FORMATS.items() if any(not f.needles for f in formats))
-ENV_FILE = "env_file"
-DETECTORS = (*SCANNERS, ENV_FILE)
+ENV_FILE_DETECTOR = "env_file"
+DETECTORS = (*SCANNERS, ENV_FILE_DETECTOR)
 
 
-def scan(detector: str, text: AddedText, limits: GenericLimits) -> Iterator[Hit]:
+def scan(detector: str, text: AddedText, limits: GenericLimits) -> Iterator[SecretHit]:
     """The hits of one detector (any name of `SCANNERS`) in a file's added text."""
     if detector not in text.present:
         return iter(())

@@ -50,7 +50,7 @@ class Token:
     body: str
 
 
-Check = Callable[[re.Match[str]], bool]
+MatchCheck = Callable[[re.Match[str]], bool]
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class TokenFormat:
     source: str  # the regular expression, compiled on first use: most never meet their needles
     needles: tuple[str, ...]  # one of them occurs in any text the pattern can match; () for any text
     folded: bool = False  # the needles are lower case, looked for in the lower-cased text
-    check: Check | None = None
+    check: MatchCheck | None = None
     shown: str | None = None  # what a finding shows, when not the prefix and a mask
 
     @cached_property
@@ -84,12 +84,12 @@ class TokenFormat:
 
 
 def _format(
-    label: str, pattern: str, *needles: str, check: Check | None = None, shown: str | None = None
+    label: str, pattern: str, *needles: str, check: MatchCheck | None = None, shown: str | None = None
 ) -> TokenFormat:
     return TokenFormat(label, pattern, tuple(needles), check=check, shown=shown)
 
 
-def _named(label: str, name: str, value: str, *needles: str, check: Check | None = None) -> TokenFormat:
+def _named(label: str, name: str, value: str, *needles: str, check: MatchCheck | None = None) -> TokenFormat:
     """A format without a prefix of its own: a `value` assigned to a name matching `name`."""
     pattern = rf"(?i:{name}){_ASSIGN}(?P<token>{value})"
     return TokenFormat(label, pattern, tuple(needles), folded=True, check=check, shown=MASK)

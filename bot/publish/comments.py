@@ -1,0 +1,77 @@
+"""Comments and reactions, one marker one comment."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from agents.events import Event
+from agents.context.documents import split_repo
+from agents.outputs import Comment, Reaction, marker
+from bot.publish.common import carries, content_hash, status_of, with_marker
+from bot.publish.records import PublishingBase, Where, key_for
+
+if TYPE_CHECKING:
+    from githubkit import GitHub
+
+
+class CommentPublishing(PublishingBase):
+    """Comments and reactions, one marker one comment."""
+
+    async def _comment(self, github: GitHub[Any], agent: str, output: Comment, event: Event) -> Where:
+        owner, name = split_repo(output.repo)
+        hidden = marker(agent, output.kind, output.key)
+        key = key_for(event, output.repo, hidden)
+        body = with_marker(output.body, hidden)
+        digest = content_hash(body)
+        record = await self._load(key)
+        comment = None
+        if record is not None and record.github_id is not None:
+            if record.content_hash == digest:
+                return record.where
+            comment = await self._edit_comment(github, owner, name, record.github_id, body)
+        if comment is None:
+            found = await self._find_comment(github, owner, name, output.issue_number, hidden)
+            if found is None:
+                comment = (await github.rest.issues.async_create_comment(owner, name, output.issue_number, body=body)).parsed_data
+            elif found.body != body:
+                comment = await self._edit_comment(github, owner, name, found.id, body) or found
+            else:
+                comment = found
+        await self._save(key, agent, output.kind, event, github_id=comment.id, url=comment.html_url, digest=digest)
+        return comment.id, comment.html_url
+
+    async def _edit_comment(self, github: GitHub[Any], owner: str, name: str, comment_id: int, body: str) -> Any:
+        """The edited comment, or None when it is gone (deleted by someone)."""
+        try:
+            return (await github.rest.issues.async_update_comment(owner, name, comment_id, body=body)).parsed_data
+        except Exception as exc:
+            if status_of(exc) in (404, 410):
+                return None
+            raise
+
+    async def _find_comment(self, github: GitHub[Any], owner: str, name: str, number: int, hidden: str) -> Any:
+        async for comment in github.rest.paginate(
+            github.rest.issues.async_list_comments, owner=owner, repo=name, issue_number=number, per_page=100
+        ):
+            if carries(comment.body, hidden) and await self._ours(github, comment):
+                return comment
+        return None
+
+    # -- reactions
+
+    async def _reaction(self, github: GitHub[Any], agent: str, output: Reaction, event: Event) -> Where:
+        owner, name = split_repo(output.repo)
+        key = key_for(event, output.repo, marker(agent, output.kind, output.key))
+        if (record := await self._load(key)) is not None:
+            return record.where
+        if output.comment_id is not None:
+            response = await github.rest.reactions.async_create_for_issue_comment(
+                owner, name, output.comment_id, content=output.content)
+        else:
+            number = output.issue_number if output.issue_number is not None else event.issue_number
+            if number is None:
+                raise ValueError(f"reaction {output.key} names neither a comment nor an issue")
+            response = await github.rest.reactions.async_create_for_issue(owner, name, number, content=output.content)
+        # 201 created, 200 already there: either way it is on GitHub now.
+        await self._save(key, agent, output.kind, event, github_id=response.parsed_data.id, url=None, digest=None)
+        return response.parsed_data.id, None

@@ -1,0 +1,111 @@
+"""The record of what was published: one row per marker, within an installation's repository."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from agents.store.tables import NO_INSTALLATION, PublishedOutput
+from agents.events import Event
+
+if TYPE_CHECKING:
+    from githubkit import GitHub
+
+    from agents.store.db import Store
+    from bot.github import GitHubClients
+
+T = TypeVar("T")
+Where = tuple[int | None, str | None]  # github_id and url of what an output became
+
+
+@dataclass(frozen=True)
+class RecordKey:
+    """What a record is found by: the installation, the repository and the marker."""
+
+    installation_id: int
+    repo: str
+    marker: str
+
+
+def key_for(event: Event, repo: str, hidden: str) -> RecordKey:
+    installation = event.installation_id if event.installation_id is not None else NO_INSTALLATION
+    return RecordKey(installation, repo, hidden)
+
+
+@dataclass(frozen=True)
+class Record:
+    github_id: int | None
+    url: str | None
+    content_hash: str | None
+
+    @property
+    def where(self) -> Where:
+        return self.github_id, self.url
+
+
+class PublishingBase:
+    """The GitHub clients and the record of what was published (`published_outputs`), which every kind uses."""
+
+    def __init__(self, store: Store, clients: GitHubClients) -> None:
+        self.store = store
+        self.clients = clients
+
+    async def _ours(self, github: GitHub[Any], found: Any) -> bool:
+        """Whether an object found by its marker is ours. Anyone can paste a marker into a comment,
+        an issue or a review; taking theirs for ours would keep ours from ever being posted (or,
+        for a review, dismiss theirs). Where our author cannot be learnt, the marker decides."""
+        author = await self.clients.author_id(github)
+        return author is None or (found.user is not None and found.user.id == author)
+
+    # -- the record
+
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(fn, *args)
+
+    @staticmethod
+    def _row(session: Session, key: RecordKey) -> PublishedOutput | None:
+        return session.scalar(select(PublishedOutput).where(
+            PublishedOutput.installation_id == key.installation_id, PublishedOutput.repo == key.repo,
+            PublishedOutput.marker == key.marker))
+
+    def _load_sync(self, key: RecordKey) -> Record | None:
+        with self.store.session() as session:
+            row = self._row(session, key)
+            return None if row is None else Record(row.github_id, row.url, row.content_hash)
+
+    async def _load(self, key: RecordKey) -> Record | None:
+        return await self._db(self._load_sync, key)
+
+    def _save_sync(self, key: RecordKey, values: dict[str, Any]) -> None:
+        def write() -> None:
+            with self.store.session() as session:
+                row = self._row(session, key)
+                if row is None:
+                    session.add(PublishedOutput(installation_id=key.installation_id, repo=key.repo, marker=key.marker,
+                                                **values))
+                else:
+                    for name, value in values.items():
+                        setattr(row, name, value)
+
+        try:
+            write()
+        except IntegrityError:
+            # Another worker inserted the same key between our read and our insert:
+            # its row exists now, so this second pass updates it.
+            write()
+
+    async def _save(self, key: RecordKey, agent: str, kind: str, event: Event, *,
+                    github_id: int | None, url: str | None, digest: str | None) -> None:
+        values = {"agent": agent, "kind": kind, "github_id": github_id, "url": url,
+                  "content_hash": digest, "delivery_id": event.delivery_id}
+        await self._db(self._save_sync, key, values)
+
+
+    async def _default_branch(self, github: GitHub[Any], owner: str, name: str) -> str:
+        return (await github.rest.repos.async_get(owner, name)).parsed_data.default_branch
