@@ -476,6 +476,22 @@ def test_stop_ends_consume_cleanly_with_nothing_to_read(redis_url: str, stream: 
     asyncio.run(scenario())
 
 
+def test_an_idle_read_on_the_default_block_ends_empty_rather_than_in_a_timeout(redis_url: str, stream: str) -> None:
+    """`waooaw worker` blocks 5 s a read, redis-py 8's default socket timeout too: the read must outlast its block.
+
+    Before, every idle read raised a timeout and the consumer backed off (up to 5 s) before reading
+    again, however soon the next delivery came. This test waits out one whole block.
+    """
+
+    async def scenario() -> None:
+        bus = RedisStreamBus(redis_url, stream=stream)  # the default block
+        await bus._ensure_group()
+        assert await bus._read_new("idle") == []
+        await bus.close()
+
+    asyncio.run(scenario())
+
+
 async def _group_exists(bus: RedisStreamBus) -> bool:
     try:
         groups = await bus._redis.xinfo_groups(bus.stream)
