@@ -4,7 +4,7 @@
 Everything runs as in production, each in a process of its own: `waooaw serve` (uvicorn,
 intake only), `waooaw worker` × --workers consuming a Redis stream, PostgreSQL (a fresh
 schema, migrated, dropped afterwards), and the fake GitHub (tests/fakes/github.py, served
-by this file with `--serve github`) that the workers reach through githubkit with App auth.
+by bench/timed_github.py) that the workers reach through githubkit with App auth.
 
 Each delivery is the real `issue_comment.created` payload with the comment `/waooaw help`
 on an issue of its own (and a comment id of its own), signed with HMAC-SHA256, sent at a
@@ -39,14 +39,11 @@ import json
 import math
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,295 +52,19 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
-    TRANSPORT_ERRORS, Connection, Server, find_payload, free_port, percentile, schema_url, send_time, spawn_server,
-    wait_ready,
+    TRANSPORT_ERRORS, Connection, Server, find_payload, percentile, schema_url, send_time, spawn_server, wait_ready,
 )
+from bench.fleet import SECRET, Fleet, product_env  # noqa: E402
+from bench.timed_github import COMMENT_ID_BASE, GitHubRecord  # noqa: E402
 
 PAYLOAD = "issue_comment/created.with-installation.payload.json"
 DEFAULT_PG_URL = os.environ.get("WAOOAW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DEFAULT_REDIS_URL = os.environ.get("WAOOAW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-SECRET = "bench-load-webhook-secret"
-APP_ID = 4242
 WEBHOOK_PATH = "/webhooks/github"
-STATE_PATH = "/_bench/state"  # the fake GitHub's record, for this bench only
-HELP_MARKER = "<!-- waooaw:concierge:comment:help:{number} -->"
-COMMENT_ID_BASE = 900_000_000  # the users' comments: far above the ids the fake gives its own objects
 P99_LIMIT = 1.0  # seconds: a step holds when its p99 is within it
-KILL_WAIT = 2.0  # seconds the fault waits for worker 1 to be running an agent before killing it anyway
-CONSUMING_WAIT = 90.0  # seconds a started worker may take to join the consumer group
 MAX_RATE = 5_000.0
 MAX_N = 1_000_000
 QUICK = {"n": 40, "rates": [5.0, 10.0], "warmup": 5}
-
-
-# --------------------------------------------------------------------------- the fake GitHub's process
-
-
-def serve_fake_github(port: int) -> None:
-    """tests/fakes/github.py on `port`, noting when it answered each call (read at STATE_PATH)."""
-    import uvicorn
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response
-    from starlette.routing import Route
-
-    from tests.fakes.github import FakeGitHub
-
-    class TimedFakeGitHub(FakeGitHub):
-        def __init__(self) -> None:
-            super().__init__()
-            self.answered: list[tuple[float, str, str, int]] = []  # (perf_counter, method, path, status)
-
-        async def _endpoint(self, request: Request) -> Response:
-            path = "/" + request.path_params["path"]
-            if path == "/healthz":
-                return JSONResponse({"status": "ok"})
-            if path == STATE_PATH:
-                query = request.query_params
-                return JSONResponse(self.record(int(query.get("calls", 0)), int(query.get("comments", 0))))
-            response = await super()._endpoint(request)
-            # perf_counter is CLOCK_MONOTONIC here: one clock for every process of the machine.
-            self.answered.append((time.perf_counter(), request.method, path, response.status_code))
-            return response
-
-        def record(self, calls_from: int, comments_from: int) -> dict[str, list[list[object]]]:
-            comments = list(self.comments.values())[comments_from:]
-            return {
-                "calls": [list(call) for call in self.answered[calls_from:]],
-                "comments": [[c["id"], int(c["issue_url"].rsplit("/", 1)[1]), c["body"][-120:]] for c in comments],
-            }
-
-    fake = TimedFakeGitHub()
-    fake.url = f"http://127.0.0.1:{port}"  # the fake builds its objects' URLs from it
-    app = Starlette(routes=[Route("/{path:path}", fake._endpoint, methods=["GET", "POST", "PATCH", "PUT", "DELETE"])])
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
-
-
-class GitHubRecord:
-    """What the fake GitHub did, per delivery (known by its issue number), read incrementally."""
-
-    def __init__(self, port: int) -> None:
-        self.connection = Connection("127.0.0.1", port)
-        self.calls_seen = self.comments_seen = 0
-        self.last_call: dict[int, float] = {}  # issue number → when GitHub answered its last call
-        self.help_comments: Counter[int] = Counter()  # issue number → comments carrying its marker
-        self.reactions: Counter[int] = Counter()  # issue number → reactions created or found on its comment
-        self.comment_issue: dict[int, int] = {}  # our comment's id → its issue number
-
-    async def update(self) -> None:
-        query = f"{STATE_PATH}?calls={self.calls_seen}&comments={self.comments_seen}"
-        status, payload = await self.connection.request("GET", query, {})
-        if status != 200:
-            raise SystemExit(f"the fake GitHub answered {status} to {query}")
-        record = json.loads(payload)
-        for comment_id, number, tail in record["comments"]:
-            self.comment_issue[comment_id] = number
-            if HELP_MARKER.format(number=number) in tail:
-                self.help_comments[number] += 1
-        for at, method, path, status in record["calls"]:
-            number = self._number(method, path, status)
-            if number is not None:
-                self.last_call[number] = max(at, self.last_call.get(number, 0.0))
-        self.calls_seen += len(record["calls"])
-        self.comments_seen += len(record["comments"])
-
-    def _number(self, method: str, path: str, status: int) -> int | None:
-        """The issue number of the delivery a call served: its issue, its comment or our comment on it."""
-        parts = path.strip("/").split("/")  # repos/OWNER/NAME/issues/...
-        if len(parts) < 6 or parts[3] != "issues":
-            return None
-        if parts[4] == "comments":
-            comment_id = int(parts[5])
-            if len(parts) == 7 and parts[6] == "reactions":
-                number = comment_id - COMMENT_ID_BASE
-                if method == "POST" and status in (200, 201):
-                    self.reactions[number] += 1
-                return number
-            return self.comment_issue.get(comment_id)
-        return int(parts[4]) if parts[4].isdigit() else None
-
-    async def close(self) -> None:
-        await self.connection.close()
-
-
-# --------------------------------------------------------------------------- the processes under test
-
-
-def product_env(database_url: str, redis_url: str, stream: str, github_url: str, visibility_timeout: float) -> dict[str, str]:
-    """`waooaw serve` and `waooaw worker`'s environment: App auth against the fake GitHub, none of the caller's settings."""
-    from tests.fakes.github import app_private_key
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "ANTHROPIC_", "WAOOAW_"))}
-    env.update(
-        PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
-        GITHUB_WEBHOOK_SECRET=SECRET,
-        GITHUB_APP_ID=str(APP_ID),
-        GITHUB_APP_PRIVATE_KEY=app_private_key(),
-        GITHUB_API_URL=github_url,
-        WAOOAW_DATABASE_URL=database_url,
-        WAOOAW_REDIS_URL=redis_url,
-        WAOOAW_BUS_STREAM=stream,
-        WAOOAW_BUS_VISIBILITY_TIMEOUT=f"{visibility_timeout:g}",
-        WAOOAW_LOG_LEVEL="INFO",  # the default, as in production
-    )
-    return env
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU a process has used so far (Linux /proc); 0 once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class CpuMeter:
-    """CPU the processes under test spend over a step, by role: the machine is shared, CPU is not."""
-
-    def __init__(self) -> None:
-        self.roles: dict[int, str] = {}
-        self.base: dict[int, float] = {}
-        self.spent: Counter[str] = Counter()
-
-    def start(self, roles: dict[int, str]) -> None:
-        self.roles, self.spent = dict(roles), Counter()
-        self.base = {pid: cpu_seconds(pid) for pid in roles}
-
-    def joined(self, pid: int, role: str) -> None:
-        """A process started during the step: all its CPU counts, its start-up included."""
-        self.roles[pid], self.base[pid] = role, 0.0
-
-    def leaving(self, pid: int) -> None:
-        """Read a process about to be killed."""
-        self.spent[self.roles.pop(pid)] += cpu_seconds(pid) - self.base.pop(pid)
-
-    def finish(self) -> Counter[str]:
-        for pid in list(self.roles):
-            self.leaving(pid)
-        return self.spent
-
-
-def waooaw(arguments: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    """A `waooaw` command in the log's directory (so no `.env` of a checkout is read)."""
-    with open(log_path, "ab") as log_file:
-        return subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", *arguments], cwd=log_path.parent, env=env,
-            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-        )
-
-
-class Fleet:
-    """The app, the workers, and the fault: worker 1 killed with SIGKILL and replaced."""
-
-    def __init__(self, env: dict[str, str], log_dir: Path, workers: int, database_url: str, redis_url: str, stream: str) -> None:
-        from redis.asyncio import Redis
-        from sqlalchemy import create_engine
-
-        self.env, self.log_dir, self.stream = env, log_dir, stream
-        self.engine = create_engine(database_url, pool_size=2)
-        self.redis = Redis.from_url(redis_url, decode_responses=True)
-        self.app: Server | None = None
-        self.workers: list[subprocess.Popen[bytes]] = []
-        self.started = 0
-        self.count = workers
-        self.cpu = CpuMeter()
-        self.fake_pid = 0
-
-    async def start(self) -> None:
-        port = free_port()
-        log = self.log_dir / "serve.log"
-        self.app = Server("serve", port, waooaw(["serve", "--port", str(port)], self.env, log), log)
-        self.workers = [self._spawn_worker() for _ in range(self.count)]
-        await wait_ready(self.app)
-        for number, worker in enumerate(self.workers, start=1):
-            await self.wait_consuming(worker, self._log(number))
-
-    def _log(self, number: int) -> Path:
-        return self.log_dir / f"worker-{number}.log"
-
-    def _spawn_worker(self) -> subprocess.Popen[bytes]:
-        self.started += 1
-        return waooaw(["worker"], self.env, self._log(self.started))
-
-    async def wait_consuming(self, worker: subprocess.Popen[bytes], log_path: Path) -> None:
-        """Bounded wait for a worker's consumers to start (its start-up imports take seconds).
-
-        Redis 7.0 lists a consumer in its group only once it was handed an entry, so the
-        worker's own log line says when it reads the stream.
-        """
-        deadline = time.monotonic() + CONSUMING_WAIT
-        while time.monotonic() < deadline:
-            if worker.poll() is not None:
-                raise SystemExit(f"a worker exited ({worker.returncode}):\n{log_path.read_text()[-3000:]}")
-            if b'"bus.consumer_started"' in log_path.read_bytes():
-                return
-            await asyncio.sleep(0.2)  # bounded start-up wait, not a poll for work
-        raise SystemExit(f"worker {worker.pid} did not consume within {CONSUMING_WAIT:g} s; logs in {self.log_dir}")
-
-    async def fault(self) -> str:
-        """SIGKILL worker 1, once it runs an agent (within KILL_WAIT), and start another: what it caught."""
-        from sqlalchemy import func, select
-
-        from agents.store.tables import AgentRun
-
-        victim = self.workers[0]
-        name = f"{socket.gethostname()}-{victim.pid}"  # bot.worker.Worker's name for itself
-        query = select(func.count()).select_from(AgentRun).where(AgentRun.worker == name, AgentRun.status == "running")
-
-        def running() -> int:
-            with self.engine.connect() as connection:
-                return int(connection.execute(query).scalar_one())
-
-        deadline = time.perf_counter() + KILL_WAIT
-        busy = 0
-        while not busy and time.perf_counter() < deadline:
-            busy = await asyncio.to_thread(running)
-        self.cpu.leaving(victim.pid)
-        victim.send_signal(signal.SIGKILL)
-        await asyncio.to_thread(victim.wait)
-        self.workers[0] = self._spawn_worker()
-        self.cpu.joined(self.workers[0].pid, "workers")
-        return f"killed while running {busy} agent run(s)" if busy else f"killed idle (no run within {KILL_WAIT:g} s)"
-
-    def measure(self) -> None:
-        assert self.app is not None
-        roles = {self.app.process.pid: "serve", self.fake_pid: "fake GitHub"}
-        self.cpu.start(roles | {worker.pid: "workers" for worker in self.workers})
-
-    async def depth(self) -> int:
-        """Entries on the stream: handled ones are deleted with their ack, so 0 means none waits or runs."""
-        return int(await self.redis.xlen(self.stream))
-
-    def inbox(self, ids: list[str]) -> dict[str, tuple[str, int]]:
-        """delivery id → (status, attempts)."""
-        from sqlalchemy import select
-
-        from agents.store.tables import InboxRecord
-
-        found: dict[str, tuple[str, int]] = {}
-        with self.engine.connect() as connection:
-            for start in range(0, len(ids), 1000):
-                rows = connection.execute(
-                    select(InboxRecord.delivery_id, InboxRecord.status, InboxRecord.attempts)
-                    .where(InboxRecord.delivery_id.in_(ids[start:start + 1000]))
-                )
-                found.update({delivery_id: (status, attempts) for delivery_id, status, attempts in rows})
-        return found
-
-    async def stop(self) -> None:
-        for worker in self.workers:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)  # `waooaw worker` stops cleanly on it
-        for worker in self.workers:
-            try:
-                await asyncio.to_thread(worker.wait, 15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-        if self.app is not None:
-            self.app.stop()
-        await self.redis.aclose()
-        self.engine.dispose()
 
 
 # --------------------------------------------------------------------------- the load
@@ -485,6 +206,7 @@ async def run_step(fleet: Fleet, github: GitHubRecord, deliveries: Deliveries, r
                    args: argparse.Namespace, fault: bool = True) -> Step:
     step = Step(rate, deliveries.make(count))
     assert fleet.app is not None
+    await fleet.ready()
     fleet.measure()
     await offer(fleet.app.port, step, args.connections, fleet if fault else None)
     await settle(fleet, step, args.visibility_timeout * 3 + 60)
@@ -531,7 +253,7 @@ def print_table(steps: list[Step], args: argparse.Namespace) -> None:
     for step in steps:
         shares = ", ".join(f"{role} {seconds / len(step.deliveries) * 1000:.1f}" for role, seconds in sorted(step.cpu.items()))
         total = sum(step.cpu.values()) / len(step.deliveries) * 1000
-        print(f"CPU per delivery at {step.rate:g}/s: {total:.1f} ms ({shares}; the restarted worker's start-up included)")
+        print(f"at {step.rate:g}/s: CPU per delivery {total:.1f} ms ({shares}); worker 1 {step.fault}")
     held = [step.rate for step in steps if step.holds]
     if held:
         best = max(held)
@@ -589,7 +311,7 @@ async def drive(args: argparse.Namespace) -> int:
         store = Store(database_url)
         store.upgrade()
         store.dispose()
-        fake = spawn_server("fake-github", Path(__file__).resolve(), ["github"], log_dir)
+        fake = spawn_server("fake-github", ROOT / "bench" / "timed_github.py", ["github"], log_dir)
         await wait_ready(fake)
         env = product_env(database_url, args.redis_url, stream, fake.url, args.visibility_timeout)
         fleet = Fleet(env, log_dir, args.workers, database_url, args.redis_url, stream)
@@ -620,7 +342,7 @@ async def drive(args: argparse.Namespace) -> int:
     if steps:
         print_table(steps, args)
     failed = any(step.lost or step.duplicated or not step.settled for step in steps)
-    if failed:
+    if failed or args.keep_logs:
         print(f"logs of the processes kept in {log_dir}", file=sys.stderr)
     else:
         shutil.rmtree(log_dir, ignore_errors=True)
@@ -654,12 +376,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--visibility-timeout", type=positive(float, 600), default=5.0,
                         help="WAOOAW_BUS_VISIBILITY_TIMEOUT: how long the killed worker's entries wait (default 5)")
     parser.add_argument("--warmup", type=int, default=10, help="deliveries before measuring, not counted (default 10)")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs (kept anyway when a step fails)")
     parser.add_argument("--quick", action="store_true", help="a short run: 40 deliveries at 5/s, then at 10/s")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help=f"PostgreSQL; a fresh schema is created and dropped (default {DEFAULT_PG_URL})")
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help=f"Redis; a unique stream is used and deleted (default {DEFAULT_REDIS_URL})")
-    # Internal: the same file serves the fake GitHub.
-    parser.add_argument("--serve", choices=("github",), help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         for name, value in QUICK.items():
@@ -668,11 +388,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.serve:
-        serve_fake_github(args.port)
-        return 0
-    return asyncio.run(drive(args))
+    return asyncio.run(drive(parse_args(argv)))
 
 
 if __name__ == "__main__":
