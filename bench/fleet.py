@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import signal
 import socket
@@ -102,6 +103,7 @@ class Fleet:
         self.cpu = CpuMeter()
         self.logs: dict[int, Path] = {}  # worker pid → its log
         self.fake_pid = 0
+        self.down = (math.inf, math.inf)  # perf_counter from the kill until the replacement consumed
 
     async def start(self) -> None:
         port = free_port()
@@ -157,12 +159,14 @@ class Fleet:
         while not busy and time.perf_counter() < deadline:
             busy = await asyncio.to_thread(running)
         self.cpu.leaving(victim.pid)
+        self.down = (time.perf_counter(), math.inf)
         victim.send_signal(signal.SIGKILL)
         await asyncio.to_thread(victim.wait)
         spawned = time.perf_counter()
         self.workers[0] = replacement = self._spawn_worker()
         caught = f"killed while running {busy} agent run(s)" if busy else f"killed idle (no run within {KILL_WAIT:g} s)"
         await self.wait_consuming(replacement, self.logs[replacement.pid])
+        self.down = (self.down[0], time.perf_counter())
         start_up = cpu_seconds(replacement.pid)
         self.cpu.joined(replacement.pid, "workers", start_up)  # its start-up is reported apart
         return f"{caught}; its replacement consumed {time.perf_counter() - spawned:.1f} s later (start-up {start_up:.1f} s CPU)"

@@ -78,6 +78,7 @@ class Delivery:
     headers: dict[str, str]
     sent: float = 0.0  # perf_counter its latency counts from
     answer: str = ""  # intake's answer: its body's status, or the HTTP status or error
+    latency: float | None = None  # seconds, to its last GitHub call, once its outputs are there
 
 
 class Deliveries:
@@ -122,6 +123,7 @@ class Step:
     duplicated: list[Delivery] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)  # seconds, sorted
     cpu: Counter[str] = field(default_factory=Counter)  # CPU seconds by role
+    down: tuple[float, float] = (math.inf, math.inf)  # worker 1 killed until its replacement consumed
 
     @property
     def accepted(self) -> list[Delivery]:
@@ -137,6 +139,22 @@ class Step:
 
     def quantile(self, fraction: float) -> float:
         return percentile(self.latencies, fraction)
+
+    def p99_by_workers(self) -> str:
+        """p99 of the deliveries the kill caught, of those sent while worker 1 was down, and of the rest."""
+        start, end = self.down
+        groups: dict[str, list[float]] = {"caught by the kill": [], "sent while worker 1 was down": [], "the rest": []}
+        for d in self.deliveries:
+            if d.latency is None:
+                continue
+            if self.inbox.get(d.delivery_id, ("", 1))[1] > 1:
+                groups["caught by the kill"].append(d.latency)
+            elif start <= d.sent < end:
+                groups["sent while worker 1 was down"].append(d.latency)
+            else:
+                groups["the rest"].append(d.latency)
+        return "; ".join(f"{name}: {len(values)}, p99 {percentile(sorted(values), 0.99) * 1000:.0f} ms"
+                         for name, values in groups.items() if values)
 
     @property
     def holds(self) -> bool:
@@ -198,7 +216,8 @@ def judge(step: Step, github: GitHubRecord) -> None:
             continue
         if comments > 1:
             step.duplicated.append(delivery)
-        step.latencies.append(github.last_call[delivery.number] - delivery.sent)
+        delivery.latency = github.last_call[delivery.number] - delivery.sent
+        step.latencies.append(delivery.latency)
     step.latencies.sort()
 
 
@@ -211,6 +230,7 @@ async def run_step(fleet: Fleet, github: GitHubRecord, deliveries: Deliveries, r
     await offer(fleet.app.port, step, args.connections, fleet if fault else None)
     await settle(fleet, step, args.visibility_timeout * 3 + 60)
     step.cpu = fleet.cpu.finish()
+    step.down, fleet.down = fleet.down, (math.inf, math.inf)
     await github.update()
     judge(step, github)
     return step
@@ -254,6 +274,7 @@ def print_table(steps: list[Step], args: argparse.Namespace) -> None:
         shares = ", ".join(f"{role} {seconds / len(step.deliveries) * 1000:.1f}" for role, seconds in sorted(step.cpu.items()))
         total = sum(step.cpu.values()) / len(step.deliveries) * 1000
         print(f"at {step.rate:g}/s: CPU per delivery {total:.1f} ms ({shares}); worker 1 {step.fault}")
+        print(f"    {step.p99_by_workers()}")
     held = [step.rate for step in steps if step.holds]
     if held:
         best = max(held)
