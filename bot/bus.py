@@ -275,7 +275,10 @@ class RedisStreamBus:
         await self._ensure_group()
         cursor, reclaimed = await self._reclaim(consumer, cursor)
         for entry in reclaimed:
-            await self._process(consumer, entry, handler, on_dead)
+            # Only the entry being handled has a heartbeat: one waiting here behind a slow one
+            # ages, and another consumer may have reclaimed and handled it meanwhile.
+            if await self._heartbeat(keys=[self.stream], args=[self.group, consumer, entry.entry_id]):
+                await self._process(consumer, entry, handler, on_dead)
         if stop.is_set():
             return cursor
         for entry in await self._read_new(consumer):
