@@ -7,8 +7,9 @@ schema, migrated, dropped afterwards), and the fake GitHub (tests/fakes/github.p
 by bench/timed_github.py) that the workers reach through githubkit with App auth.
 
 Each delivery is the real `issue_comment.created` payload with the comment `/waooaw help`
-on an issue of its own (and a comment id of its own), signed with HMAC-SHA256, sent at a
-fixed offered rate (open loop: the schedule does not wait for answers). Its outputs are the
+on an issue of its own (and a comment id of its own), from one of --installations in turn
+(GitHub's limits on creating content are per installation), signed with HMAC-SHA256, sent
+at a fixed offered rate (open loop: the schedule does not wait for answers). Its outputs are the
 Concierge's: an 👀 reaction on the comment and one help comment on the issue, carrying the
 issue's marker. Halfway through each step the bench SIGKILLs worker 1 — at a moment it is
 running an agent when it runs one within a couple of seconds — and starts a new worker.
@@ -84,9 +85,10 @@ class Delivery:
 class Deliveries:
     """Signed `/waooaw help` comments, each on an issue of its own."""
 
-    def __init__(self) -> None:
+    def __init__(self, installations: int) -> None:
         self.payload = json.loads(find_payload(PAYLOAD).read_bytes())
         self.payload["comment"]["body"] = "/waooaw help"
+        self.installations = installations
         self.next_number = 1
 
     def make(self, count: int) -> list[Delivery]:
@@ -96,6 +98,8 @@ class Deliveries:
         for number in range(self.next_number, self.next_number + count):
             self.payload["issue"]["number"] = number
             self.payload["comment"]["id"] = COMMENT_ID_BASE + number
+            # Round robin: GitHub's limits (and the platform's pacing) are per installation.
+            self.payload["installation"]["id"] = 1 + number % self.installations
             body = json.dumps(self.payload).encode()
             delivery_id = str(uuid.uuid4())
             headers = {
@@ -339,7 +343,7 @@ async def drive(args: argparse.Namespace) -> int:
         fleet.fake_pid = fake.process.pid
         await fleet.start()
         github = GitHubRecord(fake.port)
-        deliveries = Deliveries()
+        deliveries = Deliveries(args.installations)
         if args.warmup:  # connections, pools, installation tokens; not counted
             warm = await run_step(fleet, github, deliveries, 5.0, args.warmup, args, fault=False)
             print(f"warm-up: {describe(warm)}", file=sys.stderr)
@@ -392,6 +396,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--start-rate", type=positive(float, MAX_RATE), default=10.0, help="the search's first rate, doubled while it holds (default 10)")
     parser.add_argument("--max-steps", type=positive(int, 100), default=8, help="most steps of the search (default 8)")
     parser.add_argument("--refine", type=int, default=2, help="steps narrowing the search after the first rate that fails (default 2)")
+    parser.add_argument("--installations", type=positive(int, 100_000), default=100,
+                        help="installations the deliveries come from in turn: GitHub allows each 80 content-creating "
+                        "calls a minute and 500 an hour, two a delivery here (default 100)")
     parser.add_argument("--workers", type=positive(int, 16), default=2, help="`waooaw worker` processes (default 2)")
     parser.add_argument("--connections", type=positive(int, 1024), default=32, help="most deliveries in flight to the app (default 32)")
     parser.add_argument("--visibility-timeout", type=positive(float, 600), default=5.0,
