@@ -4,6 +4,7 @@ under test in a subprocess, and a cheap HTTP client."""
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import signal
 import socket
@@ -34,6 +35,13 @@ def find_payload(relative: str) -> Path:
         if (base / relative).is_file():
             return base / relative
     raise SystemExit(f"no webhook fixture {relative} under {', '.join(map(str, FIXTURE_DIRS))}")
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """The nearest-rank percentile of values sorted ascending (NaN for none)."""
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, max(0, math.ceil(fraction * len(sorted_values)) - 1))]
 
 
 async def send_time(scheduled: float) -> float:

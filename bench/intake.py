@@ -37,7 +37,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import math
 import os
 import shutil
 import sys
@@ -52,7 +51,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import TRANSPORT_ERRORS, Connection, Server, find_payload, schema_url, send_time, spawn_server, wait_ready  # noqa: E402
+from bench.common import (  # noqa: E402
+    TRANSPORT_ERRORS, Connection, Server, find_payload, percentile, schema_url, send_time, spawn_server, wait_ready,
+)
 DEFAULT_PG_URL = os.environ.get("WAOOAW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DEFAULT_REDIS_URL = os.environ.get("WAOOAW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SECRET = "bench-webhook-secret"
@@ -139,13 +140,6 @@ def serve(args: argparse.Namespace) -> None:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = min(len(sorted_values) - 1, max(0, math.ceil(fraction * len(sorted_values)) - 1))  # nearest rank
-    return sorted_values[index]
 
 
 def start_server(kind: str, args: argparse.Namespace, log_dir: Path, **extra: str) -> Server:

@@ -190,6 +190,8 @@ return 1
 _DEAD_LETTER_MAXLEN = 10_000  # dead letters are for inspection; keep the newest, trimmed approximately
 _RECLAIM_BATCH = 10
 _REDIS_ERROR_BACKOFF_MAX = 5.0
+# How long past its own wait a reply may take before the connection counts as broken.
+_REPLY_MARGIN = 5.0
 
 
 def _default_consumer_name() -> str:
@@ -246,8 +248,13 @@ class RedisStreamBus:
         self.in_process_retries = in_process_retries
         self.concurrency = max(1, concurrency)
         # decode_responses: ids and fields come back as str; the connect timeout keeps
-        # ping() and readiness checks from hanging on an unreachable host.
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=5)
+        # ping() and readiness checks from hanging on an unreachable host. The read timeout
+        # outlasts the blocking read: redis-py 8's default (5 s) equals the default block, so
+        # every idle read failed as a timeout and the consumer backed off up to 5 s before
+        # reading again, however soon the next delivery came.
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(
+            url, decode_responses=True, socket_connect_timeout=5, socket_timeout=block_ms / 1000 + _REPLY_MARGIN
+        )
         self._heartbeat = self._redis.register_script(_HEARTBEAT_LUA)
         self._group_ready = False  # only saves a round trip; NOGROUP resets it
         # Publishes arriving together (intake under load) share one pipelined round trip.
@@ -316,7 +323,10 @@ class RedisStreamBus:
         await self._ensure_group()
         cursor, reclaimed = await self._reclaim(consumer, cursor)
         for entry in reclaimed:
-            await self._process(consumer, entry, handler, on_dead)
+            # Only the entry being handled has a heartbeat: one waiting here behind a slow one
+            # ages, and another consumer may have reclaimed and handled it meanwhile.
+            if await self._heartbeat(keys=[self.stream], args=[self.group, consumer, entry.entry_id]):
+                await self._process(consumer, entry, handler, on_dead)
         if stop.is_set():
             return cursor
         for entry in await self._read_new(consumer):

@@ -265,6 +265,49 @@ def test_entry_of_a_killed_consumer_is_reclaimed_and_handled_once(redis_url: str
     asyncio.run(scenario())
 
 
+def test_an_entry_reclaimed_behind_a_slow_one_and_taken_by_another_consumer_is_handled_once(
+    redis_url: str, stream: str
+) -> None:
+    """One XAUTOCLAIM hands a consumer several abandoned entries, handled one after the other; the
+    one waiting behind a slow handler has no heartbeat, so another consumer reclaims and handles
+    it. The first consumer must then leave it alone (bench/load.py saw two comments for one delivery)."""
+
+    async def scenario() -> None:
+        timings: dict[str, Any] = {"block_ms": 100, "backoff_base": 0.01, "visibility_timeout": 0.3}
+        slow = RedisStreamBus(redis_url, stream=stream, consumer="slow", **timings)
+        other = RedisStreamBus(redis_url, stream=stream, consumer="other", **timings)
+        for delivery in ("d-slow", "d-behind"):
+            await slow.publish(delivery)
+        # A consumer that read both and died: both entries are abandoned together.
+        await slow._redis.xreadgroup(slow.group, "dead", {stream: ">"}, count=2)
+        handled: Counter[str] = Counter()
+        slow_started, release = asyncio.Event(), asyncio.Event()
+
+        async def slow_handler(message: BusMessage) -> None:
+            if message.delivery_id == "d-slow":
+                slow_started.set()
+                await release.wait()
+            handled[message.delivery_id] += 1
+
+        async def other_handler(message: BusMessage) -> None:
+            handled[message.delivery_id] += 1
+
+        first = Consuming(slow, slow_handler)
+        await asyncio.wait_for(slow_started.wait(), WAIT)  # it holds d-behind too, not started
+        second = Consuming(other, other_handler)
+        await wait_until(lambda: _true_when(handled["d-behind"] == 1), "the other consumer to handle d-behind")
+        release.set()
+        await wait_until(lambda: nothing_pending(slow), "both entries to be acked")
+        await first.finish()
+        await second.finish()
+
+        assert handled == Counter({"d-slow": 1, "d-behind": 1})
+        await slow.close()
+        await other.close()
+
+    asyncio.run(scenario())
+
+
 def test_consumer_killed_on_the_last_delivery_sends_the_entry_to_the_dead_letters(redis_url: str, stream: str) -> None:
     async def scenario() -> None:
         bus = RedisStreamBus(
@@ -471,6 +514,22 @@ def test_stop_ends_consume_cleanly_with_nothing_to_read(redis_url: str, stream: 
         await wait_until(lambda: _group_exists(bus), "the group to be created lazily")
         await consuming.finish()  # returns (no exception) once the blocking read times out
         assert consuming.task.result() is None
+        await bus.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_idle_read_on_the_default_block_ends_empty_rather_than_in_a_timeout(redis_url: str, stream: str) -> None:
+    """`waooaw worker` blocks 5 s a read, redis-py 8's default socket timeout too: the read must outlast its block.
+
+    Before, every idle read raised a timeout and the consumer backed off (up to 5 s) before reading
+    again, however soon the next delivery came. This test waits out one whole block.
+    """
+
+    async def scenario() -> None:
+        bus = RedisStreamBus(redis_url, stream=stream)  # the default block
+        await bus._ensure_group()
+        assert await bus._read_new("idle") == []
         await bus.close()
 
     asyncio.run(scenario())
