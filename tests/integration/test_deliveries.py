@@ -26,9 +26,6 @@ from tests.fakes.github import FakeGitHub, app_private_key
 from tests.helpers import make_platform, make_settings, signed_headers
 
 APP_ID = 4242
-NOW = datetime.now(timezone.utc)
-
-
 def app_settings(github: FakeGitHub, **overrides: Any) -> Any:
     return make_settings(GITHUB_APP_ID=APP_ID, GITHUB_APP_PRIVATE_KEY=app_private_key(), GITHUB_API_URL=github.url,
                          **overrides)
@@ -52,8 +49,9 @@ def wait_until(condition: Callable[[], object], what: str, timeout: float = 20.0
 
 
 def test_recovery_redelivers_exactly_the_deliveries_the_inbox_missed(fresh_github, store):
+    now = datetime.now(timezone.utc)
     gh = fresh_github
-    hours = lambda n: NOW - timedelta(hours=n)  # noqa: E731
+    hours = lambda n: now - timedelta(hours=n)  # noqa: E731
     failed = gh.add_hook_delivery("failed", "issues", action="opened", status_code=503, delivered_at=hours(5))
     no_answer = gh.add_hook_delivery("no-answer", "push", status_code=0, delivered_at=hours(4))
     elsewhere_ok = gh.add_hook_delivery("ok-not-ours", "issues", action="closed", delivered_at=hours(3))
@@ -83,11 +81,12 @@ def test_recovery_redelivers_exactly_the_deliveries_the_inbox_missed(fresh_githu
 
 
 def test_paging_follows_the_cursor_and_stops_at_since(fresh_github, sqlite_store):
+    now = datetime.now(timezone.utc)
     gh = fresh_github
-    recent = [gh.add_hook_delivery(f"recent-{n}", "push", status_code=500, delivered_at=NOW - timedelta(minutes=n))
+    recent = [gh.add_hook_delivery(f"recent-{n}", "push", status_code=500, delivered_at=now - timedelta(minutes=n))
               for n in range(1, 231)]
     for n in range(300):
-        gh.add_hook_delivery(f"old-{n}", "push", status_code=500, delivered_at=NOW - timedelta(hours=5, minutes=n))
+        gh.add_hook_delivery(f"old-{n}", "push", status_code=500, delivered_at=now - timedelta(hours=5, minutes=n))
 
     recovery = run_recovery(gh, sqlite_store, since=timedelta(hours=4))
 
@@ -124,9 +123,10 @@ def test_a_repeated_run_leaves_what_the_redelivery_brought_into_the_inbox(fresh_
 
 
 def test_a_refused_redelivery_is_reported_and_the_others_still_asked(fresh_github, sqlite_store):
+    now = datetime.now(timezone.utc)
     gh = fresh_github
-    first = gh.add_hook_delivery("first", "push", status_code=503, delivered_at=NOW - timedelta(hours=2))
-    gh.add_hook_delivery("second", "push", status_code=503, delivered_at=NOW - timedelta(hours=1))
+    first = gh.add_hook_delivery("first", "push", status_code=503, delivered_at=now - timedelta(hours=2))
+    gh.add_hook_delivery("second", "push", status_code=503, delivered_at=now - timedelta(hours=1))
     gh.fail_next("POST", rf"/app/hook/deliveries/{first['id']}/attempts", 422, body={"message": "Validation Failed"})
     recovery = run_recovery(gh, sqlite_store)
     assert not recovery.ok and [m.guid for m in recovery.redelivered] == ["second"]
@@ -137,11 +137,12 @@ def test_a_refused_redelivery_is_reported_and_the_others_still_asked(fresh_githu
 
 
 def test_a_scheduled_run_starts_an_interval_before_the_last_run_began(fresh_github, sqlite_store):
+    now = datetime.now(timezone.utc)
     gh = fresh_github
-    gh.add_hook_delivery("seen-by-the-last-run", "push", status_code=503, delivered_at=NOW - timedelta(hours=2))
-    later = gh.add_hook_delivery("after-it", "push", status_code=503, delivered_at=NOW - timedelta(minutes=50))
+    gh.add_hook_delivery("seen-by-the-last-run", "push", status_code=503, delivered_at=now - timedelta(hours=2))
+    later = gh.add_hook_delivery("after-it", "push", status_code=503, delivered_at=now - timedelta(minutes=50))
     clients = GitHubClients(app_settings(gh), max_wait=1)
-    lease = Lease(RECOVERY_JOB, last_done_at=NOW - timedelta(hours=1))
+    lease = Lease(RECOVERY_JOB, last_done_at=now - timedelta(hours=1))
     asyncio.run(scheduled(clients, Inbox(sqlite_store), timedelta(minutes=15), lease))
     assert gh.redelivery_requests == [later["id"]]
 
@@ -171,17 +172,18 @@ def test_the_schedule_is_on_by_default_in_app_mode_and_off_at_0_or_without_app_c
 
 
 def test_a_lease_is_held_by_one_process_until_it_lapses(pg_store):
+    now = datetime.now(timezone.utc)
     second_process = Store(pg_store.url)
     one, other = Leases(pg_store, "one"), Leases(second_process, "other")
     taken = one.take(RECOVERY_JOB, timedelta(hours=1))
     assert taken is not None and taken.last_done_at is None
     assert other.take(RECOVERY_JOB, timedelta(hours=1)) is None
-    one.done(taken, NOW)
+    one.done(taken, now)
     again = one.take(RECOVERY_JOB, timedelta(seconds=0))  # its holder keeps it from one tick to the next
-    assert again is not None and again.last_done_at == NOW
+    assert again is not None and again.last_done_at == now
     lapsed = other.take(RECOVERY_JOB, timedelta(hours=1))
     second_process.dispose()
-    assert lapsed is not None and lapsed.last_done_at == NOW
+    assert lapsed is not None and lapsed.last_done_at == now
 
 
 def test_of_two_processes_one_runs_the_scheduled_recovery(fresh_github, pg_store):
@@ -237,11 +239,12 @@ def test_the_command_needs_the_app_credentials(tmp_path):
 
 
 def test_the_command_redelivers_prints_and_exits_1_when_a_redelivery_was_refused(fresh_github, tmp_path):
+    now = datetime.now(timezone.utc)
     gh = fresh_github
     assert waooaw(["db", "upgrade"], tmp_path).returncode == 0
     env = {"GITHUB_APP_ID": str(APP_ID), "GITHUB_APP_PRIVATE_KEY": app_private_key(), "GITHUB_API_URL": gh.url}
-    refused = gh.add_hook_delivery("refused", "push", status_code=503, delivered_at=NOW - timedelta(hours=2))
-    lost = gh.add_hook_delivery("lost", "issues", action="opened", status_code=0, delivered_at=NOW - timedelta(hours=1))
+    refused = gh.add_hook_delivery("refused", "push", status_code=503, delivered_at=now - timedelta(hours=2))
+    lost = gh.add_hook_delivery("lost", "issues", action="opened", status_code=0, delivered_at=now - timedelta(hours=1))
 
     listed = waooaw(["deliveries", "recover", "--since", "3h", "--dry-run"], tmp_path, **env)
     assert listed.returncode == 0, listed.stderr
