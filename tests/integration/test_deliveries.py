@@ -26,6 +26,9 @@ from tests.fakes.github import FakeGitHub, app_private_key
 from tests.helpers import make_platform, make_settings, signed_headers
 
 APP_ID = 4242
+# Each test reads the clock itself: a module-wide time aged its deliveries past --since in a slow run.
+
+
 def app_settings(github: FakeGitHub, **overrides: Any) -> Any:
     return make_settings(GITHUB_APP_ID=APP_ID, GITHUB_APP_PRIVATE_KEY=app_private_key(), GITHUB_API_URL=github.url,
                          **overrides)
