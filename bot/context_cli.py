@@ -16,7 +16,8 @@ from typing import Annotated, Any, Optional
 import typer
 from sqlalchemy import select
 
-from agents.context.client import Context, ContextClient
+from agents.context.client import ContextClient
+from agents.context.client_values import Context
 from agents.store.db import Store
 from agents.context.errors import ContextError, NotFound
 from agents.tokens import DEFAULT_TTL

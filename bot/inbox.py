@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from agents.store.db import Store
-from agents.store.tables import InboxRecord, utcnow
+from agents.store.tables import InboxRecord, declared_length, utcnow
 from bot.batching import Batcher
 from bot.webhooks import Delivery
 
@@ -31,8 +31,8 @@ log = structlog.get_logger(__name__)
 # The database down, restarting, out of connections or locked: every row would fail alike.
 OUT_OF_REACH = (OperationalError, PoolTimeout)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_ACTION_LENGTH = InboxRecord.__table__.c.action.type.length
-_REPO_LENGTH = InboxRecord.__table__.c.repo.type.length
+_ACTION_LENGTH = declared_length(InboxRecord.__table__.c.action)
+_REPO_LENGTH = declared_length(InboxRecord.__table__.c.repo)
 _BIGINT_END = 2**63
 
 

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from agents.context.client import Context, ContextClient
+from agents.context.client import ContextClient
+from agents.context.client_values import Context
 from agents.context.repository import StaleContext
 from agents.domain import deliverables as d
 from agents.domain import tracking
@@ -402,7 +403,7 @@ class CoeRunner:
 
     def _escalate(self, kind: str, step: str, question: str, evidence: list[str], items: list[str] | None = None) -> Escalation:
         escalation = Escalation(n=len(self.job.escalations) + 1, kind=kind, step=step, question=question,
-                                evidence=evidence, items=items or [])  # type: ignore[arg-type]  # fmt: skip
+                                evidence=evidence, items=items or [])  # fmt: skip
         self.job.escalations.append(escalation)
         return escalation
 

@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
@@ -44,7 +44,7 @@ log = structlog.get_logger(__name__)
 CHECK_NAME = "WowVision"
 VISION_VERBS = ("recheck", "pause", "resume", "explain", "ignore")
 ACTING = frozenset({"recheck", "pause", "resume", "ignore"})
-LEVEL = {"error": "failure", "warning": "warning", "notice": "notice"}
+LEVEL: dict[str, Literal["failure", "warning", "notice"]] = {"error": "failure", "warning": "warning", "notice": "notice"}
 NULL_SHA = "0" * 40
 
 
@@ -183,7 +183,7 @@ class WowVisionPrime(WowAgent):
         current = {f.fingerprint: _remember(f) for f in result.findings}
         fixed = [item for fp, item in previous.items() if fp not in current]
         outputs: list[Output] = [_check_run(repo, head_sha, result)]
-        inline = []
+        inline: list[InlineComment] = []
         for finding in result.findings:
             spot = inline_anchor(diff, finding)
             if finding.fingerprint in posted or spot is None or len(inline) >= config.max_inline_comments:
@@ -192,7 +192,7 @@ class WowVisionPrime(WowAgent):
             posted.add(finding.fingerprint)
         review_key = f"pr-{number}"
         if inline:
-            event = "REQUEST_CHANGES" if config.review == "REQUEST_CHANGES" and result.failed else "COMMENT"
+            event: Literal["REQUEST_CHANGES", "COMMENT"] = "REQUEST_CHANGES" if config.review == "REQUEST_CHANGES" and result.failed else "COMMENT"
             body = f"WowVision: {len(inline)} new finding{'s' if len(inline) != 1 else ''} at {head_sha[:7]}; the summary comment has them all."
             outputs.append(
                 Review(repo, number, head_sha, body, key=review_key, event=event, comments=tuple(inline))
@@ -248,7 +248,7 @@ class WowVisionPrime(WowAgent):
         outputs: list[Output] = []
         for rule in sorted(changed_rules):
             items = open_by_rule[rule]
-            state = "open" if items else "closed"
+            state: Literal["open", "closed"] = "open" if items else "closed"
             body = (
                 _rule_issue(rule, items, after)
                 if items
@@ -471,7 +471,7 @@ def _check_run(repo: str, head_sha: str, result: ReviewResult) -> CheckRun:
             LEVEL[f.severity],
             f.message + (f"\n{f.hint}" if f.hint else ""),
             title=f.rule,
-        )  # type: ignore[arg-type]
+        )
         for f in result.findings
         if f.path is not None and f.line is not None
     )

@@ -88,5 +88,5 @@ def _finding(item: LlmItem, verdict: LlmVerdict, rung: str) -> Finding:
         message=item.rule.message,
         hint=item.rule.hint,
         fingerprint=fingerprint(item.rule.id, item.path, item.text),
-        rung=rung,  # type: ignore[arg-type]
+        rung=rung,  # type: ignore[arg-type]  # only settled decisions get here, never "skipped"
     )
