@@ -121,7 +121,7 @@ def _job(
             exit_for_usage(f"there is no job {job_id} in {repo}")
     assert domain is not None
     try:
-        job = new_job(job_id=job_id or job_id_for(str(uuid.uuid4())), domain=domain, depth=depth, repo=repo,  # type: ignore[arg-type]
+        job = new_job(job_id=job_id or job_id_for(str(uuid.uuid4())), domain=domain, depth=depth, repo=repo,  # type: ignore[arg-type]  # checked against DEPTHS
                       installation_id=installation)  # fmt: skip
     except ValueError as error:
         exit_for_usage(str(error))

@@ -159,7 +159,7 @@ def context_search(
     """Find contexts (their latest versions), newest first."""
 
     def search() -> None:
-        filters = {
+        filters: dict[str, Any] = {
             "repo": repo, "agent": agent, "scope": scope, "scope_prefix": scope_prefix, "tags": tag or [], "q": q,
             "since": _when(since, "--since"), "until": _when(until, "--until"), "limit": limit, "cursor": cursor,
             "all_versions": all_versions,

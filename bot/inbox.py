@@ -150,7 +150,7 @@ class InboxWriter:
                 raise
             log.warning("inbox.batch_refused", rows=len(items), error=repr(exc)[:500])
             return await asyncio.to_thread(self._insert_each, items)
-        answers = []
+        answers: list[bool | Exception] = []
         for delivery, _ in items:
             answers.append(delivery.delivery_id in new)
             new.discard(delivery.delivery_id)  # a second copy in the same batch is a duplicate

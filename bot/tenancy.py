@@ -44,6 +44,7 @@ def apply(session: Session, event: Event) -> None:
         .on_conflict_do_nothing(index_elements=["id"])
     )
     row = session.get(Installation, installation["id"], with_for_update=True)
+    assert row is not None  # inserted above if it was missing
     account = installation.get("account") or {}
     row.account = account.get("login") or row.account
     row.account_id = account.get("id") if isinstance(account.get("id"), int) else row.account_id

@@ -178,6 +178,7 @@ class Worker:
             if not rows:
                 log.warning("worker.unknown_delivery", delivery=message.delivery_id)
                 return None
+            installation_status: str | None  # outer-joined: None for an installation we have not heard of
             delivery_id, name, body, status, received_at, repo, installation_id, installation_status, _ = rows[0]
             if status in FINISHED:
                 return None
