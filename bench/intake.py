@@ -359,7 +359,8 @@ def print_table(runs: list[Run], lost: tuple[int, int, int] | None, args: argpar
         print(f"{run.name}: answers {dict(run.answers)}; statuses {details}")
     if lost is not None:
         missing, differing, unpublished = lost
-        print(f"lost: {missing}  (202 answers not in the inbox; status differs: {differing}; queued but not on the stream: {unpublished})")
+        print(f"lost: {missing}  (202 answers not in the inbox; status differs: {differing}; "
+              f"queued but not on the stream: {unpublished})")
     if any(run.client_cpu > 0.9 for run in runs):
         print("note: the load generator used ~a whole CPU: figures near its ceiling measure the client, not the server")
 

@@ -203,7 +203,8 @@ def context_lineage(
                 notes.append(f"kept by snapshot {entry.kept_by_snapshot}")
             notes += [f"handoff {handoff['id']} → {handoff['to_agent']}" for handoff in entry.handoffs]
             when = entry.created_at.isoformat(timespec="seconds") if entry.created_at else "-"
-            line = f"v{entry.version}  {when}  {entry.created_by or '-'}  {origin}  {entry.summary.splitlines()[0][:60] if entry.summary else ''}"
+            summary = entry.summary.splitlines()[0][:60] if entry.summary else ""
+            line = f"v{entry.version}  {when}  {entry.created_by or '-'}  {origin}  {summary}"
             typer.echo(line.rstrip() + (f"  ({'; '.join(notes)})" if notes else ""))
 
     _run(lineage)

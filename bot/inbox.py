@@ -145,7 +145,7 @@ class InboxWriter:
             new = await asyncio.to_thread(self._insert, items)
         except OUT_OF_REACH:
             raise
-        except Exception as exc:  # noqa: BLE001 - whatever one row did, it must not fail the others
+        except Exception as exc:  # whatever one row did, it must not fail the others
             if len(items) == 1:
                 raise
             log.warning("inbox.batch_refused", rows=len(items), error=repr(exc)[:500])

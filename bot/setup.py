@@ -282,8 +282,9 @@ class ManifestFlow:
             return 500, "Not saved", f"<p>{html.escape(self.failure)}</p>"
         install = install_url(self.app)
         return 200, "Registered", (
-            f"<p>The GitHub App <strong>{html.escape(self.app.name)}</strong> is registered and its credentials are "
-            f"in <code>{html.escape(str(self.env_file))}</code>. You can close this page.</p>"
+            f"<p>The GitHub App <strong>{html.escape(self.app.name)}</strong> is registered "
+            f"and its credentials are in <code>{html.escape(str(self.env_file))}</code>. "
+            "You can close this page.</p>"
             f'<p><a href="{html.escape(install)}">Install it on your repositories</a>.</p>'
         )
 

@@ -148,7 +148,7 @@ class CoeRunner:
     async def _walk(self) -> tuple[DomainSpec, dict[str, str]]:
         """Every phase, then the pull request; every step committed is in the ledger when it returns or raises."""
         try:
-            for phase, following in zip(PHASES, (*PHASES[1:], None)):
+            for phase, following in zip(PHASES, (*PHASES[1:], None), strict=True):
                 await self._run_phase(phase, following)
             spec = self._spec()
             written = files(spec)
@@ -376,7 +376,8 @@ class CoeRunner:
             for tool in component.get("tools", []):
                 if tool.lower() not in tools:
                     items.append({"id": item_id("unknown-tool", component["name"], tool), "owner": "component-mapper",
-                                  "problem": f"component {component['name']!r} uses tool {tool!r}, which is not in the tools list"})  # fmt: skip
+                                  "problem": f"component {component['name']!r} uses tool {tool!r}, "
+                                             "which is not in the tools list"})  # fmt: skip
         return items
 
     def _confidence_gate(self, phase: Phase) -> None:

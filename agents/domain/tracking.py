@@ -91,7 +91,8 @@ def escalation_issue(job: Job, escalation: Escalation) -> IssueReport:
 def pull_request_body(job: Job, spec: DomainSpec) -> str:
     f = spec.figures
     return "\n".join([
-        f"The WowDomain CoE wrote the **{md.text(spec.domain)}** domain specification (job `{job.id}`, depth `{job.depth}`"
+        f"The WowDomain CoE wrote the **{md.text(spec.domain)}** domain specification "
+        f"(job `{job.id}`, depth `{job.depth}`"
         + (f", asked in #{job.issue_number}" if job.issue_number else "") + ").",
         "", md.text(spec.summary), "",
         "| figure | value |", "|---|---|",

@@ -193,7 +193,8 @@ class WowVisionPrime(WowAgent):
         review_key = f"pr-{number}"
         if inline:
             event: Literal["REQUEST_CHANGES", "COMMENT"] = "REQUEST_CHANGES" if config.review == "REQUEST_CHANGES" and result.failed else "COMMENT"
-            body = f"WowVision: {len(inline)} new finding{'s' if len(inline) != 1 else ''} at {head_sha[:7]}; the summary comment has them all."
+            body = (f"WowVision: {len(inline)} new finding{'s' if len(inline) != 1 else ''} at {head_sha[:7]}; "
+                    "the summary comment has them all.")
             outputs.append(
                 Review(repo, number, head_sha, body, key=review_key, event=event, comments=tuple(inline))
             )
@@ -317,8 +318,8 @@ class WowVisionPrime(WowAgent):
         self.context["suppressions"] = suppressions
         await asyncio.to_thread(_audit_ignore, self.env.store, event, rule.id, reason)
         return reply(
-            f"{md.code(rule.id)} is no longer applied on this repository (by @{event.sender_login}: {md.text(reason)}). "
-            "It shows in `/waooaw status`."
+            f"{md.code(rule.id)} is no longer applied on this repository "
+            f"(by @{event.sender_login}: {md.text(reason)}). It shows in `/waooaw status`."
         )
 
 
@@ -364,7 +365,7 @@ async def _load_rules(reader: RepoReader, repo: str, ref: str) -> tuple[RepoConf
             config = extend(parse_config(org_text, f"{config.extends}:{CONFIG_PATH}"), config)
         pack_files = [p for p in config.packs if p.endswith((".yml", ".yaml"))]
         contents = dict(
-            zip(pack_files, await asyncio.gather(*(reader.file_at(repo, ref, p.lstrip("/")) for p in pack_files)))
+            zip(pack_files, await asyncio.gather(*(reader.file_at(repo, ref, p.lstrip("/")) for p in pack_files)), strict=True)
         )
         return config, resolve_packs(config, lambda path: contents.get(path) or contents.get("/" + path))
     except SourceError as error:
@@ -423,7 +424,7 @@ async def _review(
             return result
         keys = sorted(wanted)
         wanted.clear()
-        contents.update(zip(keys, await asyncio.gather(*(reader.file_at(repo, ref, path) for ref, path in keys))))
+        contents.update(zip(keys, await asyncio.gather(*(reader.file_at(repo, ref, path) for ref, path in keys)), strict=True))
 
 
 def _record_findings(store: Store, event: Event, result: ReviewResult) -> None:
@@ -489,7 +490,8 @@ def _summary(result: ReviewResult, fixed: list[dict[str, Any]], head_sha: str) -
         text += (
             "\n**Fixed since the last review**\n\n"
             + "\n".join(
-                f"- ~~{md.code(item['rule'])} {md.code(location(item['path'], item['line']))} — {md.prose(item['message'])}~~"
+                f"- ~~{md.code(item['rule'])} {md.code(location(item['path'], item['line']))} — "
+                f"{md.prose(item['message'])}~~"
                 for item in fixed
             )
             + "\n"

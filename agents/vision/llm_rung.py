@@ -63,7 +63,8 @@ class LadderRung:
                     llm_request=LLMRequest(
                         system=SYSTEM,
                         schema=LlmVerdict,
-                        instructions=f"Rule: {item.rule.instruction}\nThe hunk of {item.path}, lines {item.start}-{item.end}:",
+                        instructions=f"Rule: {item.rule.instruction}\n"
+                        f"The hunk of {item.path}, lines {item.start}-{item.end}:",
                         max_tokens=2048,
                     ),
                 )

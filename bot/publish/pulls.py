@@ -83,9 +83,9 @@ class PullRequestPublishing(PublishingBase):
             raise ValueError(f"{path} is a directory on {owner}/{name}@{branch}, not a file")
         if current is not None and current.sha == blob_sha(content):
             return
-        await github.rest.repos.async_create_or_update_file_contents(  # type: ignore[call-overload]  # **optional sha
-            owner, name, path, message=message, content=base64.b64encode(content).decode(), branch=branch,
-            **({"sha": current.sha} if current is not None else {}),
+        optional: dict[str, Any] = {"sha": current.sha} if current is not None else {}
+        await github.rest.repos.async_create_or_update_file_contents(
+            owner, name, path, message=message, content=base64.b64encode(content).decode(), branch=branch, **optional,
         )
 
     async def _find_pull(self, github: GitHub[Any], owner: str, name: str, branch: str, hidden: str) -> Any:

@@ -119,8 +119,8 @@ class ReviewPublishing(PublishingBase):
         """The review with `inline` on the diff; its other comments are listed in the body."""
         moved = [c for c in output.comments if c not in inline]
         body = with_marker(output.body + (_unanchored(moved) if moved else ""), hidden)
-        comments = {"comments": [_inline(c) for c in inline]} if inline else {}
-        return (await github.rest.pulls.async_create_review(  # type: ignore[call-overload]  # githubkit's overloads take its TypedDicts, not our dicts
+        comments: dict[str, Any] = {"comments": [_inline(c) for c in inline]} if inline else {}
+        return (await github.rest.pulls.async_create_review(
             owner, name, output.pr_number, commit_id=output.commit_sha, body=body, event=output.event, **comments,
         )).parsed_data
 

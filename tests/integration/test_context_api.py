@@ -658,7 +658,7 @@ def test_no_request_waits_for_a_thread_to_resolve_its_dependencies(sqlite_store)
         found = []
         for dependency in dependant.dependencies:
             call = dependency.call
-            if not (inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(getattr(call, "__call__", None))):
+            if not (inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(getattr(call, "__call__", None))):  # noqa: B004 - whether its __call__ is async
                 found.append(getattr(call, "__qualname__", repr(call)))
             found += sync_calls(dependency)
         return found

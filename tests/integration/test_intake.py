@@ -349,7 +349,6 @@ class PostgresLink:
 @pytest.fixture(params=["sqlite", "pg"])
 def vanishing_store(request, tmp_path):
     """A migrated store and a function that takes its database away, as a stopped server or a lost disk would."""
-    from sqlalchemy.engine import make_url
 
     from agents.store.db import Store
 
