@@ -376,7 +376,7 @@ async def drive(args: argparse.Namespace) -> int:
         try:
             with admin.connect() as connection:
                 connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - clean-up reports, it does not hide the result
             print(f"warning: could not drop the schema {schema}: {exc!r}", file=sys.stderr)
         admin.dispose()
     print_table(runs, throughput, args)

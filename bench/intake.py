@@ -69,7 +69,7 @@ MAX_CONCURRENCY = 1024
 # started the same way and differ only in the app they run.
 
 
-def bare_app():  # type: ignore[no-untyped-def]
+def bare_app():
     from fastapi import FastAPI, Response
 
     app = FastAPI(title="bare")
@@ -85,7 +85,7 @@ def bare_app():  # type: ignore[no-untyped-def]
     return app
 
 
-def real_app(database_url: str, redis_url: str, stream: str, event: str, extra_agent: bool):  # type: ignore[no-untyped-def]
+def real_app(database_url: str, redis_url: str, stream: str, event: str, extra_agent: bool):
     from agents.base import WowAgent
     from bot import logging as waooaw_logging
     from bot.app import create_app
@@ -118,7 +118,7 @@ def real_app(database_url: str, redis_url: str, stream: str, event: str, extra_a
             description = "bench/intake.py: makes the benchmarked event 'queued'"
             wakes_on = (event,)
 
-            async def execute(self, event):  # type: ignore[no-untyped-def]
+            async def execute(self, event):
                 return []
 
         platform.registry.register(IntakeBenchAgent)
@@ -424,7 +424,7 @@ async def drive(args: argparse.Namespace) -> int:
         try:
             with admin.connect() as connection:
                 connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - clean-up reports, it does not hide the result
             print(f"warning: could not drop the schema {schema}: {exc!r}", file=sys.stderr)
         admin.dispose()
     if runs:
@@ -438,8 +438,8 @@ async def drive(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def positive(kind, upper):  # type: ignore[no-untyped-def]
-    def parse(text: str):  # type: ignore[no-untyped-def]
+def positive(kind, upper):
+    def parse(text: str):
         value = kind(text)
         if not 0 < value <= upper:
             raise argparse.ArgumentTypeError(f"must be > 0 and <= {upper}")
