@@ -156,11 +156,13 @@ class RedisBreakerState:
     async def fail(self, now: float, threshold: int, trial: bool) -> tuple[int, TripKind | None]:
         failures, trip = await self._fail(keys=[self.key, self.trial_key], args=[repr(now), threshold, int(trial)])
         kind = trip.decode() if isinstance(trip, bytes) else trip
-        return int(failures), kind or None  # type: ignore[return-value]
+        return int(failures), kind or None  # type: ignore[return-value]  # _FAIL answers a TripKind or nil
 
     async def reset(self) -> bool:
         async with self.client.pipeline(transaction=True) as pipe:
-            opened_at, _ = await pipe.hget(self.key, "opened_at").delete(self.key, self.trial_key).execute()
+            pipe.hget(self.key, "opened_at")
+            pipe.delete(self.key, self.trial_key)
+            opened_at, _ = await pipe.execute()
         return opened_at is not None
 
     async def aclose(self) -> None:

@@ -62,8 +62,9 @@ class Event:
         """The issue or pull request the event is about, if any."""
         for key in ("issue", "pull_request"):
             obj = self.payload.get(key)
-            if isinstance(obj, dict) and isinstance(obj.get("number"), int):
-                return obj["number"]
+            number = obj.get("number") if isinstance(obj, dict) else None
+            if isinstance(number, int):
+                return number
         number = self.payload.get("number")
         return number if isinstance(number, int) else None
 

@@ -32,12 +32,12 @@ from agents import telemetry
 from agents.store.db import Store
 from agents.context.documents import check_segment, split_repo
 from agents.context.errors import Forbidden, InvalidRequest, NotFound
-from agents.store.tables import Decision, utcnow
+from agents.store.tables import Decision, declared_length, utcnow
 from agents.tokens import JOB_ID_MAX, Grant
 
 Rung = Literal["deterministic", "cached", "llm", "skipped"]
 EntryStatus = Literal["settled", "skipped", "error"]
-KEY_MAX: int = Decision.__table__.c.idempotency_key.type.length
+KEY_MAX = declared_length(Decision.__table__.c.idempotency_key)
 ENTRIES_MAX = 200  # rows in one write through the API
 COUNT_MAX = 2**31 - 1  # tokens and model calls are INTEGER columns
 JOB_KEY = ["job_id", "repo", "installation_id", "idempotency_key"]  # unique: uq_decisions_job_key

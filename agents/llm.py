@@ -319,7 +319,7 @@ class LLMClient:
             raise BudgetExceeded(f"{budget.limit}: a batch of {len(asks)} may cost up to ${estimate:.4f}, "
                                  f"${max(budget.remaining_usd, 0.0):.4f} is left")  # fmt: skip
         try:
-            batch = await self._client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
+            batch = await self._client.messages.batches.create(requests=requests)  # type: ignore[arg-type]  # the SDK's TypedDicts; ours are plain dicts
         except anthropic.APIError as exc:
             raise LLMUnavailable(f"the Message Batches API refused the batch: {_describe(exc)}") from exc
         log.info("llm_batch_submitted", batch=batch.id, requests=len(requests))
@@ -386,7 +386,7 @@ class LLMClient:
         if held is not None:
             raise BreakerOpen(held, usage=spent.usage, cost_usd=spent.cost_usd, calls=spent.calls)
         try:
-            message = await self._client.messages.create(**request)
+            message: anthropic.types.Message = await self._client.messages.create(**request)
         except (anthropic.APIConnectionError, anthropic.RequestTimeoutError, anthropic.RateLimitError,
                 anthropic.InternalServerError) as exc:  # 5xx and 529 overloaded
             await self.breaker.failed()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 PRICES_CHECKED = "2026-11-23"
@@ -104,7 +105,7 @@ class TokenUsage:
     @classmethod
     def of(cls, usage: Any) -> TokenUsage:
         """From the SDK's `Usage`, a mapping, or a TokenUsage (missing buckets count as 0)."""
-        get = usage.get if isinstance(usage, dict) else lambda name: getattr(usage, name, None)
+        get: Callable[[str], Any] = usage.get if isinstance(usage, dict) else lambda name: getattr(usage, name, None)
         return cls(*(int(get(name) or 0) for name in (
             "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"
         )))

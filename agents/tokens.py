@@ -18,12 +18,12 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from agents.store.tables import ApiToken, AuditEntry, Installation
+from agents.store.tables import ApiToken, AuditEntry, Installation, declared_length
 
 TOKEN_PREFIX = "wao"
 DEFAULT_TTL = timedelta(hours=1)
 MAX_TTL = timedelta(days=30)
-JOB_ID_MAX: int = ApiToken.__table__.c.job_id.type.length  # a job id longer than this has no token
+JOB_ID_MAX = declared_length(ApiToken.__table__.c.job_id)  # a job id longer than this has no token
 _TOKEN = re.compile(r"^wao_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 _ID = re.compile(r"^[0-9a-f]{16}$")
 _TTL_PART = re.compile(r"(\d+)([smhd])")

@@ -149,7 +149,7 @@ async def run_jobs(route: Route, count: int, tag: str, installation: int, output
         client = route.connect()
         try:
             job_id = create_job(client, f"{tag}-{route.name}-job-{n}", installation)
-            runner = TimedRunner(client, InstantModel(), job_id, REPO, publish=outputs)  # type: ignore[arg-type]
+            runner = TimedRunner(client, InstantModel(), job_id, REPO, publish=outputs)
             started = time.perf_counter()
             result = await runner.run()
             elapsed = time.perf_counter() - started
@@ -168,7 +168,7 @@ async def run_resumes(route: Route, count: int, tag: str, installation: int, out
     client = route.connect()
     try:
         job_id = create_job(client, f"{tag}-{route.name}-resume", installation)
-        first = CoeRunner(client, InstantModel(stop_at=LAST_AGENT), job_id, REPO, publish=outputs)  # type: ignore[arg-type]
+        first = CoeRunner(client, InstantModel(stop_at=LAST_AGENT), job_id, REPO, publish=outputs)
         try:
             await first.run()
         except Stop:
@@ -179,7 +179,7 @@ async def run_resumes(route: Route, count: int, tag: str, installation: int, out
         client.close()
     for _ in range(count):
         client = route.connect()
-        runner = CoeRunner(client, InstantModel(stop_at=LAST_AGENT), job_id, REPO, publish=outputs)  # type: ignore[arg-type]
+        runner = CoeRunner(client, InstantModel(stop_at=LAST_AGENT), job_id, REPO, publish=outputs)
         started = time.perf_counter()
         try:
             await runner.run()
@@ -265,7 +265,7 @@ async def drive(args: argparse.Namespace) -> list[Route]:
                 shutil.rmtree(log_dir, ignore_errors=True)
                 try:
                     clean_redis(args.redis_url, installation, tokens)
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:  # noqa: BLE001 - clean-up reports, it does not hide the result
                     print(f"warning: Redis keys not removed: {exc!r}", file=sys.stderr)
     print(f"published {len(outputs.sent)} outputs (tracking comments, PRs) to memory", file=sys.stderr)
     return routes

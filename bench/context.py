@@ -283,9 +283,12 @@ def clean_redis(redis_url: str, installation: int, tokens: list[str]) -> None:
 
 def print_table(runs: list[Run], throughput: list[Run], args: argparse.Namespace) -> None:
     print()
-    print(f"context bench: PostgreSQL + Redis, one server process; {args.seconds:g} s per run; {os.cpu_count()} CPUs shared by server, databases and load")
-    print(f"latency, open loop (offered: store {args.store_rate:g}/s, retrieve {args.retrieve_rate:g}/s in all; one client {PER_CLIENT_RATE:g}/s at most):")
-    print(f"{'clients':>8} {'op':<9} {'answered':>9} {'offered/s':>10} {'achieved/s':>11} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7}")
+    print(f"context bench: PostgreSQL + Redis, one server process; {args.seconds:g} s per run; "
+          f"{os.cpu_count()} CPUs shared by server, databases and load")
+    print(f"latency, open loop (offered: store {args.store_rate:g}/s, retrieve {args.retrieve_rate:g}/s in all; "
+          f"one client {PER_CLIENT_RATE:g}/s at most):")
+    print(f"{'clients':>8} {'op':<9} {'answered':>9} {'offered/s':>10} {'achieved/s':>11} "
+          f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7}")
     for run in runs:
         print(
             f"{run.clients:>8} {run.op:<9} {run.answered:>9} {run.offered:>10.0f} {run.answered / run.seconds:>11.0f} "
@@ -308,7 +311,8 @@ def print_table(runs: list[Run], throughput: list[Run], args: argparse.Namespace
         floor = target["healthz"].quantile(0.95)
         print(
             f"at 100 clients, against the floor (/healthz p95 {floor:.2f} ms): "
-            f"store p95 {target['store'].quantile(0.95) / floor:.1f}×, retrieve p95 {target['retrieve'].quantile(0.95) / floor:.1f}×"
+            f"store p95 {target['store'].quantile(0.95) / floor:.1f}×, "
+            f"retrieve p95 {target['retrieve'].quantile(0.95) / floor:.1f}×"
         )
     if "store" in target and "retrieve" in target:
         store_p95, retrieve_p95 = target["store"].quantile(0.95), target["retrieve"].quantile(0.95)
@@ -372,7 +376,7 @@ async def drive(args: argparse.Namespace) -> int:
         try:
             with admin.connect() as connection:
                 connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - clean-up reports, it does not hide the result
             print(f"warning: could not drop the schema {schema}: {exc!r}", file=sys.stderr)
         admin.dispose()
     print_table(runs, throughput, args)

@@ -70,7 +70,7 @@ MAX_CONCURRENCY = 1024
 # started the same way and differ only in the app they run.
 
 
-def bare_app():  # type: ignore[no-untyped-def]
+def bare_app():
     from fastapi import FastAPI, Response
 
     app = FastAPI(title="bare")
@@ -86,7 +86,7 @@ def bare_app():  # type: ignore[no-untyped-def]
     return app
 
 
-def real_app(database_url: str, redis_url: str, stream: str, event: str, extra_agent: bool):  # type: ignore[no-untyped-def]
+def real_app(database_url: str, redis_url: str, stream: str, event: str, extra_agent: bool):
     from agents.base import WowAgent
     from bot import logging as waooaw_logging
     from bot.app import create_app
@@ -119,7 +119,7 @@ def real_app(database_url: str, redis_url: str, stream: str, event: str, extra_a
             description = "bench/intake.py: makes the benchmarked event 'queued'"
             wakes_on = (event,)
 
-            async def execute(self, event):  # type: ignore[no-untyped-def]
+            async def execute(self, event):
                 return []
 
         platform.registry.register(IntakeBenchAgent)
@@ -353,7 +353,8 @@ def print_table(runs: list[Run], lost: tuple[int, int, int] | None, args: argpar
         print(f"{run.name}: answers {dict(run.answers)}; statuses {details}")
     if lost is not None:
         missing, differing, unpublished = lost
-        print(f"lost: {missing}  (202 answers not in the inbox; status differs: {differing}; queued but not on the stream: {unpublished})")
+        print(f"lost: {missing}  (202 answers not in the inbox; status differs: {differing}; "
+              f"queued but not on the stream: {unpublished})")
     if any(run.client_cpu > 0.9 for run in runs):
         print("note: the load generator used ~a whole CPU: figures near its ceiling measure the client, not the server")
 
@@ -417,7 +418,7 @@ async def drive(args: argparse.Namespace) -> int:
         try:
             with admin.connect() as connection:
                 connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - clean-up reports, it does not hide the result
             print(f"warning: could not drop the schema {schema}: {exc!r}", file=sys.stderr)
         admin.dispose()
     if runs:
@@ -431,8 +432,8 @@ async def drive(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def positive(kind, upper):  # type: ignore[no-untyped-def]
-    def parse(text: str):  # type: ignore[no-untyped-def]
+def positive(kind, upper):
+    def parse(text: str):
         value = kind(text)
         if not 0 < value <= upper:
             raise argparse.ArgumentTypeError(f"must be > 0 and <= {upper}")

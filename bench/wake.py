@@ -182,7 +182,7 @@ class Bench:
             sent.append(time.perf_counter())
             await self.bus.publish(delivery_id)
         deadline = began + WAIT_LIMIT + count * 0.1  # bounded: generous, but it ends
-        for t0, (started, done) in zip(sent, waiters):
+        for t0, (started, done) in zip(sent, waiters, strict=True):
             try:
                 at = await asyncio.wait_for(started, max(deadline - time.perf_counter(), 0.01))
                 phase.latencies.append(at - t0)

@@ -115,7 +115,7 @@ async def _publish(platform: Platform, delivery_id: str) -> None:
     safe in the inbox: a worker's recovery sweep publishes it later, so GitHub gets its 202."""
     try:
         await platform.bus.publish(delivery_id)
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.exception("webhook.publish_failed", delivery=delivery_id)
 
 
@@ -135,7 +135,7 @@ async def _record(platform: Platform, delivery: webhooks.Delivery) -> tuple[bool
     try:
         wanted = delivery.event != "ping" and await platform.wanted(delivery.event)
         is_new = await platform.intake.record(delivery, InboxStatus.QUEUED if wanted else InboxStatus.IGNORED)
-    except Exception:  # noqa: BLE001 - whatever failed, the delivery is not safe: GitHub must see a failure
+    except Exception:  # whatever failed, the delivery is not safe: GitHub must see a failure
         log.exception("webhook.not_recorded", delivery=delivery.delivery_id, github_event=delivery.event)
         raise webhooks.unavailable(
             "the delivery was not recorded (the database is out of reach or refused the write): "

@@ -14,13 +14,14 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.typing import EncodableT, FieldT
 
 from bot import tracing
 from bot.batching import Batcher
@@ -158,7 +159,7 @@ class LocalBus:
 
     async def queued_ids(self) -> set[str]:
         # Retries sleeping in _requeue_after are not visible here; recovery runs at start, before any.
-        return {message.delivery_id for message in list(self._queue._queue)}  # type: ignore[attr-defined]
+        return {message.delivery_id for message in list(self._queue._queue)}  # type: ignore[attr-defined]  # Queue's own deque: a snapshot
 
     async def join(self) -> None:
         """Wait until everything published so far (and its retries) is handled."""
@@ -189,6 +190,8 @@ return 1
 
 _DEAD_LETTER_MAXLEN = 10_000  # dead letters are for inspection; keep the newest, trimmed approximately
 _RECLAIM_BATCH = 10
+# (entry id, fields) as the client reads them: decode_responses=True, which redis-py's annotations cannot follow
+_Entries = list[tuple[str, dict[str, str]]]
 _REDIS_ERROR_BACKOFF_MAX = 5.0
 # How long past its own wait a reply may take before the connection counts as broken.
 _REPLY_MARGIN = 5.0
@@ -359,7 +362,8 @@ class RedisStreamBus:
     async def _read_new(self, consumer: str) -> list[_Entry]:
         # COUNT 1: an entry read but not yet started would age in our pending list
         # while we work on another, and be reclaimed by someone else.
-        reply = await self._redis.xreadgroup(self.group, consumer, {self.stream: ">"}, count=1, block=self.block_ms)
+        reply = cast(list[tuple[str, _Entries]] | None, await self._redis.xreadgroup(
+            self.group, consumer, {self.stream: ">"}, count=1, block=self.block_ms))
         entries: list[_Entry] = []
         for _stream, messages in reply or []:
             for entry_id, fields in messages:
@@ -381,7 +385,7 @@ class RedisStreamBus:
         message = BusMessage(entry.delivery_id, entry.attempt, entry.trace)
         if entry.attempt > self.max_deliveries:
             # Its last delivery died with its consumer: do not run it again.
-            reason = await self._redis.hget(self.errors_key, entry.entry_id) or "exceeded max deliveries"
+            reason = cast(str | None, await self._redis.hget(self.errors_key, entry.entry_id)) or "exceeded max deliveries"
             await self._bury(entry.entry_id, message, reason, on_dead)
             return
         error = await self._run_handler(consumer, entry.entry_id, message, handler)
@@ -463,7 +467,7 @@ class RedisStreamBus:
                  delay=round(delay, 1))
 
     async def _bury(self, entry_id: str, message: BusMessage, reason: str, on_dead: DeadHandler) -> None:
-        fields = {"delivery": message.delivery_id, "attempts": str(message.attempt), "error": reason, "entry": entry_id}
+        fields: dict[FieldT, EncodableT] = {"delivery": message.delivery_id, "attempts": str(message.attempt), "error": reason, "entry": entry_id}
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xadd(self.dead_stream, fields, maxlen=_DEAD_LETTER_MAXLEN, approximate=True)
             pipe.xack(self.stream, self.group, entry_id)
@@ -521,14 +525,14 @@ class RedisStreamBus:
     async def queued_ids(self) -> set[str]:
         # Handled entries are deleted, so the stream holds only what waits or is in flight: small.
         try:
-            entries = await self._redis.xrange(self.stream, min="-", max="+")
+            entries = cast(_Entries, await self._redis.xrange(self.stream, min="-", max="+"))
         except ResponseError:
             return set()
         return {fields["delivery"] for _entry_id, fields in entries if "delivery" in fields}
 
     async def dead_letters(self) -> list[dict[str, Any]]:
         """The dead letters, oldest first: id, delivery, attempts, error, entry."""
-        entries = await self._redis.xrange(self.dead_stream, min="-", max="+")
+        entries = cast(_Entries, await self._redis.xrange(self.dead_stream, min="-", max="+"))
         return [_dead_letter(entry_id, fields) for entry_id, fields in entries]
 
     async def ping(self) -> bool:

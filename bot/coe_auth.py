@@ -72,7 +72,8 @@ def exchange(
             except httpx.HTTPError as exc:
                 if attempt == attempts:
                     raise CoeAuthError(
-                        f"could not reach the WAOOAW app at {url} ({exc.__class__.__name__}: {exc}; {attempts} attempts)"
+                        f"could not reach the WAOOAW app at {url} "
+                        f"({exc.__class__.__name__}: {exc}; {attempts} attempts)"
                     ) from exc
             else:
                 if response.status_code not in RETRIED or attempt == attempts:

@@ -16,13 +16,13 @@ import asyncio
 import os
 import uuid
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, cast
 
 import typer
 
 from agents.context.client import ContextClient, HttpContextClient
 from agents.store.db import Store
-from agents.domain.job import AGENT, DEPTHS, Job, job_id_for, new_job, tags_for
+from agents.domain.job import AGENT, DEPTHS, Depth, Job, job_id_for, new_job, tags_for
 from bot import tenancy
 from bot.coe_jobs import LOCAL_REPO, run_job, write_files
 from bot.settings import Settings, command_settings
@@ -60,7 +60,8 @@ def run(
     except UsageError as error:
         exit_for_usage(str(error))
     with contexts:
-        record = _job(contexts, repo or LOCAL_REPO, installation, job, domain, depth, resume)
+        # depth is one of DEPTHS' keys: checked above
+        record = _job(contexts, repo or LOCAL_REPO, installation, job, domain, cast(Depth, depth), resume)
         typer.echo(f"job {record.id}")
         result = asyncio.run(run_job(settings, contexts, store, record, github_token=github_token))
     for target in write_files(out, result.files):
@@ -109,7 +110,7 @@ def _installation(store: Store, repo: str | None) -> int:
 
 
 def _job(
-    contexts: ContextClient, repo: str, installation: int, job_id: str | None, domain: str | None, depth: str, resume: bool
+    contexts: ContextClient, repo: str, installation: int, job_id: str | None, domain: str | None, depth: Depth, resume: bool
 ) -> Job:
     if job_id is not None:
         record = contexts.get(repo, AGENT, job_id)
@@ -121,7 +122,7 @@ def _job(
             exit_for_usage(f"there is no job {job_id} in {repo}")
     assert domain is not None
     try:
-        job = new_job(job_id=job_id or job_id_for(str(uuid.uuid4())), domain=domain, depth=depth, repo=repo,  # type: ignore[arg-type]
+        job = new_job(job_id=job_id or job_id_for(str(uuid.uuid4())), domain=domain, depth=depth, repo=repo,
                       installation_id=installation)  # fmt: skip
     except ValueError as error:
         exit_for_usage(str(error))

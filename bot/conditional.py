@@ -12,7 +12,7 @@ must see what was just written.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import structlog
@@ -56,7 +56,7 @@ class ConditionalReads:
                 self._local.move_to_end(key)
             return self._local.get(key)
         try:
-            return await self.redis.client().get(key)
+            return cast(bytes | None, await self.redis.client().get(key))  # a client that does not decode
         except (RedisError, OSError) as exc:
             log.warning("github.etag_cache_unavailable", error=repr(exc))
             return None

@@ -16,7 +16,8 @@ from typing import Annotated, Any, Optional
 import typer
 from sqlalchemy import select
 
-from agents.context.client import Context, ContextClient
+from agents.context.client import ContextClient
+from agents.context.client_values import Context
 from agents.store.db import Store
 from agents.context.errors import ContextError, NotFound
 from agents.tokens import DEFAULT_TTL
@@ -158,7 +159,7 @@ def context_search(
     """Find contexts (their latest versions), newest first."""
 
     def search() -> None:
-        filters = {
+        filters: dict[str, Any] = {
             "repo": repo, "agent": agent, "scope": scope, "scope_prefix": scope_prefix, "tags": tag or [], "q": q,
             "since": _when(since, "--since"), "until": _when(until, "--until"), "limit": limit, "cursor": cursor,
             "all_versions": all_versions,
@@ -202,7 +203,8 @@ def context_lineage(
                 notes.append(f"kept by snapshot {entry.kept_by_snapshot}")
             notes += [f"handoff {handoff['id']} → {handoff['to_agent']}" for handoff in entry.handoffs]
             when = entry.created_at.isoformat(timespec="seconds") if entry.created_at else "-"
-            line = f"v{entry.version}  {when}  {entry.created_by or '-'}  {origin}  {entry.summary.splitlines()[0][:60] if entry.summary else ''}"
+            summary = entry.summary.splitlines()[0][:60] if entry.summary else ""
+            line = f"v{entry.version}  {when}  {entry.created_by or '-'}  {origin}  {summary}"
             typer.echo(line.rstrip() + (f"  ({'; '.join(notes)})" if notes else ""))
 
     _run(lineage)

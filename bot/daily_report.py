@@ -228,7 +228,7 @@ def run_daily(settings: Settings, day_text: str, repo: str | None, out: Path, po
             paths = _write(out, intent.files)
             written += paths
             typer.echo(f"{paths[0]}: {_summary(report)}")
-            if poster is not None:
+            if poster is not None and repo:  # a poster is made only with a repo
                 asyncio.run(poster.publish([intent], d))
                 previous = report_for(d - timedelta(days=1))
                 asyncio.run(poster.publish([close_intent(previous, issue_markdown(previous), repo)], d))

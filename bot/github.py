@@ -306,7 +306,9 @@ class GitHubClients:
         if self._bot_user_id is not None:
             return self._bot_user_id
         if self.mode == "app":
-            slug = (await self.app().rest.apps.async_get_authenticated()).json()["slug"]
+            app = (await self.app().rest.apps.async_get_authenticated()).json()
+            assert app is not None  # an App's own token always reads its App
+            slug = app["slug"]
             return int((await github.rest.users.async_get_by_username(f"{slug}[bot]")).json()["id"])
         return int((await github.rest.users.async_get_authenticated()).json()["id"])
 
@@ -355,7 +357,7 @@ class GitHubClients:
         Never cached: it leaves this process, and our own calls keep using the installation's token.
         """
         _, name = split_repo(repo)
-        response = await self.app().rest.apps.async_create_installation_access_token(
+        response = await self.app().rest.apps.async_create_installation_access_token(  # type: ignore[call-overload]  # githubkit's overloads take its TypedDicts, not our dicts
             installation_id, data={"repositories": [name], "permissions": permissions}
         )
         log.info("github.repository_token", installation_id=installation_id, repo=repo, permissions=permissions)
@@ -381,16 +383,16 @@ class GitHubClients:
         data = response.parsed_data
         role = (data.role_name or "").lower()
         if role in PERMISSIONS:
-            return role  # type: ignore[return-value]
+            return role  # type: ignore[return-value]  # one of PERMISSIONS
         # A custom role: its base role shows in the user's permission flags.
         flags = getattr(data.user, "permissions", None) if data.user is not None else None
         if flags:
             for flag, level in (("admin", "admin"), ("maintain", "maintain"), ("push", "write"),
                                 ("triage", "triage"), ("pull", "read")):
                 if getattr(flags, flag, False) is True:
-                    return level  # type: ignore[return-value]
+                    return level  # type: ignore[return-value]  # one of PERMISSIONS
         legacy = (data.permission or "").lower()
-        return legacy if legacy in PERMISSIONS else "none"  # type: ignore[return-value]
+        return legacy if legacy in PERMISSIONS else "none"  # type: ignore[return-value]  # one of PERMISSIONS
 
     async def can_write(self, installation_id: int | None, repo: str, username: str) -> bool:
         """Write, maintain or admin: who may run the commands that act or spend."""

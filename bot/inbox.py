@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from agents.store.db import Store
-from agents.store.tables import InboxRecord, utcnow
+from agents.store.tables import InboxRecord, declared_length, utcnow
 from bot.batching import Batcher
 from bot.webhooks import Delivery
 
@@ -31,8 +31,8 @@ log = structlog.get_logger(__name__)
 # The database down, restarting, out of connections or locked: every row would fail alike.
 OUT_OF_REACH = (OperationalError, PoolTimeout)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_ACTION_LENGTH = InboxRecord.__table__.c.action.type.length
-_REPO_LENGTH = InboxRecord.__table__.c.repo.type.length
+_ACTION_LENGTH = declared_length(InboxRecord.__table__.c.action)
+_REPO_LENGTH = declared_length(InboxRecord.__table__.c.repo)
 _BIGINT_END = 2**63
 
 
@@ -145,12 +145,12 @@ class InboxWriter:
             new = await asyncio.to_thread(self._insert, items)
         except OUT_OF_REACH:
             raise
-        except Exception as exc:  # noqa: BLE001 - whatever one row did, it must not fail the others
+        except Exception as exc:  # whatever one row did, it must not fail the others
             if len(items) == 1:
                 raise
             log.warning("inbox.batch_refused", rows=len(items), error=repr(exc)[:500])
             return await asyncio.to_thread(self._insert_each, items)
-        answers = []
+        answers: list[bool | Exception] = []
         for delivery, _ in items:
             answers.append(delivery.delivery_id in new)
             new.discard(delivery.delivery_id)  # a second copy in the same batch is a duplicate

@@ -12,9 +12,11 @@ import importlib
 from dataclasses import dataclass
 from typing import ClassVar
 
-import click
 import typer
-from typer.core import TyperGroup
+
+# typer carries its own click (it no longer depends on the click package): TyperGroup's methods take its classes
+from typer import _click as click
+from typer.core import TyperCommand, TyperGroup
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class LazyRoot(TyperGroup):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.groups and cmd_name not in self.commands:
             # what a listing needs (a name and a line of help); running it goes through resolve_command
-            return click.Command(cmd_name, help=self.groups[cmd_name].help)
+            return TyperCommand(cmd_name, help=self.groups[cmd_name].help)
         return super().get_command(ctx, cmd_name)
 
     def resolve_command(

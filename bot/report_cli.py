@@ -1,4 +1,5 @@
-"""`waooaw report daily`: the day's report as Markdown and charts, and optionally its GitHub issue (bot/daily_report.py makes it)."""
+"""`waooaw report daily`: the day's report as Markdown and charts, and optionally its GitHub issue
+(bot/daily_report.py makes it)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -36,6 +36,9 @@ from starlette.concurrency import run_in_threadpool
 from agents import tokens
 from agents.store.db import Store
 from bot.settings import Settings
+
+if TYPE_CHECKING:  # the reports (and matplotlib) load when a report is asked for
+    from agents.reports.model import DailyReport
 
 LIST_DAYS = 30
 LIST_DAYS_MAX = 90
@@ -134,7 +137,7 @@ def _day(value: str, zone: ZoneInfo) -> date:
         raise HTTPException(400, str(exc)) from None
 
 
-def _build(request: Request, day: str, access: ReportAccess):  # type: ignore[no-untyped-def]
+def _build(request: Request, day: str, access: ReportAccess) -> DailyReport:
     from agents.reports import build_daily_report
 
     settings: Settings = request.app.state.platform.settings

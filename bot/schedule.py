@@ -90,7 +90,7 @@ async def run_every(
                 started = utcnow()
                 await job(lease)
                 await asyncio.to_thread(leases.done, lease, started)
-        except Exception:  # noqa: BLE001 - one failed run must not end the schedule
+        except Exception:  # one failed run must not end the schedule
             log.exception("schedule.run_failed", job=name)
         try:
             await asyncio.wait_for(stop.wait(), timeout=interval.total_seconds())

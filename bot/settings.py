@@ -200,7 +200,7 @@ def cli_settings() -> Settings:
 
     Only the command line reads `.env`: an app or a test building `Settings()` sees the environment alone.
     """
-    return Settings(_env_file=ENV_FILE)  # type: ignore[call-arg]
+    return Settings(_env_file=ENV_FILE)
 
 
 def command_settings() -> Settings:

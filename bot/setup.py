@@ -282,8 +282,9 @@ class ManifestFlow:
             return 500, "Not saved", f"<p>{html.escape(self.failure)}</p>"
         install = install_url(self.app)
         return 200, "Registered", (
-            f"<p>The GitHub App <strong>{html.escape(self.app.name)}</strong> is registered and its credentials are "
-            f"in <code>{html.escape(str(self.env_file))}</code>. You can close this page.</p>"
+            f"<p>The GitHub App <strong>{html.escape(self.app.name)}</strong> is registered "
+            f"and its credentials are in <code>{html.escape(str(self.env_file))}</code>. "
+            "You can close this page.</p>"
             f'<p><a href="{html.escape(install)}">Install it on your repositories</a>.</p>'
         )
 
@@ -311,7 +312,7 @@ async def trade_code(api_url: str, code: str) -> RegisteredApp:
     github = GitHub(UnauthAuthStrategy(), base_url=api_url, user_agent=USER_AGENT, timeout=30.0, auto_retry=False,
                     http_cache=False)
     app = (await github.rest.apps.async_create_from_manifest(code)).parsed_data
-    owner = getattr(app.owner, "login", None) or getattr(app.owner, "slug", "")  # a user or an enterprise
+    owner = getattr(app.owner, "login", None) or getattr(app.owner, "slug", None) or ""  # a user or an enterprise
     slug = re.sub(r"[^a-z0-9-]+", "-", (app.slug or str(app.id)).lower())  # it names the key's file
     return RegisteredApp(
         id=app.id, slug=slug, name=app.name, owner=owner, html_url=app.html_url, client_id=app.client_id,

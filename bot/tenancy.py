@@ -44,6 +44,7 @@ def apply(session: Session, event: Event) -> None:
         .on_conflict_do_nothing(index_elements=["id"])
     )
     row = session.get(Installation, installation["id"], with_for_update=True)
+    assert row is not None  # inserted above if it was missing
     account = installation.get("account") or {}
     row.account = account.get("login") or row.account
     row.account_id = account.get("id") if isinstance(account.get("id"), int) else row.account_id
@@ -67,7 +68,8 @@ def ids_refused(row: Installation, repo: str, repository_id: int, owner_id: int)
     name; None if it is, or as far as the installation knows (ids it has not recorded)."""
     recorded = row.repo_ids.get(repo)
     if recorded is not None and recorded != repository_id:
-        return f"{repo} has repository id {repository_id}, but the WAOOAW App was installed on the {repo} with id {recorded}"
+        return (f"{repo} has repository id {repository_id}, "
+                f"but the WAOOAW App was installed on the {repo} with id {recorded}")
     if row.account_id is not None and row.account_id != owner_id:
         return (f"{repo} belongs to the account with id {owner_id}, but the WAOOAW App was installed on "
                 f"the account {row.account} with id {row.account_id}")  # fmt: skip

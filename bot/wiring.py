@@ -148,7 +148,8 @@ def make_bus(settings: Settings) -> EventBus:
 
 
 def make_publisher(store: Store | None, clients: GitHubClients | None) -> Publisher:
-    """GitHubPublisher with credentials (clients), remembering what it published in `store`; DryRunPublisher without any."""
+    """GitHubPublisher with credentials (clients), remembering what it published in `store`;
+    DryRunPublisher without any."""
     if clients is None:
         return DryRunPublisher()
     if store is None:

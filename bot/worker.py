@@ -127,7 +127,7 @@ class Worker:
             except TimeoutError:
                 try:
                     await self.recover()
-                except Exception:  # noqa: BLE001 - a failed sweep is tried again next period
+                except Exception:  # a failed sweep is tried again next period
                     log.exception("worker.sweep_failed")
 
     async def handle(self, message: BusMessage) -> None:
@@ -192,6 +192,7 @@ class Worker:
             if not rows:
                 log.warning("worker.unknown_delivery", delivery=message.delivery_id)
                 return None
+            installation_status: str | None  # outer-joined: None for an installation we have not heard of
             delivery_id, name, body, status, received_at, repo, installation_id, installation_status, _ = rows[0]
             if status in FINISHED:
                 return None
@@ -253,7 +254,7 @@ class Worker:
             result = AgentResult(agent_class.name, "ok")
         except TimeoutError:
             result = AgentResult(agent_class.name, "timeout", f"no result within {self.settings.agent_timeout:g} s")
-        except Exception as exc:  # noqa: BLE001 - isolate: record it, let the bus retry
+        except Exception as exc:  # isolate: record it, let the bus retry
             if (limited := _rate_limited(exc)) is not None:
                 log.info("worker.agent_deferred", agent=agent_class.name, delivery=event.delivery_id,
                          retry_after=round(limited.retry_after, 1))

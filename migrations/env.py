@@ -1,7 +1,7 @@
 """Alembic environment: runs on the connection `Store.upgrade` hands over, or on the URL."""
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
 
 import agents.context.models  # noqa: F401  (its tables join Base.metadata on import)
 from agents.store.tables import Base
@@ -20,7 +20,7 @@ def run_migrations() -> None:
         _run(conn)
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -55,7 +55,7 @@ def postgres_admin() -> Iterator[Any]:
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - whatever the cause, the message says how to start it
         pytest.fail(
             f"PostgreSQL is not reachable at {PG_URL} ({exc.__class__.__name__}). Start it with:\n"
             "  pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n"
@@ -101,7 +101,7 @@ def redis_url() -> str:
     client = redis.Redis.from_url(REDIS_URL)
     try:
         client.ping()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - whatever the cause, the message says how to start it
         pytest.fail(
             f"Redis is not reachable at {REDIS_URL} ({exc.__class__.__name__}). Start it with:\n"
             '  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no '

@@ -149,7 +149,9 @@ def gitlab(rng: random.Random) -> str:
 
 
 def slack(rng: random.Random) -> str:
-    numbers = lambda n: "-".join(str(rng.randrange(10**11, 10**12)) for _ in range(n))  # noqa: E731
+    def numbers(n: int) -> str:
+        return "-".join(str(rng.randrange(10**11, 10**12)) for _ in range(n))
+
     return rng.choice(
         [
             "xoxb-" + numbers(2) + "-" + chars(rng, ALNUM, 24),

@@ -145,7 +145,8 @@ def watch(store: Store, redis_url: str, *, prefix: str = DEFAULT_PREFIX) -> Late
     """Give `store` its cache (once per store): the versions written through it are published there."""
     info = dict(store.sessions.kw.get("info") or {})
     if _CACHE in info:
-        return info[_CACHE]
+        kept: LatestVersionCache = info[_CACHE]
+        return kept
     cache = info[_CACHE] = LatestVersionCache(redis_url, prefix=prefix)
     store.sessions.configure(info=info)
     return cache

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, exists, select, update
+from sqlalchemy import ColumnElement, CursorResult, exists, select, update
 from sqlalchemy.orm import Session, aliased
 
 from agents.context.errors import Conflict
@@ -144,10 +144,11 @@ def is_head() -> ColumnElement[bool]:
 
 def claim_handoff(session: Session, handoff_id: int, *, claimed_by: str, now: datetime) -> bool:
     """Mark the handoff claimed if nobody has: True for the one caller that did, False for every later one."""
-    claimed = session.execute(
+    # an UPDATE's result is a CursorResult (its rowcount); Session.execute is typed for any statement
+    claimed = cast(CursorResult[Any], session.execute(
         update(Handoff)
         .where(Handoff.id == handoff_id, Handoff.claimed_at.is_(None))
         .values(claimed_at=now, claimed_by=claimed_by)
         .execution_options(synchronize_session=False)
-    )
+    ))
     return claimed.rowcount == 1

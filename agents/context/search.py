@@ -12,8 +12,9 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
-from sqlalchemy import ColumnElement, Text, and_, case, cast, func, literal_column, or_, select
+from sqlalchemy import ColumnClause, ColumnElement, Text, and_, case, cast, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from agents.context.documents import ID_MAX
@@ -23,10 +24,10 @@ from agents.context.repository import is_head
 from agents.tokens import Grant
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
-_TEXT_SEARCH_CONFIG = literal_column("'english'::regconfig")  # must equal the index's expression
+_TEXT_SEARCH_CONFIG: ColumnClause[Any] = literal_column("'english'::regconfig")  # must equal the index's expression
 # A \u0000 escape in a JSON text (after an even number of backslashes): PostgreSQL cannot turn it into text.
 _NUL_ESCAPE = r"(^|[^\\])(\\\\)*\\u0000"
-_WHOLE = literal_column("'{}'::text[]")  # json #>> '{}': a JSON string as text
+_WHOLE: ColumnClause[Any] = literal_column("'{}'::text[]")  # json #>> '{}': a JSON string as text
 
 
 @dataclass(frozen=True)

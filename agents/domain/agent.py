@@ -15,7 +15,7 @@ import asyncio
 import re
 from collections.abc import Callable
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
 import structlog
 
@@ -31,6 +31,7 @@ from agents.domain.job import (
     AGENT,
     DEPTHS,
     WORKFLOW,
+    Depth,
     Escalation,
     Job,
     job_id_for,
@@ -187,7 +188,7 @@ class WowDomain(WowAgent):
     def _resume(self, contexts: ContextClient, event: Event, job: Job, n: int, changes: dict[str, Any]) -> list[Output]:
         assert event.repo is not None
         budget = changes.pop("budget_usd", None)
-        cancel = changes["status"] == "closed" and job.by_key(f"esc-{n}").kind == "budget"  # type: ignore[union-attr]
+        cancel = changes["status"] == "closed" and job.by_key(f"esc-{n}").kind == "budget"  # type: ignore[union-attr]  # _parked_job found it open
 
         def change(current: Job) -> Job:
             escalations = [e.model_copy(update=changes) if e.n == n else e for e in current.escalations]
@@ -218,9 +219,10 @@ class WowDomain(WowAgent):
         return Comment(repo=event.repo, issue_number=event.issue_number, body=body, key=f"reply:{event.payload['comment']['id']}")
 
 
-def parse_onboard(command: SlashCommand) -> tuple[str, str]:
+def parse_onboard(command: SlashCommand) -> tuple[str, Depth]:
     """`/onboard-domain Digital Marketing --depth quick` → ("Digital Marketing", "quick")."""
-    words, depth = [], "standard"
+    words: list[str] = []
+    depth: Depth = "standard"
     args = list(command.args)
     while args:
         word = args.pop(0)
@@ -228,7 +230,7 @@ def parse_onboard(command: SlashCommand) -> tuple[str, str]:
             value = word.split("=", 1)[1] if "=" in word else (args.pop(0) if args else "")
             if value not in DEPTHS:
                 raise ValueError(f"`--depth` takes quick, standard or deep, not {md.code(value) if value else '(nothing)'}.")
-            depth = value
+            depth = cast(Depth, value)  # one of DEPTHS' keys, checked above
         elif word.startswith("--"):
             raise ValueError(f"{md.code(word)} is not an option of /onboard-domain.")
         else:
@@ -302,7 +304,8 @@ def _parked_job(contexts: ContextClient, event: Event) -> tuple[Job, int] | None
     the issue the job was started in."""
     found = _escalation_of(event)
     if found is not None:
-        record = contexts.get(event.repo, AGENT, found[0])  # type: ignore[arg-type]
+        assert event.repo is not None  # an issue comment's event names its repository
+        record = contexts.get(event.repo, AGENT, found[0])
         if record is not None:
             job = Job.model_validate(record.data)
             escalation = job.by_key(f"esc-{found[1]}")

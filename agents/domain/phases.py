@@ -4,8 +4,9 @@ A phase is a sequence of groups; the agents of one group work in parallel on wha
 earlier groups handed on. Three phases have a rule after their groups: `quality`
 loops QA and Critique with revisions, `validation` gates on skill confidence, and
 `publication` writes the spec. `batchable` phases may go through the Message Batches API
-(half price) when the deployment turns it on: nobody is waiting on them step by step. A step is one agent's answer in one place of the
-table, named by a key that stays the same across runs, which is what makes resume exact.
+(half price) when the deployment turns it on: nobody is waiting on them step by step.
+A step is one agent's answer in one place of the table, named by a key that stays the same
+across runs, which is what makes resume exact.
 """
 
 from __future__ import annotations

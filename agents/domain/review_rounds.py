@@ -38,4 +38,7 @@ def review_extra(round_no: int, previous: list[d.ReviewItem]) -> str:
 def revision_extra(round_no: int, owner: str, current: dict[str, Step], items: list[d.ReviewItem]) -> str:
     listed = "\n".join(f"- `{i.id}`: {i.problem}" for i in items)
     mine = json.dumps(current[owner].deliverable, indent=1, sort_keys=True, ensure_ascii=False)
-    return f"Revision round {round_no}. Revise your deliverable to settle these review items:\n{listed}\n\nYour current deliverable:\n{untrusted(mine)}"
+    return (
+        f"Revision round {round_no}. Revise your deliverable to settle these review items:\n{listed}\n\n"
+        f"Your current deliverable:\n{untrusted(mine)}"
+    )

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from agents.context.client import Context, ContextClient
+from agents.context.client import ContextClient
+from agents.context.client_values import Context
 from agents.context.repository import StaleContext
 from agents.domain import deliverables as d
 from agents.domain import tracking
@@ -147,7 +148,7 @@ class CoeRunner:
     async def _walk(self) -> tuple[DomainSpec, dict[str, str]]:
         """Every phase, then the pull request; every step committed is in the ledger when it returns or raises."""
         try:
-            for phase, following in zip(PHASES, (*PHASES[1:], None)):
+            for phase, following in zip(PHASES, (*PHASES[1:], None), strict=True):
                 await self._run_phase(phase, following)
             spec = self._spec()
             written = files(spec)
@@ -375,7 +376,8 @@ class CoeRunner:
             for tool in component.get("tools", []):
                 if tool.lower() not in tools:
                     items.append({"id": item_id("unknown-tool", component["name"], tool), "owner": "component-mapper",
-                                  "problem": f"component {component['name']!r} uses tool {tool!r}, which is not in the tools list"})  # fmt: skip
+                                  "problem": f"component {component['name']!r} uses tool {tool!r}, "
+                                             "which is not in the tools list"})  # fmt: skip
         return items
 
     def _confidence_gate(self, phase: Phase) -> None:
@@ -402,7 +404,7 @@ class CoeRunner:
 
     def _escalate(self, kind: str, step: str, question: str, evidence: list[str], items: list[str] | None = None) -> Escalation:
         escalation = Escalation(n=len(self.job.escalations) + 1, kind=kind, step=step, question=question,
-                                evidence=evidence, items=items or [])  # type: ignore[arg-type]  # fmt: skip
+                                evidence=evidence, items=items or [])  # fmt: skip
         self.job.escalations.append(escalation)
         return escalation
 

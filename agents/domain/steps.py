@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agents.context.client import Context
+from agents.context.client_values import Context
 from agents.ledger import Entry
 
 

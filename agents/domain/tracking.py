@@ -8,6 +8,8 @@ through agents.markdown.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from agents import markdown as md
 from agents.domain.job import WORKFLOW, Escalation, Job
 from agents.domain.phases import PHASES
@@ -79,7 +81,7 @@ def escalation_issue(job: Job, escalation: Escalation) -> IssueReport:
         *[f"- {md.text(line)}" for line in escalation.evidence], "", how, "",
         f"Asked at step `{escalation.step}`. Only people with write access can answer.",
     ])  # fmt: skip
-    state = "open" if escalation.status == "open" else "closed"
+    state: Literal["open", "closed"] = "open" if escalation.status == "open" else "closed"
     return IssueReport(
         repo=job.repo, title=f"WowDomain needs a human: {job.domain} ({escalation.kind})", body=body,
         key=f"{job.id}:{escalation.key}", labels=(NEEDS_HUMAN,), state=state,
@@ -89,7 +91,8 @@ def escalation_issue(job: Job, escalation: Escalation) -> IssueReport:
 def pull_request_body(job: Job, spec: DomainSpec) -> str:
     f = spec.figures
     return "\n".join([
-        f"The WowDomain CoE wrote the **{md.text(spec.domain)}** domain specification (job `{job.id}`, depth `{job.depth}`"
+        f"The WowDomain CoE wrote the **{md.text(spec.domain)}** domain specification "
+        f"(job `{job.id}`, depth `{job.depth}`"
         + (f", asked in #{job.issue_number}" if job.issue_number else "") + ").",
         "", md.text(spec.summary), "",
         "| figure | value |", "|---|---|",

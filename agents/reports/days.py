@@ -48,7 +48,8 @@ EARLIEST_DAY = date(1970, 1, 1)
 
 
 def parse_day(value: str, tz: str | ZoneInfo = "UTC", now: datetime | None = None) -> date:
-    """`today`, `yesterday` (in the report's time zone) or YYYY-MM-DD from EARLIEST_DAY on; never a day still to come."""
+    """`today`, `yesterday` (in the report's time zone) or YYYY-MM-DD from EARLIEST_DAY on;
+    never a day still to come."""
     zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
     today = (now or datetime.now(timezone.utc)).astimezone(zone).date()
     if value == "today":

@@ -10,6 +10,7 @@ renderer says "no data yet" for it.
 
 from __future__ import annotations
 
+import datetime
 from datetime import date
 
 from pydantic import BaseModel, Field
@@ -219,7 +220,7 @@ class DailyReport(BaseModel):
     audit: list[Count] = Field(default_factory=list)
     links: list[Link] = Field(default_factory=list)
     series: list[DaySeries] = Field(default_factory=list)  # SERIES_DAYS days, oldest first, ending on `date`
-    first_day: date | None = None  # the day of the oldest delivery or decision: how far back a trend can go
+    first_day: datetime.date | None = None  # the day of the oldest delivery or decision: how far back a trend can go
     notes: list[str] = Field(default_factory=list)  # what is missing or partial
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
@@ -12,6 +12,9 @@ from sqlalchemy.orm import Session
 from agents.reports.days import ReportDay
 from agents.reports.model import SERIES_DAYS
 from agents.store.tables import AgentRun, Decision, InboxRecord, Installation
+
+# a scoped query keeps its columns' types
+Columns = TypeVarTuple("Columns")
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class ScopedQueries:
 
     # -- scope filters (no filter for an operator's report over every installation)
 
-    def _inbox_scope(self, query: Select[Any]) -> Select[Any]:
+    def _inbox_scope(self, query: Select[*Columns]) -> Select[*Columns]:
         if self.scope.installation_id is None:
             return query
         return query.where(InboxRecord.installation_id == self.scope.installation_id)
@@ -61,12 +64,12 @@ class ScopedQueries:
         mine = select(InboxRecord.delivery_id).where(InboxRecord.installation_id == self.scope.installation_id)
         return query.where(AgentRun.delivery_id.in_(mine))
 
-    def _repo_scope(self, query: Select[Any], column: Any) -> Select[Any]:
+    def _repo_scope(self, query: Select[*Columns], column: Any) -> Select[*Columns]:
         if self.scope.installation_id is None:
             return query
         return query.where(column.in_(self.scope.repos))
 
-    def _installation_scope(self, query: Select[Any], column: Any) -> Select[Any]:
+    def _installation_scope(self, query: Select[*Columns], column: Any) -> Select[*Columns]:
         if self.scope.installation_id is None:
             return query
         return query.where(column == self.scope.installation_id)

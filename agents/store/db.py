@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,7 +34,7 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the web process record deliveries while the worker reads them.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -42,7 +43,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
-def dialect_insert(dialect: str, table):  # type: ignore[no-untyped-def]
+def dialect_insert(dialect: str, table: type[Any] | Table) -> postgresql.Insert | sqlite.Insert:
     """INSERT with the dialect's ON CONFLICT support (both dialects we run have it)."""
     return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
@@ -55,7 +56,7 @@ class Store:
         self.engine = make_engine(self.url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
-    def insert(self, table):  # type: ignore[no-untyped-def]
+    def insert(self, table: type[Any] | Table) -> postgresql.Insert | sqlite.Insert:
         return dialect_insert(self.engine.dialect.name, table)
 
     @contextmanager

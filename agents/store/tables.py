@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     JSON,
     BigInteger,
     Boolean,
@@ -28,6 +29,13 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def declared_length(column: ColumnElement[Any]) -> int:
+    """The length a String column was declared with: what a value must fit before it is written."""
+    if not isinstance(column.type, String) or column.type.length is None:
+        raise TypeError(f"{column} has no declared length")
+    return column.type.length
 
 
 class Base(DeclarativeBase):

@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
@@ -44,7 +44,7 @@ log = structlog.get_logger(__name__)
 CHECK_NAME = "WowVision"
 VISION_VERBS = ("recheck", "pause", "resume", "explain", "ignore")
 ACTING = frozenset({"recheck", "pause", "resume", "ignore"})
-LEVEL = {"error": "failure", "warning": "warning", "notice": "notice"}
+LEVEL: dict[str, Literal["failure", "warning", "notice"]] = {"error": "failure", "warning": "warning", "notice": "notice"}
 NULL_SHA = "0" * 40
 
 
@@ -183,7 +183,7 @@ class WowVisionPrime(WowAgent):
         current = {f.fingerprint: _remember(f) for f in result.findings}
         fixed = [item for fp, item in previous.items() if fp not in current]
         outputs: list[Output] = [_check_run(repo, head_sha, result)]
-        inline = []
+        inline: list[InlineComment] = []
         for finding in result.findings:
             spot = inline_anchor(diff, finding)
             if finding.fingerprint in posted or spot is None or len(inline) >= config.max_inline_comments:
@@ -192,8 +192,9 @@ class WowVisionPrime(WowAgent):
             posted.add(finding.fingerprint)
         review_key = f"pr-{number}"
         if inline:
-            event = "REQUEST_CHANGES" if config.review == "REQUEST_CHANGES" and result.failed else "COMMENT"
-            body = f"WowVision: {len(inline)} new finding{'s' if len(inline) != 1 else ''} at {head_sha[:7]}; the summary comment has them all."
+            event: Literal["REQUEST_CHANGES", "COMMENT"] = "REQUEST_CHANGES" if config.review == "REQUEST_CHANGES" and result.failed else "COMMENT"
+            body = (f"WowVision: {len(inline)} new finding{'s' if len(inline) != 1 else ''} at {head_sha[:7]}; "
+                    "the summary comment has them all.")
             outputs.append(
                 Review(repo, number, head_sha, body, key=review_key, event=event, comments=tuple(inline))
             )
@@ -248,7 +249,7 @@ class WowVisionPrime(WowAgent):
         outputs: list[Output] = []
         for rule in sorted(changed_rules):
             items = open_by_rule[rule]
-            state = "open" if items else "closed"
+            state: Literal["open", "closed"] = "open" if items else "closed"
             body = (
                 _rule_issue(rule, items, after)
                 if items
@@ -317,8 +318,8 @@ class WowVisionPrime(WowAgent):
         self.context["suppressions"] = suppressions
         await asyncio.to_thread(_audit_ignore, self.env.store, event, rule.id, reason)
         return reply(
-            f"{md.code(rule.id)} is no longer applied on this repository (by @{event.sender_login}: {md.text(reason)}). "
-            "It shows in `/waooaw status`."
+            f"{md.code(rule.id)} is no longer applied on this repository "
+            f"(by @{event.sender_login}: {md.text(reason)}). It shows in `/waooaw status`."
         )
 
 
@@ -364,7 +365,7 @@ async def _load_rules(reader: RepoReader, repo: str, ref: str) -> tuple[RepoConf
             config = extend(parse_config(org_text, f"{config.extends}:{CONFIG_PATH}"), config)
         pack_files = [p for p in config.packs if p.endswith((".yml", ".yaml"))]
         contents = dict(
-            zip(pack_files, await asyncio.gather(*(reader.file_at(repo, ref, p.lstrip("/")) for p in pack_files)))
+            zip(pack_files, await asyncio.gather(*(reader.file_at(repo, ref, p.lstrip("/")) for p in pack_files)), strict=True)
         )
         return config, resolve_packs(config, lambda path: contents.get(path) or contents.get("/" + path))
     except SourceError as error:
@@ -423,7 +424,7 @@ async def _review(
             return result
         keys = sorted(wanted)
         wanted.clear()
-        contents.update(zip(keys, await asyncio.gather(*(reader.file_at(repo, ref, path) for ref, path in keys))))
+        contents.update(zip(keys, await asyncio.gather(*(reader.file_at(repo, ref, path) for ref, path in keys)), strict=True))
 
 
 def _record_findings(store: Store, event: Event, result: ReviewResult) -> None:
@@ -471,7 +472,7 @@ def _check_run(repo: str, head_sha: str, result: ReviewResult) -> CheckRun:
             LEVEL[f.severity],
             f.message + (f"\n{f.hint}" if f.hint else ""),
             title=f.rule,
-        )  # type: ignore[arg-type]
+        )
         for f in result.findings
         if f.path is not None and f.line is not None
     )
@@ -489,7 +490,8 @@ def _summary(result: ReviewResult, fixed: list[dict[str, Any]], head_sha: str) -
         text += (
             "\n**Fixed since the last review**\n\n"
             + "\n".join(
-                f"- ~~{md.code(item['rule'])} {md.code(location(item['path'], item['line']))} — {md.prose(item['message'])}~~"
+                f"- ~~{md.code(item['rule'])} {md.code(location(item['path'], item['line']))} — "
+                f"{md.prose(item['message'])}~~"
                 for item in fixed
             )
             + "\n"

@@ -63,7 +63,8 @@ class LadderRung:
                     llm_request=LLMRequest(
                         system=SYSTEM,
                         schema=LlmVerdict,
-                        instructions=f"Rule: {item.rule.instruction}\nThe hunk of {item.path}, lines {item.start}-{item.end}:",
+                        instructions=f"Rule: {item.rule.instruction}\n"
+                        f"The hunk of {item.path}, lines {item.start}-{item.end}:",
                         max_tokens=2048,
                     ),
                 )
@@ -88,5 +89,5 @@ def _finding(item: LlmItem, verdict: LlmVerdict, rung: str) -> Finding:
         message=item.rule.message,
         hint=item.rule.hint,
         fingerprint=fingerprint(item.rule.id, item.path, item.text),
-        rung=rung,  # type: ignore[arg-type]
+        rung=rung,  # type: ignore[arg-type]  # only settled decisions get here, never "skipped"
     )

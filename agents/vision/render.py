@@ -3,7 +3,7 @@ Actions log) or JSON-ready data. SARIF is `agents.vision.sarif`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from agents import markdown as md
@@ -12,6 +12,8 @@ from agents.vision.findings import Finding, Skipped, Summary
 
 _COLOURS = {"error": "\x1b[1;31m", "warning": "\x1b[33m", "notice": "\x1b[36m", "dim": "\x1b[2m", "bold": "\x1b[1m"}
 _RESET = "\x1b[0m"
+# (text, style) -> the text, in that style's colours when the output is a terminal
+Paint = Callable[[str, str], str]
 _MARKDOWN_SEVERITY = {"error": "🔴 error", "warning": "🟠 warning", "notice": "🔵 notice"}
 # What GitHub's runner decodes in a workflow command: the message, and its properties too.
 _COMMAND_DATA = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A"})
@@ -73,7 +75,7 @@ def _loc(found: Finding) -> str:
     return location(found.path, found.line, found.end_line)
 
 
-def _text_skipped(skipped: Sequence[Skipped], paint: Any) -> list[str]:
+def _text_skipped(skipped: Sequence[Skipped], paint: Paint) -> list[str]:
     lines = [paint(f"skipped ({len(skipped)}), not passed:", "bold")]
     shown = skipped[:_SKIPPED_SHOWN]
     places = [location(item.path, item.line, item.end_line) for item in shown]
@@ -95,7 +97,7 @@ def counts(summary: Summary) -> str:
     )
 
 
-def _totals(result: ReviewResult, paint: Any, range_label: str) -> str:
+def _totals(result: ReviewResult, paint: Paint, range_label: str) -> str:
     summary = result.summary
     reviewed = f"{md.plural(summary.files_reviewed, 'file')} reviewed with {md.plural(summary.rules, 'rule')}"
     tail = f" · {range_label}" if range_label else ""

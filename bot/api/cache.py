@@ -101,9 +101,12 @@ class LatestReader:
 
     async def finish(self, mark: Mark | None, row: ContextVersion | None) -> None:
         """Publish a write's new version (if it made one) and leave the writers in flight (if marked)."""
-        if mark is None and row is None:
+        if mark is not None:
+            key = mark.key
+        elif row is not None:
+            key = ContextKey(row.installation_id, row.repo, row.agent, row.scope)
+        else:
             return
-        key = mark.key if mark is not None else ContextKey(row.installation_id, row.repo, row.agent, row.scope)
         entry = cache_key(self.prefix, key)
         version = [] if row is None else [row.id, row.version, encode(row), ENTRY_TTL_MS]
         try:

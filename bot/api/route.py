@@ -58,7 +58,7 @@ def gated_route(gate: Gate) -> type[APIRoute]:
     class GatedRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handle = super().get_route_handler()
-            has_body = bool(self.methods & {"POST", "PUT", "PATCH"})
+            has_body = bool((self.methods or set()) & {"POST", "PUT", "PATCH"})
 
             async def gated(request: Request) -> Response:
                 try:

@@ -20,7 +20,7 @@ from bot.usage import UsageError
 SAMPLE = Path(__file__).with_name("sample")
 REPO = "waooaw-demo/sample-shop"  # what the sample stands for on GitHub
 INSTALLATION_ID = 1
-MAINTAINER = {"login": "demo-maintainer", "id": 1001, "type": "User"}
+MAINTAINER: dict[str, Any] = {"login": "demo-maintainer", "id": 1001, "type": "User"}
 BASE_BRANCH, HEAD_BRANCH = "main", "add-discounts"
 # Commits made the same way whatever the user's git config says: no signing, no hooks.
 _CLEAN = ("-c", "user.name=WAOOAW demo", "-c", "user.email=demo@waooaw.invalid", "-c", "commit.gpgsign=false",

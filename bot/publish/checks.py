@@ -56,14 +56,14 @@ class CheckRunPublishing(PublishingBase):
 
         if run_id is None:
             first = batches.pop(0)
-            status = final if not batches else {"status": "in_progress"}
-            run = (await github.rest.checks.async_create(
+            status: dict[str, Any] = final if not batches else {"status": "in_progress"}
+            run = (await github.rest.checks.async_create(  # type: ignore[call-overload]  # output: githubkit's TypedDict, ours a plain dict
                 owner, name, name=output.name, head_sha=output.head_sha, external_id=external_id,
                 output=output_with(first), **status,
             )).parsed_data
         for index, batch in enumerate(batches):
             status = final if index == len(batches) - 1 else {}
-            run = (await github.rest.checks.async_update(
+            run = (await github.rest.checks.async_update(  # type: ignore[call-overload]  # output: githubkit's TypedDict, ours a plain dict
                 owner, name, run_id if run_id is not None else run.id, output=output_with(batch), **status
             )).parsed_data
         await self._save(key, agent, output.kind, event, github_id=run.id, url=run.html_url, digest=digest)
@@ -72,7 +72,7 @@ class CheckRunPublishing(PublishingBase):
     async def _find_check_run(self, github: GitHub[Any], owner: str, name: str, output: CheckRun,
                               external_id: str) -> int | None:
         # Only our App's runs: another App on the repo may use the same name and external id.
-        mine = {"app_id": self.clients.app_id} if self.clients.app_id is not None else {}
+        mine: dict[str, Any] = {"app_id": self.clients.app_id} if self.clients.app_id is not None else {}
         response = await github.rest.checks.async_list_for_ref(
             owner, name, output.head_sha, check_name=output.name, filter_="all", per_page=100, **mine)
         for run in response.parsed_data.check_runs:

@@ -50,7 +50,7 @@ class CommentPublishing(PublishingBase):
             raise
 
     async def _find_comment(self, github: GitHub[Any], owner: str, name: str, number: int, hidden: str) -> Any:
-        async for comment in github.rest.paginate(
+        async for comment in github.rest.paginate(  # type: ignore[var-annotated]  # paginate cannot infer from githubkit's overloads
             github.rest.issues.async_list_comments, owner=owner, repo=name, issue_number=number, per_page=100
         ):
             if carries(comment.body, hidden) and await self._ours(github, comment):

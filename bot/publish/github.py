@@ -41,7 +41,9 @@ class GitHubPublisher(CheckRunPublishing, CommentPublishing, DispatchPublishing,
 
     async def publish(self, agent: str, outputs: Sequence[Output], event: Event) -> list[Published]:
         """Publish every output; if some fail, the others still go out and PublishError says which."""
-        github = self.clients.for_installation(event.installation_id) if outputs else None
+        if not outputs:
+            return []
+        github = self.clients.for_installation(event.installation_id)
         errors: list[tuple[Output, BaseException]] = []
         published: list[Published] = []
         for output in outputs:

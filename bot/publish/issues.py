@@ -64,8 +64,9 @@ class IssuePublishing(PublishingBase):
                 if state == "closed":
                     log.info("publish.issue_close_skipped", kind=kind, key=key, reason="no such issue")
                     return None, None
+                optional: dict[str, Any] = {"labels": labels} if labels else {}
                 issue = (await github.rest.issues.async_create(
-                    owner, name, title=title, body=full_body, **({"labels": labels} if labels else {})
+                    owner, name, title=title, body=full_body, **optional
                 )).parsed_data
         await self._save(record_key, agent, kind, event, github_id=issue.number, url=issue.html_url, digest=digest)
         return issue.number, issue.html_url

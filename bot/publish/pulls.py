@@ -67,7 +67,7 @@ class PullRequestPublishing(PublishingBase):
             await github.rest.git.async_create_ref(owner, name, ref=f"refs/heads/{branch}", sha=base_sha)
         except Exception as exc:
             # Another worker created it between our look and our create: it exists, which is all we need.
-            if status_of(exc) != 422 or "already exists" not in exc.response.text:  # type: ignore[attr-defined]
+            if status_of(exc) != 422 or "already exists" not in exc.response.text:  # type: ignore[attr-defined]  # a 422: RequestFailed
                 raise
 
     async def _commit_file(self, github: GitHub[Any], owner: str, name: str, branch: str, path: str,
@@ -83,16 +83,17 @@ class PullRequestPublishing(PublishingBase):
             raise ValueError(f"{path} is a directory on {owner}/{name}@{branch}, not a file")
         if current is not None and current.sha == blob_sha(content):
             return
+        optional: dict[str, Any] = {"sha": current.sha} if current is not None else {}
         await github.rest.repos.async_create_or_update_file_contents(
-            owner, name, path, message=message, content=base64.b64encode(content).decode(), branch=branch,
-            **({"sha": current.sha} if current is not None else {}),
+            owner, name, path, message=message, content=base64.b64encode(content).decode(), branch=branch, **optional,
         )
 
     async def _find_pull(self, github: GitHub[Any], owner: str, name: str, branch: str, hidden: str) -> Any:
         """The open PR from `branch`: ours (marker) first, else any — the branch is ours either way."""
         pulls = (await github.rest.pulls.async_list(owner, name, head=f"{owner}:{branch}", state="open",
                                                     per_page=100)).parsed_data
-        return next((p for p in pulls if carries(p.body, hidden)), pulls[0] if pulls else None)
+        # githubkit annotates it `list[...]` inside a class with a method named `list`, which mypy resolves to that
+        return next((p for p in pulls if carries(p.body, hidden)), pulls[0] if pulls else None)  # type: ignore[attr-defined, index]
 
     async def _create_pull(self, github: GitHub[Any], owner: str, name: str, output: PullRequest, base: str,
                            body: str, hidden: str) -> Any:

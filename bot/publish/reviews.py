@@ -78,7 +78,7 @@ class ReviewPublishing(PublishingBase):
         if (record := await self._load(record_key)) is not None:
             return record.where
         review, leftovers = None, []
-        async for existing in github.rest.paginate(
+        async for existing in github.rest.paginate(  # type: ignore[var-annotated]  # paginate cannot infer from githubkit's overloads
             github.rest.pulls.async_list_reviews, owner=owner, repo=name, pull_number=output.pr_number, per_page=100
         ):
             if existing.commit_id != output.commit_sha or not carries(existing.body, hidden):
@@ -119,7 +119,7 @@ class ReviewPublishing(PublishingBase):
         """The review with `inline` on the diff; its other comments are listed in the body."""
         moved = [c for c in output.comments if c not in inline]
         body = with_marker(output.body + (_unanchored(moved) if moved else ""), hidden)
-        comments = {"comments": [_inline(c) for c in inline]} if inline else {}
+        comments: dict[str, Any] = {"comments": [_inline(c) for c in inline]} if inline else {}
         return (await github.rest.pulls.async_create_review(
             owner, name, output.pr_number, commit_id=output.commit_sha, body=body, event=output.event, **comments,
         )).parsed_data
@@ -165,7 +165,7 @@ class ReviewPublishing(PublishingBase):
         # Nothing is recorded: a review's state on GitHub says whether it is dismissed already.
         owner, name = split_repo(output.repo)
         hidden = marker(agent, Review.kind, output.review_key)
-        stale = [
+        stale = [  # type: ignore[var-annotated]  # paginate cannot infer from githubkit's overloads
             review.id
             async for review in github.rest.paginate(
                 github.rest.pulls.async_list_reviews, owner=owner, repo=name, pull_number=output.pr_number, per_page=100

@@ -1,7 +1,7 @@
 """platform tables
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23 17:53:13.425661
 """
 from alembic import op

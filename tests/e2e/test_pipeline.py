@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from agents.store.db import Store
 from agents.store.tables import AgentRun, InboxRecord
-from tests.conftest import fixture_path, load_payload, postgres_schema_url
+from tests.conftest import fixture_path, load_payload
 from tests.e2e.conftest import wait_until
 from tests.helpers import signed_headers
 

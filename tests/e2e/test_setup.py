@@ -221,7 +221,10 @@ def test_setup_for_an_organisation_asks_for_the_webhook_and_replaces_credentials
     fake_github: FakeGitHub, setup, tmp_path: Path
 ) -> None:
     env = clean_env(fake_github.url)
-    before = 'WAOOAW_LOG_LEVEL=DEBUG\nGITHUB_APP_ID=1\nGITHUB_APP_PRIVATE_KEY="-----BEGIN KEY-----\nold\n-----END KEY-----"\n'
+    before = (
+        'WAOOAW_LOG_LEVEL=DEBUG\nGITHUB_APP_ID=1\n'
+        'GITHUB_APP_PRIVATE_KEY="-----BEGIN KEY-----\nold\n-----END KEY-----"\n'
+    )
     (tmp_path / ".env").write_text(before)
     refused = subprocess.run([sys.executable, "-m", "bot.cli", "setup", "--webhook-url", WEBHOOK], env=env,
                              cwd=tmp_path, capture_output=True, text=True, timeout=60)

@@ -275,7 +275,7 @@ def test_a_cached_verdict_answers_only_its_installation_unless_shared_for_public
     with store.reading() as session:
         judged = session.execute(select(Decision.repo, Decision.rung).where(Decision.rung.in_(("llm", "cached")))
                                  .order_by(Decision.id)).all()  # fmt: skip
-    assert [tuple(row) for row in judged] == list(zip((REPO, other), rungs))
+    assert [tuple(row) for row in judged] == list(zip((REPO, other), rungs, strict=True))
 
 
 def test_without_an_api_key_llm_rules_are_reported_skipped_never_passed(world):
@@ -443,7 +443,7 @@ def inert(body: str) -> str:
 
 def test_a_push_on_another_repository_opens_its_own_issues_and_leaves_a_human_one_alone(world):
     fake, deliver = world
-    for (repo, installation), content in ((ACME, MAIN_V1), (GLOBEX, MAIN_V1)):
+    for (repo, _installation), content in ((ACME, MAIN_V1), (GLOBEX, MAIN_V1)):
         fake.compare_diffs[(repo, BEFORE, AFTER)] = new_file_diff("app/main.py", content)
         fake.files[(repo, AFTER, "app/main.py")] = content.encode()
     fake.compare_diffs[(GLOBEX[0], AFTER, CLEAN)] = new_file_diff("app/main.py", "import os\n")

@@ -156,7 +156,7 @@ def new_files_diff(files: dict[str, str]) -> str:
     for path, content in files.items():
         lines = content.splitlines()
         out.append(f"diff --git a/{path} b/{path}\nnew file mode 100644\nindex 0000000..1111111\n"
-                   f"--- /dev/null\n+++ b/{path}\n@@ -0,0 +1,{len(lines)} @@\n" + "".join(f"+{l}\n" for l in lines))
+                   f"--- /dev/null\n+++ b/{path}\n@@ -0,0 +1,{len(lines)} @@\n" + "".join(f"+{line}\n" for line in lines))
     return "".join(out)
 
 

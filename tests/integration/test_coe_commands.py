@@ -77,7 +77,7 @@ def closed(body: str, author: dict[str, Any], *, number: int = 9, by: dict[str, 
 
 
 def job_of(contexts: DbContextClient, job_id: str) -> Job:
-    return Job.model_validate(contexts.get(REPO, AGENT, job_id).data)  # type: ignore[union-attr]
+    return Job.model_validate(contexts.get(REPO, AGENT, job_id).data)
 
 
 def test_closing_a_question_resumes_the_job_with_the_items_open(world):

@@ -63,7 +63,7 @@ class Harness:
         self.contexts = DbContextClient(store, Grant(1))
         self.fake = fake
         self.publish = Recorder()
-        job = new_job(job_id=job_id, domain="Digital Marketing", depth=depth, repo=REPO,  # type: ignore[arg-type]
+        job = new_job(job_id=job_id, domain="Digital Marketing", depth=depth, repo=REPO,
                       installation_id=1, issue_number=5, requested_by="octocat")  # fmt: skip
         if budget is not None:
             job.budget_usd = budget

@@ -645,7 +645,7 @@ def test_no_request_waits_for_a_thread_to_resolve_its_dependencies(sqlite_store)
     (about 0.3 ms here, more under load). Every dependency of the app's routes must be `async`."""
     app = create_app(make_platform(sqlite_store), secret=TEST_SECRET, run_worker=False)
 
-    def routes(router) -> list[APIRoute]:  # type: ignore[no-untyped-def]
+    def routes(router) -> list[APIRoute]:
         found = []
         for route in router.routes:
             if isinstance(route, APIRoute):
@@ -654,11 +654,11 @@ def test_no_request_waits_for_a_thread_to_resolve_its_dependencies(sqlite_store)
                 found += routes(route.original_router)
         return found
 
-    def sync_calls(dependant) -> list[str]:  # type: ignore[no-untyped-def]
+    def sync_calls(dependant) -> list[str]:
         found = []
         for dependency in dependant.dependencies:
             call = dependency.call
-            if not (inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(getattr(call, "__call__", None))):
+            if not (inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(getattr(call, "__call__", None))):  # noqa: B004 - whether its __call__ is async
                 found.append(getattr(call, "__qualname__", repr(call)))
             found += sync_calls(dependency)
         return found

@@ -90,7 +90,7 @@ def test_an_answer_still_reaches_its_parked_job_after_someone_stored_a_nul_tag(s
         with TestClient(create_app(platform, secret=TEST_SECRET, run_worker=False)) as client:
             assert client.post("/webhooks/github", content=body, headers=signed_headers(body, "issue_comment")).status_code == 202
             asyncio.run(drain(platform))
-    after = Job.model_validate(contexts.get(repo, AGENT, job.id).data)  # type: ignore[union-attr]
+    after = Job.model_validate(contexts.get(repo, AGENT, job.id).data)
     assert after.escalations[0].answer == "Yes." and after.status == "queued"
     assert [dispatch["inputs"]["job"] for dispatch in fake.dispatches] == [job.id]
 

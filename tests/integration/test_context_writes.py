@@ -35,10 +35,10 @@ PATHS = ("loop", "thread")
 
 
 @contextmanager
-def client_on(path: str, store, monkeypatch) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def client_on(path: str, store, monkeypatch) -> Iterator[TestClient]:
     """A client whose PUTs can only take `path`: the other path's write fails the test."""
 
-    def forbidden(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+    def forbidden(*_args, **_kwargs):
         raise AssertionError(f"a PUT took the other write path than {path!r}")
 
     app = api_app(store)
@@ -56,7 +56,7 @@ def put(client: TestClient, token: str, scope: str, data: dict, if_match: str | 
     return client.put(URL.format(scope=scope), json={"data": data, "summary": f"at {data}", "tags": ["t"]}, headers=headers)
 
 
-def written(store, scope: str) -> tuple[list[tuple], list[tuple]]:  # type: ignore[no-untyped-def]
+def written(store, scope: str) -> tuple[list[tuple], list[tuple]]:
     """A scope's versions (each with its parent's version) and audit entries, without ids and times."""
     parent = aliased(ContextVersion)
     with store.reading() as session:
@@ -125,7 +125,7 @@ def test_a_version_number_taken_by_a_concurrent_writer_is_409_not_500(pg_store, 
     assert [(row[0], row[1]) for row in written(pg_store, "race")[0]] == [(1, '{"n": 1}'), (2, '{"by": "the other writer"}')]
 
 
-def wait_for_a_lock_wait(store) -> None:  # type: ignore[no-untyped-def]
+def wait_for_a_lock_wait(store) -> None:
     """Until a backend waits on a lock over context_versions (the PUT blocked on the unique index)."""
     deadline = time.monotonic() + 20
     with store.engine.connect() as connection:
@@ -198,7 +198,7 @@ def test_both_paths_load_the_same_token_records(pg_store):
 def test_a_served_app_loads_tokens_on_its_loop(pg_store, monkeypatch):
     token = issue(pg_store)
 
-    def forbidden(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+    def forbidden(*_args, **_kwargs):
         raise AssertionError("a token was loaded in a thread while the app's loop could")
 
     monkeypatch.setattr(TokenBook, "_read", forbidden)

@@ -122,7 +122,7 @@ class Echo(WowAgent):
     name = "echo"
     wakes_on = ("issue_comment.created",)
 
-    async def execute(self, event):  # type: ignore[no-untyped-def]
+    async def execute(self, event):
         return [Comment(repo=event.repo, issue_number=event.issue_number, body="echo", key="echo")]
 
 

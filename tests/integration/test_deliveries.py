@@ -54,7 +54,10 @@ def wait_until(condition: Callable[[], object], what: str, timeout: float = 20.0
 def test_recovery_redelivers_exactly_the_deliveries_the_inbox_missed(fresh_github, store):
     now = datetime.now(timezone.utc)
     gh = fresh_github
-    hours = lambda n: now - timedelta(hours=n)  # noqa: E731
+
+    def hours(n: int) -> datetime:
+        return now - timedelta(hours=n)
+
     failed = gh.add_hook_delivery("failed", "issues", action="opened", status_code=503, delivered_at=hours(5))
     no_answer = gh.add_hook_delivery("no-answer", "push", status_code=0, delivered_at=hours(4))
     elsewhere_ok = gh.add_hook_delivery("ok-not-ours", "issues", action="closed", delivered_at=hours(3))

@@ -281,7 +281,7 @@ def test_a_row_the_database_refuses_fails_its_own_delivery_and_no_other(store):
     good = [parse_delivery(comment_body("/waooaw help"), event="issue_comment", delivery_id=f"ok-{n}") for n in range(30)]
     # Once the derived columns are fitted no payload makes a row fail; a body no driver can
     # bind stands in for whatever else might, inside a shared INSERT.
-    refused = Delivery(delivery_id="refused", event="issue_comment", payload={}, body=object())  # type: ignore[arg-type]
+    refused = Delivery(delivery_id="refused", event="issue_comment", payload={}, body=object())
     deliveries = [*good[:15], refused, *good[15:], good[0]]
 
     async def scenario():
@@ -349,7 +349,6 @@ class PostgresLink:
 @pytest.fixture(params=["sqlite", "pg"])
 def vanishing_store(request, tmp_path):
     """A migrated store and a function that takes its database away, as a stopped server or a lost disk would."""
-    from sqlalchemy.engine import make_url
 
     from agents.store.db import Store
 

@@ -119,7 +119,7 @@ def test_bad_entries_get_a_4xx_naming_the_field(store):
 # ----------------------------------------------------------------------------- the runner
 
 
-def run(contexts: ContextClient, fake, job_id: str = JOB) -> JobResult:  # type: ignore[no-untyped-def]
+def run(contexts: ContextClient, fake, job_id: str = JOB) -> JobResult:
     async def go() -> JobResult:
         llm = LLMClient("test-key", MODEL, base_url=fake.url)
         try:
@@ -131,7 +131,7 @@ def run(contexts: ContextClient, fake, job_id: str = JOB) -> JobResult:  # type:
 
 
 def queue(contexts: ContextClient, depth: str = "standard", job_id: str = JOB) -> Job:
-    job = new_job(job_id=job_id, domain="Digital Marketing", depth=depth,  # type: ignore[arg-type]
+    job = new_job(job_id=job_id, domain="Digital Marketing", depth=depth,
                   repo=REPO, installation_id=1)  # fmt: skip
     contexts.put(REPO, AGENT, job.id, job.data(), expected_version=None)
     return job
@@ -233,7 +233,7 @@ def test_pruning_an_installation_deletes_its_jobs_ledger_rows(store):
 # ----------------------------------------------------------------------------- the migration
 
 
-def test_the_spend_jobs_kept_in_their_contexts_moves_into_the_ledger(unmigrated):  # noqa: F811
+def test_the_spend_jobs_kept_in_their_contexts_moves_into_the_ledger(unmigrated):  # noqa: F811 - the fixture imported above
     migrate(unmigrated, "0008")
     day = datetime(2026, 3, 10, 9, tzinfo=timezone.utc)
     job = new_job(job_id=JOB, domain="Tax Law", depth="quick", repo=REPO, installation_id=3).data()

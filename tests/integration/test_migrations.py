@@ -71,8 +71,9 @@ def test_published_outputs_survive_being_keyed_by_installation(unmigrated):
         for marker, delivery in (("<!-- waooaw:wowvision:issue:rule:x -->", "d-1"),
                                  ("<!-- waooaw:concierge:comment:help:40 -->", "gone-from-the-inbox")):
             connection.execute(text(
-                "INSERT INTO published_outputs (marker, agent, kind, repo, github_id, url, content_hash, delivery_id, "
-                "created_at, updated_at) VALUES (:marker, 'a', 'issue', 'acme/widgets', 1, 'https://github.com/x', "
+                "INSERT INTO published_outputs (marker, agent, kind, repo, github_id, url, content_hash, "
+                "delivery_id, created_at, updated_at) "
+                "VALUES (:marker, 'a', 'issue', 'acme/widgets', 1, 'https://github.com/x', "
                 "'h', :delivery, :now, :now)"), {"marker": marker, "delivery": delivery, "now": now})
     unmigrated.upgrade()
     with unmigrated.session() as session:

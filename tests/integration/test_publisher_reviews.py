@@ -39,7 +39,7 @@ def publish(publisher: GitHubPublisher, *outputs: Output, delivery: str = "deliv
 
 
 def review(comments: Sequence[InlineComment], event: str = "COMMENT", sha: str = SHA) -> Review:
-    return Review(REPO, 2, sha, "3 findings", key="pr-2", event=event, comments=tuple(comments))  # type: ignore[arg-type]
+    return Review(REPO, 2, sha, "3 findings", key="pr-2", event=event, comments=tuple(comments))
 
 
 def anchored(fake: FakeGitHub, comments: Sequence[InlineComment]) -> None:

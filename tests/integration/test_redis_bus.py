@@ -237,7 +237,7 @@ async def _kill_a_consumer_holding_the_entry(bus: RedisStreamBus, redis_url: str
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=WAIT)
-        proc.stderr.close()  # type: ignore[union-attr]
+        proc.stderr.close()
 
 
 def test_entry_of_a_killed_consumer_is_reclaimed_and_handled_once(redis_url: str, stream: str) -> None:

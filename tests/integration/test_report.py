@@ -40,7 +40,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-def check_figures(report, want) -> None:  # type: ignore[no-untyped-def]
+def check_figures(report, want) -> None:
     h = report.headline
     assert h.events == want["events"]
     assert h.events_by_status == want["events_by_status"]
@@ -199,7 +199,7 @@ def test_markdown_says_what_a_maintainer_needs_and_escapes_what_came_from_outsid
 # ------------------------------------------------------------------ the command
 
 
-def settings_for(store, **values) -> Settings:  # type: ignore[no-untyped-def]
+def settings_for(store, **values) -> Settings:
     return Settings(WAOOAW_DATABASE_URL=store.url, **values)
 
 

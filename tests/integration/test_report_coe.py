@@ -38,7 +38,7 @@ def question(n: int, kind: str, status: str = "open", issue: int | None = None) 
                                       "status": status, "issue_number": issue})
 
 
-def seed_jobs(store) -> None:  # type: ignore[no-untyped-def]
+def seed_jobs(store) -> None:
     """Jobs around 2026-03-10 (UTC): done, parked across days, parked untouched, cancelled,
     finished earlier, started the next day, in another installation, with a step just after midnight."""
     with store.session() as session:

@@ -37,7 +37,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-def client_for(store, **settings: Any) -> TestClient:  # type: ignore[no-untyped-def]
+def client_for(store, **settings: Any) -> TestClient:
     platform = make_platform(store, settings=make_settings(**settings))
     return TestClient(create_app(platform, secret=TEST_SECRET, run_worker=False))
 
@@ -127,7 +127,7 @@ def test_dates_are_checked_and_the_index_lists_days_with_data(pg_store):
 
 
 @pytest.fixture
-def served_app(pg_store) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def served_app(pg_store) -> Iterator[str]:
     """The app on a loopback port, as the report workflow reaches it."""
     platform = make_platform(pg_store, settings=make_settings(WAOOAW_REPORTS_TOKEN=TOKEN))
     config = uvicorn.Config(create_app(platform, secret=TEST_SECRET, run_worker=False), host="127.0.0.1", port=0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from agents.vision.diff import AddedLine, Diff, FileDiff, FileStatus
 from agents.vision.findings import Finding, Skipped, fingerprint
@@ -86,7 +86,7 @@ class Scope:
         same thing (the secret rules, one per vendor) share it under one key."""
         if key not in self._derived:
             self._derived[key] = compute()
-        return self._derived[key]
+        return cast(T, self._derived[key])  # stored by compute() under this key
 
     def python_tree(self, path: str) -> ast.Module | str:
         """A Python file's syntax tree at the head commit, or why there is none."""
