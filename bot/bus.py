@@ -275,7 +275,9 @@ class RedisStreamBus:
         await self._ensure_group()
         async with self._redis.pipeline(transaction=False) as pipe:
             for delivery_id, trace in messages:
-                pipe.xadd(self.stream, {**trace, "delivery": delivery_id})
+                fields: dict[FieldT, EncodableT] = {key: value for key, value in trace.items()}  # typed for xadd
+                fields["delivery"] = delivery_id
+                pipe.xadd(self.stream, fields)
             await pipe.execute()
         return [None] * len(messages)
 
@@ -519,7 +521,8 @@ class RedisStreamBus:
             oldest = []
         dead = int(await self._redis.xlen(self.dead_stream))
         # Handled entries are deleted, so the first one left is the oldest waiting or pending; its id is its time.
-        age = max(time.time() - int(oldest[0][0].split("-")[0]) / 1000, 0.0) if oldest else 0.0
+        oldest_id = cast(str, oldest[0][0]) if oldest else None  # the client decodes replies to str
+        age = max(time.time() - int(oldest_id.split("-")[0]) / 1000, 0.0) if oldest_id else 0.0
         return BusStats(waiting=depth - pending, pending=pending, dead_letters=dead, oldest_age=age)
 
     async def queued_ids(self) -> set[str]:

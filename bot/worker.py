@@ -132,9 +132,9 @@ class Worker:
 
     async def handle(self, message: BusMessage) -> None:
         # The webhook's trace goes on here, on whichever machine; log lines name the delivery and the trace.
+        attributes: dict[str, str | int] = {"waooaw.delivery": message.delivery_id, "waooaw.attempt": message.attempt}
         with (
-            tracing.continued(message.trace, "waooaw.delivery", **{"waooaw.delivery": message.delivery_id,
-                                                                    "waooaw.attempt": message.attempt}),
+            tracing.continued(message.trace, "waooaw.delivery", **attributes),
             # installation and repo are known once the delivery is read; bound here, they end with it.
             structlog.contextvars.bound_contextvars(delivery=message.delivery_id, installation=None, repo=None),
         ):  # fmt: skip
