@@ -18,10 +18,10 @@ from agents.context import repository
 from agents.context.models import ContextVersion
 from agents.context.repository import ContextKey
 from agents.context.writes import Append, SessionWriter
-from agents.store.db import Store
 from agents.events import Event
 from agents.outputs import Output
 from agents.ports import RepoReader
+from agents.store.db import Store
 
 if TYPE_CHECKING:
     from agents.budgets import BudgetPolicy
@@ -48,7 +48,7 @@ async def _no_queue() -> int | None:
     return None
 
 
-def _no_limits() -> "BudgetPolicy":
+def _no_limits() -> BudgetPolicy:
     from agents.budgets import BudgetPolicy  # the ledger and the LLM client, only for an env that is made
 
     return BudgetPolicy()
@@ -59,16 +59,16 @@ class AgentEnv:
     """What the platform lends an agent: the store, the catalogue, and a look at the queue."""
 
     store: Store
-    registry: "Registry"
+    registry: Registry
     queue_depth: Callable[[], Awaitable[int | None]] = _no_queue
     # Reads GitHub for the event's installation; returns None when there are no credentials.
     reader_for: Callable[[Event], RepoReader | None] = lambda event: None
     # The decision ladder's parts that live as long as the process: Claude (None without
     # an API key: LLM items are then skipped) and the decision cache (the DB's without Redis).
-    llm: "LLMClient | None" = None
-    decision_cache: "DecisionCache | None" = None
+    llm: LLMClient | None = None
+    decision_cache: DecisionCache | None = None
     # The operator's LLM limits (WAOOAW_LLM_*_BUDGET_USD); a repository's config may only lower them.
-    budgets: "BudgetPolicy" = field(default_factory=_no_limits)
+    budgets: BudgetPolicy = field(default_factory=_no_limits)
 
 
 class WowAgent:
@@ -112,7 +112,9 @@ class WowAgent:
         """Another scope's latest context of this agent, read-only (e.g. repo-wide settings)."""
         if event.installation_id is None or event.repo is None:
             return {}
-        row = await asyncio.to_thread(self._read_latest, ContextKey(event.installation_id, event.repo, self.name, scope))
+        row = await asyncio.to_thread(
+            self._read_latest, ContextKey(event.installation_id, event.repo, self.name, scope)
+        )
         return dict(row.data) if row is not None else {}
 
     async def execute(self, event: Event) -> list[Output]:

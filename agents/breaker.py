@@ -24,7 +24,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 import redis.asyncio as aioredis
@@ -204,8 +204,10 @@ class CircuitBreaker:
                 return None
             waited = self.clock() - opened_at
             if waited < self.cooldown:
-                return (f"the Anthropic API failed {failures} calls in a row; calls are held "
-                        f"{self.cooldown - waited:.0f} s more")  # fmt: skip
+                return (
+                    f"the Anthropic API failed {failures} calls in a row; calls are held "
+                    f"{self.cooldown - waited:.0f} s more"
+                )
             if await self.shared.take_trial(self.cooldown):
                 self._trial_held = True
                 return None
@@ -234,7 +236,7 @@ class CircuitBreaker:
         log.warning("llm_breaker_opened", failures=failures, cooldown=self.cooldown, kind=trip)
         if self.on_trip is not None:
             try:
-                await self.on_trip(Trip(datetime.now(timezone.utc), trip, failures, self.cooldown))
+                await self.on_trip(Trip(datetime.now(UTC), trip, failures, self.cooldown))
             except Exception as exc:  # noqa: BLE001 — a trip we could not record still opened the breaker
                 log.warning("llm_breaker_trip_unrecorded", error=repr(exc))
 

@@ -22,7 +22,7 @@ the decision as skipped for "budget" (never as passed).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
@@ -57,7 +57,7 @@ def _lower(limit: float | None, wanted: float | None) -> float | None:
 
 
 def day_start(now: datetime) -> datetime:
-    return now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def month_start(now: datetime) -> datetime:
@@ -67,8 +67,13 @@ def month_start(now: datetime) -> datetime:
 def budget_for(session: Session, policy: BudgetPolicy, owner: LedgerOwner, agent: str, now: datetime) -> Budget:
     """What a call of `agent` for `owner` may still spend: the tightest of the limits that apply, named."""
     candidates = [Budget()]
-    periodic = (policy.repo_daily_usd, policy.installation_daily_usd, policy.installation_monthly_usd,
-                policy.agent_daily_usd, policy.agent_monthly_usd)  # fmt: skip
+    periodic = (
+        policy.repo_daily_usd,
+        policy.installation_daily_usd,
+        policy.installation_monthly_usd,
+        policy.agent_daily_usd,
+        policy.agent_monthly_usd,
+    )
     if any(limit is not None for limit in periodic):
         spent = spend_outside_jobs(session, owner, agent, day=day_start(now), month=month_start(now))
         installation = "no installation" if owner.installation_id is None else f"installation {owner.installation_id}"

@@ -1,9 +1,9 @@
 """The agents this platform ships, registered in one line each."""
 
 from agents.concierge import Concierge
-from agents.store.db import Store
 from agents.domain.agent import WowDomain
 from agents.registry import Registry
+from agents.store.db import Store
 from agents.vision.agent import WowVisionPrime
 
 

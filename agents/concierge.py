@@ -12,9 +12,9 @@ from agents import markdown as md
 from agents.base import CommandHelp, WowAgent
 from agents.commands import find_command
 from agents.context.models import ContextVersion
-from agents.store.tables import InboxRecord
 from agents.events import Event
 from agents.outputs import Comment, Output, Reaction
+from agents.store.tables import InboxRecord
 
 CONCIERGE_VERBS = ("help", "status")
 
@@ -38,11 +38,18 @@ class Concierge(WowAgent):
         body = self._help() if command.verb == "help" else await self._status(event.repo)
         return [
             Reaction(repo=event.repo, content="eyes", comment_id=comment_id),
-            Comment(repo=event.repo, issue_number=event.issue_number, body=body, key=f"{command.verb}:{event.issue_number}"),
+            Comment(
+                repo=event.repo, issue_number=event.issue_number, body=body, key=f"{command.verb}:{event.issue_number}"
+            ),
         ]
 
     def _help(self) -> str:
-        lines = ["### WAOOAW — what you can ask here", "", "| command | what it does | who may run it |", "|---|---|---|"]
+        lines = [
+            "### WAOOAW — what you can ask here",
+            "",
+            "| command | what it does | who may run it |",
+            "|---|---|---|",
+        ]
         states = self.env.registry.states()
         for name in self.env.registry.names():
             for command in self.env.registry.get(name).commands:
@@ -57,7 +64,13 @@ class Concierge(WowAgent):
         depth = await self.env.queue_depth()
         lines = ["### WAOOAW status", "", "| agent | state |", "|---|---|"]
         lines += [f"| `{name}` | {state.value} |" for name, state in self.env.registry.states().items()]
-        lines += ["", f"**Queue:** {depth if depth is not None else 'unknown'} waiting or in flight (this request included)", "", f"**Last events on {md.text(repo)}**", ""]
+        lines += [
+            "",
+            f"**Queue:** {depth if depth is not None else 'unknown'} waiting or in flight (this request included)",
+            "",
+            f"**Last events on {md.text(repo)}**",
+            "",
+        ]
         with self.env.store.session() as session:
             recent = session.execute(
                 select(InboxRecord.event, InboxRecord.action, InboxRecord.status, InboxRecord.received_at)
@@ -80,6 +93,8 @@ class Concierge(WowAgent):
         if ignored:
             lines += ["", "**Rules ignored on this repository** (`/wowvision ignore`)", ""]
             # Who ignored a rule is named, not mentioned: each status would ping them again.
-            lines += [f"- {md.code(rule)} by {md.text('@' + str(item['by']))}: {md.text(item['reason'])} ({item['at'][:10]})"
-                      for rule, item in sorted(ignored.items())]
+            lines += [
+                f"- {md.code(rule)} by {md.text('@' + str(item['by']))}: {md.text(item['reason'])} ({item['at'][:10]})"
+                for rule, item in sorted(ignored.items())
+            ]
         return "\n".join(lines)

@@ -52,12 +52,12 @@ import structlog
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
-from agents.store.db import Store
-from agents.store.tables import DecisionCacheEntry, utcnow
 from agents.budgets import BudgetPolicy, budget_for
 from agents.ledger import Entry, EntryStatus, LedgerOwner, Rung, record_entries
 from agents.llm import Budget, LLMClient, LLMError, LLMNotConfigured, sanitise, untrusted
 from agents.pricing import TokenUsage
+from agents.store.db import Store
+from agents.store.tables import DecisionCacheEntry, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -139,8 +139,14 @@ class DecisionCache(Protocol):
 
 
 class RedisDecisionCache:
-    def __init__(self, client: aioredis.Redis, ttl: timedelta = DEFAULT_CACHE_TTL, *, owns_client: bool = False,
-                 shares_public: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        ttl: timedelta = DEFAULT_CACHE_TTL,
+        *,
+        owns_client: bool = False,
+        shares_public: bool = False,
+    ) -> None:
         self.client = client
         self.ttl = ttl
         self.shares_public = shares_public
@@ -162,8 +168,14 @@ class RedisDecisionCache:
 class DbDecisionCache:
     """The `decision_cache` table; expired entries read as misses (and are overwritten)."""
 
-    def __init__(self, store: Store, ttl: timedelta = DEFAULT_CACHE_TTL, clock: Callable[[], datetime] = utcnow, *,
-                 shares_public: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        store: Store,
+        ttl: timedelta = DEFAULT_CACHE_TTL,
+        clock: Callable[[], datetime] = utcnow,
+        *,
+        shares_public: bool = False,
+    ) -> None:
         self.store = store
         self.ttl = ttl
         self.clock = clock
@@ -185,11 +197,18 @@ class DbDecisionCache:
 
     def _put(self, key: str, rule: str, outcome: dict[str, Any], installation_id: int | None) -> None:
         now = self.clock()
-        values = {"key": key, "installation_id": installation_id, "rule": rule, "outcome": outcome,
-                  "created_at": now, "expires_at": now + self.ttl}  # fmt: skip
+        values = {
+            "key": key,
+            "installation_id": installation_id,
+            "rule": rule,
+            "outcome": outcome,
+            "created_at": now,
+            "expires_at": now + self.ttl,
+        }
         statement = self.store.insert(DecisionCacheEntry).values(**values)
         statement = statement.on_conflict_do_update(
-            index_elements=["key"], set_={k: statement.excluded[k] for k in ("rule", "outcome", "created_at", "expires_at")}
+            index_elements=["key"],
+            set_={k: statement.excluded[k] for k in ("rule", "outcome", "created_at", "expires_at")},
         )
         with self.store.session() as session:
             session.execute(statement)
@@ -198,8 +217,13 @@ class DbDecisionCache:
         return None
 
 
-def decision_cache(store: Store, redis: str | aioredis.Redis | None = None, ttl: timedelta = DEFAULT_CACHE_TTL, *,
-                   shares_public: bool = False) -> DecisionCache:  # fmt: skip
+def decision_cache(
+    store: Store,
+    redis: str | aioredis.Redis | None = None,
+    ttl: timedelta = DEFAULT_CACHE_TTL,
+    *,
+    shares_public: bool = False,
+) -> DecisionCache:
     """Redis (a URL or a client) when there is one, else the database."""
     if redis is None:
         return DbDecisionCache(store, ttl, shares_public=shares_public)
@@ -247,16 +271,23 @@ class DecisionLadder:
         digest = input_hash(input_text)
 
         def made(rung: Rung, status: EntryStatus, verdict: Any = None, **extra: Any) -> LadderDecision[Any]:
-            return LadderDecision(agent, rule_id, version, rung, status, verdict, digest,
-                            (time.perf_counter() - started) * 1000, **extra)
+            return LadderDecision(
+                agent, rule_id, version, rung, status, verdict, digest, (time.perf_counter() - started) * 1000, **extra
+            )
 
         if deterministic is not None:
             verdict = deterministic(input_text)
             if verdict is not None:
                 return await self._record(made("deterministic", "settled", verdict))
         if llm_request is None:
-            return await self._record(made("skipped", "skipped", reason="unsettled",
-                                           detail="no rule settled it and the rule has no LLM request"))
+            return await self._record(
+                made(
+                    "skipped",
+                    "skipped",
+                    reason="unsettled",
+                    detail="no rule settled it and the rule has no LLM request",
+                )
+            )
 
         whose, owner = self._whose()
         key = decision_key(whose, rule_id, version, digest)
@@ -265,8 +296,14 @@ class DecisionLadder:
             return await self._record(made("cached", "settled", hit))
 
         if self.llm is None or not self.llm.configured:
-            return await self._record(made("skipped", "skipped", reason=LLMNotConfigured.reason,
-                                           detail="ANTHROPIC_API_KEY is not set: the LLM rung is off"))
+            return await self._record(
+                made(
+                    "skipped",
+                    "skipped",
+                    reason=LLMNotConfigured.reason,
+                    detail="ANTHROPIC_API_KEY is not set: the LLM rung is off",
+                )
+            )
         budget = await asyncio.to_thread(self._budget, agent)
         prompt = f"{llm_request.instructions}\n\n{untrusted(input_text)}".lstrip()
         try:
@@ -278,15 +315,25 @@ class DecisionLadder:
             # A retry stopped by the budget still spent its first attempt: that row is an LLM row.
             rung: Rung = "skipped" if skipped and exc.cost_usd == 0 else "llm"
             return await self._record(
-                made(rung, "skipped" if skipped else "error", reason=exc.reason, detail=str(exc),
-                     **_spend(exc.usage, exc.cost_usd)),
-                exc.calls, model=self.llm.model, usage=asdict(exc.usage),
+                made(
+                    rung,
+                    "skipped" if skipped else "error",
+                    reason=exc.reason,
+                    detail=str(exc),
+                    **_spend(exc.usage, exc.cost_usd),
+                ),
+                exc.calls,
+                model=self.llm.model,
+                usage=asdict(exc.usage),
             )
         verdict = answer.data.model_dump(mode="json")
         await self._remember(key, rule_id, {"verdict": verdict, "model": answer.model, "rule_version": version}, owner)
         return await self._record(
             made("llm", "settled", answer.data, **_spend(answer.usage, answer.cost_usd)),
-            answer.attempts, model=answer.model, attempts=answer.attempts, usage=asdict(answer.usage),
+            answer.attempts,
+            model=answer.model,
+            attempts=answer.attempts,
+            usage=asdict(answer.usage),
         )
 
     @asynccontextmanager
@@ -341,15 +388,28 @@ class DecisionLadder:
             return budget_for(session, self.budgets, self.owner, agent, self.clock())
 
     async def _record(self, decision: LadderDecision[Any], model_calls: int = 0, **extra: Any) -> LadderDecision[Any]:
-        verdict = decision.verdict.model_dump(mode="json") if isinstance(decision.verdict, BaseModel) else decision.verdict
+        verdict = (
+            decision.verdict.model_dump(mode="json") if isinstance(decision.verdict, BaseModel) else decision.verdict
+        )
         outcome = {"status": decision.status, "rule_version": decision.rule_version, "verdict": verdict}
         if decision.reason:
             outcome |= {"reason": decision.reason, "detail": (decision.detail or "")[:1000]}
-        self._pending.append(Entry(
-            decision.agent, decision.rule_id, decision.rung, decision.status, input_hash=decision.input_hash,
-            outcome=outcome | extra, latency_ms=decision.latency_ms, tokens_in=decision.tokens_in,
-            tokens_out=decision.tokens_out, cost_usd=decision.cost_usd, model_calls=model_calls, at=self.clock(),
-        ))  # fmt: skip
+        self._pending.append(
+            Entry(
+                decision.agent,
+                decision.rule_id,
+                decision.rung,
+                decision.status,
+                input_hash=decision.input_hash,
+                outcome=outcome | extra,
+                latency_ms=decision.latency_ms,
+                tokens_in=decision.tokens_in,
+                tokens_out=decision.tokens_out,
+                cost_usd=decision.cost_usd,
+                model_calls=model_calls,
+                at=self.clock(),
+            )
+        )
         if self._batch_depth == 0 or decision.cost_usd > 0:
             await self.flush()
         return decision

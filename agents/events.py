@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 MARKER_RE = re.compile(r"<!-- waooaw:(?P<agent>[\w.-]+):(?P<kind>[\w.-]+):(?P<key>[^ ]*) -->")
@@ -41,7 +41,7 @@ class Event:
     sender_id: int | None = None
     caused_by_app: bool = False
     origin_agent: str | None = None
-    received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def kind(self) -> str:
@@ -83,7 +83,7 @@ class Event:
         app_id: int | None = None,
         bot_user_id: int | None = None,
         received_at: datetime | None = None,
-    ) -> "Event":
+    ) -> Event:
         repository = _object(payload, "repository")
         installation = _object(payload, "installation")
         sender = _object(payload, "sender")
@@ -100,7 +100,7 @@ class Event:
             sender_id=sender.get("id"),
             caused_by_app=caused,
             origin_agent=_origin_agent(payload) if caused else None,
-            received_at=received_at or datetime.now(timezone.utc),
+            received_at=received_at or datetime.now(UTC),
         )
 
 

@@ -29,9 +29,9 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from agents import telemetry
-from agents.store.db import Store
 from agents.context.documents import check_segment, split_repo
 from agents.context.errors import Forbidden, InvalidRequest, NotFound
+from agents.store.db import Store
 from agents.store.tables import Decision, declared_length, utcnow
 from agents.tokens import JOB_ID_MAX, Grant
 
@@ -84,29 +84,43 @@ def record_entries(store: Store, where: LedgerOwner, entries: Sequence[Entry]) -
     now = utcnow()
     rows = [
         {
-            "agent": e.agent, "rule": e.rule, "rung": e.rung, "status": e.status, "input_hash": e.input_hash,
-            "outcome": e.outcome, "latency_ms": e.latency_ms, "tokens_in": e.tokens_in, "tokens_out": e.tokens_out,
-            "cost_usd": e.cost_usd, "model_calls": e.model_calls, "idempotency_key": e.key, "repo": where.repo,
-            "delivery_id": where.delivery_id, "job_id": where.job_id, "installation_id": where.installation_id,
+            "agent": e.agent,
+            "rule": e.rule,
+            "rung": e.rung,
+            "status": e.status,
+            "input_hash": e.input_hash,
+            "outcome": e.outcome,
+            "latency_ms": e.latency_ms,
+            "tokens_in": e.tokens_in,
+            "tokens_out": e.tokens_out,
+            "cost_usd": e.cost_usd,
+            "model_calls": e.model_calls,
+            "idempotency_key": e.key,
+            "repo": where.repo,
+            "delivery_id": where.delivery_id,
+            "job_id": where.job_id,
+            "installation_id": where.installation_id,
             "created_at": e.at or now,
         }
         for e in entries
-    ]  # fmt: skip
+    ]
     statement = store.insert(Decision).values(rows).on_conflict_do_nothing(index_elements=JOB_KEY)
     with store.session() as session:
         new_keys = [key for (key,) in session.execute(statement.returning(Decision.idempotency_key))]
     # A row without a key is always new; of a job's, only those not recorded before count.
-    telemetry.recorded([e for e in entries if e.key is None or e.key in new_keys] if len(new_keys) < len(entries)
-                       else entries)  # fmt: skip
+    telemetry.recorded(
+        [e for e in entries if e.key is None or e.key in new_keys] if len(new_keys) < len(entries) else entries
+    )
     return len(new_keys)
 
 
 def job_spend(session: Session, where: LedgerOwner) -> float:
     """What a job has spent so far: every row of it, in its installation and repository."""
     spent = session.scalar(
-        select(func.coalesce(func.sum(Decision.cost_usd), 0.0))
-        .where(Decision.job_id == where.job_id, Decision.repo == where.repo, _installation_is(where.installation_id))
-    )  # fmt: skip
+        select(func.coalesce(func.sum(Decision.cost_usd), 0.0)).where(
+            Decision.job_id == where.job_id, Decision.repo == where.repo, _installation_is(where.installation_id)
+        )
+    )
     return float(spent or 0.0)
 
 
@@ -132,10 +146,14 @@ def spend_outside_jobs(session: Session, where: LedgerOwner, agent: str, *, day:
         return func.coalesce(func.sum(cost), 0.0)
 
     row = session.execute(
-        select(total(since_day, Decision.repo == where.repo), total(since_day), total(), total(since_day, mine),
-               total(mine))
-        .where(_installation_is(where.installation_id), Decision.job_id.is_(None), Decision.created_at >= month)
-    ).one()  # fmt: skip
+        select(
+            total(since_day, Decision.repo == where.repo),
+            total(since_day),
+            total(),
+            total(since_day, mine),
+            total(mine),
+        ).where(_installation_is(where.installation_id), Decision.job_id.is_(None), Decision.created_at >= month)
+    ).one()
     return Spend(*(float(value or 0.0) for value in row))
 
 
@@ -168,14 +186,19 @@ def spend_by(session: Session, by: SpendGroup, since: datetime | None = None) ->
         "model": Decision.outcome["model"].as_string(),  # the ladder keeps the model a decision asked
     }[by]
     query = select(
-        column, func.count(), func.sum(Decision.model_calls), func.sum(Decision.tokens_in),
-        func.sum(Decision.tokens_out), func.sum(Decision.cost_usd),
-    ).group_by(column)  # fmt: skip
+        column,
+        func.count(),
+        func.sum(Decision.model_calls),
+        func.sum(Decision.tokens_in),
+        func.sum(Decision.tokens_out),
+        func.sum(Decision.cost_usd),
+    ).group_by(column)
     if since is not None:
         query = query.where(Decision.created_at >= since)
     rows = [
-        SpendLine(None if key is None else str(key), count, int(calls or 0), int(tin or 0), int(tout or 0),
-                  float(usd or 0))
+        SpendLine(
+            None if key is None else str(key), count, int(calls or 0), int(tin or 0), int(tout or 0), float(usd or 0)
+        )
         for key, count, calls, tin, tout, usd in session.execute(query)
     ]
     return sorted(rows, key=lambda row: (-row.cost_usd, row.key or ""))

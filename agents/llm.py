@@ -38,11 +38,11 @@ comes back as `MalformedAnswer` for the caller to ask again directly.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
 import time
-import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
@@ -61,9 +61,15 @@ T = TypeVar("T", bound=BaseModel)
 # Models that answer a forced `tool_choice` with 400 (thinking cannot be turned off on
 # them). They get the one tool with `tool_choice: auto`; a reply without the tool call is
 # malformed like any other. Unverified models are listed too: not forcing is always accepted.
-NO_FORCED_TOOL_CHOICE = frozenset({
-    "claude-sonnet-5-5", "claude-opus-5-5", "claude-fable-5-1", "claude-mythos-5-1", "claude-haiku-5-5",
-})
+NO_FORCED_TOOL_CHOICE = frozenset(
+    {
+        "claude-sonnet-5-5",
+        "claude-opus-5-5",
+        "claude-fable-5-1",
+        "claude-mythos-5-1",
+        "claude-haiku-5-5",
+    }
+)
 
 # ------------------------------------------------------------------ sanitising
 
@@ -253,7 +259,8 @@ class LLMClient:
         # Without a key there is no client at all: the SDK would fall back to ANTHROPIC_API_KEY.
         self._client = (
             anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=max_retries, timeout=timeout)
-            if api_key else None
+            if api_key
+            else None
         )
 
     @property
@@ -282,7 +289,9 @@ class LLMClient:
                 raise BudgetExceeded(
                     f"{budget.limit}: a call may cost up to ${estimate:.4f}, "
                     f"${max(budget.remaining_usd, 0.0):.4f} is left",
-                    usage=spent.usage, cost_usd=spent.cost_usd, calls=spent.calls,
+                    usage=spent.usage,
+                    cost_usd=spent.cost_usd,
+                    calls=spent.calls,
                 )
             message = await self._call(request, spent)
             usage = TokenUsage.of(message.usage)
@@ -302,7 +311,9 @@ class LLMClient:
             return LLMAnswer(data=data, model=self.model, usage=spent.usage, cost_usd=spent.cost_usd, attempts=attempt)
         raise MalformedAnswer(
             f"the model's answer did not fit {schema.__name__} twice: {last_problem}",
-            usage=spent.usage, cost_usd=spent.cost_usd, calls=spent.calls,
+            usage=spent.usage,
+            cost_usd=spent.cost_usd,
+            calls=spent.calls,
         )
 
     async def submit_batch(self, asks: Sequence[BatchAsk], budget: Budget) -> str:
@@ -316,8 +327,10 @@ class LLMClient:
             estimate += worst_case_cost(self.model, _approx_tokens(request), ask.max_tokens) * BATCH_DISCOUNT
             requests.append({"custom_id": ask.custom_id, "params": request})
         if not budget.allows(estimate):
-            raise BudgetExceeded(f"{budget.limit}: a batch of {len(asks)} may cost up to ${estimate:.4f}, "
-                                 f"${max(budget.remaining_usd, 0.0):.4f} is left")  # fmt: skip
+            raise BudgetExceeded(
+                f"{budget.limit}: a batch of {len(asks)} may cost up to ${estimate:.4f}, "
+                f"${max(budget.remaining_usd, 0.0):.4f} is left"
+            )
         try:
             batch = await self._client.messages.batches.create(requests=requests)  # type: ignore[arg-type]  # the SDK's TypedDicts; ours are plain dicts
         except anthropic.APIError as exc:
@@ -342,7 +355,9 @@ class LLMClient:
         try:
             while (batch := await self._client.messages.batches.retrieve(batch_id)).processing_status != "ended":
                 if clock() >= deadline:
-                    raise BatchPending(f"Message Batch {batch_id} is still {batch.processing_status} after {wait:.0f} s")
+                    raise BatchPending(
+                        f"Message Batch {batch_id} is still {batch.processing_status} after {wait:.0f} s"
+                    )
                 await asyncio.sleep(poll)
             answers: dict[str, LLMAnswer[Any] | LLMError] = {}
             async for item in await self._client.messages.batches.results(batch_id):
@@ -362,8 +377,9 @@ class LLMClient:
         try:
             data = _read_answer(result.message, _tool_for(schema)["name"], schema)
         except _Unusable as problem:
-            return MalformedAnswer(f"the batch answer did not fit {schema.__name__}: {problem}", usage=usage,
-                                   cost_usd=call_cost, calls=1)  # fmt: skip
+            return MalformedAnswer(
+                f"the batch answer did not fit {schema.__name__}: {problem}", usage=usage, cost_usd=call_cost, calls=1
+            )
         return LLMAnswer(data=data, model=self.model, usage=usage, cost_usd=call_cost, attempts=1)
 
     def _request(self, system_text: str, prompt: str, tool: dict[str, Any], max_tokens: int) -> dict[str, Any]:
@@ -387,17 +403,25 @@ class LLMClient:
             raise BreakerOpen(held, usage=spent.usage, cost_usd=spent.cost_usd, calls=spent.calls)
         try:
             message: anthropic.types.Message = await self._client.messages.create(**request)
-        except (anthropic.APIConnectionError, anthropic.RequestTimeoutError, anthropic.RateLimitError,
-                anthropic.InternalServerError) as exc:  # 5xx and 529 overloaded
+        except (
+            anthropic.APIConnectionError,
+            anthropic.RequestTimeoutError,
+            anthropic.RateLimitError,
+            anthropic.InternalServerError,
+        ) as exc:  # 5xx and 529 overloaded
             await self.breaker.failed()
             raise LLMUnavailable(
                 f"the Anthropic API did not answer after retries: {_describe(exc)}",
-                usage=spent.usage, cost_usd=spent.cost_usd, calls=spent.calls,
+                usage=spent.usage,
+                cost_usd=spent.cost_usd,
+                calls=spent.calls,
             ) from exc
         except anthropic.APIStatusError as exc:
             await self.breaker.succeeded()  # the API is up; it refused this request
             raise LLMRequestRejected(
-                f"the Anthropic API refused the request: {_describe(exc)}", usage=spent.usage, cost_usd=spent.cost_usd,
+                f"the Anthropic API refused the request: {_describe(exc)}",
+                usage=spent.usage,
+                cost_usd=spent.cost_usd,
                 calls=spent.calls,
             ) from exc
         except BaseException:

@@ -66,8 +66,10 @@ def prose(value: object) -> str:
     parts = _SPAN.split(_flat(value))
     last = len(parts) - 1
     # Two spans side by side would read as one fence of two backticks: a zero-width space parts them.
-    return "".join(code(part) if index % 2 else _spaced(part) or ZERO_WIDTH_SPACE * (0 < index < last)
-                   for index, part in enumerate(parts))
+    return "".join(
+        code(part) if index % 2 else _spaced(part) or ZERO_WIDTH_SPACE * (0 < index < last)
+        for index, part in enumerate(parts)
+    )
 
 
 def code_block(value: object) -> str:

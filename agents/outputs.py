@@ -176,5 +176,6 @@ class WorkflowDispatch:
     kind = "workflow_dispatch"
 
 
-Output = (Reaction | Comment | IssueReport | Review | ReviewDismissal | CheckRun | Report | PullRequest
-          | WorkflowDispatch)
+Output = (
+    Reaction | Comment | IssueReport | Review | ReviewDismissal | CheckRun | Report | PullRequest | WorkflowDispatch
+)

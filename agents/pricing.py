@@ -13,8 +13,8 @@ as the API reports them in `usage`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 PRICES_CHECKED = "2026-11-23"
@@ -49,7 +49,10 @@ _SONNET_5_5 = Price(input=2.0, output=10.0, cache_write=2.50, cache_read=0.10)
 _SONNET_5 = Price(input=2.0, output=10.0, cache_write=2.50, cache_read=0.20)
 _SONNET_4 = Price(input=3.0, output=15.0, cache_write=3.75, cache_read=0.30)
 _HAIKU_5_5 = Price(
-    input=0.10, output=0.50, cache_write=0.125, cache_read=0.01,
+    input=0.10,
+    output=0.50,
+    cache_write=0.125,
+    cache_read=0.01,
     long_prompt_over=100_000,
     long_prompt=Price(input=0.50, output=2.50, cache_write=0.625, cache_read=0.05),
 )
@@ -106,9 +109,12 @@ class TokenUsage:
     def of(cls, usage: Any) -> TokenUsage:
         """From the SDK's `Usage`, a mapping, or a TokenUsage (missing buckets count as 0)."""
         get: Callable[[str], Any] = usage.get if isinstance(usage, dict) else lambda name: getattr(usage, name, None)
-        return cls(*(int(get(name) or 0) for name in (
-            "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"
-        )))
+        return cls(
+            *(
+                int(get(name) or 0)
+                for name in ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+            )
+        )
 
     @property
     def prompt_tokens(self) -> int:

@@ -25,8 +25,9 @@ decisions = Counter(
 model_tokens = Counter("waooaw_model_tokens_total", "Model tokens by agent and direction", ["agent", "direction"])
 model_cost = Counter("waooaw_model_cost_usd_total", "Model spend in USD by agent", ["agent"])
 # Why a decision was skipped or failed, as the ladder names it (agents/llm.py's LLMError reasons).
-_REASONS = frozenset({"budget", "breaker_open", "llm_not_configured", "malformed", "unavailable", "rejected",
-                      "batch_pending"})
+_REASONS = frozenset(
+    {"budget", "breaker_open", "llm_not_configured", "malformed", "unavailable", "rejected", "batch_pending"}
+)
 
 
 def recorded(entries: Iterable[Entry]) -> None:
@@ -43,9 +44,15 @@ def recorded(entries: Iterable[Entry]) -> None:
         if entry.cost_usd:
             model_cost.labels(entry.agent).inc(entry.cost_usd)
         span = tracer.start_span("waooaw.decision", start_time=now - int(entry.latency_ms * 1e6))
-        span.set_attributes({
-            "waooaw.agent": entry.agent, "waooaw.rule": entry.rule, "waooaw.rung": entry.rung,
-            "waooaw.status": entry.status, "waooaw.tokens_in": entry.tokens_in, "waooaw.tokens_out": entry.tokens_out,
-            "waooaw.cost_usd": entry.cost_usd,
-        })  # fmt: skip
+        span.set_attributes(
+            {
+                "waooaw.agent": entry.agent,
+                "waooaw.rule": entry.rule,
+                "waooaw.rung": entry.rung,
+                "waooaw.status": entry.status,
+                "waooaw.tokens_in": entry.tokens_in,
+                "waooaw.tokens_out": entry.tokens_out,
+                "waooaw.cost_usd": entry.cost_usd,
+            }
+        )
         span.end(end_time=now)

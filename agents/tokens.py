@@ -13,7 +13,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -55,7 +55,9 @@ class Grant:
         """What the grant reaches, as a refusal tells it."""
         where = f" of {self.repo}" if self.repo is not None else ""
         if self.job_id is not None:
-            return f"this token is scoped to job {self.job_id}: it reaches scopes {self.job_id} and {self.job_id}:…{where}"
+            return (
+                f"this token is scoped to job {self.job_id}: it reaches scopes {self.job_id} and {self.job_id}:…{where}"
+            )
         return f"this token reaches {self.repo} only"
 
 
@@ -144,7 +146,7 @@ def issue(
         raise ValueError(f"a job's token is bound to the job's repository: name the repository of job {job_id}")
     if job_id is not None and not 0 < len(job_id) <= JOB_ID_MAX:
         raise ValueError(f"a job id has 1 to {JOB_ID_MAX} characters")
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     ident, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
     expires_at = now + ttl
     session.add(
@@ -180,7 +182,7 @@ def revoke(session: Session, ident: str, *, actor: str = "system", now: datetime
     row = session.get(ApiToken, ident, with_for_update=True)
     if row is None:
         return None
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if row.revoked_at is None:
         row.revoked_at = now
         session.add(
@@ -201,9 +203,16 @@ def revoke(session: Session, ident: str, *, actor: str = "system", now: datetime
 # on PostgreSQL (bot/api/loop_db.py), and everything else through a session (`load`).
 LOAD = (
     select(
-        ApiToken.id, ApiToken.secret_hash, ApiToken.installation_id, ApiToken.job_id, ApiToken.read_only,
-        ApiToken.expires_at, ApiToken.revoked_at, Installation.status, ApiToken.repo,
-    )  # fmt: skip
+        ApiToken.id,
+        ApiToken.secret_hash,
+        ApiToken.installation_id,
+        ApiToken.job_id,
+        ApiToken.read_only,
+        ApiToken.expires_at,
+        ApiToken.revoked_at,
+        Installation.status,
+        ApiToken.repo,
+    )
     .outerjoin(Installation, Installation.id == ApiToken.installation_id)
     .where(ApiToken.id == bindparam("id"))
 )
@@ -252,10 +261,12 @@ def check(record: TokenRecord | None, secret: str, now: float) -> Grant:
         raise InvalidToken("the token's installation is suspended or uninstalled")
     if record.job_id is not None and record.repo is None:
         # Made before job tokens named their repository, for a job whose repository was not known.
-        raise InvalidToken("this job token names no repository: create a new one (waooaw tokens create --job … --repo …)")
+        raise InvalidToken(
+            "this job token names no repository: create a new one (waooaw tokens create --job … --repo …)"
+        )
     return record.grant()
 
 
 def _aware(moment: datetime) -> datetime:
     """SQLite hands back naive datetimes; everything we store is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

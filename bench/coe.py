@@ -83,14 +83,18 @@ class InstantModel:
         self.script = DomainScript()
 
     async def ask(self, system: str, prompt: str, schema: Any, *, max_tokens: int, budget: Budget) -> LLMAnswer[Any]:
-        request = {"system": [{"text": system}], "tools": [{"name": f"record_{schema.__name__}"}],
-                   "messages": [{"role": "user", "content": prompt}]}  # fmt: skip
+        request = {
+            "system": [{"text": system}],
+            "tools": [{"name": f"record_{schema.__name__}"}],
+            "messages": [{"role": "user", "content": prompt}],
+        }
         if DomainScript.agent_of(request) == self.stop_at:
             raise Stop
         price = cost(MODEL, USAGE)
         budget.charge(price)
-        return LLMAnswer(data=schema.model_validate(self.script(request)), model=MODEL, usage=USAGE, cost_usd=price,
-                         attempts=1)  # fmt: skip
+        return LLMAnswer(
+            data=schema.model_validate(self.script(request)), model=MODEL, usage=USAGE, cost_usd=price, attempts=1
+        )
 
 
 class Outputs:
@@ -133,13 +137,22 @@ class Route:
 def quantile(samples: list[float], fraction: float) -> float:
     """Nearest rank, in ms."""
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))] * 1000 if ordered else math.nan
+    return (
+        ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))] * 1000 if ordered else math.nan
+    )
 
 
 def create_job(client: ContextClient, seed: str, installation: int) -> str:
     """What the app does on `/waooaw domain …`: the job record, queued, with a tracking comment's issue."""
-    job = new_job(job_id=job_id_for(seed), domain="Digital Marketing", depth="standard", repo=REPO,
-                  installation_id=installation, issue_number=5, requested_by="bench")  # fmt: skip
+    job = new_job(
+        job_id=job_id_for(seed),
+        domain="Digital Marketing",
+        depth="standard",
+        repo=REPO,
+        installation_id=installation,
+        issue_number=5,
+        requested_by="bench",
+    )
     client.put(REPO, AGENT, job.id, job.data(), expected_version=None)
     return job.id
 
@@ -190,8 +203,12 @@ async def run_resumes(route: Route, count: int, tag: str, installation: int, out
         finally:
             client.close()
         if len(runner.steps) != committed:
-            raise SystemExit(f"{route.name}: the resumed run loaded {len(runner.steps)} steps, {committed} were committed")
-    print(f"{route.name} resume: {committed} steps committed, p50 {quantile(route.resumes, 0.5):.1f} ms", file=sys.stderr)
+            raise SystemExit(
+                f"{route.name}: the resumed run loaded {len(runner.steps)} steps, {committed} were committed"
+            )
+    print(
+        f"{route.name} resume: {committed} steps committed, p50 {quantile(route.resumes, 0.5):.1f} ms", file=sys.stderr
+    )
 
 
 @contextmanager
@@ -206,7 +223,11 @@ def database(args: argparse.Namespace, tag: str) -> Iterator[str]:
         url, admin, schema = f"sqlite:///{folder / 'coe.db'}", None, ""
     else:
         schema = f"bench_coe_{tag}"
-        url, admin, folder = schema_url(args.pg_url, schema), create_engine(args.pg_url, isolation_level="AUTOCOMMIT"), None
+        url, admin, folder = (
+            schema_url(args.pg_url, schema),
+            create_engine(args.pg_url, isolation_level="AUTOCOMMIT"),
+            None,
+        )
         with admin.connect() as connection:
             connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
@@ -278,31 +299,47 @@ def verdict(figure: float, target: float) -> str:
 def print_table(routes: list[Route], args: argparse.Namespace) -> None:
     store = "SQLite" if args.db == "sqlite" else "PostgreSQL"
     print()
-    print(f"coe bench: WowDomain runner, instant scripted model, {store}; {args.jobs} jobs after 1 warm-up, "
-          f"{args.resumes} resumes")  # fmt: skip
+    print(
+        f"coe bench: WowDomain runner, instant scripted model, {store}; {args.jobs} jobs after 1 warm-up, "
+        f"{args.resumes} resumes"
+    )
     print(f"{'route':<5} {'what':<7} {'samples':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for route in routes:
         for what, samples in (("step", route.steps), ("job", route.jobs), ("resume", route.resumes)):
-            print(f"{route.name:<5} {what:<7} {len(samples):>8} {quantile(samples, 0.5):>8.2f} "
-                  f"{quantile(samples, 0.99):>8.2f} {quantile(samples, 1.0):>8.2f}")  # fmt: skip
-        print(f"{route.name:<5} {route.steps_per_job} steps per job, {len(route.jobs) / sum(route.jobs):.1f} jobs/s "
-              f"(one runner, jobs one after another)")  # fmt: skip
+            print(
+                f"{route.name:<5} {what:<7} {len(samples):>8} {quantile(samples, 0.5):>8.2f} "
+                f"{quantile(samples, 0.99):>8.2f} {quantile(samples, 1.0):>8.2f}"
+            )
+        print(
+            f"{route.name:<5} {route.steps_per_job} steps per job, {len(route.jobs) / sum(route.jobs):.1f} jobs/s "
+            f"(one runner, jobs one after another)"
+        )
     print("targets:")
     for route in routes:
         p50, p99, resume = quantile(route.steps, 0.5), quantile(route.steps, 0.99), quantile(route.resumes, 0.99)
-        print(f"  {route.name}: step overhead p50 {p50:.2f} ms, p99 {p99:.2f} ms (≤ {STEP_TARGET_MS:g} ms: "
-              f"{verdict(max(p50, p99), STEP_TARGET_MS)}); resume p99 {resume:.1f} ms "
-              f"(≤ {RESUME_TARGET_MS / 1000:g} s: {verdict(resume, RESUME_TARGET_MS)})")  # fmt: skip
+        print(
+            f"  {route.name}: step overhead p50 {p50:.2f} ms, p99 {p99:.2f} ms (≤ {STEP_TARGET_MS:g} ms: "
+            f"{verdict(max(p50, p99), STEP_TARGET_MS)}); resume p99 {resume:.1f} ms "
+            f"(≤ {RESUME_TARGET_MS / 1000:g} s: {verdict(resume, RESUME_TARGET_MS)})"
+        )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.coe", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=20, help="full jobs per path (db, api), after one warm-up (default 20)")
+    parser.add_argument(
+        "--jobs", type=int, default=20, help="full jobs per path (db, api), after one warm-up (default 20)"
+    )
     parser.add_argument("--resumes", type=int, default=10, help="resumes of a job missing its last step (default 10)")
     parser.add_argument("--db", choices=("postgres", "sqlite"), default="postgres", help="the store (default postgres)")
     parser.add_argument("--api", action="store_true", help="also through the Context API over HTTP (needs Redis)")
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help=f"PostgreSQL; a fresh schema is created and dropped (default {DEFAULT_PG_URL})")
-    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help=f"Redis, for --api (default {DEFAULT_REDIS_URL})")
+    parser.add_argument(
+        "--pg-url",
+        default=DEFAULT_PG_URL,
+        help=f"PostgreSQL; a fresh schema is created and dropped (default {DEFAULT_PG_URL})",
+    )
+    parser.add_argument(
+        "--redis-url", default=DEFAULT_REDIS_URL, help=f"Redis, for --api (default {DEFAULT_REDIS_URL})"
+    )
     args = parser.parse_args(argv)
     if args.jobs < 1 or args.resumes < 1:
         parser.error("--jobs and --resumes take at least 1")

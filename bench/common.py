@@ -106,7 +106,9 @@ async def wait_ready(server: Server) -> None:
     async with httpx.AsyncClient(timeout=2.0) as client:
         while time.monotonic() < deadline:
             if server.process.poll() is not None:
-                raise SystemExit(f"{server.name} server exited ({server.process.returncode}):\n{server.log_path.read_text()}")
+                raise SystemExit(
+                    f"{server.name} server exited ({server.process.returncode}):\n{server.log_path.read_text()}"
+                )
             try:
                 if (await client.get(f"{server.url}/healthz")).status_code == 200:
                     return

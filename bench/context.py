@@ -95,7 +95,9 @@ def serve(args: argparse.Namespace) -> None:
 
 
 def start_server(database_url: str, redis_url: str, log_dir: Path) -> Server:
-    return spawn_server("server", Path(__file__).resolve(), ["--database-url", database_url, "--redis-url", redis_url], log_dir)
+    return spawn_server(
+        "server", Path(__file__).resolve(), ["--database-url", database_url, "--redis-url", redis_url], log_dir
+    )
 
 
 # --------------------------------------------------------------------------- the clients
@@ -117,7 +119,9 @@ class Client:
                 "data": {
                     "phase": "research",
                     "step": step,
-                    "findings": [{"id": n, "claim": f"finding {n} of step {step}", "confidence": 0.8} for n in range(5)],
+                    "findings": [
+                        {"id": n, "claim": f"finding {n} of step {step}", "confidence": 0.8} for n in range(5)
+                    ],
                     "notes": "lorem ipsum dolor sit amet " * 8,
                 },
                 "summary": f"bench client {self.index} at step {step}",
@@ -213,7 +217,12 @@ async def closed_loop(clients: list[Client], op: str, seconds: float) -> Run:
 def open_clients(base: str, tokens: list[str], installation: int) -> list[Client]:
     host, port = base.removeprefix("http://").split(":")
     return [
-        Client(index, token, Connection(host, int(port)), f"/api/v1/contexts/bench/repo-{installation}/wowdomain/job-{index}")
+        Client(
+            index,
+            token,
+            Connection(host, int(port)),
+            f"/api/v1/contexts/bench/repo-{installation}/wowdomain/job-{index}",
+        )
         for index, token in enumerate(tokens)
     ]
 
@@ -252,8 +261,8 @@ def make_tokens(database_url: str, installation: int, count: int) -> list[str]:
 def final_versions(database_url: str, installation: int) -> dict[str, int]:
     from sqlalchemy import func, select
 
-    from agents.store.db import Store
     from agents.context.models import ContextVersion
+    from agents.store.db import Store
 
     store = Store(database_url)
     try:
@@ -283,12 +292,18 @@ def clean_redis(redis_url: str, installation: int, tokens: list[str]) -> None:
 
 def print_table(runs: list[Run], throughput: list[Run], args: argparse.Namespace) -> None:
     print()
-    print(f"context bench: PostgreSQL + Redis, one server process; {args.seconds:g} s per run; "
-          f"{os.cpu_count()} CPUs shared by server, databases and load")
-    print(f"latency, open loop (offered: store {args.store_rate:g}/s, retrieve {args.retrieve_rate:g}/s in all; "
-          f"one client {PER_CLIENT_RATE:g}/s at most):")
-    print(f"{'clients':>8} {'op':<9} {'answered':>9} {'offered/s':>10} {'achieved/s':>11} "
-          f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7}")
+    print(
+        f"context bench: PostgreSQL + Redis, one server process; {args.seconds:g} s per run; "
+        f"{os.cpu_count()} CPUs shared by server, databases and load"
+    )
+    print(
+        f"latency, open loop (offered: store {args.store_rate:g}/s, retrieve {args.retrieve_rate:g}/s in all; "
+        f"one client {PER_CLIENT_RATE:g}/s at most):"
+    )
+    print(
+        f"{'clients':>8} {'op':<9} {'answered':>9} {'offered/s':>10} {'achieved/s':>11} "
+        f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7}"
+    )
     for run in runs:
         print(
             f"{run.clients:>8} {run.op:<9} {run.answered:>9} {run.offered:>10.0f} {run.answered / run.seconds:>11.0f} "
@@ -353,12 +368,18 @@ async def drive(args: argparse.Namespace) -> int:
         clients = open_clients(server.url, tokens, installation)
         await warm_up(clients)
         for level in args.levels:
-            for op, rate in (("healthz", args.retrieve_rate), ("store", args.store_rate), ("retrieve", args.retrieve_rate)):
+            for op, rate in (
+                ("healthz", args.retrieve_rate),
+                ("store", args.store_rate),
+                ("retrieve", args.retrieve_rate),
+            ):
                 # No client offers more than its token's rate limit allows (default 50/s).
                 rate = min(rate, level * PER_CLIENT_RATE)
                 run = await open_loop(clients[:level], op, rate, args.seconds)
                 runs.append(run)
-                print(f"{level} clients {op}: {run.answered} answered, p95 {run.quantile(0.95):.2f} ms", file=sys.stderr)
+                print(
+                    f"{level} clients {op}: {run.answered} answered, p95 {run.quantile(0.95):.2f} ms", file=sys.stderr
+                )
         for op in ("store", "retrieve"):
             run = await closed_loop(clients[:THROUGHPUT_CLIENTS], op, args.seconds)
             throughput.append(run)
@@ -393,10 +414,23 @@ async def drive(args: argparse.Namespace) -> int:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/context.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each run (default 10)")
-    parser.add_argument("--store-rate", type=float, default=100.0, help="open loop: stores offered per second in all (default 100)")
-    parser.add_argument("--retrieve-rate", type=float, default=200.0, help="open loop: retrieves offered per second in all (default 200)")
-    parser.add_argument("--levels", type=int, nargs="+", default=list(LEVELS), help="concurrent clients (default 1 100 1000)")
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help=f"PostgreSQL; a fresh schema is created and dropped (default {DEFAULT_PG_URL})")
+    parser.add_argument(
+        "--store-rate", type=float, default=100.0, help="open loop: stores offered per second in all (default 100)"
+    )
+    parser.add_argument(
+        "--retrieve-rate",
+        type=float,
+        default=200.0,
+        help="open loop: retrieves offered per second in all (default 200)",
+    )
+    parser.add_argument(
+        "--levels", type=int, nargs="+", default=list(LEVELS), help="concurrent clients (default 1 100 1000)"
+    )
+    parser.add_argument(
+        "--pg-url",
+        default=DEFAULT_PG_URL,
+        help=f"PostgreSQL; a fresh schema is created and dropped (default {DEFAULT_PG_URL})",
+    )
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help=f"Redis (default {DEFAULT_REDIS_URL})")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)

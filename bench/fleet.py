@@ -21,8 +21,11 @@ KILL_WAIT = 2.0  # seconds the fault waits for worker 1 to be running an agent b
 CONSUMING_WAIT = 90.0  # seconds a started worker may take to start consuming
 
 
-def product_env(database_url: str, redis_url: str, stream: str, github_url: str, visibility_timeout: float) -> dict[str, str]:
-    """`waooaw serve` and `waooaw worker`'s environment: App auth against the fake GitHub, none of the caller's settings."""
+def product_env(
+    database_url: str, redis_url: str, stream: str, github_url: str, visibility_timeout: float
+) -> dict[str, str]:
+    """`waooaw serve` and `waooaw worker`'s environment: App auth against the fake GitHub,
+    none of the caller's settings."""
     from tests.fakes.github import app_private_key
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "ANTHROPIC_", "WAOOAW_"))}
@@ -81,15 +84,21 @@ def waooaw(arguments: list[str], env: dict[str, str], log_path: Path) -> subproc
     """A `waooaw` command in the log's directory (so no `.env` of a checkout is read)."""
     with open(log_path, "ab") as log_file:
         return subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", *arguments], cwd=log_path.parent, env=env,
-            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "bot.cli", *arguments],
+            cwd=log_path.parent,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
         )
 
 
 class Fleet:
     """The app, the workers, and the fault: worker 1 killed with SIGKILL and replaced."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path, workers: int, database_url: str, redis_url: str, stream: str) -> None:
+    def __init__(
+        self, env: dict[str, str], log_dir: Path, workers: int, database_url: str, redis_url: str, stream: str
+    ) -> None:
         from redis.asyncio import Redis
         from sqlalchemy import create_engine
 
@@ -169,7 +178,8 @@ class Fleet:
         self.down = (self.down[0], time.perf_counter())
         start_up = cpu_seconds(replacement.pid)
         self.cpu.joined(replacement.pid, "workers", start_up)  # its start-up is reported apart
-        return f"{caught}; its replacement consumed {time.perf_counter() - spawned:.1f} s later (start-up {start_up:.1f} s CPU)"
+        later = time.perf_counter() - spawned
+        return f"{caught}; its replacement consumed {later:.1f} s later (start-up {start_up:.1f} s CPU)"
 
     def measure(self) -> None:
         assert self.app is not None
@@ -190,8 +200,9 @@ class Fleet:
         with self.engine.connect() as connection:
             for start in range(0, len(ids), 1000):
                 rows = connection.execute(
-                    select(InboxRecord.delivery_id, InboxRecord.status, InboxRecord.attempts)
-                    .where(InboxRecord.delivery_id.in_(ids[start:start + 1000]))
+                    select(InboxRecord.delivery_id, InboxRecord.status, InboxRecord.attempts).where(
+                        InboxRecord.delivery_id.in_(ids[start : start + 1000])
+                    )
                 )
                 found.update({delivery_id: (status, attempts) for delivery_id, status, attempts in rows})
         return found

@@ -52,8 +52,17 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
-    TRANSPORT_ERRORS, Connection, Server, find_payload, percentile, schema_url, send_time, spawn_server, wait_ready,
+    TRANSPORT_ERRORS,
+    Connection,
+    Server,
+    find_payload,
+    percentile,
+    schema_url,
+    send_time,
+    spawn_server,
+    wait_ready,
 )
+
 DEFAULT_PG_URL = os.environ.get("WAOOAW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DEFAULT_REDIS_URL = os.environ.get("WAOOAW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SECRET = "bench-webhook-secret"
@@ -180,7 +189,11 @@ class Run:
 
     def quantiles(self) -> tuple[float, float, float]:
         ordered = sorted(self.latencies)
-        return percentile(ordered, 0.50) * 1000, percentile(ordered, 0.99) * 1000, (ordered[-1] * 1000 if ordered else float("nan"))
+        return (
+            percentile(ordered, 0.50) * 1000,
+            percentile(ordered, 0.99) * 1000,
+            (ordered[-1] * 1000 if ordered else float("nan")),
+        )
 
     def late(self) -> int:
         return sum(1 for latency in self.latencies if latency > GITHUB_ANSWER_LIMIT)
@@ -322,7 +335,9 @@ def not_on_stream(redis_url: str, stream: str, run: Run) -> int:
 
 def print_table(runs: list[Run], lost: tuple[int, int, int] | None, args: argparse.Namespace) -> None:
     print()
-    print(f"intake bench: {runs[0].mode}, {args.seconds:g} s per server, payload {args.payload} ({args.body_bytes} bytes)")
+    print(
+        f"intake bench: {runs[0].mode}, {args.seconds:g} s per server, payload {args.payload} ({args.body_bytes} bytes)"
+    )
     print(f"{'':<28}" + "".join(f"{run.name:>14}" for run in runs))
     rows = [
         ("requests answered", lambda r: f"{r.answered}"),
@@ -353,8 +368,10 @@ def print_table(runs: list[Run], lost: tuple[int, int, int] | None, args: argpar
         print(f"{run.name}: answers {dict(run.answers)}; statuses {details}")
     if lost is not None:
         missing, differing, unpublished = lost
-        print(f"lost: {missing}  (202 answers not in the inbox; status differs: {differing}; "
-              f"queued but not on the stream: {unpublished})")
+        print(
+            f"lost: {missing}  (202 answers not in the inbox; status differs: {differing}; "
+            f"queued but not on the stream: {unpublished})"
+        )
     if any(run.client_cpu > 0.9 for run in runs):
         print("note: the load generator used ~a whole CPU: figures near its ceiling measure the client, not the server")
 
@@ -389,7 +406,11 @@ async def drive(args: argparse.Namespace) -> int:
 
         wanted = [name for name in ("real", "bare") if args.only in (name, "both")]
         for name in wanted:
-            extra = {"database_url": database_url, "redis_url": args.redis_url, "stream": stream, "event": event} if name == "real" else {}
+            extra = (
+                {"database_url": database_url, "redis_url": args.redis_url, "stream": stream, "event": event}
+                if name == "real"
+                else {}
+            )
             server = start_server(name, args, log_dir, **extra)
             servers.append(server)
             await wait_ready(server)
@@ -448,13 +469,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Webhook intake throughput and latency: the real app (PostgreSQL inbox, Redis bus) "
         "against a bare FastAPI app answering 202, under the same load.",
     )
-    parser.add_argument("--seconds", type=positive(float, MAX_SECONDS), default=10.0, help="measured duration per server (default 10)")
-    parser.add_argument("--concurrency", type=positive(int, MAX_CONCURRENCY), default=32, help="closed loop: concurrent clients (default 32)")
-    parser.add_argument("--rate", type=positive(float, MAX_RATE), default=None, help="open loop: offered requests per second (fixed schedule)")
-    parser.add_argument("--connections", type=positive(int, MAX_CONCURRENCY), default=64, help="open loop: most requests in flight, one connection each (default 64)")
-    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per server, not counted (default 1)")
-    parser.add_argument("--only", choices=("both", "real", "bare"), default="both", help="which servers to drive (default both)")
-    parser.add_argument("--payload", default="pull_request/opened.payload.json", help="fixture under tests/fixtures/webhooks or ../shared/fixtures/webhooks")
+    parser.add_argument(
+        "--seconds", type=positive(float, MAX_SECONDS), default=10.0, help="measured duration per server (default 10)"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=positive(int, MAX_CONCURRENCY),
+        default=32,
+        help="closed loop: concurrent clients (default 32)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=positive(float, MAX_RATE),
+        default=None,
+        help="open loop: offered requests per second (fixed schedule)",
+    )
+    parser.add_argument(
+        "--connections",
+        type=positive(int, MAX_CONCURRENCY),
+        default=64,
+        help="open loop: most requests in flight, one connection each (default 64)",
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=1.0, help="seconds of warm-up per server, not counted (default 1)"
+    )
+    parser.add_argument(
+        "--only", choices=("both", "real", "bare"), default="both", help="which servers to drive (default both)"
+    )
+    parser.add_argument(
+        "--payload",
+        default="pull_request/opened.payload.json",
+        help="fixture under tests/fixtures/webhooks or ../shared/fixtures/webhooks",
+    )
     parser.add_argument("--event", default=None, help="X-GitHub-Event (default: the payload's directory name)")
     parser.add_argument(
         "--catalog-only",
@@ -462,8 +508,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="run the agent catalogue as shipped; by default, when no active agent declares the event, a no-op "
         "agent declaring it is added so that intake answers 'queued' and publishes to Redis (production shape)",
     )
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help=f"PostgreSQL; a fresh schema is created and dropped (default {DEFAULT_PG_URL})")
-    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help=f"Redis; a unique stream is used and deleted (default {DEFAULT_REDIS_URL})")
+    parser.add_argument(
+        "--pg-url",
+        default=DEFAULT_PG_URL,
+        help=f"PostgreSQL; a fresh schema is created and dropped (default {DEFAULT_PG_URL})",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=DEFAULT_REDIS_URL,
+        help=f"Redis; a unique stream is used and deleted (default {DEFAULT_REDIS_URL})",
+    )
     # Internal: the same file runs the servers.
     parser.add_argument("--serve", choices=("real", "bare"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)

@@ -53,7 +53,15 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
-    TRANSPORT_ERRORS, Connection, Server, find_payload, percentile, schema_url, send_time, spawn_server, wait_ready,
+    TRANSPORT_ERRORS,
+    Connection,
+    Server,
+    find_payload,
+    percentile,
+    schema_url,
+    send_time,
+    spawn_server,
+    wait_ready,
 )
 from bench.fleet import SECRET, Fleet, product_env  # noqa: E402
 from bench.timed_github import COMMENT_ID_BASE, GitHubRecord  # noqa: E402
@@ -157,13 +165,20 @@ class Step:
                 groups["sent while worker 1 was down"].append(d.latency)
             else:
                 groups["the rest"].append(d.latency)
-        return "; ".join(f"{name}: {len(values)}, p99 {percentile(sorted(values), 0.99) * 1000:.0f} ms"
-                         for name, values in groups.items() if values)
+        return "; ".join(
+            f"{name}: {len(values)}, p99 {percentile(sorted(values), 0.99) * 1000:.0f} ms"
+            for name, values in groups.items()
+            if values
+        )
 
     @property
     def holds(self) -> bool:
-        return (len(self.accepted) == len(self.deliveries) and not self.lost and not self.duplicated
-                and self.quantile(0.99) <= P99_LIMIT)
+        return (
+            len(self.accepted) == len(self.deliveries)
+            and not self.lost
+            and not self.duplicated
+            and self.quantile(0.99) <= P99_LIMIT
+        )
 
 
 async def offer(app_port: int, step: Step, connections: int, fleet: Fleet | None) -> None:
@@ -225,8 +240,15 @@ def judge(step: Step, github: GitHubRecord) -> None:
     step.latencies.sort()
 
 
-async def run_step(fleet: Fleet, github: GitHubRecord, deliveries: Deliveries, rate: float, count: int,
-                   args: argparse.Namespace, fault: bool = True) -> Step:
+async def run_step(
+    fleet: Fleet,
+    github: GitHubRecord,
+    deliveries: Deliveries,
+    rate: float,
+    count: int,
+    args: argparse.Namespace,
+    fault: bool = True,
+) -> Step:
     step = Step(rate, deliveries.make(count))
     assert fleet.app is not None
     await fleet.ready()
@@ -247,7 +269,8 @@ def describe(step: Step) -> str:
     answers = Counter(d.answer for d in step.deliveries)
     verdict = "holds" if step.holds else "does not hold"
     return (
-        f"{step.rate:g}/s: offered {len(step.deliveries)} in {step.offered_seconds:.1f} s, accepted {len(step.accepted)}, "
+        f"{step.rate:g}/s: offered {len(step.deliveries)} in {step.offered_seconds:.1f} s, "
+        f"accepted {len(step.accepted)}, "
         f"processed {step.processed}, lost {len(step.lost)}, duplicated {len(step.duplicated)}, "
         f"p50 {step.quantile(0.5) * 1000:.0f} ms, p99 {step.quantile(0.99) * 1000:.0f} ms, "
         f"max {step.quantile(1.0) * 1000:.0f} ms; redelivered {step.redelivered}; {step.fault}; "
@@ -261,36 +284,66 @@ def print_table(steps: list[Step], args: argparse.Namespace) -> None:
     print(
         f"load bench: {args.workers} `waooaw worker` + `waooaw serve` + PostgreSQL + Redis + the fake GitHub, "
         f"{args.n} `/waooaw help` deliveries a step, worker 1 SIGKILLed and restarted halfway, "
-        f"visibility timeout {args.visibility_timeout:g} s; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
+        f"visibility timeout {args.visibility_timeout:g} s; "
+        f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
         f"on {os.cpu_count()} CPUs"
     )
-    header = ("offered/s", "offered", "accepted", "processed", "lost", "dup", "redeliv", "p50 ms", "p99 ms", "max ms", "kill", "holds")
+    header = (
+        "offered/s",
+        "offered",
+        "accepted",
+        "processed",
+        "lost",
+        "dup",
+        "redeliv",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "kill",
+        "holds",
+    )
     print("".join(f"{h:>10}" for h in header[:-2]) + f"  {'kill':<12}{'holds':>6}")
     for step in steps:
         cells = (
-            f"{step.rate:g}", len(step.deliveries), len(step.accepted), step.processed, len(step.lost),
-            len(step.duplicated), step.redelivered, f"{step.quantile(0.5) * 1000:.0f}",
-            f"{step.quantile(0.99) * 1000:.0f}", f"{step.quantile(1.0) * 1000:.0f}",
+            f"{step.rate:g}",
+            len(step.deliveries),
+            len(step.accepted),
+            step.processed,
+            len(step.lost),
+            len(step.duplicated),
+            step.redelivered,
+            f"{step.quantile(0.5) * 1000:.0f}",
+            f"{step.quantile(0.99) * 1000:.0f}",
+            f"{step.quantile(1.0) * 1000:.0f}",
         )
         caught = "mid-run" if "while running" in step.fault else "idle"
         print("".join(f"{c:>10}" for c in cells) + f"  {caught:<12}{'yes' if step.holds else 'no':>6}")
     for step in steps:
-        shares = ", ".join(f"{role} {seconds / len(step.deliveries) * 1000:.1f}" for role, seconds in sorted(step.cpu.items()))
+        shares = ", ".join(
+            f"{role} {seconds / len(step.deliveries) * 1000:.1f}" for role, seconds in sorted(step.cpu.items())
+        )
         total = sum(step.cpu.values()) / len(step.deliveries) * 1000
         print(f"at {step.rate:g}/s: CPU per delivery {total:.1f} ms ({shares}); worker 1 {step.fault}")
         print(f"    {step.p99_by_workers()}")
     held = [step.rate for step in steps if step.holds]
     if held:
         best = max(held)
-        print(f"sustained: {best:g} deliveries/s with p99 <= {P99_LIMIT:g} s and none lost or duplicated "
-              f"({best / args.workers:g}/s per worker)")
+        print(
+            f"sustained: {best:g} deliveries/s with p99 <= {P99_LIMIT:g} s and none lost or duplicated "
+            f"({best / args.workers:g}/s per worker)"
+        )
     else:
-        print(f"sustained: no rate tried held (p99 <= {P99_LIMIT:g} s, every delivery accepted, none lost or duplicated)")
+        print(
+            f"sustained: no rate tried held (p99 <= {P99_LIMIT:g} s, every delivery accepted, none lost or duplicated)"
+        )
     for step in steps:
         for kind, wrong in (("lost", step.lost), ("duplicated", step.duplicated)):
             for delivery in wrong[:10]:
                 state = step.inbox.get(delivery.delivery_id)
-                print(f"  {kind} at {step.rate:g}/s: delivery {delivery.delivery_id}, issue #{delivery.number}, inbox {state}")
+                print(
+                    f"  {kind} at {step.rate:g}/s: delivery {delivery.delivery_id}, "
+                    f"issue #{delivery.number}, inbox {state}"
+                )
 
 
 def rates_to_try(args: argparse.Namespace, steps: list[Step]) -> float | None:
@@ -391,23 +444,56 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "duplicated, p50/p99 from delivery to the last GitHub call, and the highest rate with p99 <= 1 s.",
     )
     parser.add_argument("--n", type=positive(int, MAX_N), default=1000, help="deliveries per step (default 1000)")
-    parser.add_argument("--rate", type=positive(float, MAX_RATE), action="append", dest="rates", default=None,
-                        help="a step at this offered rate; repeat it for several (default: search)")
-    parser.add_argument("--start-rate", type=positive(float, MAX_RATE), default=10.0, help="the search's first rate, doubled while it holds (default 10)")
+    parser.add_argument(
+        "--rate",
+        type=positive(float, MAX_RATE),
+        action="append",
+        dest="rates",
+        default=None,
+        help="a step at this offered rate; repeat it for several (default: search)",
+    )
+    parser.add_argument(
+        "--start-rate",
+        type=positive(float, MAX_RATE),
+        default=10.0,
+        help="the search's first rate, doubled while it holds (default 10)",
+    )
     parser.add_argument("--max-steps", type=positive(int, 100), default=8, help="most steps of the search (default 8)")
-    parser.add_argument("--refine", type=int, default=2, help="steps narrowing the search after the first rate that fails (default 2)")
-    parser.add_argument("--installations", type=positive(int, 100_000), default=100,
-                        help="installations the deliveries come from in turn: GitHub allows each 80 content-creating "
-                        "calls a minute and 500 an hour, two a delivery here (default 100)")
+    parser.add_argument(
+        "--refine", type=int, default=2, help="steps narrowing the search after the first rate that fails (default 2)"
+    )
+    parser.add_argument(
+        "--installations",
+        type=positive(int, 100_000),
+        default=100,
+        help="installations the deliveries come from in turn: GitHub allows each 80 content-creating "
+        "calls a minute and 500 an hour, two a delivery here (default 100)",
+    )
     parser.add_argument("--workers", type=positive(int, 16), default=2, help="`waooaw worker` processes (default 2)")
-    parser.add_argument("--connections", type=positive(int, 1024), default=32, help="most deliveries in flight to the app (default 32)")
-    parser.add_argument("--visibility-timeout", type=positive(float, 600), default=5.0,
-                        help="WAOOAW_BUS_VISIBILITY_TIMEOUT: how long the killed worker's entries wait (default 5)")
+    parser.add_argument(
+        "--connections", type=positive(int, 1024), default=32, help="most deliveries in flight to the app (default 32)"
+    )
+    parser.add_argument(
+        "--visibility-timeout",
+        type=positive(float, 600),
+        default=5.0,
+        help="WAOOAW_BUS_VISIBILITY_TIMEOUT: how long the killed worker's entries wait (default 5)",
+    )
     parser.add_argument("--warmup", type=int, default=10, help="deliveries before measuring, not counted (default 10)")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs (kept anyway when a step fails)")
+    parser.add_argument(
+        "--keep-logs", action="store_true", help="keep the processes' logs (kept anyway when a step fails)"
+    )
     parser.add_argument("--quick", action="store_true", help="a short run: 40 deliveries at 5/s, then at 10/s")
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help=f"PostgreSQL; a fresh schema is created and dropped (default {DEFAULT_PG_URL})")
-    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help=f"Redis; a unique stream is used and deleted (default {DEFAULT_REDIS_URL})")
+    parser.add_argument(
+        "--pg-url",
+        default=DEFAULT_PG_URL,
+        help=f"PostgreSQL; a fresh schema is created and dropped (default {DEFAULT_PG_URL})",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=DEFAULT_REDIS_URL,
+        help=f"Redis; a unique stream is used and deleted (default {DEFAULT_REDIS_URL})",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         for name, value in QUICK.items():

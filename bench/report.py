@@ -26,7 +26,7 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
 
@@ -36,20 +36,26 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from agents.store.db import Store  # noqa: E402
 from agents.reports import build_daily_report, render_charts  # noqa: E402
+from agents.store.db import Store  # noqa: E402
 
 PG_URL = os.environ.get("WAOOAW_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DAY = date(2026, 3, 10)
 AGENTS = ("wowvision", "concierge", "domain-onboarding", "coe-architect", "reporter")
 RULES = tuple(f"rule-{n:02d}" for n in range(40))
-KINDS = (("pull_request", "opened"), ("pull_request", "synchronize"), ("issue_comment", "created"),
-         ("push", None), ("check_suite", "requested"), ("issues", "opened"))
+KINDS = (
+    ("pull_request", "opened"),
+    ("pull_request", "synchronize"),
+    ("issue_comment", "created"),
+    ("push", None),
+    ("check_suite", "requested"),
+    ("issues", "opened"),
+)
 REPOS = tuple(f"octo/repo-{n}" for n in range(50))
 
 
 def _instant(rng: random.Random, day: date) -> datetime:
-    start = datetime.combine(day, dtime.min, tzinfo=timezone.utc)
+    start = datetime.combine(day, dtime.min, tzinfo=UTC)
     return start + timedelta(microseconds=rng.randrange(86_400_000_000))
 
 
@@ -61,42 +67,97 @@ def load(store: Store, days: list[date], events: int, decisions: int, seed: int 
         cursor = raw.cursor()
         for day in days:
             deliveries = [f"d-{day}-{n}" for n in range(events)]
-            with cursor.copy("COPY inbox (delivery_id, event, action, repo, installation_id, body, status, "
-                             "attempts, error, received_at, finished_at) FROM STDIN") as copy:
+            with cursor.copy(
+                "COPY inbox (delivery_id, event, action, repo, installation_id, body, status, "
+                "attempts, error, received_at, finished_at) FROM STDIN"
+            ) as copy:
                 for delivery in deliveries:
                     event, action = rng.choice(KINDS)
                     at = _instant(rng, day)
                     status = rng.choices(("done", "ignored", "dead", "failed"), (90, 8, 1, 1))[0]
-                    copy.write_row((delivery, event, action, rng.choice(REPOS), 1, b"{}", status,
-                                    rng.choice((1, 1, 1, 2)), None, at, at + timedelta(seconds=1)))
+                    copy.write_row(
+                        (
+                            delivery,
+                            event,
+                            action,
+                            rng.choice(REPOS),
+                            1,
+                            b"{}",
+                            status,
+                            rng.choice((1, 1, 1, 2)),
+                            None,
+                            at,
+                            at + timedelta(seconds=1),
+                        )
+                    )
             counts["inbox"] += events
-            with cursor.copy("COPY agent_runs (delivery_id, agent, attempt, worker, status, error, started_at, "
-                             "finished_at, duration_ms) FROM STDIN") as copy:
+            with cursor.copy(
+                "COPY agent_runs (delivery_id, agent, attempt, worker, status, error, started_at, "
+                "finished_at, duration_ms) FROM STDIN"
+            ) as copy:
                 for delivery in deliveries + rng.sample(deliveries, events // 20):
                     at = _instant(rng, day)
                     status = rng.choices(("ok", "error", "timeout", "abandoned"), (95, 3, 1, 1))[0]
-                    copy.write_row((delivery, rng.choice(AGENTS), 1, "bench", status,
-                                    None if status == "ok" else "RuntimeError('bench')", at,
-                                    at + timedelta(seconds=1), rng.lognormvariate(5, 1)))
+                    copy.write_row(
+                        (
+                            delivery,
+                            rng.choice(AGENTS),
+                            1,
+                            "bench",
+                            status,
+                            None if status == "ok" else "RuntimeError('bench')",
+                            at,
+                            at + timedelta(seconds=1),
+                            rng.lognormvariate(5, 1),
+                        )
+                    )
                     counts["agent_runs"] += 1
-            with cursor.copy("COPY published_outputs (marker, agent, kind, repo, github_id, url, content_hash, "
-                             "delivery_id, created_at, updated_at) FROM STDIN") as copy:
+            with cursor.copy(
+                "COPY published_outputs (marker, agent, kind, repo, github_id, url, content_hash, "
+                "delivery_id, created_at, updated_at) FROM STDIN"
+            ) as copy:
                 for n in range(events // 5):
                     at = _instant(rng, day)
                     repo = rng.choice(REPOS)
-                    copy.write_row((f"<!-- waooaw:bench:comment:{day}-{n} -->", rng.choice(AGENTS),
-                                    rng.choice(("comment", "review", "check_run", "issue")), repo, n,
-                                    f"https://github.com/{repo}/issues/{n}", None, deliveries[n], at, at))
+                    copy.write_row(
+                        (
+                            f"<!-- waooaw:bench:comment:{day}-{n} -->",
+                            rng.choice(AGENTS),
+                            rng.choice(("comment", "review", "check_run", "issue")),
+                            repo,
+                            n,
+                            f"https://github.com/{repo}/issues/{n}",
+                            None,
+                            deliveries[n],
+                            at,
+                            at,
+                        )
+                    )
                     counts["published_outputs"] += 1
-            with cursor.copy("COPY decisions (agent, rule, rung, input_hash, outcome, latency_ms, tokens_in, "
-                             "tokens_out, cost_usd, repo, delivery_id, job_id, created_at) FROM STDIN") as copy:
+            with cursor.copy(
+                "COPY decisions (agent, rule, rung, input_hash, outcome, latency_ms, tokens_in, "
+                "tokens_out, cost_usd, repo, delivery_id, job_id, created_at) FROM STDIN"
+            ) as copy:
                 for _ in range(decisions):
                     rung = rng.choices(("deterministic", "cached", "llm"), (70, 22, 8))[0]
                     llm = rung == "llm"
-                    copy.write_row((rng.choice(AGENTS), rng.choice(RULES), rung, None, "{}", rng.random() * 5,
-                                    rng.randrange(500, 4000) if llm else 0, rng.randrange(50, 800) if llm else 0,
-                                    rng.random() / 50 if llm else 0.0, rng.choice(REPOS), None, None,
-                                    _instant(rng, day)))
+                    copy.write_row(
+                        (
+                            rng.choice(AGENTS),
+                            rng.choice(RULES),
+                            rung,
+                            None,
+                            "{}",
+                            rng.random() * 5,
+                            rng.randrange(500, 4000) if llm else 0,
+                            rng.randrange(50, 800) if llm else 0,
+                            rng.random() / 50 if llm else 0.0,
+                            rng.choice(REPOS),
+                            None,
+                            None,
+                            _instant(rng, day),
+                        )
+                    )
             counts["decisions"] += decisions
         raw.commit()
     finally:
@@ -125,8 +186,10 @@ def main() -> None:
         loaded = time.perf_counter() - started
         with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("VACUUM ANALYZE"))
-        print(f"loaded {', '.join(f'{n:,} {t}' for t, n in counts.items())} over {len(days)} day(s) "
-              f"in {loaded:.1f} s (COPY)")
+        print(
+            f"loaded {', '.join(f'{n:,} {t}' for t, n in counts.items())} over {len(days)} day(s) "
+            f"in {loaded:.1f} s (COPY)"
+        )
 
         times, report = [], None
         for _ in range(args.repeat):
@@ -135,10 +198,14 @@ def main() -> None:
             times.append(time.perf_counter() - started)
         assert report is not None
         h = report.headline
-        print(f"report {DAY}: {h.events:,} events, {h.agent_runs:,} runs, {h.decisions_total:,} decisions, "
-              f"{h.outputs_published:,} outputs, ${h.cost_usd:,.2f} LLM")
-        print(f"aggregation: first {times[0]:.3f} s, median {statistics.median(times):.3f} s, "
-              f"best {min(times):.3f} s over {args.repeat} runs (target <= 2 s)")
+        print(
+            f"report {DAY}: {h.events:,} events, {h.agent_runs:,} runs, {h.decisions_total:,} decisions, "
+            f"{h.outputs_published:,} outputs, ${h.cost_usd:,.2f} LLM"
+        )
+        print(
+            f"aggregation: first {times[0]:.3f} s, median {statistics.median(times):.3f} s, "
+            f"best {min(times):.3f} s over {args.repeat} runs (target <= 2 s)"
+        )
         started = time.perf_counter()
         render_charts(report)
         print(f"charts (not counted): {time.perf_counter() - started:.3f} s")

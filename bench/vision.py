@@ -284,7 +284,7 @@ def _precision(found: dict[str, tuple[str, str]], judged: dict[str, str]) -> Non
 
 
 def _verdict(judgement: str) -> str:
-    """"right: why" → "right"; "? …" (not judged yet) → "?"."""
+    """ "right: why" → "right"; "? …" (not judged yet) → "?"."""
     return judgement.split(maxsplit=1)[0].rstrip(":") if judgement.strip() else "?"
 
 

@@ -42,16 +42,15 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import find_payload, schema_url  # noqa: E402
-
 from sqlalchemy import create_engine, select, text  # noqa: E402
 
 from agents.base import WowAgent  # noqa: E402
-from agents.store.db import Store  # noqa: E402
-from agents.store.tables import InboxRecord  # noqa: E402
 from agents.events import Event  # noqa: E402
 from agents.outputs import Output  # noqa: E402
 from agents.registry import Registry  # noqa: E402
+from agents.store.db import Store  # noqa: E402
+from agents.store.tables import InboxRecord  # noqa: E402
+from bench.common import find_payload, schema_url  # noqa: E402
 from bot import logging as waooaw_logging  # noqa: E402
 from bot.bus import BusMessage, RedisStreamBus  # noqa: E402
 from bot.inbox import Inbox, InboxStatus  # noqa: E402
@@ -167,7 +166,7 @@ class Bench:
                 at = await asyncio.wait_for(started, WAIT_LIMIT)
                 phase.latencies.append(at - t0)
                 await asyncio.wait_for(done, WAIT_LIMIT)  # one in flight: let the worker finish it
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 phase.missed += 1
         phase.seconds = time.perf_counter() - began
         return phase
@@ -187,7 +186,7 @@ class Bench:
                 at = await asyncio.wait_for(started, max(deadline - time.perf_counter(), 0.01))
                 phase.latencies.append(at - t0)
                 await asyncio.wait_for(done, max(deadline - time.perf_counter(), 0.01))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 phase.missed += 1
         phase.seconds = time.perf_counter() - began
         return phase
@@ -255,7 +254,7 @@ async def run(args: argparse.Namespace) -> int:
             stop.set()
             try:
                 await asyncio.wait_for(consuming, args.block_ms / 1000 + 10)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 consuming.cancel()
                 await asyncio.gather(consuming, return_exceptions=True)
         statuses = await asyncio.to_thread(inbox_statuses, store, bench.ids)
@@ -309,14 +308,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "with the real Worker and a PostgreSQL inbox.",
     )
     parser.add_argument("--count", type=positive_int, default=1000, help="deliveries per phase (default 1000)")
-    parser.add_argument("--phase", choices=("both", "sequential", "burst"), default="both", help="which phases (default both)")
-    parser.add_argument("--warmup", type=int, default=20, help="deliveries before measuring, not counted (default 20)")
-    parser.add_argument("--bus-concurrency", type=positive_int, default=1, help="RedisStreamBus consumers in the worker (default 1)")
     parser.add_argument(
-        "--block-ms", type=positive_int, default=1000, help="XREADGROUP block time; a publish wakes it at once (default 1000)"
+        "--phase", choices=("both", "sequential", "burst"), default="both", help="which phases (default both)"
     )
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help=f"PostgreSQL; a fresh schema is created and dropped (default {DEFAULT_PG_URL})")
-    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help=f"Redis; a unique stream is used and deleted (default {DEFAULT_REDIS_URL})")
+    parser.add_argument("--warmup", type=int, default=20, help="deliveries before measuring, not counted (default 20)")
+    parser.add_argument(
+        "--bus-concurrency", type=positive_int, default=1, help="RedisStreamBus consumers in the worker (default 1)"
+    )
+    parser.add_argument(
+        "--block-ms",
+        type=positive_int,
+        default=1000,
+        help="XREADGROUP block time; a publish wakes it at once (default 1000)",
+    )
+    parser.add_argument(
+        "--pg-url",
+        default=DEFAULT_PG_URL,
+        help=f"PostgreSQL; a fresh schema is created and dropped (default {DEFAULT_PG_URL})",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=DEFAULT_REDIS_URL,
+        help=f"Redis; a unique stream is used and deleted (default {DEFAULT_REDIS_URL})",
+    )
     return parser.parse_args(argv)
 
 

@@ -323,7 +323,9 @@ class RedisStreamBus:
         await self._retire(consumer)
         log.info("bus.consumer_stopped", consumer=consumer)
 
-    async def _turn(self, consumer: str, cursor: str, handler: Handler, on_dead: DeadHandler, stop: asyncio.Event) -> str:
+    async def _turn(
+        self, consumer: str, cursor: str, handler: Handler, on_dead: DeadHandler, stop: asyncio.Event
+    ) -> str:
         """Reclaim what dead consumers left behind, then block for new entries."""
         await self._ensure_group()
         cursor, reclaimed = await self._reclaim(consumer, cursor)
@@ -338,12 +340,14 @@ class RedisStreamBus:
             await self._process(consumer, entry, handler, on_dead)
         return cursor
 
-    async def _wait_after_redis_error(self, consumer: str, exc: BaseException, failures: int, stop: asyncio.Event) -> None:
+    async def _wait_after_redis_error(
+        self, consumer: str, exc: BaseException, failures: int, stop: asyncio.Event
+    ) -> None:
         delay = min(self.backoff_base * 2 ** (failures - 1), _REDIS_ERROR_BACKOFF_MAX)
         log.warning("bus.redis_error", consumer=consumer, error=repr(exc), retry_in=delay)
         try:
             await asyncio.wait_for(stop.wait(), timeout=delay)  # backoff that still ends at once on stop
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def _reclaim(self, consumer: str, cursor: str) -> tuple[str, list[_Entry]]:
@@ -364,8 +368,10 @@ class RedisStreamBus:
     async def _read_new(self, consumer: str) -> list[_Entry]:
         # COUNT 1: an entry read but not yet started would age in our pending list
         # while we work on another, and be reclaimed by someone else.
-        reply = cast(list[tuple[str, _Entries]] | None, await self._redis.xreadgroup(
-            self.group, consumer, {self.stream: ">"}, count=1, block=self.block_ms))
+        reply = cast(
+            list[tuple[str, _Entries]] | None,
+            await self._redis.xreadgroup(self.group, consumer, {self.stream: ">"}, count=1, block=self.block_ms),
+        )
         entries: list[_Entry] = []
         for _stream, messages in reply or []:
             for entry_id, fields in messages:
@@ -387,7 +393,9 @@ class RedisStreamBus:
         message = BusMessage(entry.delivery_id, entry.attempt, entry.trace)
         if entry.attempt > self.max_deliveries:
             # Its last delivery died with its consumer: do not run it again.
-            reason = cast(str | None, await self._redis.hget(self.errors_key, entry.entry_id)) or "exceeded max deliveries"
+            reason = (
+                cast(str | None, await self._redis.hget(self.errors_key, entry.entry_id)) or "exceeded max deliveries"
+            )
             await self._bury(entry.entry_id, message, reason, on_dead)
             return
         error = await self._run_handler(consumer, entry.entry_id, message, handler)
@@ -423,7 +431,13 @@ class RedisStreamBus:
                 return deferred  # trying again at once would be refused again
             except Exception as exc:  # noqa: BLE001 - any failure means "not done"
                 error = repr(exc)
-                log.warning("bus.handler_failed", delivery=message.delivery_id, attempt=message.attempt, retry=retry, error=error)
+                log.warning(
+                    "bus.handler_failed",
+                    delivery=message.delivery_id,
+                    attempt=message.attempt,
+                    retry=retry,
+                    error=error,
+                )
         return error
 
     async def _keep_claimed(self, consumer: str, entry_id: str) -> None:
@@ -463,13 +477,31 @@ class RedisStreamBus:
         # the visibility timeout, and the limiter defers it again at no cost until then). Its
         # delivery count is set back one, so the reclaim does not count as another delivery.
         idle_ms = max(int((self.visibility_timeout - delay) * 1000), 0)
-        await self._redis.xclaim(self.stream, self.group, consumer, min_idle_time=0, message_ids=[entry.entry_id],
-                                 idle=idle_ms, retrycount=entry.attempt - 1, justid=True)
-        log.info("bus.deferred", delivery=message.delivery_id, attempt=message.attempt, entry=entry.entry_id,
-                 delay=round(delay, 1))
+        await self._redis.xclaim(
+            self.stream,
+            self.group,
+            consumer,
+            min_idle_time=0,
+            message_ids=[entry.entry_id],
+            idle=idle_ms,
+            retrycount=entry.attempt - 1,
+            justid=True,
+        )
+        log.info(
+            "bus.deferred",
+            delivery=message.delivery_id,
+            attempt=message.attempt,
+            entry=entry.entry_id,
+            delay=round(delay, 1),
+        )
 
     async def _bury(self, entry_id: str, message: BusMessage, reason: str, on_dead: DeadHandler) -> None:
-        fields: dict[FieldT, EncodableT] = {"delivery": message.delivery_id, "attempts": str(message.attempt), "error": reason, "entry": entry_id}
+        fields: dict[FieldT, EncodableT] = {
+            "delivery": message.delivery_id,
+            "attempts": str(message.attempt),
+            "error": reason,
+            "entry": entry_id,
+        }
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xadd(self.dead_stream, fields, maxlen=_DEAD_LETTER_MAXLEN, approximate=True)
             pipe.xack(self.stream, self.group, entry_id)
@@ -485,7 +517,9 @@ class RedisStreamBus:
     async def _retire(self, consumer: str) -> None:
         """On a clean stop, drop our consumer name from the group if it holds nothing."""
         try:
-            held = await self._redis.xpending_range(self.stream, self.group, min="-", max="+", count=1, consumername=consumer)
+            held = await self._redis.xpending_range(
+                self.stream, self.group, min="-", max="+", count=1, consumername=consumer
+            )
             if not held:  # deleting a consumer that holds entries would lose them
                 await self._redis.xgroup_delconsumer(self.stream, self.group, consumer)
         except (RedisError, OSError) as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -73,7 +73,9 @@ def serve(
     platform = build_platform(settings)
     if settings.embedded:
         platform.store.upgrade()
-    mode = "embedded (SQLite/local bus, worker in this process)" if settings.embedded else "web only (workers run apart)"
+    mode = (
+        "embedded (SQLite/local bus, worker in this process)" if settings.embedded else "web only (workers run apart)"
+    )
     dry = "" if settings.has_github_credentials else "; no GitHub credentials: outputs are printed (dry run)"
     typer.echo(f"waooaw serve: {mode}{dry}; webhook at http://{host}:{port}/webhooks/github", err=True)
     app = create_app(platform, secret=secret)
@@ -150,14 +152,16 @@ def db_prune(
 def replay(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A webhook payload (JSON).")],
     event: Annotated[str, typer.Option("--event", help="The X-GitHub-Event name, e.g. pull_request.")],
-    delivery: Annotated[Optional[str], typer.Option("--delivery", help="Delivery id; new each time if omitted.")] = None,
+    delivery: Annotated[str | None, typer.Option("--delivery", help="Delivery id; new each time if omitted.")] = None,
     repo: Annotated[
-        Optional[Path], typer.Option("--repo", help="A local clone to read the change from (dry run, no credentials).")
+        Path | None, typer.Option("--repo", help="A local clone to read the change from (dry run, no credentials).")
     ] = None,
     base: Annotated[
-        Optional[str], typer.Option("--base", help="Base commit in --repo (default: the payload's, else the merge-base).")
+        str | None, typer.Option("--base", help="Base commit in --repo (default: the payload's, else the merge-base).")
     ] = None,
-    head: Annotated[Optional[str], typer.Option("--head", help="Head commit in --repo (default: the payload's, else HEAD).")] = None,
+    head: Annotated[
+        str | None, typer.Option("--head", help="Head commit in --repo (default: the payload's, else HEAD).")
+    ] = None,
 ) -> None:
     """Push a payload through the whole pipeline in this process and wait until it is done."""
     import asyncio
@@ -182,9 +186,9 @@ def replay(
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Where the demo writes its files (replaced on the next run).")] = Path(
-        "waooaw-demo"
-    ),
+    out: Annotated[
+        Path, typer.Option("--out", help="Where the demo writes its files (replaced on the next run).")
+    ] = Path("waooaw-demo"),
 ) -> None:
     """The three user paths end to end, offline: a PR reviewed, /waooaw help answered, a domain spec, a daily report."""
     from bot import logging as waooaw_logging

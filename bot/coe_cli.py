@@ -16,13 +16,13 @@ import asyncio
 import os
 import uuid
 from pathlib import Path
-from typing import Annotated, Any, Optional, cast
+from typing import Annotated, Any, cast
 
 import typer
 
 from agents.context.client import ContextClient, HttpContextClient
-from agents.store.db import Store
 from agents.domain.job import AGENT, DEPTHS, Depth, Job, job_id_for, new_job, tags_for
+from agents.store.db import Store
 from bot import tenancy
 from bot.coe_jobs import LOCAL_REPO, run_job, write_files
 from bot.settings import Settings, command_settings
@@ -37,11 +37,11 @@ EXIT = {"done": 0, "failed": 1, "parked": 3}
 @coe_app.command("run")
 def run(
     kind: Annotated[str, typer.Argument(help="The CoE job to run: domain-onboarding.")],
-    domain: Annotated[Optional[str], typer.Option(help="The domain to onboard, e.g. 'Digital Marketing'.")] = None,
+    domain: Annotated[str | None, typer.Option(help="The domain to onboard, e.g. 'Digital Marketing'.")] = None,
     depth: Annotated[str, typer.Option(help="quick, standard or deep: the budget and rigour.")] = "standard",
-    repo: Annotated[Optional[str], typer.Option(help="OWNER/NAME: where the job lives and the PR is opened.")] = None,
+    repo: Annotated[str | None, typer.Option(help="OWNER/NAME: where the job lives and the PR is opened.")] = None,
     out: Annotated[Path, typer.Option(help="Where domains/<slug>/spec.md and spec.yaml are written.")] = Path("."),
-    job: Annotated[Optional[str], typer.Option(help="The job id (the app gives it to the workflow).")] = None,
+    job: Annotated[str | None, typer.Option(help="The job id (the app gives it to the workflow).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the job from its last committed step.")] = False,
 ) -> None:
     """Run a domain-onboarding job; prints `job <ID>` first. Exit 0 done, 3 parked, 1 failed, 2 usage."""
@@ -93,7 +93,12 @@ def _open(settings: Settings, job: str | None, repo: str | None) -> tuple[Contex
             f"{repo} is in no installation of the WAOOAW App this database knows (the app records them from its"
             " installation events): install the App on it, or set GITHUB_TOKEN to publish with a token"
         )
-    return open_context_client(settings, installation_id=installation, actor=cli_actor(), store=store), store, None, installation
+    return (
+        open_context_client(settings, installation_id=installation, actor=cli_actor(), store=store),
+        store,
+        None,
+        installation,
+    )
 
 
 def _installation(store: Store, repo: str | None) -> int:
@@ -110,7 +115,13 @@ def _installation(store: Store, repo: str | None) -> int:
 
 
 def _job(
-    contexts: ContextClient, repo: str, installation: int, job_id: str | None, domain: str | None, depth: Depth, resume: bool
+    contexts: ContextClient,
+    repo: str,
+    installation: int,
+    job_id: str | None,
+    domain: str | None,
+    depth: Depth,
+    resume: bool,
 ) -> Job:
     if job_id is not None:
         record = contexts.get(repo, AGENT, job_id)
@@ -122,9 +133,16 @@ def _job(
             exit_for_usage(f"there is no job {job_id} in {repo}")
     assert domain is not None
     try:
-        job = new_job(job_id=job_id or job_id_for(str(uuid.uuid4())), domain=domain, depth=depth, repo=repo,
-                      installation_id=installation)  # fmt: skip
+        job = new_job(
+            job_id=job_id or job_id_for(str(uuid.uuid4())),
+            domain=domain,
+            depth=depth,
+            repo=repo,
+            installation_id=installation,
+        )
     except ValueError as error:
         exit_for_usage(str(error))
-    contexts.put(repo, AGENT, job.id, job.data(), expected_version=None, summary=f"{job.domain}: queued", tags=tags_for(job))
+    contexts.put(
+        repo, AGENT, job.id, job.data(), expected_version=None, summary=f"{job.domain}: queued", tags=tags_for(job)
+    )
     return job

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from agents.context.client import ContextClient
 from agents.domain.job import AGENT, Job
-from agents.domain.runner import BatchPolicy, CoeRunner, JobNotFound, Publish, JobResult, publish_nothing
+from agents.domain.runner import BatchPolicy, CoeRunner, JobNotFound, JobResult, Publish, publish_nothing
 from agents.events import Event
 from agents.llm import LLMNotConfigured
 from agents.store.db import Store
@@ -35,8 +35,15 @@ def write_files(out: Path, files: dict[str, str]) -> list[Path]:
     return written
 
 
-async def run_job(settings: Settings, contexts: ContextClient, store: Store | None, job: Job, *,
-                  github_token: str | None = None, publisher: Publisher | None = None) -> JobResult:
+async def run_job(
+    settings: Settings,
+    contexts: ContextClient,
+    store: Store | None,
+    job: Job,
+    *,
+    github_token: str | None = None,
+    publisher: Publisher | None = None,
+) -> JobResult:
     """Run the job with the configured model (its steps resume from the last committed one).
 
     Its outputs go to `publisher` when given, else to GitHub with credentials, printed without
@@ -60,8 +67,13 @@ async def run_job(settings: Settings, contexts: ContextClient, store: Store | No
 
 
 def _publishing(publisher: Publisher, job: Job) -> Publish:
-    event = Event(delivery_id=f"coe:{job.id}", name="workflow_dispatch", payload={}, repo=job.repo,
-                  installation_id=job.installation_id or None)  # fmt: skip
+    event = Event(
+        delivery_id=f"coe:{job.id}",
+        name="workflow_dispatch",
+        payload={},
+        repo=job.repo,
+        installation_id=job.installation_id or None,
+    )
 
     async def publish(outputs: Any) -> Any:
         return await publisher.publish(AGENT, outputs, event)
@@ -76,8 +88,14 @@ def _publisher(settings: Settings, store: Store | None, job: Job, github_token: 
     if job.repo == LOCAL_REPO:
         return None
     if github_token is not None:
-        settings = settings.model_copy(update={"github_token": SecretStr(github_token), "app_id": None, "app_private_key": None,
-                                           "app_private_key_path": None})
+        settings = settings.model_copy(
+            update={
+                "github_token": SecretStr(github_token),
+                "app_id": None,
+                "app_private_key": None,
+                "app_private_key_path": None,
+            }
+        )
     clients = github_clients(settings)
     if clients is not None and store is None:
         # Over the API the runner has no database: a scratch one remembers what this run published,

@@ -11,15 +11,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy import select
 
 from agents.context.client import ContextClient
 from agents.context.client_values import Context
-from agents.store.db import Store
 from agents.context.errors import ContextError, NotFound
+from agents.store.db import Store
 from agents.tokens import DEFAULT_TTL
 from bot.settings import Settings, command_settings
 from bot.tenancy import repo_installations
@@ -32,12 +32,16 @@ context_app = typer.Typer(
 tokens_app = typer.Typer(help="Context API tokens: create and revoke.", no_args_is_help=True)
 
 InstallationOption = Annotated[
-    Optional[int],
-    typer.Option("--installation", help="The installation (database mode; default: the one the repository's contexts have)."),
+    int | None,
+    typer.Option(
+        "--installation", help="The installation (database mode; default: the one the repository's contexts have)."
+    ),
 ]
 
 
-def _client(settings: Settings, installation: int | None, *, repo: str | None = None, snapshot: int | None = None) -> ContextClient:
+def _client(
+    settings: Settings, installation: int | None, *, repo: str | None = None, snapshot: int | None = None
+) -> ContextClient:
     if settings.api_url is not None:
         return open_context_client(settings)
     store = open_store(settings)
@@ -125,7 +129,7 @@ def context_show(
     repo: Annotated[str, typer.Argument(help="OWNER/NAME")],
     agent: Annotated[str, typer.Argument()],
     scope: Annotated[str, typer.Argument()],
-    version: Annotated[Optional[int], typer.Option(help="A version; the latest by default.")] = None,
+    version: Annotated[int | None, typer.Option(help="A version; the latest by default.")] = None,
     installation: InstallationOption = None,
 ) -> None:
     """Print a context version as JSON."""
@@ -142,16 +146,16 @@ def context_show(
 
 @context_app.command("search")
 def context_search(
-    repo: Annotated[Optional[str], typer.Option(help="OWNER/NAME")] = None,
-    agent: Annotated[Optional[str], typer.Option()] = None,
-    scope: Annotated[Optional[str], typer.Option()] = None,
-    scope_prefix: Annotated[Optional[str], typer.Option(help="Scopes starting with this, e.g. a job id.")] = None,
-    tag: Annotated[Optional[list[str]], typer.Option(help="Carries this tag (repeat: all of them).")] = None,
-    q: Annotated[Optional[str], typer.Option("--q", "--text", help="Words in the summary.")] = None,
-    since: Annotated[Optional[str], typer.Option(help="Written at or after (ISO 8601).")] = None,
-    until: Annotated[Optional[str], typer.Option(help="Written before (ISO 8601).")] = None,
+    repo: Annotated[str | None, typer.Option(help="OWNER/NAME")] = None,
+    agent: Annotated[str | None, typer.Option()] = None,
+    scope: Annotated[str | None, typer.Option()] = None,
+    scope_prefix: Annotated[str | None, typer.Option(help="Scopes starting with this, e.g. a job id.")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="Carries this tag (repeat: all of them).")] = None,
+    q: Annotated[str | None, typer.Option("--q", "--text", help="Words in the summary.")] = None,
+    since: Annotated[str | None, typer.Option(help="Written at or after (ISO 8601).")] = None,
+    until: Annotated[str | None, typer.Option(help="Written before (ISO 8601).")] = None,
     limit: Annotated[int, typer.Option(help="At most this many (1 to 200) per page.")] = 50,
-    cursor: Annotated[Optional[str], typer.Option(help="The next page, as the previous one printed it.")] = None,
+    cursor: Annotated[str | None, typer.Option(help="The next page, as the previous one printed it.")] = None,
     all_versions: Annotated[bool, typer.Option("--all-versions", help="Every version, not only the latest.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="The page as JSON.")] = False,
     installation: InstallationOption = None,
@@ -160,10 +164,18 @@ def context_search(
 
     def search() -> None:
         filters: dict[str, Any] = {
-            "repo": repo, "agent": agent, "scope": scope, "scope_prefix": scope_prefix, "tags": tag or [], "q": q,
-            "since": _when(since, "--since"), "until": _when(until, "--until"), "limit": limit, "cursor": cursor,
+            "repo": repo,
+            "agent": agent,
+            "scope": scope,
+            "scope_prefix": scope_prefix,
+            "tags": tag or [],
+            "q": q,
+            "since": _when(since, "--since"),
+            "until": _when(until, "--until"),
+            "limit": limit,
+            "cursor": cursor,
             "all_versions": all_versions,
-        }  # fmt: skip
+        }
         with _client(command_settings(), installation, repo=repo) as client:
             page = client.search(**filters)
         if as_json:
@@ -182,7 +194,7 @@ def context_lineage(
     repo: Annotated[str, typer.Argument(help="OWNER/NAME")],
     agent: Annotated[str, typer.Argument()],
     scope: Annotated[str, typer.Argument()],
-    version: Annotated[Optional[int], typer.Option(help="Whose lineage; the latest version by default.")] = None,
+    version: Annotated[int | None, typer.Option(help="Whose lineage; the latest version by default.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="As JSON.")] = False,
     installation: InstallationOption = None,
 ) -> None:
@@ -249,10 +261,12 @@ def context_restore(
 @tokens_app.command("create")
 def tokens_create(
     installation: Annotated[int, typer.Option("--installation", help="The installation the token reaches.")],
-    job: Annotated[Optional[str], typer.Option("--job", help="Only this job's scopes: JOB and JOB:….")] = None,
+    job: Annotated[str | None, typer.Option("--job", help="Only this job's scopes: JOB and JOB:….")] = None,
     repo: Annotated[
-        Optional[str],
-        typer.Option("--repo", help="Only this repository (OWNER/NAME); a job's token: its job's, found in the store by default."),
+        str | None,
+        typer.Option(
+            "--repo", help="Only this repository (OWNER/NAME); a job's token: its job's, found in the store by default."
+        ),
     ] = None,
     read_only: Annotated[bool, typer.Option("--read-only", help="Reads only.")] = False,
     ttl: Annotated[str, typer.Option(help="Lifetime: 90s, 15m, 1h, 7d … (at most 30d).")] = "1h",
@@ -278,9 +292,14 @@ def tokens_create(
             with store.session() as session:
                 try:
                     issued = tokens.issue(
-                        session, installation_id=installation, job_id=job, repo=reach, read_only=read_only, ttl=lifetime,
+                        session,
+                        installation_id=installation,
+                        job_id=job,
+                        repo=reach,
+                        read_only=read_only,
+                        ttl=lifetime,
                         created_by=cli_actor(),
-                    )  # fmt: skip
+                    )
                 except ValueError as exc:
                     raise UsageError(str(exc)) from exc
         finally:

@@ -5,9 +5,9 @@ Exit codes: 0 printed (an empty ledger included), 2 a bad `--since`.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
-from enum import Enum
-from typing import Annotated, Optional
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Annotated
 
 import typer
 
@@ -16,7 +16,7 @@ from agents.ledger import SpendLine
 HEADERS = ("decisions", "model calls", "tokens in", "tokens out", "cost (USD)")
 
 
-class By(str, Enum):
+class By(StrEnum):
     agent = "agent"
     repo = "repo"
     model = "model"
@@ -25,7 +25,7 @@ class By(str, Enum):
 
 def costs(
     since: Annotated[
-        Optional[str], typer.Option(help="From this day (YYYY-MM-DD, UTC) or time (ISO 8601); default: all of it.")
+        str | None, typer.Option(help="From this day (YYYY-MM-DD, UTC) or time (ISO 8601); default: all of it.")
     ] = None,
     by: Annotated[By, typer.Option(help="What each line sums.")] = By.agent,
 ) -> None:
@@ -57,12 +57,18 @@ def parse_since(text: str) -> datetime:
         moment = datetime.fromisoformat(text)
     else:
         moment = datetime.combine(date.fromisoformat(text), datetime.min.time())
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def table(by: str, rows: list[SpendLine]) -> str:
-    total = SpendLine("total", sum(r.decisions for r in rows), sum(r.model_calls for r in rows),
-                  sum(r.tokens_in for r in rows), sum(r.tokens_out for r in rows), sum(r.cost_usd for r in rows))
+    total = SpendLine(
+        "total",
+        sum(r.decisions for r in rows),
+        sum(r.model_calls for r in rows),
+        sum(r.tokens_in for r in rows),
+        sum(r.tokens_out for r in rows),
+        sum(r.cost_usd for r in rows),
+    )
     lines = [(by, *HEADERS)] + [_cells(row) for row in rows] + [_cells(total)]
     widths = [max(len(line[i]) for line in lines) for i in range(len(HEADERS) + 1)]
     rendered = [

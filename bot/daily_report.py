@@ -22,9 +22,10 @@ import typer
 from bot.settings import Settings
 
 if TYPE_CHECKING:
-    from agents.store.db import Store
     from agents.reports import DailyReport
+    from agents.store.db import Store
     from bot.publish import Publisher
+
 
 class ReportError(Exception):
     """The report could not be made; the message says what to fix."""
@@ -51,8 +52,10 @@ class StoreSource:
         try:
             return build_daily_report(self.store, day, self.zone, budget_usd=self.budget_usd)
         except DBAPIError as exc:
-            raise ReportError(f"cannot read {self.name}: {exc.orig!s}".strip() +
-                              "\n(is the database up, and migrated with `waooaw db upgrade`?)") from None
+            raise ReportError(
+                f"cannot read {self.name}: {exc.orig!s}".strip()
+                + "\n(is the database up, and migrated with `waooaw db upgrade`?)"
+            ) from None
 
 
 class ApiSource:
@@ -150,8 +153,13 @@ class Poster:
         from agents.events import Event
         from agents.reports.daily import REPORT_AGENT
 
-        event = Event(delivery_id=f"report-{day.isoformat()}", name="report", payload={}, repo=self.repo,
-                      installation_id=await self._installation())
+        event = Event(
+            delivery_id=f"report-{day.isoformat()}",
+            name="report",
+            payload={},
+            repo=self.repo,
+            installation_id=await self._installation(),
+        )
         await self.publisher.publish(REPORT_AGENT, outputs, event)
 
     async def close(self) -> None:
@@ -173,8 +181,10 @@ def _summary(report: DailyReport) -> str:
     if report.empty:
         return "an empty day (no activity recorded)"
     partial = "" if report.complete else ", partial (the day is not over)"
-    return (f"{h.events:,} events, {h.agent_runs:,} runs, {report.health.run_failures:,} failures, "
-            f"{h.decisions_total:,} decisions, {h.outputs_published:,} outputs, ${h.cost_usd:,.2f} LLM{partial}")
+    return (
+        f"{h.events:,} events, {h.agent_runs:,} runs, {report.health.run_failures:,} failures, "
+        f"{h.decisions_total:,} decisions, {h.outputs_published:,} outputs, ${h.cost_usd:,.2f} LLM{partial}"
+    )
 
 
 def run_daily(settings: Settings, day_text: str, repo: str | None, out: Path, post: bool, catch_up: int) -> list[Path]:
@@ -190,7 +200,9 @@ def run_daily(settings: Settings, day_text: str, repo: str | None, out: Path, po
     )
 
     if post and not repo:
-        raise typer.BadParameter("--post needs --repo OWNER/NAME: the repository the issue goes to", param_hint="--repo")
+        raise typer.BadParameter(
+            "--post needs --repo OWNER/NAME: the repository the issue goes to", param_hint="--repo"
+        )
     try:
         zone = settings.report_zone()
     except ValueError as exc:
@@ -237,5 +249,3 @@ def run_daily(settings: Settings, day_text: str, repo: str | None, out: Path, po
         if poster is not None:
             asyncio.run(poster.close())
     return written
-
-

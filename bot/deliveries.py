@@ -118,9 +118,16 @@ async def recover(clients: GitHubClients, inbox: Inbox, since: timedelta, *, dry
                 log.warning("deliveries.redeliver_refused", guid=delivery.guid, attempt=delivery.attempt_id, error=why)
             else:
                 recovery.redelivered.append(delivery)
-    log.info("deliveries.recovered", since=recovery.since.isoformat(), attempts=recovery.attempts,
-             missed=len(recovery.missed), redelivered=len(recovery.redelivered), refused=len(recovery.refused),
-             elsewhere=len(recovery.elsewhere), dry_run=dry_run)
+    log.info(
+        "deliveries.recovered",
+        since=recovery.since.isoformat(),
+        attempts=recovery.attempts,
+        missed=len(recovery.missed),
+        redelivered=len(recovery.redelivered),
+        refused=len(recovery.refused),
+        elsewhere=len(recovery.elsewhere),
+        dry_run=dry_run,
+    )
     return recovery
 
 
@@ -172,8 +179,9 @@ def recovery_schedule(
     if interval <= timedelta(0) or clients is None or clients.mode != "app":
         return None
     log.info("deliveries.schedule", every_s=interval.total_seconds())
-    return run_every(interval, RECOVERY_JOB, lambda lease: scheduled(clients, inbox, interval, lease),
-                     Leases(inbox.store), stop)
+    return run_every(
+        interval, RECOVERY_JOB, lambda lease: scheduled(clients, inbox, interval, lease), Leases(inbox.store), stop
+    )
 
 
 def _status(item: HookDeliveryItem) -> str:

@@ -56,8 +56,10 @@ def recover_command(
         typer.echo(f"error: GitHub did not list the App's deliveries: {exc.__class__.__name__}: {exc}", err=True)
         raise typer.Exit(1) from None
     except DBAPIError as exc:
-        typer.echo(f"error: cannot read the inbox: {exc.orig!s}\n(is the database up, and migrated with "
-                   "`waooaw db upgrade`?)", err=True)
+        typer.echo(
+            f"error: cannot read the inbox: {exc.orig!s}\n(is the database up, and migrated with `waooaw db upgrade`?)",
+            err=True,
+        )
         raise typer.Exit(1) from None
     for line in recovery.lines():
         typer.echo(line)

@@ -42,13 +42,17 @@ class Git:
 
     def empty_tree(self) -> str:
         """The id of the empty tree in this repository's hash (the base of a first commit)."""
-        return subprocess.run(
-            ["git", "-C", str(self.repo), "hash-object", "-t", "tree", "--stdin"],
-            input=b"",
-            capture_output=True,
-            check=True,
-            timeout=60,
-        ).stdout.decode().strip()
+        return (
+            subprocess.run(
+                ["git", "-C", str(self.repo), "hash-object", "-t", "tree", "--stdin"],
+                input=b"",
+                capture_output=True,
+                check=True,
+                timeout=60,
+            )
+            .stdout.decode()
+            .strip()
+        )
 
     def diff(self, base: str, head: str) -> bytes:
         """`git diff base head`; with head INDEX, the staged changes against base."""

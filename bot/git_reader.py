@@ -28,8 +28,16 @@ from bot.usage import UsageError
 class LocalGitReader:
     """Reads the repository `repo` from a clone; every other repository reads as empty."""
 
-    def __init__(self, git: Git, repo: str, base: str, head: str, *, stands_for: dict[str, str] | None = None,
-                 maintainers: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        git: Git,
+        repo: str,
+        base: str,
+        head: str,
+        *,
+        stands_for: dict[str, str] | None = None,
+        maintainers: Collection[str] = (),
+    ) -> None:
         self.git = git
         self.repo = repo
         self.base, self.head = base, head
@@ -38,8 +46,14 @@ class LocalGitReader:
         self._reading = threading.Lock()  # one `git cat-file --batch` process serves every read
 
     async def pull_request(self, repo: str, number: int) -> dict[str, Any]:
-        return {"number": number, "state": "open", "draft": False, "user": None,
-                "head": {"sha": self.head}, "base": {"sha": self.base}}  # fmt: skip
+        return {
+            "number": number,
+            "state": "open",
+            "draft": False,
+            "user": None,
+            "head": {"sha": self.head},
+            "base": {"sha": self.base},
+        }
 
     async def pull_request_diff(self, repo: str, number: int) -> str:
         return await self.compare_diff(repo, self.base, self.head)
@@ -80,8 +94,15 @@ class LocalClone:
     Raises UsageError for a path that is no repository or a ref that is no commit.
     """
 
-    def __init__(self, path: Path, payload: dict[str, Any], base: str | None = None, head: str | None = None,
-                 *, maintainers: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        path: Path,
+        payload: dict[str, Any],
+        base: str | None = None,
+        head: str | None = None,
+        *,
+        maintainers: Collection[str] = (),
+    ) -> None:
         self.git = Git(toplevel(path))
         self.payload = payload
         self.refs = base, head

@@ -27,7 +27,7 @@ import hashlib
 import threading
 from collections.abc import AsyncGenerator, Generator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import httpx
@@ -316,7 +316,7 @@ class GitHubClients:
 
     def _cached(self, installation_id: int) -> str | None:
         token = self._tokens.get(installation_id)
-        if token is not None and token.fresh(datetime.now(timezone.utc)):
+        if token is not None and token.fresh(datetime.now(UTC)):
             return token.value
         return None
 
@@ -387,8 +387,13 @@ class GitHubClients:
         # A custom role: its base role shows in the user's permission flags.
         flags = getattr(data.user, "permissions", None) if data.user is not None else None
         if flags:
-            for flag, level in (("admin", "admin"), ("maintain", "maintain"), ("push", "write"),
-                                ("triage", "triage"), ("pull", "read")):
+            for flag, level in (
+                ("admin", "admin"),
+                ("maintain", "maintain"),
+                ("push", "write"),
+                ("triage", "triage"),
+                ("pull", "read"),
+            ):
                 if getattr(flags, flag, False) is True:
                     return level  # type: ignore[return-value]  # one of PERMISSIONS
         legacy = (data.permission or "").lower()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 import structlog
@@ -91,11 +91,13 @@ class Inbox:
         ids, found = sorted(set(delivery_ids)), set[str]()
         with self.store.reading() as session:
             for start in range(0, len(ids), chunk):
-                wanted = InboxRecord.delivery_id.in_(ids[start:start + chunk])
+                wanted = InboxRecord.delivery_id.in_(ids[start : start + chunk])
                 found.update(session.scalars(select(InboxRecord.delivery_id).where(wanted)))
         return found
 
-    def mark(self, delivery_id: str, status: InboxStatus, *, attempts: int | None = None, error: str | None = None) -> None:
+    def mark(
+        self, delivery_id: str, status: InboxStatus, *, attempts: int | None = None, error: str | None = None
+    ) -> None:
         values: dict[str, object] = {"status": status.value, "error": error}
         if attempts is not None:
             values["attempts"] = attempts
@@ -106,7 +108,7 @@ class Inbox:
 
     def unfinished(self, older_than: timedelta = timedelta(0)) -> list[str]:
         """Deliveries recorded but not finished, oldest first: what a restart must re-queue."""
-        cutoff = datetime.now(timezone.utc) - older_than
+        cutoff = datetime.now(UTC) - older_than
         with self.store.session() as session:
             return list(
                 session.scalars(

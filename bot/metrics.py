@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -56,10 +56,27 @@ llm_budget_usd = Gauge("waooaw_llm_budget_usd", "LLM budgets in USD", ["scope"])
 BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
 
 # Route classes: GitHub's own route names, never an owner, repository, path or ref.
-_REPO_ROUTES = frozenset({
-    "actions", "branches", "check-runs", "check-suites", "collaborators", "commits", "compare", "contents",
-    "dispatches", "git", "hooks", "installation", "issues", "labels", "pulls", "readme", "statuses",
-})  # fmt: skip
+_REPO_ROUTES = frozenset(
+    {
+        "actions",
+        "branches",
+        "check-runs",
+        "check-suites",
+        "collaborators",
+        "commits",
+        "compare",
+        "contents",
+        "dispatches",
+        "git",
+        "hooks",
+        "installation",
+        "issues",
+        "labels",
+        "pulls",
+        "readme",
+        "statuses",
+    }
+)
 _TOP_ROUTES = frozenset({"app", "graphql", "installation", "meta", "orgs", "rate_limit", "search", "user", "users"})
 _RESOURCE = re.compile(r"[a-z_]{1,32}")
 
@@ -100,8 +117,8 @@ def observe_wake(agent: str, received_at: datetime | None) -> None:
     if received_at is None:
         return
     if received_at.tzinfo is None:  # SQLite hands back the UTC time without its zone
-        received_at = received_at.replace(tzinfo=timezone.utc)
-    wake_latency.labels(agent).observe(max((datetime.now(timezone.utc) - received_at).total_seconds(), 0.0))
+        received_at = received_at.replace(tzinfo=UTC)
+    wake_latency.labels(agent).observe(max((datetime.now(UTC) - received_at).total_seconds(), 0.0))
 
 
 def show_budgets(limits: dict[str, float | None]) -> None:
@@ -122,8 +139,9 @@ async def read_shared_state(bus: EventBus, breaker: CircuitBreaker | None) -> No
         llm_breaker_state.set(BREAKER_STATES[await breaker.state()])
 
 
-async def follow(bus: EventBus, breaker: CircuitBreaker | None, stop: asyncio.Event,
-                 interval: float = SHARED_STATE_INTERVAL) -> None:  # fmt: skip
+async def follow(
+    bus: EventBus, breaker: CircuitBreaker | None, stop: asyncio.Event, interval: float = SHARED_STATE_INTERVAL
+) -> None:
     """Keep the shared gauges current until `stop` (a period, not a poll for work)."""
     while not stop.is_set():
         try:

@@ -20,11 +20,13 @@ def watch(platform: Platform, app: FastAPI | None = None) -> None:
     tracing.configure(settings)
     if app is not None:
         tracing.instrument_app(app)
-    metrics.show_budgets({
-        "repo_daily": settings.llm_repo_daily_budget_usd,
-        "installation_daily": settings.llm_installation_daily_budget_usd,
-        "installation_monthly": settings.llm_installation_monthly_budget_usd,
-        "agent_daily": settings.llm_agent_daily_budget_usd,
-        "agent_monthly": settings.llm_agent_monthly_budget_usd,
-        "all_daily": settings.report_budget_usd,
-    })  # fmt: skip
+    metrics.show_budgets(
+        {
+            "repo_daily": settings.llm_repo_daily_budget_usd,
+            "installation_daily": settings.llm_installation_daily_budget_usd,
+            "installation_monthly": settings.llm_installation_monthly_budget_usd,
+            "agent_daily": settings.llm_agent_daily_budget_usd,
+            "agent_monthly": settings.llm_agent_monthly_budget_usd,
+            "all_daily": settings.report_budget_usd,
+        }
+    )

@@ -309,8 +309,17 @@ class RedisLimits:
         self.fallback = LocalLimits()
 
     async def hold(self, key: str, now: float, *, content: bool, budget: float) -> float:
-        args = [repr(now), repr(budget), int(content), LOW_QUOTA, CONTENT_PER_MINUTE, CONTENT_PER_HOUR,
-                uuid.uuid4().hex, 3600 + 60, RESET_MARGIN]
+        args = [
+            repr(now),
+            repr(budget),
+            int(content),
+            LOW_QUOTA,
+            CONTENT_PER_MINUTE,
+            CONTENT_PER_HOUR,
+            uuid.uuid4().hex,
+            3600 + 60,
+            RESET_MARGIN,
+        ]
         try:
             at = await self.redis.script("hold")(keys=[self.prefix + key, f"{self.prefix}{key}:content"], args=args)
         except (RedisError, OSError) as exc:
@@ -324,7 +333,11 @@ class RedisLimits:
             repr(now),
             *((quota.remaining, quota.limit, repr(quota.reset)) if quota is not None else ("", "", "")),
             repr(verdict.pause_until) if verdict.pause_until is not None else "",
-            int(verdict.untold), int(verdict.limited), UNTOLD_PAUSE, UNTOLD_DOUBLINGS, STATE_TTL,
+            int(verdict.untold),
+            int(verdict.limited),
+            UNTOLD_PAUSE,
+            UNTOLD_DOUBLINGS,
+            STATE_TTL,
         ]
         # Kept here too: a pause must hold in this process even if Redis goes away before the retry.
         local = await self.fallback.observe(key, now, verdict)
@@ -368,8 +381,13 @@ class Limiter:
         verdict = read_verdict(response, now)
         pause = await self.store.observe(key, now, verdict)
         if verdict.limited:
-            log.warning("github.rate_limited", key=key, status=response.status_code,
-                        path=response.request.url.path, pause_s=round((pause or now) - now, 1))
+            log.warning(
+                "github.rate_limited",
+                key=key,
+                status=response.status_code,
+                path=response.request.url.path,
+                pause_s=round((pause or now) - now, 1),
+            )
 
     async def close(self) -> None:
         await self.store.close()

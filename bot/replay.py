@@ -26,8 +26,16 @@ from bot.wiring import Platform, build_platform
 READS_THE_CHANGE = frozenset({"pull_request", "push", "check_run", "check_suite"})
 
 
-async def replay_file(settings: Settings, file: Path, event: str, delivery_id: str, *, clone: Path | None = None,
-                      base: str | None = None, head: str | None = None) -> dict[str, Any]:
+async def replay_file(
+    settings: Settings,
+    file: Path,
+    event: str,
+    delivery_id: str,
+    *,
+    clone: Path | None = None,
+    base: str | None = None,
+    head: str | None = None,
+) -> dict[str, Any]:
     """Raises UsageError for a payload, a clone or a ref that cannot be used."""
     try:
         delivery = webhooks.parse_delivery(file.read_bytes(), event=event, delivery_id=delivery_id)
@@ -36,8 +44,10 @@ async def replay_file(settings: Settings, file: Path, event: str, delivery_id: s
     if clone is None and (base or head):
         raise UsageError("--base and --head name commits of a local clone: pass --repo PATH too")
     if clone is not None and settings.has_github_credentials:
-        raise UsageError("--repo reads the change from a local clone in a dry run; with GitHub credentials "
-                           "the agents read it from GitHub: drop --repo, or unset the credentials")
+        raise UsageError(
+            "--repo reads the change from a local clone in a dry run; with GitHub credentials "
+            "the agents read it from GitHub: drop --repo, or unset the credentials"
+        )
     with LocalClone(clone, delivery.payload, base, head) if clone is not None else nullcontext() as reader:
         bus = LocalBus(max_deliveries=settings.bus_max_deliveries, backoff_base=0.1)
         platform = build_platform(settings, bus=bus, reader_for=(lambda _: reader) if reader is not None else None)
@@ -75,12 +85,19 @@ def notes(settings: Settings, event: str, outcome: dict[str, Any], *, clone: Pat
     """What a newcomer needs to hear when a replay shows nothing."""
     said = []
     if outcome["status"] == "done" and not outcome["runs"]:
-        said.append(f"no agent woke on this {event} payload (`waooaw agents list` says what each wakes on)"
-                    + ("; a comment wakes one only with a command in it, e.g. `/waooaw help`" if event == "issue_comment"
-                       else ""))
+        said.append(
+            f"no agent woke on this {event} payload (`waooaw agents list` says what each wakes on)"
+            + (
+                "; a comment wakes one only with a command in it, e.g. `/waooaw help`"
+                if event == "issue_comment"
+                else ""
+            )
+        )
     if event in READS_THE_CHANGE and clone is None and not settings.has_github_credentials:
-        said.append("without GitHub credentials WowVision cannot read the change: pass --repo PATH "
-                    "(a local clone) to review it from there")
+        said.append(
+            "without GitHub credentials WowVision cannot read the change: pass --repo PATH "
+            "(a local clone) to review it from there"
+        )
     return said
 
 
@@ -91,7 +108,6 @@ def _outcome(platform: Platform, delivery_id: str, status: str) -> dict[str, Any
             "delivery": delivery_id,
             "status": status,
             "runs": [
-                {"agent": run.agent, "attempt": run.attempt, "status": run.status, "error": run.error}
-                for run in runs
+                {"agent": run.agent, "attempt": run.attempt, "status": run.status, "error": run.error} for run in runs
             ],
         }

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,11 +18,15 @@ report_app = typer.Typer(help="Reports: what the agents did, decided and cost.",
 def daily(
     day: Annotated[str, typer.Option("--date", help="today, yesterday or YYYY-MM-DD, in WAOOAW_REPORT_TZ.")] = "today",
     repo: Annotated[
-        Optional[str], typer.Option(help="OWNER/NAME: the repository the issue goes to (and its chart links).")
+        str | None, typer.Option(help="OWNER/NAME: the repository the issue goes to (and its chart links).")
     ] = None,
     out: Annotated[Path, typer.Option(help="Reports directory: files go to OUT/daily/.")] = Path("reports"),
-    post: Annotated[bool, typer.Option("--post", help="Upsert the day's issue on --repo; close the previous day's.")] = False,
-    catch_up: Annotated[int, typer.Option(help="Also report the days of the last N missing from OUT/daily.", min=0)] = 0,
+    post: Annotated[
+        bool, typer.Option("--post", help="Upsert the day's issue on --repo; close the previous day's.")
+    ] = False,
+    catch_up: Annotated[
+        int, typer.Option(help="Also report the days of the last N missing from OUT/daily.", min=0)
+    ] = 0,
 ) -> None:
     """Write the day's report (Markdown + PNG charts) from the store or the report API; --post opens its issue."""
     from bot.publish import PublishError
@@ -36,4 +40,3 @@ def daily(
     except PublishError as exc:
         typer.echo(f"error: the report was written but not posted: {exc}", err=True)
         raise typer.Exit(1) from None
-

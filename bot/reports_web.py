@@ -142,8 +142,13 @@ def _build(request: Request, day: str, access: ReportAccess) -> DailyReport:
 
     settings: Settings = request.app.state.platform.settings
     zone = _zone(settings)
-    return build_daily_report(request.app.state.platform.store, _day(day, zone), zone,
-                              budget_usd=settings.report_budget_usd, installation_id=access.installation_id)
+    return build_daily_report(
+        request.app.state.platform.store,
+        _day(day, zone),
+        zone,
+        budget_usd=settings.report_budget_usd,
+        installation_id=access.installation_id,
+    )
 
 
 @router.get("/api/v1/reports/daily/{day}", responses=NOT_A_DAY)
@@ -170,8 +175,9 @@ def _render_page(request: Request, day: str, access: ReportAccess) -> str:
 
     report = _build(request, day, access)
     # Charts inline (data: URIs): the page is one response, and an <img> could not send the token.
-    charts = {name: "data:image/png;base64," + base64.b64encode(png).decode()
-              for name, png in render_charts(report).items()}
+    charts = {
+        name: "data:image/png;base64," + base64.b64encode(png).decode() for name, png in render_charts(report).items()
+    }
     body = markdown.markdown(render_markdown(report, charts), extensions=["tables"], output_format="html")
     return _page(daily_title(report.date), body)
 
@@ -194,13 +200,17 @@ async def reports_index(
         if first is not None and d < first:
             break
         note = " (today, partial)" if d == today else ""
-        items.append(f'<li><a href="reports/daily/{d.isoformat()}">{d.isoformat()}</a>{note} · '
-                     f'<a href="api/v1/reports/daily/{d.isoformat()}">JSON</a></li>')
+        items.append(
+            f'<li><a href="reports/daily/{d.isoformat()}">{d.isoformat()}</a>{note} · '
+            f'<a href="api/v1/reports/daily/{d.isoformat()}">JSON</a></li>'
+        )
     if first is None:
         items = ["<li>No data in the store yet: reports appear once events arrive.</li>"]
-    body = (f"<h1>WAOOAW daily reports</h1><p>Days in {html.escape(zone.key)}, newest first"
-            f"{'' if first is None else ', back to the first day with data (' + first.isoformat() + ')'}.</p>"
-            f"<ul>{''.join(items)}</ul>")
+    body = (
+        f"<h1>WAOOAW daily reports</h1><p>Days in {html.escape(zone.key)}, newest first"
+        f"{'' if first is None else ', back to the first day with data (' + first.isoformat() + ')'}.</p>"
+        f"<ul>{''.join(items)}</ul>"
+    )
     return HTMLResponse(_page("WAOOAW daily reports", body))
 
 
@@ -237,9 +247,12 @@ def api_token_check(store: Store) -> TokenCheck:
         except tokens.InvalidToken:
             return None
         if grant.job_id is not None or grant.repo is not None:
-            raise HTTPException(403, "this token is bound to one repository or job, and a report covers the whole "
-                                     "installation: read it with an installation's token (waooaw tokens create "
-                                     "--installation ID --read-only)")  # fmt: skip
+            raise HTTPException(
+                403,
+                "this token is bound to one repository or job, and a report covers the whole "
+                "installation: read it with an installation's token (waooaw tokens create "
+                "--installation ID --read-only)",
+            )
         return ReportAccess(installation_id=grant.installation_id)
 
     async def check(token: str) -> ReportAccess | None:

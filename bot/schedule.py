@@ -16,7 +16,7 @@ import secrets
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy import or_, update
@@ -58,7 +58,7 @@ class Leases:
             return None
         done_at = taken.done_at
         if done_at is not None and done_at.tzinfo is None:  # SQLite hands back the UTC wall clock
-            done_at = done_at.replace(tzinfo=timezone.utc)
+            done_at = done_at.replace(tzinfo=UTC)
         return Lease(name, done_at)
 
     def done(self, lease: Lease, at: datetime) -> None:

@@ -54,9 +54,11 @@ class Settings(BaseSettings):
     # `.github/waooaw.yml` may lower its daily one (`budget_usd`), never raise it.
     llm_repo_daily_budget_usd: float | None = Field(1.0, ge=0, alias="WAOOAW_LLM_REPO_DAILY_BUDGET_USD")
     llm_installation_daily_budget_usd: float | None = Field(
-        None, ge=0, alias="WAOOAW_LLM_INSTALLATION_DAILY_BUDGET_USD")
+        None, ge=0, alias="WAOOAW_LLM_INSTALLATION_DAILY_BUDGET_USD"
+    )
     llm_installation_monthly_budget_usd: float | None = Field(
-        None, ge=0, alias="WAOOAW_LLM_INSTALLATION_MONTHLY_BUDGET_USD")
+        None, ge=0, alias="WAOOAW_LLM_INSTALLATION_MONTHLY_BUDGET_USD"
+    )
     # What each agent may spend in one installation, over its repositories.
     llm_agent_daily_budget_usd: float | None = Field(None, ge=0, alias="WAOOAW_LLM_AGENT_DAILY_BUDGET_USD")
     llm_agent_monthly_budget_usd: float | None = Field(None, ge=0, alias="WAOOAW_LLM_AGENT_MONTHLY_BUDGET_USD")
@@ -96,9 +98,7 @@ class Settings(BaseSettings):
     )
     # How often the app asks GitHub for the App's deliveries it missed and has them redelivered (App mode;
     # one process of several at a time): `15m`, `1h`; `0` turns it off.
-    deliveries_recover_interval: timedelta = Field(
-        RECOVER_INTERVAL, alias="WAOOAW_DELIVERIES_RECOVER_INTERVAL"
-    )
+    deliveries_recover_interval: timedelta = Field(RECOVER_INTERVAL, alias="WAOOAW_DELIVERIES_RECOVER_INTERVAL")
     report_tz: str = Field("UTC", alias="WAOOAW_REPORT_TZ")
     # The daily LLM spend the report compares with (USD, all repositories); unset: no budget line.
     report_budget_usd: float | None = Field(None, alias="WAOOAW_REPORT_BUDGET_USD")
@@ -113,10 +113,21 @@ class Settings(BaseSettings):
     # Where `waooaw worker` serves its own /metrics (it serves no other HTTP); 0: none.
     worker_metrics_port: int = Field(9464, ge=0, le=65535, alias="WAOOAW_WORKER_METRICS_PORT")
 
-    @field_validator("redis_url", "anthropic_base_url", "api_url", "report_budget_usd", "reports_token",
-                     "llm_repo_daily_budget_usd", "llm_installation_daily_budget_usd",
-                     "llm_installation_monthly_budget_usd", "llm_agent_daily_budget_usd",
-                     "llm_agent_monthly_budget_usd", "otel_endpoint", "otel_traces_endpoint", mode="before")
+    @field_validator(
+        "redis_url",
+        "anthropic_base_url",
+        "api_url",
+        "report_budget_usd",
+        "reports_token",
+        "llm_repo_daily_budget_usd",
+        "llm_installation_daily_budget_usd",
+        "llm_installation_monthly_budget_usd",
+        "llm_agent_daily_budget_usd",
+        "llm_agent_monthly_budget_usd",
+        "otel_endpoint",
+        "otel_traces_endpoint",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

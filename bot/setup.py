@@ -31,7 +31,7 @@ import secrets
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode, urlsplit
 
 import typer
@@ -244,8 +244,12 @@ class ManifestFlow:
         state, code = request.query_params.get("state", ""), request.query_params.get("code", "")
         if not secrets.compare_digest(state.encode(), self.state.encode()):
             typer.echo("refused a callback that does not carry this run's state; still waiting", err=True)
-            return _html(400, "Refused", "<p>This link does not come from this run of <code>waooaw setup</code>: "
-                                         "nothing was registered or written.</p>")
+            return _html(
+                400,
+                "Refused",
+                "<p>This link does not come from this run of <code>waooaw setup</code>: "
+                "nothing was registered or written.</p>",
+            )
         if not CODE.fullmatch(code):
             return _html(400, "Refused", "<p>GitHub's code is missing or malformed: nothing was written.</p>")
         if self._code_taken:
@@ -270,22 +274,30 @@ class ManifestFlow:
             ) + f" If GitHub created the App, delete it under {self._apps_page} and run `waooaw setup` again."
             return 400, "Not registered", f"<p>{html.escape(self.failure)}</p>"
         except GitHubException as exc:
-            self.failure = (f"could not reach GitHub at {self.settings.github_api_url} to trade the code "
-                            f"({exc.__class__.__name__}); nothing was written. Run `waooaw setup` again.")
+            self.failure = (
+                f"could not reach GitHub at {self.settings.github_api_url} to trade the code "
+                f"({exc.__class__.__name__}); nothing was written. Run `waooaw setup` again."
+            )
             return 502, "Not registered", f"<p>{html.escape(self.failure)}</p>"
         try:
             self.key, self.written = write_credentials(self.app, self.env_file, self.settings.github_api_url)
         except OSError as exc:
-            self.failure = (f"the App {self.app.name} (id {self.app.id}) was registered but its credentials could "
-                            f"not be written ({exc}): generate a private key and a webhook secret in its settings "
-                            f"({self._apps_page}) and set them by hand.")
+            self.failure = (
+                f"the App {self.app.name} (id {self.app.id}) was registered but its credentials could "
+                f"not be written ({exc}): generate a private key and a webhook secret in its settings "
+                f"({self._apps_page}) and set them by hand."
+            )
             return 500, "Not saved", f"<p>{html.escape(self.failure)}</p>"
         install = install_url(self.app)
-        return 200, "Registered", (
-            f"<p>The GitHub App <strong>{html.escape(self.app.name)}</strong> is registered "
-            f"and its credentials are in <code>{html.escape(str(self.env_file))}</code>. "
-            "You can close this page.</p>"
-            f'<p><a href="{html.escape(install)}">Install it on your repositories</a>.</p>'
+        return (
+            200,
+            "Registered",
+            (
+                f"<p>The GitHub App <strong>{html.escape(self.app.name)}</strong> is registered "
+                f"and its credentials are in <code>{html.escape(str(self.env_file))}</code>. "
+                "You can close this page.</p>"
+                f'<p><a href="{html.escape(install)}">Install it on your repositories</a>.</p>'
+            ),
         )
 
     @property
@@ -296,8 +308,10 @@ class ManifestFlow:
 def _html(status: int, title: str, body: str, **options: Any) -> HTMLResponse:
     from starlette.responses import HTMLResponse
 
-    document = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>'
-                f"<body><h1>{title}</h1>{body}</body></html>")
+    document = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>'
+        f"<body><h1>{title}</h1>{body}</body></html>"
+    )
     return HTMLResponse(document, status_code=status, **options)
 
 
@@ -309,14 +323,22 @@ async def trade_code(api_url: str, code: str) -> RegisteredApp:
 
     # No auth: the code is the credential. No retry: the code works once, so a retried
     # request after a lost answer could only ever be told 404.
-    github = GitHub(UnauthAuthStrategy(), base_url=api_url, user_agent=USER_AGENT, timeout=30.0, auto_retry=False,
-                    http_cache=False)
+    github = GitHub(
+        UnauthAuthStrategy(), base_url=api_url, user_agent=USER_AGENT, timeout=30.0, auto_retry=False, http_cache=False
+    )
     app = (await github.rest.apps.async_create_from_manifest(code)).parsed_data
     owner = getattr(app.owner, "login", None) or getattr(app.owner, "slug", None) or ""  # a user or an enterprise
     slug = re.sub(r"[^a-z0-9-]+", "-", (app.slug or str(app.id)).lower())  # it names the key's file
     return RegisteredApp(
-        id=app.id, slug=slug, name=app.name, owner=owner, html_url=app.html_url, client_id=app.client_id,
-        pem=app.pem, webhook_secret=app.webhook_secret, client_secret=app.client_secret,
+        id=app.id,
+        slug=slug,
+        name=app.name,
+        owner=owner,
+        html_url=app.html_url,
+        client_id=app.client_id,
+        pem=app.pem,
+        webhook_secret=app.webhook_secret,
+        client_secret=app.client_secret,
     )
 
 
@@ -334,19 +356,26 @@ def _listen(port: int) -> socket.socket:
         sock.bind(("127.0.0.1", port))
     except OSError as exc:
         sock.close()
-        raise SetupError(f"cannot listen on 127.0.0.1:{port} ({exc.strerror}): pass another --port, or 0 for any") from None
+        raise SetupError(
+            f"cannot listen on 127.0.0.1:{port} ({exc.strerror}): pass another --port, or 0 for any"
+        ) from None
     return sock
 
 
 def setup(
     org: Annotated[
-        Optional[str], typer.Option(help="Register the App for this organisation (you must own it); default: your account.")
+        str | None,
+        typer.Option(help="Register the App for this organisation (you must own it); default: your account."),
     ] = None,
     webhook_url_option: Annotated[
-        Optional[str],
-        typer.Option("--webhook-url", help="Where GitHub sends events: https://HOST/webhooks/github. Asked for if omitted."),
+        str | None,
+        typer.Option(
+            "--webhook-url", help="Where GitHub sends events: https://HOST/webhooks/github. Asked for if omitted."
+        ),
     ] = None,
-    port: Annotated[int, typer.Option(help="Port of the local page on 127.0.0.1; 0 picks a free one.", min=0, max=65535)] = 0,
+    port: Annotated[
+        int, typer.Option(help="Port of the local page on 127.0.0.1; 0 picks a free one.", min=0, max=65535)
+    ] = 0,
     force: Annotated[bool, typer.Option("--force", help="Replace App credentials already in .env.")] = False,
 ) -> None:
     """Register the GitHub App from app.yml (GitHub's manifest flow) and write its credentials to .env (0600)."""
@@ -403,8 +432,9 @@ def _report(flow: ManifestFlow) -> None:
         f"where {flow.hook} reaches it."
     )
     if app.webhook_secret is None:
-        typer.echo("warning: GitHub gave no webhook secret: set one in the App's settings and GITHUB_WEBHOOK_SECRET",
-                   err=True)
+        typer.echo(
+            "warning: GitHub gave no webhook secret: set one in the App's settings and GITHUB_WEBHOOK_SECRET", err=True
+        )
     shadowing = [name for name in APP_VARIABLES if name in os.environ]
     if shadowing:
         typer.echo(f"note: {', '.join(shadowing)} set in this shell win over .env: unset them", err=True)

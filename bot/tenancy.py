@@ -8,26 +8,26 @@ the account and of each repository are kept with the names: a name can change ha
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Text, cast, delete, select
 from sqlalchemy.orm import Session
 
-from agents.store.db import Store, dialect_insert
 from agents.context.models import ContextRestore, ContextSnapshot, ContextSnapshotItem, ContextVersion, Handoff
+from agents.events import Event
+from agents.store.db import Store, dialect_insert
 from agents.store.tables import (
+    NO_INSTALLATION,
     AgentRun,
     ApiToken,
     AuditEntry,
     Decision,
     DecisionCacheEntry,
     InboxRecord,
-    NO_INSTALLATION,
     Installation,
     PublishedOutput,
 )
-from agents.events import Event
 
 TENANCY_EVENTS = frozenset({"installation", "installation_repositories"})
 _STATUS_BY_ACTION = {"created": "active", "unsuspend": "active", "suspend": "suspended", "deleted": "deleted"}
@@ -53,7 +53,9 @@ def apply(session: Session, event: Event) -> None:
         if event.action == "created":
             _change_repos(row, event.payload.get("repositories") or [], [])
     else:
-        _change_repos(row, event.payload.get("repositories_added") or [], event.payload.get("repositories_removed") or [])
+        _change_repos(
+            row, event.payload.get("repositories_added") or [], event.payload.get("repositories_removed") or []
+        )
 
 
 def _change_repos(row: Installation, added: list[dict[str, Any]], removed: list[dict[str, Any]]) -> None:
@@ -68,11 +70,15 @@ def ids_refused(row: Installation, repo: str, repository_id: int, owner_id: int)
     name; None if it is, or as far as the installation knows (ids it has not recorded)."""
     recorded = row.repo_ids.get(repo)
     if recorded is not None and recorded != repository_id:
-        return (f"{repo} has repository id {repository_id}, "
-                f"but the WAOOAW App was installed on the {repo} with id {recorded}")
+        return (
+            f"{repo} has repository id {repository_id}, "
+            f"but the WAOOAW App was installed on the {repo} with id {recorded}"
+        )
     if row.account_id is not None and row.account_id != owner_id:
-        return (f"{repo} belongs to the account with id {owner_id}, but the WAOOAW App was installed on "
-                f"the account {row.account} with id {row.account_id}")  # fmt: skip
+        return (
+            f"{repo} belongs to the account with id {owner_id}, but the WAOOAW App was installed on "
+            f"the account {row.account} with id {row.account_id}"
+        )
     return None
 
 
@@ -108,7 +114,9 @@ def active_installation(session: Session, repo: str) -> int | None:
 def repo_installations(store: Store, repo: str) -> list[int]:
     """The installations that hold contexts of `repo` (normally one)."""
     with store.reading() as session:
-        return list(session.scalars(select(ContextVersion.installation_id).where(ContextVersion.repo == repo).distinct()))
+        return list(
+            session.scalars(select(ContextVersion.installation_id).where(ContextVersion.repo == repo).distinct())
+        )
 
 
 def status(session: Session, installation_id: int | None) -> str | None:
@@ -119,7 +127,7 @@ def status(session: Session, installation_id: int | None) -> str | None:
 
 def prune(store: Store, retention: timedelta) -> list[int]:
     """Delete everything kept for installations uninstalled longer ago than `retention`."""
-    cutoff = datetime.now(timezone.utc) - retention
+    cutoff = datetime.now(UTC) - retention
     with store.session() as session:
         gone = list(
             session.scalars(
@@ -129,14 +137,19 @@ def prune(store: Store, retention: timedelta) -> list[int]:
         if not gone:
             return []
         deliveries = select(InboxRecord.delivery_id).where(InboxRecord.installation_id.in_(gone))
-        repos = {repo for row in session.scalars(select(Installation).where(Installation.id.in_(gone))) for repo in row.repos}
+        repos = {
+            repo for row in session.scalars(select(Installation).where(Installation.id.in_(gone))) for repo in row.repos
+        }
         session.execute(delete(AgentRun).where(AgentRun.delivery_id.in_(deliveries)))
         session.execute(delete(Handoff).where(Handoff.installation_id.in_(gone)))
         # Snapshots copy contents, and tokens open the API: both go with the installation.
         snapshots = select(ContextSnapshot.id).where(ContextSnapshot.installation_id.in_(gone))
         versions = select(ContextVersion.id).where(ContextVersion.installation_id.in_(gone))
-        session.execute(delete(ContextRestore).where(
-            ContextRestore.snapshot_id.in_(snapshots) | ContextRestore.version_id.in_(versions)))
+        session.execute(
+            delete(ContextRestore).where(
+                ContextRestore.snapshot_id.in_(snapshots) | ContextRestore.version_id.in_(versions)
+            )
+        )
         session.execute(delete(ContextSnapshotItem).where(ContextSnapshotItem.snapshot_id.in_(snapshots)))
         session.execute(delete(ContextSnapshot).where(ContextSnapshot.installation_id.in_(gone)))
         session.execute(delete(ApiToken).where(ApiToken.installation_id.in_(gone)))
@@ -144,11 +157,17 @@ def prune(store: Store, retention: timedelta) -> list[int]:
         session.execute(delete(AuditEntry).where(AuditEntry.installation_id.in_(gone)))
         session.execute(delete(DecisionCacheEntry).where(DecisionCacheEntry.installation_id.in_(gone)))
         # Another installation may hold the same repository now: its records are its own.
-        session.execute(delete(PublishedOutput).where(
-            PublishedOutput.installation_id.in_(gone)
-            | ((PublishedOutput.installation_id == NO_INSTALLATION) & PublishedOutput.repo.in_(repos))))
-        session.execute(delete(Decision).where(
-            Decision.installation_id.in_(gone) | (Decision.installation_id.is_(None) & Decision.repo.in_(repos))))
+        session.execute(
+            delete(PublishedOutput).where(
+                PublishedOutput.installation_id.in_(gone)
+                | ((PublishedOutput.installation_id == NO_INSTALLATION) & PublishedOutput.repo.in_(repos))
+            )
+        )
+        session.execute(
+            delete(Decision).where(
+                Decision.installation_id.in_(gone) | (Decision.installation_id.is_(None) & Decision.repo.in_(repos))
+            )
+        )
         session.execute(delete(InboxRecord).where(InboxRecord.installation_id.in_(gone)))
         session.execute(delete(Installation).where(Installation.id.in_(gone)))
         return gone

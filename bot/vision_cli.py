@@ -17,7 +17,7 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -61,12 +61,12 @@ def _staged_base(git: Git, base: str | None) -> str:
 def check_command(
     repo: Annotated[Path, typer.Option("--repo", help="The git repository to review.")] = Path("."),
     base: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--base", help="Base commit (default: the merge-base with the default branch; HEAD with --staged)."
         ),
     ] = None,
-    head: Annotated[Optional[str], typer.Option("--head", help="Head commit (default: HEAD).")] = None,
+    head: Annotated[str | None, typer.Option("--head", help="Head commit (default: HEAD).")] = None,
     staged: Annotated[
         bool, typer.Option("--staged", help="Review the staged changes (the index against HEAD), as a pre-commit hook.")
     ] = False,
@@ -91,7 +91,9 @@ def check_command(
         except UsageError as exc:
             exit_for_usage(str(exc))
         except (ConfigError, PolicyError) as exc:
-            exit_for_usage(f"the configuration at the base commit {base_sha[:7]} cannot be used; nothing was reviewed.\n{exc}")
+            exit_for_usage(
+                f"the configuration at the base commit {base_sha[:7]} cannot be used; nothing was reviewed.\n{exc}"
+            )
         result = review(
             diff,
             lambda path: git.read(head_ref, path),

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 
 from starlette.concurrency import run_in_threadpool
 
+from agents.breaker import CircuitBreaker, RedisBreakerState, trip_recorder
 from agents.catalog import default_registry
 from agents.context.cache import watch as watch_context_writes
 from agents.context.client import ContextClient, DbContextClient, HttpContextClient
 from agents.decisions import DecisionCache, decision_cache
 from agents.events import Event
-from agents.breaker import CircuitBreaker, RedisBreakerState, trip_recorder
 from agents.llm import LLMClient
 from agents.ports import RepoReader
 from agents.registry import Registry
@@ -193,7 +193,9 @@ def open_context_client(
     if settings.api_url is not None:
         token = settings.api_token.get_secret_value().strip() if settings.api_token is not None else ""
         if not token:
-            raise UsageError("WAOOAW_API_URL is set but WAOOAW_API_TOKEN is not: create one with `waooaw tokens create`")
+            raise UsageError(
+                "WAOOAW_API_URL is set but WAOOAW_API_TOKEN is not: create one with `waooaw tokens create`"
+            )
         return HttpContextClient(settings.api_url, token)
     if installation_id is None:
         raise UsageError("which installation? pass --installation (or set WAOOAW_API_URL and WAOOAW_API_TOKEN)")

@@ -21,18 +21,18 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.orm import Session
 
 from agents.base import AgentEnv, WowAgent
-from agents.store.db import Store
-from agents.store.tables import AgentRun, InboxRecord, Installation, utcnow
 from agents.decisions import DecisionCache
 from agents.events import Event
 from agents.llm import LLMClient
 from agents.outputs import Output
 from agents.ports import RepoReader
 from agents.registry import Registry
+from agents.store.db import Store
+from agents.store.tables import AgentRun, InboxRecord, Installation, utcnow
 from bot import metrics, tenancy, tracing
 from bot.bus import BusMessage, Deferred, EventBus, LocalBus
 from bot.inbox import FINISHED, Inbox, InboxStatus
-from bot.publish import PublishError, Publisher
+from bot.publish import Publisher, PublishError
 from bot.ratelimit import RateLimited
 from bot.settings import Settings
 
@@ -109,7 +109,9 @@ class Worker:
         Redis only rows older than the visibility timeout count, so a delivery being
         published right now is not mistaken for a lost one.
         """
-        grace = timedelta(0) if isinstance(self.bus, LocalBus) else timedelta(seconds=self.settings.bus_visibility_timeout)
+        grace = (
+            timedelta(0) if isinstance(self.bus, LocalBus) else timedelta(seconds=self.settings.bus_visibility_timeout)
+        )
         unfinished = await asyncio.to_thread(self.inbox.unfinished, grace)
         on_bus = await self.bus.queued_ids() if unfinished else set()
         ids = [delivery_id for delivery_id in unfinished if delivery_id not in on_bus]
@@ -137,7 +139,7 @@ class Worker:
             tracing.continued(message.trace, "waooaw.delivery", **attributes),
             # installation and repo are known once the delivery is read; bound here, they end with it.
             structlog.contextvars.bound_contextvars(delivery=message.delivery_id, installation=None, repo=None),
-        ):  # fmt: skip
+        ):
             await self._handle(message)
 
     async def _handle(self, message: BusMessage) -> None:
@@ -149,21 +151,30 @@ class Worker:
         failed = [result for result in results if result.status not in ("ok", "deferred")]
         if failed:
             error = "; ".join(f"{result.agent}: {result.status} {result.error or ''}".strip() for result in failed)
-            await asyncio.to_thread(self.inbox.mark, message.delivery_id, InboxStatus.FAILED, attempts=message.attempt, error=error)
+            await asyncio.to_thread(
+                self.inbox.mark, message.delivery_id, InboxStatus.FAILED, attempts=message.attempt, error=error
+            )
             raise AgentsFailed(error)
         deferred = [result for result in results if result.status == "deferred"]
         if deferred:
             # Only GitHub's rate limit stood in the way: the bus brings the delivery back when it
             # allows, without counting this attempt; the agents that finished are not run again.
             reason = "; ".join(f"{result.agent}: {result.error}" for result in deferred)
-            await asyncio.to_thread(self.inbox.mark, message.delivery_id, InboxStatus.QUEUED, attempts=message.attempt,
-                                    error=f"deferred: {reason}")
+            await asyncio.to_thread(
+                self.inbox.mark,
+                message.delivery_id,
+                InboxStatus.QUEUED,
+                attempts=message.attempt,
+                error=f"deferred: {reason}",
+            )
             raise Deferred(max(result.retry_after for result in deferred), reason)
         await asyncio.to_thread(self.inbox.mark, message.delivery_id, InboxStatus.DONE, attempts=message.attempt)
 
     async def bury(self, message: BusMessage, reason: str) -> None:
         metrics.dead_letters.inc()
-        await asyncio.to_thread(self.inbox.mark, message.delivery_id, InboxStatus.DEAD, attempts=message.attempt, error=reason)
+        await asyncio.to_thread(
+            self.inbox.mark, message.delivery_id, InboxStatus.DEAD, attempts=message.attempt, error=reason
+        )
 
     def _plan(self, message: BusMessage) -> RunPlan | None:
         """Everything decided before agents run: it is the wake latency, so reads only.
@@ -247,7 +258,9 @@ class Worker:
     async def _run_agent_traced(self, agent_class: type[WowAgent], event: Event, attempt: int) -> AgentResult:
         # The run is recorded as started while the agent already works: the commit is
         # not on the wake path. It is awaited before the run is recorded as finished.
-        recording = asyncio.ensure_future(asyncio.to_thread(self._start_run, agent_class.name, event.delivery_id, attempt))
+        recording = asyncio.ensure_future(
+            asyncio.to_thread(self._start_run, agent_class.name, event.delivery_id, attempt)
+        )
         started = time.perf_counter()
         try:
             await asyncio.wait_for(self._wake_execute_publish(agent_class, event), self.settings.agent_timeout)
@@ -256,8 +269,12 @@ class Worker:
             result = AgentResult(agent_class.name, "timeout", f"no result within {self.settings.agent_timeout:g} s")
         except Exception as exc:  # isolate: record it, let the bus retry
             if (limited := _rate_limited(exc)) is not None:
-                log.info("worker.agent_deferred", agent=agent_class.name, delivery=event.delivery_id,
-                         retry_after=round(limited.retry_after, 1))
+                log.info(
+                    "worker.agent_deferred",
+                    agent=agent_class.name,
+                    delivery=event.delivery_id,
+                    retry_after=round(limited.retry_after, 1),
+                )
                 result = AgentResult(agent_class.name, "deferred", str(limited), limited.retry_after)
             else:
                 log.exception("worker.agent_failed", agent=agent_class.name, delivery=event.delivery_id)
@@ -288,7 +305,14 @@ class Worker:
             )
             return connection.execute(
                 insert(AgentRun)
-                .values(delivery_id=delivery_id, agent=agent, attempt=attempt, worker=self.name, status="running", started_at=utcnow())
+                .values(
+                    delivery_id=delivery_id,
+                    agent=agent,
+                    attempt=attempt,
+                    worker=self.name,
+                    status="running",
+                    started_at=utcnow(),
+                )
                 .returning(AgentRun.id)
             ).scalar_one()
 
@@ -324,5 +348,7 @@ def _refuse_foreign(agent: str, outputs: Sequence[Output], event: Event) -> None
     token reaches its other repositories too, and a tenant's event must never act on them."""
     foreign = sorted({repo for output in outputs if (repo := output.repo) is not None and repo != event.repo})
     if foreign:
-        raise ForeignOutput(f"{agent} was woken by an event of {event.repo} and asked to act on {', '.join(foreign)}: "
-                            "nothing was published")
+        raise ForeignOutput(
+            f"{agent} was woken by an event of {event.repo} and asked to act on {', '.join(foreign)}: "
+            "nothing was published"
+        )

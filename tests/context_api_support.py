@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
@@ -34,14 +34,23 @@ class Clock:
         self.now += seconds
 
 
-def api_app(store: Store, *, redis_url: str | None = None, clock: Clock | None = None, prefix: str | None = None, **settings: Any) -> FastAPI:
+def api_app(
+    store: Store,
+    *,
+    redis_url: str | None = None,
+    clock: Clock | None = None,
+    prefix: str | None = None,
+    **settings: Any,
+) -> FastAPI:
     """Only the /api/v1 routes, on `store`; with `redis_url`, the cache and limiter under a prefix of its own."""
     overrides = dict(settings)
     if redis_url is not None:
         overrides["WAOOAW_REDIS_URL"] = redis_url
     platform = make_platform(store, settings=make_settings(**overrides))
     app = FastAPI()
-    router = api_router(platform.settings, platform.store, clock=clock or time.time, redis_prefix=prefix or unique_prefix())
+    router = api_router(
+        platform.settings, platform.store, clock=clock or time.time, redis_prefix=prefix or unique_prefix()
+    )
     app.include_router(router)
     return app
 
@@ -76,7 +85,7 @@ def expired_token(store: Store, installation_id: int = 1) -> str:
             session,
             installation_id=installation_id,
             ttl=timedelta(hours=1),
-            now=datetime.now(timezone.utc) - timedelta(hours=2),
+            now=datetime.now(UTC) - timedelta(hours=2),
         ).token
 
 

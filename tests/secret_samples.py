@@ -156,10 +156,14 @@ def slack(rng: random.Random) -> str:
         [
             "xoxb-" + numbers(2) + "-" + chars(rng, ALNUM, 24),
             "xoxp-" + numbers(3) + "-" + chars(rng, HEX, 32),
-            "xapp-1-A" + chars(rng, string.ascii_uppercase + string.digits, 10) + "-" + numbers(1) + "-"
+            "xapp-1-A"
+            + chars(rng, string.ascii_uppercase + string.digits, 10)
+            + "-"
+            + numbers(1)
+            + "-"
             + chars(rng, HEX, 64),
         ]
-    )  # fmt: skip
+    )
 
 
 def private_key(rng: random.Random) -> str:

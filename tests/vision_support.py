@@ -63,7 +63,11 @@ def run(
     `base` (when given) at the base commit."""
     at_base = None if base is None else _contents(base).get
     return review(
-        parse_diff("".join(diffs)), _contents(head or {}).get, config or RepoConfig(), [pack(*rules)], files_at_base=at_base
+        parse_diff("".join(diffs)),
+        _contents(head or {}).get,
+        config or RepoConfig(),
+        [pack(*rules)],
+        files_at_base=at_base,
     )
 
 

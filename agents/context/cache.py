@@ -28,10 +28,11 @@ from __future__ import annotations
 import orjson
 import redis
 import structlog
-from agents.store.db import Store
+
 from agents.context.documents import version_document
 from agents.context.models import ContextVersion
 from agents.context.repository import ContextKey
+from agents.store.db import Store
 
 log = structlog.get_logger(__name__)
 
@@ -93,11 +94,14 @@ end
 """
 # KEYS entry, writers; ARGV writer[, row id, version, body, ttl ms]: leave the set, publishing the row if
 # the write made one. → 1 published, 0 not.
-FINISH_LUA = PUBLISH_FUNCTION + """
+FINISH_LUA = (
+    PUBLISH_FUNCTION
+    + """
 redis.call('SREM', KEYS[2], ARGV[1])
 if #ARGV == 1 then return 0 end
 return publish(KEYS[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 """
+)
 
 _CACHE = "waooaw.context_cache"
 
@@ -135,7 +139,9 @@ class LatestVersionCache:
             try:
                 self._publish(keys=[cache_key(self.prefix, key)], args=[row.id, row.version, encode(row), ENTRY_TTL_MS])
             except redis.RedisError as exc:
-                log.warning("context_cache.publish_failed", context=f"{row.repo}/{row.agent}/{row.scope}", error=repr(exc))
+                log.warning(
+                    "context_cache.publish_failed", context=f"{row.repo}/{row.agent}/{row.scope}", error=repr(exc)
+                )
 
     def close(self) -> None:
         self._redis.close()

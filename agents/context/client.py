@@ -23,8 +23,6 @@ from urllib.parse import quote
 
 import httpx
 
-from agents.store.db import Store
-from agents.context.documents import ContextRef, split_repo
 from agents.context.client_values import (
     Context,
     ContextWrite,
@@ -36,6 +34,7 @@ from agents.context.client_values import (
     SearchPage,
     Snapshot,
 )
+from agents.context.documents import ContextRef, split_repo
 from agents.context.errors import (
     AlreadyClaimed,
     Conflict,
@@ -50,8 +49,9 @@ from agents.context.errors import (
 from agents.context.repository import StaleContext
 from agents.context.search import DEFAULT_LIMIT, SearchQuery
 from agents.context.service import ContextService
-from agents.tokens import Grant
 from agents.ledger import Entry, record_for_job, spend_for_job
+from agents.store.db import Store
+from agents.tokens import Grant
 
 # --------------------------------------------------------------------------- the interface
 
@@ -109,9 +109,18 @@ class ContextClient(ABC):
         """Contexts (their latest versions unless `all_versions`), newest first, one page."""
         return self._search(
             SearchQuery(
-                repo=repo, agent=agent, scope=scope, scope_prefix=scope_prefix, tags=tuple(tags), q=q, since=since,
-                until=until, cursor=cursor, limit=limit, all_versions=all_versions,
-            )  # fmt: skip
+                repo=repo,
+                agent=agent,
+                scope=scope,
+                scope_prefix=scope_prefix,
+                tags=tuple(tags),
+                q=q,
+                since=since,
+                until=until,
+                cursor=cursor,
+                limit=limit,
+                all_versions=all_versions,
+            )
         )
 
     @abstractmethod
@@ -226,7 +235,7 @@ class ContextClient(ABC):
     def close(self) -> None:  # noqa: B027 - a client with nothing to release keeps this no-op
         """Release connections."""
 
-    def __enter__(self) -> "ContextClient":
+    def __enter__(self) -> ContextClient:
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -337,7 +346,9 @@ class HttpContextClient(ContextClient):
     def _handoffs(self, query: HandoffQuery) -> list[HandoffRecord]:
         params = {"unclaimed": str(query.unclaimed).lower(), "limit": str(query.limit)}
         params.update({name: value for name in ("to_agent", "repo", "scope") if (value := getattr(query, name))})
-        return [HandoffRecord.from_document(doc) for doc in self._call("GET", "/handoffs", params=params).json()["items"]]
+        return [
+            HandoffRecord.from_document(doc) for doc in self._call("GET", "/handoffs", params=params).json()["items"]
+        ]
 
     def record_decisions(self, repo: str, job: str, entries: Sequence[Entry]) -> int:
         owner, name = split_repo(repo)
@@ -442,9 +453,14 @@ class DbContextClient(ContextClient):
 
     def _handoff(self, handoff: NewHandoff) -> int:
         created = self.service.create_handoff(
-            self.grant, repo=handoff.repo, scope=handoff.scope, from_agent=handoff.from_agent,
-            to_agent=handoff.to_agent, package=handoff.package, version=handoff.version,
-        )  # fmt: skip
+            self.grant,
+            repo=handoff.repo,
+            scope=handoff.scope,
+            from_agent=handoff.from_agent,
+            to_agent=handoff.to_agent,
+            package=handoff.package,
+            version=handoff.version,
+        )
         return int(created["id"])
 
     def claim(self, handoff_id: int) -> HandoffRecord:
@@ -452,7 +468,11 @@ class DbContextClient(ContextClient):
 
     def _handoffs(self, query: HandoffQuery) -> list[HandoffRecord]:
         found = self.service.list_handoffs(
-            self.grant, to_agent=query.to_agent, repo=query.repo, scope=query.scope, unclaimed=query.unclaimed,
+            self.grant,
+            to_agent=query.to_agent,
+            repo=query.repo,
+            scope=query.scope,
+            unclaimed=query.unclaimed,
             limit=query.limit,
         )
         return [HandoffRecord.from_document(doc) for doc in found]

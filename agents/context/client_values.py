@@ -28,12 +28,20 @@ class Context:
     created_at: datetime | None
 
     @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> "Context":
+    def from_document(cls, doc: dict[str, Any]) -> Context:
         return cls(
-            f"{doc['owner']}/{doc['repo']}", doc["agent"], doc["scope"], doc["version"], doc.get("data") or {},
-            doc.get("summary", ""), list(doc.get("tags") or []), doc.get("created_by"), doc.get("job"),
-            doc.get("event"), _when(doc.get("created_at")),
-        )  # fmt: skip
+            f"{doc['owner']}/{doc['repo']}",
+            doc["agent"],
+            doc["scope"],
+            doc["version"],
+            doc.get("data") or {},
+            doc.get("summary", ""),
+            list(doc.get("tags") or []),
+            doc.get("created_by"),
+            doc.get("job"),
+            doc.get("event"),
+            _when(doc.get("created_at")),
+        )
 
 
 @dataclass(frozen=True)
@@ -58,14 +66,22 @@ class LineageEntry:
     handoffs: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> "LineageEntry":
+    def from_document(cls, doc: dict[str, Any]) -> LineageEntry:
         restores = doc.get("restores")
         return cls(
-            doc["version"], doc.get("parent"), doc["agent"], doc.get("created_by"), _when(doc.get("created_at")),
-            doc.get("job"), doc.get("event"), doc.get("summary", ""), list(doc.get("tags") or []),
-            (restores["snapshot"], restores["version"]) if restores else None, doc.get("kept_by_snapshot"),
+            doc["version"],
+            doc.get("parent"),
+            doc["agent"],
+            doc.get("created_by"),
+            _when(doc.get("created_at")),
+            doc.get("job"),
+            doc.get("event"),
+            doc.get("summary", ""),
+            list(doc.get("tags") or []),
+            (restores["snapshot"], restores["version"]) if restores else None,
+            doc.get("kept_by_snapshot"),
             list(doc.get("handoffs") or []),
-        )  # fmt: skip
+        )
 
 
 @dataclass(frozen=True)
@@ -83,7 +99,7 @@ class Restored:
     restores: int  # the snapshotted version whose contents it carries
 
     @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> "Restored":
+    def from_document(cls, doc: dict[str, Any]) -> Restored:
         return cls(f"{doc['owner']}/{doc['repo']}", doc["agent"], doc["scope"], doc["version"], doc["restores"])
 
 
@@ -102,12 +118,20 @@ class HandoffRecord:
     claimed_by: str | None
 
     @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> "HandoffRecord":
+    def from_document(cls, doc: dict[str, Any]) -> HandoffRecord:
         return cls(
-            doc["id"], f"{doc['owner']}/{doc['repo']}", doc["scope"], doc["from_agent"], doc["to_agent"],
-            doc.get("context_version"), doc.get("package") or {}, doc.get("job"), _when(doc.get("created_at")),
-            _when(doc.get("claimed_at")), doc.get("claimed_by"),
-        )  # fmt: skip
+            doc["id"],
+            f"{doc['owner']}/{doc['repo']}",
+            doc["scope"],
+            doc["from_agent"],
+            doc["to_agent"],
+            doc.get("context_version"),
+            doc.get("package") or {},
+            doc.get("job"),
+            _when(doc.get("created_at")),
+            _when(doc.get("claimed_at")),
+            doc.get("claimed_by"),
+        )
 
 
 @dataclass(frozen=True)

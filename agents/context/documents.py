@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from agents.context.errors import InvalidRequest
@@ -66,7 +66,7 @@ class ContextRef:
     scope: str
 
     @classmethod
-    def of(cls, owner: str, repo: str, agent: str, scope: str) -> "ContextRef":
+    def of(cls, owner: str, repo: str, agent: str, scope: str) -> ContextRef:
         return cls(
             f"{check_github_name('owner', owner)}/{check_github_name('repository', repo)}",
             check_segment("agent", agent, AGENT_MAX),
@@ -74,7 +74,7 @@ class ContextRef:
         )
 
     @classmethod
-    def parse(cls, repo: str, agent: str, scope: str) -> "ContextRef":
+    def parse(cls, repo: str, agent: str, scope: str) -> ContextRef:
         owner, name = split_repo(repo)
         return cls.of(owner, name, agent, scope)
 
@@ -89,8 +89,8 @@ def iso(moment: datetime | None) -> str | None:
     """UTC, ISO 8601: SQLite hands back naive datetimes, PostgreSQL ones in the session's zone."""
     if moment is None:
         return None
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
-    return aware.astimezone(timezone.utc).isoformat()
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat()
 
 
 def _owner_and_name(repo: str) -> tuple[str, str]:
@@ -180,7 +180,9 @@ def check_json(kind: str, value: Any, *, depth_max: int = DEPTH_MAX) -> None:
         pairs = item.items() if isinstance(item, dict) else enumerate(item)
         for key, child in pairs:
             if isinstance(key, str) and "\x00" in key or isinstance(child, str) and "\x00" in child:
-                raise InvalidRequest(f"{_path(kind, (where, key))} holds the character U+0000, which the store cannot keep")
+                raise InvalidRequest(
+                    f"{_path(kind, (where, key))} holds the character U+0000, which the store cannot keep"
+                )
             if isinstance(child, (dict, list)):
                 pending.append((child, depth + 1, (where, key)))
 

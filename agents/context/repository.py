@@ -145,10 +145,13 @@ def is_head() -> ColumnElement[bool]:
 def claim_handoff(session: Session, handoff_id: int, *, claimed_by: str, now: datetime) -> bool:
     """Mark the handoff claimed if nobody has: True for the one caller that did, False for every later one."""
     # an UPDATE's result is a CursorResult (its rowcount); Session.execute is typed for any statement
-    claimed = cast(CursorResult[Any], session.execute(
-        update(Handoff)
-        .where(Handoff.id == handoff_id, Handoff.claimed_at.is_(None))
-        .values(claimed_at=now, claimed_by=claimed_by)
-        .execution_options(synchronize_session=False)
-    ))
+    claimed = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Handoff)
+            .where(Handoff.id == handoff_id, Handoff.claimed_at.is_(None))
+            .values(claimed_at=now, claimed_by=claimed_by)
+            .execution_options(synchronize_session=False)
+        ),
+    )
     return claimed.rowcount == 1

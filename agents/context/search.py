@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnClause, ColumnElement, Text, and_, case, cast, func, literal_column, or_, select
@@ -62,7 +62,10 @@ def find(session: Session, grant: Grant, query: SearchQuery) -> tuple[list[Conte
         conditions.append(ContextVersion.scope.startswith(query.scope_prefix, autoescape=True))
     if grant.job_id is not None:
         conditions.append(
-            or_(ContextVersion.scope == grant.job_id, ContextVersion.scope.startswith(grant.job_id + ":", autoescape=True))
+            or_(
+                ContextVersion.scope == grant.job_id,
+                ContextVersion.scope.startswith(grant.job_id + ":", autoescape=True),
+            )
         )
     conditions += [_has_tag(dialect, tag) for tag in query.tags]
     if query.q and query.q.strip():
@@ -104,7 +107,11 @@ def _repo_conditions(owner: str | None, repo: str | None) -> list[ColumnElement[
     if owner and repo:
         return [ContextVersion.repo == f"{owner}/{repo}"]
     if repo:
-        return [ContextVersion.repo == repo] if "/" in repo else [ContextVersion.repo.endswith("/" + repo, autoescape=True)]
+        return (
+            [ContextVersion.repo == repo]
+            if "/" in repo
+            else [ContextVersion.repo.endswith("/" + repo, autoescape=True)]
+        )
     if owner:
         return [ContextVersion.repo.startswith(owner + "/", autoescape=True)]
     return []
@@ -131,8 +138,8 @@ def _matches_text(dialect: str, text: str) -> ColumnElement[bool]:
 def _utc(moment: datetime) -> datetime:
     # SQLite keeps datetimes as text without a zone: compare in UTC, as they are written.
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
+        return moment.replace(tzinfo=UTC)
     try:
-        return moment.astimezone(timezone.utc)
+        return moment.astimezone(UTC)
     except OverflowError:  # within a day of year 1 or 9999: clamped, nothing is stored that far out
-        return (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=timezone.utc)
+        return (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=UTC)

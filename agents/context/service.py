@@ -9,7 +9,7 @@ context version is written by agents/context/writes.py.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from agents.context import repository, snapshots, writes
-from agents.store.db import Store
 from agents.context.documents import (
     AGENT_MAX,
     SCOPE_MAX,
@@ -33,10 +32,11 @@ from agents.context.documents import (
 )
 from agents.context.errors import AlreadyClaimed, Conflict, Forbidden, InvalidRequest, NotFound
 from agents.context.models import ContextVersion, Handoff
-from agents.store.tables import AuditEntry
 from agents.context.repository import StaleContext
 from agents.context.search import DEFAULT_LIMIT, MAX_LIMIT, SearchQuery, find
 from agents.context.writes import Append, SessionWriter
+from agents.store.db import Store
+from agents.store.tables import AuditEntry
 from agents.tokens import Grant
 
 
@@ -131,7 +131,9 @@ class ContextService:
             raise Forbidden("this token is read-only")
         if not grant.may_reach(repo):
             raise Forbidden(grant.reach())
-        if grant.job_id is not None and not (scope_prefix == grant.job_id or scope_prefix.startswith(grant.job_id + ":")):
+        if grant.job_id is not None and not (
+            scope_prefix == grant.job_id or scope_prefix.startswith(grant.job_id + ":")
+        ):
             raise Forbidden(f"this token is scoped to job {grant.job_id}: snapshot with scope_prefix {grant.job_id!r}")
         with self.store.session() as session:
             taken = snapshots.take(session, grant, repo, scope_prefix)
@@ -154,7 +156,9 @@ class ContextService:
                 ]
                 self._audit(session, grant, "snapshot.restore", f"snapshot:{snapshot.id}", {"restored": entries})
         except IntegrityError as exc:
-            raise Conflict(f"a context of snapshot {snapshot_id} was written during the restore: restore again") from exc
+            raise Conflict(
+                f"a context of snapshot {snapshot_id} was written during the restore: restore again"
+            ) from exc
         writes.publish(self.store, [row for _, row, _ in restored])
         return {"snapshot": snapshot_id, "restored": entries}
 
@@ -201,7 +205,7 @@ class ContextService:
         """Claim once: the first caller gets the handoff, every later one AlreadyClaimed."""
         if grant.read_only:
             raise Forbidden("this token is read-only")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with self.store.session() as session:
             row = self._handoff(session, grant, handoff_id)
             if not repository.claim_handoff(session, handoff_id, claimed_by=grant.actor, now=now):
@@ -243,7 +247,9 @@ class ContextService:
             query = query.where(Handoff.claimed_at.is_(None))
         with self.store.reading() as session:
             rows = [
-                row for row in session.scalars(query.order_by(Handoff.id).limit(limit)) if grant.may_touch(row.repo, row.scope)
+                row
+                for row in session.scalars(query.order_by(Handoff.id).limit(limit))
+                if grant.may_touch(row.repo, row.scope)
             ]
             return [handoff_document(row, self._version_number(session, row)) for row in rows]
 

@@ -43,19 +43,40 @@ class LineageNode:
     parent_id: int | None  # the next version back, for a snapshot's copy
 
     @classmethod
-    def live(cls, row: ContextVersion, restore: ContextRestore | None) -> "LineageNode":
+    def live(cls, row: ContextVersion, restore: ContextRestore | None) -> LineageNode:
         return cls(
-            row.id, row.version, row.agent, row.scope, row.summary, list(row.tags or []), row.created_by, row.job_id,
-            row.delivery_id, row.created_at, restore.snapshot_id if restore is not None else None, None, None,
-        )  # fmt: skip
+            row.id,
+            row.version,
+            row.agent,
+            row.scope,
+            row.summary,
+            list(row.tags or []),
+            row.created_by,
+            row.job_id,
+            row.delivery_id,
+            row.created_at,
+            restore.snapshot_id if restore is not None else None,
+            None,
+            None,
+        )
 
     @classmethod
-    def kept(cls, item: ContextSnapshotItem) -> "LineageNode":
+    def kept(cls, item: ContextSnapshotItem) -> LineageNode:
         return cls(
-            item.source_id, item.version, item.agent, item.scope, item.summary, list(item.tags or []), item.created_by,
-            item.job_id, item.delivery_id, item.created_at, item.restored_from_snapshot, item.snapshot_id,
+            item.source_id,
+            item.version,
+            item.agent,
+            item.scope,
+            item.summary,
+            list(item.tags or []),
+            item.created_by,
+            item.job_id,
+            item.delivery_id,
+            item.created_at,
+            item.restored_from_snapshot,
+            item.snapshot_id,
             item.parent_source_id,
-        )  # fmt: skip
+        )
 
 
 class _Walk:
@@ -74,10 +95,16 @@ class _Walk:
             .options(defer(ContextVersion.data))
         )
         self.rows = {row.id: row for row in session.scalars(query)}
-        self.restores = {
-            link.version_id: link
-            for link in session.scalars(select(ContextRestore).where(ContextRestore.version_id.in_(list(self.rows))))
-        } if self.rows else {}  # fmt: skip
+        self.restores = (
+            {
+                link.version_id: link
+                for link in session.scalars(
+                    select(ContextRestore).where(ContextRestore.version_id.in_(list(self.rows)))
+                )
+            }
+            if self.rows
+            else {}
+        )
 
     def head(self, number: int | None) -> ContextVersion | None:
         candidates = [row for row in self.rows.values() if number is None or row.version == number]
@@ -169,7 +196,11 @@ def take(session: Session, grant: Grant, repo: str, scope_prefix: str) -> Contex
     )
     if scope_prefix:
         query = query.where(ContextVersion.scope.startswith(scope_prefix, autoescape=True))
-    heads = [row for row in session.scalars(query.order_by(ContextVersion.agent, ContextVersion.scope)) if grant.may_touch(repo, row.scope)]
+    heads = [
+        row
+        for row in session.scalars(query.order_by(ContextVersion.agent, ContextVersion.scope))
+        if grant.may_touch(repo, row.scope)
+    ]
     snapshot = ContextSnapshot(
         installation_id=grant.installation_id,
         repo=repo,
@@ -225,7 +256,9 @@ def heads(session: Session, snapshot: ContextSnapshot) -> list[ContextSnapshotIt
     )
 
 
-def restore(session: Session, grant: Grant, snapshot: ContextSnapshot) -> list[tuple[ContextRef, ContextVersion, ContextSnapshotItem]]:
+def restore(
+    session: Session, grant: Grant, snapshot: ContextSnapshot
+) -> list[tuple[ContextRef, ContextVersion, ContextSnapshotItem]]:
     """Write each snapshotted head back as a new version with the same contents, linked to it."""
     restored = []
     for item in heads(session, snapshot):
@@ -233,7 +266,10 @@ def restore(session: Session, grant: Grant, snapshot: ContextSnapshot) -> list[t
         current = repository.latest(session, key)
         source = session.get(ContextVersion, item.source_id)
         if source is not None and (source.repo, source.agent, source.scope, source.version) != (
-            key.repo, key.agent, key.scope, item.version
+            key.repo,
+            key.agent,
+            key.scope,
+            item.version,
         ):
             source = None  # an id SQLite handed on to another row, before migration 0008 made ids unique
         # Numbers only grow: past the latest live version, and past the snapshotted one
@@ -254,7 +290,9 @@ def restore(session: Session, grant: Grant, snapshot: ContextSnapshot) -> list[t
         session.add(row)
         session.flush()
         session.add(
-            ContextRestore(version_id=row.id, snapshot_id=snapshot.id, source_id=item.source_id, source_version=item.version)
+            ContextRestore(
+                version_id=row.id, snapshot_id=snapshot.id, source_id=item.source_id, source_version=item.version
+            )
         )
         restored.append((ContextRef(key.repo, key.agent, key.scope), row, item))
     session.flush()

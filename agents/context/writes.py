@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NoReturn, Protocol
 
 import anyio
@@ -52,15 +52,13 @@ class Append:
     tags: list[str] = field(default_factory=list)
     job_id: str | None = None
     delivery_id: str | None = None
-    at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
     def by_grant(
         cls, grant: Grant, ref: ContextRef, data: dict[str, Any], *, expected: int, summary: str, tags: list[str]
-    ) -> "Append":
-        return cls(
-            ref.key(grant.installation_id), data, expected, grant.actor, summary, tags, job_id=grant.job_id
-        )
+    ) -> Append:
+        return cls(ref.key(grant.installation_id), data, expected, grant.actor, summary, tags, job_id=grant.job_id)
 
     @property
     def ref(self) -> ContextRef:
@@ -70,21 +68,40 @@ class Append:
         """APPEND_POSTGRES's parameters."""
         key = self.key
         return {
-            "installation_id": key.installation_id, "repo": key.repo, "agent": key.agent, "scope": key.scope,
+            "installation_id": key.installation_id,
+            "repo": key.repo,
+            "agent": key.agent,
+            "scope": key.scope,
             # json.dumps: what the JSON column type itself writes, so both backends store the same text
-            "data": json.dumps(self.data), "summary": self.summary, "tags": json.dumps(self.tags),
-            "actor": self.actor, "job_id": self.job_id, "delivery_id": self.delivery_id, "now": self.at,
-            "expected": self.expected, "target": str(self.ref),
-        }  # fmt: skip
+            "data": json.dumps(self.data),
+            "summary": self.summary,
+            "tags": json.dumps(self.tags),
+            "actor": self.actor,
+            "job_id": self.job_id,
+            "delivery_id": self.delivery_id,
+            "now": self.at,
+            "expected": self.expected,
+            "target": str(self.ref),
+        }
 
     def row(self, row_id: int, version: int) -> ContextVersion:
         """The row APPEND_POSTGRES wrote, built from what was sent instead of read back."""
         key = self.key
         return ContextVersion(
-            id=row_id, installation_id=key.installation_id, repo=key.repo, agent=key.agent, scope=key.scope,
-            version=version, data=self.data, summary=self.summary, tags=self.tags, created_by=self.actor,
-            job_id=self.job_id, delivery_id=self.delivery_id, created_at=self.at,
-        )  # fmt: skip
+            id=row_id,
+            installation_id=key.installation_id,
+            repo=key.repo,
+            agent=key.agent,
+            scope=key.scope,
+            version=version,
+            data=self.data,
+            summary=self.summary,
+            tags=self.tags,
+            created_by=self.actor,
+            job_id=self.job_id,
+            delivery_id=self.delivery_id,
+            created_at=self.at,
+        )
 
 
 @dataclass(frozen=True)
@@ -131,9 +148,16 @@ class SessionWriter:
     def _insert(session: Session, append: Append) -> ContextVersion | None:
         try:
             row = repository.save(
-                session, append.key, append.data, expected_version=append.expected, summary=append.summary,
-                tags=append.tags, created_by=append.actor, job_id=append.job_id, delivery_id=append.delivery_id,
-            )  # fmt: skip
+                session,
+                append.key,
+                append.data,
+                expected_version=append.expected,
+                summary=append.summary,
+                tags=append.tags,
+                created_by=append.actor,
+                job_id=append.job_id,
+                delivery_id=append.delivery_id,
+            )
         except StaleContext:
             return None
         session.add(audit_entry(append, row.version))
@@ -142,9 +166,14 @@ class SessionWriter:
 
 def audit_entry(append: Append, version: int) -> AuditEntry:
     return AuditEntry(
-        actor=append.actor, action=AUDIT_ACTION, target=f"{append.ref}@{version}"[:512], details={"version": version},
-        installation_id=append.key.installation_id, job_id=append.job_id, at=append.at,
-    )  # fmt: skip
+        actor=append.actor,
+        action=AUDIT_ACTION,
+        target=f"{append.ref}@{version}"[:512],
+        details={"version": version},
+        installation_id=append.key.installation_id,
+        job_id=append.job_id,
+        at=append.at,
+    )
 
 
 def publish(store: Store, rows: list[ContextVersion]) -> None:

@@ -24,7 +24,6 @@ from agents.base import CommandHelp, WowAgent
 from agents.commands import SlashCommand, find_command, may_act, refusal
 from agents.context.client import ContextClient, DbContextClient
 from agents.context.repository import StaleContext
-from agents.tokens import Grant
 from agents.domain import tracking
 from agents.domain.job import (
     ACTIVE,
@@ -42,6 +41,7 @@ from agents.domain.job import (
 )
 from agents.events import MARKER_RE, Event
 from agents.outputs import Comment, Output, Reaction, WorkflowDispatch
+from agents.tokens import Grant
 
 log = structlog.get_logger(__name__)
 
@@ -55,10 +55,13 @@ class WowDomain(WowAgent):
     description = "The WowDomain CoE: /onboard-domain writes a domain specification as a pull request"
     wakes_on = ("issue_comment.created", "issues.closed")
     commands = (
-        CommandHelp("/onboard-domain NAME [--depth quick|standard|deep]",
-                    "start the WowDomain CoE: a reviewed domain specification arrives as a pull request", True),
+        CommandHelp(
+            "/onboard-domain NAME [--depth quick|standard|deep]",
+            "start the WowDomain CoE: a reviewed domain specification arrives as a pull request",
+            True,
+        ),
         CommandHelp("/answer TEXT", "answer a parked WowDomain job's question (in its `needs-human` issue)", True),
-    )  # fmt: skip
+    )
 
     def should_wake(self, event: Event) -> bool:
         if not super().should_wake(event):
@@ -93,23 +96,42 @@ class WowDomain(WowAgent):
         except ValueError as exc:
             return [self._reply(event, f"{exc}\n\n{USAGE}")]
         if self.env.llm is None or not self.env.llm.configured:
-            return [self._reply(event, "The LLM provider is not configured on this WAOOAW installation "
-                                       "(`ANTHROPIC_API_KEY` is not set), so I have not started the CoE: "
-                                       "nothing was queued.")]  # fmt: skip
+            return [
+                self._reply(
+                    event,
+                    "The LLM provider is not configured on this WAOOAW installation "
+                    "(`ANTHROPIC_API_KEY` is not set), so I have not started the CoE: "
+                    "nothing was queued.",
+                )
+            ]
         job_id = job_id_for(event.delivery_id)
         running = await asyncio.to_thread(self._take_domain, contexts, event.repo, slug, job_id)
         if running is not None:
             where = f" in #{running.issue_number}" if running.issue_number else ""
-            return [self._reply(event, f"WowDomain is already onboarding **{md.text(running.domain)}** (job `{running.id}`, "
-                                       f"{running.status}){where}; I have not started a second job.")]  # fmt: skip
+            return [
+                self._reply(
+                    event,
+                    f"WowDomain is already onboarding **{md.text(running.domain)}** (job `{running.id}`, "
+                    f"{running.status}){where}; I have not started a second job.",
+                )
+            ]
         learnings = await asyncio.to_thread(_learnings, contexts, event.repo)
-        job = new_job(job_id=job_id, domain=domain, depth=depth, repo=event.repo,
-                      default_branch=(event.payload.get("repository") or {}).get("default_branch"),
-                      installation_id=event.installation_id or 0, issue_number=event.issue_number,
-                      requested_by=event.sender_login, learnings=learnings)  # fmt: skip
+        job = new_job(
+            job_id=job_id,
+            domain=domain,
+            depth=depth,
+            repo=event.repo,
+            default_branch=(event.payload.get("repository") or {}).get("default_branch"),
+            installation_id=event.installation_id or 0,
+            issue_number=event.issue_number,
+            requested_by=event.sender_login,
+            learnings=learnings,
+        )
         job = await asyncio.to_thread(_create, contexts, job)
         return [
-            Comment(repo=event.repo, issue_number=event.issue_number, body=tracking.comment_body(job, set()), key=job.id),
+            Comment(
+                repo=event.repo, issue_number=event.issue_number, body=tracking.comment_body(job, set()), key=job.id
+            ),
             WorkflowDispatch(repo=event.repo, workflow=WORKFLOW, key=f"{job.id}:start", inputs={"job": job.id}),
         ]
 
@@ -124,8 +146,14 @@ class WowDomain(WowAgent):
             if lock is not None and lock.data.get("job") == job_id:
                 return None  # a retried delivery: the job is ours
             try:
-                contexts.put(repo, AGENT, lock_scope(slug), {"job": job_id},
-                             expected_version=lock.version if lock else None, summary=f"domain {slug} → {job_id}")  # fmt: skip
+                contexts.put(
+                    repo,
+                    AGENT,
+                    lock_scope(slug),
+                    {"job": job_id},
+                    expected_version=lock.version if lock else None,
+                    summary=f"domain {slug} → {job_id}",
+                )
                 return None
             except StaleContext:
                 continue  # another command took it meanwhile: look again
@@ -146,9 +174,14 @@ class WowDomain(WowAgent):
             budget = _budget_answer(text)
             spent = await asyncio.to_thread(contexts.job_spend, job.repo, job.id)
             if budget is None or budget <= spent:
-                return [self._reply(event, f"To go on, the job needs a budget above what it has spent "
-                                           f"(${spent:.4f}): answer `/answer budget <USD>`, e.g. "
-                                           f"`/answer budget {max(job.budget_usd * 2, 1):.2f}`.")]  # fmt: skip
+                return [
+                    self._reply(
+                        event,
+                        f"To go on, the job needs a budget above what it has spent "
+                        f"(${spent:.4f}): answer `/answer budget <USD>`, e.g. "
+                        f"`/answer budget {max(job.budget_usd * 2, 1):.2f}`.",
+                    )
+                ]
             changes["budget_usd"] = budget
         return await asyncio.to_thread(self._resume, contexts, event, job, n, changes)
 
@@ -165,17 +198,36 @@ class WowDomain(WowAgent):
         if escalation is None or escalation.status != "open":
             return []  # already answered (we closed it ourselves) or unknown
         if not await self._is_the_questions_issue(event, escalation):
-            log.warning("wowdomain.close_ignored", repo=event.repo, issue=event.issue_number, job=job.id, question=n,
-                        question_issue=escalation.issue_number, closed_by=event.sender_login,
-                        reason="not the issue our App opened for this question")  # fmt: skip
+            log.warning(
+                "wowdomain.close_ignored",
+                repo=event.repo,
+                issue=event.issue_number,
+                job=job.id,
+                question=n,
+                question_issue=escalation.issue_number,
+                closed_by=event.sender_login,
+                reason="not the issue our App opened for this question",
+            )
             return []
         if not await may_act(self.env.reader_for(event), event):
-            log.info("wowdomain.close_refused", repo=event.repo, issue=event.issue_number, job=job.id,
-                     closed_by=event.sender_login)  # fmt: skip
-            return [Comment(repo=event.repo, issue_number=event.issue_number,
-                            key=f"{job.id}:{escalation.key}:close-refused", body=_close_refused(job, event.sender_login))]  # fmt: skip
-        return await asyncio.to_thread(self._resume, contexts, event, job, n,
-                                       {"status": "closed", "answered_by": event.sender_login})
+            log.info(
+                "wowdomain.close_refused",
+                repo=event.repo,
+                issue=event.issue_number,
+                job=job.id,
+                closed_by=event.sender_login,
+            )
+            return [
+                Comment(
+                    repo=event.repo,
+                    issue_number=event.issue_number,
+                    key=f"{job.id}:{escalation.key}:close-refused",
+                    body=_close_refused(job, event.sender_login),
+                )
+            ]
+        return await asyncio.to_thread(
+            self._resume, contexts, event, job, n, {"status": "closed", "answered_by": event.sender_login}
+        )
 
     async def _is_the_questions_issue(self, event: Event, escalation: Escalation) -> bool:
         """Whether the closed issue is the one our App opened for this question: the number the
@@ -204,11 +256,15 @@ class WowDomain(WowAgent):
         steps = {c.scope.partition(":")[2] for c in contexts.search_all(repo=event.repo, scope_prefix=job.id + ":")}
         outputs: list[Output] = [tracking.escalation_issue(job, escalation)]  # closed now
         if job.issue_number is not None:
-            outputs.append(Comment(repo=event.repo, issue_number=job.issue_number,
-                                   body=tracking.comment_body(job, steps), key=job.id))  # fmt: skip
+            outputs.append(
+                Comment(
+                    repo=event.repo, issue_number=job.issue_number, body=tracking.comment_body(job, steps), key=job.id
+                )
+            )
         if not cancel:
-            outputs.append(WorkflowDispatch(repo=event.repo, workflow=WORKFLOW, key=f"{job.id}:resume-{n}",
-                                            inputs={"job": job.id}))  # fmt: skip
+            outputs.append(
+                WorkflowDispatch(repo=event.repo, workflow=WORKFLOW, key=f"{job.id}:resume-{n}", inputs={"job": job.id})
+            )
         if event.name == "issue_comment":
             word = "Cancelled" if cancel else "Thanks — resuming"
             outputs.append(self._reply(event, f"{word} job `{job.id}` ({md.text(job.domain)})."))
@@ -216,7 +272,9 @@ class WowDomain(WowAgent):
 
     def _reply(self, event: Event, body: str) -> Comment:
         assert event.repo is not None and event.issue_number is not None
-        return Comment(repo=event.repo, issue_number=event.issue_number, body=body, key=f"reply:{event.payload['comment']['id']}")
+        return Comment(
+            repo=event.repo, issue_number=event.issue_number, body=body, key=f"reply:{event.payload['comment']['id']}"
+        )
 
 
 def parse_onboard(command: SlashCommand) -> tuple[str, Depth]:
@@ -229,7 +287,9 @@ def parse_onboard(command: SlashCommand) -> tuple[str, Depth]:
         if word == "--depth" or word.startswith("--depth="):
             value = word.split("=", 1)[1] if "=" in word else (args.pop(0) if args else "")
             if value not in DEPTHS:
-                raise ValueError(f"`--depth` takes quick, standard or deep, not {md.code(value) if value else '(nothing)'}.")
+                raise ValueError(
+                    f"`--depth` takes quick, standard or deep, not {md.code(value) if value else '(nothing)'}."
+                )
             depth = cast(Depth, value)  # one of DEPTHS' keys, checked above
         elif word.startswith("--"):
             raise ValueError(f"{md.code(word)} is not an option of /onboard-domain.")
@@ -242,8 +302,15 @@ def parse_onboard(command: SlashCommand) -> tuple[str, Depth]:
 
 def _create(contexts: ContextClient, job: Job) -> Job:
     try:
-        contexts.put(job.repo, AGENT, job.id, job.data(), expected_version=None, summary=f"{job.domain}: queued",
-                     tags=tags_for(job))  # fmt: skip
+        contexts.put(
+            job.repo,
+            AGENT,
+            job.id,
+            job.data(),
+            expected_version=None,
+            summary=f"{job.domain}: queued",
+            tags=tags_for(job),
+        )
         return job
     except StaleContext:  # a retried delivery created it already
         existing = contexts.get(job.repo, AGENT, job.id)
@@ -259,8 +326,15 @@ def change_job(contexts: ContextClient, repo: str, job_id: str, change: Callable
             raise LookupError(f"no job {job_id} in {repo}")
         job = change(Job.model_validate(record.data))
         try:
-            contexts.put(repo, AGENT, job_id, job.data(), expected_version=record.version,
-                         summary=f"{job.domain}: {job.status}", tags=tags_for(job))  # fmt: skip
+            contexts.put(
+                repo,
+                AGENT,
+                job_id,
+                job.data(),
+                expected_version=record.version,
+                summary=f"{job.domain}: {job.status}",
+                tags=tags_for(job),
+            )
             return job
         except StaleContext:
             continue
@@ -312,7 +386,9 @@ def _parked_job(contexts: ContextClient, event: Event) -> tuple[Job, int] | None
             if escalation is not None and escalation.status == "open":
                 return job, found[1]
         return None
-    for context in contexts.search_contents(repo=event.repo, agent=AGENT, tags=[f"issue:{event.issue_number}", "status:parked"]):
+    for context in contexts.search_contents(
+        repo=event.repo, agent=AGENT, tags=[f"issue:{event.issue_number}", "status:parked"]
+    ):
         job = Job.model_validate(context.data)
         open_question = job.open_escalation()
         if open_question is not None:
@@ -329,9 +405,11 @@ def _about_a_job(contexts: ContextClient, event: Event) -> bool:
 
 def _close_refused(job: Job, login: str | None) -> str:
     # Reopening it ourselves would fight whoever closed it; the job's state says what counts.
-    return (f"Sorry @{login or 'there'}, closing this question needs write access to this repository, so job "
-            f"`{job.id}` stays parked and its question stays open. Someone with write access can answer it "
-            "here with `/answer …`, or reopen this issue and close it.")
+    return (
+        f"Sorry @{login or 'there'}, closing this question needs write access to this repository, so job "
+        f"`{job.id}` stays parked and its question stays open. Someone with write access can answer it "
+        "here with `/answer …`, or reopen this issue and close it."
+    )
 
 
 def _budget_answer(text: str) -> float | None:

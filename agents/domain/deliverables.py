@@ -13,8 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # The agents whose deliverables QA and Critique may send back for revision.
 Revisable = Literal[
-    "research", "regulatory-intelligence", "market-analysis", "tool-discovery",
-    "component-mapper", "skills-discovery", "role-definition",
+    "research",
+    "regulatory-intelligence",
+    "market-analysis",
+    "tool-discovery",
+    "component-mapper",
+    "skills-discovery",
+    "role-definition",
 ]
 
 Text = Field(min_length=1, max_length=4000)

@@ -13,7 +13,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -104,7 +104,7 @@ class Job(BaseModel):
     requested_by: str | None = None
     status: JobStatus = "queued"
     budget_usd: float
-    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     finished_at: datetime | None = None
     phases_done: list[str] = Field(default_factory=list)
     current_phase: str | None = None
@@ -153,10 +153,18 @@ def new_job(
     learnings: list[str] | None = None,
 ) -> Job:
     return Job(
-        id=job_id, domain=domain.strip(), slug=slugify(domain), depth=depth, repo=repo, default_branch=default_branch,
-        installation_id=installation_id, issue_number=issue_number, requested_by=requested_by,
-        budget_usd=DEPTHS[depth].budget_usd, learnings=learnings or [],
-    )  # fmt: skip
+        id=job_id,
+        domain=domain.strip(),
+        slug=slugify(domain),
+        depth=depth,
+        repo=repo,
+        default_branch=default_branch,
+        installation_id=installation_id,
+        issue_number=issue_number,
+        requested_by=requested_by,
+        budget_usd=DEPTHS[depth].budget_usd,
+        learnings=learnings or [],
+    )
 
 
 def tags_for(job: Job) -> list[str]:

@@ -31,8 +31,10 @@ def review_extra(round_no: int, previous: list[d.ReviewItem]) -> str:
     if not previous:
         return f"Review round {round_no}. Report only real problems; an empty list means the deliverables pass."
     listed = "\n".join(f"- `{i.id}` ({i.owner}): {i.problem}" for i in previous)
-    return (f"Review round {round_no}. The owners revised their deliverables after these items. Report again "
-            f"(same id) only the items that still hold, and any new problem:\n{listed}")  # fmt: skip
+    return (
+        f"Review round {round_no}. The owners revised their deliverables after these items. Report again "
+        f"(same id) only the items that still hold, and any new problem:\n{listed}"
+    )
 
 
 def revision_extra(round_no: int, owner: str, current: dict[str, Step], items: list[d.ReviewItem]) -> str:

@@ -29,7 +29,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from agents.context.client import ContextClient
@@ -41,8 +41,8 @@ from agents.domain.job import AGENT, Escalation, Job, merge_escalations, settled
 from agents.domain.phases import PHASES, Phase, review_step, revision_step
 from agents.domain.review_rounds import item_id, merge_items, review_extra, revision_extra
 from agents.domain.roster import AGENTS_BY_ID, WRITER, DomainAgent
-from agents.domain.steps import Step, step_scope
 from agents.domain.spec import DomainSpec, Figures, Provenance, QualityItem, SpecSkill, files
+from agents.domain.steps import Step, step_scope
 from agents.ledger import ENTRIES_MAX, Entry
 from agents.llm import BatchAsk, Budget, BudgetExceeded, LLMAnswer, LLMClient, LLMError, LLMNotConfigured, untrusted
 from agents.outputs import Comment, Output, PullRequest
@@ -96,7 +96,7 @@ class CoeRunner:
         *,
         publish: Publish = publish_nothing,
         batch: BatchPolicy | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.batch = batch
         self.contexts = contexts
@@ -141,7 +141,9 @@ class CoeRunner:
             await self._save_job(status="queued", error=str(exc)[:1000])
             await self._track()
             return JobResult("failed", self.job, f"job {job.id} stopped at a model error: {exc}")
-        await self._save_job(status="done", finished_at=self.job.finished_at or self.clock(), current_phase=None, error=None)
+        await self._save_job(
+            status="done", finished_at=self.job.finished_at or self.clock(), current_phase=None, error=None
+        )
         await self._track()
         return JobResult("done", self.job, f"job {job.id} done: {self.job.pr_url or 'spec written'}", spec, written)
 
@@ -165,8 +167,13 @@ class CoeRunner:
             await self._review_loop(phase)
         elif phase.rule == "publish":
             await self._step(phase, WRITER, phase.step("orchestrator"), replaces=False)
-            await self._step(phase, AGENTS_BY_ID["learning-curator"], phase.step("learning-curator"),
-                             self._lessons_input(), replaces=False)
+            await self._step(
+                phase,
+                AGENTS_BY_ID["learning-curator"],
+                phase.step("learning-curator"),
+                self._lessons_input(),
+                replaces=False,
+            )
         else:
             for group in phase.groups:
                 if phase.batchable and self.batch is not None:
@@ -178,8 +185,9 @@ class CoeRunner:
         await self._record_steps()  # the phase's steps, in one request
         if phase.id not in self.job.phases_done:
             # One write and one comment edit end this phase and start the next.
-            await self._save_job(phases_done=[*self.job.phases_done, phase.id],
-                                 current_phase=following.id if following else None)  # fmt: skip
+            await self._save_job(
+                phases_done=[*self.job.phases_done, phase.id], current_phase=following.id if following else None
+            )
             await self._track()
 
     # ------------------------------------------------------------ one step
@@ -192,7 +200,9 @@ class CoeRunner:
                 raise result
         return [r for r in results if isinstance(r, Step)]
 
-    async def _step(self, phase: Phase, agent: DomainAgent, key: str, extra: str = "", *, replaces: bool = True) -> Step:
+    async def _step(
+        self, phase: Phase, agent: DomainAgent, key: str, extra: str = "", *, replaces: bool = True
+    ) -> Step:
         done = self.steps.get(key)
         if done is None:
             done = await self._call_and_commit(phase, agent, key, extra)
@@ -205,8 +215,9 @@ class CoeRunner:
         started = time.perf_counter()
         try:
             assert self.llm is not None
-            answer = await self.llm.ask(agent.system, prompt, agent.schema, max_tokens=self.job.preset.max_tokens,
-                                        budget=self.budget)  # fmt: skip
+            answer = await self.llm.ask(
+                agent.system, prompt, agent.schema, max_tokens=self.job.preset.max_tokens, budget=self.budget
+            )
         except BudgetExceeded as exc:
             await self._waste(agent, key, exc)
             raise _Park(self._budget_escalation(key, agent.title, exc)) from exc
@@ -220,12 +231,13 @@ class CoeRunner:
         if escalation is not None and escalation.status == "open":
             return escalation
         return self._escalate(
-            "budget", key,
+            "budget",
+            key,
             f"The job's budget of ${self.job.budget_usd:.2f} is spent "
             f"(${self.spent_before + self.budget.spent_usd:.4f} so far) "
             f"before {who} could work on step `{key}`. Raise it to continue.",
             [str(exc)],
-        )  # fmt: skip
+        )
 
     async def _batched(self, phase: Phase, group: tuple[str, ...]) -> None:
         """A group's missing steps as one Message Batch (half price); its id is saved before anything waits
@@ -238,15 +250,26 @@ class CoeRunner:
             started = time.perf_counter()
             batch_id = self.job.batches.get(name)
             if batch_id is None:
-                asks = [BatchAsk(phase.step(a.id), a.system, prompts[phase.step(a.id)], a.schema, self.job.preset.max_tokens)
-                        for a in todo]  # fmt: skip
+                asks = [
+                    BatchAsk(
+                        phase.step(a.id), a.system, prompts[phase.step(a.id)], a.schema, self.job.preset.max_tokens
+                    )
+                    for a in todo
+                ]
                 try:
                     batch_id = await self.llm.submit_batch(asks, self.budget)
                 except BudgetExceeded as exc:
-                    raise _Park(self._budget_escalation(name, f"the batch of {', '.join(a.title for a in todo)}", exc)) from exc
+                    raise _Park(
+                        self._budget_escalation(name, f"the batch of {', '.join(a.title for a in todo)}", exc)
+                    ) from exc
                 await self._save_job(batches={**self.job.batches, name: batch_id})
-            answers = await self.llm.batch_answers(batch_id, {phase.step(a.id): a.schema for a in todo}, self.budget,
-                                                   poll=self.batch.poll, wait=self.batch.wait)  # fmt: skip
+            answers = await self.llm.batch_answers(
+                batch_id,
+                {phase.step(a.id): a.schema for a in todo},
+                self.budget,
+                poll=self.batch.poll,
+                wait=self.batch.wait,
+            )
             latency = (time.perf_counter() - started) * 1000
             for agent in todo:
                 key = phase.step(agent.id)
@@ -257,41 +280,84 @@ class CoeRunner:
                     await self._waste(agent, key, answer)  # unusable: the step is asked again directly, below
         await self._parallel([(phase, AGENTS_BY_ID[agent], phase.step(agent), "") for agent in group])
 
-    async def _commit(self, phase: Phase, agent: DomainAgent, key: str, prompt: str, answer: LLMAnswer[Any],
-                      latency_ms: float, *, batched: bool = False) -> Step:  # fmt: skip
+    async def _commit(
+        self,
+        phase: Phase,
+        agent: DomainAgent,
+        key: str,
+        prompt: str,
+        answer: LLMAnswer[Any],
+        latency_ms: float,
+        *,
+        batched: bool = False,
+    ) -> Step:
         """Write the step (its answer, handoff package and cost) as a new context: the checkpoint."""
         digest = hashlib.sha256(f"{agent.system}\x00{prompt}".encode()).hexdigest()
         deliverable = answer.data.model_dump(mode="json")
         open_questions = deliverable.pop("open_questions", [])
         data = {
-            "step": key, "phase": phase.id, "input_hash": digest,
+            "step": key,
+            "phase": phase.id,
+            "input_hash": digest,
             "prompt": prompt,  # what the model was shown (its system prompt is the agent's, in the roster)
             "reads": {name: self.current[name].version for name in agent.reads if name in self.current},
             "package": {
-                "deliverable": deliverable, "open_questions": open_questions,
-                "provenance": {"job": self.job_id, "agent": agent.id, "phase": phase.id, "step": key,
-                               "model": answer.model, "input_hash": digest},
+                "deliverable": deliverable,
+                "open_questions": open_questions,
+                "provenance": {
+                    "job": self.job_id,
+                    "agent": agent.id,
+                    "phase": phase.id,
+                    "step": key,
+                    "model": answer.model,
+                    "input_hash": digest,
+                },
                 "to_agents": self._consumers(agent.id),
             },
-            "spend": {"model": answer.model, "cost_usd": answer.cost_usd, "tokens_in": answer.usage.prompt_tokens,
-                      "tokens_out": answer.usage.output_tokens, "model_calls": answer.attempts,
-                      "latency_ms": round(latency_ms, 1), "batch": batched},
-        }  # fmt: skip
+            "spend": {
+                "model": answer.model,
+                "cost_usd": answer.cost_usd,
+                "tokens_in": answer.usage.prompt_tokens,
+                "tokens_out": answer.usage.output_tokens,
+                "model_calls": answer.attempts,
+                "latency_ms": round(latency_ms, 1),
+                "batch": batched,
+            },
+        }
         scope = step_scope(self.job_id, key)
         try:
             version = await asyncio.to_thread(
-                self.contexts.put, self.repo, agent.id, scope, data, expected_version=None,
-                summary=f"{self.job.domain}: {agent.title}, {key}", tags=[f"job:{self.job_id}", f"phase:{phase.id}"],
-            )  # fmt: skip
+                self.contexts.put,
+                self.repo,
+                agent.id,
+                scope,
+                data,
+                expected_version=None,
+                summary=f"{self.job.domain}: {agent.title}, {key}",
+                tags=[f"job:{self.job_id}", f"phase:{phase.id}"],
+            )
         except StaleContext:
             # Another run of the same job committed this step first: its answer is the one that counts.
             existing = await asyncio.to_thread(self.contexts.get, self.repo, agent.id, scope)
             assert existing is not None
             step = Step.from_context(existing)
         else:
-            step = Step(key, agent.id, phase.id, version, deliverable, open_questions, answer.model, digest,
-                        answer.cost_usd, answer.usage.prompt_tokens, answer.usage.output_tokens, answer.attempts,
-                        round(latency_ms, 1), batched)  # fmt: skip
+            step = Step(
+                key,
+                agent.id,
+                phase.id,
+                version,
+                deliverable,
+                open_questions,
+                answer.model,
+                digest,
+                answer.cost_usd,
+                answer.usage.prompt_tokens,
+                answer.usage.output_tokens,
+                answer.attempts,
+                round(latency_ms, 1),
+                batched,
+            )
         self._remember(step)
         await self._track()
         return step
@@ -300,13 +366,17 @@ class CoeRunner:
         job = self.job
         parts = [f'Job: write the specification of the domain "{job.domain}" (depth: {job.depth}).']
         if agent.id == "orchestrator" and job.learnings and "orchestrator" not in self.current:
-            parts.append("What earlier onboardings on this repository learned:\n" + "\n".join(f"- {x}" for x in job.learnings))
+            parts.append(
+                "What earlier onboardings on this repository learned:\n" + "\n".join(f"- {x}" for x in job.learnings)
+            )
         answered = [e for e in job.escalations if e.status != "open" and e.answer]
         if answered:
             parts.append("Maintainers answered:\n" + "\n".join(f"- {e.question} → {e.answer}" for e in answered))
         inputs = {name: self.current[name].deliverable for name in agent.reads if name in self.current}
         if inputs:
-            parts.append("Deliverables:\n" + untrusted(json.dumps(inputs, indent=1, sort_keys=True, ensure_ascii=False)))
+            parts.append(
+                "Deliverables:\n" + untrusted(json.dumps(inputs, indent=1, sort_keys=True, ensure_ascii=False))
+            )
         if extra:
             parts.append(extra)
         return "\n\n".join(parts)
@@ -347,20 +417,28 @@ class CoeRunner:
                 break
             if round_no == rounds + 1:
                 escalation = self._answered_or_park(
-                    "critique", phase.step("escalation"),
+                    "critique",
+                    phase.step("escalation"),
                     f"QA and Critique still disagree with {len(items)} item(s) after {rounds} revision round(s). "
                     "How should they be settled?",
-                    [f"`{i.id}` ({i.owner}): {i.problem}" for i in items], [i.id for i in items],
-                )  # fmt: skip
+                    [f"`{i.id}` ({i.owner}): {i.problem}" for i in items],
+                    [i.id for i in items],
+                )
                 for item in items:
                     status[item.id] = settled_note(escalation)
                 break
             for owner in sorted({i.owner for i in items}):
                 mine = [i for i in items if i.owner == owner]
-                await self._step(phase, AGENTS_BY_ID[owner], revision_step(round_no, owner),
-                                 revision_extra(round_no, owner, self.current, mine))
+                await self._step(
+                    phase,
+                    AGENTS_BY_ID[owner],
+                    revision_step(round_no, owner),
+                    revision_extra(round_no, owner, self.current, mine),
+                )
             previous = items
-        self.quality = [QualityItem(id=i.id, owner=i.owner, problem=i.problem, status=status[i.id]) for i in raised.values()]
+        self.quality = [
+            QualityItem(id=i.id, owner=i.owner, problem=i.problem, status=status[i.id]) for i in raised.values()
+        ]
 
     def _reference_items(self) -> list[dict[str, Any]]:
         """The deterministic rung of QA: references to skills and tools that do not exist need no model."""
@@ -370,49 +448,82 @@ class CoeRunner:
         for role in self.current["role-definition"].deliverable.get("roles", []):
             for skill in role.get("skills", []):
                 if skill not in skills:
-                    items.append({"id": item_id("unknown-skill", role["name"], skill), "owner": "role-definition",
-                                  "problem": f"role {role['name']!r} needs skill {skill!r}, which is not in the skills list"})  # fmt: skip
+                    items.append(
+                        {
+                            "id": item_id("unknown-skill", role["name"], skill),
+                            "owner": "role-definition",
+                            "problem": f"role {role['name']!r} needs skill {skill!r}, which is not in the skills list",
+                        }
+                    )
         for component in self.current["component-mapper"].deliverable.get("components", []):
             for tool in component.get("tools", []):
                 if tool.lower() not in tools:
-                    items.append({"id": item_id("unknown-tool", component["name"], tool), "owner": "component-mapper",
-                                  "problem": f"component {component['name']!r} uses tool {tool!r}, "
-                                             "which is not in the tools list"})  # fmt: skip
+                    items.append(
+                        {
+                            "id": item_id("unknown-tool", component["name"], tool),
+                            "owner": "component-mapper",
+                            "problem": f"component {component['name']!r} uses tool {tool!r}, "
+                            "which is not in the tools list",
+                        }
+                    )
         return items
 
     def _confidence_gate(self, phase: Phase) -> None:
         ratings = {s["skill_id"]: s for s in self.current["confidence-analyzer"].deliverable.get("skills", [])}
         threshold = self.job.preset.confidence_threshold
-        low = [s for s in self.current["skills-discovery"].deliverable["skills"]
-               if ratings.get(s["id"], {}).get("confidence", 0.0) < threshold]  # fmt: skip
+        low = [
+            s
+            for s in self.current["skills-discovery"].deliverable["skills"]
+            if ratings.get(s["id"], {}).get("confidence", 0.0) < threshold
+        ]
         if low:
             self._answered_or_park(
-                "confidence", phase.step("gate"),
+                "confidence",
+                phase.step("gate"),
                 f"{len(low)} skill(s) are below the confidence threshold of {threshold:.2f}. Are they right "
                 "for this domain, and what should an agent know to perform them?",
-                [f"`{s['id']}` {s['name']}: confidence {ratings.get(s['id'], {}).get('confidence', 0.0):.2f} — "
-                 f"{ratings.get(s['id'], {}).get('rationale', 'not rated')}" for s in low],
+                [
+                    f"`{s['id']}` {s['name']}: confidence {ratings.get(s['id'], {}).get('confidence', 0.0):.2f} — "
+                    f"{ratings.get(s['id'], {}).get('rationale', 'not rated')}"
+                    for s in low
+                ],
                 [s["id"] for s in low],
-            )  # fmt: skip
+            )
 
-    def _answered_or_park(self, kind: str, step: str, question: str, evidence: list[str], items: list[str]) -> Escalation:
+    def _answered_or_park(
+        self, kind: str, step: str, question: str, evidence: list[str], items: list[str]
+    ) -> Escalation:
         """Go on with a human's answer, or park the job with one question (asked once)."""
         escalation = self.job.escalation(kind, step)
         if escalation is not None and escalation.status != "open":
             return escalation
         raise _Park(escalation or self._escalate(kind, step, question, evidence, items))
 
-    def _escalate(self, kind: str, step: str, question: str, evidence: list[str], items: list[str] | None = None) -> Escalation:
-        escalation = Escalation(n=len(self.job.escalations) + 1, kind=kind, step=step, question=question,
-                                evidence=evidence, items=items or [])  # fmt: skip
+    def _escalate(
+        self, kind: str, step: str, question: str, evidence: list[str], items: list[str] | None = None
+    ) -> Escalation:
+        escalation = Escalation(
+            n=len(self.job.escalations) + 1,
+            kind=kind,
+            step=step,
+            question=question,
+            evidence=evidence,
+            items=items or [],
+        )
         self.job.escalations.append(escalation)
         return escalation
 
     def _lessons_input(self) -> str:
         asked = [f"- ({e.kind}) {e.question} → {e.answer or e.status}" for e in self.job.escalations]
         raised = [f"- {q.id} ({q.owner}): {q.problem} — {q.status}" for q in self.quality]
-        return "\n".join(["Questions humans were asked:", *(asked or ["- none"]),
-                          "Items QA and Critique raised:", *(raised or ["- none"])])  # fmt: skip
+        return "\n".join(
+            [
+                "Questions humans were asked:",
+                *(asked or ["- none"]),
+                "Items QA and Critique raised:",
+                *(raised or ["- none"]),
+            ]
+        )
 
     # ------------------------------------------------------------ the spec and the PR
 
@@ -425,27 +536,59 @@ class CoeRunner:
         for skill in c["skills-discovery"]["skills"]:
             rating = ratings.get(skill["id"], {})
             human = gate is not None and skill["id"] in gate.items
-            skills.append(SpecSkill(**skill, confidence=rating.get("confidence", 0.0), rationale=rating.get("rationale", ""),
-                                    confirmed_by=(gate.answered_by or "maintainer") if human and gate else None,
-                                    human_note=settled_note(gate) if human and gate else None))  # fmt: skip
+            skills.append(
+                SpecSkill(
+                    **skill,
+                    confidence=rating.get("confidence", 0.0),
+                    rationale=rating.get("rationale", ""),
+                    confirmed_by=(gate.answered_by or "maintainer") if human and gate else None,
+                    human_note=settled_note(gate) if human and gate else None,
+                )
+            )
         open_questions = sorted({q for step in self.current.values() for q in step.open_questions})
         confidence = [s.confidence for s in skills]
         t = self.job.totals
         return DomainSpec(
-            domain=self.job.domain, slug=self.job.slug, job=self.job.id, depth=self.job.depth,
-            overview=writer["overview"], summary=writer["summary"], scope=c["orchestrator"]["scope"],
-            concepts=c["research"].get("concepts", []), regulations=c["regulatory-intelligence"].get("regulations", []),
-            market=d.Market.model_validate(c["market-analysis"]), tools=c["tool-discovery"].get("tools", []),
-            components=c["component-mapper"].get("components", []), skills=skills, roles=c["role-definition"]["roles"],
-            risks=c["compliance-validator"].get("risks", []), compliance_checklist=c["compliance-validator"].get("checklist", []),
-            quality=self.quality, open_questions=open_questions,
-            figures=Figures(cost_usd=round(t.cost_usd, 6), tokens_in=t.tokens_in, tokens_out=t.tokens_out,
-                            model_calls=t.model_calls, steps=t.steps, escalations=len(self.job.escalations),
-                            mean_confidence=round(sum(confidence) / len(confidence), 3) if confidence else 0.0),
-            provenance=[Provenance(section=_SECTIONS.get(step.agent, step.agent), agent=step.agent, phase=step.phase,
-                                   step=step.key, context_version=step.version, model=step.model,
-                                   input_hash=step.input_hash) for step in self._used_steps()],
-        )  # fmt: skip
+            domain=self.job.domain,
+            slug=self.job.slug,
+            job=self.job.id,
+            depth=self.job.depth,
+            overview=writer["overview"],
+            summary=writer["summary"],
+            scope=c["orchestrator"]["scope"],
+            concepts=c["research"].get("concepts", []),
+            regulations=c["regulatory-intelligence"].get("regulations", []),
+            market=d.Market.model_validate(c["market-analysis"]),
+            tools=c["tool-discovery"].get("tools", []),
+            components=c["component-mapper"].get("components", []),
+            skills=skills,
+            roles=c["role-definition"]["roles"],
+            risks=c["compliance-validator"].get("risks", []),
+            compliance_checklist=c["compliance-validator"].get("checklist", []),
+            quality=self.quality,
+            open_questions=open_questions,
+            figures=Figures(
+                cost_usd=round(t.cost_usd, 6),
+                tokens_in=t.tokens_in,
+                tokens_out=t.tokens_out,
+                model_calls=t.model_calls,
+                steps=t.steps,
+                escalations=len(self.job.escalations),
+                mean_confidence=round(sum(confidence) / len(confidence), 3) if confidence else 0.0,
+            ),
+            provenance=[
+                Provenance(
+                    section=_SECTIONS.get(step.agent, step.agent),
+                    agent=step.agent,
+                    phase=step.phase,
+                    step=step.key,
+                    context_version=step.version,
+                    model=step.model,
+                    input_hash=step.input_hash,
+                )
+                for step in self._used_steps()
+            ],
+        )
 
     def _used_steps(self) -> list[Step]:
         """The steps whose deliverables the spec uses, in table order (parallel steps commit in any order)."""
@@ -455,11 +598,19 @@ class CoeRunner:
         return sorted(used.values(), key=lambda s: (rank[s.phase], s.key))
 
     async def _open_pull_request(self, spec: DomainSpec, written: dict[str, str]) -> None:
-        published = await self.publish([PullRequest(
-            repo=self.repo, branch=f"waooaw/domain/{spec.slug}", title=f"Domain specification: {spec.domain}",
-            body=tracking.pull_request_body(self.job, spec), key=self.job.id, files=written,
-            commit_message=f"Add the {spec.domain} domain specification (WowDomain job {self.job.id})",
-        )])  # fmt: skip
+        published = await self.publish(
+            [
+                PullRequest(
+                    repo=self.repo,
+                    branch=f"waooaw/domain/{spec.slug}",
+                    title=f"Domain specification: {spec.domain}",
+                    body=tracking.pull_request_body(self.job, spec),
+                    key=self.job.id,
+                    files=written,
+                    commit_message=f"Add the {spec.domain} domain specification (WowDomain job {self.job.id})",
+                )
+            ]
+        )
         result = published[0] if published else None
         if result is not None and getattr(result, "github_id", None):
             await self._save_job(pr_number=result.github_id, pr_url=getattr(result, "url", None))
@@ -489,10 +640,15 @@ class CoeRunner:
             updated = self.job.model_copy(update=changes)
             try:
                 self._job_version = await asyncio.to_thread(
-                    self.contexts.put, self.repo, AGENT, self.job_id, updated.data(),
-                    expected_version=self._job_version, summary=f"{updated.domain}: {updated.status}",
+                    self.contexts.put,
+                    self.repo,
+                    AGENT,
+                    self.job_id,
+                    updated.data(),
+                    expected_version=self._job_version,
+                    summary=f"{updated.domain}: {updated.status}",
                     tags=tags_for(updated),
-                )  # fmt: skip
+                )
                 self.job = updated
                 return
             except StaleContext:
@@ -500,9 +656,14 @@ class CoeRunner:
                 assert record is not None
                 fresh = Job.model_validate(record.data)
                 # Ours: progress and figures. Theirs: answers, budget and status set by the app.
-                self.job = fresh.model_copy(update={"totals": self.job.totals, "wasted_usd": self.job.wasted_usd,
-                                                    "phases_done": self.job.phases_done,
-                                                    "escalations": merge_escalations(fresh.escalations, self.job.escalations)})  # fmt: skip
+                self.job = fresh.model_copy(
+                    update={
+                        "totals": self.job.totals,
+                        "wasted_usd": self.job.wasted_usd,
+                        "phases_done": self.job.phases_done,
+                        "escalations": merge_escalations(fresh.escalations, self.job.escalations),
+                    }
+                )
                 self._job_version = record.version
                 if fresh.status == "cancelled":
                     changes.pop("status", None)
@@ -517,19 +678,26 @@ class CoeRunner:
         """The steps committed since the last call, into the ledger in one request."""
         entries, self._unrecorded = [step.entry() for step in self._unrecorded], []
         for start in range(0, len(entries), ENTRIES_MAX):
-            await asyncio.to_thread(self.contexts.record_decisions, self.repo, self.job_id,
-                                    entries[start:start + ENTRIES_MAX])  # fmt: skip
+            await asyncio.to_thread(
+                self.contexts.record_decisions, self.repo, self.job_id, entries[start : start + ENTRIES_MAX]
+            )
 
     async def _waste(self, agent: DomainAgent, key: str, failed: LLMError) -> None:
         """An answer no step can use: what it cost goes to the ledger and the job record."""
         if failed.cost_usd <= 0:
             return
         entry = Entry(
-            agent.id, key, "llm", "error", key=f"{key}:{failed.reason}:{uuid.uuid4().hex[:12]}",
+            agent.id,
+            key,
+            "llm",
+            "error",
+            key=f"{key}:{failed.reason}:{uuid.uuid4().hex[:12]}",
             outcome={"status": "error", "reason": failed.reason, "detail": str(failed)[:1000]},
-            tokens_in=failed.usage.prompt_tokens, tokens_out=failed.usage.output_tokens, cost_usd=failed.cost_usd,
+            tokens_in=failed.usage.prompt_tokens,
+            tokens_out=failed.usage.output_tokens,
+            cost_usd=failed.cost_usd,
             model_calls=failed.calls,
-        )  # fmt: skip
+        )
         await asyncio.to_thread(self.contexts.record_decisions, self.repo, self.job_id, [entry])
         await self._save_job(wasted_usd=self.job.wasted_usd + failed.cost_usd)
 
@@ -538,21 +706,40 @@ class CoeRunner:
         published = await self.publish([tracking.escalation_issue(self.job, escalation)])
         number = getattr(published[0], "github_id", None) if published else None
         if number and escalation.issue_number != number:
-            escalations = [e.model_copy(update={"issue_number": number}) if e.n == escalation.n else e
-                           for e in self.job.escalations]  # fmt: skip
+            escalations = [
+                e.model_copy(update={"issue_number": number}) if e.n == escalation.n else e
+                for e in self.job.escalations
+            ]
             await self._save_job(escalations=escalations)
         await self._track()
 
     async def _track(self) -> None:
         if self.job.issue_number is None:
             return
-        await self.publish([Comment(repo=self.repo, issue_number=self.job.issue_number,
-                                    body=tracking.comment_body(self.job, set(self.steps)), key=self.job.id)])
+        await self.publish(
+            [
+                Comment(
+                    repo=self.repo,
+                    issue_number=self.job.issue_number,
+                    body=tracking.comment_body(self.job, set(self.steps)),
+                    key=self.job.id,
+                )
+            ]
+        )
 
 
 _SECTIONS = {
-    "orchestrator": "overview", "research": "concepts", "regulatory-intelligence": "regulations",
-    "market-analysis": "market", "tool-discovery": "tools", "component-mapper": "components",
-    "skills-discovery": "skills", "role-definition": "roles", "compliance-validator": "compliance",
-    "confidence-analyzer": "confidence", "qa": "quality", "critique": "quality", "learning-curator": "learning",
-}  # fmt: skip
+    "orchestrator": "overview",
+    "research": "concepts",
+    "regulatory-intelligence": "regulations",
+    "market-analysis": "market",
+    "tool-discovery": "tools",
+    "component-mapper": "components",
+    "skills-discovery": "skills",
+    "role-definition": "roles",
+    "compliance-validator": "compliance",
+    "confidence-analyzer": "confidence",
+    "qa": "quality",
+    "critique": "quality",
+    "learning-curator": "learning",
+}

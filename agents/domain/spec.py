@@ -85,13 +85,25 @@ def _bullets(items: list[str]) -> list[str]:
 def to_markdown(spec: DomainSpec) -> str:
     f = spec.figures
     lines: list[str] = [
-        f"# {spec.domain} — domain specification", "",
+        f"# {spec.domain} — domain specification",
+        "",
         f"_Written by the WowDomain CoE, job `{spec.job}` ({spec.depth}): {f.steps} steps, {f.model_calls} model "
         f"calls, ${f.cost_usd:.4f}, mean skill confidence {f.mean_confidence:.2f}, {f.escalations} question(s) "
-        "for humans. `spec.yaml` beside this file holds the same content as data._", "",
-        "## Overview", "", spec.overview, "", spec.summary, "", "### Scope", "", *_bullets(spec.scope), "",
-        "## Key concepts", "",
-    ]  # fmt: skip
+        "for humans. `spec.yaml` beside this file holds the same content as data._",
+        "",
+        "## Overview",
+        "",
+        spec.overview,
+        "",
+        spec.summary,
+        "",
+        "### Scope",
+        "",
+        *_bullets(spec.scope),
+        "",
+        "## Key concepts",
+        "",
+    ]
     lines += [f"- **{c.term}** — {c.definition}" for c in spec.concepts] or ["_None._"]
     lines += ["", "## Regulations", ""]
     for reg in spec.regulations:
@@ -99,9 +111,28 @@ def to_markdown(spec: DomainSpec) -> str:
     if not spec.regulations:
         lines += ["_None found._", ""]
     m = spec.market
-    lines += ["## Market", "", m.summary, "", "**Segments**", "", *_bullets(m.segments), "",
-              "**Competitors**", "", *_bullets(m.competitors), "", "**Trends**", "", *_bullets(m.trends), "",
-              "## Tools", "", "| tool | category | purpose |", "|---|---|---|"]  # fmt: skip
+    lines += [
+        "## Market",
+        "",
+        m.summary,
+        "",
+        "**Segments**",
+        "",
+        *_bullets(m.segments),
+        "",
+        "**Competitors**",
+        "",
+        *_bullets(m.competitors),
+        "",
+        "**Trends**",
+        "",
+        *_bullets(m.trends),
+        "",
+        "## Tools",
+        "",
+        "| tool | category | purpose |",
+        "|---|---|---|",
+    ]
     lines += [f"| {t.name} | {t.category} | {t.purpose} |" for t in spec.tools]
     lines += ["", "## Components", "", "| component | responsibility | tools |", "|---|---|---|"]
     lines += [f"| {c.name} | {c.responsibility} | {', '.join(c.tools)} |" for c in spec.components]
@@ -111,20 +142,39 @@ def to_markdown(spec: DomainSpec) -> str:
         lines.append(f"| `{s.id}` {s.name} | {s.description} | {s.confidence:.2f} | {human} |")
     lines += ["", "## Roles", ""]
     for role in spec.roles:
-        lines += [f"### {role.name}", "", *_bullets(role.responsibilities), "",
-                  "Skills: " + (", ".join(f"`{s}`" for s in role.skills) or "none"), ""]  # fmt: skip
+        lines += [
+            f"### {role.name}",
+            "",
+            *_bullets(role.responsibilities),
+            "",
+            "Skills: " + (", ".join(f"`{s}`" for s in role.skills) or "none"),
+            "",
+        ]
     lines += ["## Risks", "", "| risk | severity | mitigation |", "|---|---|---|"]
     lines += [f"| {r.risk} | {r.severity} | {r.mitigation} |" for r in spec.risks]
     lines += ["", "## Compliance checklist", ""]
     marks = {"met": "x", "partial": " ", "missing": " "}
-    lines += [f"- [{marks[c.status]}] {c.requirement} ({c.regulation}) — {c.status}{': ' + c.note if c.note else ''}"
-              for c in spec.compliance_checklist] or ["_None._"]  # fmt: skip
+    lines += [
+        f"- [{marks[c.status]}] {c.requirement} ({c.regulation}) — {c.status}{': ' + c.note if c.note else ''}"
+        for c in spec.compliance_checklist
+    ] or ["_None._"]
     lines += ["", "## Quality review", ""]
     lines += [f"- `{q.id}` ({q.owner}): {q.problem} — {q.status}" for q in spec.quality] or ["_No items were raised._"]
-    lines += ["", "## Open questions", "", *_bullets(spec.open_questions), "", "## Provenance", "",
-              "| section | agent | phase | step | context version | model |", "|---|---|---|---|---|---|"]
-    lines += [f"| {p.section} | {p.agent} | {p.phase} | `{p.step}` | {p.context_version} | {p.model or '-'} |"
-              for p in spec.provenance]  # fmt: skip
+    lines += [
+        "",
+        "## Open questions",
+        "",
+        *_bullets(spec.open_questions),
+        "",
+        "## Provenance",
+        "",
+        "| section | agent | phase | step | context version | model |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {p.section} | {p.agent} | {p.phase} | `{p.step}` | {p.context_version} | {p.model or '-'} |"
+        for p in spec.provenance
+    ]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -59,10 +59,16 @@ def comment_body(job: Job, steps: set[str]) -> str:
     if job.error:
         lines += ["", f"**Last error:** {md.text(job.error)}"]
     if job.status == "queued" and not job.phases_done:
-        lines += ["", f"A run of `.github/workflows/{WORKFLOW}` should start within a minute; if none does, "
-                      "check that the workflow is installed on the default branch (see WAOOAW's README)."]  # fmt: skip
+        lines += [
+            "",
+            f"A run of `.github/workflows/{WORKFLOW}` should start within a minute; if none does, "
+            "check that the workflow is installed on the default branch (see WAOOAW's README).",
+        ]
     if job.status == "parked":
-        lines += ["", "Answer the open question with `/answer …` in its issue (or close the issue) and the job resumes."]
+        lines += [
+            "",
+            "Answer the open question with `/answer …` in its issue (or close the issue) and the job resumes.",
+        ]
     return "\n".join(lines)
 
 
@@ -74,35 +80,55 @@ def escalation_issue(job: Job, escalation: Escalation) -> IssueReport:
         else "Reply `/answer <your answer>` and the job resumes with it; closing this issue resumes it "
         "with the items recorded as open."
     )
-    body = "\n".join([
-        f"The WowDomain CoE onboarding **{md.text(job.domain)}** (job `{job.id}`"
-        + (f", started in #{job.issue_number}" if job.issue_number else "") + ") needs a maintainer.",
-        "", f"**Question:** {md.text(escalation.question)}", "", "**Evidence**", "",
-        *[f"- {md.text(line)}" for line in escalation.evidence], "", how, "",
-        f"Asked at step `{escalation.step}`. Only people with write access can answer.",
-    ])  # fmt: skip
+    body = "\n".join(
+        [
+            f"The WowDomain CoE onboarding **{md.text(job.domain)}** (job `{job.id}`"
+            + (f", started in #{job.issue_number}" if job.issue_number else "")
+            + ") needs a maintainer.",
+            "",
+            f"**Question:** {md.text(escalation.question)}",
+            "",
+            "**Evidence**",
+            "",
+            *[f"- {md.text(line)}" for line in escalation.evidence],
+            "",
+            how,
+            "",
+            f"Asked at step `{escalation.step}`. Only people with write access can answer.",
+        ]
+    )
     state: Literal["open", "closed"] = "open" if escalation.status == "open" else "closed"
     return IssueReport(
-        repo=job.repo, title=f"WowDomain needs a human: {job.domain} ({escalation.kind})", body=body,
-        key=f"{job.id}:{escalation.key}", labels=(NEEDS_HUMAN,), state=state,
-    )  # fmt: skip
+        repo=job.repo,
+        title=f"WowDomain needs a human: {job.domain} ({escalation.kind})",
+        body=body,
+        key=f"{job.id}:{escalation.key}",
+        labels=(NEEDS_HUMAN,),
+        state=state,
+    )
 
 
 def pull_request_body(job: Job, spec: DomainSpec) -> str:
     f = spec.figures
-    return "\n".join([
-        f"The WowDomain CoE wrote the **{md.text(spec.domain)}** domain specification "
-        f"(job `{job.id}`, depth `{job.depth}`"
-        + (f", asked in #{job.issue_number}" if job.issue_number else "") + ").",
-        "", md.text(spec.summary), "",
-        "| figure | value |", "|---|---|",
-        f"| cost | ${f.cost_usd:.4f} (budget ${job.budget_usd:.2f}) |",
-        f"| tokens | {f.tokens_in} in, {f.tokens_out} out |",
-        f"| model calls / steps | {f.model_calls} / {f.steps} |",
-        f"| mean skill confidence | {f.mean_confidence:.2f} |",
-        f"| questions for humans | {f.escalations} |",
-        f"| open questions | {len(spec.open_questions)} |",
-        "", f"Every section names the agent, phase, step and context version it came from (see Provenance in "
-        f"`domains/{spec.slug}/spec.md`).",
-    ])  # fmt: skip
-
+    return "\n".join(
+        [
+            f"The WowDomain CoE wrote the **{md.text(spec.domain)}** domain specification "
+            f"(job `{job.id}`, depth `{job.depth}`"
+            + (f", asked in #{job.issue_number}" if job.issue_number else "")
+            + ").",
+            "",
+            md.text(spec.summary),
+            "",
+            "| figure | value |",
+            "|---|---|",
+            f"| cost | ${f.cost_usd:.4f} (budget ${job.budget_usd:.2f}) |",
+            f"| tokens | {f.tokens_in} in, {f.tokens_out} out |",
+            f"| model calls / steps | {f.model_calls} / {f.steps} |",
+            f"| mean skill confidence | {f.mean_confidence:.2f} |",
+            f"| questions for humans | {f.escalations} |",
+            f"| open questions | {len(spec.open_questions)} |",
+            "",
+            f"Every section names the agent, phase, step and context version it came from (see Provenance in "
+            f"`domains/{spec.slug}/spec.md`).",
+        ]
+    )

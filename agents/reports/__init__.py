@@ -11,9 +11,9 @@ day's bounds), `model` is the report's data (also its JSON), `charts` draws the 
 
 from agents.reports.charts import CHARTS, chart_filename, render_charts
 from agents.reports.daily import LABEL, close_intent, daily_key, daily_title, markdown_path, post_intent, report_files
+from agents.reports.days import ReportDay, parse_day
 from agents.reports.markdown import image_links, render_markdown
 from agents.reports.model import DailyReport
-from agents.reports.days import ReportDay, parse_day
 from agents.reports.queries import build_daily_report, first_day
 
 __all__ = [

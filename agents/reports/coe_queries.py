@@ -25,12 +25,17 @@ class CoeQueries(ScopedQueries):
     """The CoE's jobs of the day, their spend and confidence, and the day's handoffs."""
 
     def day(self, spend: Totals) -> CoEDay:
-        record = and_(ContextVersion.agent == JOB_AGENT, ContextVersion.scope.like(JOB_SCOPE),
-                      ~ContextVersion.scope.like(STEP_SCOPE))
+        record = and_(
+            ContextVersion.agent == JOB_AGENT,
+            ContextVersion.scope.like(JOB_SCOPE),
+            ~ContextVersion.scope.like(STEP_SCOPE),
+        )
         # Per job: its record at the end of the day and at its start, when it began, when it last changed.
         per_job = self._installation_scope(
             select(
-                ContextVersion.installation_id, ContextVersion.repo, ContextVersion.scope,
+                ContextVersion.installation_id,
+                ContextVersion.repo,
+                ContextVersion.scope,
                 func.max(ContextVersion.version).label("at_end"),
                 func.max(case((ContextVersion.created_at < self.rd.start, ContextVersion.version))).label("at_start"),
                 func.min(ContextVersion.created_at).label("first_at"),
@@ -43,13 +48,24 @@ class CoeQueries(ScopedQueries):
         end, start = aliased(ContextVersion), aliased(ContextVersion)
 
         def version_of(alias: Any, column: Any) -> Any:
-            return and_(alias.installation_id == per_job.c.installation_id, alias.repo == per_job.c.repo,
-                        alias.agent == JOB_AGENT, alias.scope == per_job.c.scope, alias.version == column)
+            return and_(
+                alias.installation_id == per_job.c.installation_id,
+                alias.repo == per_job.c.repo,
+                alias.agent == JOB_AGENT,
+                alias.scope == per_job.c.scope,
+                alias.version == column,
+            )
 
         changed_today = per_job.c.last_at >= self.rd.start
         rows = self.session.execute(
-            select(per_job.c.installation_id, per_job.c.first_at, changed_today, end.data,
-                   start.data["status"].as_string(), start.data["escalations"])
+            select(
+                per_job.c.installation_id,
+                per_job.c.first_at,
+                changed_today,
+                end.data,
+                start.data["status"].as_string(),
+                start.data["escalations"],
+            )
             .join(end, version_of(end, per_job.c.at_end))
             .outerjoin(start, version_of(start, per_job.c.at_start))
             .where(or_(changed_today, end.data["status"].as_string().in_(sorted(ACTIVE))))
@@ -72,17 +88,27 @@ class CoeQueries(ScopedQueries):
             day.jobs_running += job.status in ("queued", "running")
             asked_before = {e.get("n") for e in escalations_before or []}
             day.escalations_opened += [
-                CoEEscalation(repo=job.repo, job=job.id, n=e.n, kind=e.kind, step=e.step, status=e.status,
-                              issue_number=e.issue_number)
-                for e in job.escalations if e.n not in asked_before
+                CoEEscalation(
+                    repo=job.repo,
+                    job=job.id,
+                    n=e.n,
+                    kind=e.kind,
+                    step=e.step,
+                    status=e.status,
+                    issue_number=e.issue_number,
+                )
+                for e in job.escalations
+                if e.n not in asked_before
             ]
             if job.status in ACTIVE or became:
                 listed.append((installation, job))
         day.jobs_total = len(listed)
         confidence = self._mean_confidence(listed[:JOB_ROWS])
         spent = self._job_spend(listed[:JOB_ROWS])
-        day.jobs = [_job_row(job, spent.get((i, job.repo, job.id), Totals()), confidence.get((i, job.repo, job.id)))
-                    for i, job in listed[:JOB_ROWS]]  # fmt: skip
+        day.jobs = [
+            _job_row(job, spent.get((i, job.repo, job.id), Totals()), confidence.get((i, job.repo, job.id)))
+            for i, job in listed[:JOB_ROWS]
+        ]
         day.handoffs_created, day.handoffs_claimed = self._handoffs()
         return day
 
@@ -97,15 +123,24 @@ class CoeQueries(ScopedQueries):
             return func.coalesce(func.sum(case((settled, column), else_=0)), 0)
 
         rows = self.session.execute(
-            select(Decision.installation_id, Decision.repo, Decision.job_id,
-                   func.coalesce(func.sum(Decision.cost_usd), 0.0), of_steps(Decision.tokens_in),
-                   of_steps(Decision.tokens_out), of_steps(Decision.model_calls))
+            select(
+                Decision.installation_id,
+                Decision.repo,
+                Decision.job_id,
+                func.coalesce(func.sum(Decision.cost_usd), 0.0),
+                of_steps(Decision.tokens_in),
+                of_steps(Decision.tokens_out),
+                of_steps(Decision.model_calls),
+            )
             .where(Decision.job_id.in_(sorted({job.id for _, job in jobs})), Decision.created_at < self.rd.end)
             .group_by(Decision.installation_id, Decision.repo, Decision.job_id)
-        )  # fmt: skip
-        return {(installation, repo, job): Totals(cost_usd=float(cost), tokens_in=int(tokens_in),
-                                                  tokens_out=int(tokens_out), model_calls=int(calls))
-                for installation, repo, job, cost, tokens_in, tokens_out, calls in rows}  # fmt: skip
+        )
+        return {
+            (installation, repo, job): Totals(
+                cost_usd=float(cost), tokens_in=int(tokens_in), tokens_out=int(tokens_out), model_calls=int(calls)
+            )
+            for installation, repo, job, cost, tokens_in, tokens_out, calls in rows
+        }
 
     def _mean_confidence(self, jobs: list[tuple[int, Job]]) -> dict[tuple[int, str, str], float]:
         """The Confidence Analyzer's mean rating of each job that has reached it: one read for all the jobs."""
@@ -113,15 +148,24 @@ class CoeQueries(ScopedQueries):
             return {}
         wanted = {(installation, job.repo, f"{job.id}:{CONFIDENCE_STEP}") for installation, job in jobs}
         rows = self.session.execute(
-            select(ContextVersion.installation_id, ContextVersion.repo, ContextVersion.scope,
-                   ContextVersion.data[("package", "deliverable", "skills")])
-            .where(ContextVersion.scope.in_(sorted({scope for _, _, scope in wanted})), ContextVersion.version == 1,
-                   ContextVersion.created_at < self.rd.end)
+            select(
+                ContextVersion.installation_id,
+                ContextVersion.repo,
+                ContextVersion.scope,
+                ContextVersion.data[("package", "deliverable", "skills")],
+            ).where(
+                ContextVersion.scope.in_(sorted({scope for _, _, scope in wanted})),
+                ContextVersion.version == 1,
+                ContextVersion.created_at < self.rd.end,
+            )
         )
         means = {}
         for installation, repo, scope, skills in rows:
-            ratings = [s["confidence"] for s in skills or []
-                       if isinstance(s, dict) and isinstance(s.get("confidence"), int | float)]
+            ratings = [
+                s["confidence"]
+                for s in skills or []
+                if isinstance(s, dict) and isinstance(s.get("confidence"), int | float)
+            ]
             if ratings and (installation, repo, scope) in wanted:
                 means[(installation, repo, scope.partition(":")[0])] = sum(ratings) / len(ratings)
         return means
@@ -129,8 +173,9 @@ class CoeQueries(ScopedQueries):
     def _handoffs(self) -> tuple[int, int]:
         created, claimed = self.session.execute(
             self._installation_scope(
-                select(sum_if(self._on_day(Handoff.created_at)), sum_if(self._on_day(Handoff.claimed_at)))
-                .where(or_(self._on_day(Handoff.created_at), self._on_day(Handoff.claimed_at))),
+                select(sum_if(self._on_day(Handoff.created_at)), sum_if(self._on_day(Handoff.claimed_at))).where(
+                    or_(self._on_day(Handoff.created_at), self._on_day(Handoff.claimed_at))
+                ),
                 Handoff.installation_id,
             )
         ).one()
@@ -139,9 +184,17 @@ class CoeQueries(ScopedQueries):
 
 def _job_row(job: Job, spent: Totals, mean_confidence: float | None) -> CoEJob:
     return CoEJob(
-        repo=job.repo, domain=job.domain, job=job.id, status=job.status, depth=job.depth, spent_usd=spent.cost_usd,
-        budget_usd=job.budget_usd, model_calls=spent.model_calls, tokens_in=spent.tokens_in,
+        repo=job.repo,
+        domain=job.domain,
+        job=job.id,
+        status=job.status,
+        depth=job.depth,
+        spent_usd=spent.cost_usd,
+        budget_usd=job.budget_usd,
+        model_calls=spent.model_calls,
+        tokens_in=spent.tokens_in,
         tokens_out=spent.tokens_out,
-        open_questions=sum(e.status == "open" for e in job.escalations), mean_confidence=mean_confidence,
+        open_questions=sum(e.status == "open" for e in job.escalations),
+        mean_confidence=mean_confidence,
         pr_url=job.pr_url,
-    )  # fmt: skip
+    )

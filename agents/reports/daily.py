@@ -40,11 +40,23 @@ def report_files(report: DailyReport, markdown: str, charts: dict[str, bytes]) -
 
 def post_intent(report: DailyReport, markdown: str, repo: str | None, files: dict[str, bytes] | None = None) -> Report:
     """The day's report: its files, and (with `repo`) its issue, open."""
-    return Report(title=daily_title(report.date), markdown=markdown, key=daily_key(report.date), repo=repo,
-                  labels=(LABEL,), files=files or {})
+    return Report(
+        title=daily_title(report.date),
+        markdown=markdown,
+        key=daily_key(report.date),
+        repo=repo,
+        labels=(LABEL,),
+        files=files or {},
+    )
 
 
 def close_intent(report: DailyReport, markdown: str, repo: str) -> Report:
     """An earlier day's issue, closed (with its body brought up to date)."""
-    return Report(title=daily_title(report.date), markdown=markdown, key=daily_key(report.date), repo=repo,
-                  labels=(LABEL,), state="closed")
+    return Report(
+        title=daily_title(report.date),
+        markdown=markdown,
+        key=daily_key(report.date),
+        repo=repo,
+        labels=(LABEL,),
+        state="closed",
+    )

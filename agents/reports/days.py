@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from agents.reports.model import SERIES_DAYS
@@ -17,7 +17,7 @@ class ReportDay:
     tz: ZoneInfo
 
     def start_of(self, day: date) -> datetime:
-        return datetime.combine(day, time.min, tzinfo=self.tz).astimezone(timezone.utc)
+        return datetime.combine(day, time.min, tzinfo=self.tz).astimezone(UTC)
 
     @property
     def start(self) -> datetime:
@@ -38,7 +38,7 @@ class ReportDay:
 
     def local_date(self, instant: datetime) -> date:
         if instant.tzinfo is None:  # SQLite hands back the UTC wall clock
-            instant = instant.replace(tzinfo=timezone.utc)
+            instant = instant.replace(tzinfo=UTC)
         return instant.astimezone(self.tz).date()
 
 
@@ -51,7 +51,7 @@ def parse_day(value: str, tz: str | ZoneInfo = "UTC", now: datetime | None = Non
     """`today`, `yesterday` (in the report's time zone) or YYYY-MM-DD from EARLIEST_DAY on;
     never a day still to come."""
     zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
-    today = (now or datetime.now(timezone.utc)).astimezone(zone).date()
+    today = (now or datetime.now(UTC)).astimezone(zone).date()
     if value == "today":
         return today
     if value == "yesterday":

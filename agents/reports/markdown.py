@@ -73,8 +73,10 @@ def _previous(report: DailyReport, figure: str) -> tuple[float, list[float]]:
 def render_markdown(report: DailyReport, images: dict[str, str] | None = None) -> str:
     """The report; `images` maps each chart to its link (None: no charts in the text)."""
     lines: list[str] = [f"# WAOOAW daily report — {report.date.isoformat()}", ""]
-    lines.append(f"_{report.start[:16].replace('T', ' ')} → {report.end[:16].replace('T', ' ')} "
-                 f"({text(report.timezone)}) · generated {report.generated_at.replace('T', ' ')}_")
+    lines.append(
+        f"_{report.start[:16].replace('T', ' ')} → {report.end[:16].replace('T', ' ')} "
+        f"({text(report.timezone)}) · generated {report.generated_at.replace('T', ' ')}_"
+    )
     lines.append("")
     if report.empty:
         lines += ["**An empty day: no activity was recorded** — no events, agent runs, decisions or outputs.", ""]
@@ -134,8 +136,10 @@ def _headline(report: DailyReport) -> list[str]:
     w, c = report.wowvision, report.coe
     findings = " / ".join(NO_DATA if n is None else number(n) for n in (w.findings_opened, w.findings_fixed))
     lines.append(f"| Findings opened / fixed | {findings} | |")
-    lines.append(f"| CoE jobs started / finished / questions for humans | {number(c.jobs_started)} / "
-                 f"{number(c.jobs_done + c.jobs_failed)} / {number(len(c.escalations_opened))} | |")
+    lines.append(
+        f"| CoE jobs started / finished / questions for humans | {number(c.jobs_started)} / "
+        f"{number(c.jobs_done + c.jobs_failed)} / {number(len(c.escalations_opened))} | |"
+    )
     lines.append("")
     return lines
 
@@ -151,20 +155,28 @@ def _spend(cost: float, budget: float | None) -> str:
 def _health(report: DailyReport) -> list[str]:
     health, events = report.health, report.headline.events_by_status
     lines = ["## Health", ""]
-    lines.append(f"- Run failures: {number(health.run_failures)}"
-                 + (f" ({number(health.run_timeouts)} timed out)" if health.run_timeouts else ""))
-    lines.append(f"- Dead letters: {number(health.dead_letters)}; still failing and being retried: "
-                 f"{number(health.failing)}; still queued: {number(health.queued)}")
-    lines.append(f"- Recovered: {number(health.retried_deliveries)} deliveries handled after more than one attempt; "
-                 f"{number(health.abandoned_runs)} runs left by a stopped worker and taken over")
+    lines.append(
+        f"- Run failures: {number(health.run_failures)}"
+        + (f" ({number(health.run_timeouts)} timed out)" if health.run_timeouts else "")
+    )
+    lines.append(
+        f"- Dead letters: {number(health.dead_letters)}; still failing and being retried: "
+        f"{number(health.failing)}; still queued: {number(health.queued)}"
+    )
+    lines.append(
+        f"- Recovered: {number(health.retried_deliveries)} deliveries handled after more than one attempt; "
+        f"{number(health.abandoned_runs)} runs left by a stopped worker and taken over"
+    )
     held = " (the Anthropic API kept failing: LLM calls were held, their items skipped)" if health.breaker_trips else ""
     lines.append(f"- Circuit-breaker trips: {number(health.breaker_trips)}{held}")
     if events:
         lines.append("- Events by outcome: " + ", ".join(f"{text(s)} {number(n)}" for s, n in sorted(events.items())))
     if health.top_errors:
         lines += ["", "| agent | status | error | runs |", "|---|---|---|---:|"]
-        lines += [f"| {code(e.agent)} | {text(e.status)} | {text(e.error) or '—'} | {number(e.count)} |"
-                  for e in health.top_errors]
+        lines += [
+            f"| {code(e.agent)} | {text(e.status)} | {text(e.error) or '—'} | {number(e.count)} |"
+            for e in health.top_errors
+        ]
     lines.append("")
     return lines
 
@@ -172,16 +184,36 @@ def _health(report: DailyReport) -> list[str]:
 def _agents(report: DailyReport) -> list[str]:
     seen = {rung for agent in report.agents for rung in agent.decisions}
     rungs = list(RUNGS) + sorted(seen - set(RUNGS))
-    head = ["agent", "wakes", "runs", "failures", *[r if r != "llm" else "LLM" for r in rungs],
-            "without LLM", "tokens in / out", "cost", "p50", "p95", "outputs"]
+    head = [
+        "agent",
+        "wakes",
+        "runs",
+        "failures",
+        *[r if r != "llm" else "LLM" for r in rungs],
+        "without LLM",
+        "tokens in / out",
+        "cost",
+        "p50",
+        "p95",
+        "outputs",
+    ]
     lines = ["## Agents", "", "| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 2) + "---|"]
     for a in report.agents:
         outputs = ", ".join(f"{number(n)} {text(kind)}" for kind, n in sorted(a.outputs.items())) or "—"
         failures = number(a.failures) + (f" (+{number(a.abandoned)} abandoned)" if a.abandoned else "")
-        cells = [code(a.agent), number(a.wakes), number(a.runs), failures,
-                 *[number(a.decisions.get(r, 0)) for r in rungs], share(a.without_llm_share),
-                 f"{number(a.tokens_in)} / {number(a.tokens_out)}", usd(a.cost_usd),
-                 duration(a.p50_ms), duration(a.p95_ms), outputs]
+        cells = [
+            code(a.agent),
+            number(a.wakes),
+            number(a.runs),
+            failures,
+            *[number(a.decisions.get(r, 0)) for r in rungs],
+            share(a.without_llm_share),
+            f"{number(a.tokens_in)} / {number(a.tokens_out)}",
+            usd(a.cost_usd),
+            duration(a.p50_ms),
+            duration(a.p95_ms),
+            outputs,
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     return lines
@@ -200,17 +232,24 @@ def _wowvision(report: DailyReport) -> list[str]:
     w = report.wowvision
     lines = ["## WowVision", ""]
     if not (w.decisions or w.outputs or w.top_rules):
-        return lines + [f"_{NO_DATA.capitalize()}: WowVision recorded no decisions or outputs this day, and its "
-                        "findings are not in the store yet._", ""]
-    lines.append(f"- Decisions: {number(w.decisions)}; outputs: "
-                 + (", ".join(f"{number(n)} {text(k)}" for k, n in sorted(w.outputs.items())) or "none"))
+        return lines + [
+            f"_{NO_DATA.capitalize()}: WowVision recorded no decisions or outputs this day, and its "
+            "findings are not in the store yet._",
+            "",
+        ]
+    lines.append(
+        f"- Decisions: {number(w.decisions)}; outputs: "
+        + (", ".join(f"{number(n)} {text(k)}" for k, n in sorted(w.outputs.items())) or "none")
+    )
     opened = NO_DATA if w.findings_opened is None else number(w.findings_opened)
     fixed = NO_DATA if w.findings_fixed is None else number(w.findings_fixed)
     suppressed = NO_DATA if w.suppressions_added is None else number(w.suppressions_added)
     lines.append(f"- Findings opened: {opened}; fixed: {fixed}; rules ignored (`/wowvision ignore`): {suppressed}")
     if w.repos_most_open:
-        lines.append("- Repositories with the most findings: "
-                     + ", ".join(f"{text(r.name)} ({number(r.count)})" for r in w.repos_most_open))
+        lines.append(
+            "- Repositories with the most findings: "
+            + ", ".join(f"{text(r.name)} ({number(r.count)})" for r in w.repos_most_open)
+        )
     if w.top_rules:
         lines += ["", "Rules decided most often (decision ledger):", "", "| rule | decisions |", "|---|---:|"]
         lines += [f"| {code(r.name)} | {number(r.count)} |" for r in w.top_rules]
@@ -222,32 +261,46 @@ def _coe(report: DailyReport) -> list[str]:
     lines = ["## CoE jobs", ""]
     if c.quiet:
         return lines + ["No CoE jobs.", ""]
-    lines.append(f"- Jobs started: {number(c.jobs_started)}; done: {number(c.jobs_done)}; "
-                 f"failed or cancelled: {number(c.jobs_failed)}; parked, waiting for a human: {number(c.jobs_parked)}; "
-                 f"still queued or running: {number(c.jobs_running)}")
+    lines.append(
+        f"- Jobs started: {number(c.jobs_started)}; done: {number(c.jobs_done)}; "
+        f"failed or cancelled: {number(c.jobs_failed)}; parked, waiting for a human: {number(c.jobs_parked)}; "
+        f"still queued or running: {number(c.jobs_running)}"
+    )
     spend = c.spend
-    lines.append(f"- Spend on the {number(spend.steps)} step(s) committed this day: {usd(spend.cost_usd)}, "
-                 f"{number(spend.model_calls)} model call(s), {number(spend.tokens_in)} / "
-                 f"{number(spend.tokens_out)} tokens in / out")
+    lines.append(
+        f"- Spend on the {number(spend.steps)} step(s) committed this day: {usd(spend.cost_usd)}, "
+        f"{number(spend.model_calls)} model call(s), {number(spend.tokens_in)} / "
+        f"{number(spend.tokens_out)} tokens in / out"
+    )
     if c.escalations_opened:
-        lines.append("- Questions for humans asked this day: " + ", ".join(
-            f"{code(e.job)} #{e.n} {text(e.kind)} ({text(e.status)}"
-            + (f", {text(e.repo)}#{e.issue_number})" if e.issue_number else ")")
-            for e in c.escalations_opened))
+        lines.append(
+            "- Questions for humans asked this day: "
+            + ", ".join(
+                f"{code(e.job)} #{e.n} {text(e.kind)} ({text(e.status)}"
+                + (f", {text(e.repo)}#{e.issue_number})" if e.issue_number else ")")
+                for e in c.escalations_opened
+            )
+        )
     else:
         lines.append("- Questions for humans asked this day: none")
     if c.handoffs_created or c.handoffs_claimed:
         lines.append(f"- Handoffs made: {number(c.handoffs_created)}; claimed: {number(c.handoffs_claimed)}")
     if c.jobs:
-        lines += ["", "| repo | domain | job | status | depth | spent / budget | model calls | tokens in / out "
-                  "| open questions | mean confidence | PR |", "|---|---|---|---|---|---:|---:|---:|---:|---:|---|"]
+        lines += [
+            "",
+            "| repo | domain | job | status | depth | spent / budget | model calls | tokens in / out "
+            "| open questions | mean confidence | PR |",
+            "|---|---|---|---|---|---:|---:|---:|---:|---:|---|",
+        ]
         for j in c.jobs:
             confidence = "—" if j.mean_confidence is None else f"{j.mean_confidence:.2f}"
             pr = _web_link(_pr_label(j.pr_url), j.pr_url) if j.pr_url else "—"
-            lines.append(f"| {text(j.repo)} | {text(j.domain)} | {code(j.job)} | {text(j.status)} | {text(j.depth)} "
-                         f"| {usd(j.spent_usd)} / {usd(j.budget_usd)} | {number(j.model_calls)} "
-                         f"| {number(j.tokens_in)} / {number(j.tokens_out)} | {number(j.open_questions)} "
-                         f"| {confidence} | {pr} |")
+            lines.append(
+                f"| {text(j.repo)} | {text(j.domain)} | {code(j.job)} | {text(j.status)} | {text(j.depth)} "
+                f"| {usd(j.spent_usd)} / {usd(j.budget_usd)} | {number(j.model_calls)} "
+                f"| {number(j.tokens_in)} / {number(j.tokens_out)} | {number(j.open_questions)} "
+                f"| {confidence} | {pr} |"
+            )
         if c.jobs_total > len(c.jobs):
             lines += ["", f"_and {number(c.jobs_total - len(c.jobs))} more job(s) not listed._"]
     return lines + [""]

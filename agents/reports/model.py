@@ -160,8 +160,13 @@ class CoEDay(BaseModel):
 
     @property
     def quiet(self) -> bool:
-        return not (self.jobs_total or self.spend.steps or self.escalations_opened or self.handoffs_created
-                    or self.handoffs_claimed)
+        return not (
+            self.jobs_total
+            or self.spend.steps
+            or self.escalations_opened
+            or self.handoffs_created
+            or self.handoffs_claimed
+        )
 
 
 class Health(BaseModel):
@@ -226,8 +231,16 @@ class DailyReport(BaseModel):
     @property
     def empty(self) -> bool:
         h = self.headline
-        return not (h.events or h.agent_runs or h.outputs_published or h.outputs_edited or h.decisions_total
-                    or self.coe.jobs_active or self.coe.spend.steps or self.audit)
+        return not (
+            h.events
+            or h.agent_runs
+            or h.outputs_published
+            or h.outputs_edited
+            or h.decisions_total
+            or self.coe.jobs_active
+            or self.coe.spend.steps
+            or self.audit
+        )
 
     def previous_days(self) -> list[DaySeries]:
         """The TREND_DAYS days before the report's day that the store has data for."""

@@ -13,7 +13,7 @@ CoE table adds the answers it could not use).
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -45,6 +45,7 @@ TOP = 10
 LINKS = 30
 ERROR_TEXT = 160  # characters of an error message that make its group
 
+
 def build_daily_report(
     store: Store,
     day: date,
@@ -57,7 +58,7 @@ def build_daily_report(
     """The report for `day` in time zone `tz`, read from the store in one consistent snapshot."""
     zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
     rd = ReportDay(day, zone)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     with store.session() as session:
         if store.engine.dialect.name == "postgresql":
             # One snapshot for all the queries, so the figures agree with each other.
@@ -121,8 +122,9 @@ class _Builder(ScopedQueries):
             ).where(self._in_window(InboxRecord.received_at))
         ).subquery()
         grouped = self.session.execute(
-            select(rows.c.day, rows.c.status, func.count(), sum_if(rows.c.attempts > 1))
-            .group_by(rows.c.day, rows.c.status)
+            select(rows.c.day, rows.c.status, func.count(), sum_if(rows.c.attempts > 1)).group_by(
+                rows.c.day, rows.c.status
+            )
         )
         for day, status, count, retried in grouped:
             series[day].events += count
@@ -156,8 +158,9 @@ class _Builder(ScopedQueries):
     def _runs(self, series: dict[int, DaySeries], agents: dict[str, AgentDay], health: Health) -> None:
         failed = AgentRun.status.in_(FAILED_RUN)
         per_day = self._runs_scope(
-            select(bucket(AgentRun.started_at, self.bounds).label("day"), AgentRun.status.label("status"))
-            .where(self._in_window(AgentRun.started_at))
+            select(bucket(AgentRun.started_at, self.bounds).label("day"), AgentRun.status.label("status")).where(
+                self._in_window(AgentRun.started_at)
+            )
         ).subquery()
         for day, status, count in self.session.execute(
             select(per_day.c.day, per_day.c.status, func.count()).group_by(per_day.c.day, per_day.c.status)
@@ -182,7 +185,9 @@ class _Builder(ScopedQueries):
                 AgentRun.delivery_id.label("delivery_id"),
                 AgentRun.status.label("status"),
                 AgentRun.duration_ms.label("duration_ms"),
-                func.row_number().over(partition_by=(AgentRun.agent, timed), order_by=AgentRun.duration_ms).label("rank"),
+                func.row_number()
+                .over(partition_by=(AgentRun.agent, timed), order_by=AgentRun.duration_ms)
+                .label("rank"),
                 func.count(AgentRun.duration_ms).over(partition_by=AgentRun.agent).label("timed"),
             ).where(self._on_day(AgentRun.started_at))
         ).subquery()
@@ -218,7 +223,9 @@ class _Builder(ScopedQueries):
             .order_by(count.desc(), AgentRun.agent)
             .limit(5)
         )
-        health.top_errors = [RunError(agent=a, status=s, error=e, count=n) for a, s, e, n in self.session.execute(errors)]
+        health.top_errors = [
+            RunError(agent=a, status=s, error=e, count=n) for a, s, e, n in self.session.execute(errors)
+        ]
 
     def _spend(self, series: dict[int, DaySeries], agents: dict[str, AgentDay], headline: Headline) -> Totals:
         """Decisions and spend, from one scan of the ledger's 14 days. Agents' rows (outside jobs) count by
@@ -239,11 +246,17 @@ class _Builder(ScopedQueries):
         ).subquery()
         grouped = self.session.execute(
             select(
-                rows.c.day, rows.c.in_job, rows.c.agent, rows.c.rung, func.count(),
-                *[func.coalesce(func.sum(rows.c[name]), 0)
-                  for name in ("tokens_in", "tokens_out", "cost_usd", "model_calls")],
+                rows.c.day,
+                rows.c.in_job,
+                rows.c.agent,
+                rows.c.rung,
+                func.count(),
+                *[
+                    func.coalesce(func.sum(rows.c[name]), 0)
+                    for name in ("tokens_in", "tokens_out", "cost_usd", "model_calls")
+                ],
             ).group_by(rows.c.day, rows.c.in_job, rows.c.agent, rows.c.rung)
-        )  # fmt: skip
+        )
         coe = Totals()
         for day, job_rows, agent, rung, count, tokens_in, tokens_out, cost, calls in grouped:
             s = series[day]
@@ -271,7 +284,9 @@ class _Builder(ScopedQueries):
         headline.coe_cost_usd = coe.cost_usd
         return coe
 
-    def _outputs(self, series: dict[int, DaySeries], agents: dict[str, AgentDay], headline: Headline) -> list[OutputCounts]:
+    def _outputs(
+        self, series: dict[int, DaySeries], agents: dict[str, AgentDay], headline: Headline
+    ) -> list[OutputCounts]:
         rows = self._repo_scope(
             select(
                 bucket(PublishedOutput.created_at, self.bounds).label("day"),
@@ -331,13 +346,19 @@ class _Builder(ScopedQueries):
         earlier = aliased(Decision)
         seen_before = (
             select(earlier.id)
-            .where(earlier.agent == WOWVISION, earlier.rung == "deterministic",
-                   earlier.input_hash == Decision.input_hash, earlier.created_at < self.rd.start)
+            .where(
+                earlier.agent == WOWVISION,
+                earlier.rung == "deterministic",
+                earlier.input_hash == Decision.input_hash,
+                earlier.created_at < self.rd.start,
+            )
             .exists()
         )
         opened = self.session.scalar(
             self._repo_scope(
-                select(func.count(distinct(Decision.input_hash))).where(found, self._on_day(Decision.created_at), ~seen_before),
+                select(func.count(distinct(Decision.input_hash))).where(
+                    found, self._on_day(Decision.created_at), ~seen_before
+                ),
                 Decision.repo,
             )
         )
@@ -405,8 +426,10 @@ def notes_for(report: DailyReport, now: datetime) -> list[str]:
     if report.health.queued:
         notes.append(f"{report.health.queued} event(s) received this day are still queued, not handled yet.")
     if h.agent_runs and not h.decisions_total:
-        notes.append("The decision ledger has no entries for this day: decisions by rung, tokens and LLM cost "
-                     "are not available (the agents that ran do not record decisions yet).")
+        notes.append(
+            "The decision ledger has no entries for this day: decisions by rung, tokens and LLM cost "
+            "are not available (the agents that ran do not record decisions yet)."
+        )
     if h.budget_usd is None:
         notes.append("No LLM budget is set (WAOOAW_REPORT_BUDGET_USD): spend is shown without a budget.")
     previous = report.previous_days()

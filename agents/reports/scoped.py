@@ -78,10 +78,12 @@ class ScopedQueries:
         """Agents' rows by their repository, jobs' rows by their installation (as the jobs' records)."""
         if self.scope.installation_id is None:
             return query
-        return query.where(or_(
-            and_(Decision.job_id.is_(None), Decision.repo.in_(self.scope.repos)),
-            and_(Decision.job_id.isnot(None), Decision.installation_id == self.scope.installation_id),
-        ))  # fmt: skip
+        return query.where(
+            or_(
+                and_(Decision.job_id.is_(None), Decision.repo.in_(self.scope.repos)),
+                and_(Decision.job_id.isnot(None), Decision.installation_id == self.scope.installation_id),
+            )
+        )
 
     def _in_window(self, column: Any) -> Any:
         return and_(column >= self.bounds[0], column < self.bounds[-1])

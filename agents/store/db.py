@@ -30,7 +30,7 @@ def normalise_url(url: str) -> str:
     """Accept the `postgres://` and `postgresql://` forms people paste; we drive psycopg 3."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 

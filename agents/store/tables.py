@@ -5,14 +5,14 @@ models run on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     JSON,
     BigInteger,
     Boolean,
+    ColumnElement,
     DateTime,
     Float,
     Index,
@@ -28,7 +28,7 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def declared_length(column: ColumnElement[Any]) -> int:
@@ -217,8 +217,14 @@ class DecisionCacheEntry(Base):
 Index("ix_decisions_repo_created", Decision.repo, Decision.created_at)
 Index("ix_decisions_installation_created", Decision.installation_id, Decision.created_at)
 # A job's rows are unique by key: the runner may write a step's row again (agents/ledger.py).
-Index("uq_decisions_job_key", Decision.job_id, Decision.repo, Decision.installation_id, Decision.idempotency_key,
-      unique=True)
+Index(
+    "uq_decisions_job_key",
+    Decision.job_id,
+    Decision.repo,
+    Decision.installation_id,
+    Decision.idempotency_key,
+    unique=True,
+)
 
 
 class BreakerTrip(Base):

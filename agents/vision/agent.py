@@ -15,21 +15,31 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import structlog
 
 from agents import markdown as md
 from agents.base import AgentEnv, CommandHelp, WowAgent
-from agents.store.db import Store
-from agents.store.tables import AuditEntry
 from agents.commands import WRITE_ROLES, SlashCommand, find_command, may_act, refusal
 from agents.decisions import DecisionLadder
 from agents.events import Event
 from agents.ledger import Entry, LedgerOwner, record_entries
-from agents.outputs import Annotation, CheckRun, Comment, InlineComment, IssueReport, Output, Reaction, Review, ReviewDismissal
+from agents.outputs import (
+    Annotation,
+    CheckRun,
+    Comment,
+    InlineComment,
+    IssueReport,
+    Output,
+    Reaction,
+    Review,
+    ReviewDismissal,
+)
 from agents.ports import RepoReader
+from agents.store.db import Store
+from agents.store.tables import AuditEntry
 from agents.vision.config import CONFIG_PATH, RepoConfig, extend, parse_config, resolve_packs
 from agents.vision.diff import Diff, from_github_files, parse_diff
 from agents.vision.engine import LlmOutcome, ReviewResult, complete, inline_anchor, review
@@ -44,7 +54,11 @@ log = structlog.get_logger(__name__)
 CHECK_NAME = "WowVision"
 VISION_VERBS = ("recheck", "pause", "resume", "explain", "ignore")
 ACTING = frozenset({"recheck", "pause", "resume", "ignore"})
-LEVEL: dict[str, Literal["failure", "warning", "notice"]] = {"error": "failure", "warning": "warning", "notice": "notice"}
+LEVEL: dict[str, Literal["failure", "warning", "notice"]] = {
+    "error": "failure",
+    "warning": "warning",
+    "notice": "notice",
+}
 NULL_SHA = "0" * 40
 
 
@@ -170,7 +184,9 @@ class WowVisionPrime(WowAgent):
             else:
                 reason = "LLM rung: the author has no write access, so no model is paid for this PR"
                 result = result.settle(
-                    LlmOutcome(skipped=tuple(Skipped("llm", reason, i.rule.id, i.path, i.start, i.end) for i in result.pending))
+                    LlmOutcome(
+                        skipped=tuple(Skipped("llm", reason, i.rule.id, i.path, i.start, i.end) for i in result.pending)
+                    )
                 )
         await asyncio.to_thread(_record_findings, self.env.store, event, result)
         return self._pull_outputs(repo, number, head_sha, diff, config, result)
@@ -192,12 +208,14 @@ class WowVisionPrime(WowAgent):
             posted.add(finding.fingerprint)
         review_key = f"pr-{number}"
         if inline:
-            event: Literal["REQUEST_CHANGES", "COMMENT"] = "REQUEST_CHANGES" if config.review == "REQUEST_CHANGES" and result.failed else "COMMENT"
-            body = (f"WowVision: {len(inline)} new finding{'s' if len(inline) != 1 else ''} at {head_sha[:7]}; "
-                    "the summary comment has them all.")
-            outputs.append(
-                Review(repo, number, head_sha, body, key=review_key, event=event, comments=tuple(inline))
+            event: Literal["REQUEST_CHANGES", "COMMENT"] = (
+                "REQUEST_CHANGES" if config.review == "REQUEST_CHANGES" and result.failed else "COMMENT"
             )
+            body = (
+                f"WowVision: {len(inline)} new finding{'s' if len(inline) != 1 else ''} at {head_sha[:7]}; "
+                "the summary comment has them all."
+            )
+            outputs.append(Review(repo, number, head_sha, body, key=review_key, event=event, comments=tuple(inline)))
         if config.review == "REQUEST_CHANGES" and not result.failed:
             message = f"WowVision: no error-level finding is left at {head_sha[:7]}."
             outputs.append(ReviewDismissal(repo, number, review_key, message))
@@ -210,8 +228,12 @@ class WowVisionPrime(WowAgent):
             self.env.store,
             self.env.decision_cache,
             self.env.llm,
-            LedgerOwner(repo=event.repo, delivery_id=event.delivery_id, installation_id=event.installation_id,
-                          public=event.repo_public),  # fmt: skip
+            LedgerOwner(
+                repo=event.repo,
+                delivery_id=event.delivery_id,
+                installation_id=event.installation_id,
+                public=event.repo_public,
+            ),
             budgets=self.env.budgets.lowered(repo_daily_usd=config.budget_usd),  # the config only lowers
         )
 
@@ -313,7 +335,7 @@ class WowVisionPrime(WowAgent):
         suppressions[rule.id] = {
             "by": event.sender_login,
             "reason": reason,
-            "at": datetime.now(timezone.utc).isoformat(),
+            "at": datetime.now(UTC).isoformat(),
         }
         self.context["suppressions"] = suppressions
         await asyncio.to_thread(_audit_ignore, self.env.store, event, rule.id, reason)
@@ -365,7 +387,11 @@ async def _load_rules(reader: RepoReader, repo: str, ref: str) -> tuple[RepoConf
             config = extend(parse_config(org_text, f"{config.extends}:{CONFIG_PATH}"), config)
         pack_files = [p for p in config.packs if p.endswith((".yml", ".yaml"))]
         contents = dict(
-            zip(pack_files, await asyncio.gather(*(reader.file_at(repo, ref, p.lstrip("/")) for p in pack_files)), strict=True)
+            zip(
+                pack_files,
+                await asyncio.gather(*(reader.file_at(repo, ref, p.lstrip("/")) for p in pack_files)),
+                strict=True,
+            )
         )
         return config, resolve_packs(config, lambda path: contents.get(path) or contents.get("/" + path))
     except SourceError as error:
@@ -424,18 +450,30 @@ async def _review(
             return result
         keys = sorted(wanted)
         wanted.clear()
-        contents.update(zip(keys, await asyncio.gather(*(reader.file_at(repo, ref, path) for ref, path in keys)), strict=True))
+        contents.update(
+            zip(keys, await asyncio.gather(*(reader.file_at(repo, ref, path) for ref, path in keys)), strict=True)
+        )
 
 
 def _record_findings(store: Store, event: Event, result: ReviewResult) -> None:
     """The ledger gets every rule that fired without a model (the LLM rung writes its own rows)."""
     where = LedgerOwner(repo=event.repo, delivery_id=event.delivery_id, installation_id=event.installation_id)
-    record_entries(store, where, [
-        Entry(WowVisionPrime.name, f.rule, "deterministic", "settled", input_hash=f.fingerprint,
-              outcome={"status": "settled", "severity": f.severity, "path": f.path, "line": f.line})
-        for f in result.findings
-        if f.rung == "deterministic"
-    ])  # fmt: skip
+    record_entries(
+        store,
+        where,
+        [
+            Entry(
+                WowVisionPrime.name,
+                f.rule,
+                "deterministic",
+                "settled",
+                input_hash=f.fingerprint,
+                outcome={"status": "settled", "severity": f.severity, "path": f.path, "line": f.line},
+            )
+            for f in result.findings
+            if f.rung == "deterministic"
+        ],
+    )
 
 
 def _audit_ignore(store: Store, event: Event, rule: str, reason: str) -> None:
@@ -501,7 +539,9 @@ def _summary(result: ReviewResult, fixed: list[dict[str, Any]], head_sha: str) -
 
 def _rule_issue(rule: str, items: dict[str, dict[str, Any]], sha: str) -> str:
     lines = [f"WowVision finds {md.code(rule)} on the default branch (as of {sha[:7]}):", ""]
-    lines += [f"- {md.code(location(item['path'], item['line']))} — {md.prose(item['message'])}" for item in items.values()]
+    lines += [
+        f"- {md.code(location(item['path'], item['line']))} — {md.prose(item['message'])}" for item in items.values()
+    ]
     lines += ["", "This issue is updated on every push and closed when no finding is left."]
     return "\n".join(lines)
 

@@ -119,8 +119,13 @@ def review(
     """
     rules = config.apply([rule for pack in packs for rule in pack.rules])
     in_review = tuple(f for f in diff.files if not matches_any(f.path, config.ignore))
-    scope = Scope(diff=diff, files=in_review, files_at_head=files_at_head, files_at_base=files_at_base,
-                  fixtures=tuple(config.fixtures))
+    scope = Scope(
+        diff=diff,
+        files=in_review,
+        files_at_head=files_at_head,
+        files_at_base=files_at_base,
+        fixtures=tuple(config.fixtures),
+    )
     skipped: list[Skipped] = [*_skipped_files(diff, in_review)]
     findings: list[Finding] = []
     decisions = {"deterministic": 0}

@@ -145,10 +145,15 @@ def _llm_skipped(skipped: Sequence[Skipped]) -> list[str]:
     items = [item for item in skipped if item.kind == "llm"]
     if not items:
         return []
-    why = dict.fromkeys(item.reason.partition(": ")[0] if item.reason.startswith("LLM rung skipped") else item.reason
-                        for item in items)
-    return ["", f"**{md.plural(len(items), 'item')} the model did not judge** (not checked, not passed): "
-                + "; ".join(md.prose(reason) for reason in why) + "."]
+    why = dict.fromkeys(
+        item.reason.partition(": ")[0] if item.reason.startswith("LLM rung skipped") else item.reason for item in items
+    )
+    return [
+        "",
+        f"**{md.plural(len(items), 'item')} the model did not judge** (not checked, not passed): "
+        + "; ".join(md.prose(reason) for reason in why)
+        + ".",
+    ]
 
 
 def render_github(result: ReviewResult, *, range_label: str = "") -> str:

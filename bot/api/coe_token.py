@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -44,15 +44,15 @@ from starlette.concurrency import run_in_threadpool
 
 from agents import tokens
 from agents.context.client import ContextClient, DbContextClient
-from agents.store.db import Store, dialect_insert
 from agents.context.documents import check_segment
 from agents.context.errors import Conflict, ContextError, Forbidden, InvalidRequest, NotFound, Unauthorized
+from agents.domain import job as job_record
+from agents.store.db import Store, dialect_insert
 from agents.store.tables import Installation, OidcExchange
 from agents.tokens import Grant, IssuedToken
-from agents.domain import job as job_record
+from bot import tenancy
 from bot.api.errors import error_response
 from bot.api.json_body import read_json_body
-from bot import tenancy
 from bot.api.schemas import ErrorBody
 from bot.github import GitHubClients, github_clients
 from bot.settings import Settings
@@ -66,8 +66,20 @@ RUNNER_PERMISSIONS = {"contents": "write", "issues": "write", "pull_requests": "
 LEEWAY_SECONDS = 30  # clock skew between GitHub and us
 ISSUER_TIMEOUT = 10.0  # seconds, for the discovery document and the key set
 KEYS_LIFESPAN = 300.0  # seconds the issuer's key set is kept; an unknown key id fetches it again
-REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti", "repository", "repository_id", "repository_owner",
-                   "repository_owner_id", "event_name", "workflow_ref", "run_id"]  # fmt: skip
+REQUIRED_CLAIMS = [
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "jti",
+    "repository",
+    "repository_id",
+    "repository_owner",
+    "repository_owner_id",
+    "event_name",
+    "workflow_ref",
+    "run_id",
+]
 REFUSED = "the OIDC token was refused (see the app's log for why)"
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
 _GITHUB_ID = re.compile(r"[0-9]{1,18}")
@@ -174,8 +186,14 @@ class ActionsOidc:
             response.raise_for_status()
             document = response.json()
         except (httpx.HTTPError, ValueError) as exc:
-            raise CoeTokenError(503, f"the OIDC issuer's configuration could not be read from {url} ({exc}); try again") from exc
-        if not isinstance(document, dict) or document.get("issuer") != self.issuer or not isinstance(document.get("jwks_uri"), str):
+            raise CoeTokenError(
+                503, f"the OIDC issuer's configuration could not be read from {url} ({exc}); try again"
+            ) from exc
+        if (
+            not isinstance(document, dict)
+            or document.get("issuer") != self.issuer
+            or not isinstance(document.get("jwks_uri"), str)
+        ):
             raise CoeTokenError(503, f"{url} does not describe the issuer {self.issuer} with a jwks_uri")
         return str(document["jwks_uri"])
 
@@ -195,12 +213,19 @@ def runner_of(claims: dict[str, Any], leeway: float = LEEWAY_SECONDS) -> Runner:
     jti = claims["jti"]
     if not isinstance(jti, str) or not 0 < len(jti) <= JTI_MAX:
         raise TokenRefused(f"jti is not a string of 1 to {JTI_MAX} characters")
-    expires_in = float(claims["exp"]) - datetime.now(timezone.utc).timestamp()
+    expires_in = float(claims["exp"]) - datetime.now(UTC).timestamp()
     if expires_in > LONGEST_LIFETIME.total_seconds():
         raise TokenRefused(f"it expires in {expires_in:.0f} s, more than an Actions OIDC token lives")
-    usable_until = datetime.now(timezone.utc) + timedelta(seconds=expires_in + leeway)
-    return Runner(repository, _github_id(claims, "repository_id"), _github_id(claims, "repository_owner_id"),
-                  str(claims["run_id"]), ref, jti, usable_until)  # fmt: skip
+    usable_until = datetime.now(UTC) + timedelta(seconds=expires_in + leeway)
+    return Runner(
+        repository,
+        _github_id(claims, "repository_id"),
+        _github_id(claims, "repository_owner_id"),
+        str(claims["run_id"]),
+        ref,
+        jti,
+        usable_until,
+    )
 
 
 def _github_id(claims: dict[str, Any], name: str) -> int:
@@ -238,7 +263,9 @@ def refuse_other_ids(installation: Installation | None, runner: Runner) -> None:
         raise Forbidden(f"{refused}: if it was renamed or made again since, reinstall the WAOOAW App on it")
 
 
-def issue_job_token(store: Store, runner: Runner, job: str, ttl: timedelta, workflow_refs: tuple[str, ...]) -> IssuedToken:
+def issue_job_token(
+    store: Store, runner: Runner, job: str, ttl: timedelta, workflow_refs: tuple[str, ...]
+) -> IssuedToken:
     """A Context API token for the job of the runner's repository, bound to that repository, if the
     job exists and goes on, the run may work on it, and its OIDC token was never exchanged before."""
     with store.reading() as session:
@@ -278,30 +305,41 @@ def check_workflow_ref(runner: Runner, job: str, workflow_refs: tuple[str, ...],
     repo, ref = runner.repository, runner.ref
     if workflow_refs:
         if not any(fnmatchcase(ref, pattern) for pattern in workflow_refs):
-            raise Forbidden(f"this run of {repo}'s CoE workflow is from {ref}, and WAOOAW_OIDC_WORKFLOW_REFS "
-                            f"accepts {', '.join(workflow_refs)} only")  # fmt: skip
+            raise Forbidden(
+                f"this run of {repo}'s CoE workflow is from {ref}, and WAOOAW_OIDC_WORKFLOW_REFS "
+                f"accepts {', '.join(workflow_refs)} only"
+            )
         return
     if default_branch is None:
-        raise Forbidden(f"job {job} recorded no default branch of {repo} (it was started outside the app, or before "
-                        "jobs recorded it), so no run may work on it: set WAOOAW_OIDC_WORKFLOW_REFS to the refs whose "
-                        "CoE workflow may, or start a new job")  # fmt: skip
+        raise Forbidden(
+            f"job {job} recorded no default branch of {repo} (it was started outside the app, or before "
+            "jobs recorded it), so no run may work on it: set WAOOAW_OIDC_WORKFLOW_REFS to the refs whose "
+            "CoE workflow may, or start a new job"
+        )
     expected = f"refs/heads/{default_branch}"
     if ref != expected:
-        raise Forbidden(f"{repo}'s CoE workflow may run jobs from the default branch ({expected}) only, and this run "
-                        f"is from {ref}: dispatch it on {expected}, or set WAOOAW_OIDC_WORKFLOW_REFS to accept other refs")  # fmt: skip
+        raise Forbidden(
+            f"{repo}'s CoE workflow may run jobs from the default branch ({expected}) only, and this run "
+            f"is from {ref}: dispatch it on {expected}, or set WAOOAW_OIDC_WORKFLOW_REFS to accept other refs"
+        )
 
 
 def remember_exchange(session: Session, runner: Runner, job: str) -> None:
     """One job token per OIDC token: its jti is kept until the token could no longer be presented
     (and forgotten then); Conflict if it was exchanged before."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     session.execute(delete(OidcExchange).where(OidcExchange.expires_at < now))
     insert = dialect_insert(session.get_bind().dialect.name, OidcExchange).values(
         jti=runner.jti, job_id=job, created_at=now, expires_at=runner.usable_until
     )
-    if session.execute(insert.on_conflict_do_nothing(index_elements=["jti"]).returning(OidcExchange.jti)).first() is None:
-        raise Conflict("this OIDC token was already exchanged for a job token: ask GitHub Actions for a new OIDC token "
-                       "for every exchange")  # fmt: skip
+    if (
+        session.execute(insert.on_conflict_do_nothing(index_elements=["jti"]).returning(OidcExchange.jti)).first()
+        is None
+    ):
+        raise Conflict(
+            "this OIDC token was already exchanged for a job token: ask GitHub Actions for a new OIDC token "
+            "for every exchange"
+        )
 
 
 def revoke(store: Store, issued: IssuedToken, runner: Runner) -> None:
@@ -318,7 +356,7 @@ async def runner_github_token(clients: GitHubClients, store: Store, issued: Issu
         raise CoeTokenError(
             502,
             f"GitHub refused an installation token for {runner.repository} ({exc.__class__.__name__}); "
-            "check that the App may write contents, issues and pull requests there"
+            "check that the App may write contents, issues and pull requests there",
         ) from exc
 
 
@@ -347,7 +385,10 @@ def router(settings: Settings, store: Store) -> APIRouter:
         response_model=CoeTokenGranted,
         responses={status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 502, 503)},
         openapi_extra={
-            "requestBody": {"required": True, "content": {"application/json": {"schema": CoeTokenRequest.model_json_schema()}}}
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": CoeTokenRequest.model_json_schema()}},
+            }
         },
     )
     async def coe_token(request: Request) -> Response:
@@ -369,8 +410,15 @@ def router(settings: Settings, store: Store) -> APIRouter:
         except ContextError as error:
             log.warning("coe.token_refused", job=job, status=error.status, reason=error.message)
             return error_response(error)
-        log.info("coe.token_issued", job=job, repository=runner.repository, run_id=runner.run_id,
-                 installation_id=issued.installation_id, token_id=issued.id, github_token=github_token is not None)
+        log.info(
+            "coe.token_issued",
+            job=job,
+            repository=runner.repository,
+            run_id=runner.run_id,
+            installation_id=issued.installation_id,
+            token_id=issued.id,
+            github_token=github_token is not None,
+        )
         granted = CoeTokenGranted(
             token=issued.token,
             expires_at=issued.expires_at.isoformat(),

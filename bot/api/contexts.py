@@ -66,7 +66,7 @@ def version_response(request: Request, version: int, body: bytes) -> Response:
     return Response(body, media_type=JSON, headers=headers)
 
 
-def router(api: "Api") -> APIRouter:
+def router(api: Api) -> APIRouter:
     routes = APIRouter(route_class=api.route_class, tags=["contexts"])
 
     @routes.put(
@@ -76,7 +76,10 @@ def router(api: "Api") -> APIRouter:
         summary="Store a new version of a context",
         responses={
             **WRITE_ERRORS,
-            409: {"model": ErrorBody, "description": "Stale or missing If-Match, or If-Match on a context that does not exist."},
+            409: {
+                "model": ErrorBody,
+                "description": "Stale or missing If-Match, or If-Match on a context that does not exist.",
+            },
         },
     )
     async def store_context(
@@ -86,7 +89,8 @@ def router(api: "Api") -> APIRouter:
         scope: str,
         body: ContextWrite,
         if_match: str | None = Header(
-            None, description='The version the write builds on, as its ETag gave it ("3"); required once the context exists.'
+            None,
+            description='The version the write builds on, as its ETag gave it ("3"); required once the context exists.',
         ),
         grant: Grant = Depends(granted),
     ) -> Response:
@@ -147,7 +151,9 @@ def router(api: "Api") -> APIRouter:
         repo: str,
         agent: str,
         scope: str,
-        version: int | None = Query(None, ge=1, le=VERSION_MAX, description="Whose lineage; the latest version by default."),
+        version: int | None = Query(
+            None, ge=1, le=VERSION_MAX, description="Whose lineage; the latest version by default."
+        ),
         grant: Grant = Depends(granted),
     ) -> Response:
         ref = ContextRef.of(owner, repo, agent, scope)
@@ -169,7 +175,9 @@ def router(api: "Api") -> APIRouter:
         scope_prefix: Text | None = Query(None, description="Scopes starting with this, e.g. a job id."),
         tag: list[Text] = Query([], description="Carries this tag; repeat for several (all must be present)."),
         q: Text | None = Query(None, description="Full text of the summary (PostgreSQL text search; words on SQLite)."),
-        since: datetime | None = Query(None, description="Written at or after (ISO 8601; clamped to years 1 to 9999 in UTC)."),
+        since: datetime | None = Query(
+            None, description="Written at or after (ISO 8601; clamped to years 1 to 9999 in UTC)."
+        ),
         until: datetime | None = Query(None, description="Written before (ISO 8601; clamped as `since`)."),
         cursor: Text | None = Query(None, description="The `next` of the previous page."),
         limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
@@ -177,9 +185,19 @@ def router(api: "Api") -> APIRouter:
         grant: Grant = Depends(granted),
     ) -> Response:
         query = SearchQuery(
-            owner=owner, repo=repo, agent=agent, scope=scope, scope_prefix=scope_prefix, tags=tuple(tag), q=q,
-            since=since, until=until, cursor=cursor, limit=limit, all_versions=all_versions,
-        )  # fmt: skip
+            owner=owner,
+            repo=repo,
+            agent=agent,
+            scope=scope,
+            scope_prefix=scope_prefix,
+            tags=tuple(tag),
+            q=q,
+            since=since,
+            until=until,
+            cursor=cursor,
+            limit=limit,
+            all_versions=all_versions,
+        )
         page = await api.call(api.service.search, grant, query)
         return Response(orjson.dumps(page), media_type=JSON)
 

@@ -14,9 +14,9 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from agents.ledger import COUNT_MAX, ENTRIES_MAX, KEY_MAX, Entry, record_for_job, spend_for_job
 from agents.store.db import Store
 from agents.tokens import JOB_ID_MAX, Grant
-from agents.ledger import COUNT_MAX, ENTRIES_MAX, KEY_MAX, Entry, record_for_job, spend_for_job
 from bot.api.route import granted
 from bot.api.schemas import ERRORS, WRITE_ERRORS, Text
 
@@ -70,7 +70,7 @@ class JobSpend(BaseModel):
     cost_usd: float = Field(description="Every entry of the job so far: its steps and the answers it could not use.")
 
 
-def router(api: "Api", store: Store) -> APIRouter:
+def router(api: Api, store: Store) -> APIRouter:
     routes = APIRouter(route_class=api.route_class, tags=["decisions"])
 
     @routes.post(
@@ -85,8 +85,9 @@ def router(api: "Api", store: Store) -> APIRouter:
         recorded = await api.call(record_for_job, store, grant, f"{body.owner}/{body.repo}", body.job, entries)
         return Response(orjson.dumps({"recorded": recorded}), status_code=201, media_type=JSON)
 
-    @routes.get("/decisions/spend", response_model=JobSpend, summary="What a job has spent, from the ledger",
-                responses=ERRORS)  # fmt: skip
+    @routes.get(
+        "/decisions/spend", response_model=JobSpend, summary="What a job has spent, from the ledger", responses=ERRORS
+    )
     async def job_spend(
         owner: Text = Query(),
         repo: Text = Query(),

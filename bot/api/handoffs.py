@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 JSON = "application/json"
 
 
-def router(api: "Api") -> APIRouter:
+def router(api: Api) -> APIRouter:
     routes = APIRouter(route_class=api.route_class, tags=["handoffs"])
 
     @routes.post(

@@ -12,8 +12,8 @@ from typing import Protocol
 import structlog
 from redis.exceptions import RedisError
 
-from bot.loop_redis import LoopRedis
 from bot.api.revocation import revocation_key
+from bot.loop_redis import LoopRedis
 
 log = structlog.get_logger(__name__)
 

@@ -24,9 +24,9 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.dialects import postgresql
 
 from agents import tokens
-from agents.store.db import Store
 from agents.context.models import ContextVersion
 from agents.context.writes import APPEND_POSTGRES, Append, written_concurrently
+from agents.store.db import Store
 from agents.tokens import TokenRecord
 
 CONNECTIONS = 8  # as many as the store's threads: more only queue in PostgreSQL

@@ -22,10 +22,10 @@ from bot.api import cache, coe_token, contexts, decisions, handoffs, snapshots
 from bot.api.cache import LatestReader
 from bot.api.limits import TOKEN_BUCKET_LUA, LocalRateLimiter, RateLimiter, RedisRateLimiter
 from bot.api.loop_db import LoopDatabase
-from bot.loop_redis import LoopRedis
 from bot.api.loop_writer import LoopWriter
 from bot.api.route import Gate, gated_route
 from bot.api.token_book import TOKEN_FRESH_SECONDS, TOKEN_STALE_SECONDS, TokenBook
+from bot.loop_redis import LoopRedis
 from bot.settings import Settings
 
 PREFIX = "/api/v1"

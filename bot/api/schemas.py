@@ -99,7 +99,9 @@ class HandoffBrief(BaseModel):
 
 class LineageEntry(BaseModel):
     version: int
-    parent: int | None = Field(description="The version before this one in its lineage (for a restore: the one it restores).")
+    parent: int | None = Field(
+        description="The version before this one in its lineage (for a restore: the one it restores)."
+    )
     agent: str
     created_by: str | None
     created_at: str
@@ -107,8 +109,12 @@ class LineageEntry(BaseModel):
     event: str | None
     summary: str
     tags: list[str]
-    restores: RestoreLink | None = Field(description="Set on a version a restore wrote: the snapshotted version it carries.")
-    kept_by_snapshot: int | None = Field(description="Set when the live row is gone and this snapshot kept its lineage.")
+    restores: RestoreLink | None = Field(
+        description="Set on a version a restore wrote: the snapshotted version it carries."
+    )
+    kept_by_snapshot: int | None = Field(
+        description="Set when the live row is gone and this snapshot kept its lineage."
+    )
     handoffs: list[HandoffBrief]
 
 
@@ -125,7 +131,9 @@ class SnapshotCreate(BaseModel):
 
     owner: Text
     repo: Text
-    scope_prefix: Text = Field("", description="Only contexts whose scope starts with this (a job id); empty: all of them.")
+    scope_prefix: Text = Field(
+        "", description="Only contexts whose scope starts with this (a job id); empty: all of them."
+    )
 
 
 class SnapshotCreated(BaseModel):
@@ -197,7 +205,10 @@ class ErrorBody(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "No token, or a malformed, unknown, expired or revoked one."},
     403: {"model": ErrorBody, "description": "A write with a read-only token, or outside the token's job."},
-    404: {"model": ErrorBody, "description": "Not found in the token's installation (whatever other installations hold)."},
+    404: {
+        "model": ErrorBody,
+        "description": "Not found in the token's installation (whatever other installations hold).",
+    },
     # Two shapes: {"error": "…"} from the API's own checks, {"detail": [{"loc", "msg", …}]} from FastAPI's.
     422: {"description": "A name, parameter or body invalid (a control character, a number out of range, …)."},
     429: {"model": ErrorBody, "description": "Over the token's rate limit; see Retry-After."},

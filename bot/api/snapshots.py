@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 JSON = "application/json"
 
 
-def router(api: "Api") -> APIRouter:
+def router(api: Api) -> APIRouter:
     routes = APIRouter(route_class=api.route_class, tags=["snapshots"])
 
     @routes.post(
@@ -36,7 +36,10 @@ def router(api: "Api") -> APIRouter:
         "/snapshots/{snapshot_id}/restore",
         response_model=RestoreResult,
         summary="Write each snapshotted context back as a new version with the snapshotted contents",
-        responses={**WRITE_ERRORS, 409: {"model": ErrorBody, "description": "A context was written during the restore."}},
+        responses={
+            **WRITE_ERRORS,
+            409: {"model": ErrorBody, "description": "A context was written during the restore."},
+        },
     )
     async def restore_snapshot(snapshot_id: int = Path(ge=1, le=ID_MAX), grant: Grant = Depends(granted)) -> Response:
         restored = await api.call(api.service.restore, grant, snapshot_id)

@@ -23,8 +23,16 @@ INSTALLATION_ID = 1
 MAINTAINER: dict[str, Any] = {"login": "demo-maintainer", "id": 1001, "type": "User"}
 BASE_BRANCH, HEAD_BRANCH = "main", "add-discounts"
 # Commits made the same way whatever the user's git config says: no signing, no hooks.
-_CLEAN = ("-c", "user.name=WAOOAW demo", "-c", "user.email=demo@waooaw.invalid", "-c", "commit.gpgsign=false",
-          "-c", "core.hooksPath=/dev/null")  # fmt: skip
+_CLEAN = (
+    "-c",
+    "user.name=WAOOAW demo",
+    "-c",
+    "user.email=demo@waooaw.invalid",
+    "-c",
+    "commit.gpgsign=false",
+    "-c",
+    "core.hooksPath=/dev/null",
+)
 
 
 @dataclass(frozen=True)
@@ -56,31 +64,62 @@ def _commit(git: Git, patch: str, message: str) -> str:
 def _run(git: Git, *args: str) -> None:
     done = git.run(*args)
     if done.returncode != 0:
-        raise UsageError(f"cannot build the sample repository in {git.repo}: {done.stderr.decode(errors='replace').strip()}")
+        raise UsageError(
+            f"cannot build the sample repository in {git.repo}: {done.stderr.decode(errors='replace').strip()}"
+        )
 
 
 def _repository() -> dict[str, Any]:
     owner, name = REPO.split("/")
-    return {"id": 7001, "name": name, "full_name": REPO, "private": True, "default_branch": BASE_BRANCH,
-            "owner": {"login": owner, "id": 7000, "type": "Organization"}, "html_url": f"https://github.com/{REPO}"}
+    return {
+        "id": 7001,
+        "name": name,
+        "full_name": REPO,
+        "private": True,
+        "default_branch": BASE_BRANCH,
+        "owner": {"login": owner, "id": 7000, "type": "Organization"},
+        "html_url": f"https://github.com/{REPO}",
+    }
 
 
 def _envelope(action: str) -> dict[str, Any]:
-    return {"action": action, "repository": _repository(), "installation": {"id": INSTALLATION_ID}, "sender": MAINTAINER}
+    return {
+        "action": action,
+        "repository": _repository(),
+        "installation": {"id": INSTALLATION_ID},
+        "sender": MAINTAINER,
+    }
 
 
 def pull_request_opened(sample: SampleRepo, number: int) -> dict[str, Any]:
     pull = {
-        "number": number, "title": "Add seasonal discounts", "body": "Plums are 10% off this month.", "state": "open",
-        "draft": False, "user": MAINTAINER, "changed_files": 2, "html_url": f"https://github.com/{REPO}/pull/{number}",
-        "head": {"sha": sample.head, "ref": HEAD_BRANCH}, "base": {"sha": sample.base, "ref": BASE_BRANCH},
-    }  # fmt: skip
+        "number": number,
+        "title": "Add seasonal discounts",
+        "body": "Plums are 10% off this month.",
+        "state": "open",
+        "draft": False,
+        "user": MAINTAINER,
+        "changed_files": 2,
+        "html_url": f"https://github.com/{REPO}/pull/{number}",
+        "head": {"sha": sample.head, "ref": HEAD_BRANCH},
+        "base": {"sha": sample.base, "ref": BASE_BRANCH},
+    }
     return {**_envelope("opened"), "number": number, "pull_request": pull}
 
 
 def comment_created(number: int, title: str, body: str, comment_id: int) -> dict[str, Any]:
-    issue = {"number": number, "title": title, "state": "open", "user": MAINTAINER, "body": None,
-             "html_url": f"https://github.com/{REPO}/issues/{number}"}  # fmt: skip
-    comment = {"id": comment_id, "body": body, "user": MAINTAINER,
-               "html_url": f"https://github.com/{REPO}/issues/{number}#issuecomment-{comment_id}"}  # fmt: skip
+    issue = {
+        "number": number,
+        "title": title,
+        "state": "open",
+        "user": MAINTAINER,
+        "body": None,
+        "html_url": f"https://github.com/{REPO}/issues/{number}",
+    }
+    comment = {
+        "id": comment_id,
+        "body": body,
+        "user": MAINTAINER,
+        "html_url": f"https://github.com/{REPO}/issues/{number}#issuecomment-{comment_id}",
+    }
     return {**_envelope("created"), "issue": issue, "comment": comment}

@@ -43,21 +43,38 @@ class ScriptedModel:
 
     async def _endpoint(self, request: Request) -> JSONResponse:
         if request.path_params["path"] != "v1/messages":
-            return _error(404, "not_found_error", f"the demo's scripted model serves POST /v1/messages only, not /{request.path_params['path']}")
+            return _error(
+                404,
+                "not_found_error",
+                f"the demo's scripted model serves POST /v1/messages only, not /{request.path_params['path']}",
+            )
         body = await request.json()
         tool = _offered_tool(body)
         if tool not in self.answers:
-            return _error(400, "invalid_request_error", f"the demo's scripted model has no answer for the tool {tool!r}")
+            return _error(
+                400, "invalid_request_error", f"the demo's scripted model has no answer for the tool {tool!r}"
+            )
         self.calls += 1
         number = next(self._ids)
         content = [{"type": "tool_use", "id": f"toolu_scripted_{number}", "name": tool, "input": self.answers[tool]}]
         prompt = [body.get("system"), body.get("tools"), body.get("messages")]
-        return JSONResponse({
-            "id": f"msg_scripted_{number}", "type": "message", "role": "assistant", "model": body["model"],
-            "content": content, "stop_reason": "tool_use", "stop_sequence": None,
-            "usage": {"input_tokens": _tokens(prompt), "output_tokens": _tokens(content),
-                      "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
-        })  # fmt: skip
+        return JSONResponse(
+            {
+                "id": f"msg_scripted_{number}",
+                "type": "message",
+                "role": "assistant",
+                "model": body["model"],
+                "content": content,
+                "stop_reason": "tool_use",
+                "stop_sequence": None,
+                "usage": {
+                    "input_tokens": _tokens(prompt),
+                    "output_tokens": _tokens(content),
+                    "cache_creation_input_tokens": 0,
+                    "cache_read_input_tokens": 0,
+                },
+            }
+        )
 
 
 def _offered_tool(body: dict[str, Any]) -> str | None:

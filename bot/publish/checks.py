@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from agents.events import Event
 from agents.context.documents import split_repo
+from agents.events import Event
 from agents.outputs import CheckRun, marker
 from bot.publish.common import content_hash, with_marker
 from bot.publish.records import PublishingBase, Where, key_for
@@ -26,8 +26,14 @@ class CheckRunPublishing(PublishingBase):
         external_id = f"waooaw:{agent}:{output.key}"
         summary = with_marker(output.summary, hidden, SUMMARY_LIMIT)
         annotations = [
-            {"path": a.path, "start_line": a.start_line, "end_line": a.end_line, "annotation_level": a.level,
-             "message": a.message, **({"title": a.title} if a.title else {})}
+            {
+                "path": a.path,
+                "start_line": a.start_line,
+                "end_line": a.end_line,
+                "annotation_level": a.level,
+                "message": a.message,
+                **({"title": a.title} if a.title else {}),
+            }
             for a in output.annotations
         ]
         # Two halves: the whole output, and the annotations alone. GitHub appends the
@@ -44,7 +50,9 @@ class CheckRunPublishing(PublishingBase):
             run_id = await self._find_check_run(github, owner, name, output, external_id)
         elif record is not None and (record.content_hash or "")[32:] == annotations_digest:
             send_annotations = False
-        batches = [annotations[i:i + ANNOTATIONS_PER_REQUEST] for i in range(0, len(annotations), ANNOTATIONS_PER_REQUEST)]
+        batches = [
+            annotations[i : i + ANNOTATIONS_PER_REQUEST] for i in range(0, len(annotations), ANNOTATIONS_PER_REQUEST)
+        ]
         if not send_annotations or not batches:
             batches = [[]]
         final: dict[str, Any] = (
@@ -57,24 +65,35 @@ class CheckRunPublishing(PublishingBase):
         if run_id is None:
             first = batches.pop(0)
             status: dict[str, Any] = final if not batches else {"status": "in_progress"}
-            run = (await github.rest.checks.async_create(  # type: ignore[call-overload]  # output: githubkit's TypedDict, ours a plain dict
-                owner, name, name=output.name, head_sha=output.head_sha, external_id=external_id,
-                output=output_with(first), **status,
-            )).parsed_data
+            run = (
+                await github.rest.checks.async_create(  # type: ignore[call-overload]  # output: githubkit's TypedDict, ours a plain dict
+                    owner,
+                    name,
+                    name=output.name,
+                    head_sha=output.head_sha,
+                    external_id=external_id,
+                    output=output_with(first),
+                    **status,
+                )
+            ).parsed_data
         for index, batch in enumerate(batches):
             status = final if index == len(batches) - 1 else {}
-            run = (await github.rest.checks.async_update(  # type: ignore[call-overload]  # output: githubkit's TypedDict, ours a plain dict
-                owner, name, run_id if run_id is not None else run.id, output=output_with(batch), **status
-            )).parsed_data
+            run = (
+                await github.rest.checks.async_update(  # type: ignore[call-overload]  # output: githubkit's TypedDict, ours a plain dict
+                    owner, name, run_id if run_id is not None else run.id, output=output_with(batch), **status
+                )
+            ).parsed_data
         await self._save(key, agent, output.kind, event, github_id=run.id, url=run.html_url, digest=digest)
         return run.id, run.html_url
 
-    async def _find_check_run(self, github: GitHub[Any], owner: str, name: str, output: CheckRun,
-                              external_id: str) -> int | None:
+    async def _find_check_run(
+        self, github: GitHub[Any], owner: str, name: str, output: CheckRun, external_id: str
+    ) -> int | None:
         # Only our App's runs: another App on the repo may use the same name and external id.
         mine: dict[str, Any] = {"app_id": self.clients.app_id} if self.clients.app_id is not None else {}
         response = await github.rest.checks.async_list_for_ref(
-            owner, name, output.head_sha, check_name=output.name, filter_="all", per_page=100, **mine)
+            owner, name, output.head_sha, check_name=output.name, filter_="all", per_page=100, **mine
+        )
         for run in response.parsed_data.check_runs:
             if run.external_id == external_id:
                 return run.id

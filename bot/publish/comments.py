@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from agents.events import Event
 from agents.context.documents import split_repo
+from agents.events import Event
 from agents.outputs import Comment, Reaction, marker
 from bot.publish.common import carries, content_hash, status_of, with_marker
 from bot.publish.records import PublishingBase, Where, key_for
@@ -32,7 +32,9 @@ class CommentPublishing(PublishingBase):
         if comment is None:
             found = await self._find_comment(github, owner, name, output.issue_number, hidden)
             if found is None:
-                comment = (await github.rest.issues.async_create_comment(owner, name, output.issue_number, body=body)).parsed_data
+                comment = (
+                    await github.rest.issues.async_create_comment(owner, name, output.issue_number, body=body)
+                ).parsed_data
             elif found.body != body:
                 comment = await self._edit_comment(github, owner, name, found.id, body) or found
             else:
@@ -66,7 +68,8 @@ class CommentPublishing(PublishingBase):
             return record.where
         if output.comment_id is not None:
             response = await github.rest.reactions.async_create_for_issue_comment(
-                owner, name, output.comment_id, content=output.content)
+                owner, name, output.comment_id, content=output.content
+            )
         else:
             number = output.issue_number if output.issue_number is not None else event.issue_number
             if number is None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from agents.events import Event
 from agents.context.documents import split_repo
+from agents.events import Event
 from agents.outputs import WorkflowDispatch, marker
 from bot.publish.common import content_hash
 from bot.publish.records import PublishingBase, Where, key_for
@@ -26,8 +26,16 @@ class DispatchPublishing(PublishingBase):
         if await self._load(key) is not None:
             return None, None
         ref = output.ref or await self._default_branch(github, owner, name)
-        await github.rest.actions.async_create_workflow_dispatch(owner, name, output.workflow, ref=ref,
-                                                                 inputs=dict(output.inputs))
-        await self._save(key, agent, output.kind, event, github_id=None, url=None,
-                         digest=content_hash(output.workflow, ref, output.inputs))
+        await github.rest.actions.async_create_workflow_dispatch(
+            owner, name, output.workflow, ref=ref, inputs=dict(output.inputs)
+        )
+        await self._save(
+            key,
+            agent,
+            output.kind,
+            event,
+            github_id=None,
+            url=None,
+            digest=content_hash(output.workflow, ref, output.inputs),
+        )
         return None, None

@@ -81,25 +81,34 @@ def describe(output: Output) -> tuple[str, str]:
         what = f"review {output.event} on {output.repo}#{output.pr_number} at {output.commit_sha[:7]}"
         return f"{what}, {md.plural(len(output.comments), 'inline comment')}", output.body + inline
     if isinstance(output, ReviewDismissal):
-        return (f"dismiss our reviews {output.review_key!r} requesting changes on {output.repo}#{output.pr_number}",
-                output.message)  # fmt: skip
+        return (
+            f"dismiss our reviews {output.review_key!r} requesting changes on {output.repo}#{output.pr_number}",
+            output.message,
+        )
     if isinstance(output, CheckRun):
         annotations = "".join(
             f"\n  {a.level:<8} {a.path}:{a.start_line}{f'-{a.end_line}' if a.end_line != a.start_line else ''}"
             f"  {a.title + ': ' if a.title else ''}{a.message.splitlines()[0] if a.message else ''}"
             for a in output.annotations
         )
-        what = f"check run {output.name!r} on {output.repo} at {output.head_sha[:7]}: {output.conclusion or 'in progress'}"
+        what = (
+            f"check run {output.name!r} on {output.repo} at {output.head_sha[:7]}: {output.conclusion or 'in progress'}"
+        )
         shown = f"Title: {output.title}\n\n{output.summary}"
         return what, shown + (f"\nAnnotations ({len(output.annotations)}):{annotations}" if annotations else "")
     if isinstance(output, PullRequest):
         files = "".join(f"\n  {path} ({len(text.encode()):,} bytes)" for path, text in output.files.items())
         where = f"{output.branch} → {output.base or 'the default branch'}"
-        return (f"pull request in {output.repo} ({where}): {output.title}",
-                f"{output.body}\n\nFiles, committed as {output.commit_message!r}:{files or ' none'}")  # fmt: skip
+        return (
+            f"pull request in {output.repo} ({where}): {output.title}",
+            f"{output.body}\n\nFiles, committed as {output.commit_message!r}:{files or ' none'}",
+        )
     if isinstance(output, WorkflowDispatch):
         inputs = "\n".join(f"  {name} = {value!r}" for name, value in output.inputs.items())
-        return f"workflow dispatch of {output.workflow} in {output.repo} at {output.ref or 'the default branch'}", inputs
+        return (
+            f"workflow dispatch of {output.workflow} in {output.repo} at {output.ref or 'the default branch'}",
+            inputs,
+        )
     files = "".join(f"\n  {name} ({len(content):,} bytes)" for name, content in output.files.items())
     where = f" as an issue in {output.repo} ({output.state})" if output.repo else ""
     return f"report{where}: {output.title}", output.markdown + (f"\n\nFiles:{files}" if files else "")

@@ -35,8 +35,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-class GitHubPublisher(CheckRunPublishing, CommentPublishing, DispatchPublishing, IssuePublishing, PullRequestPublishing,
-                      ReviewPublishing):
+class GitHubPublisher(
+    CheckRunPublishing, CommentPublishing, DispatchPublishing, IssuePublishing, PullRequestPublishing, ReviewPublishing
+):
     """Publishes outputs through githubkit; one marker, one object on GitHub."""
 
     async def publish(self, agent: str, outputs: Sequence[Output], event: Event) -> list[Published]:
@@ -50,8 +51,14 @@ class GitHubPublisher(CheckRunPublishing, CommentPublishing, DispatchPublishing,
             try:
                 published.append(await self._publish_one(github, agent, output, event))
             except Exception as exc:  # noqa: BLE001 - reported below, after the others had their turn
-                log.error("publish.failed", agent=agent, kind=output.kind, key=output.key,
-                          delivery=event.delivery_id, error=repr(exc))
+                log.error(
+                    "publish.failed",
+                    agent=agent,
+                    kind=output.kind,
+                    key=output.key,
+                    delivery=event.delivery_id,
+                    error=repr(exc),
+                )
                 errors.append((output, exc))
         if errors:
             raise PublishError(errors)
@@ -62,8 +69,14 @@ class GitHubPublisher(CheckRunPublishing, CommentPublishing, DispatchPublishing,
 
     async def _publish_one(self, github: GitHub[Any], agent: str, output: Output, event: Event) -> Published:
         handlers: dict[type, Callable[..., Awaitable[Where]]] = {
-            Comment: self._comment, Reaction: self._reaction, IssueReport: self._issue_report, Review: self._review,
-            ReviewDismissal: self._dismiss_reviews, CheckRun: self._check_run, Report: self._report, PullRequest: self._pull_request,
+            Comment: self._comment,
+            Reaction: self._reaction,
+            IssueReport: self._issue_report,
+            Review: self._review,
+            ReviewDismissal: self._dismiss_reviews,
+            CheckRun: self._check_run,
+            Report: self._report,
+            PullRequest: self._pull_request,
             WorkflowDispatch: self._dispatch,
         }
         handler = handlers.get(type(output))

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from agents.events import Event
 from agents.context.documents import split_repo
+from agents.events import Event
 from agents.outputs import IssueReport, Report, marker
 from bot.publish.common import carries, content_hash, status_of, with_marker
 from bot.publish.records import PublishingBase, Where, key_for
@@ -29,17 +29,48 @@ class IssuePublishing(PublishingBase):
     """Issues (IssueReport and Report), found again by their marker."""
 
     async def _issue_report(self, github: GitHub[Any], agent: str, output: IssueReport, event: Event) -> Where:
-        return await self._issue(github, agent, output.kind, output.key, output.repo, output.title, output.body,
-                                 output.labels, output.state, event)
+        return await self._issue(
+            github,
+            agent,
+            output.kind,
+            output.key,
+            output.repo,
+            output.title,
+            output.body,
+            output.labels,
+            output.state,
+            event,
+        )
 
     async def _report(self, github: GitHub[Any], agent: str, output: Report, event: Event) -> Where:
         if not output.repo:  # files are written by whoever made the report, not here
             return None, None
-        return await self._issue(github, agent, output.kind, output.key, output.repo, output.title,
-                                 output.markdown, output.labels, output.state, event)
+        return await self._issue(
+            github,
+            agent,
+            output.kind,
+            output.key,
+            output.repo,
+            output.title,
+            output.markdown,
+            output.labels,
+            output.state,
+            event,
+        )
 
-    async def _issue(self, github: GitHub[Any], agent: str, kind: str, key: str, repo: str, title: str,
-                     body: str, labels: Sequence[str], state: str, event: Event) -> Where:
+    async def _issue(
+        self,
+        github: GitHub[Any],
+        agent: str,
+        kind: str,
+        key: str,
+        repo: str,
+        title: str,
+        body: str,
+        labels: Sequence[str],
+        state: str,
+        event: Event,
+    ) -> Where:
         owner, name = split_repo(repo)
         hidden = marker(agent, kind, key)
         record_key = key_for(event, repo, hidden)
@@ -55,8 +86,12 @@ class IssuePublishing(PublishingBase):
         if issue is None:
             found = await self._find_issue(github, owner, name, hidden, labels)
             if found is not None:
-                if (found.title == title and found.body == full_body and found.state == state
-                        and set(labels) <= set(_label_names(found.labels))):
+                if (
+                    found.title == title
+                    and found.body == full_body
+                    and found.state == state
+                    and set(labels) <= set(_label_names(found.labels))
+                ):
                     issue = found
                 else:
                     issue = await self._edit_issue(github, owner, name, found.number, title, full_body, labels, state)
@@ -65,14 +100,23 @@ class IssuePublishing(PublishingBase):
                     log.info("publish.issue_close_skipped", kind=kind, key=key, reason="no such issue")
                     return None, None
                 optional: dict[str, Any] = {"labels": labels} if labels else {}
-                issue = (await github.rest.issues.async_create(
-                    owner, name, title=title, body=full_body, **optional
-                )).parsed_data
+                issue = (
+                    await github.rest.issues.async_create(owner, name, title=title, body=full_body, **optional)
+                ).parsed_data
         await self._save(record_key, agent, kind, event, github_id=issue.number, url=issue.html_url, digest=digest)
         return issue.number, issue.html_url
 
-    async def _edit_issue(self, github: GitHub[Any], owner: str, name: str, number: int, title: str,
-                          body: str, labels: list[str], state: str) -> Any:
+    async def _edit_issue(
+        self,
+        github: GitHub[Any],
+        owner: str,
+        name: str,
+        number: int,
+        title: str,
+        body: str,
+        labels: list[str],
+        state: str,
+    ) -> Any:
         """Edit title, body and state; add our labels without removing anyone else's. None if gone."""
         changes: dict[str, Any] = {"title": title, "body": body, "state": state}
         if state == "closed":
@@ -94,7 +138,9 @@ class IssuePublishing(PublishingBase):
         if labels:  # we always create with our labels: a narrow, exact filter
             query["labels"] = ",".join(labels)
         seen = 0
-        async for issue in github.rest.paginate(github.rest.issues.async_list_for_repo, owner=owner, repo=name, **query):
+        async for issue in github.rest.paginate(
+            github.rest.issues.async_list_for_repo, owner=owner, repo=name, **query
+        ):
             if not issue.pull_request and carries(issue.body, hidden) and await self._ours(github, issue):
                 return issue
             seen += 1

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Any
 
-from agents.events import Event
 from agents.context.documents import split_repo
+from agents.events import Event
 from agents.outputs import PullRequest, marker
 from bot.publish.common import blob_sha, carries, content_hash, status_of, with_marker
 from bot.publish.records import PublishingBase, Where, key_for
@@ -37,20 +37,31 @@ class PullRequestPublishing(PublishingBase):
         if record is not None and record.github_id is not None and (record.content_hash or "")[:32] == pull_digest:
             number, url = record.where  # only the files changed
         else:
-            number, url = await self._upsert_pull(github, owner, name, output, base, body, hidden,
-                                                  record.github_id if record is not None else None)
+            number, url = await self._upsert_pull(
+                github, owner, name, output, base, body, hidden, record.github_id if record is not None else None
+            )
         await self._save(key, agent, output.kind, event, github_id=number, url=url, digest=digest)
         return number, url
 
-    async def _upsert_pull(self, github: GitHub[Any], owner: str, name: str, output: PullRequest, base: str,
-                           body: str, hidden: str, number: int | None) -> Where:
+    async def _upsert_pull(
+        self,
+        github: GitHub[Any],
+        owner: str,
+        name: str,
+        output: PullRequest,
+        base: str,
+        body: str,
+        hidden: str,
+        number: int | None,
+    ) -> Where:
         """Open the PR, or bring its title and body up to date: by its recorded number, else found by branch."""
         pull = None
         if number is not None:
             pull = await self._edit_pull(github, owner, name, number, output.title, body)
         if pull is None:
-            pull = (await self._find_pull(github, owner, name, output.branch, hidden)
-                    or await self._create_pull(github, owner, name, output, base, body, hidden))
+            pull = await self._find_pull(github, owner, name, output.branch, hidden) or await self._create_pull(
+                github, owner, name, output, base, body, hidden
+            )
             if pull.title != output.title or pull.body != body:
                 pull = await self._edit_pull(github, owner, name, pull.number, output.title, body) or pull
         return pull.number, pull.html_url
@@ -70,8 +81,9 @@ class PullRequestPublishing(PublishingBase):
             if status_of(exc) != 422 or "already exists" not in exc.response.text:  # type: ignore[attr-defined]  # a 422: RequestFailed
                 raise
 
-    async def _commit_file(self, github: GitHub[Any], owner: str, name: str, branch: str, path: str,
-                           content: bytes, message: str) -> None:
+    async def _commit_file(
+        self, github: GitHub[Any], owner: str, name: str, branch: str, path: str, content: bytes, message: str
+    ) -> None:
         """Commit `content` to `path` on `branch` unless it is there already (same blob id)."""
         try:
             current = (await github.rest.repos.async_get_content(owner, name, path, ref=branch)).parsed_data
@@ -85,21 +97,32 @@ class PullRequestPublishing(PublishingBase):
             return
         optional: dict[str, Any] = {"sha": current.sha} if current is not None else {}
         await github.rest.repos.async_create_or_update_file_contents(
-            owner, name, path, message=message, content=base64.b64encode(content).decode(), branch=branch, **optional,
+            owner,
+            name,
+            path,
+            message=message,
+            content=base64.b64encode(content).decode(),
+            branch=branch,
+            **optional,
         )
 
     async def _find_pull(self, github: GitHub[Any], owner: str, name: str, branch: str, hidden: str) -> Any:
         """The open PR from `branch`: ours (marker) first, else any — the branch is ours either way."""
-        pulls = (await github.rest.pulls.async_list(owner, name, head=f"{owner}:{branch}", state="open",
-                                                    per_page=100)).parsed_data
+        pulls = (
+            await github.rest.pulls.async_list(owner, name, head=f"{owner}:{branch}", state="open", per_page=100)
+        ).parsed_data
         # githubkit annotates it `list[...]` inside a class with a method named `list`, which mypy resolves to that
         return next((p for p in pulls if carries(p.body, hidden)), pulls[0] if pulls else None)  # type: ignore[attr-defined, index]
 
-    async def _create_pull(self, github: GitHub[Any], owner: str, name: str, output: PullRequest, base: str,
-                           body: str, hidden: str) -> Any:
+    async def _create_pull(
+        self, github: GitHub[Any], owner: str, name: str, output: PullRequest, base: str, body: str, hidden: str
+    ) -> Any:
         try:
-            return (await github.rest.pulls.async_create(
-                owner, name, title=output.title, head=output.branch, base=base, body=body)).parsed_data
+            return (
+                await github.rest.pulls.async_create(
+                    owner, name, title=output.title, head=output.branch, base=base, body=body
+                )
+            ).parsed_data
         except Exception as exc:
             # Another worker opened it since we looked: use that one.
             if status_of(exc) == 422 and (found := await self._find_pull(github, owner, name, output.branch, hidden)):

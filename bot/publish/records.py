@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from agents.store.tables import NO_INSTALLATION, PublishedOutput
 from agents.events import Event
+from agents.store.tables import NO_INSTALLATION, PublishedOutput
 
 if TYPE_CHECKING:
     from githubkit import GitHub
@@ -70,9 +70,13 @@ class PublishingBase:
 
     @staticmethod
     def _row(session: Session, key: RecordKey) -> PublishedOutput | None:
-        return session.scalar(select(PublishedOutput).where(
-            PublishedOutput.installation_id == key.installation_id, PublishedOutput.repo == key.repo,
-            PublishedOutput.marker == key.marker))
+        return session.scalar(
+            select(PublishedOutput).where(
+                PublishedOutput.installation_id == key.installation_id,
+                PublishedOutput.repo == key.repo,
+                PublishedOutput.marker == key.marker,
+            )
+        )
 
     def _load_sync(self, key: RecordKey) -> Record | None:
         with self.store.session() as session:
@@ -87,8 +91,9 @@ class PublishingBase:
             with self.store.session() as session:
                 row = self._row(session, key)
                 if row is None:
-                    session.add(PublishedOutput(installation_id=key.installation_id, repo=key.repo, marker=key.marker,
-                                                **values))
+                    session.add(
+                        PublishedOutput(installation_id=key.installation_id, repo=key.repo, marker=key.marker, **values)
+                    )
                 else:
                     for name, value in values.items():
                         setattr(row, name, value)
@@ -100,12 +105,26 @@ class PublishingBase:
             # its row exists now, so this second pass updates it.
             write()
 
-    async def _save(self, key: RecordKey, agent: str, kind: str, event: Event, *,
-                    github_id: int | None, url: str | None, digest: str | None) -> None:
-        values = {"agent": agent, "kind": kind, "github_id": github_id, "url": url,
-                  "content_hash": digest, "delivery_id": event.delivery_id}
+    async def _save(
+        self,
+        key: RecordKey,
+        agent: str,
+        kind: str,
+        event: Event,
+        *,
+        github_id: int | None,
+        url: str | None,
+        digest: str | None,
+    ) -> None:
+        values = {
+            "agent": agent,
+            "kind": kind,
+            "github_id": github_id,
+            "url": url,
+            "content_hash": digest,
+            "delivery_id": event.delivery_id,
+        }
         await self._db(self._save_sync, key, values)
-
 
     async def _default_branch(self, github: GitHub[Any], owner: str, name: str) -> str:
         return (await github.rest.repos.async_get(owner, name)).parsed_data.default_branch

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 
 from agents import markdown as md
-from agents.events import Event
 from agents.context.documents import split_repo
+from agents.events import Event
 from agents.outputs import InlineComment, Review, ReviewDismissal, marker
 from bot.publish.common import carries, content_hash, status_of, with_marker
 from bot.publish.records import PublishingBase, Where, key_for
@@ -93,8 +93,15 @@ class ReviewPublishing(PublishingBase):
             for review_id in leftovers:  # GitHub allows one pending review: it would refuse ours
                 await github.rest.pulls.async_delete_pending_review(owner, name, output.pr_number, review_id)
             review = await self._post_review(github, owner, name, output, hidden)
-        await self._save(record_key, agent, output.kind, event,
-                         github_id=review.id, url=review.html_url, digest=content_hash(review.body))
+        await self._save(
+            record_key,
+            agent,
+            output.kind,
+            event,
+            github_id=review.id,
+            url=review.html_url,
+            digest=content_hash(review.body),
+        )
         return review.id, review.html_url
 
     async def _post_review(self, github: GitHub[Any], owner: str, name: str, output: Review, hidden: str) -> Any:
@@ -109,23 +116,38 @@ class ReviewPublishing(PublishingBase):
             # which: keep the comments that anchor inline, list only the others in the body.
             anchored = await self._anchorable(github, owner, name, output, hidden)
             inline = anchored or ()
-            log.warning("publish.review_inline_rejected", repo=output.repo, pr=output.pr_number,
-                        comments=len(output.comments), moved=len(output.comments) - len(inline),
-                        probes_sufficed=anchored is not None)
+            log.warning(
+                "publish.review_inline_rejected",
+                repo=output.repo,
+                pr=output.pr_number,
+                comments=len(output.comments),
+                moved=len(output.comments) - len(inline),
+                probes_sufficed=anchored is not None,
+            )
         return await self._create_review(github, owner, name, output, hidden, inline)
 
-    async def _create_review(self, github: GitHub[Any], owner: str, name: str, output: Review, hidden: str,
-                             inline: Sequence[InlineComment]) -> Any:
+    async def _create_review(
+        self, github: GitHub[Any], owner: str, name: str, output: Review, hidden: str, inline: Sequence[InlineComment]
+    ) -> Any:
         """The review with `inline` on the diff; its other comments are listed in the body."""
         moved = [c for c in output.comments if c not in inline]
         body = with_marker(output.body + (_unanchored(moved) if moved else ""), hidden)
         comments: dict[str, Any] = {"comments": [_inline(c) for c in inline]} if inline else {}
-        return (await github.rest.pulls.async_create_review(
-            owner, name, output.pr_number, commit_id=output.commit_sha, body=body, event=output.event, **comments,
-        )).parsed_data
+        return (
+            await github.rest.pulls.async_create_review(
+                owner,
+                name,
+                output.pr_number,
+                commit_id=output.commit_sha,
+                body=body,
+                event=output.event,
+                **comments,
+            )
+        ).parsed_data
 
-    async def _anchorable(self, github: GitHub[Any], owner: str, name: str, output: Review,
-                          hidden: str) -> list[InlineComment] | None:
+    async def _anchorable(
+        self, github: GitHub[Any], owner: str, name: str, output: Review, hidden: str
+    ) -> list[InlineComment] | None:
         """The review's comments that anchor on the diff; None when the probe budget ran out first."""
         budget, spent = min(2 * len(output.comments), REVIEW_PROBE_LIMIT), 0
 
@@ -142,16 +164,23 @@ class ReviewPublishing(PublishingBase):
         except _ProbesSpent:
             return None
 
-    async def _probe_review(self, github: GitHub[Any], owner: str, name: str, output: Review, hidden: str,
-                            comments: Sequence[InlineComment]) -> bool:
+    async def _probe_review(
+        self, github: GitHub[Any], owner: str, name: str, output: Review, hidden: str, comments: Sequence[InlineComment]
+    ) -> bool:
         """Do all `comments` anchor? A pending review (no `event`) is checked as a real one,
         and is deleted at once: GitHub allows one pending review per user and pull request."""
         pending = None
         try:
-            pending = (await github.rest.pulls.async_create_review(
-                owner, name, output.pr_number, commit_id=output.commit_sha, body=with_marker(PROBE_BODY, hidden),
-                comments=[_inline(c) for c in comments],
-            )).parsed_data
+            pending = (
+                await github.rest.pulls.async_create_review(
+                    owner,
+                    name,
+                    output.pr_number,
+                    commit_id=output.commit_sha,
+                    body=with_marker(PROBE_BODY, hidden),
+                    comments=[_inline(c) for c in comments],
+                )
+            ).parsed_data
             return True
         except Exception as exc:
             if status_of(exc) == 422:
@@ -174,13 +203,19 @@ class ReviewPublishing(PublishingBase):
         ]
         for review_id in stale:
             try:
-                await github.rest.pulls.async_dismiss_review(owner, name, output.pr_number, review_id,
-                                                             message=output.message, event="DISMISS")
+                await github.rest.pulls.async_dismiss_review(
+                    owner, name, output.pr_number, review_id, message=output.message, event="DISMISS"
+                )
             except Exception as exc:
                 if status_of(exc) != 422:
                     raise
-                log.info("publish.review_not_dismissed", repo=output.repo, pr=output.pr_number, review=review_id,
-                         reason="no longer requesting changes")  # dismissed by someone since we looked
+                log.info(
+                    "publish.review_not_dismissed",
+                    repo=output.repo,
+                    pr=output.pr_number,
+                    review=review_id,
+                    reason="no longer requesting changes",
+                )  # dismissed by someone since we looked
         if stale:
             log.info("publish.reviews_dismissed", repo=output.repo, pr=output.pr_number, reviews=len(stale))
         return None, None

@@ -7,6 +7,7 @@ compresses nearly as well for a fraction of it. Only where the server has lz4.
 Revision ID: 0002
 Revises: 0001
 """
+
 from alembic import op
 
 revision = "0002"

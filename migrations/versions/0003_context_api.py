@@ -7,8 +7,9 @@ with); SQLite searches with LIKE and gets no such index.
 Revision ID: 0003
 Revises: 0002
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0003"
 down_revision = "0002"

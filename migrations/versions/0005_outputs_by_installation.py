@@ -10,8 +10,9 @@ again on GitHub by its marker and recorded under the new key.
 Revision ID: 0005
 Revises: 0004
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0005"
 down_revision = "0004"
@@ -33,23 +34,30 @@ WHERE EXISTS (
 
 
 def upgrade() -> None:
-    marker_unique = next(
-        (c["name"] for c in sa.inspect(op.get_bind()).get_unique_constraints("published_outputs")
-         if c["column_names"] == ["marker"]),
-        None,
-    ) or "uq_published_outputs_marker"
+    marker_unique = (
+        next(
+            (
+                c["name"]
+                for c in sa.inspect(op.get_bind()).get_unique_constraints("published_outputs")
+                if c["column_names"] == ["marker"]
+            ),
+            None,
+        )
+        or "uq_published_outputs_marker"
+    )
     with op.batch_alter_table("published_outputs", naming_convention=NAMING) as batch_op:
         batch_op.add_column(sa.Column("installation_id", sa.BigInteger(), server_default="0", nullable=False))
         batch_op.drop_constraint(marker_unique, type_="unique")
     op.execute(FROM_INBOX)
-    op.create_index("uq_published_outputs_key", "published_outputs", ["installation_id", "repo", "marker"],
-                    unique=True)
+    op.create_index("uq_published_outputs_key", "published_outputs", ["installation_id", "repo", "marker"], unique=True)
 
 
 def downgrade() -> None:
     # One row per marker again: the newest stands for the others.
-    op.execute("DELETE FROM published_outputs WHERE id NOT IN "
-               "(SELECT newest FROM (SELECT max(id) AS newest FROM published_outputs GROUP BY marker) AS kept)")
+    op.execute(
+        "DELETE FROM published_outputs WHERE id NOT IN "
+        "(SELECT newest FROM (SELECT max(id) AS newest FROM published_outputs GROUP BY marker) AS kept)"
+    )
     op.drop_index("uq_published_outputs_key", table_name="published_outputs")
     with op.batch_alter_table("published_outputs", naming_convention=NAMING) as batch_op:
         batch_op.drop_column("installation_id")

@@ -11,8 +11,9 @@ remembers each OIDC token traded for a job token until it expires.
 Revision ID: 0006
 Revises: 0005
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0006"
 down_revision = "0005"

@@ -9,12 +9,12 @@ copies are cleaned too, or a restore would write the character back.
 Revision ID: 0007
 Revises: 0006
 """
-from typing import Any
 
 import json
+from typing import Any
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0007"
 down_revision = "0006"

@@ -25,8 +25,8 @@ Revises: 0008
 from collections.abc import Iterator
 from typing import Any
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0009"
 down_revision = "0008"
@@ -38,12 +38,30 @@ KEY = ["job_id", "repo", "installation_id", "idempotency_key"]
 
 decisions = sa.table(
     "decisions",
-    *(sa.column(name) for name in ("id", "agent", "rule", "rung", "status", "input_hash", "latency_ms", "tokens_in",
-                                   "tokens_out", "cost_usd", "model_calls", "repo", "delivery_id", "job_id",
-                                   "installation_id", "idempotency_key")),
+    *(
+        sa.column(name)
+        for name in (
+            "id",
+            "agent",
+            "rule",
+            "rung",
+            "status",
+            "input_hash",
+            "latency_ms",
+            "tokens_in",
+            "tokens_out",
+            "cost_usd",
+            "model_calls",
+            "repo",
+            "delivery_id",
+            "job_id",
+            "installation_id",
+            "idempotency_key",
+        )
+    ),
     sa.column("outcome", sa.JSON),
     sa.column("created_at", sa.DateTime(timezone=True)),
-)  # fmt: skip
+)
 versions = sa.table(
     "context_versions",
     *(sa.column(name) for name in ("id", "installation_id", "repo", "agent", "scope", "version")),
@@ -72,9 +90,10 @@ def upgrade() -> None:
     attempts = decisions.c.outcome["attempts"].as_integer()
     op.execute(decisions.update().where(status.in_(("skipped", "error"))).values(status=status))
     op.execute(
-        decisions.update().where(decisions.c.rung == "llm")
+        decisions.update()
+        .where(decisions.c.rung == "llm")
         .values(model_calls=sa.func.coalesce(attempts, sa.case((decisions.c.cost_usd > 0, 1), else_=0)))
-    )  # fmt: skip
+    )
     op.execute(FROM_INBOX)
     bind = op.get_bind()
     for rows in _chunks(_steps(bind)):
@@ -99,45 +118,81 @@ def _steps(bind: sa.Connection) -> Iterator[dict[str, Any]]:
     """A row for each committed step: the first version of a `<job>:<step>` context that says what it spent."""
     data = versions.c.data
     found = bind.execute(
-        sa.select(versions.c.installation_id, versions.c.repo, versions.c.agent, versions.c.scope,
-                  versions.c.created_at, data["step"].as_string(), data["input_hash"].as_string(), data["spend"])
+        sa.select(
+            versions.c.installation_id,
+            versions.c.repo,
+            versions.c.agent,
+            versions.c.scope,
+            versions.c.created_at,
+            data["step"].as_string(),
+            data["input_hash"].as_string(),
+            data["spend"],
+        )
         .where(versions.c.scope.like("job-%:%"), versions.c.version == 1)
         .order_by(versions.c.id)
-    ).all()  # fmt: skip
+    ).all()
     for installation, repo, agent, scope, created_at, step, digest, spend in found:
         if not step or not isinstance(spend, dict):
             continue
         yield {
-            "agent": agent, "rule": step[:128], "rung": "llm", "status": "settled", "input_hash": digest or None,
+            "agent": agent,
+            "rule": step[:128],
+            "rung": "llm",
+            "status": "settled",
+            "input_hash": digest or None,
             "outcome": {"status": "settled", "model": spend.get("model"), "batch": bool(spend.get("batch"))},
-            "latency_ms": float(spend.get("latency_ms") or 0.0), "tokens_in": int(spend.get("tokens_in") or 0),
-            "tokens_out": int(spend.get("tokens_out") or 0), "cost_usd": float(spend.get("cost_usd") or 0.0),
-            "model_calls": int(spend.get("model_calls") or 0), "repo": repo, "delivery_id": None,
-            "job_id": scope.partition(":")[0], "installation_id": installation, "idempotency_key": step[:128],
+            "latency_ms": float(spend.get("latency_ms") or 0.0),
+            "tokens_in": int(spend.get("tokens_in") or 0),
+            "tokens_out": int(spend.get("tokens_out") or 0),
+            "cost_usd": float(spend.get("cost_usd") or 0.0),
+            "model_calls": int(spend.get("model_calls") or 0),
+            "repo": repo,
+            "delivery_id": None,
+            "job_id": scope.partition(":")[0],
+            "installation_id": installation,
+            "idempotency_key": step[:128],
             "created_at": created_at,
-        }  # fmt: skip
+        }
 
 
 def _waste(bind: sa.Connection) -> Iterator[dict[str, Any]]:
     """A row for each rise of a job record's `wasted_usd` (spent on answers no step could use)."""
     found = bind.execute(
-        sa.select(versions.c.installation_id, versions.c.repo, versions.c.scope, versions.c.version,
-                  versions.c.created_at, versions.c.data["wasted_usd"].as_float())
+        sa.select(
+            versions.c.installation_id,
+            versions.c.repo,
+            versions.c.scope,
+            versions.c.version,
+            versions.c.created_at,
+            versions.c.data["wasted_usd"].as_float(),
+        )
         .where(versions.c.agent == "wowdomain", versions.c.scope.like("job-%"), ~versions.c.scope.like("%:%"))
         .order_by(versions.c.installation_id, versions.c.repo, versions.c.scope, versions.c.version)
-    ).all()  # fmt: skip
+    ).all()
     job, highest = None, 0.0
     for installation, repo, scope, version, created_at, wasted in found:
         if job != (installation, repo, scope):
             job, highest = (installation, repo, scope), 0.0
         if wasted is not None and wasted > highest:
             yield {
-                "agent": "wowdomain", "rule": "wasted", "rung": "llm", "status": "error", "input_hash": None,
-                "outcome": {"status": "error", "reason": "unusable", "job_version": version}, "latency_ms": 0.0,
-                "tokens_in": 0, "tokens_out": 0, "cost_usd": wasted - highest, "model_calls": 0, "repo": repo,
-                "delivery_id": None, "job_id": scope, "installation_id": installation,
-                "idempotency_key": f"wasted@v{version}", "created_at": created_at,
-            }  # fmt: skip
+                "agent": "wowdomain",
+                "rule": "wasted",
+                "rung": "llm",
+                "status": "error",
+                "input_hash": None,
+                "outcome": {"status": "error", "reason": "unusable", "job_version": version},
+                "latency_ms": 0.0,
+                "tokens_in": 0,
+                "tokens_out": 0,
+                "cost_usd": wasted - highest,
+                "model_calls": 0,
+                "repo": repo,
+                "delivery_id": None,
+                "job_id": scope,
+                "installation_id": installation,
+                "idempotency_key": f"wasted@v{version}",
+                "created_at": created_at,
+            }
             highest = wasted
 
 

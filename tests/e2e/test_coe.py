@@ -6,19 +6,19 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import pytest
 import yaml
 
 from agents.context.client import DbContextClient
+from agents.domain.spec import load_yaml
 from agents.store.tables import InboxRecord
 from agents.tokens import Grant
-from agents.domain.spec import load_yaml
 from tests.conftest import load_payload
 from tests.e2e.conftest import Process, Server, wait_until
 from tests.fakes.anthropic import FakeAnthropic
@@ -32,8 +32,12 @@ INSTALLATION = 957387  # installation/created.payload.json installs the App on R
 SPEC = "domains/digital-marketing/spec.yaml"
 CLEAN_RUN_CALLS = 14
 # A run of the workflow on the default branch, with the ids installation/created.payload.json installs the App on.
-RUNNER_CLAIMS = {"repository": REPO, "repository_id": "186853002", "repository_owner_id": "21031067",
-                 "workflow_ref": f"{REPO}/.github/workflows/waooaw-coe.yml@refs/heads/master"}  # fmt: skip
+RUNNER_CLAIMS = {
+    "repository": REPO,
+    "repository_id": "186853002",
+    "repository_owner_id": "21031067",
+    "workflow_ref": f"{REPO}/.github/workflows/waooaw-coe.yml@refs/heads/master",
+}
 
 
 @dataclass
@@ -49,8 +53,12 @@ class World:
 
     def deliver(self, event: str, payload: dict[str, Any]) -> dict[str, Any]:
         body = json.dumps(payload).encode()
-        response = httpx.post(f"{self.server.url}/webhooks/github", content=body,
-                              headers=signed_headers(body, event, str(uuid.uuid4())), timeout=10)  # fmt: skip
+        response = httpx.post(
+            f"{self.server.url}/webhooks/github",
+            content=body,
+            headers=signed_headers(body, event, str(uuid.uuid4())),
+            timeout=10,
+        )
         assert response.status_code == 202, response.text
         return response.json()
 
@@ -68,12 +76,18 @@ class World:
         return [c for c in self.github.comments.values() if needle in (c["body"] or "")]
 
     def runner(self, job: str, name: str) -> Process:
-        env = {k: v for k, v in self.env.items() if not k.startswith(("GITHUB_APP_", "WAOOAW_DATABASE_URL", "WAOOAW_REDIS"))}
-        env |= {"WAOOAW_API_URL": self.server.url, "GITHUB_REPOSITORY": REPO,
-                **self.issuer.runner_env(**RUNNER_CLAIMS)}  # fmt: skip
+        env = {
+            k: v
+            for k, v in self.env.items()
+            if not k.startswith(("GITHUB_APP_", "WAOOAW_DATABASE_URL", "WAOOAW_REDIS"))
+        }
+        env |= {"WAOOAW_API_URL": self.server.url, "GITHUB_REPOSITORY": REPO, **self.issuer.runner_env(**RUNNER_CLAIMS)}
         out = self.tmp / name
-        return Process(["coe", "run", "domain-onboarding", "--job", job, "--resume", "--out", str(out)], env,
-                       self.tmp / f"{name}.log")  # fmt: skip
+        return Process(
+            ["coe", "run", "domain-onboarding", "--job", job, "--resume", "--out", str(out)],
+            env,
+            self.tmp / f"{name}.log",
+        )
 
     def finish(self, job: str, name: str) -> Path:
         process = self.runner(job, name)
@@ -92,10 +106,13 @@ def world(fake_github, base_env, processes, pg_store, redis_url, tmp_path) -> It
     with FakeAnthropic() as anthropic, FakeOidcIssuer() as issuer:
         anthropic.responder = script = DomainScript()
         env = base_env | {
-            "WAOOAW_DATABASE_URL": pg_store.url, "WAOOAW_REDIS_URL": redis_url,
-            "WAOOAW_BUS_STREAM": f"e2e:{uuid.uuid4().hex}", "WAOOAW_OIDC_ISSUER": issuer.url,
-            "ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": anthropic.url,
-        }  # fmt: skip
+            "WAOOAW_DATABASE_URL": pg_store.url,
+            "WAOOAW_REDIS_URL": redis_url,
+            "WAOOAW_BUS_STREAM": f"e2e:{uuid.uuid4().hex}",
+            "WAOOAW_OIDC_ISSUER": issuer.url,
+            "ANTHROPIC_API_KEY": "test-key",
+            "ANTHROPIC_BASE_URL": anthropic.url,
+        }
         server = processes("serve", env)
         processes("worker", env)
         fake_github.set_permission("Codertocat", "write")
@@ -137,10 +154,14 @@ def test_only_writers_may_start_a_job(world: World):
 def test_without_an_llm_key_the_command_answers_at_once_and_queues_nothing(fake_github, base_env, processes, tmp_path):
     server = processes("serve", base_env)  # embedded default, no ANTHROPIC_API_KEY
     fake_github.set_permission("Codertocat", "write")
-    payload = load_payload("issue_comment/created.with-installation.payload.json", comment__body="/onboard-domain Payments")
+    payload = load_payload(
+        "issue_comment/created.with-installation.payload.json", comment__body="/onboard-domain Payments"
+    )
     body = json.dumps(payload).encode()
     httpx.post(f"{server.url}/webhooks/github", content=body, headers=signed_headers(body, "issue_comment"), timeout=10)
-    [answer] = wait_until(lambda: [c for c in fake_github.comments.values() if "not configured" in c["body"]], "the answer")
+    [answer] = wait_until(
+        lambda: [c for c in fake_github.comments.values() if "not configured" in c["body"]], "the answer"
+    )
     assert "nothing was queued" in answer["body"] and fake_github.dispatches == []
 
 
@@ -203,9 +224,13 @@ def test_low_confidence_asks_a_human_and_answer_resumes_the_job(world: World, pg
     wait_until(lambda: _handled(pg_store, delivery), "the forged close to be handled")
     assert len(world.github.dispatches) == 1 and world.github.issues[(REPO, question["number"])]["state"] == "open"
 
-    world.comment("/answer Keep it: agents run Lighthouse for it.", issue=question["number"], issue_body=question["body"])
+    world.comment(
+        "/answer Keep it: agents run Lighthouse for it.", issue=question["number"], issue_body=question["body"]
+    )
     assert world.dispatched(2) == job
-    wait_until(lambda: world.github.issues[(REPO, question["number"])]["state"] == "closed", "the question to be closed")
+    wait_until(
+        lambda: world.github.issues[(REPO, question["number"])]["state"] == "closed", "the question to be closed"
+    )
     wait_until(lambda: world.replies(f"resuming job `{job}`"), "the reply to the answer")
 
     spec = load_yaml((world.finish(job, "answered") / SPEC).read_text())

@@ -24,12 +24,16 @@ def comment_payload(text: str, number: int = 1) -> bytes:
 
 
 def deliver(server, body: bytes, event: str = "issue_comment", delivery: str | None = None) -> httpx.Response:
-    return httpx.post(f"{server.url}/webhooks/github", content=body, headers=signed_headers(body, event, delivery), timeout=10)
+    return httpx.post(
+        f"{server.url}/webhooks/github", content=body, headers=signed_headers(body, event, delivery), timeout=10
+    )
 
 
 def statuses(store: Store) -> dict[str, str]:
     with store.session() as session:
-        return {row.delivery_id: row.status for row in session.execute(select(InboxRecord.delivery_id, InboxRecord.status))}
+        return {
+            row.delivery_id: row.status for row in session.execute(select(InboxRecord.delivery_id, InboxRecord.status))
+        }
 
 
 def comments_with(fake, marker: str) -> list[dict]:
@@ -66,7 +70,9 @@ def test_bad_input_over_http_gets_clear_answers_and_never_a_5xx(fake_github, bas
     truncated = body[: len(body) // 2]
     assert deliver(server, truncated).status_code == 400
     huge = b"{" + b" " * (26 * 1024 * 1024) + b"}"
-    response = httpx.post(f"{server.url}/webhooks/github", content=huge, headers=signed_headers(huge, "push"), timeout=30)
+    response = httpx.post(
+        f"{server.url}/webhooks/github", content=huge, headers=signed_headers(huge, "push"), timeout=30
+    )
     assert response.status_code == 413
     star = fixture_path("star/created.payload.json").read_bytes()
     ignored = deliver(server, star, event="star")
@@ -121,6 +127,9 @@ def test_a_worker_killed_between_read_and_ack_is_finished_by_another_with_one_co
     wait_until(lambda: statuses(pg_store).get("kill-1") == "done", "worker 2 to finish the delivery", timeout=60)
     assert len(comments_with(fake_github, HELP_MARKER.format(number=7))) == 1
     with pg_store.session() as session:
-        runs = [(r.status, r.worker) for r in session.scalars(select(AgentRun).where(AgentRun.delivery_id == "kill-1").order_by(AgentRun.id))]
+        runs = [
+            (r.status, r.worker)
+            for r in session.scalars(select(AgentRun).where(AgentRun.delivery_id == "kill-1").order_by(AgentRun.id))
+        ]
     assert [status for status, _ in runs] == ["abandoned", "ok"]
     assert runs[0][1] != runs[1][1], "a different worker finished it"

@@ -173,8 +173,12 @@ def test_setup_registers_the_app_from_its_page_and_serve_reads_the_env_it_writes
     server = processes("serve", env)  # in tmp_path, beside the .env: no GITHUB_* in its environment
     body = b'{"zen": "Keep it logically awesome.", "hook_id": 1}'
     for secret, status in ((app["webhook_secret"], 202), (TEST_SECRET, 401)):
-        headers = {"X-GitHub-Event": "ping", "X-GitHub-Delivery": f"d-{status}", "Content-Type": "application/json",
-                   "X-Hub-Signature-256": sign(secret, body)}
+        headers = {
+            "X-GitHub-Event": "ping",
+            "X-GitHub-Delivery": f"d-{status}",
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": sign(secret, body),
+        }
         assert httpx.post(f"{server.url}/webhooks/github", content=body, headers=headers).status_code == status
     assert "no GitHub credentials" not in server.output(), server.output()
 
@@ -222,12 +226,18 @@ def test_setup_for_an_organisation_asks_for_the_webhook_and_replaces_credentials
 ) -> None:
     env = clean_env(fake_github.url)
     before = (
-        'WAOOAW_LOG_LEVEL=DEBUG\nGITHUB_APP_ID=1\n'
+        "WAOOAW_LOG_LEVEL=DEBUG\nGITHUB_APP_ID=1\n"
         'GITHUB_APP_PRIVATE_KEY="-----BEGIN KEY-----\nold\n-----END KEY-----"\n'
     )
     (tmp_path / ".env").write_text(before)
-    refused = subprocess.run([sys.executable, "-m", "bot.cli", "setup", "--webhook-url", WEBHOOK], env=env,
-                             cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    refused = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "setup", "--webhook-url", WEBHOOK],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert refused.returncode == 2
     assert "already holds App credentials (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY)" in refused.stderr
     assert "--force" in refused.stderr and (tmp_path / ".env").read_text() == before
@@ -255,7 +265,13 @@ def test_setup_for_an_organisation_asks_for_the_webhook_and_replaces_credentials
     ],
 )
 def test_setup_refuses_bad_input_before_anything_is_registered(tmp_path: Path, args: list[str], says: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "bot.cli", "setup", *args], env=clean_env("http://127.0.0.1:9"),
-                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "setup", *args],
+        env=clean_env("http://127.0.0.1:9"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2 and says in result.stderr
     assert list(tmp_path.iterdir()) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC
 
 import pytest
 from fastapi.testclient import TestClient
@@ -80,12 +81,19 @@ def test_a_pull_request_gets_one_check_run_one_review_one_summary(world, store):
     assert check["output"]["title"] == "2 errors, 1 notice"  # counted as the summary counts, none of zero
     assert len(fake.reviews) == 1
     inline = next(iter(fake.review_comments.values()))
-    assert sorted((c["path"], c["line"]) for c in inline) == [("app/main.py", 3), ("app/main.py", 4), ("app/main.py", 5)]
+    assert sorted((c["path"], c["line"]) for c in inline) == [
+        ("app/main.py", 3),
+        ("app/main.py", 4),
+        ("app/main.py", 5),
+    ]
     summaries = [c for c in fake.comments.values() if "waooaw:wowvision:comment:summary:2" in c["body"]]
     assert len(summaries) == 1 and "secret-aws-key" in summaries[0]["body"]
     assert SECRET_VALUE not in sent_text(fake), "a secret must never be echoed back"
     with store.session() as session:
-        fired = sorted(d.rule for d in session.query(Decision).filter(Decision.agent == "wowvision", Decision.rung == "deterministic"))
+        fired = sorted(
+            d.rule
+            for d in session.query(Decision).filter(Decision.agent == "wowvision", Decision.rung == "deterministic")
+        )
     assert fired == ["hygiene-breakpoint", "hygiene-print", "secret-aws-key"]
 
 
@@ -217,8 +225,9 @@ def test_a_suppression_shows_in_waooaw_status(world):
 SWALLOW = "def load(path):\n    try:\n        return open(path).read()\n    except Exception:\n        pass\n"
 
 
-def review_with_claude(store, fake: FakeGitHub, claude_url: str, payload: dict, delivery: str, *,
-                       shared_cache: bool = False) -> None:
+def review_with_claude(
+    store, fake: FakeGitHub, claude_url: str, payload: dict, delivery: str, *, shared_cache: bool = False
+) -> None:
     """Deliver a pull_request event to an app whose LLM rung asks the fake Claude at `claude_url`."""
     from agents.decisions import decision_cache
     from agents.llm import LLMClient
@@ -273,8 +282,9 @@ def test_a_cached_verdict_answers_only_its_installation_unless_shared_for_public
         review_with_claude(store, fake, claude.url, theirs, "globex-1", shared_cache=shared_cache)
         assert len(claude.messages) == rungs.count("llm")
     with store.reading() as session:
-        judged = session.execute(select(Decision.repo, Decision.rung).where(Decision.rung.in_(("llm", "cached")))
-                                 .order_by(Decision.id)).all()  # fmt: skip
+        judged = session.execute(
+            select(Decision.repo, Decision.rung).where(Decision.rung.in_(("llm", "cached"))).order_by(Decision.id)
+        ).all()
     assert [tuple(row) for row in judged] == list(zip((REPO, other), rungs, strict=True))
 
 
@@ -324,8 +334,18 @@ def test_a_pull_request_too_large_for_a_diff_is_reviewed_from_its_files(world):
     fake, deliver = world
     del fake.pull_diffs[(REPO, 2)]  # GitHub: "the diff exceeded the maximum number of files"
     patch = "@@ -0,0 +1,2 @@\n+import os\n+breakpoint()"
-    listed = [{"filename": f"pkg/m{i}.py", "status": "added", "additions": 2, "deletions": 0, "changes": 2,
-               "patch": patch, "sha": "0" * 40} for i in range(250)]
+    listed = [
+        {
+            "filename": f"pkg/m{i}.py",
+            "status": "added",
+            "additions": 2,
+            "deletions": 0,
+            "changes": 2,
+            "patch": patch,
+            "sha": "0" * 40,
+        }
+        for i in range(250)
+    ]
     fake.pull_files[(REPO, 2)] = listed
     payload = opened()
     payload["pull_request"]["changed_files"] = 3200
@@ -338,7 +358,7 @@ def test_a_pull_request_too_large_for_a_diff_is_reviewed_from_its_files(world):
 
 
 def test_the_daily_report_counts_wowvision_findings_and_suppressions(world, store):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from agents.reports import build_daily_report
 
@@ -346,7 +366,7 @@ def test_the_daily_report_counts_wowvision_findings_and_suppressions(world, stor
     deliver("pull_request", opened(), "pr-1")
     deliver("pull_request", opened(action="reopened"), "pr-1-again")  # the same findings again: not new
     deliver("issue_comment", comment("/wowvision ignore hygiene-print noisy"), "c-1")
-    report = build_daily_report(store, datetime.now(timezone.utc).date(), "UTC")
+    report = build_daily_report(store, datetime.now(UTC).date(), "UTC")
     assert report.wowvision.findings_opened == 3
     assert report.wowvision.suppressions_added == 1
     assert [(r.name, r.count) for r in report.wowvision.repos_most_open] == [(REPO, 3)]
@@ -456,7 +476,12 @@ def test_a_push_on_another_repository_opens_its_own_issues_and_leaves_a_human_on
     deliver("push", push(*GLOBEX, BEFORE, AFTER), "push-globex")
     deliver("push", push(*GLOBEX, AFTER, CLEAN), "push-globex-clean")  # closes what it opened, and only that
 
-    assert (human["number"], human["title"], human["body"], human["state"]) == (1, "Login page broken", "steps to reproduce", "open")
+    assert (human["number"], human["title"], human["body"], human["state"]) == (
+        1,
+        "Login page broken",
+        "steps to reproduce",
+        "open",
+    )
     assert not fake.calls("PATCH", r"^/repos/globex/app/issues/1$")
     globex = [issue for (repo, number), issue in fake.issues.items() if repo == GLOBEX[0] and number != 1]
     assert sorted(i["title"] for i in globex) == sorted(acme.values())
@@ -468,8 +493,11 @@ def test_the_same_help_in_two_repositories_is_answered_in_both(world):
     fake, deliver = world
     deliver("issue_comment", commented(*ACME, 40, "/waooaw help", comment_id=7001), "help-acme")
     deliver("issue_comment", commented(*GLOBEX, 40, "/waooaw help", comment_id=7002), "help-globex")
-    answered = sorted(c["issue_url"].split("/repos/")[1] for c in fake.comments.values()
-                      if "waooaw:concierge:comment:help:40" in c["body"])
+    answered = sorted(
+        c["issue_url"].split("/repos/")[1]
+        for c in fake.comments.values()
+        if "waooaw:concierge:comment:help:40" in c["body"]
+    )
     assert answered == ["acme/widgets/issues/40", "globex/app/issues/40"]
 
 
@@ -489,7 +517,9 @@ def test_a_file_named_after_a_marker_does_not_make_help_overwrite_the_summary(wo
     deliver("issue_comment", commented(REPO, 1, 2, "/waooaw help", comment_id=7003), "help-2")
 
     assert fake.comments[summary["id"]]["body"] == before
-    (help_answer,) = [c for c in fake.comments.values() if c["body"].endswith("<!-- waooaw:concierge:comment:help:2 -->")]
+    (help_answer,) = [
+        c for c in fake.comments.values() if c["body"].endswith("<!-- waooaw:concierge:comment:help:2 -->")
+    ]
     assert help_answer["id"] != summary["id"] and "what you can ask here" in help_answer["body"]
     assert "waooaw:concierge:comment:help:2" in before and inert(before)  # the path is shown, its comment broken
 
@@ -514,14 +544,18 @@ def test_a_hostile_path_renders_inert_in_the_summary_the_review_and_the_check_ru
     bodies = [review["body"], summary, *(run["output"]["summary"] for run in fake.check_runs.values())]
     for body in bodies:
         assert "security-team" in body  # the path is shown ...
-        assert "evil.example" not in inert(body).replace("https:\u200b//evil.example", "")  # ... and nothing in it is live
+        assert "evil.example" not in inert(body).replace(
+            "https:\u200b//evil.example", ""
+        )  # ... and nothing in it is live
 
 
 def test_a_refused_command_is_echoed_inert(world):
     fake, deliver = world
     fake.set_permission("stranger", "read")
-    typed = ["/wowvision recheck x [Your token leaked](https://evil.example) @acme/security-team",
-             "/wowvision recheck x` [Your token leaked](https://evil.example) @acme/security-team `"]
+    typed = [
+        "/wowvision recheck x [Your token leaked](https://evil.example) @acme/security-team",
+        "/wowvision recheck x` [Your token leaked](https://evil.example) @acme/security-team `",
+    ]
     for n, text in enumerate(typed):
         deliver("issue_comment", commented(REPO, 1, 2, text, comment_id=7100 + n, login="stranger"), f"c-{n}")
     replies = [c["body"] for c in fake.comments.values() if "needs write access" in c["body"]]

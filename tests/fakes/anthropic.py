@@ -53,8 +53,15 @@ from tests.fakes.loopback import LoopbackServer
 REJECTS_FORCED_TOOL_CHOICE = frozenset({"claude-sonnet-5-5", "claude-opus-5-5", "claude-fable-5-1"})
 
 ERROR_TYPES = {
-    400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error",
-    413: "request_too_large", 429: "rate_limit_error", 500: "api_error", 503: "api_error", 529: "overloaded_error",
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    503: "api_error",
+    529: "overloaded_error",
 }
 
 
@@ -150,7 +157,9 @@ class FakeAnthropic:
             if status == 429:
                 headers["retry-after"] = "1"
         error_type = error_type or ERROR_TYPES.get(status, "api_error")
-        reply = Reply("error", status=status, error_type=error_type, message=message or f"fake {error_type}", headers=headers)
+        reply = Reply(
+            "error", status=status, error_type=error_type, message=message or f"fake {error_type}", headers=headers
+        )
         self._script.extend([reply] * times)
 
     @property
@@ -166,7 +175,9 @@ class FakeAnthropic:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
-        call = Call(request.method, "/" + request.path_params["path"], body, {k.lower(): v for k, v in request.headers.items()})
+        call = Call(
+            request.method, "/" + request.path_params["path"], body, {k.lower(): v for k, v in request.headers.items()}
+        )
         with self._lock:
             self.requests.append(call)
             status, payload, headers = self._dispatch(call)
@@ -212,10 +223,15 @@ class FakeAnthropic:
             results = []
             for entry in call.json["requests"]:
                 status, body, _ = self._answer(entry["params"])
-                outcome = ({"type": "succeeded", "message": body} if status == 200
-                           else {"type": "errored", "error": body})  # fmt: skip
+                outcome = (
+                    {"type": "succeeded", "message": body} if status == 200 else {"type": "errored", "error": body}
+                )
                 results.append({"custom_id": entry["custom_id"], "result": outcome})
-            self.batches[batch_id] = {"requests": call.json["requests"], "results": results, "polls_left": self.batch_polls}
+            self.batches[batch_id] = {
+                "requests": call.json["requests"],
+                "results": results,
+                "polls_left": self.batch_polls,
+            }
             return 200, self._batch_object(batch_id), {}
         batch = self.batches.get(parts[0])
         if batch is None:
@@ -231,15 +247,25 @@ class FakeAnthropic:
         ended = retrieved and batch["polls_left"] <= 0
         if retrieved and batch["polls_left"] > 0:
             batch["polls_left"] -= 1
-        counts = {"canceled": 0, "expired": 0, "processing": 0 if ended else len(batch["results"]),
-                  "succeeded": sum(r["result"]["type"] == "succeeded" for r in batch["results"]) if ended else 0,
-                  "errored": sum(r["result"]["type"] == "errored" for r in batch["results"]) if ended else 0}  # fmt: skip
+        counts = {
+            "canceled": 0,
+            "expired": 0,
+            "processing": 0 if ended else len(batch["results"]),
+            "succeeded": sum(r["result"]["type"] == "succeeded" for r in batch["results"]) if ended else 0,
+            "errored": sum(r["result"]["type"] == "errored" for r in batch["results"]) if ended else 0,
+        }
         return {
-            "id": batch_id, "type": "message_batch", "processing_status": "ended" if ended else "in_progress",
-            "request_counts": counts, "created_at": "2026-11-30T00:00:00Z", "expires_at": "2026-12-01T00:00:00Z",
-            "ended_at": "2026-11-30T00:01:00Z" if ended else None, "archived_at": None, "cancel_initiated_at": None,
+            "id": batch_id,
+            "type": "message_batch",
+            "processing_status": "ended" if ended else "in_progress",
+            "request_counts": counts,
+            "created_at": "2026-11-30T00:00:00Z",
+            "expires_at": "2026-12-01T00:00:00Z",
+            "ended_at": "2026-11-30T00:01:00Z" if ended else None,
+            "archived_at": None,
+            "cancel_initiated_at": None,
             "results_url": f"{self.url}/v1/messages/batches/{batch_id}/results" if ended else None,
-        }  # fmt: skip
+        }
 
     def _message(self, request: dict[str, Any], reply: Reply) -> dict[str, Any]:
         number = next(self._ids)
@@ -253,11 +279,18 @@ class FakeAnthropic:
         cache_write, cache_read, uncached = self._split_tokens(request, remember=True)
         output = reply.output_tokens if reply.output_tokens is not None else tokens(content) + 8
         return {
-            "id": f"msg_fake{number}", "type": "message", "role": "assistant", "model": request["model"],
-            "content": content, "stop_reason": stop_reason, "stop_sequence": None,
+            "id": f"msg_fake{number}",
+            "type": "message",
+            "role": "assistant",
+            "model": request["model"],
+            "content": content,
+            "stop_reason": stop_reason,
+            "stop_sequence": None,
             "usage": {
-                "input_tokens": uncached, "output_tokens": output,
-                "cache_creation_input_tokens": cache_write, "cache_read_input_tokens": cache_read,
+                "input_tokens": uncached,
+                "output_tokens": output,
+                "cache_creation_input_tokens": cache_write,
+                "cache_read_input_tokens": cache_read,
             },
         }
 
@@ -271,7 +304,7 @@ class FakeAnthropic:
         blocks = [("tool", t) for t in tools] + [("system", b) for b in system]
         last = max((i for i, (_, b) in enumerate(blocks) if isinstance(b, dict) and b.get("cache_control")), default=-1)
         prefix = [b for _, b in blocks[: last + 1]]
-        rest_tokens = sum(tokens(b) for _, b in blocks[last + 1:]) + tokens(request.get("messages") or [])
+        rest_tokens = sum(tokens(b) for _, b in blocks[last + 1 :]) + tokens(request.get("messages") or [])
         if not prefix:
             return 0, 0, rest_tokens
         key = hashlib.sha256(json.dumps([request.get("model"), prefix], sort_keys=True).encode()).hexdigest()
@@ -308,5 +341,11 @@ def _invalid(body: Any, *, counting: bool = False) -> str | None:
     return None
 
 
-def _error(status: int, error_type: str, message: str, headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
-    return status, {"type": "error", "error": {"type": error_type, "message": message}, "request_id": "req_fake"}, headers or {}
+def _error(
+    status: int, error_type: str, message: str, headers: dict[str, str] | None = None
+) -> tuple[int, Any, dict[str, str]]:
+    return (
+        status,
+        {"type": "error", "error": {"type": error_type, "message": message}, "request_id": "req_fake"},
+        headers or {},
+    )

@@ -26,33 +26,65 @@ _TITLES = {agent.title: agent.id for agent in AGENTS_BY_ID.values()}
 _ROUND = re.compile(r"(Review|Revision) round (\d+)")
 
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "orchestrator": {"overview": "Digital marketing promotes products through online channels.",
-                     "scope": ["search", "social", "email"], "key_questions": ["Which channels matter most?"],
-                     "assumptions": ["B2C first"], "open_questions": ["Which markets come first?"]},
-    "research": {"summary": "Marketing through digital channels, measured end to end.",
-                 "concepts": [{"term": "CTR", "definition": "Clicks divided by impressions."}],
-                 "sources": ["IAB guidelines"]},
-    "regulatory-intelligence": {"regulations": [{"name": "GDPR", "jurisdiction": "EU", "summary": "Personal data.",
-                                                 "obligations": ["consent for tracking"]}]},
-    "market-analysis": {"summary": "A large, growing market.", "segments": ["SMB"], "competitors": ["Agencies"],
-                        "trends": ["privacy-first measurement"]},
-    "tool-discovery": {"tools": [{"name": "HubSpot", "category": "CRM", "purpose": "Contacts and email."},
-                                 {"name": "Google Ads", "category": "ads", "purpose": "Search advertising."}]},
-    "component-mapper": {"components": [{"name": "Campaign manager", "responsibility": "Plans campaigns.",
-                                         "tools": ["HubSpot"]}]},
-    "skills-discovery": {"skills": [{"id": "campaign-planning", "name": "Campaign planning",
-                                     "description": "Plan a multi-channel campaign."},
-                                    {"id": "seo-audit", "name": "SEO audit", "description": "Audit a site for search."}]},
-    "role-definition": {"roles": [{"name": "Campaign agent", "responsibilities": ["run campaigns"],
-                                   "skills": ["campaign-planning", "seo-audit"]}]},
+    "orchestrator": {
+        "overview": "Digital marketing promotes products through online channels.",
+        "scope": ["search", "social", "email"],
+        "key_questions": ["Which channels matter most?"],
+        "assumptions": ["B2C first"],
+        "open_questions": ["Which markets come first?"],
+    },
+    "research": {
+        "summary": "Marketing through digital channels, measured end to end.",
+        "concepts": [{"term": "CTR", "definition": "Clicks divided by impressions."}],
+        "sources": ["IAB guidelines"],
+    },
+    "regulatory-intelligence": {
+        "regulations": [
+            {"name": "GDPR", "jurisdiction": "EU", "summary": "Personal data.", "obligations": ["consent for tracking"]}
+        ]
+    },
+    "market-analysis": {
+        "summary": "A large, growing market.",
+        "segments": ["SMB"],
+        "competitors": ["Agencies"],
+        "trends": ["privacy-first measurement"],
+    },
+    "tool-discovery": {
+        "tools": [
+            {"name": "HubSpot", "category": "CRM", "purpose": "Contacts and email."},
+            {"name": "Google Ads", "category": "ads", "purpose": "Search advertising."},
+        ]
+    },
+    "component-mapper": {
+        "components": [{"name": "Campaign manager", "responsibility": "Plans campaigns.", "tools": ["HubSpot"]}]
+    },
+    "skills-discovery": {
+        "skills": [
+            {"id": "campaign-planning", "name": "Campaign planning", "description": "Plan a multi-channel campaign."},
+            {"id": "seo-audit", "name": "SEO audit", "description": "Audit a site for search."},
+        ]
+    },
+    "role-definition": {
+        "roles": [
+            {
+                "name": "Campaign agent",
+                "responsibilities": ["run campaigns"],
+                "skills": ["campaign-planning", "seo-audit"],
+            }
+        ]
+    },
     "qa": {"items": []},
     "critique": {"items": []},
-    "compliance-validator": {"checklist": [{"requirement": "Consent banner", "regulation": "GDPR", "status": "met",
-                                            "note": ""}],
-                             "risks": [{"risk": "Tracking without consent", "severity": "high",
-                                        "mitigation": "Consent mode."}]},
-    "confidence-analyzer": {"skills": [{"skill_id": "campaign-planning", "confidence": 0.9, "rationale": "Common."},
-                                       {"skill_id": "seo-audit", "confidence": 0.8, "rationale": "Well documented."}]},
+    "compliance-validator": {
+        "checklist": [{"requirement": "Consent banner", "regulation": "GDPR", "status": "met", "note": ""}],
+        "risks": [{"risk": "Tracking without consent", "severity": "high", "mitigation": "Consent mode."}],
+    },
+    "confidence-analyzer": {
+        "skills": [
+            {"skill_id": "campaign-planning", "confidence": 0.9, "rationale": "Common."},
+            {"skill_id": "seo-audit", "confidence": 0.8, "rationale": "Well documented."},
+        ]
+    },
     "writer": {"overview": "Digital marketing, specified for WAOOAW agents.", "summary": "Three channels, two skills."},
     "learning-curator": {"lessons": ["Ask about target markets up front."]},
 }

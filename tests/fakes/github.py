@@ -51,9 +51,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import copy
 import functools
+import hashlib
 import itertools
 import json
 import re
@@ -62,7 +62,7 @@ import threading
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlencode
@@ -102,7 +102,7 @@ def _load(relpath: str) -> dict[str, Any]:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _sha(seed: str) -> str:
@@ -119,7 +119,14 @@ def _retarget(template: dict[str, Any], repo: str) -> dict[str, Any]:
     return json.loads(json.dumps(template).replace("Codertocat/Hello-World", repo))
 
 
-LEGACY_PERMISSION = {"admin": "admin", "maintain": "write", "write": "write", "triage": "read", "read": "read", "none": "none"}
+LEGACY_PERMISSION = {
+    "admin": "admin",
+    "maintain": "write",
+    "write": "write",
+    "triage": "read",
+    "read": "read",
+    "none": "none",
+}
 REVIEW_STATE = {"COMMENT": "COMMENTED", "REQUEST_CHANGES": "CHANGES_REQUESTED", "APPROVE": "APPROVED"}
 
 
@@ -244,8 +251,12 @@ class FakeGitHub(HookDeliveries):
 
     def rate_limit(self, remaining: int, reset: float, limit: int = 5000) -> None:
         """Tell every answer's `x-ratelimit-*` headers: this many calls left of `limit` until `reset` (epoch s)."""
-        self._every_answer = {"x-ratelimit-limit": str(limit), "x-ratelimit-remaining": str(remaining),
-                              "x-ratelimit-reset": str(int(reset)), "x-ratelimit-resource": "core"}
+        self._every_answer = {
+            "x-ratelimit-limit": str(limit),
+            "x-ratelimit-remaining": str(remaining),
+            "x-ratelimit-reset": str(int(reset)),
+            "x-ratelimit-resource": "core",
+        }
 
     def set_permission(self, user: str, level: str) -> None:
         assert level in LEGACY_PERMISSION, level
@@ -284,23 +295,39 @@ class FakeGitHub(HookDeliveries):
         """The repo as GET /repos/{repo} answers it (a full repository)."""
         owner, name = repo.split("/")
         obj = _retarget(self._templates["repository"], repo)
-        obj.update(id=zlib.crc32(repo.encode()), node_id=f"R_{name}", name=name, full_name=repo,
-                   owner=self.user(owner, zlib.crc32(owner.encode())), default_branch=self.default_branch,
-                   # in a full repository, not in webhook payloads
-                   has_discussions=False, subscribers_count=0, network_count=0)
+        obj.update(
+            id=zlib.crc32(repo.encode()),
+            node_id=f"R_{name}",
+            name=name,
+            full_name=repo,
+            owner=self.user(owner, zlib.crc32(owner.encode())),
+            default_branch=self.default_branch,
+            # in a full repository, not in webhook payloads
+            has_discussions=False,
+            subscribers_count=0,
+            network_count=0,
+        )
         return obj
 
     def _git_ref(self, repo: str, branch: str) -> dict[str, Any]:
         sha = self.heads(repo)[branch]
-        return {"ref": f"refs/heads/{branch}", "node_id": f"REF_{zlib.crc32(f'{repo}:{branch}'.encode())}",
-                "url": f"{self._base(repo)}/git/refs/heads/{branch}",
-                "object": {"type": "commit", "sha": sha, "url": f"{self._base(repo)}/git/commits/{sha}"}}
+        return {
+            "ref": f"refs/heads/{branch}",
+            "node_id": f"REF_{zlib.crc32(f'{repo}:{branch}'.encode())}",
+            "url": f"{self._base(repo)}/git/refs/heads/{branch}",
+            "object": {"type": "commit", "sha": sha, "url": f"{self._base(repo)}/git/commits/{sha}"},
+        }
 
     def _branch_end(self, repo: str, branch: str) -> dict[str, Any]:
         """`head` or `base` of a pull request."""
         repository = self.repository(repo)
-        return {"label": f"{repo.split('/')[0]}:{branch}", "ref": branch, "sha": self.heads(repo)[branch],
-                "user": repository["owner"], "repo": repository}
+        return {
+            "label": f"{repo.split('/')[0]}:{branch}",
+            "ref": branch,
+            "sha": self.heads(repo)[branch],
+            "user": repository["owner"],
+            "repo": repository,
+        }
 
     def add_pull(self, repo: str, branch: str, base: str, title: str, body: str | None) -> dict[str, Any]:
         """An open pull request from `branch` into `base` (tests use it to set up a crash window)."""
@@ -312,55 +339,116 @@ class FakeGitHub(HookDeliveries):
         html = f"https://github.com/{repo}/pull/{number}"
         statuses = f"{self._base(repo)}/statuses/{heads[branch]}"
         obj.update(
-            id=id, node_id=f"PR_{id}", number=number, title=title, body=body, user=self.bot, state="open",
-            url=url, html_url=html, diff_url=f"{html}.diff", patch_url=f"{html}.patch", issue_url=issue,
-            commits_url=f"{url}/commits", review_comments_url=f"{url}/comments", comments_url=f"{issue}/comments",
-            statuses_url=statuses, labels=[], assignee=None, assignees=[], requested_reviewers=[], requested_teams=[],
-            milestone=None, created_at=_now(), updated_at=_now(), closed_at=None, merged_at=None,
-            merge_commit_sha=None, draft=False, merged=False, mergeable=None, merged_by=None, comments=0,
-            review_comments=0, head=self._branch_end(repo, branch), base=self._branch_end(repo, base),
+            id=id,
+            node_id=f"PR_{id}",
+            number=number,
+            title=title,
+            body=body,
+            user=self.bot,
+            state="open",
+            url=url,
+            html_url=html,
+            diff_url=f"{html}.diff",
+            patch_url=f"{html}.patch",
+            issue_url=issue,
+            commits_url=f"{url}/commits",
+            review_comments_url=f"{url}/comments",
+            comments_url=f"{issue}/comments",
+            statuses_url=statuses,
+            labels=[],
+            assignee=None,
+            assignees=[],
+            requested_reviewers=[],
+            requested_teams=[],
+            milestone=None,
+            created_at=_now(),
+            updated_at=_now(),
+            closed_at=None,
+            merged_at=None,
+            merge_commit_sha=None,
+            draft=False,
+            merged=False,
+            mergeable=None,
+            merged_by=None,
+            comments=0,
+            review_comments=0,
+            head=self._branch_end(repo, branch),
+            base=self._branch_end(repo, base),
         )
-        obj["_links"].update(self={"href": url}, html={"href": html}, issue={"href": issue},
-                             comments={"href": f"{issue}/comments"}, review_comments={"href": f"{url}/comments"},
-                             commits={"href": f"{url}/commits"}, statuses={"href": statuses})
+        obj["_links"].update(
+            self={"href": url},
+            html={"href": html},
+            issue={"href": issue},
+            comments={"href": f"{issue}/comments"},
+            review_comments={"href": f"{url}/comments"},
+            commits={"href": f"{url}/commits"},
+            statuses={"href": statuses},
+        )
         self.pulls[(repo, number)] = obj
         return obj
 
-    def add_comment(self, repo: str, issue_number: int, body: str, user: dict[str, Any] | None = None) -> dict[str, Any]:
+    def add_comment(
+        self, repo: str, issue_number: int, body: str, user: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """A comment as GitHub holds it (tests use it to set up a crash window)."""
         id = next(self._ids)
         obj = copy.deepcopy(self._templates["comment"])
         obj.update(
-            id=id, node_id=f"IC_{id}", body=body, user=user or self.bot,
+            id=id,
+            node_id=f"IC_{id}",
+            body=body,
+            user=user or self.bot,
             url=f"{self._base(repo)}/issues/comments/{id}",
             html_url=f"https://github.com/{repo}/issues/{issue_number}#issuecomment-{id}",
             issue_url=f"{self._base(repo)}/issues/{issue_number}",
-            created_at=_now(), updated_at=_now(),
+            created_at=_now(),
+            updated_at=_now(),
         )
         obj["reactions"]["url"] = f"{obj['url']}/reactions"
         self.comments[id] = obj
         return obj
 
-    def add_review(self, repo: str, pr: int, body: str, event: str, commit_id: str,
-                   user: dict[str, Any] | None = None) -> dict[str, Any]:
+    def add_review(
+        self, repo: str, pr: int, body: str, event: str, commit_id: str, user: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """A submitted review (tests use it for a review someone else left)."""
         review = self._review(repo, pr, {"body": body, "event": event, "commit_id": commit_id})
         review["user"] = user or self.user("octocat", 583231)
         self.reviews[review["id"]], self.review_comments[review["id"]] = review, []
         return review
 
-    def add_issue(self, repo: str, title: str, body: str | None, labels: Sequence[str] = (), state: str = "open",
-                  user: dict[str, Any] | None = None) -> dict[str, Any]:
+    def add_issue(
+        self,
+        repo: str,
+        title: str,
+        body: str | None,
+        labels: Sequence[str] = (),
+        state: str = "open",
+        user: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         number, id = self._number(repo), next(self._ids)
         obj = copy.deepcopy(self._templates["issue"])
         url = f"{self._base(repo)}/issues/{number}"
         obj.update(
-            id=id, node_id=f"I_{id}", number=number, title=title, body=body, user=user or self.bot,
-            url=url, repository_url=self._base(repo), labels_url=f"{url}/labels{{/name}}",
-            comments_url=f"{url}/comments", events_url=f"{url}/events",
+            id=id,
+            node_id=f"I_{id}",
+            number=number,
+            title=title,
+            body=body,
+            user=user or self.bot,
+            url=url,
+            repository_url=self._base(repo),
+            labels_url=f"{url}/labels{{/name}}",
+            comments_url=f"{url}/comments",
+            events_url=f"{url}/events",
             html_url=f"https://github.com/{repo}/issues/{number}",
-            assignee=None, assignees=[], milestone=None, comments=0,
-            created_at=_now(), updated_at=_now(), closed_at=None,
+            assignee=None,
+            assignees=[],
+            milestone=None,
+            comments=0,
+            created_at=_now(),
+            updated_at=_now(),
+            closed_at=None,
         )
         obj["labels"] = [self._label(repo, name) for name in labels]
         self._set_state(obj, state)
@@ -371,8 +459,15 @@ class FakeGitHub(HookDeliveries):
         return next(self._numbers.setdefault(repo, itertools.count(1)))
 
     def _label(self, repo: str, name: str) -> dict[str, Any]:
-        return {"id": zlib.crc32(f"{repo}:{name}".encode()), "node_id": f"LA_{name}", "url": f"{self._base(repo)}/labels/{name}",
-                "name": name, "color": "ededed", "default": False, "description": None}
+        return {
+            "id": zlib.crc32(f"{repo}:{name}".encode()),
+            "node_id": f"LA_{name}",
+            "url": f"{self._base(repo)}/labels/{name}",
+            "name": name,
+            "color": "ededed",
+            "default": False,
+            "description": None,
+        }
 
     @staticmethod
     def _set_state(issue: dict[str, Any], state: str) -> None:
@@ -385,10 +480,15 @@ class FakeGitHub(HookDeliveries):
         obj = copy.deepcopy(self._templates["review"])
         html = f"https://github.com/{repo}/pull/{pr}#pullrequestreview-{id}"
         obj.update(
-            id=id, node_id=f"PRR_{id}", user=self.bot, body=body.get("body") or "",
+            id=id,
+            node_id=f"PRR_{id}",
+            user=self.bot,
+            body=body.get("body") or "",
             commit_id=body.get("commit_id") or obj["commit_id"],
-            state=REVIEW_STATE.get(body.get("event") or "", "PENDING"), submitted_at=_now(),
-            html_url=html, pull_request_url=f"{self._base(repo)}/pulls/{pr}",
+            state=REVIEW_STATE.get(body.get("event") or "", "PENDING"),
+            submitted_at=_now(),
+            html_url=html,
+            pull_request_url=f"{self._base(repo)}/pulls/{pr}",
             _links={"html": {"href": html}, "pull_request": {"href": f"{self._base(repo)}/pulls/{pr}"}},
         )
         if obj["state"] == "PENDING":
@@ -407,13 +507,27 @@ class FakeGitHub(HookDeliveries):
         id = next(self._ids)
         obj = copy.deepcopy(self._templates["check_run"])
         obj.update(
-            id=id, node_id=f"CR_{id}", name=body["name"], head_sha=body["head_sha"],
-            external_id=body.get("external_id", ""), details_url=body.get("details_url"),
-            url=f"{self._base(repo)}/check-runs/{id}", html_url=f"https://github.com/{repo}/runs/{id}",
-            status="queued", conclusion=None, started_at=_now(), completed_at=None, pull_requests=[],
+            id=id,
+            node_id=f"CR_{id}",
+            name=body["name"],
+            head_sha=body["head_sha"],
+            external_id=body.get("external_id", ""),
+            details_url=body.get("details_url"),
+            url=f"{self._base(repo)}/check-runs/{id}",
+            html_url=f"https://github.com/{repo}/runs/{id}",
+            status="queued",
+            conclusion=None,
+            started_at=_now(),
+            completed_at=None,
+            pull_requests=[],
         )
-        obj["output"] = {"title": None, "summary": None, "text": None, "annotations_count": 0,
-                         "annotations_url": f"{obj['url']}/annotations"}
+        obj["output"] = {
+            "title": None,
+            "summary": None,
+            "text": None,
+            "annotations_count": 0,
+            "annotations_url": f"{obj['url']}/annotations",
+        }
         self.annotations[id] = []
         return obj
 
@@ -442,8 +556,13 @@ class FakeGitHub(HookDeliveries):
             payload = json.loads(raw) if raw else None
         except ValueError:
             payload = None
-        call = Call(request.method, "/" + request.path_params["path"], dict(request.query_params), payload,
-                    {k.lower(): v for k, v in request.headers.items()})
+        call = Call(
+            request.method,
+            "/" + request.path_params["path"],
+            dict(request.query_params),
+            payload,
+            {k.lower(): v for k, v in request.headers.items()},
+        )
         if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
             call.form = dict(parse_qsl(raw.decode()))
         with self._lock:
@@ -480,8 +599,9 @@ class FakeGitHub(HookDeliveries):
             return answer
         return 404, {"message": f"fake GitHub does not serve {call.method} {call.path}"}, {}
 
-    def _route(self, routes: list[tuple[str, str, str]], call: Call, path: str,
-               full_url: str) -> tuple[int, Any, dict[str, str]] | None:
+    def _route(
+        self, routes: list[tuple[str, str, str]], call: Call, path: str, full_url: str
+    ) -> tuple[int, Any, dict[str, str]] | None:
         for method, pattern, handler in routes:
             match = re.fullmatch(pattern, path)
             if match and method == call.method:
@@ -492,7 +612,7 @@ class FakeGitHub(HookDeliveries):
     def _page(call: Call, full_url: str, items: list[Any]) -> tuple[int, Any, dict[str, str]]:
         per_page = int(call.query.get("per_page", 30))
         page = int(call.query.get("page", 1))
-        chunk = items[(page - 1) * per_page: page * per_page]
+        chunk = items[(page - 1) * per_page : page * per_page]
         headers = {}
         if page * per_page < len(items):
             base, _, query = full_url.partition("?")
@@ -520,9 +640,12 @@ class FakeGitHub(HookDeliveries):
         token = f"ghs_fake{installation}x{len(self.minted_tokens) + 1}"
         self.minted_tokens.append(token)
         self.token_apps[token] = int(claims["iss"])
-        expires = (datetime.now(timezone.utc) + self.token_ttl).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return 201, {"token": token, "expires_at": expires, "permissions": {"issues": "write"},
-                     "repository_selection": "all"}, {}
+        expires = (datetime.now(UTC) + self.token_ttl).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return (
+            201,
+            {"token": token, "expires_at": expires, "permissions": {"issues": "write"}, "repository_selection": "all"},
+            {},
+        )
 
     def list_comments(self, call: Call, url: str, repo: str, number: str) -> tuple[int, Any, dict[str, str]]:
         issue_url = f"{self._base(repo)}/issues/{number}"
@@ -558,8 +681,14 @@ class FakeGitHub(HookDeliveries):
             if reaction["_key"] == key:
                 return 200, {k: v for k, v in reaction.items() if k != "_key"}, {}
         reaction_id = next(self._ids)
-        reaction = {"id": reaction_id, "node_id": f"REA_{reaction_id}", "user": self.bot,
-                    "content": call.json["content"], "created_at": _now(), "_key": key}
+        reaction = {
+            "id": reaction_id,
+            "node_id": f"REA_{reaction_id}",
+            "user": self.bot,
+            "content": call.json["content"],
+            "created_at": _now(),
+            "_key": key,
+        }
         self.reactions.append(reaction)
         return 201, {k: v for k, v in reaction.items() if k != "_key"}, {}
 
@@ -573,7 +702,8 @@ class FakeGitHub(HookDeliveries):
         state = call.query.get("state", "open")
         wanted = [name for name in call.query.get("labels", "").split(",") if name]
         items = [
-            i for (r, _), i in self.issues.items()
+            i
+            for (r, _), i in self.issues.items()
             if r == repo
             and (state == "all" or i["state"] == state)
             and all(name in {label["name"] for label in i["labels"]} for name in wanted)
@@ -611,30 +741,53 @@ class FakeGitHub(HookDeliveries):
         if self.valid_anchors is not None:
             bad = [c for c in comments if (c["path"], c.get("line")) not in self.valid_anchors]
             if bad:
-                return 422, {"message": "Unprocessable Entity", "errors": ["Line could not be resolved"],
-                             "documentation_url": docs}, {}
+                return (
+                    422,
+                    {
+                        "message": "Unprocessable Entity",
+                        "errors": ["Line could not be resolved"],
+                        "documentation_url": docs,
+                    },
+                    {},
+                )
         if self._pending_review(repo, number) is not None:
-            return 422, {"message": "Unprocessable Entity",
-                         "errors": ["User can only have one pending review per pull request"],
-                         "documentation_url": docs}, {}
+            return (
+                422,
+                {
+                    "message": "Unprocessable Entity",
+                    "errors": ["User can only have one pending review per pull request"],
+                    "documentation_url": docs,
+                },
+                {},
+            )
         review = self._review(repo, int(number), call.json)
         self.reviews[review["id"]], self.review_comments[review["id"]] = review, comments
         return 200, review, {}
 
     def _pending_review(self, repo: str, number: str) -> dict[str, Any] | None:
         pr_url = f"{self._base(repo)}/pulls/{number}"
-        return next((r for r in self.reviews.values() if r["pull_request_url"] == pr_url and r["state"] == "PENDING"), None)
+        return next(
+            (r for r in self.reviews.values() if r["pull_request_url"] == pr_url and r["state"] == "PENDING"), None
+        )
 
     def _review_of(self, repo: str, number: str, id: str) -> dict[str, Any] | None:
         review = self.reviews.get(int(id))
-        return review if review is not None and review["pull_request_url"] == f"{self._base(repo)}/pulls/{number}" else None
+        return (
+            review
+            if review is not None and review["pull_request_url"] == f"{self._base(repo)}/pulls/{number}"
+            else None
+        )
 
     def delete_review(self, call: Call, url: str, repo: str, number: str, id: str) -> tuple[int, Any, dict[str, str]]:
         review = self._review_of(repo, number, id)
         if review is None:
             return 404, {"message": "Not Found"}, {}
         if review["state"] != "PENDING":
-            return 422, {"message": "Unprocessable Entity", "errors": ["Can not delete a non-pending pull request review"]}, {}
+            return (
+                422,
+                {"message": "Unprocessable Entity", "errors": ["Can not delete a non-pending pull request review"]},
+                {},
+            )
         del self.reviews[review["id"]], self.review_comments[review["id"]]
         return 200, review, {}
 
@@ -643,10 +796,14 @@ class FakeGitHub(HookDeliveries):
         if review is None:
             return 404, {"message": "Not Found"}, {}
         if not call.json.get("message"):
-            return 422, {"message": "Invalid request.\n\n\"message\" wasn't supplied."}, {}
+            return 422, {"message": 'Invalid request.\n\n"message" wasn\'t supplied.'}, {}
         if review["state"] not in ("CHANGES_REQUESTED", "APPROVED"):
             state = review["state"].lower().replace("_", " ")
-            return 422, {"message": "Unprocessable Entity", "errors": [f"Can not dismiss a {state} pull request review"]}, {}
+            return (
+                422,
+                {"message": "Unprocessable Entity", "errors": [f"Can not dismiss a {state} pull request review"]},
+                {},
+            )
         review["state"] = "DISMISSED"
         return 200, review, {}
 
@@ -666,10 +823,14 @@ class FakeGitHub(HookDeliveries):
         return 200, run, {}
 
     def list_check_runs(self, call: Call, url: str, repo: str, ref: str) -> tuple[int, Any, dict[str, str]]:
-        runs = [r for r in self.check_runs.values()
-                if r["head_sha"] == ref and r["url"].startswith(self._base(repo) + "/")
-                and r["name"] == call.query.get("check_name", r["name"])
-                and ("app_id" not in call.query or r["app"]["id"] == int(call.query["app_id"]))]
+        runs = [
+            r
+            for r in self.check_runs.values()
+            if r["head_sha"] == ref
+            and r["url"].startswith(self._base(repo) + "/")
+            and r["name"] == call.query.get("check_name", r["name"])
+            and ("app_id" not in call.query or r["app"]["id"] == int(call.query["app_id"]))
+        ]
         return 200, {"total_count": len(runs), "check_runs": runs}, {}
 
     def get_pull_diff(self, call: Call, url: str, repo: str, number: str) -> tuple[int, Any, dict[str, str]]:
@@ -682,7 +843,9 @@ class FakeGitHub(HookDeliveries):
     def list_pull_files(self, call: Call, url: str, repo: str, number: str) -> tuple[int, Any, dict[str, str]]:
         return self._page(call, url, self.pull_files.get((repo, int(number)), []))
 
-    def get_compare_diff(self, call: Call, url: str, repo: str, base: str, head: str) -> tuple[int, Any, dict[str, str]]:
+    def get_compare_diff(
+        self, call: Call, url: str, repo: str, base: str, head: str
+    ) -> tuple[int, Any, dict[str, str]]:
         diff = self.compare_diffs.get((repo, base, head))
         if diff is None or "diff" not in call.headers.get("accept", ""):
             return 404, {"message": "Not Found"}, {}
@@ -696,18 +859,34 @@ class FakeGitHub(HookDeliveries):
         etag = f'W/"{_blob_sha(content)}"'
         if call.headers.get("if-none-match") == etag:
             return 304, None, {"etag": etag}
-        return 200, self._content(repo, ref, path, content) | {
-            "type": "file", "encoding": "base64", "content": base64.b64encode(content).decode(),
-        }, {"etag": etag}
+        return (
+            200,
+            self._content(repo, ref, path, content)
+            | {
+                "type": "file",
+                "encoding": "base64",
+                "content": base64.b64encode(content).decode(),
+            },
+            {"etag": etag},
+        )
 
     def _content(self, repo: str, ref: str, path: str, content: bytes) -> dict[str, Any]:
         url = f"{self._base(repo)}/contents/{path}?ref={ref}"
         sha = _blob_sha(content)
         html = f"https://github.com/{repo}/blob/{ref}/{path}"
         git = f"{self._base(repo)}/git/blobs/{sha}"
-        return {"name": path.rsplit("/", 1)[-1], "path": path, "sha": sha, "size": len(content), "url": url,
-                "html_url": html, "git_url": git, "download_url": f"https://raw.githubusercontent.com/{repo}/{ref}/{path}",
-                "type": "file", "_links": {"self": url, "git": git, "html": html}}
+        return {
+            "name": path.rsplit("/", 1)[-1],
+            "path": path,
+            "sha": sha,
+            "size": len(content),
+            "url": url,
+            "html_url": html,
+            "git_url": git,
+            "download_url": f"https://raw.githubusercontent.com/{repo}/{ref}/{path}",
+            "type": "file",
+            "_links": {"self": url, "git": git, "html": html},
+        }
 
     def put_contents(self, call: Call, url: str, repo: str, path: str) -> tuple[int, Any, dict[str, str]]:
         body = call.json
@@ -724,28 +903,51 @@ class FakeGitHub(HookDeliveries):
         parent, sha = heads[branch], _sha(f"{repo}:{branch}:{len(self.commits)}:{path}")
         self.files[(repo, branch, path)] = content
         heads[branch] = sha
-        self.commits.append({"repo": repo, "branch": branch, "path": path, "message": body["message"],
-                             "sha": sha, "content": content})
+        self.commits.append(
+            {"repo": repo, "branch": branch, "path": path, "message": body["message"], "sha": sha, "content": content}
+        )
         commit_url = f"{self._base(repo)}/git/commits/{sha}"
         person = {"name": "waooaw[bot]", "email": "waooaw[bot]@users.noreply.github.com", "date": _now()}
         commit = {
-            "sha": sha, "node_id": f"C_{sha[:12]}", "url": commit_url, "html_url": f"https://github.com/{repo}/commit/{sha}",
-            "author": person, "committer": person, "message": body["message"],
+            "sha": sha,
+            "node_id": f"C_{sha[:12]}",
+            "url": commit_url,
+            "html_url": f"https://github.com/{repo}/commit/{sha}",
+            "author": person,
+            "committer": person,
+            "message": body["message"],
             "tree": {"sha": _sha(f"tree:{sha}"), "url": f"{self._base(repo)}/git/trees/{_sha(f'tree:{sha}')}"},
-            "parents": [{"sha": parent, "url": f"{self._base(repo)}/git/commits/{parent}",
-                         "html_url": f"https://github.com/{repo}/commit/{parent}"}],
-            "verification": {"verified": False, "reason": "unsigned", "signature": None, "payload": None,
-                             "verified_at": None},
+            "parents": [
+                {
+                    "sha": parent,
+                    "url": f"{self._base(repo)}/git/commits/{parent}",
+                    "html_url": f"https://github.com/{repo}/commit/{parent}",
+                }
+            ],
+            "verification": {
+                "verified": False,
+                "reason": "unsigned",
+                "signature": None,
+                "payload": None,
+                "verified_at": None,
+            },
         }
-        return (201 if current is None else 200), {"content": self._content(repo, branch, path, content),
-                                                   "commit": commit}, {}
+        return (
+            (201 if current is None else 200),
+            {"content": self._content(repo, branch, path, content), "commit": commit},
+            {},
+        )
 
     def get_repo(self, call: Call, url: str, repo: str) -> tuple[int, Any, dict[str, str]]:
         return 200, self.repository(repo), {}
 
     def get_ref(self, call: Call, url: str, repo: str, branch: str) -> tuple[int, Any, dict[str, str]]:
         if branch not in self.heads(repo):
-            return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest/git/refs#get-a-reference"}, {}
+            return (
+                404,
+                {"message": "Not Found", "documentation_url": "https://docs.github.com/rest/git/refs#get-a-reference"},
+                {},
+            )
         return 200, self._git_ref(repo, branch), {}
 
     def create_ref(self, call: Call, url: str, repo: str) -> tuple[int, Any, dict[str, str]]:
@@ -765,9 +967,14 @@ class FakeGitHub(HookDeliveries):
 
     def list_pulls(self, call: Call, url: str, repo: str) -> tuple[int, Any, dict[str, str]]:
         state, head, base = call.query.get("state", "open"), call.query.get("head"), call.query.get("base")
-        items = [p for (r, _), p in self.pulls.items()
-                 if r == repo and state in ("all", p["state"])
-                 and head in (None, p["head"]["label"]) and base in (None, p["base"]["ref"])]
+        items = [
+            p
+            for (r, _), p in self.pulls.items()
+            if r == repo
+            and state in ("all", p["state"])
+            and head in (None, p["head"]["label"])
+            and base in (None, p["base"]["ref"])
+        ]
         return self._page(call, url, items)
 
     def create_pull(self, call: Call, url: str, repo: str) -> tuple[int, Any, dict[str, str]]:
@@ -776,13 +983,34 @@ class FakeGitHub(HookDeliveries):
         heads = self.heads(repo)
         invalid = [field for field, name in (("head", branch), ("base", body["base"])) if name not in heads]
         if invalid:
-            return 422, {"message": "Validation Failed",
-                         "errors": [{"resource": "PullRequest", "field": f, "code": "invalid"} for f in invalid]}, {}
+            return (
+                422,
+                {
+                    "message": "Validation Failed",
+                    "errors": [{"resource": "PullRequest", "field": f, "code": "invalid"} for f in invalid],
+                },
+                {},
+            )
         label = f"{repo.split('/')[0]}:{branch}"
-        if any(p["state"] == "open" and p["head"]["label"] == label and p["base"]["ref"] == body["base"]
-               for (r, _), p in self.pulls.items() if r == repo):
-            return 422, {"message": "Validation Failed", "errors": [
-                {"resource": "PullRequest", "code": "custom", "message": f"A pull request already exists for {label}."}]}, {}
+        if any(
+            p["state"] == "open" and p["head"]["label"] == label and p["base"]["ref"] == body["base"]
+            for (r, _), p in self.pulls.items()
+            if r == repo
+        ):
+            return (
+                422,
+                {
+                    "message": "Validation Failed",
+                    "errors": [
+                        {
+                            "resource": "PullRequest",
+                            "code": "custom",
+                            "message": f"A pull request already exists for {label}.",
+                        }
+                    ],
+                },
+                {},
+            )
         return 201, self.add_pull(repo, branch, body["base"], body["title"], body.get("body")), {}
 
     def update_pull(self, call: Call, url: str, repo: str, number: str) -> tuple[int, Any, dict[str, str]]:
@@ -803,7 +1031,9 @@ class FakeGitHub(HookDeliveries):
             return 422, {"message": 'Invalid request.\n\n"ref" wasn\'t supplied.'}, {}
         if ref.removeprefix("refs/heads/") not in self.heads(repo):
             return 422, {"message": f"No ref found for: {ref}"}, {}
-        self.dispatches.append({"repo": repo, "workflow": workflow, "ref": ref, "inputs": call.json.get("inputs") or {}})
+        self.dispatches.append(
+            {"repo": repo, "workflow": workflow, "ref": ref, "inputs": call.json.get("inputs") or {}}
+        )
         return 204, None, {}
 
     def register_app(self, call: Call, url: str, org: str | None = None) -> tuple[int, Any, dict[str, str]]:
@@ -827,17 +1057,35 @@ class FakeGitHub(HookDeliveries):
     def convert_app_manifest(self, call: Call, url: str, code: str) -> tuple[int, Any, dict[str, str]]:
         pending = self._app_codes.pop(code, None)
         if pending is None:  # used already, or never given: GitHub does not say which
-            return 404, {"message": "Not Found", "status": "404", "documentation_url":
-                         "https://docs.github.com/rest/apps/apps#create-a-github-app-from-a-manifest"}, {}
+            return (
+                404,
+                {
+                    "message": "Not Found",
+                    "status": "404",
+                    "documentation_url": "https://docs.github.com/rest/apps/apps#create-a-github-app-from-a-manifest",
+                },
+                {},
+            )
         manifest, id = pending["manifest"], next(self._ids)
         name = manifest.get("name") or f"app-{id}"
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
         app = {
-            "id": id, "slug": slug, "node_id": f"A_{id}", "client_id": f"Iv23li{id:014x}", "owner": pending["owner"],
-            "name": name, "description": manifest.get("description"), "external_url": manifest["url"],
-            "html_url": f"https://github.com/apps/{slug}", "created_at": _now(), "updated_at": _now(),
-            "permissions": manifest.get("default_permissions") or {}, "events": manifest.get("default_events") or [],
-            "client_secret": secrets.token_hex(20), "webhook_secret": secrets.token_hex(20), "pem": app_private_key(),
+            "id": id,
+            "slug": slug,
+            "node_id": f"A_{id}",
+            "client_id": f"Iv23li{id:014x}",
+            "owner": pending["owner"],
+            "name": name,
+            "description": manifest.get("description"),
+            "external_url": manifest["url"],
+            "html_url": f"https://github.com/apps/{slug}",
+            "created_at": _now(),
+            "updated_at": _now(),
+            "permissions": manifest.get("default_permissions") or {},
+            "events": manifest.get("default_events") or [],
+            "client_secret": secrets.token_hex(20),
+            "webhook_secret": secrets.token_hex(20),
+            "pem": app_private_key(),
         }
         self.apps[id] = app
         return 201, app, {}
@@ -846,9 +1094,13 @@ class FakeGitHub(HookDeliveries):
         level = self.permissions.get(user)
         if level is None:
             return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}, {}
-        flags = {"admin": level == "admin", "maintain": level in ("admin", "maintain"),
-                 "push": level in ("admin", "maintain", "write"),
-                 "triage": level in ("admin", "maintain", "write", "triage"), "pull": level != "none"}
+        flags = {
+            "admin": level == "admin",
+            "maintain": level in ("admin", "maintain"),
+            "push": level in ("admin", "maintain", "write"),
+            "triage": level in ("admin", "maintain", "write", "triage"),
+            "pull": level != "none",
+        }
         collaborator = self.user(user, 10_000 + len(user)) | {"permissions": flags, "role_name": level}
         return 200, {"permission": LEGACY_PERMISSION[level], "role_name": level, "user": collaborator}, {}
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -49,13 +49,22 @@ class HookDeliveries:
         """One attempt; `status` defaults to what GitHub shows for the code ("OK", "Invalid HTTP Response: 503",
         or for 0 "timed out")."""
         if status is None:
-            status = HTTP_STATUS.get(status_code) or ("timed out" if status_code == 0 else
-                                                      f"Invalid HTTP Response: {status_code}")
+            status = HTTP_STATUS.get(status_code) or (
+                "timed out" if status_code == 0 else f"Invalid HTTP Response: {status_code}"
+            )
         id = next(self._ids)
         attempt = {
-            "id": id, "guid": guid, "delivered_at": _stamp(delivered_at or datetime.now(timezone.utc)),
-            "redelivery": redelivery, "duration": 0.27, "status": status, "status_code": status_code,
-            "event": event, "action": action, "installation_id": installation_id, "repository_id": 1296269,
+            "id": id,
+            "guid": guid,
+            "delivered_at": _stamp(delivered_at or datetime.now(UTC)),
+            "redelivery": redelivery,
+            "duration": 0.27,
+            "status": status,
+            "status_code": status_code,
+            "event": event,
+            "action": action,
+            "installation_id": installation_id,
+            "repository_id": 1296269,
             "throttled_at": None,
         }
         self.hook_deliveries.append(attempt)
@@ -70,7 +79,7 @@ class HookDeliveries:
         cursor = call.query.get("cursor")
         if cursor is not None:  # the last attempt of the page before
             ids = [attempt["id"] for attempt in newest_first]
-            newest_first = newest_first[ids.index(int(cursor.removeprefix("v1_"))) + 1:]
+            newest_first = newest_first[ids.index(int(cursor.removeprefix("v1_"))) + 1 :]
         page = newest_first[:per_page]
         headers = {}
         if len(newest_first) > per_page:
@@ -87,10 +96,16 @@ class HookDeliveries:
             return 404, {"message": "Not Found"}, {}
         self.redelivery_requests.append(int(id))
         status_code = self.deliver(original, self.hook_payloads.get(original["guid"])) if self.deliver else 200
-        self.add_hook_delivery(original["guid"], original["event"], action=original["action"],
-                               status_code=status_code, redelivery=True, installation_id=original["installation_id"])
+        self.add_hook_delivery(
+            original["guid"],
+            original["event"],
+            action=original["action"],
+            status_code=status_code,
+            redelivery=True,
+            installation_id=original["installation_id"],
+        )
         return 202, {}, {}
 
 
 def _stamp(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -142,16 +142,31 @@ class FakeOidcIssuer:
         with self._lock:
             self.requests.append((request.method, path))
         if path == "/.well-known/openid-configuration":
-            return JSONResponse({
-                "issuer": self.url,
-                "jwks_uri": f"{self.url}/.well-known/jwks",
-                "subject_types_supported": ["public", "pairwise"],
-                "response_types_supported": ["id_token"],
-                "claims_supported": ["sub", "aud", "exp", "iat", "iss", "jti", "nbf", "ref", "repository",
-                                     "repository_owner", "run_id", "event_name", "workflow_ref"],
-                "id_token_signing_alg_values_supported": ["RS256"],
-                "scopes_supported": ["openid"],
-            })  # fmt: skip
+            return JSONResponse(
+                {
+                    "issuer": self.url,
+                    "jwks_uri": f"{self.url}/.well-known/jwks",
+                    "subject_types_supported": ["public", "pairwise"],
+                    "response_types_supported": ["id_token"],
+                    "claims_supported": [
+                        "sub",
+                        "aud",
+                        "exp",
+                        "iat",
+                        "iss",
+                        "jti",
+                        "nbf",
+                        "ref",
+                        "repository",
+                        "repository_owner",
+                        "run_id",
+                        "event_name",
+                        "workflow_ref",
+                    ],
+                    "id_token_signing_alg_values_supported": ["RS256"],
+                    "scopes_supported": ["openid"],
+                }
+            )
         if path == "/.well-known/jwks":
             public = RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
             return JSONResponse({"keys": [public | {"kid": KEY_ID, "use": "sig", "alg": "RS256"}]})

@@ -17,20 +17,20 @@ import math
 import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, update
 
 from agents.context.client import DbContextClient
-from agents.store.db import Store
 from agents.context.models import ContextVersion, Handoff
-from agents.store.tables import AgentRun, AuditEntry, Decision, InboxRecord, Installation, PublishedOutput
-from agents.tokens import Grant
 from agents.domain.job import AGENT as JOB_AGENT
 from agents.domain.job import Job, lock_scope
 from agents.ledger import Entry
+from agents.store.db import Store
+from agents.store.tables import AgentRun, AuditEntry, Decision, InboxRecord, Installation, PublishedOutput
+from agents.tokens import Grant
 
 AGENTS = ("wowvision", "concierge", "domain-onboarding")
 KINDS = (("pull_request", "opened"), ("issue_comment", "created"), ("push", None), ("issues", "opened"))
@@ -60,11 +60,12 @@ class Seeded:
 
 def _instants(day: date, zone: ZoneInfo, rng: random.Random, span: int = 16) -> list[datetime]:
     """Random instants from `span` days before to the day after, plus the day's exact edges."""
-    start = datetime.combine(day, time.min, tzinfo=zone).astimezone(timezone.utc)
-    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone).astimezone(timezone.utc)
+    start = datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone).astimezone(UTC)
     edges = [start, end, start - timedelta(microseconds=1), end - timedelta(microseconds=1)]
-    return edges + [start - timedelta(days=span) + timedelta(seconds=rng.randrange((span + 2) * 86_400))
-                    for _ in range(40)]
+    return edges + [
+        start - timedelta(days=span) + timedelta(seconds=rng.randrange((span + 2) * 86_400)) for _ in range(40)
+    ]
 
 
 def seed(store: Store, day: date, tz: str = "UTC", *, rng_seed: int = 5, scale: int = 6) -> Seeded:
@@ -77,49 +78,132 @@ def seed(store: Store, day: date, tz: str = "UTC", *, rng_seed: int = 5, scale: 
         installation = rng.choice((1, 1, 2))
         event, action = rng.choice(KINDS)
         status = rng.choice(("done", "done", "done", "ignored", "failed", "dead", "queued"))
-        s.inbox.append(dict(delivery_id=f"d{n}", event=event, action=action, repo=rng.choice(REPOS[installation]),
-                            installation_id=installation, body=b"{}", status=status, attempts=rng.choice((1, 1, 2, 3)),
-                            received_at=at))
+        s.inbox.append(
+            dict(
+                delivery_id=f"d{n}",
+                event=event,
+                action=action,
+                repo=rng.choice(REPOS[installation]),
+                installation_id=installation,
+                body=b"{}",
+                status=status,
+                attempts=rng.choice((1, 1, 2, 3)),
+                received_at=at,
+            )
+        )
     for delivery in rng.choices(s.inbox, k=len(s.inbox) * 3 // 2):
         at = delivery["received_at"] + timedelta(seconds=rng.randrange(0, 3 * 3600))
         status = rng.choice(("ok", "ok", "ok", "error", "timeout", "abandoned", "running"))
         duration = None if status == "running" else round(rng.uniform(1, 5000), 3)
-        errors = {"error": f"RuntimeError('boom {rng.randrange(3)}') <script>x</script>", "timeout": "no result within 10 s"}
+        errors = {
+            "error": f"RuntimeError('boom {rng.randrange(3)}') <script>x</script>",
+            "timeout": "no result within 10 s",
+        }
         error = errors.get(status)
-        s.runs.append(dict(delivery_id=delivery["delivery_id"], agent=rng.choice(AGENTS), attempt=1, worker="w",
-                           status=status, error=error, started_at=at, duration_ms=duration))
+        s.runs.append(
+            dict(
+                delivery_id=delivery["delivery_id"],
+                agent=rng.choice(AGENTS),
+                attempt=1,
+                worker="w",
+                status=status,
+                error=error,
+                started_at=at,
+                duration_ms=duration,
+            )
+        )
     for at in [t for _ in range(4) for t in instants]:
         rung = rng.choice(RUNGS)
         llm = rung == "llm"
         installation = rng.choice((1, 1, 2))
-        s.decisions.append(dict(agent=rng.choice(AGENTS), rule=rng.choice(RULES), rung=rung, outcome={},
-                                latency_ms=rng.uniform(0, 20), tokens_in=rng.randrange(100, 3000) if llm else 0,
-                                tokens_out=rng.randrange(10, 400) if llm else 0,
-                                cost_usd=round(rng.uniform(0.001, 0.05), 6) if llm else 0.0,
-                                repo=rng.choice(REPOS[installation]), created_at=at))
+        s.decisions.append(
+            dict(
+                agent=rng.choice(AGENTS),
+                rule=rng.choice(RULES),
+                rung=rung,
+                outcome={},
+                latency_ms=rng.uniform(0, 20),
+                tokens_in=rng.randrange(100, 3000) if llm else 0,
+                tokens_out=rng.randrange(10, 400) if llm else 0,
+                cost_usd=round(rng.uniform(0.001, 0.05), 6) if llm else 0.0,
+                repo=rng.choice(REPOS[installation]),
+                created_at=at,
+            )
+        )
     for n, at in enumerate(instants[::3]):
         installation = rng.choice((1, 1, 2))
         repo = rng.choice(REPOS[installation])
         updated = at + rng.choice((timedelta(0), timedelta(hours=rng.randrange(1, 40))))
         kind = rng.choice(("comment", "issue", "review", "check_run", "reaction"))
         url = None if kind == "reaction" else f"https://github.com/{repo}/issues/{n + 1}"
-        s.outputs.append(dict(marker=f"<!-- waooaw:x:{kind}:{n} -->", agent=rng.choice(AGENTS), kind=kind, repo=repo,
-                              github_id=n, url=url, created_at=at, updated_at=updated))
+        s.outputs.append(
+            dict(
+                marker=f"<!-- waooaw:x:{kind}:{n} -->",
+                agent=rng.choice(AGENTS),
+                kind=kind,
+                repo=repo,
+                github_id=n,
+                url=url,
+                created_at=at,
+                updated_at=updated,
+            )
+        )
     for n, at in enumerate(instants[::5]):
         job = f"job-{n % 7}" if n % 4 else None
-        s.versions.append(dict(installation_id=rng.choice((1, 2)), repo="octo/alpha", agent="domain-onboarding",
-                               scope=f"scope-{n}", version=1, data={}, summary="", tags=[], job_id=job, created_at=at))
-        s.handoffs.append(dict(installation_id=rng.choice((1, 2)), repo="octo/alpha", scope=f"scope-{n}",
-                               from_agent="a", to_agent="b", package={}, job_id=job, created_at=at,
-                               claimed_at=at + timedelta(hours=rng.randrange(0, 30)) if n % 2 else None))
-        s.audit.append(dict(actor="t", action=rng.choice(("context.put", "token.create", "snapshot.restore")),
-                            target="x", details={}, installation_id=rng.choice((1, 2)), at=at))
+        s.versions.append(
+            dict(
+                installation_id=rng.choice((1, 2)),
+                repo="octo/alpha",
+                agent="domain-onboarding",
+                scope=f"scope-{n}",
+                version=1,
+                data={},
+                summary="",
+                tags=[],
+                job_id=job,
+                created_at=at,
+            )
+        )
+        s.handoffs.append(
+            dict(
+                installation_id=rng.choice((1, 2)),
+                repo="octo/alpha",
+                scope=f"scope-{n}",
+                from_agent="a",
+                to_agent="b",
+                package={},
+                job_id=job,
+                created_at=at,
+                claimed_at=at + timedelta(hours=rng.randrange(0, 30)) if n % 2 else None,
+            )
+        )
+        s.audit.append(
+            dict(
+                actor="t",
+                action=rng.choice(("context.put", "token.create", "snapshot.restore")),
+                target="x",
+                details={},
+                installation_id=rng.choice((1, 2)),
+                at=at,
+            )
+        )
     with store.session() as session:
-        session.execute(insert(Installation), [dict(id=1, account="octo", status="active", repos=list(REPOS[1])),
-                                               dict(id=2, account="other", status="active", repos=list(REPOS[2]))])
-        for model, rows in ((InboxRecord, s.inbox), (AgentRun, s.runs), (Decision, s.decisions),
-                            (PublishedOutput, s.outputs), (ContextVersion, s.versions), (Handoff, s.handoffs),
-                            (AuditEntry, s.audit)):
+        session.execute(
+            insert(Installation),
+            [
+                dict(id=1, account="octo", status="active", repos=list(REPOS[1])),
+                dict(id=2, account="other", status="active", repos=list(REPOS[2])),
+            ],
+        )
+        for model, rows in (
+            (InboxRecord, s.inbox),
+            (AgentRun, s.runs),
+            (Decision, s.decisions),
+            (PublishedOutput, s.outputs),
+            (ContextVersion, s.versions),
+            (Handoff, s.handoffs),
+            (AuditEntry, s.audit),
+        ):
             session.execute(insert(model), rows)
     return s
 
@@ -143,18 +227,21 @@ def expected(s: Seeded, installation_id: int | None = None) -> dict[str, Any]:
     day_inbox = [r for r in inbox if s.on_day(r["received_at"])]
     day_runs = [r for r in runs if s.on_day(r["started_at"])]
     day_decisions = [r for r in decisions if s.on_day(r["created_at"])]
-    agents: dict[str, dict[str, Any]] = defaultdict(lambda: {"decisions": Counter(), "outputs": Counter(),
-                                                             "tokens_in": 0, "tokens_out": 0, "cost": 0.0})
+    agents: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"decisions": Counter(), "outputs": Counter(), "tokens_in": 0, "tokens_out": 0, "cost": 0.0}
+    )
     for agent in {r["agent"] for r in day_runs}:
         mine = [r for r in day_runs if r["agent"] == agent]
         durations = [r["duration_ms"] for r in mine if r["duration_ms"] is not None]
         agents[agent].update(
-            runs=len(mine), wakes=len({r["delivery_id"] for r in mine}),
+            runs=len(mine),
+            wakes=len({r["delivery_id"] for r in mine}),
             ok=sum(r["status"] == "ok" for r in mine),
             failures=sum(r["status"] in ("error", "timeout") for r in mine),
             abandoned=sum(r["status"] == "abandoned" for r in mine),
             running=sum(r["status"] == "running" for r in mine),
-            p50=nearest_rank(durations, 50), p95=nearest_rank(durations, 95),
+            p50=nearest_rank(durations, 50),
+            p95=nearest_rank(durations, 95),
         )
     for r in day_decisions:
         a = agents[r["agent"]]
@@ -182,7 +269,9 @@ def expected(s: Seeded, installation_id: int | None = None) -> dict[str, Any]:
     wow_rules = Counter(r["rule"] for r in day_decisions if r["agent"] == "wowvision")
     handoffs = [h for h in s.handoffs if installation_id is None or h["installation_id"] == installation_id]
     audit = [a for a in s.audit if installation_id is None or a["installation_id"] == installation_id]
-    errors = Counter((r["agent"], r["status"], r["error"][:160]) for r in day_runs if r["status"] in ("error", "timeout"))
+    errors = Counter(
+        (r["agent"], r["status"], r["error"][:160]) for r in day_runs if r["status"] in ("error", "timeout")
+    )
     firsts = [r["received_at"] for r in inbox] + [r["created_at"] for r in decisions]
     return {
         "events": len(day_inbox),
@@ -228,8 +317,13 @@ class CoEWriter:
         with self.store.session() as session:
             session.execute(
                 update(ContextVersion)
-                .where(ContextVersion.installation_id == self.installation_id, ContextVersion.repo == repo,
-                       ContextVersion.agent == agent, ContextVersion.scope == scope, ContextVersion.version == version)
+                .where(
+                    ContextVersion.installation_id == self.installation_id,
+                    ContextVersion.repo == repo,
+                    ContextVersion.agent == agent,
+                    ContextVersion.scope == scope,
+                    ContextVersion.version == version,
+                )
                 .values(created_at=at)
             )
         return version
@@ -239,8 +333,12 @@ class CoEWriter:
         with self.store.session() as session:
             session.execute(
                 update(Decision)
-                .where(Decision.installation_id == self.installation_id, Decision.repo == job.repo,
-                       Decision.job_id == job.id, Decision.idempotency_key == entry.key)
+                .where(
+                    Decision.installation_id == self.installation_id,
+                    Decision.repo == job.repo,
+                    Decision.job_id == job.id,
+                    Decision.idempotency_key == entry.key,
+                )
                 .values(created_at=at)
             )
 
@@ -250,30 +348,72 @@ class CoEWriter:
         job = job.model_copy(update=changes)
         self._put(job.repo, JOB_AGENT, job.id, job.data(), at)
         if wasted > 0:
-            self._record(job, Entry("research", "wasted", "llm", "error", key=f"wasted@{at.isoformat()}",
-                                    cost_usd=wasted), at)  # fmt: skip
+            self._record(
+                job, Entry("research", "wasted", "llm", "error", key=f"wasted@{at.isoformat()}", cost_usd=wasted), at
+            )
         return job
 
-    def step(self, job: Job, key: str, at: datetime, *, cost_usd: float, tokens_in: int, tokens_out: int,
-             model_calls: int = 1, agent: str | None = None, deliverable: dict[str, Any] | None = None) -> Job:
+    def step(
+        self,
+        job: Job,
+        key: str,
+        at: datetime,
+        *,
+        cost_usd: float,
+        tokens_in: int,
+        tokens_out: int,
+        model_calls: int = 1,
+        agent: str | None = None,
+        deliverable: dict[str, Any] | None = None,
+    ) -> Job:
         """A committed step (its spend added to the job's totals, as the runner does; save the job to keep them)."""
         agent = agent or key.rsplit(".", 1)[-1]
         phase = key.split(".", 1)[0]
         data = {
-            "step": key, "phase": phase, "input_hash": f"h-{key}", "reads": {},
-            "package": {"deliverable": deliverable or {}, "open_questions": [],
-                        "provenance": {"job": job.id, "agent": agent, "phase": phase, "step": key}},
-            "spend": {"model": "claude-test", "cost_usd": cost_usd, "tokens_in": tokens_in, "tokens_out": tokens_out,
-                      "model_calls": model_calls, "latency_ms": 1.0},
-        }  # fmt: skip
+            "step": key,
+            "phase": phase,
+            "input_hash": f"h-{key}",
+            "reads": {},
+            "package": {
+                "deliverable": deliverable or {},
+                "open_questions": [],
+                "provenance": {"job": job.id, "agent": agent, "phase": phase, "step": key},
+            },
+            "spend": {
+                "model": "claude-test",
+                "cost_usd": cost_usd,
+                "tokens_in": tokens_in,
+                "tokens_out": tokens_out,
+                "model_calls": model_calls,
+                "latency_ms": 1.0,
+            },
+        }
         self._put(job.repo, agent, f"{job.id}:{key}", data, at)
-        self._record(job, Entry(agent, key, "llm", "settled", key=key, input_hash=f"h-{key}", cost_usd=cost_usd,
-                                tokens_in=tokens_in, tokens_out=tokens_out, model_calls=model_calls), at)  # fmt: skip
-        totals = job.totals.model_copy(update={
-            "cost_usd": job.totals.cost_usd + cost_usd, "tokens_in": job.totals.tokens_in + tokens_in,
-            "tokens_out": job.totals.tokens_out + tokens_out, "model_calls": job.totals.model_calls + model_calls,
-            "steps": job.totals.steps + 1,
-        })  # fmt: skip
+        self._record(
+            job,
+            Entry(
+                agent,
+                key,
+                "llm",
+                "settled",
+                key=key,
+                input_hash=f"h-{key}",
+                cost_usd=cost_usd,
+                tokens_in=tokens_in,
+                tokens_out=tokens_out,
+                model_calls=model_calls,
+            ),
+            at,
+        )
+        totals = job.totals.model_copy(
+            update={
+                "cost_usd": job.totals.cost_usd + cost_usd,
+                "tokens_in": job.totals.tokens_in + tokens_in,
+                "tokens_out": job.totals.tokens_out + tokens_out,
+                "model_calls": job.totals.model_calls + model_calls,
+                "steps": job.totals.steps + 1,
+            }
+        )
         return job.model_copy(update={"totals": totals})
 
     def restore_step(self, job: Job, key: str, at: datetime) -> None:

@@ -48,12 +48,25 @@ REPO, AGENT, SCOPE = "octo/alpha", "learning-curator", "job-1"
 def seed(store: Store) -> str:
     """An installation with contexts, a snapshot and a handoff to find; its token (not job-scoped)."""
     contexts = DbContextClient(store, Grant(1))
-    contexts.put(REPO, AGENT, SCOPE, {"lessons": ["keep it small"]}, expected_version=None,
-                 summary="what the job learned", tags=["issue:1", "status:parked"])  # fmt: skip
+    contexts.put(
+        REPO,
+        AGENT,
+        SCOPE,
+        {"lessons": ["keep it small"]},
+        expected_version=None,
+        summary="what the job learned",
+        tags=["issue:1", "status:parked"],
+    )
     contexts.put(REPO, AGENT, f"{SCOPE}:intake", {"step": 1}, expected_version=None, summary="intake")
     contexts.service.snapshot(Grant(1), REPO, SCOPE)
-    contexts.service.create_handoff(Grant(1), repo=REPO, scope=SCOPE, from_agent=AGENT, to_agent="reviewer",
-                                    package={"deliverable": "spec", "open_questions": [], "provenance": {}})  # fmt: skip
+    contexts.service.create_handoff(
+        Grant(1),
+        repo=REPO,
+        scope=SCOPE,
+        from_agent=AGENT,
+        to_agent="reviewer",
+        package={"deliverable": "spec", "open_questions": [], "provenance": {}},
+    )
     return issue(store, 1)
 
 
@@ -74,8 +87,9 @@ def fuzz(operation: APIOperation, mode: GenerationMode, token: str, cases: Count
     """EXAMPLES cases of one operation; what went wrong, or None."""
 
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @settings(
+        max_examples=EXAMPLES, derandomize=True, database=None, deadline=None, suppress_health_check=list(HealthCheck)
+    )
     def run(case: Any) -> None:
         cases[operation.label] += 1
         case.call_and_validate(headers=bearer(token), checks=CHECKS)
@@ -113,7 +127,9 @@ def strict(pg_store: Store) -> Iterator[tuple[str, BaseSchema]]:
     """The app with a rate limit of one request a token (then one every 100 s), and its schema."""
     seed(pg_store)
     settings_ = make_settings(WAOOAW_API_RATE_LIMIT=0.01, WAOOAW_API_RATE_BURST=1)
-    with live_server(create_app(make_platform(pg_store, settings=settings_), secret=TEST_SECRET, run_worker=False)) as url:
+    with live_server(
+        create_app(make_platform(pg_store, settings=settings_), secret=TEST_SECRET, run_worker=False)
+    ) as url:
         yield url, schemathesis.openapi.from_url(f"{url}/openapi.json")
 
 
@@ -151,7 +167,9 @@ def send(name: str, url: str, token: str) -> requests.Response:
     if name == "a body that does not parse":
         return requests.put(f"{url}{CONTEXT}", data="{", headers={**auth, **JSON}, timeout=10)
     if name == "a parameter out of range":
-        return requests.get(f"{url}/api/v1/contexts/{REPO}/{AGENT}/{SCOPE}?version=3000000000", headers=auth, timeout=10)
+        return requests.get(
+            f"{url}/api/v1/contexts/{REPO}/{AGENT}/{SCOPE}?version=3000000000", headers=auth, timeout=10
+        )
     if name == "over the rate limit":
         requests.get(f"{url}/api/v1/contexts", headers=auth, timeout=10)
         return requests.get(f"{url}/api/v1/contexts", headers=auth, timeout=10)

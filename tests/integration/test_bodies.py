@@ -73,7 +73,11 @@ async def unsigned_bodies_together(url: str, senders: int, size: int) -> list[tu
     signature; the last bytes go only once the app has answered one of them: so, until then,
     nothing the app reads can complete, and everything sent must be held or refused."""
     body = memoryview(b"{" + b" " * (size - 2) + b"}")
-    headers = {"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + "0" * 64, "Content-Type": "application/json"}
+    headers = {
+        "X-GitHub-Event": "push",
+        "X-Hub-Signature-256": "sha256=" + "0" * 64,
+        "Content-Type": "application/json",
+    }
     first_answer = asyncio.Event()
 
     async def send(number: int) -> tuple[int, dict[str, str]]:

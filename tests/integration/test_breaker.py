@@ -8,7 +8,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -212,14 +212,19 @@ def test_another_process_on_the_same_redis_sees_the_breaker_open(
         await client.aclose()
 
     run(trip())
-    seen = subprocess.run([sys.executable, "-c", HELD_ELSEWHERE, redis_url, breaker_key], capture_output=True,
-                          text=True, timeout=60, check=True)  # fmt: skip
+    seen = subprocess.run(
+        [sys.executable, "-c", HELD_ELSEWHERE, redis_url, breaker_key],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     state, held = seen.stdout.splitlines()
     assert state == "open" and "the Anthropic API failed 2 calls in a row; calls are held" in held
 
 
 def test_the_daily_report_shows_the_breaker_trips_of_its_day(store: Store):
-    day = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
+    day = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
     for at in (day, day.replace(hour=16), day.replace(day=22)):  # the day before is not this day's
         record_trip(store, Trip(at, "opened", 5, 60.0))
     report = build_daily_report(store, day.date(), "UTC", now=day.replace(hour=23))

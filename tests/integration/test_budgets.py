@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import pytest
@@ -36,8 +36,9 @@ class Finding(BaseModel):
 
 
 FAIL = {"verdict": "fail"}
-REQUEST = LLMRequest(system="Rule: views never run SQL.", schema=Finding, instructions="Does this hunk break it?",
-                     max_tokens=300)
+REQUEST = LLMRequest(
+    system="Rule: views never run SQL.", schema=Finding, instructions="Does this hunk break it?", max_tokens=300
+)
 
 
 class Clock:
@@ -47,22 +48,35 @@ class Clock:
     def __call__(self) -> datetime:
         return self.now
 
-NOW = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
+
+NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 A, B = "acme/api", "acme/web"  # two repositories of installation 7
 
 
-def spent(store: Store, repo: str, installation: int, usd: float, *, agent: str = "wowvision",
-          at: datetime = NOW) -> None:
-    record_entries(store, LedgerOwner(repo=repo, installation_id=installation),
-           [Entry(agent, "earlier", "llm", "settled", cost_usd=usd, model_calls=1, at=at)])
+def spent(
+    store: Store, repo: str, installation: int, usd: float, *, agent: str = "wowvision", at: datetime = NOW
+) -> None:
+    record_entries(
+        store,
+        LedgerOwner(repo=repo, installation_id=installation),
+        [Entry(agent, "earlier", "llm", "settled", cost_usd=usd, model_calls=1, at=at)],
+    )
 
 
-def decide(store: Store, fake: FakeAnthropic, policy: BudgetPolicy, repo: str, installation: int,
-           agent: str = "wowvision", now: datetime = NOW) -> Any:
+def decide(
+    store: Store,
+    fake: FakeAnthropic,
+    policy: BudgetPolicy,
+    repo: str,
+    installation: int,
+    agent: str = "wowvision",
+    now: datetime = NOW,
+) -> Any:
     fake.answer(FAIL)
     llm = LLMClient("test-key", MODEL, base_url=fake.url, max_retries=0)
-    ladder = DecisionLadder(store, None, llm, LedgerOwner(repo=repo, installation_id=installation),
-                            budgets=policy, clock=Clock(now))  # fmt: skip
+    ladder = DecisionLadder(
+        store, None, llm, LedgerOwner(repo=repo, installation_id=installation), budgets=policy, clock=Clock(now)
+    )
 
     async def once() -> Any:
         try:
@@ -81,8 +95,11 @@ def test_an_installations_daily_limit_holds_across_its_repositories(pg_store: St
     spent(pg_store, B, 7, 0.20)
     spent(pg_store, B, 7, 9.00, at=NOW - timedelta(days=1))  # yesterday's is not today's
     spent(pg_store, A, 8, 9.00)  # another installation's is its own
-    record_entries(pg_store, LedgerOwner(repo=A, job_id="job-00000000a1", installation_id=7),  # a job spends its own budget
-           [Entry("research", "research.research", "llm", "settled", key="research.research", cost_usd=5.0, at=NOW)])
+    record_entries(
+        pg_store,
+        LedgerOwner(repo=A, job_id="job-00000000a1", installation_id=7),  # a job spends its own budget
+        [Entry("research", "research.research", "llm", "settled", key="research.research", cost_usd=5.0, at=NOW)],
+    )
 
     stopped = decide(pg_store, fake_anthropic, policy, "acme/docs", 7)  # a third repository: nothing spent there
     assert (stopped.rung, stopped.reason) == ("skipped", "budget")
@@ -99,7 +116,7 @@ def test_an_installations_monthly_limit_counts_the_month_not_the_day(pg_store: S
     stopped = decide(pg_store, fake_anthropic, policy, B, 7)
     assert stopped.reason == "budget" and "the monthly LLM budget of installation 7 ($0.50)" in (stopped.detail or "")
     # On the first of next month the month is whole again.
-    december = datetime(2026, 12, 1, 0, 5, tzinfo=timezone.utc)
+    december = datetime(2026, 12, 1, 0, 5, tzinfo=UTC)
     assert decide(pg_store, fake_anthropic, policy, B, 7, now=december).rung == "llm"
 
 
@@ -155,13 +172,21 @@ def new_files_diff(files: dict[str, str]) -> str:
     out = []
     for path, content in files.items():
         lines = content.splitlines()
-        out.append(f"diff --git a/{path} b/{path}\nnew file mode 100644\nindex 0000000..1111111\n"
-                   f"--- /dev/null\n+++ b/{path}\n@@ -0,0 +1,{len(lines)} @@\n" + "".join(f"+{line}\n" for line in lines))
+        out.append(
+            f"diff --git a/{path} b/{path}\nnew file mode 100644\nindex 0000000..1111111\n"
+            f"--- /dev/null\n+++ b/{path}\n@@ -0,0 +1,{len(lines)} @@\n" + "".join(f"+{line}\n" for line in lines)
+        )
     return "".join(out)
 
 
-def review(store: Store, claude: FakeAnthropic, *, config: bytes | None = None, breaker: CircuitBreaker | None = None,
-           **settings: Any) -> tuple[str, str]:
+def review(
+    store: Store,
+    claude: FakeAnthropic,
+    *,
+    config: bytes | None = None,
+    breaker: CircuitBreaker | None = None,
+    **settings: Any,
+) -> tuple[str, str]:
     """A pull request with two hunks for the LLM rule and one for a plain rule, reviewed by the app:
     the summary comment it posted, and its check run's summary."""
     files = {"app/io.py": SWALLOW, "app/size.py": SWALLOW_TOO, "app/debug.py": DEBUG}
@@ -195,18 +220,27 @@ def test_a_budget_spent_mid_review_falls_back_to_the_rules_and_says_so(pg_store:
     assert headline in summary and headline in check
     assert f"the daily LLM budget of {REPO} (&#36;0.06)" in summary  # agents.markdown escapes the dollar
     with pg_store.reading() as session:
-        rows = session.execute(select(LedgerRow.rung, LedgerRow.status, LedgerRow.outcome)
-                               .where(LedgerRow.rung.in_(("llm", "skipped"))).order_by(LedgerRow.id)).all()
+        rows = session.execute(
+            select(LedgerRow.rung, LedgerRow.status, LedgerRow.outcome)
+            .where(LedgerRow.rung.in_(("llm", "skipped")))
+            .order_by(LedgerRow.id)
+        ).all()
     assert [(rung, status, outcome.get("reason")) for rung, status, outcome in rows] == [
-        ("llm", "settled", None), ("skipped", "skipped", "budget")]
+        ("llm", "settled", None),
+        ("skipped", "skipped", "budget"),
+    ]
 
 
-@pytest.mark.parametrize("config, calls", [
-    (b"budget_usd: 100\n", 1),  # above the operator's: the operator's holds
-    (b"budget_usd: 0.001\n", 0),  # below: it holds
-])
-def test_the_repository_config_only_lowers_the_operators_limit(pg_store: Store, fake_anthropic: FakeAnthropic,
-                                                               config: bytes, calls: int):
+@pytest.mark.parametrize(
+    "config, calls",
+    [
+        (b"budget_usd: 100\n", 1),  # above the operator's: the operator's holds
+        (b"budget_usd: 0.001\n", 0),  # below: it holds
+    ],
+)
+def test_the_repository_config_only_lowers_the_operators_limit(
+    pg_store: Store, fake_anthropic: FakeAnthropic, config: bytes, calls: int
+):
     fake_anthropic.responder = lambda request: ANSWER
     summary, _ = review(pg_store, fake_anthropic, config=config, WAOOAW_LLM_REPO_DAILY_BUDGET_USD="0.06")
     assert len(fake_anthropic.messages) == calls
@@ -219,6 +253,8 @@ def test_an_open_breaker_falls_back_to_the_rules_and_says_so(pg_store: Store, fa
     summary, _ = review(pg_store, fake_anthropic, breaker=breaker)
     assert fake_anthropic.messages == []
     assert "hygiene-breakpoint" in summary
-    assert "2 items the model did not judge** (not checked, not passed): LLM rung skipped, the Anthropic API is " \
-           "failing (circuit breaker open)." in summary
+    assert (
+        "2 items the model did not judge** (not checked, not passed): LLM rung skipped, the Anthropic API is "
+        "failing (circuit breaker open)." in summary
+    )
     assert "calls are held" in summary

@@ -47,14 +47,14 @@ def test_replay_runs_the_whole_pipeline_and_prints_outputs_in_dry_run(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "━━ [dry run] concierge: comment on Codertocat/Hello-World#1 ━━" in result.stdout
     assert "   ⤷ <!-- waooaw:concierge:comment:status:1 -->" in result.stdout
-    outcome = json.loads(result.stdout[result.stdout.index("{\n"):])
+    outcome = json.loads(result.stdout[result.stdout.index("{\n") :])
     assert outcome == {
         "delivery": "replay-1",
         "status": "done",
         "runs": [{"agent": "concierge", "attempt": 1, "status": "ok", "error": None}],
     }
     again = run(["replay", str(payload), "--event", "issue_comment", "--delivery", "replay-1"], tmp_path)
-    assert json.loads(again.stdout[again.stdout.index("{\n"):])["status"] == "duplicate"
+    assert json.loads(again.stdout[again.stdout.index("{\n") :])["status"] == "duplicate"
     assert "[dry run]" not in again.stdout
 
 
@@ -78,7 +78,9 @@ def test_replay_of_a_help_comment_prints_the_answer_as_it_would_be_posted(tmp_pa
 
 
 def test_replay_of_a_comment_without_a_command_says_why_nothing_woke(tmp_path):
-    result = run(["replay", str(fixture_path("issue_comment/created.payload.json")), "--event", "issue_comment"], tmp_path)
+    result = run(
+        ["replay", str(fixture_path("issue_comment/created.payload.json")), "--event", "issue_comment"], tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["runs"] == []
     assert "note: no agent woke on this issue_comment payload" in result.stderr
@@ -92,7 +94,9 @@ def test_an_acting_command_is_refused_visibly_in_a_dry_run(tmp_path, command):
     assert result.returncode == 0, result.stderr
     answer = result.stdout.index("━━ [dry run] wowvision: comment on Codertocat/Hello-World#1 ━━")
     refusal = result.stdout[answer:].split("\n")[1]
-    assert refusal.startswith(f"Sorry @Codertocat, `{command}` needs write access to this repository, so I have not run it.")
+    assert refusal.startswith(
+        f"Sorry @Codertocat, `{command}` needs write access to this repository, so I have not run it."
+    )
 
 
 @pytest.fixture
@@ -107,13 +111,22 @@ def clone(tmp_path: Path) -> GitRepo:
 
 def assert_reviewed(printed: str, head: str) -> None:
     """The check run, the review with its inline comments and the summary comment, in that order."""
-    check_run = printed.index(f"━━ [dry run] wowvision: check run 'WowVision' on Codertocat/Hello-World at {head[:7]}: failure ━━")
-    review = printed.index(f"━━ [dry run] wowvision: review COMMENT on Codertocat/Hello-World#2 at {head[:7]}, 2 inline comments ━━")
+    check_run = printed.index(
+        f"━━ [dry run] wowvision: check run 'WowVision' on Codertocat/Hello-World at {head[:7]}: failure ━━"
+    )
+    review = printed.index(
+        f"━━ [dry run] wowvision: review COMMENT on Codertocat/Hello-World#2 at {head[:7]}, 2 inline comments ━━"
+    )
     summary = printed.index("━━ [dry run] wowvision: comment on Codertocat/Hello-World#2 ━━")
     assert check_run < review < summary
-    assert "  failure  app/main.py:2  hygiene-breakpoint: A debugger breakpoint is left in the code" in printed[check_run:review]
+    assert (
+        "  failure  app/main.py:2  hygiene-breakpoint: A debugger breakpoint is left in the code"
+        in printed[check_run:review]
+    )
     inline = printed[review:summary]
-    assert "\n▸ app/main.py:2\n    **error** `hygiene-breakpoint` — A debugger breakpoint is left in the code\n" in inline
+    assert (
+        "\n▸ app/main.py:2\n    **error** `hygiene-breakpoint` — A debugger breakpoint is left in the code\n" in inline
+    )
     assert "\n▸ app/main.py:3\n    **notice** `hygiene-print` — print() in library code\n" in inline
     assert "| 🔴 error | `app/main.py:2` | `hygiene-breakpoint` |" in printed[summary:]
 
@@ -124,7 +137,7 @@ def test_replay_of_a_pull_request_reviews_the_change_of_a_local_clone(tmp_path, 
     assert result.returncode == 0, result.stderr
     head = clone.git("rev-parse", "HEAD")
     assert_reviewed(result.stdout, load_payload("pull_request/opened.payload.json")["pull_request"]["head"]["sha"])
-    outcome = json.loads(result.stdout[result.stdout.index("{\n"):])
+    outcome = json.loads(result.stdout[result.stdout.index("{\n") :])
     assert outcome["clone"] == {"path": str(clone.root), "base": clone.git("rev-parse", "main"), "head": head}
 
 
@@ -132,8 +145,11 @@ def test_the_payloads_shas_name_the_change_when_the_clone_has_them(tmp_path, clo
     base, head = clone.git("rev-parse", "main"), clone.git("rev-parse", "change")
     clone.git("checkout", "-q", "main")  # HEAD is not the change: the payload says which it is
     payload = tmp_path / "pull.json"
-    payload.write_text(json.dumps(load_payload("pull_request/opened.payload.json", pull_request__base__sha=base,
-                                               pull_request__head__sha=head)))
+    payload.write_text(
+        json.dumps(
+            load_payload("pull_request/opened.payload.json", pull_request__base__sha=base, pull_request__head__sha=head)
+        )
+    )
     result = run(["replay", str(payload), "--event", "pull_request", "--repo", str(clone.root)], tmp_path)
     assert result.returncode == 0, result.stderr
     assert_reviewed(result.stdout, head)
@@ -142,12 +158,17 @@ def test_the_payloads_shas_name_the_change_when_the_clone_has_them(tmp_path, clo
 def test_replay_of_a_default_branch_push_prints_the_issue_per_rule(tmp_path, clone):
     # GitHub's before and after are not in the clone: --base names the change's start, HEAD its end.
     payload = tmp_path / "push.json"
-    payload.write_text(json.dumps(load_payload("push/payload.json", ref="refs/heads/master", deleted=False,
-                                               before="1" * 40, after="2" * 40)))
+    payload.write_text(
+        json.dumps(
+            load_payload("push/payload.json", ref="refs/heads/master", deleted=False, before="1" * 40, after="2" * 40)
+        )
+    )
     result = run(["replay", str(payload), "--event", "push", "--repo", str(clone.root), "--base", "main"], tmp_path)
     assert result.returncode == 0, result.stderr
-    issue = result.stdout.index("━━ [dry run] wowvision: issue in Codertocat/Hello-World (open) [wowvision]: "
-                                "WowVision: hygiene-breakpoint on the default branch ━━")
+    issue = result.stdout.index(
+        "━━ [dry run] wowvision: issue in Codertocat/Hello-World (open) [wowvision]: "
+        "WowVision: hygiene-breakpoint on the default branch ━━"
+    )
     assert "\n- `app/main.py:2` — A debugger breakpoint is left in the code\n" in result.stdout[issue:]
 
 
@@ -169,14 +190,25 @@ def test_replay_of_a_pull_request_without_a_clone_says_how_to_review_it(tmp_path
 def test_replay_with_an_unusable_clone_or_ref_exits_2(tmp_path, clone, args, says):
     args = [arg.format(tmp=tmp_path / "empty", clone=clone.root) for arg in args]
     (tmp_path / "empty").mkdir()
-    result = run(["replay", str(fixture_path("pull_request/opened.payload.json")), "--event", "pull_request", *args],
-                 tmp_path)
+    result = run(
+        ["replay", str(fixture_path("pull_request/opened.payload.json")), "--event", "pull_request", *args], tmp_path
+    )
     assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr
 
 
 def test_replay_reads_a_clone_only_in_a_dry_run(tmp_path, clone):
-    result = run(["replay", str(fixture_path("pull_request/opened.payload.json")), "--event", "pull_request",
-                  "--repo", str(clone.root)], tmp_path, GITHUB_TOKEN="ghp_unused")
+    result = run(
+        [
+            "replay",
+            str(fixture_path("pull_request/opened.payload.json")),
+            "--event",
+            "pull_request",
+            "--repo",
+            str(clone.root),
+        ],
+        tmp_path,
+        GITHUB_TOKEN="ghp_unused",
+    )
     assert result.returncode == 2 and "with GitHub credentials the agents read it from GitHub" in result.stderr
 
 

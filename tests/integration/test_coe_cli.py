@@ -16,9 +16,24 @@ def keyed(anthropic_server: FakeAnthropic) -> dict[str, str]:
     return {"ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": anthropic_server.url}
 
 
-def test_a_local_run_prints_the_job_first_and_writes_the_spec(tmp_path: Path, domain_script: DomainScript, anthropic_server):
-    result = run(["coe", "run", "domain-onboarding", "--domain", "Digital Marketing", "--depth", "quick",
-                  "--out", str(tmp_path / "out")], tmp_path, **keyed(anthropic_server))  # fmt: skip
+def test_a_local_run_prints_the_job_first_and_writes_the_spec(
+    tmp_path: Path, domain_script: DomainScript, anthropic_server
+):
+    result = run(
+        [
+            "coe",
+            "run",
+            "domain-onboarding",
+            "--domain",
+            "Digital Marketing",
+            "--depth",
+            "quick",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        tmp_path,
+        **keyed(anthropic_server),
+    )
     assert result.returncode == 0, result.stderr
     first = result.stdout.splitlines()[0]
     assert first.startswith("job job-") and len(first.split()) == 2
@@ -27,17 +42,23 @@ def test_a_local_run_prints_the_job_first_and_writes_the_spec(tmp_path: Path, do
     assert (tmp_path / "out/domains/digital-marketing/spec.md").read_text().startswith("# Digital Marketing")
 
     calls = domain_script.total
-    again = run(["coe", "run", "domain-onboarding", "--job", spec.job, "--resume", "--out", str(tmp_path / "again")],
-                tmp_path, **keyed(anthropic_server))  # fmt: skip
+    again = run(
+        ["coe", "run", "domain-onboarding", "--job", spec.job, "--resume", "--out", str(tmp_path / "again")],
+        tmp_path,
+        **keyed(anthropic_server),
+    )
     assert again.returncode == 0, again.stderr
     assert domain_script.total == calls  # every step was committed: nothing is asked twice
     assert (tmp_path / "again/domains/digital-marketing/spec.yaml").read_text() == (
-        tmp_path / "out/domains/digital-marketing/spec.yaml").read_text()
+        tmp_path / "out/domains/digital-marketing/spec.yaml"
+    ).read_text()
 
 
 def test_a_parked_job_exits_3(tmp_path: Path, domain_script: DomainScript, anthropic_server):
     domain_script.confidence["seo-audit"] = 0.1
-    result = run(["coe", "run", "domain-onboarding", "--domain", "Digital Marketing"], tmp_path, **keyed(anthropic_server))
+    result = run(
+        ["coe", "run", "domain-onboarding", "--domain", "Digital Marketing"], tmp_path, **keyed(anthropic_server)
+    )
     assert result.returncode == 3, result.stderr
     assert "parked" in result.stdout and not (tmp_path / "domains").exists()
 
@@ -47,30 +68,52 @@ def test_without_a_key_it_fails_clearly(tmp_path: Path):
     assert result.returncode == 1 and "ANTHROPIC_API_KEY" in result.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["coe", "run", "other-job", "--domain", "X"], "unknown CoE job"),
-    (["coe", "run", "domain-onboarding"], "name the domain"),
-    (["coe", "run", "domain-onboarding", "--resume"], "--resume needs --job"),
-    (["coe", "run", "domain-onboarding", "--domain", "X", "--depth", "huge"], "--depth"),
-    (["coe", "run", "domain-onboarding", "--job", "job-0000000000", "--resume"], "there is no job"),
-    (["coe", "run", "domain-onboarding", "--domain", "!!!"], "no letters or digits"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["coe", "run", "other-job", "--domain", "X"], "unknown CoE job"),
+        (["coe", "run", "domain-onboarding"], "name the domain"),
+        (["coe", "run", "domain-onboarding", "--resume"], "--resume needs --job"),
+        (["coe", "run", "domain-onboarding", "--domain", "X", "--depth", "huge"], "--depth"),
+        (["coe", "run", "domain-onboarding", "--job", "job-0000000000", "--resume"], "there is no job"),
+        (["coe", "run", "domain-onboarding", "--domain", "!!!"], "no letters or digits"),
+    ],
+)
 def test_usage_errors_exit_2(tmp_path: Path, args: list[str], message: str):
     result = run(args, tmp_path)
     assert result.returncode == 2 and message in result.stderr
 
 
-def test_with_a_repo_and_a_token_the_local_run_opens_the_pull_request(tmp_path: Path, domain_script: DomainScript, anthropic_server):
+def test_with_a_repo_and_a_token_the_local_run_opens_the_pull_request(
+    tmp_path: Path, domain_script: DomainScript, anthropic_server
+):
     from tests.fakes.github import FakeGitHub
 
     with FakeGitHub() as github:
-        result = run(["coe", "run", "domain-onboarding", "--domain", "Digital Marketing", "--depth", "quick",
-                      "--repo", "Codertocat/Hello-World"], tmp_path, GITHUB_TOKEN="ghs_test",
-                     GITHUB_API_URL=github.url, **keyed(anthropic_server))  # fmt: skip
+        result = run(
+            [
+                "coe",
+                "run",
+                "domain-onboarding",
+                "--domain",
+                "Digital Marketing",
+                "--depth",
+                "quick",
+                "--repo",
+                "Codertocat/Hello-World",
+            ],
+            tmp_path,
+            GITHUB_TOKEN="ghs_test",
+            GITHUB_API_URL=github.url,
+            **keyed(anthropic_server),
+        )
         assert result.returncode == 0, result.stderr
         [pr] = github.pull_requests
         assert pr["head"]["ref"] == "waooaw/domain/digital-marketing"
-        assert {c["path"] for c in github.commits} == {"domains/digital-marketing/spec.md", "domains/digital-marketing/spec.yaml"}
+        assert {c["path"] for c in github.commits} == {
+            "domains/digital-marketing/spec.md",
+            "domains/digital-marketing/spec.yaml",
+        }
         assert pr["html_url"] in result.stdout  # the last line names the PR
 
 
@@ -78,10 +121,10 @@ def test_in_app_mode_a_local_run_publishes_as_the_installation_that_holds_the_re
     tmp_path: Path, domain_script: DomainScript, anthropic_server
 ):
     """A repo with no contexts yet: its installation comes from the tenancy table, as the app's would."""
-    from agents.store.db import Store
     from sqlalchemy import select
 
     from agents.context.models import ContextVersion
+    from agents.store.db import Store
     from agents.store.tables import Installation
     from tests.fakes.github import FakeGitHub, app_private_key
 
@@ -91,22 +134,48 @@ def test_in_app_mode_a_local_run_publishes_as_the_installation_that_holds_the_re
         session.add(Installation(id=4242, status="active", repos=["Codertocat/Hello-World"]))
     store.dispose()
     with FakeGitHub() as github:
-        result = run(["coe", "run", "domain-onboarding", "--domain", "Digital Marketing", "--depth", "quick",
-                      "--repo", "Codertocat/Hello-World"], tmp_path, GITHUB_APP_ID="7",
-                     GITHUB_APP_PRIVATE_KEY=app_private_key(), GITHUB_API_URL=github.url, **keyed(anthropic_server))  # fmt: skip
+        result = run(
+            [
+                "coe",
+                "run",
+                "domain-onboarding",
+                "--domain",
+                "Digital Marketing",
+                "--depth",
+                "quick",
+                "--repo",
+                "Codertocat/Hello-World",
+            ],
+            tmp_path,
+            GITHUB_APP_ID="7",
+            GITHUB_APP_PRIVATE_KEY=app_private_key(),
+            GITHUB_API_URL=github.url,
+            **keyed(anthropic_server),
+        )
         assert result.returncode == 0, result.stderr
         assert github.minted_tokens and all(token.startswith("ghs_fake4242x") for token in github.minted_tokens)
         [pr] = github.pull_requests
         assert pr["head"]["ref"] == "waooaw/domain/digital-marketing"
     with store.reading() as session:
-        owners = set(session.scalars(select(ContextVersion.installation_id).where(ContextVersion.repo == "Codertocat/Hello-World")))
+        owners = set(
+            session.scalars(
+                select(ContextVersion.installation_id).where(ContextVersion.repo == "Codertocat/Hello-World")
+            )
+        )
     store.dispose()
     assert owners == {4242}  # the job's contexts are the installation's, where the app would look for them
 
 
-def test_in_app_mode_a_repo_in_no_installation_is_refused_before_any_work(tmp_path: Path, domain_script: DomainScript, anthropic_server):
-    result = run(["coe", "run", "domain-onboarding", "--domain", "Digital Marketing", "--repo", "Codertocat/Hello-World"],
-                 tmp_path, GITHUB_APP_ID="7", GITHUB_APP_PRIVATE_KEY="unused", **keyed(anthropic_server))  # fmt: skip
+def test_in_app_mode_a_repo_in_no_installation_is_refused_before_any_work(
+    tmp_path: Path, domain_script: DomainScript, anthropic_server
+):
+    result = run(
+        ["coe", "run", "domain-onboarding", "--domain", "Digital Marketing", "--repo", "Codertocat/Hello-World"],
+        tmp_path,
+        GITHUB_APP_ID="7",
+        GITHUB_APP_PRIVATE_KEY="unused",
+        **keyed(anthropic_server),
+    )
     assert result.returncode == 2 and "in no installation of the WAOOAW App" in result.stderr
     assert domain_script.total == 0  # refused before the first model call
 
@@ -115,8 +184,8 @@ def test_a_job_started_before_its_installation_was_known_resumes_as_that_install
     """Its record says installation 0 (a local start); resumed once the repo's installation is known,
     it publishes as that installation instead of failing at its first output."""
     from agents.context.client import DbContextClient
-    from agents.tokens import Grant
     from agents.domain.job import AGENT, new_job
+    from agents.tokens import Grant
     from bot.coe_cli import _job
 
     contexts = DbContextClient(store, Grant(4242, actor="test"))
@@ -124,4 +193,6 @@ def test_a_job_started_before_its_installation_was_known_resumes_as_that_install
     contexts.put(started.repo, AGENT, started.id, started.data(), expected_version=None)
     resumed = _job(contexts, started.repo, 4242, started.id, None, "quick", True)
     assert resumed.id == started.id and resumed.installation_id == 4242
-    assert _job(contexts, started.repo, 0, started.id, None, "quick", True).installation_id == 0  # nothing known: as recorded
+    assert (
+        _job(contexts, started.repo, 0, started.id, None, "quick", True).installation_id == 0
+    )  # nothing known: as recorded

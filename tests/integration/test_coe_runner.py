@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 
 from agents.context.client import DbContextClient
-from agents.store.db import Store
-from agents.tokens import Grant
 from agents.domain.agent import change_job
 from agents.domain.job import AGENT, Job, new_job
 from agents.domain.runner import BatchPolicy, CoeRunner, JobResult
 from agents.domain.spec import load_yaml
 from agents.llm import LLMClient
 from agents.outputs import Comment, IssueReport, Output, PullRequest
+from agents.store.db import Store
+from agents.tokens import Grant
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.domain import DomainScript, item
 
@@ -49,22 +49,40 @@ class Recorder:
         if self.crash_at is not None and self.calls == self.crash_at:
             raise RuntimeError("simulated crash while publishing")
         self.outputs.extend(outputs)
-        return [Sent(7, "https://github.com/octo-org/hello/pull/7") if isinstance(o, PullRequest)
-                else Sent(40 + int(o.key.rsplit("-", 1)[1]), None) if isinstance(o, IssueReport) else Sent(None, None)
-                for o in outputs]  # fmt: skip
+        return [
+            Sent(7, "https://github.com/octo-org/hello/pull/7")
+            if isinstance(o, PullRequest)
+            else Sent(40 + int(o.key.rsplit("-", 1)[1]), None)
+            if isinstance(o, IssueReport)
+            else Sent(None, None)
+            for o in outputs
+        ]
 
     def of(self, kind: type) -> list[Any]:
         return [o for o in self.outputs if isinstance(o, kind)]
 
 
 class Harness:
-    def __init__(self, store: Store, fake: FakeAnthropic, depth: str = "standard", budget: float | None = None,
-                 job_id: str = "job-0123456789") -> None:
+    def __init__(
+        self,
+        store: Store,
+        fake: FakeAnthropic,
+        depth: str = "standard",
+        budget: float | None = None,
+        job_id: str = "job-0123456789",
+    ) -> None:
         self.contexts = DbContextClient(store, Grant(1))
         self.fake = fake
         self.publish = Recorder()
-        job = new_job(job_id=job_id, domain="Digital Marketing", depth=depth, repo=REPO,
-                      installation_id=1, issue_number=5, requested_by="octocat")  # fmt: skip
+        job = new_job(
+            job_id=job_id,
+            domain="Digital Marketing",
+            depth=depth,
+            repo=REPO,
+            installation_id=1,
+            issue_number=5,
+            requested_by="octocat",
+        )
         if budget is not None:
             job.budget_usd = budget
         self.contexts.put(REPO, AGENT, job.id, job.data(), expected_version=None)
@@ -89,15 +107,20 @@ class Harness:
         """What the app does on `/answer` (agents.domain.agent): record it, queue the job."""
 
         def change(job: Job) -> Job:
-            escalations = [e.model_copy(update={"status": "answered", "answer": text, "answered_by": "maint"})
-                           if e.n == n else e for e in job.escalations]  # fmt: skip
-            return job.model_copy(update={"escalations": escalations, "status": "queued",
-                                          "budget_usd": budget or job.budget_usd})  # fmt: skip
+            escalations = [
+                e.model_copy(update={"status": "answered", "answer": text, "answered_by": "maint"}) if e.n == n else e
+                for e in job.escalations
+            ]
+            return job.model_copy(
+                update={"escalations": escalations, "status": "queued", "budget_usd": budget or job.budget_usd}
+            )
 
         change_job(self.contexts, REPO, self.job_id, change)
 
 
-def test_a_full_run_writes_a_valid_spec_with_provenance_and_opens_one_pr(store: Store, domain_script: DomainScript, anthropic_server):
+def test_a_full_run_writes_a_valid_spec_with_provenance_and_opens_one_pr(
+    store: Store, domain_script: DomainScript, anthropic_server
+):
     h = Harness(store, anthropic_server)
     result = h.run()
 
@@ -111,7 +134,11 @@ def test_a_full_run_writes_a_valid_spec_with_provenance_and_opens_one_pr(store: 
     assert {p.agent for p in spec.provenance} >= {"research", "regulatory-intelligence", "confidence-analyzer"}
     assert all(p.context_version == 1 and p.model == MODEL for p in spec.provenance)
     markdown = result.files["domains/digital-marketing/spec.md"]
-    assert "# Digital Marketing — domain specification" in markdown and "| GDPR" not in markdown and "### GDPR (EU)" in markdown
+    assert (
+        "# Digital Marketing — domain specification" in markdown
+        and "| GDPR" not in markdown
+        and "### GDPR (EU)" in markdown
+    )
 
     [pr] = h.publish.of(PullRequest)
     assert pr.branch == "waooaw/domain/digital-marketing" and set(pr.files) == set(result.files)
@@ -123,20 +150,27 @@ def test_a_full_run_writes_a_valid_spec_with_provenance_and_opens_one_pr(store: 
     assert job.totals.model_calls == STEPS_OF_A_CLEAN_RUN and job.totals.cost_usd > 0
 
 
-def test_every_step_is_a_context_version_with_its_handoff_package(store: Store, domain_script: DomainScript, anthropic_server):
+def test_every_step_is_a_context_version_with_its_handoff_package(
+    store: Store, domain_script: DomainScript, anthropic_server
+):
     h = Harness(store, anthropic_server)
     h.run()
     research = h.contexts.get(REPO, "research", f"{h.job_id}:research.research")
     assert research is not None
     package = research.data["package"]
     assert package["deliverable"]["summary"].startswith("Marketing")
-    assert package["provenance"] | {"model": MODEL} == package["provenance"] and package["provenance"]["phase"] == "research"
+    assert (
+        package["provenance"] | {"model": MODEL} == package["provenance"]
+        and package["provenance"]["phase"] == "research"
+    )
     assert "tool-discovery" in package["to_agents"] and research.data["reads"] == {"orchestrator": 1}
     assert research.data["spend"]["model_calls"] == 1 and research.data["spend"]["cost_usd"] > 0
     assert '"Digital Marketing"' in research.data["prompt"] and "<untrusted_input>" in research.data["prompt"]
 
 
-def test_a_second_run_reuses_every_step_and_produces_the_same_spec(store: Store, domain_script: DomainScript, anthropic_server):
+def test_a_second_run_reuses_every_step_and_produces_the_same_spec(
+    store: Store, domain_script: DomainScript, anthropic_server
+):
     h = Harness(store, anthropic_server)
     first = h.run()
     calls = domain_script.total
@@ -146,7 +180,9 @@ def test_a_second_run_reuses_every_step_and_produces_the_same_spec(store: Store,
     assert len(h.publish.of(PullRequest)) == 2 and h.publish.of(PullRequest)[0] == h.publish.of(PullRequest)[1]
 
 
-def test_a_crash_while_publishing_resumes_from_the_last_step_without_paying_again(store: Store, domain_script, anthropic_server):
+def test_a_crash_while_publishing_resumes_from_the_last_step_without_paying_again(
+    store: Store, domain_script, anthropic_server
+):
     clean = Harness(store, anthropic_server)
     reference = clean.run().files
     anthropic_server.reset()
@@ -163,13 +199,18 @@ def test_a_crash_while_publishing_resumes_from_the_last_step_without_paying_agai
     assert result.status == "done"
     assert domain_script.total == STEPS_OF_A_CLEAN_RUN  # nothing paid twice
     assert result.files.keys() == reference.keys()
-    assert load_yaml(result.files["domains/digital-marketing/spec.yaml"]).skills == load_yaml(
-        reference["domains/digital-marketing/spec.yaml"]).skills
+    assert (
+        load_yaml(result.files["domains/digital-marketing/spec.yaml"]).skills
+        == load_yaml(reference["domains/digital-marketing/spec.yaml"]).skills
+    )
 
 
 def test_critique_items_go_back_to_their_owner_and_resolve(store: Store, domain_script: DomainScript, anthropic_server):
     domain_script.reviews[("critique", 1)] = [item("vague-market", "market-analysis", "the market summary is vague")]
-    domain_script.revisions[("market-analysis", 1)] = {**domain_script.answers["market-analysis"], "summary": "EU SMB market, 40bn."}
+    domain_script.revisions[("market-analysis", 1)] = {
+        **domain_script.answers["market-analysis"],
+        "summary": "EU SMB market, 40bn.",
+    }
     h = Harness(store, anthropic_server)
     result = h.run()
 
@@ -181,17 +222,22 @@ def test_critique_items_go_back_to_their_owner_and_resolve(store: Store, domain_
     assert any(p.step == "quality.r1.revise.market-analysis" for p in spec.provenance)
 
 
-def test_broken_references_are_found_without_a_model_and_revised(store: Store, domain_script: DomainScript, anthropic_server):
+def test_broken_references_are_found_without_a_model_and_revised(
+    store: Store, domain_script: DomainScript, anthropic_server
+):
     domain_script.answers["role-definition"]["roles"][0]["skills"].append("copywriting")  # no such skill
-    domain_script.revisions[("role-definition", 1)] = {"roles": [{"name": "Campaign agent", "responsibilities": ["run"],
-                                                           "skills": ["campaign-planning"]}]}  # fmt: skip
+    domain_script.revisions[("role-definition", 1)] = {
+        "roles": [{"name": "Campaign agent", "responsibilities": ["run"], "skills": ["campaign-planning"]}]
+    }
     h = Harness(store, anthropic_server)
     spec = load_yaml(h.run().files["domains/digital-marketing/spec.yaml"])
     assert [(q.owner, q.status) for q in spec.quality] == [("role-definition", "resolved in round 2")]
     assert spec.roles[0].skills == ["campaign-planning"]
 
 
-def test_unresolved_critique_escalates_parks_and_an_answer_resumes(store: Store, domain_script: DomainScript, anthropic_server):
+def test_unresolved_critique_escalates_parks_and_an_answer_resumes(
+    store: Store, domain_script: DomainScript, anthropic_server
+):
     stuck = [item("no-sources", "research", "no primary sources")]
     for round_no in (1, 2, 3):
         domain_script.reviews[("qa", round_no)] = stuck
@@ -214,7 +260,9 @@ def test_unresolved_critique_escalates_parks_and_an_answer_resumes(store: Store,
     assert "IAB standards" in str(anthropic_server.messages[-1].json["messages"])  # the answer reaches the agents
 
 
-def test_low_confidence_escalates_and_the_answer_is_recorded_on_the_skill(store: Store, domain_script: DomainScript, anthropic_server):
+def test_low_confidence_escalates_and_the_answer_is_recorded_on_the_skill(
+    store: Store, domain_script: DomainScript, anthropic_server
+):
     domain_script.confidence["seo-audit"] = 0.3
     h = Harness(store, anthropic_server)
     assert h.run().status == "parked"
@@ -229,7 +277,9 @@ def test_low_confidence_escalates_and_the_answer_is_recorded_on_the_skill(store:
     assert spec.figures.escalations == 1
 
 
-def test_a_spent_budget_parks_the_job_and_a_raised_budget_resumes_it(store: Store, domain_script: DomainScript, anthropic_server):
+def test_a_spent_budget_parks_the_job_and_a_raised_budget_resumes_it(
+    store: Store, domain_script: DomainScript, anthropic_server
+):
     h = Harness(store, anthropic_server, budget=0.0001)
     parked = h.run()
     assert parked.status == "parked" and domain_script.total == 0  # estimated before the call, never truncated
@@ -244,7 +294,9 @@ BATCHED_STEPS = 7  # research (3), discovery (2) and capability design (2): one 
 INSTANT = BatchPolicy(poll=0.01, wait=5)
 
 
-def test_batchable_phases_go_through_message_batches_at_half_price(store: Store, domain_script: DomainScript, anthropic_server):
+def test_batchable_phases_go_through_message_batches_at_half_price(
+    store: Store, domain_script: DomainScript, anthropic_server
+):
     direct = Harness(store, anthropic_server, job_id="job-00000000d1")
     reference = direct.run().files
     direct_costs = {s.key: s.cost_usd for s in _steps(direct)}
@@ -263,12 +315,18 @@ def test_batchable_phases_go_through_message_batches_at_half_price(store: Store,
     # Half price, against the same step asked directly (the prompt cache was as warm for both).
     assert steps["discovery.component-mapper"].cost_usd == pytest.approx(direct_costs["discovery.component-mapper"] / 2)
     assert _without_job(result.files) == _without_job(reference)
-    assert h.job().batches.keys() == {"research.research+regulatory-intelligence+market-analysis",
-                                      "discovery.tool-discovery", "discovery.component-mapper",
-                                      "capability.skills-discovery", "capability.role-definition"}  # fmt: skip
+    assert h.job().batches.keys() == {
+        "research.research+regulatory-intelligence+market-analysis",
+        "discovery.tool-discovery",
+        "discovery.component-mapper",
+        "capability.skills-discovery",
+        "capability.role-definition",
+    }
 
 
-def test_a_batch_still_running_stops_the_run_and_the_next_run_collects_it(store: Store, domain_script: DomainScript, anthropic_server):
+def test_a_batch_still_running_stops_the_run_and_the_next_run_collects_it(
+    store: Store, domain_script: DomainScript, anthropic_server
+):
     h = Harness(store, anthropic_server)
     anthropic_server.batch_polls = 1000
     stopped = h.run(batch=BatchPolicy(poll=0.01, wait=0.05))
@@ -302,8 +360,10 @@ def test_an_unusable_batch_answer_is_asked_again_directly(store: Store, domain_s
 def _steps(h: Harness) -> list[Any]:
     from agents.domain.steps import Step
 
-    return [Step.from_context(h.contexts.get(REPO, c.agent, c.scope))
-            for c in h.contexts.search_all(repo=REPO, scope_prefix=h.job_id + ":")]  # fmt: skip
+    return [
+        Step.from_context(h.contexts.get(REPO, c.agent, c.scope))
+        for c in h.contexts.search_all(repo=REPO, scope_prefix=h.job_id + ":")
+    ]
 
 
 def _without_job(files: dict[str, str]) -> dict[str, Any]:

@@ -62,9 +62,14 @@ def test_put_creates_version_1_then_if_match_writes_the_next(client, token):
     first = client.get(URL, params={"version": 1}, headers=bearer(token))
     assert first.headers["etag"] == '"1"'
     assert {key: first.json()[key] for key in ("owner", "repo", "agent", "scope", "data", "summary", "tags")} == {
-        "owner": "octo", "repo": "hello", "agent": "wowvision", "scope": "job-1", "data": {"step": 1},
-        "summary": "first", "tags": ["draft"],
-    }  # fmt: skip
+        "owner": "octo",
+        "repo": "hello",
+        "agent": "wowvision",
+        "scope": "job-1",
+        "data": {"step": 1},
+        "summary": "first",
+        "tags": ["draft"],
+    }
 
 
 def test_missing_stale_or_pointless_if_match_is_409_never_an_overwrite(client, token, store):
@@ -146,7 +151,17 @@ def test_body_that_is_not_json_is_415(client, token):
         b'{"data": {"x": 1}}\xff',
         b'{"data": ' + b'{"a": ' * 70 + b"1" + b"}" * 70 + b"}",
     ],
-    ids=["truncated", "nan", "data-not-object", "unknown-field", "empty-tag", "tags-not-list", "array", "not-utf8", "too-deep"],
+    ids=[
+        "truncated",
+        "nan",
+        "data-not-object",
+        "unknown-field",
+        "empty-tag",
+        "tags-not-list",
+        "array",
+        "not-utf8",
+        "too-deep",
+    ],
 )
 def test_malformed_bodies_are_422_and_write_nothing(client, token, store, body):
     response = client.put(URL, content=body, headers={**bearer(token), "Content-Type": "application/json"})
@@ -271,7 +286,10 @@ def test_read_only_token_reads_but_every_write_is_403(client, store, token):
     assert client.get(URL + "/lineage", headers=bearer(reader)).status_code == 200
     assert put(client, reader, data={"a": 2}, if_match='"1"').status_code == 403
     assert put(client, reader, url=URL.replace("job-1", "new"), data={}).status_code == 403
-    assert client.post("/api/v1/snapshots", json={"owner": "octo", "repo": "hello"}, headers=bearer(reader)).status_code == 403
+    assert (
+        client.post("/api/v1/snapshots", json={"owner": "octo", "repo": "hello"}, headers=bearer(reader)).status_code
+        == 403
+    )
     assert client.post(f"/api/v1/snapshots/{snapshot['id']}/restore", headers=bearer(reader)).status_code == 403
     assert client.post("/api/v1/handoffs", json=handoff_body(), headers=bearer(reader)).status_code == 403
     assert client.post(f"/api/v1/handoffs/{handoff['id']}/claim", headers=bearer(reader)).status_code == 403
@@ -291,9 +309,13 @@ def test_job_token_reaches_its_job_scopes_only_and_stamps_its_job(client, store)
     assert sorted(item["scope"] for item in found) == ["job-1", "job-1:research"]
     assert client.get(URL, headers=bearer(job)).json()["job"] == "job-1"
     assert client.get(URL + "/lineage", headers=bearer(job)).json()["versions"][0]["job"] == "job-1"
-    refused = client.post("/api/v1/snapshots", json={"owner": "octo", "repo": "hello", "scope_prefix": "job"}, headers=bearer(job))
+    refused = client.post(
+        "/api/v1/snapshots", json={"owner": "octo", "repo": "hello", "scope_prefix": "job"}, headers=bearer(job)
+    )
     assert refused.status_code == 403
-    taken = client.post("/api/v1/snapshots", json={"owner": "octo", "repo": "hello", "scope_prefix": "job-1"}, headers=bearer(job))
+    taken = client.post(
+        "/api/v1/snapshots", json={"owner": "octo", "repo": "hello", "scope_prefix": "job-1"}, headers=bearer(job)
+    )
     assert taken.status_code == 201 and taken.json()["contexts"] == 2
 
 
@@ -388,7 +410,7 @@ def test_search_pages_with_cursors(client, token):
 
 TRICKY = {
     # control characters (not U+0000: refused, PostgreSQL cannot read a document holding it) and its escape as text
-    "text": "naïve café — 漢字 🚀 \u0001 \t \\u0000 \"quoted\" \\ back",
+    "text": 'naïve café — 漢字 🚀 \u0001 \t \\u0000 "quoted" \\ back',
     "floats": [0.1, 1e-300, 1.7976931348623157e308, -0.0, 3.0, 123456789.123456789],
     "ints": [0, -1, 9007199254740993, -9223372036854775808, 18446744073709551615],
     "nested": {"z": {"y": [True, False, None, [], {}]}, "a": 1},
@@ -440,26 +462,34 @@ def test_restore_after_the_live_rows_are_deleted_equals_the_snapshot_byte_for_by
 
 def test_restore_keeps_history_and_links_to_the_restored_version(client, store, token):
     put(client, token, data={"good": True})
-    snapshot_id = client.post("/api/v1/snapshots", json={"owner": "octo", "repo": "hello"}, headers=bearer(token)).json()["id"]
+    snapshot_id = client.post(
+        "/api/v1/snapshots", json={"owner": "octo", "repo": "hello"}, headers=bearer(token)
+    ).json()["id"]
     put(client, token, data={"good": False}, if_match='"1"')
     put(client, token, data={"worse": True}, if_match='"2"')
     restored = client.post(f"/api/v1/snapshots/{snapshot_id}/restore", headers=bearer(token)).json()["restored"]
     assert [(r["version"], r["restores"]) for r in restored] == [(4, 1)]
     assert client.get(URL, headers=bearer(token)).json()["data"] == {"good": True}
     assert [client.get(URL, params={"version": n}, headers=bearer(token)).json()["data"] for n in (1, 2, 3)] == [
-        {"good": True}, {"good": False}, {"worse": True},
-    ]  # fmt: skip
+        {"good": True},
+        {"good": False},
+        {"worse": True},
+    ]
     lineage = client.get(URL + "/lineage", headers=bearer(token)).json()["versions"]
     assert [(v["version"], v["parent"]) for v in lineage] == [(1, None), (4, 1)]  # restored → snapshotted
     # A second snapshot of a restored context, then a second disaster: the lineage survives again.
-    second = client.post("/api/v1/snapshots", json={"owner": "octo", "repo": "hello"}, headers=bearer(token)).json()["id"]
+    second = client.post("/api/v1/snapshots", json={"owner": "octo", "repo": "hello"}, headers=bearer(token)).json()[
+        "id"
+    ]
     with store.session() as session:
         session.execute(delete(ContextVersion))
     client.post(f"/api/v1/snapshots/{second}/restore", headers=bearer(token))
     lineage = client.get(URL + "/lineage", headers=bearer(token)).json()["versions"]
     assert [(v["version"], v["parent"], v["kept_by_snapshot"]) for v in lineage] == [
-        (1, None, second), (4, 1, second), (5, 4, None),
-    ]  # fmt: skip
+        (1, None, second),
+        (4, 1, second),
+        (5, 4, None),
+    ]
     assert client.get(URL, headers=bearer(token)).json()["data"] == {"good": True}
 
 
@@ -472,8 +502,9 @@ def test_a_restored_job_snapshots_again_and_that_snapshot_restores_the_same(clie
     put(client, token, url=other, data={"notes": ["a", "b"]})
 
     def snapshot() -> int:
-        taken = client.post("/api/v1/snapshots", json={"owner": "octo", "repo": "hello", "scope_prefix": "job-1"},
-                            headers=bearer(token))  # fmt: skip
+        taken = client.post(
+            "/api/v1/snapshots", json={"owner": "octo", "repo": "hello", "scope_prefix": "job-1"}, headers=bearer(token)
+        )
         assert taken.status_code == 201, taken.text
         return taken.json()["id"]
 
@@ -481,8 +512,14 @@ def test_a_restored_job_snapshots_again_and_that_snapshot_restores_the_same(clie
         with store.session() as session:
             session.execute(delete(ContextVersion).where(ContextVersion.scope.startswith("job-1")))
         assert client.post(f"/api/v1/snapshots/{snapshot_id}/restore", headers=bearer(token)).status_code == 200
-        return {url: {k: v for k, v in client.get(url, headers=bearer(token)).json().items() if k in ("data", "summary", "tags")}
-                for url in (URL, other)}  # fmt: skip
+        return {
+            url: {
+                k: v
+                for k, v in client.get(url, headers=bearer(token)).json().items()
+                if k in ("data", "summary", "tags")
+            }
+            for url in (URL, other)
+        }
 
     first = snapshot()
     restored_once = lose_the_job_then_restore(first)
@@ -491,8 +528,11 @@ def test_a_restored_job_snapshots_again_and_that_snapshot_restores_the_same(clie
     assert restored_once[URL] == {"data": TRICKY | {"step": 2}, "summary": "step two", "tags": ["keep"]}
     lineage = client.get(URL + "/lineage", headers=bearer(token)).json()["versions"]
     assert [(v["version"], v["parent"], v["kept_by_snapshot"]) for v in lineage] == [
-        (1, None, second), (2, 1, second), (3, 2, second), (4, 3, None),
-    ]  # fmt: skip
+        (1, None, second),
+        (2, 1, second),
+        (3, 2, second),
+        (4, 3, None),
+    ]
 
 
 def test_unknown_snapshot_is_404(client, token):
@@ -555,7 +595,9 @@ def test_invalid_handoff_bodies_are_422(client, token):
 def test_every_write_is_in_the_audit_log(client, store):
     job = issue(store, job_id="job-1", repo="octo/hello")
     put(client, job, data={})
-    snapshot_id = client.post("/api/v1/snapshots", json={"owner": "octo", "repo": "hello", "scope_prefix": "job-1"}, headers=bearer(job)).json()["id"]
+    snapshot_id = client.post(
+        "/api/v1/snapshots", json={"owner": "octo", "repo": "hello", "scope_prefix": "job-1"}, headers=bearer(job)
+    ).json()["id"]
     client.post(f"/api/v1/snapshots/{snapshot_id}/restore", headers=bearer(job))
     handoff_id = client.post("/api/v1/handoffs", json=handoff_body(), headers=bearer(job)).json()["id"]
     client.post(f"/api/v1/handoffs/{handoff_id}/claim", headers=bearer(job))
@@ -563,7 +605,13 @@ def test_every_write_is_in_the_audit_log(client, store):
     with store.reading() as session:
         entries = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
     api_entries = [e for e in entries if e.action != "token.create"]
-    assert [e.action for e in api_entries] == ["context.put", "snapshot.create", "snapshot.restore", "handoff.create", "handoff.claim"]
+    assert [e.action for e in api_entries] == [
+        "context.put",
+        "snapshot.create",
+        "snapshot.restore",
+        "handoff.create",
+        "handoff.claim",
+    ]
     actor = f"token:{tokens.token_id(job)}"
     assert all((e.actor, e.installation_id, e.job_id) == (actor, 1, "job-1") and e.at for e in api_entries)
     assert api_entries[0].target == "octo/hello/wowvision/job-1@1"
@@ -676,4 +724,3 @@ def raw_data(store, agent: str, version: int) -> str:
             text(f"SELECT {column} FROM context_versions WHERE agent = :agent AND version = :version"),
             {"agent": agent, "version": version},
         ).scalar_one()
-

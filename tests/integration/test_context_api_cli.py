@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -58,19 +58,21 @@ def test_tokens_create_prints_the_token_alone_and_it_works(db, cli_store):
         assert client.put(url, json={"data": {}}, headers=bearer(token)).status_code == 201
     with cli_store.reading() as session:
         row = session.get(ApiToken, token_id(token))
-    expires = row.expires_at.replace(tzinfo=timezone.utc) - datetime.now(timezone.utc)
+    expires = row.expires_at.replace(tzinfo=UTC) - datetime.now(UTC)
     assert row.installation_id == 42 and row.job_id is None and not row.read_only
     assert timedelta(minutes=58) < expires <= timedelta(hours=1)
 
 
 def test_tokens_create_for_a_job_read_only_with_a_ttl(db, cli_store):
-    DbContextClient(cli_store, Grant(42, actor="test")).put("octo/hello", "wowdomain", "job-7", {}, expected_version=None)
+    DbContextClient(cli_store, Grant(42, actor="test")).put(
+        "octo/hello", "wowdomain", "job-7", {}, expected_version=None
+    )
     created = run(["tokens", "create", "--installation", "42", "--job", "job-7", "--read-only", "--ttl", "7d"], db)
     assert created.returncode == 0, created.stderr
     with cli_store.reading() as session:
         row = session.get(ApiToken, token_id(created.stdout.strip()))
     assert (row.job_id, row.repo, row.read_only) == ("job-7", "octo/hello", True)  # the job's repository
-    assert row.expires_at.replace(tzinfo=timezone.utc) - datetime.now(timezone.utc) > timedelta(days=6, hours=23)
+    assert row.expires_at.replace(tzinfo=UTC) - datetime.now(UTC) > timedelta(days=6, hours=23)
 
 
 def test_a_job_token_is_bound_to_a_repository_named_or_found(db, cli_store):
@@ -111,7 +113,15 @@ def test_tokens_revoke_by_token_or_by_id(db, cli_store):
 
 def test_context_commands_on_the_store(db, cli_store):
     client = DbContextClient(cli_store, Grant(42, actor="test"))
-    client.put("octo/hello", "wowdomain", "job-1", {"spec": "draft"}, expected_version=None, summary="first draft", tags=["coe"])
+    client.put(
+        "octo/hello",
+        "wowdomain",
+        "job-1",
+        {"spec": "draft"},
+        expected_version=None,
+        summary="first draft",
+        tags=["coe"],
+    )
     client.put("octo/hello", "wowdomain", "job-1", {"spec": "final"}, expected_version=1, summary="final spec")
 
     shown = run(["context", "show", "octo/hello", "wowdomain", "job-1"], db)

@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from agents.context.client import ContextClient, DbContextClient, HttpContextClient
-from agents.store.db import Store
 from agents.context.errors import AlreadyClaimed, Forbidden, InvalidRequest, NotFound, RateLimited, Unavailable
 from agents.context.repository import StaleContext
+from agents.store.db import Store
 from agents.tokens import Grant
 from bot.api import loop_db
 from tests.context_api_support import Clock, api_app, free_port, issue, live_server
@@ -26,7 +26,9 @@ def make_client(request: pytest.FixtureRequest, store) -> Iterator[MakeClient]:
     if request.param == "db":
 
         def make(installation: int = 1, job: str | None = None, read_only: bool = False) -> ContextClient:
-            client = DbContextClient(store, Grant(installation, job, read_only, actor="test", repo=REPO if job else None))
+            client = DbContextClient(
+                store, Grant(installation, job, read_only, actor="test", repo=REPO if job else None)
+            )
             opened.append(client)
             return client
 
@@ -35,7 +37,9 @@ def make_client(request: pytest.FixtureRequest, store) -> Iterator[MakeClient]:
         with live_server(api_app(store)) as base:
 
             def make(installation: int = 1, job: str | None = None, read_only: bool = False) -> ContextClient:
-                client = HttpContextClient(base, issue(store, installation, job_id=job, repo=REPO if job else None, read_only=read_only))
+                client = HttpContextClient(
+                    base, issue(store, installation, job_id=job, repo=REPO if job else None, read_only=read_only)
+                )
                 opened.append(client)
                 return client
 
@@ -47,7 +51,12 @@ def make_client(request: pytest.FixtureRequest, store) -> Iterator[MakeClient]:
 def test_put_get_and_optimistic_writes(make_client):
     client = make_client()
     assert client.get(REPO, "wowdomain", "job-1") is None
-    assert client.put(REPO, "wowdomain", "job-1", {"phase": "research"}, expected_version=None, summary="started", tags=["coe"]) == 1
+    assert (
+        client.put(
+            REPO, "wowdomain", "job-1", {"phase": "research"}, expected_version=None, summary="started", tags=["coe"]
+        )
+        == 1
+    )
     with pytest.raises(StaleContext):
         client.put(REPO, "wowdomain", "job-1", {"phase": "lost"}, expected_version=None)
     assert client.put(REPO, "wowdomain", "job-1", {"phase": "draft"}, expected_version=1) == 2
@@ -56,7 +65,13 @@ def test_put_get_and_optimistic_writes(make_client):
     with pytest.raises(StaleContext):
         client.put(REPO, "wowdomain", "job-2", {}, expected_version=3)
     latest = client.get(REPO, "wowdomain", "job-1")
-    assert (latest.repo, latest.version, latest.data, latest.summary, latest.tags) == (REPO, 2, {"phase": "draft"}, "", [])
+    assert (latest.repo, latest.version, latest.data, latest.summary, latest.tags) == (
+        REPO,
+        2,
+        {"phase": "draft"},
+        "",
+        [],
+    )
     assert client.get(REPO, "wowdomain", "job-1", version=1).data == {"phase": "research"}
     assert client.get(REPO, "wowdomain", "job-1", version=7) is None
 
@@ -81,7 +96,9 @@ def test_update_reads_changes_and_writes_again_when_someone_else_wrote_first(mak
 def test_lineage_search_and_pages(make_client):
     client = make_client()
     for n in range(5):
-        client.put(REPO, "wowdomain", f"job-{n}", {"n": n}, expected_version=None, summary=f"onboarding step {n}", tags=["coe"])
+        client.put(
+            REPO, "wowdomain", f"job-{n}", {"n": n}, expected_version=None, summary=f"onboarding step {n}", tags=["coe"]
+        )
     client.put(REPO, "wowdomain", "job-0", {"n": 99}, expected_version=1, summary="onboarding revised")
     lineage = client.lineage(REPO, "wowdomain", "job-0")
     assert [(entry.version, entry.parent) for entry in lineage] == [(1, None), (2, 1)]
@@ -117,12 +134,21 @@ def test_handoffs_are_claimed_once(make_client):
     sender, receiver = make_client(), make_client()
     sender.put(REPO, "wowvision", "job-1", {"found": 3}, expected_version=None)
     handoff_id = sender.handoff(
-        repo=REPO, scope="job-1", from_agent="wowvision", to_agent="wowdomain",
-        deliverable={"findings": 3}, open_questions=["which owner?"], provenance={"pr": 7},
-    )  # fmt: skip
+        repo=REPO,
+        scope="job-1",
+        from_agent="wowvision",
+        to_agent="wowdomain",
+        deliverable={"findings": 3},
+        open_questions=["which owner?"],
+        provenance={"pr": 7},
+    )
     assert [h.id for h in receiver.handoffs(to_agent="wowdomain")] == [handoff_id]
     claimed = receiver.claim(handoff_id)
-    assert claimed.package == {"deliverable": {"findings": 3}, "open_questions": ["which owner?"], "provenance": {"pr": 7}}
+    assert claimed.package == {
+        "deliverable": {"findings": 3},
+        "open_questions": ["which owner?"],
+        "provenance": {"pr": 7},
+    }
     assert claimed.context_version == 1 and claimed.claimed_at is not None
     with pytest.raises(AlreadyClaimed):
         sender.claim(handoff_id)

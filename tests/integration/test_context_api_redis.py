@@ -20,10 +20,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from agents import tokens
 from agents.base import AgentEnv, HandoffPackage, WowAgent
 from agents.catalog import default_registry
 from agents.context import repository
-from agents import tokens
 from agents.context.cache import (
     FILL_LUA,
     FINISH_LUA,
@@ -36,11 +36,11 @@ from agents.context.cache import (
     writing_key,
 )
 from agents.context.models import Handoff
+from agents.context.repository import ContextKey, StaleContext
+from agents.context.writes import Append, SessionWriter
 from agents.events import Event
 from agents.store.db import Store
 from agents.store.tables import AuditEntry
-from agents.context.repository import ContextKey, StaleContext
-from agents.context.writes import Append, SessionWriter
 from bot.api import api_router
 from bot.api.revocation import announce_revocation
 from bot.api.token_book import TokenBook
@@ -308,7 +308,10 @@ def test_a_write_slower_than_the_limit_publishes_before_it_answers(
             release.set()
         writer.join(timeout=30)
     assert [answer.status_code for answer in answers] == [201]
-    assert redis_client.hget(cache_key(prefix, KEY), "v") == b"2" and redis_client.exists(writing_key(cache_key(prefix, KEY))) == 0
+    assert (
+        redis_client.hget(cache_key(prefix, KEY), "v") == b"2"
+        and redis_client.exists(writing_key(cache_key(prefix, KEY))) == 0
+    )
 
 
 def test_readers_never_see_a_version_older_than_one_acknowledged_under_concurrent_writers(
@@ -378,7 +381,9 @@ def test_readers_never_see_a_version_older_than_one_acknowledged_under_concurren
                     continue
                 assert response.status_code == 200, response.text
                 if response.json()["version"] < floor:
-                    violations.append(f"read version {response.json()['version']} after version {floor} was acknowledged")
+                    violations.append(
+                        f"read version {response.json()['version']} after version {floor} was acknowledged"
+                    )
 
     def evictor() -> None:
         key = cache_key(prefix, KEY)
@@ -395,7 +400,9 @@ def test_readers_never_see_a_version_older_than_one_acknowledged_under_concurren
     with live_server(app) as base:
         writers = [threading.Thread(target=guarded, args=(api_writer, base, tokens_[i])) for i in range(writers_api)]
         writers.append(threading.Thread(target=guarded, args=(agent_writer,)))
-        others = [threading.Thread(target=guarded, args=(reader, base, tokens_[writers_api + i])) for i in range(readers)]
+        others = [
+            threading.Thread(target=guarded, args=(reader, base, tokens_[writers_api + i])) for i in range(readers)
+        ]
         others.append(threading.Thread(target=guarded, args=(evictor,)))
         for thread in writers + others:
             thread.start()
@@ -425,7 +432,9 @@ def test_two_writers_of_the_same_version_one_wins_one_gets_409_every_time(app, p
                     start.wait(timeout=10)  # noqa: B023 - joined within the round
                     statuses[name] = put(http, token, {"round": round_, "by": name}, etag).status_code  # noqa: B023 - as above
 
-            threads = [threading.Thread(target=write, args=(name, token)) for name, token in (("alice", alice), ("bob", bob))]
+            threads = [
+                threading.Thread(target=write, args=(name, token)) for name, token in (("alice", alice), ("bob", bob))
+            ]
             for thread in threads:
                 thread.start()
             for thread in threads:

@@ -8,7 +8,7 @@ import base64
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert, select, text, update
 
 from agents.context.client import DbContextClient
-from agents.store.db import Store
 from agents.context.models import ContextVersion, Handoff
-from agents.tokens import Grant
 from agents.domain.agent import change_job
 from agents.domain.job import AGENT, Escalation, Job, new_job
 from agents.llm import LLMClient
+from agents.store.db import Store
+from agents.tokens import Grant
 from bot.app import create_app
 from tests.conftest import TEST_SECRET, load_payload, postgres_schema_url
 from tests.context_api_support import api_app, bearer, issue
@@ -43,14 +43,23 @@ def token(store: Store) -> str:
     return issue(store, 1)
 
 
-def store_as_before(store: Store, scope: str, tags: list[str], repo: str = "octo/hello", agent: str = "wowvision") -> None:
+def store_as_before(
+    store: Store, scope: str, tags: list[str], repo: str = "octo/hello", agent: str = "wowvision"
+) -> None:
     """A version written as the API wrote it before it refused NUL: straight into the table."""
     with store.session() as session:
         session.execute(
             insert(ContextVersion).values(
-                installation_id=1, repo=repo, agent=agent, scope=scope, version=1, data={},
-                summary="", tags=tags, created_at=datetime.now(timezone.utc),
-            )  # fmt: skip
+                installation_id=1,
+                repo=repo,
+                agent=agent,
+                scope=scope,
+                version=1,
+                data={},
+                summary="",
+                tags=tags,
+                created_at=datetime.now(UTC),
+            )
         )
 
 
@@ -75,9 +84,13 @@ def test_an_answer_still_reaches_its_parked_job_after_someone_stored_a_nul_tag(s
     """WowDomain finds the job an `/answer` is for by a tag search: the one a stored NUL broke."""
     repo = "Codertocat/Hello-World"  # issue_comment/created.with-installation: installation 1, issue 1
     contexts = DbContextClient(store, Grant(1))
-    job = new_job(job_id="job-00000000ab", domain="Payments", depth="quick", repo=repo, installation_id=1, issue_number=1)
+    job = new_job(
+        job_id="job-00000000ab", domain="Payments", depth="quick", repo=repo, installation_id=1, issue_number=1
+    )
     job.status = "parked"
-    job.escalations = [Escalation(n=1, kind="confidence", step="validation.gate", question="Is it right?", issue_number=9)]
+    job.escalations = [
+        Escalation(n=1, kind="confidence", step="validation.gate", question="Is it right?", issue_number=9)
+    ]
     contexts.put(repo, AGENT, job.id, job.data(), expected_version=None)
     change_job(contexts, repo, job.id, lambda j: j)  # its record with its tags: status:parked, issue:1
     store_as_before(store, "poisoned", ["x\u0000"], repo=repo, agent=AGENT)  # as any token of the installation could
@@ -88,7 +101,10 @@ def test_an_answer_still_reaches_its_parked_job_after_someone_stored_a_nul_tag(s
         payload = load_payload("issue_comment/created.with-installation.payload.json", comment__body="/answer Yes.")
         body = json.dumps(payload).encode()
         with TestClient(create_app(platform, secret=TEST_SECRET, run_worker=False)) as client:
-            assert client.post("/webhooks/github", content=body, headers=signed_headers(body, "issue_comment")).status_code == 202
+            assert (
+                client.post("/webhooks/github", content=body, headers=signed_headers(body, "issue_comment")).status_code
+                == 202
+            )
             asyncio.run(drain(platform))
     after = Job.model_validate(contexts.get(repo, AGENT, job.id).data)
     assert after.escalations[0].answer == "Yes." and after.status == "queued"
@@ -123,11 +139,22 @@ def test_the_migration_replaces_the_nul_that_was_stored_and_keeps_the_rest(store
     store_as_before(store, "poisoned", ["x\u0000", "keep"])
     store_as_before(store, "clean", ["\\u0000 as text"])
     with store.session() as session:
-        session.execute(update(ContextVersion).where(ContextVersion.scope == "poisoned")
-                        .values(data={"a\u0000": ["b\u0000"], **kept}))  # fmt: skip
+        session.execute(
+            update(ContextVersion)
+            .where(ContextVersion.scope == "poisoned")
+            .values(data={"a\u0000": ["b\u0000"], **kept})
+        )
         session.execute(update(ContextVersion).where(ContextVersion.scope == "clean").values(data=kept))
-        session.execute(insert(Handoff).values(installation_id=1, repo="octo/hello", scope="poisoned", from_agent="a",
-                                               to_agent="b", package={"deliverable": "x\u0000"}))  # fmt: skip
+        session.execute(
+            insert(Handoff).values(
+                installation_id=1,
+                repo="octo/hello",
+                scope="poisoned",
+                from_agent="a",
+                to_agent="b",
+                package={"deliverable": "x\u0000"},
+            )
+        )
     store.upgrade()
     with store.reading() as session:
         rows = {row.scope: (row.tags, row.data) for row in session.scalars(select(ContextVersion))}
@@ -159,7 +186,9 @@ def test_a_write_holding_nul_or_a_control_character_in_a_name_is_refused_and_kee
 
 def test_a_summary_keeps_its_line_breaks_and_tabs_but_not_a_nul(client, token):
     summary = "first line\n\tsecond line\r\n"
-    assert client.put(CONTEXT, json={"data": {}, "summary": summary + "\u0000"}, headers=bearer(token)).status_code == 422
+    assert (
+        client.put(CONTEXT, json={"data": {}, "summary": summary + "\u0000"}, headers=bearer(token)).status_code == 422
+    )
     assert client.put(CONTEXT, json={"data": {}, "summary": summary}, headers=bearer(token)).status_code == 201
     assert client.get(CONTEXT, headers=bearer(token)).json()["summary"] == summary
 
@@ -171,8 +200,14 @@ def cursor(before: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"before": before}).encode()).decode().rstrip("=")
 
 
-HANDOFF = {"owner": "octo", "repo": "hello", "scope": "job-1", "from_agent": "wowvision", "to_agent": "reviewer",
-           "package": {"deliverable": "spec"}}  # fmt: skip
+HANDOFF = {
+    "owner": "octo",
+    "repo": "hello",
+    "scope": "job-1",
+    "from_agent": "wowvision",
+    "to_agent": "reviewer",
+    "package": {"deliverable": "spec"},
+}
 
 REFUSED: dict[str, tuple[str, str, Any]] = {  # name: (method, path, JSON body, as a value or as text, or None)
     "a cursor past 2^63": ("GET", f"/api/v1/contexts?cursor={cursor(2**63)}", None),
@@ -190,9 +225,17 @@ REFUSED: dict[str, tuple[str, str, Any]] = {  # name: (method, path, JSON body, 
     "a control character in repo": ("GET", "/api/v1/contexts?repo=hello%1b", None),
     "a NUL in a handoff filter": ("GET", "/api/v1/handoffs?to_agent=reviewer%00", None),
     "a NUL in summary": ("PUT", CONTEXT, {"data": {}, "summary": "x\u0000"}),
-    "a NUL in an open question": ("POST", "/api/v1/handoffs", {**HANDOFF, "package": {"deliverable": "spec", "open_questions": ["x\u0000"]}}),
+    "a NUL in an open question": (
+        "POST",
+        "/api/v1/handoffs",
+        {**HANDOFF, "package": {"deliverable": "spec", "open_questions": ["x\u0000"]}},
+    ),
     "a NUL in a deliverable": ("POST", "/api/v1/handoffs", {**HANDOFF, "package": {"deliverable": {"a": "\u0000"}}}),
-    "a package nested 1,000 deep": ("POST", "/api/v1/handoffs", json.dumps(HANDOFF).replace('"spec"', "[" * 1000 + "]" * 1000)),
+    "a package nested 1,000 deep": (
+        "POST",
+        "/api/v1/handoffs",
+        json.dumps(HANDOFF).replace('"spec"', "[" * 1000 + "]" * 1000),
+    ),
 }
 
 
@@ -201,7 +244,9 @@ def test_a_bad_input_is_a_422_not_a_500(client, token, name):
     method, path, body = REFUSED[name]
     assert client.put(CONTEXT, json={"data": {}}, headers=bearer(token)).status_code == 201  # something to reach
     if isinstance(body, str):  # too deep for the client's own encoder
-        answer = client.request(method, path, content=body, headers={**bearer(token), "Content-Type": "application/json"})
+        answer = client.request(
+            method, path, content=body, headers={**bearer(token), "Content-Type": "application/json"}
+        )
     else:
         answer = client.request(method, path, json=body, headers=bearer(token))
     assert answer.status_code == 422, answer.text
@@ -218,7 +263,9 @@ def test_a_bad_input_is_a_422_not_a_500(client, token, name):
 )
 def test_dates_past_the_calendar_in_utc_are_clamped(client, token, since, until, scopes):
     assert client.put(CONTEXT, json={"data": {}}, headers=bearer(token)).status_code == 201
-    query = "&".join(f"{name}={value.replace('+', '%2B')}" for name, value in (("since", since), ("until", until)) if value)
+    query = "&".join(
+        f"{name}={value.replace('+', '%2B')}" for name, value in (("since", since), ("until", until)) if value
+    )
     assert found(client, token, query) == scopes
 
 

@@ -18,16 +18,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Text, cast, select, text
 from sqlalchemy.orm import aliased
 
-from agents.context import repository
 from agents import tokens
-from agents.store.db import Store
+from agents.context import repository
 from agents.context.models import ContextVersion
-from agents.store.tables import AuditEntry, Installation
 from agents.context.repository import ContextKey
 from agents.context.writes import SessionWriter
+from agents.store.db import Store
+from agents.store.tables import AuditEntry, Installation
 from bot.api import loop_db
-from bot.api.token_book import TokenBook
 from bot.api.loop_db import LoopDatabase
+from bot.api.token_book import TokenBook
 from tests.context_api_support import api_app, bearer, expired_token, free_port, issue
 
 URL = "/api/v1/contexts/octo/hello/wowvision/{scope}"
@@ -53,7 +53,9 @@ def client_on(path: str, store, monkeypatch) -> Iterator[TestClient]:
 
 def put(client: TestClient, token: str, scope: str, data: dict, if_match: str | None = None) -> httpx.Response:
     headers = bearer(token) | ({"If-Match": if_match} if if_match else {})
-    return client.put(URL.format(scope=scope), json={"data": data, "summary": f"at {data}", "tags": ["t"]}, headers=headers)
+    return client.put(
+        URL.format(scope=scope), json={"data": data, "summary": f"at {data}", "tags": ["t"]}, headers=headers
+    )
 
 
 def written(store, scope: str) -> tuple[list[tuple], list[tuple]]:
@@ -61,14 +63,23 @@ def written(store, scope: str) -> tuple[list[tuple], list[tuple]]:
     parent = aliased(ContextVersion)
     with store.reading() as session:
         versions = session.execute(
-            select(ContextVersion.version, cast(ContextVersion.data, Text), ContextVersion.summary, ContextVersion.tags,
-                   ContextVersion.created_by, ContextVersion.job_id, parent.version)  # fmt: skip
+            select(
+                ContextVersion.version,
+                cast(ContextVersion.data, Text),
+                ContextVersion.summary,
+                ContextVersion.tags,
+                ContextVersion.created_by,
+                ContextVersion.job_id,
+                parent.version,
+            )
             .outerjoin(parent, ContextVersion.parent_id == parent.id)
             .where(ContextVersion.scope == scope)
             .order_by(ContextVersion.version)
         ).all()
         audit = session.execute(
-            select(AuditEntry.actor, AuditEntry.action, AuditEntry.target, AuditEntry.details, AuditEntry.installation_id)
+            select(
+                AuditEntry.actor, AuditEntry.action, AuditEntry.target, AuditEntry.details, AuditEntry.installation_id
+            )
             .where(AuditEntry.target.like(f"octo/hello/wowvision/{scope}@%"))
             .order_by(AuditEntry.id)
         ).all()
@@ -85,10 +96,16 @@ def test_both_write_paths_leave_the_same_versions_lineage_and_audit(pg_store, mo
             latest = client.get(URL.format(scope=path), headers=bearer(token)).json()
             assert latest["version"] == 2 and latest["data"] == {"step": 2} and latest["summary"] == "at {'step': 2}"
         monkeypatch.undo()
-    (loop_versions, loop_audit), (thread_versions, thread_audit) = written(pg_store, "loop"), written(pg_store, "thread")
+    (loop_versions, loop_audit), (thread_versions, thread_audit) = (
+        written(pg_store, "loop"),
+        written(pg_store, "thread"),
+    )
     assert [(row[0], row[-1]) for row in loop_versions] == [(1, None), (2, 1)]  # version 2's parent is version 1
     assert loop_versions == thread_versions
-    assert loop_audit == thread_audit and [entry[2] for entry in loop_audit] == ["octo/hello/wowvision/S@1", "octo/hello/wowvision/S@2"]
+    assert loop_audit == thread_audit and [entry[2] for entry in loop_audit] == [
+        "octo/hello/wowvision/S@1",
+        "octo/hello/wowvision/S@2",
+    ]
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -116,13 +133,18 @@ def test_a_version_number_taken_by_a_concurrent_writer_is_409_not_500(pg_store, 
         answers: list[httpx.Response] = []
         with pg_store.session() as other:
             repository.save(other, key, {"by": "the other writer"}, expected_version=1)  # flushed, not committed
-            writer = threading.Thread(target=lambda: answers.append(put(client, token, "race", {"n": 2}, if_match='"1"')))
+            writer = threading.Thread(
+                target=lambda: answers.append(put(client, token, "race", {"n": 2}, if_match='"1"'))
+            )
             writer.start()
             wait_for_a_lock_wait(pg_store)
         writer.join(timeout=30)
     assert len(answers) == 1
     assert answers[0].status_code == 409 and "written concurrently" in answers[0].json()["error"]
-    assert [(row[0], row[1]) for row in written(pg_store, "race")[0]] == [(1, '{"n": 1}'), (2, '{"by": "the other writer"}')]
+    assert [(row[0], row[1]) for row in written(pg_store, "race")[0]] == [
+        (1, '{"n": 1}'),
+        (2, '{"by": "the other writer"}'),
+    ]
 
 
 def wait_for_a_lock_wait(store) -> None:
@@ -182,8 +204,12 @@ def test_both_paths_load_the_same_token_records(pg_store):
     with pg_store.reading() as session:
         assert loaded == {state: tokens.load(session, ident) for state, ident in idents.items()}
     assert loaded["unknown"] is None and loaded["revoked"].revoked and not loaded["active"].revoked
-    assert loaded["job, read-only"].grant() == tokens.Grant(1, "job-7", True, f"token:{idents['job, read-only']}", "octo/hello")
-    assert not loaded["suspended installation"].installation_active and loaded["unknown installation"].installation_active
+    assert loaded["job, read-only"].grant() == tokens.Grant(
+        1, "job-7", True, f"token:{idents['job, read-only']}", "octo/hello"
+    )
+    assert (
+        not loaded["suspended installation"].installation_active and loaded["unknown installation"].installation_active
+    )
     for state, token in presented.items():  # what the gate then decides, from either path's record
         _, secret = tokens.parse(token)
         admitted = state in ("active", "job, read-only", "unknown installation")

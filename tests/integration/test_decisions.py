@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import pytest
@@ -12,9 +12,7 @@ import redis
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
-from agents.store.db import Store
-from agents.store.tables import Decision as LedgerRow
-from agents.store.tables import DecisionCacheEntry
+from agents.breaker import CircuitBreaker
 from agents.decisions import (
     REDIS_PREFIX,
     SHARED,
@@ -22,14 +20,16 @@ from agents.decisions import (
     DecisionLadder,
     LedgerOwner,
     LLMRequest,
-    decision_key,
     decision_cache,
+    decision_key,
     input_hash,
 )
-from agents.breaker import CircuitBreaker
 from agents.ledger import Entry, record_entries
 from agents.llm import LLMClient
 from agents.pricing import cost
+from agents.store.db import Store
+from agents.store.tables import Decision as LedgerRow
+from agents.store.tables import DecisionCacheEntry
 from tests.fakes.anthropic import FakeAnthropic
 
 MODEL = "claude-sonnet-4-6"
@@ -47,8 +47,10 @@ class Finding(BaseModel):
 
 FAIL = {"verdict": "fail", "reason": "the view runs SQL itself"}
 REQUEST = LLMRequest(
-    system="Rule: views never run SQL; they call a repository.", schema=Finding,
-    instructions="Does this hunk break the rule?", max_tokens=300,
+    system="Rule: views never run SQL; they call a repository.",
+    schema=Finding,
+    instructions="Does this hunk break the rule?",
+    max_tokens=300,
 )
 
 
@@ -95,9 +97,16 @@ def run(coro: Any) -> Any:
 
 def test_the_deterministic_rung_settles_without_a_call(store: Store, fake: FakeAnthropic, rule: str):
     ladder = DecisionLadder(store, None, llm_for(fake), LedgerOwner(repo=REPO, delivery_id="d-1"))
-    decision = run(ladder.decide("wowvision", rule, 1, HUNK,
-                                 deterministic=lambda text: Finding(verdict="fail", reason="regex") if "SELECT" in text else None,
-                                 llm_request=REQUEST))
+    decision = run(
+        ladder.decide(
+            "wowvision",
+            rule,
+            1,
+            HUNK,
+            deterministic=lambda text: Finding(verdict="fail", reason="regex") if "SELECT" in text else None,
+            llm_request=REQUEST,
+        )
+    )
     assert decision.settled and decision.rung == "deterministic" and decision.verdict.reason == "regex"
     assert fake.requests == []
     [row] = ledger(store, rule)
@@ -124,7 +133,9 @@ def test_the_llm_rung_answers_and_its_cost_lands_in_the_ledger(store: Store, fak
     [row] = ledger(store, rule)
     assert row.rung == "llm" and row.cost_usd == pytest.approx(billed)
     usage = call.response["usage"]
-    assert row.tokens_in == usage["input_tokens"] + usage["cache_creation_input_tokens"] + usage["cache_read_input_tokens"]
+    assert (
+        row.tokens_in == usage["input_tokens"] + usage["cache_creation_input_tokens"] + usage["cache_read_input_tokens"]
+    )
     assert row.tokens_out == usage["output_tokens"]
     assert (row.repo, row.delivery_id, row.job_id) == (REPO, "d-2", "job-1")
     assert row.latency_ms > 0 and row.outcome["model"] == MODEL and row.outcome["status"] == "settled"
@@ -167,9 +178,11 @@ def test_without_redis_the_database_is_the_cache(store: Store, fake: FakeAnthrop
     async def scenario() -> list[Any]:
         # A new ladder and a new client for the second decision: the cache outlives both.
         first = await DecisionLadder(store, None, llm_for(fake), LedgerOwner(repo=REPO)).decide(
-            "wowvision", rule, 1, HUNK, llm_request=REQUEST)
+            "wowvision", rule, 1, HUNK, llm_request=REQUEST
+        )
         second = await DecisionLadder(store, decision_cache(store), llm_for(fake), LedgerOwner(repo=REPO)).decide(
-            "wowvision", rule, 1, HUNK, llm_request=REQUEST)
+            "wowvision", rule, 1, HUNK, llm_request=REQUEST
+        )
         return [first, second]
 
     first, second = run(scenario())
@@ -191,22 +204,30 @@ def cache_backend(request: pytest.FixtureRequest, store: Store, rule: str) -> An
     yield lambda shares_public=False: decision_cache(store, redis_url, shares_public=shares_public)
     if redis_url is not None:
         client = redis.Redis.from_url(redis_url)
-        client.delete(*(REDIS_PREFIX + decision_key(whose, rule, "1", input_hash(HUNK))
-                        for whose in (SHARED, *(f"installation:{n}" for n in TENANTS))))  # fmt: skip
+        client.delete(
+            *(
+                REDIS_PREFIX + decision_key(whose, rule, "1", input_hash(HUNK))
+                for whose in (SHARED, *(f"installation:{n}" for n in TENANTS))
+            )
+        )
         client.close()
 
 
-async def ask_as(store: Store, fake: FakeAnthropic, cache: Any, rule: str, installation_id: int, repo: str,
-                 public: bool = False) -> str:  # fmt: skip
+async def ask_as(
+    store: Store, fake: FakeAnthropic, cache: Any, rule: str, installation_id: int, repo: str, public: bool = False
+) -> str:
     """The rung that answered installation `installation_id`'s question about HUNK."""
     context = LedgerOwner(repo=repo, installation_id=installation_id, public=public)
-    decision = await DecisionLadder(store, cache, llm_for(fake), context).decide("wowvision", rule, 1, HUNK, llm_request=REQUEST)
+    decision = await DecisionLadder(store, cache, llm_for(fake), context).decide(
+        "wowvision", rule, 1, HUNK, llm_request=REQUEST
+    )
     assert decision.settled and decision.verdict == Finding(**FAIL)
     return decision.rung
 
 
-def test_a_verdict_cached_for_one_installation_never_answers_another(store: Store, fake: FakeAnthropic, rule: str,
-                                                                    cache_backend: Any):  # fmt: skip
+def test_a_verdict_cached_for_one_installation_never_answers_another(
+    store: Store, fake: FakeAnthropic, rule: str, cache_backend: Any
+):
     fake.responder = lambda request: FAIL
     tenants = ((1, "acme/widgets"), (2, "globex/app"))
 
@@ -223,7 +244,8 @@ def test_a_verdict_cached_for_one_installation_never_answers_another(store: Stor
 
 
 def test_with_the_opt_in_verdicts_on_public_repositories_are_shared_and_private_ones_never(
-        store: Store, fake: FakeAnthropic, rule: str, cache_backend: Any):  # fmt: skip
+    store: Store, fake: FakeAnthropic, rule: str, cache_backend: Any
+):
     fake.responder = lambda request: FAIL
 
     async def scenario() -> list[str]:
@@ -265,17 +287,36 @@ def test_the_cache_key_is_the_rule_version_and_what_the_model_sees(store: Store,
 
 
 def test_the_daily_repo_budget_stops_the_call(store: Store, fake: FakeAnthropic, rule: str):
-    now = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
     with store.session() as session:
-        session.add_all([
-            LedgerRow(agent="wowvision", rule="earlier", rung="llm", cost_usd=0.0099, repo=REPO, created_at=now - timedelta(hours=3)),
-            # Yesterday's spend and other repositories' spend do not count against today.
-            LedgerRow(agent="wowvision", rule="earlier", rung="llm", cost_usd=5.0, repo=REPO, created_at=now - timedelta(hours=16)),
-            LedgerRow(agent="wowvision", rule="earlier", rung="llm", cost_usd=5.0, repo="octo/other", created_at=now),
-        ])
+        session.add_all(
+            [
+                LedgerRow(
+                    agent="wowvision",
+                    rule="earlier",
+                    rung="llm",
+                    cost_usd=0.0099,
+                    repo=REPO,
+                    created_at=now - timedelta(hours=3),
+                ),
+                # Yesterday's spend and other repositories' spend do not count against today.
+                LedgerRow(
+                    agent="wowvision",
+                    rule="earlier",
+                    rung="llm",
+                    cost_usd=5.0,
+                    repo=REPO,
+                    created_at=now - timedelta(hours=16),
+                ),
+                LedgerRow(
+                    agent="wowvision", rule="earlier", rung="llm", cost_usd=5.0, repo="octo/other", created_at=now
+                ),
+            ]
+        )
     fake.answer(FAIL)
-    ladder = DecisionLadder(store, None, llm_for(fake), LedgerOwner(repo=REPO),
-                            budgets=BudgetPolicy(repo_daily_usd=0.01), clock=Clock(now))
+    ladder = DecisionLadder(
+        store, None, llm_for(fake), LedgerOwner(repo=REPO), budgets=BudgetPolicy(repo_daily_usd=0.01), clock=Clock(now)
+    )
     decision = run(ladder.decide("wowvision", rule, 1, HUNK, llm_request=REQUEST))
 
     assert (decision.rung, decision.status, decision.reason) == ("skipped", "skipped", "budget")
@@ -285,19 +326,29 @@ def test_the_daily_repo_budget_stops_the_call(store: Store, fake: FakeAnthropic,
     assert (row.rung, row.cost_usd, row.outcome["reason"]) == ("skipped", 0.0, "budget")
 
     # The next day the budget is whole again.
-    tomorrow = DecisionLadder(store, None, llm_for(fake), LedgerOwner(repo=REPO),
-                              budgets=BudgetPolicy(repo_daily_usd=0.01), clock=Clock(now + timedelta(days=1)))
+    tomorrow = DecisionLadder(
+        store,
+        None,
+        llm_for(fake),
+        LedgerOwner(repo=REPO),
+        budgets=BudgetPolicy(repo_daily_usd=0.01),
+        clock=Clock(now + timedelta(days=1)),
+    )
     assert run(tomorrow.decide("wowvision", rule, 1, HUNK, llm_request=REQUEST)).rung == "llm"
 
 
 def test_a_repositorys_daily_budget_leaves_its_jobs_spend_to_the_jobs(store: Store, fake: FakeAnthropic, rule: str):
-    now = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
     # A CoE job on the repository spent $5 today: its own budget's business, not the agents' daily one.
-    record_entries(store, LedgerOwner(repo=REPO, job_id="job-00000000c1", installation_id=1),
-           [Entry("research", "research.research", "llm", "settled", key="research.research", cost_usd=5.0, at=now)])
+    record_entries(
+        store,
+        LedgerOwner(repo=REPO, job_id="job-00000000c1", installation_id=1),
+        [Entry("research", "research.research", "llm", "settled", key="research.research", cost_usd=5.0, at=now)],
+    )
     fake.answer(FAIL)
-    ladder = DecisionLadder(store, None, llm_for(fake), LedgerOwner(repo=REPO),
-                            budgets=BudgetPolicy(repo_daily_usd=0.01), clock=Clock(now))
+    ladder = DecisionLadder(
+        store, None, llm_for(fake), LedgerOwner(repo=REPO), budgets=BudgetPolicy(repo_daily_usd=0.01), clock=Clock(now)
+    )
     assert run(ladder.decide("wowvision", rule, 1, HUNK, llm_request=REQUEST)).rung == "llm"
 
 
@@ -317,7 +368,9 @@ def test_a_job_budget_holds_across_restarts(store: Store, fake: FakeAnthropic, r
     assert len(fake.messages) == 1
 
 
-def test_an_open_breaker_skips_decisions_without_calls_until_the_cool_down(store: Store, fake: FakeAnthropic, rule: str):
+def test_an_open_breaker_skips_decisions_without_calls_until_the_cool_down(
+    store: Store, fake: FakeAnthropic, rule: str
+):
     clock = Monotonic()
     llm = llm_for(fake, breaker=CircuitBreaker(threshold=2, cooldown=30, clock=clock))
     fake.fail(529, times=1)
@@ -334,8 +387,10 @@ def test_an_open_breaker_skips_decisions_without_calls_until_the_cool_down(store
 
     decisions = run(scenario())
     assert [(d.rung, d.status, d.reason) for d in decisions] == [
-        ("llm", "error", "unavailable"), ("llm", "error", "unavailable"),
-        ("skipped", "skipped", "breaker_open"), ("skipped", "skipped", "breaker_open"),
+        ("llm", "error", "unavailable"),
+        ("llm", "error", "unavailable"),
+        ("skipped", "skipped", "breaker_open"),
+        ("skipped", "skipped", "breaker_open"),
         ("llm", "settled", None),
     ]
     assert [m.status for m in fake.messages] == [529, 500, 200]
@@ -405,7 +460,9 @@ def test_a_batch_writes_its_ledger_rows_together_at_the_end(store: Store, fake: 
     async def scenario() -> tuple[int, int]:
         async with ladder.batch():
             for i in range(20):
-                await ladder.decide("wowvision", rule, 1, f"line {i}", deterministic=lambda text: Finding(verdict="pass", reason="ok"))
+                await ladder.decide(
+                    "wowvision", rule, 1, f"line {i}", deterministic=lambda text: Finding(verdict="pass", reason="ok")
+                )
             during = len(await asyncio.to_thread(ledger, store, rule))
         return during, len(await asyncio.to_thread(ledger, store, rule))
 

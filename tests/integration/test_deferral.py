@@ -20,13 +20,13 @@ from agents.catalog import default_registry
 from agents.outputs import Comment
 from agents.store.db import Store
 from agents.store.tables import AgentRun, InboxRecord
-from bot.wiring import Platform
 from bot.bus import BusMessage, Deferred, EventBus, LocalBus, RedisStreamBus
 from bot.github import GitHubClients
 from bot.inbox import Inbox, InboxStatus
 from bot.publish import GitHubPublisher, PublishError
 from bot.ratelimit import Limiter, LocalLimits, RateLimited
 from bot.webhooks import parse_delivery
+from bot.wiring import Platform
 from bot.worker import _rate_limited
 from tests.conftest import load_payload
 from tests.fakes.github import FakeGitHub
@@ -80,8 +80,15 @@ def test_redis_brings_a_deferred_entry_back_uncounted_and_never_buries_it(redis_
     stream = f"test:defer:{uuid.uuid4().hex}"
 
     async def scenario() -> list[BusMessage]:
-        bus = RedisStreamBus(redis_url, stream=stream, max_deliveries=1, block_ms=100, backoff_base=0.01,
-                             visibility_timeout=0.3, in_process_retries=2)
+        bus = RedisStreamBus(
+            redis_url,
+            stream=stream,
+            max_deliveries=1,
+            block_ms=100,
+            backoff_base=0.01,
+            visibility_timeout=0.3,
+            in_process_retries=2,
+        )
         seen: list[BusMessage] = []
         done = asyncio.Event()
 
@@ -127,10 +134,14 @@ class Echo(WowAgent):
 
 
 def platform(store: Store, fake: FakeGitHub, clock: FakeClock, bus: EventBus, *, budget: float) -> Platform:
-    clients = GitHubClients(make_settings(GITHUB_TOKEN="ghs_test", GITHUB_API_URL=fake.url), max_wait=0.01,
-                            limiter=Limiter(LocalLimits(), budget=budget, clock=clock))
-    built = make_platform(store, settings=make_settings(WAOOAW_BUS_MAX_DELIVERIES=1), bus=bus,
-                          publisher=GitHubPublisher(store, clients))
+    clients = GitHubClients(
+        make_settings(GITHUB_TOKEN="ghs_test", GITHUB_API_URL=fake.url),
+        max_wait=0.01,
+        limiter=Limiter(LocalLimits(), budget=budget, clock=clock),
+    )
+    built = make_platform(
+        store, settings=make_settings(WAOOAW_BUS_MAX_DELIVERIES=1), bus=bus, publisher=GitHubPublisher(store, clients)
+    )
     built.registry = default_registry(store)
     built.registry.register(Echo)
     return built
@@ -144,8 +155,9 @@ def enqueue(store: Store, delivery_id: str) -> None:
 
 def echo_runs(store: Store, delivery_id: str) -> list[tuple[str, int]]:
     with store.session() as session:
-        rows = session.scalars(select(AgentRun).where(AgentRun.delivery_id == delivery_id, AgentRun.agent == "echo")
-                               .order_by(AgentRun.id))
+        rows = session.scalars(
+            select(AgentRun).where(AgentRun.delivery_id == delivery_id, AgentRun.agent == "echo").order_by(AgentRun.id)
+        )
         return [(run.status, run.attempt) for run in rows]
 
 
@@ -179,8 +191,14 @@ def test_a_call_over_its_budget_goes_back_to_the_bus_and_is_published_on_a_later
 ) -> None:
     clock = FakeClock()
     fresh_github.fail_next("POST", r"/issues/\d+/comments$", 403, headers={"retry-after": "120"}, body=SECONDARY)
-    bus = RedisStreamBus(redis_url, stream=f"test:defer:{uuid.uuid4().hex}", max_deliveries=1, block_ms=100,
-                         backoff_base=0.01, visibility_timeout=0.3)
+    bus = RedisStreamBus(
+        redis_url,
+        stream=f"test:defer:{uuid.uuid4().hex}",
+        max_deliveries=1,
+        block_ms=100,
+        backoff_base=0.01,
+        visibility_timeout=0.3,
+    )
     built = platform(sqlite_store, fresh_github, clock, bus, budget=30)
     enqueue(sqlite_store, "d-later")
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,9 @@ APP_ID = 4242
 
 
 def app_settings(github: FakeGitHub, **overrides: Any) -> Any:
-    return make_settings(GITHUB_APP_ID=APP_ID, GITHUB_APP_PRIVATE_KEY=app_private_key(), GITHUB_API_URL=github.url,
-                         **overrides)
+    return make_settings(
+        GITHUB_APP_ID=APP_ID, GITHUB_APP_PRIVATE_KEY=app_private_key(), GITHUB_API_URL=github.url, **overrides
+    )
 
 
 def run_recovery(github: FakeGitHub, store: Store, since: timedelta = timedelta(hours=72), **options: Any) -> Any:
@@ -40,7 +41,9 @@ def run_recovery(github: FakeGitHub, store: Store, since: timedelta = timedelta(
 
 def in_inbox(store: Store, *guids: str) -> None:
     body = fixture_path("issues/opened.payload.json").read_bytes()
-    Inbox(store).record_many([(parse_delivery(body, event="issues", delivery_id=guid), InboxStatus.DONE) for guid in guids])
+    Inbox(store).record_many(
+        [(parse_delivery(body, event="issues", delivery_id=guid), InboxStatus.DONE) for guid in guids]
+    )
 
 
 def wait_until(condition: Callable[[], object], what: str, timeout: float = 20.0) -> None:
@@ -52,7 +55,7 @@ def wait_until(condition: Callable[[], object], what: str, timeout: float = 20.0
 
 
 def test_recovery_redelivers_exactly_the_deliveries_the_inbox_missed(fresh_github, store):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     gh = fresh_github
 
     def hours(n: int) -> datetime:
@@ -62,8 +65,9 @@ def test_recovery_redelivers_exactly_the_deliveries_the_inbox_missed(fresh_githu
     no_answer = gh.add_hook_delivery("no-answer", "push", status_code=0, delivered_at=hours(4))
     elsewhere_ok = gh.add_hook_delivery("ok-not-ours", "issues", action="closed", delivered_at=hours(3))
     gh.add_hook_delivery("failed-twice", "issue_comment", action="created", status_code=502, delivered_at=hours(10))
-    retry = gh.add_hook_delivery("failed-twice", "issue_comment", action="created", status_code=504,
-                                 delivered_at=hours(9), redelivery=True)
+    retry = gh.add_hook_delivery(
+        "failed-twice", "issue_comment", action="created", status_code=504, delivered_at=hours(9), redelivery=True
+    )
     gh.add_hook_delivery("slow-but-ours", "issues", action="opened", status_code=0, delivered_at=hours(2))
     gh.add_hook_delivery("ours", "issues", action="opened", delivered_at=hours(1))
     gh.add_hook_delivery("too-old", "issues", action="opened", status_code=503, delivered_at=hours(80))
@@ -77,20 +81,25 @@ def test_recovery_redelivers_exactly_the_deliveries_the_inbox_missed(fresh_githu
     assert gh.redelivery_requests == [retry["id"], failed["id"], no_answer["id"], elsewhere_ok["id"]]
     assert recovery.ok and recovery.elsewhere == ["redelivered-elsewhere"]
     assert [m.reason for m in recovery.redelivered] == [
-        "failed: Invalid HTTP Response: 504", "failed: Invalid HTTP Response: 503", "failed: timed out",
+        "failed: Invalid HTTP Response: 504",
+        "failed: Invalid HTTP Response: 503",
+        "failed: timed out",
         "answered OK but not in the inbox",
     ]
     assert recovery.lines()[0].startswith("redelivered failed-twice issue_comment.created (failed: Invalid HTTP")
-    assert recovery.lines()[-1].endswith("9 attempt(s) of 7 delivery(ies) since "
-                                         f"{recovery.since:%Y-%m-%d %H:%M:%SZ}: 4 missed, 4 redelivered, 0 refused")
+    assert recovery.lines()[-1].endswith(
+        f"9 attempt(s) of 7 delivery(ies) since {recovery.since:%Y-%m-%d %H:%M:%SZ}: 4 missed, 4 redelivered, 0 refused"
+    )
     assert gh.calls("POST", "/app/hook/deliveries")[0].headers["authorization"].startswith("Bearer ")  # the App's JWT
 
 
 def test_paging_follows_the_cursor_and_stops_at_since(fresh_github, sqlite_store):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     gh = fresh_github
-    recent = [gh.add_hook_delivery(f"recent-{n}", "push", status_code=500, delivered_at=now - timedelta(minutes=n))
-              for n in range(1, 231)]
+    recent = [
+        gh.add_hook_delivery(f"recent-{n}", "push", status_code=500, delivered_at=now - timedelta(minutes=n))
+        for n in range(1, 231)
+    ]
     for n in range(300):
         gh.add_hook_delivery(f"old-{n}", "push", status_code=500, delivered_at=now - timedelta(hours=5, minutes=n))
 
@@ -117,9 +126,11 @@ def test_a_repeated_run_leaves_what_the_redelivery_brought_into_the_inbox(fresh_
     gh = fresh_github
     body = fixture_path("issues/opened.payload.json").read_bytes()
     with TestClient(create_app(make_platform(store), secret=TEST_SECRET, run_worker=False)) as intake:
-        gh.deliver = lambda attempt, payload: intake.post(
-            "/webhooks/github", content=body, headers=signed_headers(body, attempt["event"], attempt["guid"])
-        ).status_code
+        gh.deliver = lambda attempt, payload: (
+            intake.post(
+                "/webhooks/github", content=body, headers=signed_headers(body, attempt["event"], attempt["guid"])
+            ).status_code
+        )
         gh.add_hook_delivery("lost", "issues", action="opened", status_code=503)
         first = run_recovery(gh, store)
         second = run_recovery(gh, store)
@@ -129,7 +140,7 @@ def test_a_repeated_run_leaves_what_the_redelivery_brought_into_the_inbox(fresh_
 
 
 def test_a_refused_redelivery_is_reported_and_the_others_still_asked(fresh_github, sqlite_store):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     gh = fresh_github
     first = gh.add_hook_delivery("first", "push", status_code=503, delivered_at=now - timedelta(hours=2))
     gh.add_hook_delivery("second", "push", status_code=503, delivered_at=now - timedelta(hours=1))
@@ -143,7 +154,7 @@ def test_a_refused_redelivery_is_reported_and_the_others_still_asked(fresh_githu
 
 
 def test_a_scheduled_run_starts_an_interval_before_the_last_run_began(fresh_github, sqlite_store):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     gh = fresh_github
     gh.add_hook_delivery("seen-by-the-last-run", "push", status_code=503, delivered_at=now - timedelta(hours=2))
     later = gh.add_hook_delivery("after-it", "push", status_code=503, delivered_at=now - timedelta(minutes=50))
@@ -178,7 +189,7 @@ def test_the_schedule_is_on_by_default_in_app_mode_and_off_at_0_or_without_app_c
 
 
 def test_a_lease_is_held_by_one_process_until_it_lapses(pg_store):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     second_process = Store(pg_store.url)
     one, other = Leases(pg_store, "one"), Leases(second_process, "other")
     taken = one.take(RECOVERY_JOB, timedelta(hours=1))
@@ -213,9 +224,15 @@ def test_of_two_processes_one_runs_the_scheduled_recovery(fresh_github, pg_store
         for n, store in enumerate(stores):
             inbox = Inbox(store)
             clients = GitHubClients(settings, max_wait=1)
-            runs.append(run_every(timedelta(hours=1), RECOVERY_JOB,
-                                  lambda lease, c=clients, i=inbox: scheduled(c, i, timedelta(hours=1), lease),
-                                  Counted(inbox.store, f"process-{n}"), stop))
+            runs.append(
+                run_every(
+                    timedelta(hours=1),
+                    RECOVERY_JOB,
+                    lambda lease, c=clients, i=inbox: scheduled(c, i, timedelta(hours=1), lease),
+                    Counted(inbox.store, f"process-{n}"),
+                    stop,
+                )
+            )
         tasks = [asyncio.create_task(run) for run in runs]
         while len(takes) < 2 or not gh.redelivery_requests:
             await asyncio.sleep(0.02)
@@ -235,8 +252,9 @@ def test_of_two_processes_one_runs_the_scheduled_recovery(fresh_github, pg_store
 def waooaw(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "WAOOAW_", "ANTHROPIC_"))}
     clean.update({"WAOOAW_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", **env})
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, env=clean,
-                          cwd=tmp_path, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, env=clean, cwd=tmp_path, timeout=60
+    )
 
 
 def test_the_command_needs_the_app_credentials(tmp_path):
@@ -245,7 +263,7 @@ def test_the_command_needs_the_app_credentials(tmp_path):
 
 
 def test_the_command_redelivers_prints_and_exits_1_when_a_redelivery_was_refused(fresh_github, tmp_path):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     gh = fresh_github
     assert waooaw(["db", "upgrade"], tmp_path).returncode == 0
     env = {"GITHUB_APP_ID": str(APP_ID), "GITHUB_APP_PRIVATE_KEY": app_private_key(), "GITHUB_API_URL": gh.url}
@@ -255,7 +273,9 @@ def test_the_command_redelivers_prints_and_exits_1_when_a_redelivery_was_refused
     listed = waooaw(["deliveries", "recover", "--since", "3h", "--dry-run"], tmp_path, **env)
     assert listed.returncode == 0, listed.stderr
     assert [line.split()[:3] for line in listed.stdout.splitlines()[:2]] == [
-        ["would", "redeliver", "refused"], ["would", "redeliver", "lost"]]
+        ["would", "redeliver", "refused"],
+        ["would", "redeliver", "lost"],
+    ]
     assert gh.redelivery_requests == []
 
     gh.fail_next("POST", rf"/app/hook/deliveries/{refused['id']}/attempts", 422)

@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from bot.github import GitHubClients
-from bot.ratelimit import LimitStore, Limiter, LocalLimits, RateLimited, RedisLimits
+from bot.ratelimit import Limiter, LimitStore, LocalLimits, RateLimited, RedisLimits
 from bot.reader import GitHubReader
 from tests.fakes.github import FakeGitHub
 from tests.helpers import FakeClock, make_settings
@@ -115,8 +115,11 @@ def test_a_call_over_its_budget_is_refused_without_taking_a_slot(limits: LimitSt
 def test_pacing_holds_across_two_processes_sharing_redis(fresh_github: FakeGitHub, redis_url: str, prefix: str) -> None:
     clock = FakeClock()
     workers = [
-        GitHubClients(make_settings(GITHUB_TOKEN="ghs_shared", GITHUB_API_URL=fresh_github.url), max_wait=0.01,
-                      limiter=Limiter(RedisLimits(redis_url, prefix=prefix), budget=600, clock=clock))
+        GitHubClients(
+            make_settings(GITHUB_TOKEN="ghs_shared", GITHUB_API_URL=fresh_github.url),
+            max_wait=0.01,
+            limiter=Limiter(RedisLimits(redis_url, prefix=prefix), budget=600, clock=clock),
+        )
         for _ in range(2)
     ]
 

@@ -153,7 +153,9 @@ def test_every_real_payload_is_accepted_routed_or_ignored_and_processed_without_
     with store.session() as session:
         statuses = {row.delivery_id: row.status for row in session.query(InboxRecord)}
     assert len(statuses) == len(files)
-    assert set(statuses.values()) <= {"done", "ignored"}, {k: v for k, v in statuses.items() if v not in ("done", "ignored")}
+    assert set(statuses.values()) <= {"done", "ignored"}, {
+        k: v for k, v in statuses.items() if v not in ("done", "ignored")
+    }
 
 
 def test_a_batch_with_old_and_repeated_ids_reports_only_the_new_ones(store):
@@ -176,7 +178,10 @@ def test_concurrent_requests_share_commits_and_each_learns_its_own_answer(store)
     writer = InboxWriter(Inbox(store))
 
     async def scenario():
-        deliveries = [parse_delivery(comment_body("/waooaw help"), event="issue_comment", delivery_id=f"w{n % 30}") for n in range(60)]
+        deliveries = [
+            parse_delivery(comment_body("/waooaw help"), event="issue_comment", delivery_id=f"w{n % 30}")
+            for n in range(60)
+        ]
         answers = await asyncio.gather(*(writer.record(d, InboxStatus.QUEUED) for d in deliveries))
         await writer.close()
         return answers
@@ -225,7 +230,9 @@ def poison_payloads() -> dict[str, bytes]:
     """Signed deliveries GitHub would never send, whose derived columns the inbox cannot store as they are."""
 
     def comment(**overrides) -> bytes:
-        payload = load_payload("issue_comment/created.with-installation.payload.json", comment__body="/waooaw help", **overrides)
+        payload = load_payload(
+            "issue_comment/created.with-installation.payload.json", comment__body="/waooaw help", **overrides
+        )
         return body_of(payload)
 
     return {
@@ -249,11 +256,18 @@ def test_poison_deliveries_among_good_ones_fail_none_and_are_all_recorded(store)
     for position, delivery in zip(range(5, 80, 14), poison_payloads(), strict=True):  # spread among the good ones
         order.insert(position, delivery)
 
-    with TestClient(create_app(platform, secret=TEST_SECRET, run_worker=False)) as client, ThreadPoolExecutor(32) as pool:
-        responses = dict(zip(order, pool.map(lambda d: post(client, bodies[d][1], bodies[d][0], d), order), strict=True))
+    with (
+        TestClient(create_app(platform, secret=TEST_SECRET, run_worker=False)) as client,
+        ThreadPoolExecutor(32) as pool,
+    ):
+        responses = dict(
+            zip(order, pool.map(lambda d: post(client, bodies[d][1], bodies[d][0], d), order), strict=True)
+        )
 
     statuses = {delivery: response.status_code for delivery, response in responses.items()}
-    assert statuses == {delivery: 202 for delivery in order}, {d: (s, responses[d].text) for d, s in statuses.items() if s != 202}
+    assert statuses == {delivery: 202 for delivery in order}, {
+        d: (s, responses[d].text) for d, s in statuses.items() if s != 202
+    }
     with store.session() as session:
         rows = {row.delivery_id: row for row in session.query(InboxRecord)}
     assert set(rows) == set(order)
@@ -270,7 +284,12 @@ def test_poison_deliveries_among_good_ones_fail_none_and_are_all_recorded(store)
     assert {finished[delivery] for delivery in order} <= {"done", "ignored"}
     # A repository or installation the inbox had to fit to its columns wakes no agent: acting
     # on it as sent fails, and acting on its fitted form could reach another tenant.
-    assert not ran & {"poison-nul-repo", "poison-text-installation", "poison-huge-installation", "poison-u64-installation"}
+    assert not ran & {
+        "poison-nul-repo",
+        "poison-text-installation",
+        "poison-huge-installation",
+        "poison-u64-installation",
+    }
 
 
 def test_a_row_the_database_refuses_fails_its_own_delivery_and_no_other(store):
@@ -278,14 +297,18 @@ def test_a_row_the_database_refuses_fails_its_own_delivery_and_no_other(store):
     from bot.webhooks import Delivery, parse_delivery
 
     writer = InboxWriter(Inbox(store))
-    good = [parse_delivery(comment_body("/waooaw help"), event="issue_comment", delivery_id=f"ok-{n}") for n in range(30)]
+    good = [
+        parse_delivery(comment_body("/waooaw help"), event="issue_comment", delivery_id=f"ok-{n}") for n in range(30)
+    ]
     # Once the derived columns are fitted no payload makes a row fail; a body no driver can
     # bind stands in for whatever else might, inside a shared INSERT.
     refused = Delivery(delivery_id="refused", event="issue_comment", payload={}, body=object())
     deliveries = [*good[:15], refused, *good[15:], good[0]]
 
     async def scenario():
-        answers = await asyncio.gather(*(writer.record(d, InboxStatus.QUEUED) for d in deliveries), return_exceptions=True)
+        answers = await asyncio.gather(
+            *(writer.record(d, InboxStatus.QUEUED) for d in deliveries), return_exceptions=True
+        )
         await writer.close()
         return answers
 

@@ -55,7 +55,9 @@ def client(fake: FakeAnthropic, model: str = MODEL, **kwargs: Any) -> LLMClient:
     return LLMClient("test-key", model, base_url=fake.url, **kwargs)
 
 
-def ask(llm: LLMClient, prompt: str = "diff --git a/app/views.py", budget: Budget | None = None, max_tokens: int = 400) -> Any:
+def ask(
+    llm: LLMClient, prompt: str = "diff --git a/app/views.py", budget: Budget | None = None, max_tokens: int = 400
+) -> Any:
     async def run() -> Any:
         try:
             return await llm.ask(SYSTEM, prompt, Verdict, max_tokens=max_tokens, budget=budget or Budget())
@@ -76,10 +78,13 @@ def test_answer_is_forced_through_one_tool_with_a_cached_system_prompt(fake: Fak
     assert request["model"] == MODEL
     assert request["system"][0]["cache_control"] == {"type": "ephemeral"}
     assert request["system"][0]["text"].startswith(SYSTEM)
-    assert request["tools"] == [{
-        "name": "record_Verdict", "description": "Whether the change follows the policy.",
-        "input_schema": Verdict.model_json_schema(),
-    }]
+    assert request["tools"] == [
+        {
+            "name": "record_Verdict",
+            "description": "Whether the change follows the policy.",
+            "input_schema": Verdict.model_json_schema(),
+        }
+    ]
     assert request["tool_choice"] == {"type": "tool", "name": "record_Verdict", "disable_parallel_tool_use": True}
     # The second call reads the system prompt and tool from the prompt cache, and costs less.
     assert first.usage.cache_creation_input_tokens > 0 and first.usage.cache_read_input_tokens == 0

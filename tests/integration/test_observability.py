@@ -110,8 +110,12 @@ def test_a_trace_links_the_webhook_through_the_bus_to_the_agent_and_its_github_c
     assert handled.parent is not None and handled.parent.trace_id == webhook.context.trace_id
     assert agent.attributes["waooaw.agent"] == "concierge"
     by_id = {s.context.span_id: s for s in finished if s.context.trace_id == webhook.context.trace_id}
-    github_calls = [s for s in by_id.values() if s.kind == SpanKind.CLIENT and s.attributes.get("http.request.method",
-                    s.attributes.get("http.method")) == "POST"]  # fmt: skip
+    github_calls = [
+        s
+        for s in by_id.values()
+        if s.kind == SpanKind.CLIENT
+        and s.attributes.get("http.request.method", s.attributes.get("http.method")) == "POST"
+    ]
     assert github_calls, "the comment's POST to GitHub is a span of the same trace"
     for call in github_calls:
         assert "waooaw.agent" in ancestors(call, by_id) and ancestors(call, by_id)[-1] == webhook.name
@@ -124,7 +128,7 @@ def test_metrics_name_events_agents_and_routes_and_never_a_repository(pg_store, 
     assert 'waooaw_agent_runs_total{agent="concierge",status="ok"}' in text
     assert 'waooaw_wake_latency_seconds_count{agent="concierge"}' in text
     assert 'waooaw_github_requests_total{method="POST",route="repos/issues",status="201"}' in text
-    assert "waooaw_bus_waiting " in text and "waooaw_llm_budget_usd{scope=\"repo_daily\"}" in text
+    assert "waooaw_bus_waiting " in text and 'waooaw_llm_budget_usd{scope="repo_daily"}' in text
     for content in ("Codertocat", "Hello-World", "/waooaw help"):
         assert content not in text, f"/metrics carries {content!r}"
 
@@ -136,8 +140,11 @@ def test_log_lines_carry_the_ids_and_no_secret(pg_store, fresh_github, spans, lo
     [finished] = [line for line in lines if (line["event"], line.get("delivery")) == wanted]
     assert finished["installation"] == 1 and finished["repo"] == "Codertocat/Hello-World"
     assert finished["agent"] == "concierge" and finished["status"] == "ok"
-    [handled] = [s for s in named(list(spans.get_finished_spans()), "waooaw.agent")
-                 if s.attributes["waooaw.agent"] == "concierge"]
+    [handled] = [
+        s
+        for s in named(list(spans.get_finished_spans()), "waooaw.agent")
+        if s.attributes["waooaw.agent"] == "concierge"
+    ]
     assert finished["trace_id"] == format(handled.context.trace_id, "032x")
     assert TEST_SECRET not in log_lines.getvalue() and GITHUB_TOKEN not in log_lines.getvalue()
 
@@ -198,7 +205,7 @@ def test_traces_go_over_otlp_to_the_endpoint_set_and_are_off_without_one(tmp_pat
     received: list[tuple[str, str]] = []
 
     class Collector(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers["Content-Length"]))
             received.append((self.path, self.headers["Content-Type"]))
             self.send_response(200)
@@ -214,8 +221,9 @@ def test_traces_go_over_otlp_to_the_endpoint_set_and_are_off_without_one(tmp_pat
     if variable is not None:
         env[variable] = url if variable == "OTEL_EXPORTER_OTLP_ENDPOINT" else f"{url}/v1/traces"
     try:
-        done = subprocess.run([sys.executable, "-c", OTLP_SCRIPT], capture_output=True, text=True, env=env,
-                              cwd=tmp_path, timeout=60)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-c", OTLP_SCRIPT], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
+        )
     finally:
         server.shutdown()
     assert done.returncode == 0, done.stderr

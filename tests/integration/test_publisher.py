@@ -15,8 +15,6 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from agents.store.db import Store
-from agents.store.tables import PublishedOutput
 from agents.events import Event
 from agents.outputs import (
     Annotation,
@@ -30,11 +28,12 @@ from agents.outputs import (
     Review,
     marker,
 )
-from bot.github import GitHubClients
-from bot.github import github_clients
+from agents.store.db import Store
+from agents.store.tables import PublishedOutput
+from bot.github import GitHubClients, github_clients
 from bot.publish import DryRunPublisher, GitHubPublisher, PublishError
-from bot.wiring import make_publisher
 from bot.settings import Settings
+from bot.wiring import make_publisher
 from tests.fakes.github import FakeGitHub, app_private_key
 
 REPO = "octo/repo"
@@ -45,7 +44,13 @@ SHA = "a" * 40
 
 @pytest.fixture(autouse=True)
 def _no_ambient_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("GITHUB_TOKEN", "GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY", "GITHUB_APP_PRIVATE_KEY_PATH", "GITHUB_API_URL"):
+    for name in (
+        "GITHUB_TOKEN",
+        "GITHUB_APP_ID",
+        "GITHUB_APP_PRIVATE_KEY",
+        "GITHUB_APP_PRIVATE_KEY_PATH",
+        "GITHUB_API_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -77,13 +82,17 @@ def rows(store: Store) -> list[PublishedOutput]:
 
 
 def writes(fake: FakeGitHub) -> list[tuple[str, str]]:
-    return [(c.method, c.path) for c in fake.requests if c.method in ("POST", "PATCH") and "access_tokens" not in c.path]
+    return [
+        (c.method, c.path) for c in fake.requests if c.method in ("POST", "PATCH") and "access_tokens" not in c.path
+    ]
 
 
 # ---------------------------------------------------------------- comments
 
 
-def test_comment_is_created_once_then_edited_in_place(publisher: GitHubPublisher, fake: FakeGitHub, store: Store) -> None:
+def test_comment_is_created_once_then_edited_in_place(
+    publisher: GitHubPublisher, fake: FakeGitHub, store: Store
+) -> None:
     publish(publisher, Comment(REPO, 1, "first", key="summary"), delivery="d-1")
     publish(publisher, Comment(REPO, 1, "second", key="summary"), delivery="d-2")
     publish(publisher, Comment(REPO, 1, "second", key="summary"), delivery="d-3")  # unchanged: no call
@@ -92,8 +101,10 @@ def test_comment_is_created_once_then_edited_in_place(publisher: GitHubPublisher
     (comment,) = fake.comments.values()
     hidden = marker(AGENT, "comment", "summary")
     assert comment["body"] == f"second\n\n{hidden}"
-    assert writes(fake) == [("POST", "/repos/octo/repo/issues/1/comments"),
-                            ("PATCH", f"/repos/octo/repo/issues/comments/{comment['id']}")]
+    assert writes(fake) == [
+        ("POST", "/repos/octo/repo/issues/1/comments"),
+        ("PATCH", f"/repos/octo/repo/issues/comments/{comment['id']}"),
+    ]
     (row,) = rows(store)
     assert (row.marker, row.kind, row.repo, row.github_id) == (hidden, "comment", REPO, comment["id"])
     assert row.url == comment["html_url"] and row.delivery_id == "d-2" and len(row.content_hash) == 64
@@ -149,8 +160,10 @@ def test_reaction_is_posted_and_recorded_once(publisher: GitHubPublisher, fake: 
     publish(publisher, Reaction(REPO, "eyes", comment_id=555), delivery="d-2")
     publish(publisher, Reaction(REPO, "rocket", issue_number=1))
 
-    assert writes(fake) == [("POST", "/repos/octo/repo/issues/comments/555/reactions"),
-                            ("POST", "/repos/octo/repo/issues/1/reactions")]
+    assert writes(fake) == [
+        ("POST", "/repos/octo/repo/issues/comments/555/reactions"),
+        ("POST", "/repos/octo/repo/issues/1/reactions"),
+    ]
     assert [r["content"] for r in fake.reactions] == ["eyes", "rocket"]
     assert [(r.kind, r.marker) for r in rows(store)] == [
         ("reaction", marker(AGENT, "reaction", "555:eyes")),
@@ -177,8 +190,10 @@ def test_issue_is_upserted_then_closed(publisher: GitHubPublisher, fake: FakeGit
     (issue,) = fake.issues.values()
     fake.issues[(REPO, issue["number"])]["labels"].append(fake._label(REPO, "triaged"))  # a human adds a label
     publish(publisher, IssueReport(REPO, "Broken links", "1 broken", key="links", labels=("waooaw", "docs")))
-    publish(publisher, IssueReport(REPO, "Broken links", "all fixed", key="links", labels=("waooaw", "docs"),
-                                   state="closed"))
+    publish(
+        publisher,
+        IssueReport(REPO, "Broken links", "all fixed", key="links", labels=("waooaw", "docs"), state="closed"),
+    )
 
     assert len(fake.issues) == 1
     issue = fake.issues[(REPO, issue["number"])]
@@ -213,8 +228,17 @@ def test_closing_an_issue_that_never_existed_creates_nothing(publisher: GitHubPu
 def test_report_with_repo_upserts_an_issue_and_ignores_files(
     publisher: GitHubPublisher, fake: FakeGitHub, store: Store
 ) -> None:
-    publish(publisher, Report("Daily 2024-05-01", "# hi", key="daily:2024-05-01", repo=REPO,
-                              labels=("waooaw-report",), files={"reports/x.md": b"x"}))
+    publish(
+        publisher,
+        Report(
+            "Daily 2024-05-01",
+            "# hi",
+            key="daily:2024-05-01",
+            repo=REPO,
+            labels=("waooaw-report",),
+            files={"reports/x.md": b"x"},
+        ),
+    )
     publish(publisher, Report("Daily", "# no repo", key="daily:none"))
     (issue,) = fake.issues.values()
     assert issue["title"] == "Daily 2024-05-01"
@@ -280,13 +304,20 @@ def test_a_strangers_issue_carrying_our_marker_is_not_taken_for_ours(
     publisher: GitHubPublisher, fake: FakeGitHub, store: Store
 ) -> None:
     hidden = marker(AGENT, "issue", "links")
-    theirs = fake.add_issue(REPO, "Broken links", f"gotcha\n\n{hidden}", labels=["waooaw"], user=fake.user("mallory", 666))
+    theirs = fake.add_issue(
+        REPO, "Broken links", f"gotcha\n\n{hidden}", labels=["waooaw"], user=fake.user("mallory", 666)
+    )
     publish(publisher, IssueReport(REPO, "Broken links", "the real report", key="links", labels=("waooaw",)))
     (ours,) = [i for i in fake.issues.values() if i["number"] != theirs["number"]]
-    assert ours["body"] == f"the real report\n\n{hidden}" and fake.issues[(REPO, theirs["number"])]["body"] == f"gotcha\n\n{hidden}"
+    assert (
+        ours["body"] == f"the real report\n\n{hidden}"
+        and fake.issues[(REPO, theirs["number"])]["body"] == f"gotcha\n\n{hidden}"
+    )
 
 
-def test_a_strangers_review_carrying_our_marker_does_not_stand_for_ours(publisher: GitHubPublisher, fake: FakeGitHub) -> None:
+def test_a_strangers_review_carrying_our_marker_does_not_stand_for_ours(
+    publisher: GitHubPublisher, fake: FakeGitHub
+) -> None:
     hidden = marker(AGENT, "review", "review")
     fake.add_review(REPO, 2, f"gotcha\n\n{hidden}", "COMMENT", SHA, user=fake.user("mallory", 666))
     publish(publisher, review([]))
@@ -323,21 +354,30 @@ def test_an_issue_recorded_in_one_repository_is_not_edited_in_another(
     publish(publisher, report)
     human = fake.add_issue("octo/other", "Login page broken", "steps to reproduce", user=fake.user("alice", 5))
     publish(publisher, IssueReport("octo/other", report.title, "a finding there", key=report.key, labels=report.labels))
-    publish(publisher, IssueReport("octo/other", report.title, "", key=report.key, labels=report.labels, state="closed"))
+    publish(
+        publisher, IssueReport("octo/other", report.title, "", key=report.key, labels=report.labels, state="closed")
+    )
     assert human["number"] == 1 and (human["title"], human["body"], human["state"]) == (
-        "Login page broken", "steps to reproduce", "open")
+        "Login page broken",
+        "steps to reproduce",
+        "open",
+    )
     theirs = fake.issues[("octo/other", 2)]
     assert theirs["title"] == report.title and theirs["state"] == "closed"
     assert fake.issues[(REPO, 1)]["state"] == "open"
     assert sorted((r.installation_id, r.repo, r.github_id) for r in rows(store)) == [
-        (INSTALLATION, "octo/other", 2), (INSTALLATION, REPO, 1)]
+        (INSTALLATION, "octo/other", 2),
+        (INSTALLATION, REPO, 1),
+    ]
 
 
 def test_the_same_answer_in_two_repositories_is_posted_in_both(publisher: GitHubPublisher, fake: FakeGitHub) -> None:
     for repo in (REPO, "octo/other"):
         publish(publisher, Comment(repo, 40, "### WAOOAW — what you can ask here", key="help:40"))
     assert sorted(c["issue_url"].split("/repos/")[1] for c in fake.comments.values()) == [
-        "octo/other/issues/40", "octo/repo/issues/40"]
+        "octo/other/issues/40",
+        "octo/repo/issues/40",
+    ]
 
 
 def test_with_a_personal_token_our_author_is_the_tokens_user(store: Store, fake: FakeGitHub) -> None:
@@ -370,7 +410,9 @@ def many_annotations(n: int) -> tuple[Annotation, ...]:
 
 
 def test_check_run_annotations_go_in_batches_of_50(publisher: GitHubPublisher, fake: FakeGitHub, store: Store) -> None:
-    run = CheckRun(REPO, SHA, "WowVision", "120 findings", "summary", conclusion="failure", annotations=many_annotations(120))
+    run = CheckRun(
+        REPO, SHA, "WowVision", "120 findings", "summary", conclusion="failure", annotations=many_annotations(120)
+    )
     publish(publisher, run)
 
     create, *updates = [c for c in fake.requests if "check-runs" in c.path and c.method in ("POST", "PATCH")]
@@ -381,8 +423,14 @@ def test_check_run_annotations_go_in_batches_of_50(publisher: GitHubPublisher, f
     (check,) = fake.check_runs.values()
     assert (check["status"], check["conclusion"]) == ("completed", "failure")
     assert len(fake.annotations[check["id"]]) == 120
-    assert fake.annotations[check["id"]][0] == {"path": "a.py", "start_line": 1, "end_line": 1,
-                                                "annotation_level": "warning", "message": "finding 0", "title": "rule"}
+    assert fake.annotations[check["id"]][0] == {
+        "path": "a.py",
+        "start_line": 1,
+        "end_line": 1,
+        "annotation_level": "warning",
+        "message": "finding 0",
+        "title": "rule",
+    }
     assert check["output"]["summary"].endswith(marker(AGENT, "check_run", f"{SHA}:WowVision"))
     assert [r.github_id for r in rows(store)] == [check["id"]]
 
@@ -390,9 +438,15 @@ def test_check_run_annotations_go_in_batches_of_50(publisher: GitHubPublisher, f
 def test_check_run_is_updated_in_place_without_resending_annotations(
     publisher: GitHubPublisher, fake: FakeGitHub
 ) -> None:
-    publish(publisher, CheckRun(REPO, SHA, "WowVision", "t", "s", conclusion="failure", annotations=many_annotations(3)))
-    publish(publisher, CheckRun(REPO, SHA, "WowVision", "t", "s", conclusion="failure", annotations=many_annotations(3)))
-    publish(publisher, CheckRun(REPO, SHA, "WowVision", "t", "s2", conclusion="success", annotations=many_annotations(3)))
+    publish(
+        publisher, CheckRun(REPO, SHA, "WowVision", "t", "s", conclusion="failure", annotations=many_annotations(3))
+    )
+    publish(
+        publisher, CheckRun(REPO, SHA, "WowVision", "t", "s", conclusion="failure", annotations=many_annotations(3))
+    )
+    publish(
+        publisher, CheckRun(REPO, SHA, "WowVision", "t", "s2", conclusion="success", annotations=many_annotations(3))
+    )
 
     assert len(fake.check_runs) == 1
     (check,) = fake.check_runs.values()
@@ -408,7 +462,9 @@ def test_check_run_without_conclusion_is_in_progress(publisher: GitHubPublisher,
     assert check["status"] == "in_progress" and check["conclusion"] is None
 
 
-def test_crash_window_check_run_found_by_external_id(publisher: GitHubPublisher, fake: FakeGitHub, store: Store) -> None:
+def test_crash_window_check_run_found_by_external_id(
+    publisher: GitHubPublisher, fake: FakeGitHub, store: Store
+) -> None:
     publish(publisher, CheckRun(REPO, SHA, "WowVision", "t", "s", conclusion="neutral"))
     with store.session() as session:
         session.query(PublishedOutput).delete()
@@ -417,10 +473,13 @@ def test_crash_window_check_run_found_by_external_id(publisher: GitHubPublisher,
     assert check["conclusion"] == "success"
 
 
-def test_another_apps_check_run_with_our_name_and_id_is_left_alone(publisher: GitHubPublisher, fake: FakeGitHub) -> None:
+def test_another_apps_check_run_with_our_name_and_id_is_left_alone(
+    publisher: GitHubPublisher, fake: FakeGitHub
+) -> None:
     external_id = f"waooaw:{AGENT}:{SHA}:WowVision"  # predictable: agent, head SHA, check name
-    theirs = fake.add_check_run(REPO, {"name": "WowVision", "head_sha": SHA, "external_id": external_id,
-                                       "conclusion": "failure"}, app_id=99)  # fmt: skip
+    theirs = fake.add_check_run(
+        REPO, {"name": "WowVision", "head_sha": SHA, "external_id": external_id, "conclusion": "failure"}, app_id=99
+    )
     publish(publisher, CheckRun(REPO, SHA, "WowVision", "t", "s", conclusion="success"))
     (ours,) = [run for run in fake.check_runs.values() if run["id"] != theirs["id"]]
     assert ours["external_id"] == external_id and ours["conclusion"] == "success" and ours["app"]["id"] == 7
@@ -455,8 +514,11 @@ def test_two_workers_recording_the_same_marker(publisher: GitHubPublisher, fake:
         if any(isinstance(obj, PublishedOutput) for obj in session.new):
             rivals.append(hidden)
             with Session(store.engine) as rival, rival.begin():
-                rival.add(PublishedOutput(installation_id=INSTALLATION, marker=hidden, agent=AGENT, kind="comment",
-                                          repo=REPO, github_id=1))
+                rival.add(
+                    PublishedOutput(
+                        installation_id=INSTALLATION, marker=hidden, agent=AGENT, kind="comment", repo=REPO, github_id=1
+                    )
+                )
 
     sa_event.listen(store.sessions, "before_flush", rival_inserts, once=True)
     publish(publisher, Comment(REPO, 1, "mine", key="race"))

@@ -11,9 +11,9 @@ import io
 
 import pytest
 
+from agents.outputs import Comment, IssueReport, Output, PullRequest, WorkflowDispatch, marker
 from agents.store.db import Store
 from agents.store.tables import PublishedOutput
-from agents.outputs import Comment, IssueReport, Output, PullRequest, WorkflowDispatch, marker
 from bot.publish import DryRunPublisher, GitHubPublisher, Published, PublishError
 from tests.fakes.github import FakeGitHub
 from tests.integration.test_publisher import (  # noqa: F401 - fixtures
@@ -31,14 +31,23 @@ SPEC = "# Domain X\n"
 SPEC_YAML = "name: x\nphases: 3\n"
 
 
-def publish(publisher: GitHubPublisher | DryRunPublisher, *outputs: Output, delivery: str = "delivery-1") -> list[Published]:
+def publish(
+    publisher: GitHubPublisher | DryRunPublisher, *outputs: Output, delivery: str = "delivery-1"
+) -> list[Published]:
     return asyncio.run(publisher.publish(AGENT, outputs, event(delivery)))
 
 
 def pull_request(body: str = "The spec for X", spec: str = SPEC, base: str | None = "main") -> PullRequest:
-    return PullRequest(REPO, BRANCH, "Onboard domain X", body, key="domain:x", base=base,
-                       files={"domains/x/spec.md": spec, "domains/x/spec.yaml": SPEC_YAML},
-                       commit_message="Add the spec of domain X")
+    return PullRequest(
+        REPO,
+        BRANCH,
+        "Onboard domain X",
+        body,
+        key="domain:x",
+        base=base,
+        files={"domains/x/spec.md": spec, "domains/x/spec.yaml": SPEC_YAML},
+        commit_message="Add the spec of domain X",
+    )
 
 
 def forget_records(store: Store) -> None:
@@ -89,7 +98,9 @@ def test_changed_file_is_one_new_commit_and_the_body_is_edited_in_place(
     assert put.json["sha"] != old_blob["sha"] and put.json["branch"] == BRANCH
     assert not fake.calls("PATCH", r"/pulls/\d+$")
 
-    publish(publisher, pull_request(body="The spec for X, now with phases", spec="# Domain X, revised\n"), delivery="d-3")
+    publish(
+        publisher, pull_request(body="The spec for X, now with phases", spec="# Domain X, revised\n"), delivery="d-3"
+    )
     assert len(fake.commits) == 3
     (pull,) = fake.pull_requests
     (patch,) = fake.calls("PATCH", r"/pulls/\d+$")
@@ -203,11 +214,15 @@ def test_dry_run_prints_pull_requests_and_dispatches() -> None:
 
     text = stream.getvalue()
     assert f"pull request in {REPO} ({BRANCH} → the default branch): Onboard domain X" in text
-    assert f"domains/x/spec.md ({len(SPEC):,} bytes)" in text and f"domains/x/spec.yaml ({len(SPEC_YAML):,} bytes)" in text
+    assert (
+        f"domains/x/spec.md ({len(SPEC):,} bytes)" in text and f"domains/x/spec.yaml ({len(SPEC_YAML):,} bytes)" in text
+    )
     assert f"workflow dispatch of waooaw-coe.yml in {REPO} at the default branch ━" in text
     assert "\n  domain = 'x'\n" in text
-    assert published == [Published("pull_request", "domain:x", None, None),
-                         Published("workflow_dispatch", "job-1", None, None)]
+    assert published == [
+        Published("pull_request", "domain:x", None, None),
+        Published("workflow_dispatch", "job-1", None, None),
+    ]
 
 
 def test_dry_run_shows_terminal_controls_escaped_never_acted_on() -> None:

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 import pytest
 import structlog
 
+from agents.outputs import InlineComment, Output, Review, ReviewDismissal, marker
 from agents.store.db import Store
 from agents.store.tables import PublishedOutput
-from agents.outputs import InlineComment, Output, Review, ReviewDismissal, marker
 from bot.publish import REVIEW_PROBE_LIMIT, GitHubPublisher, PublishError
 from tests.fakes.github import FakeGitHub
 from tests.integration.test_publisher import (  # noqa: F401 - fixtures
@@ -147,10 +147,13 @@ def test_our_reviews_requesting_changes_are_dismissed_once(publisher: GitHubPubl
     publish(publisher, dismissal, delivery="d-2")
 
     states = sorted((r["body"].split("\n")[0], r["commit_id"][0], r["state"]) for r in fake.reviews.values())
-    assert states == [("3 findings", "a", "DISMISSED"), ("3 findings", "b", "DISMISSED"),
-                      ("3 findings", "c", "COMMENTED"), ("Copied", "a", "CHANGES_REQUESTED"),
-                      ("Please fix", "a", "CHANGES_REQUESTED")]
+    assert states == [
+        ("3 findings", "a", "DISMISSED"),
+        ("3 findings", "b", "DISMISSED"),
+        ("3 findings", "c", "COMMENTED"),
+        ("Copied", "a", "CHANGES_REQUESTED"),
+        ("Please fix", "a", "CHANGES_REQUESTED"),
+    ]
     puts = fake.calls("PUT", r"/pulls/2/reviews/\d+/dismissals$")
     assert len(puts) == 2 and all(c.status == 200 for c in puts)
     assert puts[0].json == {"message": "The findings that requested changes are fixed.", "event": "DISMISS"}
-

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from agents.store.tables import InboxRecord
 from agents.reports import build_daily_report, render_charts, render_markdown
 from agents.reports.markdown import image_links
+from agents.store.tables import InboxRecord
 from bot.cli import app as cli
 from bot.daily_report import run_daily
 from bot.settings import Settings
@@ -26,7 +26,7 @@ from tests.fakes.github import FakeGitHub
 from tests.integration.report_seed import expected, seed
 
 DAY = date(2026, 3, 10)
-NOW = datetime(2026, 3, 12, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 REPO = "octo/alpha"
 
@@ -81,7 +81,13 @@ def check_figures(report, want) -> None:
         assert a.outputs == dict(w["outputs"]), name
         if "runs" in w:
             assert (a.runs, a.wakes, a.ok, a.failures, a.abandoned, a.running) == (
-                w["runs"], w["wakes"], w["ok"], w["failures"], w["abandoned"], w["running"]), name
+                w["runs"],
+                w["wakes"],
+                w["ok"],
+                w["failures"],
+                w["abandoned"],
+                w["running"],
+            ), name
             assert a.p50_ms == pytest.approx(w["p50"]) and a.p95_ms == pytest.approx(w["p95"]), name
         else:
             assert a.runs == 0
@@ -89,12 +95,19 @@ def check_figures(report, want) -> None:
     assert [s.date for s in report.series] == list(want["series"])
     for s in report.series:
         w = want["series"][s.date]
-        assert (s.events, s.runs, s.run_failures, s.outputs) == (w["events"], w["runs"], w["run_failures"], w["outputs"]), s.date
+        assert (s.events, s.runs, s.run_failures, s.outputs) == (
+            w["events"],
+            w["runs"],
+            w["run_failures"],
+            w["outputs"],
+        ), s.date
         assert s.decisions == w["decisions"], s.date
         assert s.cost_usd == pytest.approx(w["cost"]), s.date
 
     wow = want["wowvision_rules"]
-    assert sorted((r.count for r in report.wowvision.top_rules), reverse=True) == sorted(wow.values(), reverse=True)[:10]
+    assert (
+        sorted((r.count for r in report.wowvision.top_rules), reverse=True) == sorted(wow.values(), reverse=True)[:10]
+    )
     assert all(wow[r.name] == r.count for r in report.wowvision.top_rules)
     # The seeded ledger rows carry no finding fingerprints: no finding was opened; fixed ones are not recorded.
     assert report.wowvision.findings_opened == 0 and report.wowvision.findings_fixed is None
@@ -168,7 +181,7 @@ def test_a_day_with_partial_data_says_what_is_missing(pg_store):
         from agents.store.tables import Decision
 
         session.execute(delete(Decision))
-    report = build_daily_report(pg_store, DAY, "UTC", now=datetime(2026, 3, 10, 15, 30, tzinfo=timezone.utc))
+    report = build_daily_report(pg_store, DAY, "UTC", now=datetime(2026, 3, 10, 15, 30, tzinfo=UTC))
     assert not report.complete
     assert report.headline.events == expected(seeded)["events"]
     notes = " ".join(report.notes)
@@ -184,8 +197,17 @@ def test_markdown_says_what_a_maintainer_needs_and_escapes_what_came_from_outsid
     seeded = seed(pg_store, DAY)
     report = build_daily_report(pg_store, DAY, "UTC", budget_usd=0.01, now=NOW)
     text = render_markdown(report, image_links(report))
-    for heading in ("## Headline", "## Health", "## Agents", "## Charts", "## Outputs on GitHub", "## WowVision",
-                    "## CoE jobs", "## Links", "## Data notes"):
+    for heading in (
+        "## Headline",
+        "## Health",
+        "## Agents",
+        "## Charts",
+        "## Outputs on GitHub",
+        "## WowVision",
+        "## CoE jobs",
+        "## Links",
+        "## Data notes",
+    ):
         assert heading in text
     assert f"![Decisions by rung per day]({DAY}-decisions.png)" in text
     assert f"![LLM cost per day vs budget]({DAY}-cost.png)" in text
@@ -268,8 +290,15 @@ def test_posting_twice_edits_one_issue_and_the_next_day_closes_it(pg_store, fake
 
     # A late delivery for the day, then a rerun: the day's issue is edited, never doubled.
     with pg_store.session() as session:
-        session.add(InboxRecord(delivery_id="late", event="push", body=b"{}", status="done",
-                                received_at=datetime(2026, 3, 10, 23, 59, tzinfo=timezone.utc)))
+        session.add(
+            InboxRecord(
+                delivery_id="late",
+                event="push",
+                body=b"{}",
+                status="done",
+                received_at=datetime(2026, 3, 10, 23, 59, tzinfo=UTC),
+            )
+        )
     run_daily(settings, DAY.isoformat(), REPO, Path("reports"), post=True, catch_up=0)
     assert list(report_issues(fake)) == [title], "a rerun must edit the day's issue, not open another"
     assert len(fake.calls("POST", rf"/repos/{REPO}/issues$")) == 1

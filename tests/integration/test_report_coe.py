@@ -5,28 +5,28 @@ questions for humans asked that day, and that spend in the report's total LLM sp
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert
 
-from agents.store.tables import Decision, Installation
 from agents.domain.job import Depth, Escalation, Job, job_id_for, new_job
 from agents.reports import DailyReport, build_daily_report, render_charts, render_markdown
+from agents.store.tables import Decision, Installation
 from bot.app import create_app
 from tests.conftest import TEST_SECRET
 from tests.helpers import make_platform, make_settings
 from tests.integration.report_seed import CoEWriter
 
 DAY = date(2026, 3, 10)
-NOW = datetime(2026, 3, 12, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
 TOKEN = "report-reader-token"
 A, B, D, E, G, H = (job_id_for(name) for name in "abdegh")
 
 
 def at(day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(2026, 3, day, hour, minute, tzinfo=timezone.utc)
+    return datetime(2026, 3, day, hour, minute, tzinfo=UTC)
 
 
 def job(job_id: str, domain: str, repo: str, depth: Depth = "standard", installation: int = 1) -> Job:
@@ -34,21 +34,46 @@ def job(job_id: str, domain: str, repo: str, depth: Depth = "standard", installa
 
 
 def question(n: int, kind: str, status: str = "open", issue: int | None = None) -> Escalation:
-    return Escalation.model_validate({"n": n, "kind": kind, "step": "validation.gate", "question": f"question {n}?",
-                                      "status": status, "issue_number": issue})
+    return Escalation.model_validate(
+        {
+            "n": n,
+            "kind": kind,
+            "step": "validation.gate",
+            "question": f"question {n}?",
+            "status": status,
+            "issue_number": issue,
+        }
+    )
 
 
 def seed_jobs(store) -> None:
     """Jobs around 2026-03-10 (UTC): done, parked across days, parked untouched, cancelled,
     finished earlier, started the next day, in another installation, with a step just after midnight."""
     with store.session() as session:
-        session.execute(insert(Installation), [
-            dict(id=1, account="octo", status="active", repos=["octo/alpha", "octo/beta"]),
-            dict(id=2, account="other", status="active", repos=["other/gamma"]),
-        ])
-        session.execute(insert(Decision), [dict(agent="wowvision", rule="r", rung="llm", outcome={}, latency_ms=1.0,
-                                                tokens_in=900, tokens_out=90, cost_usd=0.40, repo="octo/alpha",
-                                                created_at=at(10, 12))])
+        session.execute(
+            insert(Installation),
+            [
+                dict(id=1, account="octo", status="active", repos=["octo/alpha", "octo/beta"]),
+                dict(id=2, account="other", status="active", repos=["other/gamma"]),
+            ],
+        )
+        session.execute(
+            insert(Decision),
+            [
+                dict(
+                    agent="wowvision",
+                    rule="r",
+                    rung="llm",
+                    outcome={},
+                    latency_ms=1.0,
+                    tokens_in=900,
+                    tokens_out=90,
+                    cost_usd=0.40,
+                    repo="octo/alpha",
+                    created_at=at(10, 12),
+                )
+            ],
+        )
     w = CoEWriter(store)
 
     # A: started and done on the day, with its confidence step and a PR.
@@ -57,11 +82,24 @@ def seed_jobs(store) -> None:
     a = w.save(a, at(10, 9, 5), status="running")
     a = w.step(a, "intake.orchestrator", at(10, 9, 10), cost_usd=0.10, tokens_in=1000, tokens_out=200)
     a = w.step(a, "research.research", at(10, 10), cost_usd=0.20, tokens_in=2000, tokens_out=300, model_calls=2)
-    a = w.step(a, "validation.confidence-analyzer", at(10, 11), cost_usd=0.05, tokens_in=500, tokens_out=100,
-               deliverable={"skills": [{"skill_id": "s1", "confidence": 0.9}, {"skill_id": "s2", "confidence": 0.6},
-                                       {"skill_id": "s3", "confidence": 0.75}]})
-    w.save(a, at(10, 12), status="done", finished_at=at(10, 12), pr_number=7,
-           pr_url="https://github.com/octo/alpha/pull/7")
+    a = w.step(
+        a,
+        "validation.confidence-analyzer",
+        at(10, 11),
+        cost_usd=0.05,
+        tokens_in=500,
+        tokens_out=100,
+        deliverable={
+            "skills": [
+                {"skill_id": "s1", "confidence": 0.9},
+                {"skill_id": "s2", "confidence": 0.6},
+                {"skill_id": "s3", "confidence": 0.75},
+            ]
+        },
+    )
+    w.save(
+        a, at(10, 12), status="done", finished_at=at(10, 12), pr_number=7, pr_url="https://github.com/octo/alpha/pull/7"
+    )
 
     # B: parked two days before; answered at midnight, a step at the day's first instant, parked again on budget.
     b = w.save(job(B, "Tax Law", "octo/beta", "quick"), at(8, 10))
@@ -70,10 +108,19 @@ def seed_jobs(store) -> None:
     b = w.save(b, at(10, 0), status="queued", escalations=[question(1, "confidence", "answered", 41)])
     b = w.step(b, "research.research", at(10, 0), cost_usd=0.12, tokens_in=1200, tokens_out=150)
     w.restore_step(b, "intake.orchestrator", at(10, 1))  # a new version of an old step: no new spend
-    b = w.save(b, at(10, 2), status="parked", wasted_usd=0.03,
-               escalations=[question(1, "confidence", "answered", 41), question(2, "budget", issue=42)])
-    w.save(b, at(11, 1), status="running", escalations=[question(1, "confidence", "answered", 41),
-                                                          question(2, "budget", "answered", 42)])
+    b = w.save(
+        b,
+        at(10, 2),
+        status="parked",
+        wasted_usd=0.03,
+        escalations=[question(1, "confidence", "answered", 41), question(2, "budget", issue=42)],
+    )
+    w.save(
+        b,
+        at(11, 1),
+        status="running",
+        escalations=[question(1, "confidence", "answered", 41), question(2, "budget", "answered", 42)],
+    )
 
     # C: done days before, untouched since: not listed.
     c = w.save(job(job_id_for("c"), "Old Domain", "octo/alpha"), at(6, 8))
@@ -122,12 +169,16 @@ def test_the_coe_section_counts_and_lists_the_days_jobs(store):
     assert (spend.steps, spend.model_calls, spend.tokens_in, spend.tokens_out) == (4, 5, 4700, 750)
     assert spend.cost_usd == pytest.approx(0.47)
     assert [(q.job, q.n, q.kind, q.status, q.issue_number) for q in coe.escalations_opened] == [
-        (B, 2, "budget", "open", 42)]
+        (B, 2, "budget", "open", 42)
+    ]
 
     # CoE steps are ledger rows of their jobs: their spend is its own line of the total.
     h = report.headline
-    assert (h.cost_usd, h.coe_cost_usd, h.total_cost_usd) == (pytest.approx(0.40), pytest.approx(0.47),
-                                                              pytest.approx(0.87))
+    assert (h.cost_usd, h.coe_cost_usd, h.total_cost_usd) == (
+        pytest.approx(0.40),
+        pytest.approx(0.47),
+        pytest.approx(0.87),
+    )
     series = {s.date: s for s in report.series}
     assert series[DAY].coe_cost_usd == pytest.approx(0.47)
     assert series[DAY - timedelta(days=2)].coe_cost_usd == pytest.approx(0.08)
@@ -151,12 +202,16 @@ def test_the_markdown_and_the_json_carry_the_coe_section(pg_store):
     report = build_daily_report(pg_store, DAY, "UTC", budget_usd=1.0, installation_id=1, now=NOW)
     text = render_markdown(report)
     section = text.split("## CoE jobs", 1)[1].split("\n## ", 1)[0]
-    assert "- Jobs started: 2; done: 1; failed or cancelled: 1; parked, waiting for a human: 2; " \
-           "still queued or running: 1" in section
+    assert (
+        "- Jobs started: 2; done: 1; failed or cancelled: 1; parked, waiting for a human: 2; "
+        "still queued or running: 1" in section
+    )
     assert "- Spend on the 4 step(s) committed this day: $0.47, 5 model call(s), 4,700 / 750 tokens in / out" in section
     assert f"- Questions for humans asked this day: `{B}` #2 budget (open, octo/beta#42)" in section
-    assert (f"| octo/alpha | Digital Marketing | `{A}` | done | standard | $0.35 / $2.00 | 4 | 3,500 / 600 | 0 "
-            f"| 0.75 | [\\#\u200b7](https://github.com/octo/alpha/pull/7) |") in section
+    assert (
+        f"| octo/alpha | Digital Marketing | `{A}` | done | standard | $0.35 / $2.00 | 4 | 3,500 / 600 | 0 "
+        f"| 0.75 | [\\#\u200b7](https://github.com/octo/alpha/pull/7) |"
+    ) in section
     assert f"| octo/beta | Tax Law | `{B}` | parked | quick | $0.23 / $0.50 | 2 | 2,000 / 230 | 1 | — | — |" in section
     assert "| LLM spend | $0.87 of $1.00 (87%) |" in text
     assert "| · agents (decision ledger) | $0.40 |" in text and "| · CoE jobs (steps committed) | $0.47 |" in text

@@ -24,7 +24,10 @@ def test_an_installation_token_reads_reports_and_a_bad_one_does_not(store):
         ok = client.get("/api/v1/reports/daily/2026-11-01", headers={"Authorization": f"Bearer {read_only}"})
         assert ok.status_code == 200, ok.text
         forged = read_only[:-4] + "AAAA"
-        assert client.get("/api/v1/reports/daily/2026-11-01", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+        assert (
+            client.get("/api/v1/reports/daily/2026-11-01", headers={"Authorization": f"Bearer {forged}"}).status_code
+            == 401
+        )
         assert client.get("/reports").status_code == 401
 
 
@@ -33,7 +36,9 @@ def test_a_revoked_or_expired_token_is_refused(store):
     revoked = issue(store, 42)
     with store.session() as session:
         assert tokens.revoke(session, tokens.token_id(revoked)) is not None
-    expired = issue(store, 42, ttl=timedelta(seconds=1), now=tokens.datetime.now(tokens.timezone.utc) - timedelta(hours=1))
+    expired = issue(
+        store, 42, ttl=timedelta(seconds=1), now=tokens.datetime.now(tokens.timezone.utc) - timedelta(hours=1)
+    )
     with TestClient(create_app(platform, secret=TEST_SECRET, run_worker=False)) as client:
         for token in (revoked, expired):
             response = client.get("/api/v1/reports/daily/2026-11-01", headers={"Authorization": f"Bearer {token}"})
@@ -44,7 +49,10 @@ def test_a_job_or_repository_token_cannot_read_the_installations_reports(store):
     """A report covers every repository of the installation: a token bound to one job or one
     repository (what a CoE runner holds) is refused, with why; the installation's token still reads."""
     platform = make_platform(store)
-    bound = {"job": issue(store, 42, job_id="job-1", repo="octo/hello"), "repository": issue(store, 42, repo="octo/hello")}
+    bound = {
+        "job": issue(store, 42, job_id="job-1", repo="octo/hello"),
+        "repository": issue(store, 42, repo="octo/hello"),
+    }
     with TestClient(create_app(platform, secret=TEST_SECRET, run_worker=False)) as client:
         for kind, token in bound.items():
             for path in ("/api/v1/reports/daily/2026-11-01", "/reports/daily/2026-11-01", "/reports"):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import threading
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,9 @@ def test_a_pluggable_token_check_can_scope_the_report_to_one_installation(pg_sto
 
     client.app.state.report_token_check = check
     assert client.get(f"/api/v1/reports/daily/{DAY}", headers=BEARER).status_code == 401
-    response = client.get(f"/api/v1/reports/daily/{DAY}", headers={"Authorization": "Bearer wao_0123456789abcdef_secret"})
+    response = client.get(
+        f"/api/v1/reports/daily/{DAY}", headers={"Authorization": "Bearer wao_0123456789abcdef_secret"}
+    )
     assert response.status_code == 200
     assert response.json()["headline"]["events"] == expected(seeded, installation_id=2)["events"]
 
@@ -114,10 +116,10 @@ def test_dates_are_checked_and_the_index_lists_days_with_data(pg_store):
     empty = client.get("/api/v1/reports/daily/yesterday", headers=BEARER).json()
     assert empty["headline"]["events"] == 0
 
-    yesterday = datetime.now(timezone.utc) - timedelta(days=1)
+    yesterday = datetime.now(UTC) - timedelta(days=1)
     seed(pg_store, yesterday.date(), scale=1)
     index = client.get("/reports", headers=BEARER).text
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     assert f'href="reports/daily/{today}"' in index and f'href="reports/daily/{yesterday.date()}"' in index
     assert f'href="api/v1/reports/daily/{today}"' in index
     assert f'href="reports/daily/{today - timedelta(days=40)}"' not in index
@@ -130,8 +132,9 @@ def test_dates_are_checked_and_the_index_lists_days_with_data(pg_store):
 def served_app(pg_store) -> Iterator[str]:
     """The app on a loopback port, as the report workflow reaches it."""
     platform = make_platform(pg_store, settings=make_settings(WAOOAW_REPORTS_TOKEN=TOKEN))
-    config = uvicorn.Config(create_app(platform, secret=TEST_SECRET, run_worker=False), host="127.0.0.1", port=0,
-                            log_level="warning")
+    config = uvicorn.Config(
+        create_app(platform, secret=TEST_SECRET, run_worker=False), host="127.0.0.1", port=0, log_level="warning"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -147,19 +150,23 @@ def without_generated_line(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if "generated" not in line and "not over" not in line)
 
 
-def test_the_command_reads_the_report_api_and_writes_what_the_store_would_give(pg_store, served_app, tmp_path, monkeypatch):
+def test_the_command_reads_the_report_api_and_writes_what_the_store_would_give(
+    pg_store, served_app, tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     seed(pg_store, DAY, scale=2)
-    via_api = Settings(WAOOAW_API_URL=served_app, WAOOAW_API_TOKEN=TOKEN,
-                       WAOOAW_DATABASE_URL=f"sqlite:///{tmp_path / 'local.db'}")
+    via_api = Settings(
+        WAOOAW_API_URL=served_app, WAOOAW_API_TOKEN=TOKEN, WAOOAW_DATABASE_URL=f"sqlite:///{tmp_path / 'local.db'}"
+    )
     run_daily(via_api, DAY.isoformat(), None, Path("api"), post=False, catch_up=0)
     run_daily(Settings(WAOOAW_DATABASE_URL=pg_store.url), DAY.isoformat(), None, Path("db"), post=False, catch_up=0)
     from_api = (tmp_path / "api" / "daily" / f"{DAY}.md").read_text()
     from_db = (tmp_path / "db" / "daily" / f"{DAY}.md").read_text()
     assert without_generated_line(from_api) == without_generated_line(from_db)
     for chart in ("decisions", "cost"):
-        assert (tmp_path / "api" / "daily" / f"{DAY}-{chart}.png").read_bytes() == \
-            (tmp_path / "db" / "daily" / f"{DAY}-{chart}.png").read_bytes()
+        assert (tmp_path / "api" / "daily" / f"{DAY}-{chart}.png").read_bytes() == (
+            tmp_path / "db" / "daily" / f"{DAY}-{chart}.png"
+        ).read_bytes()
 
     refused = Settings(WAOOAW_API_URL=served_app, WAOOAW_API_TOKEN="wrong")
     from bot.daily_report import ReportError

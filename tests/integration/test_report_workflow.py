@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -38,7 +38,7 @@ def checkout(tmp_path: Path) -> Path:
 
 
 def test_the_workflow_script_reports_skipped_days_posts_and_pushes(pg_store, checkout):
-    yesterday = (datetime.now(timezone.utc) - timedelta(days=1)).date()
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
     seed(pg_store, yesterday, scale=1)
     earlier = yesterday - timedelta(days=3)
     (checkout / "reports" / "daily").mkdir(parents=True)
@@ -49,10 +49,19 @@ def test_the_workflow_script_reports_skipped_days_posts_and_pushes(pg_store, che
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "WAOOAW_"))}
     with FakeGitHub() as fake:
-        env.update(WAOOAW=WAOOAW, GITHUB_REPOSITORY=REPO, GITHUB_TOKEN="ghs_test", GITHUB_API_URL=fake.url,
-                   WAOOAW_DATABASE_URL=pg_store.url, WAOOAW_API_URL="", WAOOAW_API_TOKEN="", RUNNER_TEMP=str(checkout.parent))
-        result = subprocess.run(["bash", "scripts/daily_report.sh"], cwd=checkout, env=env, capture_output=True,
-                                text=True, timeout=300)
+        env.update(
+            WAOOAW=WAOOAW,
+            GITHUB_REPOSITORY=REPO,
+            GITHUB_TOKEN="ghs_test",
+            GITHUB_API_URL=fake.url,
+            WAOOAW_DATABASE_URL=pg_store.url,
+            WAOOAW_API_URL="",
+            WAOOAW_API_TOKEN="",
+            RUNNER_TEMP=str(checkout.parent),
+        )
+        result = subprocess.run(
+            ["bash", "scripts/daily_report.sh"], cwd=checkout, env=env, capture_output=True, text=True, timeout=300
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         issues = {issue["title"]: issue["state"] for issue in fake.issues.values()}
 
@@ -66,7 +75,7 @@ def test_the_workflow_script_reports_skipped_days_posts_and_pushes(pg_store, che
 
     # Neither the store nor the API configured: refuse, rather than report an empty scratch database.
     env.pop("WAOOAW_DATABASE_URL")
-    refused = subprocess.run(["bash", "scripts/daily_report.sh"], cwd=checkout, env=env, capture_output=True,
-                             text=True, timeout=60)
+    refused = subprocess.run(
+        ["bash", "scripts/daily_report.sh"], cwd=checkout, env=env, capture_output=True, text=True, timeout=60
+    )
     assert refused.returncode == 2 and "WAOOAW_DATABASE_URL" in refused.stderr
-

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
 from agents import tokens
 from agents.context.client import DbContextClient
 from agents.context.models import ContextSnapshot, ContextSnapshotItem, ContextVersion
+from agents.decisions import DbDecisionCache
 from agents.store.tables import (
     AgentRun,
     ApiToken,
@@ -20,7 +21,6 @@ from agents.store.tables import (
     PublishedOutput,
 )
 from agents.tokens import Grant
-from agents.decisions import DbDecisionCache
 from bot.inbox import Inbox, InboxStatus
 from bot.tenancy import prune
 from bot.webhooks import parse_delivery
@@ -29,7 +29,9 @@ from tests.helpers import body_of, drain, make_platform
 
 
 def record(platform, delivery_id, event, payload):
-    delivery = parse_delivery(body_of(payload) if isinstance(payload, dict) else payload, event=event, delivery_id=delivery_id)
+    delivery = parse_delivery(
+        body_of(payload) if isinstance(payload, dict) else payload, event=event, delivery_id=delivery_id
+    )
     assert Inbox(platform.store).record(delivery, InboxStatus.QUEUED)
 
 
@@ -41,7 +43,12 @@ def installation(store, installation_id):
 def test_installation_lifecycle_from_real_payloads(store):
     platform = make_platform(store)
     record(platform, "i1", "installation", fixture_path("installation/created.payload.json").read_bytes())
-    record(platform, "i2", "installation_repositories", load_payload("installation_repositories/added.payload.json", installation__id=957387))
+    record(
+        platform,
+        "i2",
+        "installation_repositories",
+        load_payload("installation_repositories/added.payload.json", installation__id=957387),
+    )
     asyncio.run(drain(make_platform(store)))
     row = installation(store, 957387)
     assert row.status == "active" and row.account == "Codertocat"
@@ -56,19 +63,31 @@ def test_a_suspended_installation_gets_no_agent_work(store):
     platform = make_platform(store)
     comment = load_payload("issue_comment/created.with-installation.payload.json", comment__body="/waooaw help")
     installation_id = comment["installation"]["id"]
-    record(platform, "s1", "installation", load_payload("installation/suspend.payload.json", installation__id=installation_id))
+    record(
+        platform,
+        "s1",
+        "installation",
+        load_payload("installation/suspend.payload.json", installation__id=installation_id),
+    )
     asyncio.run(drain(make_platform(store)))
     record(platform, "s2", "issue_comment", comment)
     asyncio.run(drain(make_platform(store)))
     with store.session() as session:
         assert session.scalars(select(AgentRun).where(AgentRun.delivery_id == "s2")).all() == []
         assert session.get(InboxRecord, "s2").status == "done"
-    record(platform, "s3", "installation", load_payload("installation/unsuspend.payload.json", installation__id=installation_id))
+    record(
+        platform,
+        "s3",
+        "installation",
+        load_payload("installation/unsuspend.payload.json", installation__id=installation_id),
+    )
     asyncio.run(drain(make_platform(store)))
     record(platform, "s4", "issue_comment", comment)
     asyncio.run(drain(make_platform(store)))
     with store.session() as session:
-        assert [run.agent for run in session.scalars(select(AgentRun).where(AgentRun.delivery_id == "s4"))] == ["concierge"]
+        assert [run.agent for run in session.scalars(select(AgentRun).where(AgentRun.delivery_id == "s4"))] == [
+            "concierge"
+        ]
 
 
 def test_prune_deletes_only_installations_gone_longer_than_the_retention(store):
@@ -84,8 +103,11 @@ def test_prune_deletes_only_installations_gone_longer_than_the_retention(store):
         tokens.issue(session, installation_id=gone_id)
         session.get(Installation, gone_id).repos = ["octocat/Hello-World"]
         for owner in (gone_id, gone_id + 1):  # the repository moved to another installation since
-            session.add(PublishedOutput(installation_id=owner, repo="octo/kept", marker="<!-- waooaw:a:issue:k -->",
-                                        agent="a", kind="issue"))
+            session.add(
+                PublishedOutput(
+                    installation_id=owner, repo="octo/kept", marker="<!-- waooaw:a:issue:k -->", agent="a", kind="issue"
+                )
+            )
             # A repository the gone installation held, now another's: its ledger rows stay that one's.
             session.add(Decision(installation_id=owner, repo="octocat/Hello-World", agent="a", rule="r", rung="llm"))
     cache = DbDecisionCache(store)
@@ -93,7 +115,7 @@ def test_prune_deletes_only_installations_gone_longer_than_the_retention(store):
         asyncio.run(cache.put(key, "rule", {"verdict": {}}, owner))
     assert prune(store, timedelta(days=30)) == []
     with store.session() as session:
-        session.get(Installation, gone_id).updated_at = datetime.now(timezone.utc) - timedelta(days=31)
+        session.get(Installation, gone_id).updated_at = datetime.now(UTC) - timedelta(days=31)
     assert prune(store, timedelta(days=30)) == [gone_id]
     assert installation(store, gone_id) is None
     with store.session() as session:
@@ -116,7 +138,9 @@ def test_installations_keep_their_account_and_repository_ids_from_real_payloads(
     assert row.account_id == 21031067
     assert row.repo_ids == {"Codertocat/Hello-World": 186853002, "Codertocat/Space": 186853007}
     removed = load_payload("installation_repositories/removed.payload.json", installation__id=957387)
-    removed["repositories_removed"] = [load_payload("installation_repositories/added.payload.json")["repositories_added"][0]]
+    removed["repositories_removed"] = [
+        load_payload("installation_repositories/added.payload.json")["repositories_added"][0]
+    ]
     record(platform, "k3", "installation_repositories", removed)
     asyncio.run(drain(make_platform(store)))
     row = installation(store, 957387)

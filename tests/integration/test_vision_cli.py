@@ -252,8 +252,10 @@ def test_extends_is_kept_and_said_to_be_local_only(repo):
 
 def test_a_file_is_reported_large_when_the_range_makes_it_so_not_when_it_already_was(repo):
     filler = "x = 1\n" * 9000  # 52.7 KiB: over structure-large-module's 50 KiB
-    base = repo.commit("start big", {".github/waooaw.yml": "packs: [structure]\n", "app/big.py": filler,
-                                     "app/grown.py": filler[:49_800]})  # fmt: skip
+    base = repo.commit(
+        "start big",
+        {".github/waooaw.yml": "packs: [structure]\n", "app/big.py": filler, "app/grown.py": filler[:49_800]},
+    )
     repo.commit("edit both", {"app/big.py": filler + "y = 2\n", "app/grown.py": filler})
     result = check(repo.root, "--base", base, "--format", "json")
     found = [(f["rule"], f["path"], f["message"]) for f in json.loads(result.stdout)["findings"]]
@@ -370,24 +372,33 @@ def run_action_step(name: str, cwd: Path, tmp: Path, **env: str) -> tuple[subpro
     full_env = {**base_env, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "GITHUB_OUTPUT": str(outputs), **env}
     done = subprocess.run(
         ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
-        capture_output=True, text=True, cwd=cwd, env=full_env, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=full_env,
+        timeout=120,
+    )
     return done, dict(line.split("=", 1) for line in outputs.read_text().splitlines())
 
 
 def test_the_actions_review_step_annotates_writes_sarif_and_leaves_the_verdict_to_the_last_step(repo, tmp_path):
     base = repo.git("rev-parse", "HEAD")
     head = repo.commit("debug", {"app/main.py": "def main():\n    breakpoint()\n"})
-    inputs = {"WOWVISION_BASE": base, "WOWVISION_HEAD": head, "WOWVISION_SARIF": "true",
-              "WOWVISION_SARIF_FILE": str(tmp_path / "out.sarif")}  # fmt: skip
+    inputs = {
+        "WOWVISION_BASE": base,
+        "WOWVISION_HEAD": head,
+        "WOWVISION_SARIF": "true",
+        "WOWVISION_SARIF_FILE": str(tmp_path / "out.sarif"),
+    }
     review, outputs = run_action_step("Review", repo.root, tmp_path, **inputs)
     assert review.returncode == 0, review.stderr  # findings do not stop the SARIF upload that follows
     assert review.stdout.startswith("::error file=app/main.py,line=2,endLine=2,title=hygiene-breakpoint::")
     assert outputs == {"sarif-file": str(tmp_path / "out.sarif"), "exit-code": "1"}
     assert json.loads((tmp_path / "out.sarif").read_text())["runs"][0]["results"][0]["ruleId"] == "hygiene-breakpoint"
     for fail_on_error, expected in (("true", 1), ("false", 0)):
-        verdict, _ = run_action_step("Verdict", repo.root, tmp_path, WOWVISION_CODE="1",
-                                     WOWVISION_FAIL_ON_ERROR=fail_on_error)  # fmt: skip
+        verdict, _ = run_action_step(
+            "Verdict", repo.root, tmp_path, WOWVISION_CODE="1", WOWVISION_FAIL_ON_ERROR=fail_on_error
+        )
         assert verdict.returncode == expected
 
     missing, outputs = run_action_step("Review", repo.root, tmp_path, **{**inputs, "WOWVISION_BASE": "f" * 40})
@@ -398,7 +409,14 @@ def test_the_actions_review_step_annotates_writes_sarif_and_leaves_the_verdict_t
     # a new branch's first push: no commit before it, so the default branch's merge-base is the base
     repo.git("checkout", "-q", "-b", "feature")
     repo.commit("feature", {"app/feature.py": "breakpoint()\n"})
-    pushed, outputs = run_action_step("Review", repo.root, tmp_path, WOWVISION_BASE="0" * 40, WOWVISION_HEAD="",
-                                      WOWVISION_SARIF="false", WOWVISION_SARIF_FILE="unused.sarif")  # fmt: skip
+    pushed, outputs = run_action_step(
+        "Review",
+        repo.root,
+        tmp_path,
+        WOWVISION_BASE="0" * 40,
+        WOWVISION_HEAD="",
+        WOWVISION_SARIF="false",
+        WOWVISION_SARIF_FILE="unused.sarif",
+    )
     assert outputs == {"exit-code": "1"} and "file=app/feature.py,line=1" in pushed.stdout
     assert "file=app/main.py" not in pushed.stdout, "main's own history is not the branch's change"

@@ -12,10 +12,10 @@ from agents.base import HandoffPackage, WowAgent
 from agents.catalog import default_registry
 from agents.context import repository
 from agents.context.models import ContextVersion, Handoff
-from agents.store.tables import AgentRun, InboxRecord
 from agents.events import Event
 from agents.outputs import Comment
 from agents.registry import Lifecycle
+from agents.store.tables import AgentRun, InboxRecord
 from bot.bus import LocalBus
 from bot.inbox import Inbox, InboxStatus
 from bot.publish import DryRunPublisher
@@ -32,7 +32,9 @@ class Counter(WowAgent):
 
     async def execute(self, event):
         self.context["seen"] = self.context.get("seen", 0) + 1
-        return [Comment(repo=event.repo, issue_number=event.issue_number, body=f"seen {self.context['seen']}", key="count")]
+        return [
+            Comment(repo=event.repo, issue_number=event.issue_number, body=f"seen {self.context['seen']}", key="count")
+        ]
 
 
 class Echo(WowAgent):
@@ -52,8 +54,10 @@ class Wanderer(WowAgent):
     wakes_on = ("issue_comment.created",)
 
     async def execute(self, event):
-        return [Comment(repo=event.repo, issue_number=event.issue_number, body="here", key="here"),
-                Comment(repo="acme/elsewhere", issue_number=1, body="there", key="there")]
+        return [
+            Comment(repo=event.repo, issue_number=event.issue_number, body="here", key="here"),
+            Comment(repo="acme/elsewhere", issue_number=1, body="there", key="there"),
+        ]
 
 
 class Crasher(WowAgent):
@@ -106,7 +110,10 @@ def enqueue(platform, delivery_id: str, text: str = "hello", **overrides) -> Non
 
 def runs(store, delivery_id):
     with store.session() as session:
-        return [(r.agent, r.status) for r in session.scalars(select(AgentRun).where(AgentRun.delivery_id == delivery_id).order_by(AgentRun.id))]
+        return [
+            (r.agent, r.status)
+            for r in session.scalars(select(AgentRun).where(AgentRun.delivery_id == delivery_id).order_by(AgentRun.id))
+        ]
 
 
 def inbox_status(store, delivery_id):
@@ -177,7 +184,9 @@ def test_a_bot_suffix_alone_is_not_trusted_as_our_app(store):
 
 
 def test_app_id_on_the_comment_marks_it_ours():
-    payload = load_payload("issue_comment/created.payload.json", comment__body="/waooaw help <!-- waooaw:concierge:comment:help:1 -->")
+    payload = load_payload(
+        "issue_comment/created.payload.json", comment__body="/waooaw help <!-- waooaw:concierge:comment:help:1 -->"
+    )
     payload["comment"]["performed_via_github_app"] = {"id": 777}
     payload["sender"].update(login="waooaw[bot]", id=4242, type="Bot")  # as GitHub sends what an App wrote
     event = Event.from_payload("x", "issue_comment", payload, app_id=777)
@@ -189,12 +198,17 @@ def test_a_person_acting_on_what_our_app_wrote_causes_their_own_event():
     """GitHub keeps naming our App on an issue it opened (performed_via_github_app): a person closing
     WowDomain's question issue must still wake WowDomain, as must a person editing our comment."""
     closed = load_payload("issues/reopened.payload.json", action="closed")
-    closed["issue"].update(body="Which market?\n\n<!-- waooaw:wowdomain:issue:job-0123456789:esc-1 -->",
-                           performed_via_github_app={"id": 777})
+    closed["issue"].update(
+        body="Which market?\n\n<!-- waooaw:wowdomain:issue:job-0123456789:esc-1 -->",
+        performed_via_github_app={"id": 777},
+    )
     assert closed["sender"]["type"] == "User"
     assert not Event.from_payload("x", "issues", closed, app_id=777).caused_by_app
-    edited = load_payload("issue_comment/created.payload.json", action="edited",
-                          comment__body="/waooaw help <!-- waooaw:concierge:comment:help:1 -->")
+    edited = load_payload(
+        "issue_comment/created.payload.json",
+        action="edited",
+        comment__body="/waooaw help <!-- waooaw:concierge:comment:help:1 -->",
+    )
     edited["comment"]["performed_via_github_app"] = {"id": 777}
     assert not Event.from_payload("x", "issue_comment", edited, app_id=777).caused_by_app
     # Our App closing it (its bot as the sender) is ours, known by the bot's id.
@@ -239,7 +253,11 @@ def test_context_is_versioned_with_lineage_across_wakes(store):
         enqueue(platform, f"c{index}")
     asyncio.run(drain(platform))
     with store.session() as session:
-        versions = list(session.scalars(select(ContextVersion).where(ContextVersion.agent == "counter").order_by(ContextVersion.version)))
+        versions = list(
+            session.scalars(
+                select(ContextVersion).where(ContextVersion.agent == "counter").order_by(ContextVersion.version)
+            )
+        )
         assert [v.data["seen"] for v in versions] == [1, 2, 3]
         chain = repository.lineage(session, versions[-1].id)
         assert [v.version for v in chain] == [1, 2, 3]
@@ -253,7 +271,11 @@ def test_handoff_is_stored_with_its_package_and_context(store):
     with store.session() as session:
         handoff = session.scalars(select(Handoff)).one()
         assert handoff.to_agent == "counter" and handoff.from_agent == "handing"
-        assert handoff.package == {"deliverable": "the draft", "open_questions": ["is it right?"], "provenance": {"by": "handing"}}
+        assert handoff.package == {
+            "deliverable": "the draft",
+            "open_questions": ["is it right?"],
+            "provenance": {"by": "handing"},
+        }
         assert session.get(ContextVersion, handoff.context_version_id).data == {"draft": "v1"}
 
 

@@ -6,7 +6,7 @@ from tests.conftest import load_payload
 
 
 def test_commands_start_a_line_and_quoted_lines_are_not_commands():
-    body = "Thanks!\n/waooaw status\n> /wowvision pause\n  /wowvision ignore no-print \"noisy in scripts\""
+    body = 'Thanks!\n/waooaw status\n> /wowvision pause\n  /wowvision ignore no-print "noisy in scripts"'
     assert [(c.prefix, c.args) for c in parse_commands(body)] == [
         ("waooaw", ("status",)),
         ("wowvision", ("ignore", "no-print", "noisy in scripts")),
@@ -30,7 +30,14 @@ def event():
 
 
 def test_only_write_maintain_admin_may_act_and_it_is_asked_of_github():
-    for role, allowed in [("admin", True), ("maintain", True), ("write", True), ("triage", False), ("read", False), ("none", False)]:
+    for role, allowed in [
+        ("admin", True),
+        ("maintain", True),
+        ("write", True),
+        ("triage", False),
+        ("read", False),
+        ("none", False),
+    ]:
         reader = Reader(role)
         assert asyncio.run(may_act(reader, event())) is allowed
         assert reader.asked == [("Codertocat/Hello-World", "Codertocat")]

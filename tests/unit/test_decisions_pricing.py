@@ -10,8 +10,12 @@ from bot.settings import Settings
 
 
 def test_each_bucket_is_billed_at_its_own_rate():
-    usage = TokenUsage(input_tokens=1_000_000, output_tokens=1_000_000,
-                       cache_creation_input_tokens=1_000_000, cache_read_input_tokens=1_000_000)
+    usage = TokenUsage(
+        input_tokens=1_000_000,
+        output_tokens=1_000_000,
+        cache_creation_input_tokens=1_000_000,
+        cache_read_input_tokens=1_000_000,
+    )
     # Sonnet 4.6: $3 input, $15 output, $3.75 cache write (5 min), $0.30 cache read.
     assert cost("claude-sonnet-4-6", usage) == pytest.approx(3 + 15 + 3.75 + 0.30)
     # Sonnet 5.5: $2, $10, $2.50, $0.10.

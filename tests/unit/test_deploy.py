@@ -396,4 +396,3 @@ def test_every_pod_runs_unprivileged() -> None:
             assert context["allowPrivilegeEscalation"] is False and context["readOnlyRootFilesystem"] is True
             assert context["capabilities"]["drop"] == ["ALL"]
             assert {mount["mountPath"] for mount in container["volumeMounts"]} == {"/tmp"}, "a writable /tmp only"
-

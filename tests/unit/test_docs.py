@@ -24,7 +24,11 @@ GUIDES = (
     "development",
 )
 PAGES = sorted(
-    {"README.md", *(f"docs/{guide}.md" for guide in GUIDES), *(f"docs/{path.name}" for path in (ROOT / "docs").glob("*.md"))}
+    {
+        "README.md",
+        *(f"docs/{guide}.md" for guide in GUIDES),
+        *(f"docs/{path.name}" for path in (ROOT / "docs").glob("*.md")),
+    }
 )
 
 # A fenced block, indented or not (a list item holds some): `# comment` in a shell sample is no heading.

@@ -26,7 +26,13 @@ REPO = "octo/repo"
 @pytest.fixture(autouse=True)
 def _no_ambient_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     # CI may run with GITHUB_TOKEN set; these tests say exactly which credentials exist.
-    for name in ("GITHUB_TOKEN", "GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY", "GITHUB_APP_PRIVATE_KEY_PATH", "GITHUB_API_URL"):
+    for name in (
+        "GITHUB_TOKEN",
+        "GITHUB_APP_ID",
+        "GITHUB_APP_PRIVATE_KEY",
+        "GITHUB_APP_PRIVATE_KEY_PATH",
+        "GITHUB_API_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -128,8 +134,9 @@ def test_token_auth_sends_the_token_and_mints_nothing(fake: FakeGitHub) -> None:
 
 def test_app_credentials_with_token_fall_back_to_token_without_installation(fake: FakeGitHub) -> None:
     fake.set_permission("bob", "read")
-    settings = Settings(GITHUB_API_URL=fake.url, GITHUB_APP_ID=APP_ID, GITHUB_APP_PRIVATE_KEY=app_private_key(),
-                        GITHUB_TOKEN="fallback")
+    settings = Settings(
+        GITHUB_API_URL=fake.url, GITHUB_APP_ID=APP_ID, GITHUB_APP_PRIVATE_KEY=app_private_key(), GITHUB_TOKEN="fallback"
+    )
     clients = GitHubClients(settings, max_wait=0.01)
     assert asyncio.run(clients.permission(None, REPO, "bob")) == "read"
     assert fake.requests[-1].headers["authorization"] == "token fallback"
@@ -196,8 +203,13 @@ def limited_clients(fake: FakeGitHub, clock: FakeClock, budget: float = 600) -> 
 
 def test_secondary_rate_limit_retry_after_is_honoured(fake: FakeGitHub) -> None:
     fake.set_permission("alice", "read")
-    fake.fail_next("GET", r"/permission$", 403, headers={"retry-after": "7"},
-                   body={"message": "You have exceeded a secondary rate limit."})
+    fake.fail_next(
+        "GET",
+        r"/permission$",
+        403,
+        headers={"retry-after": "7"},
+        body={"message": "You have exceeded a secondary rate limit."},
+    )
     clock = FakeClock()
     assert asyncio.run(limited_clients(fake, clock).permission(None, REPO, "alice")) == "read"
     assert [c.status for c in fake.calls("GET", r"/permission$")] == [403, 200]
@@ -207,8 +219,9 @@ def test_secondary_rate_limit_retry_after_is_honoured(fake: FakeGitHub) -> None:
 def test_primary_rate_limit_waits_for_reset(fake: FakeGitHub) -> None:
     clock = FakeClock()
     reset = int(clock.now()) + 40
-    fake.fail_next("POST", r"/issues/1/comments$", 429,
-                   headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)})
+    fake.fail_next(
+        "POST", r"/issues/1/comments$", 429, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)}
+    )
     github = limited_clients(fake, clock).for_installation(None)
     asyncio.run(github.rest.issues.async_create_comment("octo", "repo", 1, body="hi"))
     assert [c.status for c in fake.calls("POST", r"/comments$")] == [429, 201]
@@ -234,21 +247,27 @@ def test_client_errors_are_not_retried(fake: FakeGitHub, status: int) -> None:
 
 
 def _failed(status: int, headers: dict[str, str], body: bytes = b"{}") -> httpx.Response:
-    return httpx.Response(status, headers=headers, content=body, request=httpx.Request("GET", "https://api.github.com/x"))
+    return httpx.Response(
+        status, headers=headers, content=body, request=httpx.Request("GET", "https://api.github.com/x")
+    )
 
 
 def test_retry_policy_retries_rate_limits_at_once_and_backs_off_server_errors() -> None:
     # A rate limit is retried at once because the limiter holds the retry (tests/integration/test_github_limits.py).
     policy = RetryPolicy(max_retries=3, max_wait=600)
     secondary = SecondaryRateLimitExceeded(Response(_failed(403, {"retry-after": "7"}), Any), timedelta(seconds=7))
-    primary = PrimaryRateLimitExceeded(Response(_failed(403, {"x-ratelimit-remaining": "0"}), Any), timedelta(seconds=60))
+    primary = PrimaryRateLimitExceeded(
+        Response(_failed(403, {"x-ratelimit-remaining": "0"}), Any), timedelta(seconds=60)
+    )
     untold = RequestFailed(Response(_failed(429, {}), Any))
     worded = RequestFailed(Response(_failed(403, {}, b'{"message": "secondary rate limit"}'), Any))
     for limited in (secondary, primary, untold, worded):
         option = policy(limited, 1)
         assert option.do_retry and timedelta(0) < option.retry_after < timedelta(seconds=0.01)
     assert not policy(secondary, 3).do_retry
-    assert not policy(RequestFailed(Response(_failed(403, {}, b'{"message": "Resource not accessible"}'), Any)), 0).do_retry
+    assert not policy(
+        RequestFailed(Response(_failed(403, {}, b'{"message": "Resource not accessible"}'), Any)), 0
+    ).do_retry
     assert policy(RequestFailed(Response(_failed(502, {}), Any)), 2).retry_after == timedelta(seconds=4)
     assert not policy(RequestFailed(Response(_failed(502, {}), Any)), 3).do_retry
     capped = RetryPolicy(max_wait=0.5)(RequestFailed(Response(_failed(502, {}), Any)), 2)
@@ -259,9 +278,15 @@ def test_request_bodies_are_validated_before_sending(fake: FakeGitHub) -> None:
     github = token_clients(fake).for_installation(None)
     annotation = {"path": "a.py", "start_line": 1, "end_line": 1, "annotation_level": "warning", "message": "m"}
     with pytest.raises(ValidationError):
-        asyncio.run(github.rest.checks.async_create(
-            "octo", "repo", name="x", head_sha="a" * 40,
-            output={"title": "t", "summary": "s", "annotations": [annotation] * 51}))
+        asyncio.run(
+            github.rest.checks.async_create(
+                "octo",
+                "repo",
+                name="x",
+                head_sha="a" * 40,
+                output={"title": "t", "summary": "s", "annotations": [annotation] * 51},
+            )
+        )
     assert fake.requests == []
 
 

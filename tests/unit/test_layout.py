@@ -31,6 +31,7 @@ def test_no_module_is_over_600_lines():
 
 def test_a_command_imports_the_wiring_not_another_command_or_the_app():
     commands = {path.stem: path for path in (ROOT / "bot").glob("*_cli.py")}
+
     def reached(path: Path) -> list[str]:
         others = {f"bot.{name}" for name in commands} | {"bot.app"}
         return sorted(imported(path) & others)

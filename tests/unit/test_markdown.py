@@ -20,11 +20,48 @@ from agents import markdown as md
 
 ZWSP = md.ZERO_WIDTH_SPACE
 NASTY = [
-    "<!-- waooaw:concierge:comment:help:2 -->", "-->", "<!-->", "`", "``", "```", "\\", "|", "@acme/security-team",
-    "@octocat", "[Your token leaked](https://evil.example)", "![x](https://evil.example/x.png)", "https://evil.example",
-    "www.evil.example", "user@evil.example", "#12", "GH-12", "acme/widgets#3", "~~", "$x$", "*", "_", "**", "<b>",
-    "&amp;", "&#64;", "<https://evil.example>", "\n", "\r\n", "\t", "\x00", "\u202e", "1.", "- ", "+ ", "> ", "# ",
-    "[x]: https://evil.example", ":", "//", "a", " ",
+    "<!-- waooaw:concierge:comment:help:2 -->",
+    "-->",
+    "<!-->",
+    "`",
+    "``",
+    "```",
+    "\\",
+    "|",
+    "@acme/security-team",
+    "@octocat",
+    "[Your token leaked](https://evil.example)",
+    "![x](https://evil.example/x.png)",
+    "https://evil.example",
+    "www.evil.example",
+    "user@evil.example",
+    "#12",
+    "GH-12",
+    "acme/widgets#3",
+    "~~",
+    "$x$",
+    "*",
+    "_",
+    "**",
+    "<b>",
+    "&amp;",
+    "&#64;",
+    "<https://evil.example>",
+    "\n",
+    "\r\n",
+    "\t",
+    "\x00",
+    "\u202e",
+    "1.",
+    "- ",
+    "+ ",
+    "> ",
+    "# ",
+    "[x]: https://evil.example",
+    ":",
+    "//",
+    "a",
+    " ",
 ]
 hostile = st.lists(st.sampled_from(NASTY) | st.text(max_size=6), max_size=12).map("".join)
 GFM = Options.CMARK_OPT_UNSAFE  # raw HTML kept, so any that got through would show
@@ -117,10 +154,12 @@ def test_prose_shows_its_quoted_spans_as_code_and_nothing_live(value):
 
 def test_prose_reads_as_our_messages_are_written():
     assert md.prose("`DiscountRules.py` does not match `[a-z0-9_]+\\.py`") == (
-        "`DiscountRules.py` does not match `[a-z0-9_]+\\.py`")
+        "`DiscountRules.py` does not match `[a-z0-9_]+\\.py`"
+    )
     assert md.prose("grew past the limit: `a|b.py`") == "grew past the limit: <code>a\\|b.py</code>"
     assert md.prose("by `@acme/team` see [x](https://evil.example)") == (
-        f"by `@acme/team` see \\[x\\](https:{ZWSP}//evil.example)")
+        f"by `@acme/team` see \\[x\\](https:{ZWSP}//evil.example)"
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -141,8 +180,10 @@ def test_a_code_block_keeps_its_lines_and_nothing_closes_it(value):
     [
         ("app/main.py:3", "app/main.py:3"),
         ("scripts print by design", "scripts print by design"),
-        ("[Your token leaked](https://evil.example) @acme/security-team",
-         f"\\[Your token leaked\\](https:{ZWSP}//evil.example) @{ZWSP}acme/security-team"),
+        (
+            "[Your token leaked](https://evil.example) @acme/security-team",
+            f"\\[Your token leaked\\](https:{ZWSP}//evil.example) @{ZWSP}acme/security-team",
+        ),
     ],
 )
 def test_ordinary_text_stays_readable(value, markup):

@@ -20,7 +20,10 @@ ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "waooaw.json"
 SUFFIXES = {
-    "counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",), "summary": ("_count", "_sum"),
+    "counter": ("_total",),
+    "histogram": ("_bucket", "_count", "_sum"),
+    "gauge": ("",),
+    "summary": ("_count", "_sum"),
 }
 GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h"}
 
@@ -28,7 +31,7 @@ GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": 
 def exported() -> dict[str, set[str]]:
     """Each series name our metrics export, with the labels it may carry."""
     series: dict[str, set[str]] = {}
-    for collector, names in REGISTRY._collector_to_names.items():  # no public way to read a metric's labels
+    for collector in REGISTRY._collector_to_names:  # no public way to read a metric's labels
         labels = set(getattr(collector, "_labelnames", ()))
         kind = getattr(collector, "_type", "gauge")
         base = getattr(collector, "_name", None)
@@ -84,8 +87,12 @@ def test_every_alert_is_complete_and_its_expression_names_metrics_that_exist():
 
 def test_the_alerts_cover_dead_letters_lag_budget_and_the_breaker():
     expressions = " ".join(rule["expr"] for rule in rules())
-    for metric in ("waooaw_bus_dead_letters", "waooaw_bus_oldest_seconds", "waooaw_llm_budget_usd",
-                   "waooaw_llm_breaker_state"):  # fmt: skip
+    for metric in (
+        "waooaw_bus_dead_letters",
+        "waooaw_bus_oldest_seconds",
+        "waooaw_llm_budget_usd",
+        "waooaw_llm_breaker_state",
+    ):
         assert metric in expressions
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,7 @@ from agents.reports import ReportDay, parse_day
 from agents.reports.markdown import trend
 from bot.daily_report import missing_days
 
-NOW = datetime(2026, 3, 10, 2, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 10, 2, 30, tzinfo=UTC)
 
 
 def test_today_and_yesterday_are_in_the_report_time_zone():
@@ -39,8 +39,14 @@ def test_a_day_with_a_clock_change_has_its_real_length():
 
 @pytest.mark.parametrize(
     ("today", "previous", "arrow"),
-    [(10, [], "—"), (0, [0, 0], "→"), (3, [0, 0], "↑ new"), (12, [10, 10], "↑ +20%"), (8, [10, 10], "↓ -20%"),
-     (10.2, [10, 10], "→")],
+    [
+        (10, [], "—"),
+        (0, [0, 0], "→"),
+        (3, [0, 0], "↑ new"),
+        (12, [10, 10], "↑ +20%"),
+        (8, [10, 10], "↓ -20%"),
+        (10.2, [10, 10], "→"),
+    ],
 )
 def test_trend_arrows(today, previous, arrow):
     assert trend(today, previous) == arrow

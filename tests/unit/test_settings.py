@@ -11,7 +11,9 @@ def test_a_command_reads_dot_env_and_the_environment_wins(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("GITHUB_WEBHOOK_SECRET", raising=False)
     monkeypatch.setenv("WAOOAW_LOG_LEVEL", "WARNING")
-    (tmp_path / ".env").write_text("GITHUB_WEBHOOK_SECRET='from-dot-env'\nWAOOAW_LOG_LEVEL=DEBUG\nGITHUB_CLIENT_ID=Iv23x\n")
+    (tmp_path / ".env").write_text(
+        "GITHUB_WEBHOOK_SECRET='from-dot-env'\nWAOOAW_LOG_LEVEL=DEBUG\nGITHUB_CLIENT_ID=Iv23x\n"
+    )
     settings = cli_settings()
     assert settings.webhook_secret is not None and settings.webhook_secret.get_secret_value() == "from-dot-env"
     assert settings.log_level == "WARNING"
@@ -45,8 +47,14 @@ def test_the_operators_llm_limits_come_from_the_environment_and_empty_is_no_limi
     monkeypatch.setenv("WAOOAW_LLM_AGENT_DAILY_BUDGET_USD", "2.5")
     monkeypatch.setenv("WAOOAW_LLM_AGENT_MONTHLY_BUDGET_USD", "40")
     limits = Settings().llm_budgets
-    assert (limits.repo_daily_usd, limits.installation_daily_usd, limits.installation_monthly_usd,
-            limits.agent_daily_usd, limits.agent_monthly_usd, limits.job_usd) == (None, 5.0, 100.0, 2.5, 40.0, None)
+    assert (
+        limits.repo_daily_usd,
+        limits.installation_daily_usd,
+        limits.installation_monthly_usd,
+        limits.agent_daily_usd,
+        limits.agent_monthly_usd,
+        limits.job_usd,
+    ) == (None, 5.0, 100.0, 2.5, 40.0, None)
     assert Settings(WAOOAW_LLM_REPO_DAILY_BUDGET_USD="1").llm_budgets.repo_daily_usd == 1.0
     with pytest.raises(ValueError):
         Settings(WAOOAW_LLM_AGENT_DAILY_BUDGET_USD="-1")

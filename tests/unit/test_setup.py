@@ -8,9 +8,17 @@ from dotenv import dotenv_values
 from bot.settings import Settings
 from bot.setup import RegisteredApp, SetupError, webhook_url, write_credentials
 
-APP = RegisteredApp(id=12, slug="waooaw-dev", name="WAOOAW dev", owner="octocat", html_url="https://github.com/apps/waooaw-dev",
-                    client_id="Iv23liabc", pem="-----BEGIN RSA PRIVATE KEY-----\nkey\n-----END RSA PRIVATE KEY-----\n",
-                    webhook_secret="hook's $secret", client_secret="client\\secret")
+APP = RegisteredApp(
+    id=12,
+    slug="waooaw-dev",
+    name="WAOOAW dev",
+    owner="octocat",
+    html_url="https://github.com/apps/waooaw-dev",
+    client_id="Iv23liabc",
+    pem="-----BEGIN RSA PRIVATE KEY-----\nkey\n-----END RSA PRIVATE KEY-----\n",
+    webhook_secret="hook's $secret",
+    client_secret="client\\secret",
+)
 
 
 @pytest.mark.parametrize(
@@ -36,11 +44,20 @@ def test_what_is_written_reads_back_as_written_whatever_the_characters(tmp_path,
     home.mkdir()
     env = home / ".env"
     key, names = write_credentials(APP, env, "https://api.github.com")
-    assert names == ["GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY_PATH", "GITHUB_WEBHOOK_SECRET", "GITHUB_CLIENT_ID",
-                     "GITHUB_CLIENT_SECRET"]  # the default API URL is left out
-    assert dotenv_values(env) == {"GITHUB_APP_ID": "12", "GITHUB_APP_PRIVATE_KEY_PATH": str(home / "waooaw-dev.private-key.pem"),
-                                  "GITHUB_WEBHOOK_SECRET": "hook's $secret", "GITHUB_CLIENT_ID": "Iv23liabc",
-                                  "GITHUB_CLIENT_SECRET": "client\\secret"}
+    assert names == [
+        "GITHUB_APP_ID",
+        "GITHUB_APP_PRIVATE_KEY_PATH",
+        "GITHUB_WEBHOOK_SECRET",
+        "GITHUB_CLIENT_ID",
+        "GITHUB_CLIENT_SECRET",
+    ]  # the default API URL is left out
+    assert dotenv_values(env) == {
+        "GITHUB_APP_ID": "12",
+        "GITHUB_APP_PRIVATE_KEY_PATH": str(home / "waooaw-dev.private-key.pem"),
+        "GITHUB_WEBHOOK_SECRET": "hook's $secret",
+        "GITHUB_CLIENT_ID": "Iv23liabc",
+        "GITHUB_CLIENT_SECRET": "client\\secret",
+    }
     for name in ("GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY", "GITHUB_APP_PRIVATE_KEY_PATH", "GITHUB_WEBHOOK_SECRET"):
         monkeypatch.delenv(name, raising=False)
     settings = Settings(_env_file=env)

@@ -27,7 +27,14 @@ def record(**overrides) -> TokenRecord:
 def test_parse_splits_id_and_secret_and_refuses_anything_else():
     secret = "a_b-" + "c" * 39
     assert tokens.parse(f"wao_0123456789abcdef_{secret}") == ("0123456789abcdef", secret)
-    for bad in ("", "wao_", "wao_0123456789abcdef", "ghp_0123456789abcdef_" + "c" * 43, "wao_XYZ_" + "c" * 43, "wao_0123456789abcdef_short"):
+    for bad in (
+        "",
+        "wao_",
+        "wao_0123456789abcdef",
+        "ghp_0123456789abcdef_" + "c" * 43,
+        "wao_XYZ_" + "c" * 43,
+        "wao_0123456789abcdef_short",
+    ):
         with pytest.raises(InvalidToken):
             tokens.parse(bad)
 
@@ -41,9 +48,15 @@ def test_token_id_takes_a_token_or_an_id():
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("90s", timedelta(seconds=90)), ("15m", timedelta(minutes=15)), ("1h", timedelta(hours=1)),
-     ("1h30m", timedelta(minutes=90)), ("30d", timedelta(days=30)), (" 2H ", timedelta(hours=2))],
-)  # fmt: skip
+    [
+        ("90s", timedelta(seconds=90)),
+        ("15m", timedelta(minutes=15)),
+        ("1h", timedelta(hours=1)),
+        ("1h30m", timedelta(minutes=90)),
+        ("30d", timedelta(days=30)),
+        (" 2H ", timedelta(hours=2)),
+    ],
+)
 def test_parse_ttl(text, expected):
     assert tokens.parse_ttl(text) == expected
 

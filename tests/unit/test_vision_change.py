@@ -144,7 +144,6 @@ def test_print_to_a_chosen_stream_is_output_on_purpose_a_bare_print_is_a_leftove
     assert [(f.rule, f.line) for f in result.findings] == [("hygiene-print", 3)]
 
 
-
 def console_log(path: str, text: str) -> list[str]:
     config = RepoConfig(packs=["hygiene"])
     result = review(parse_diff(added(path, text)), {path: text.encode()}.get, config, resolve_packs(config))

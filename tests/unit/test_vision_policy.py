@@ -298,12 +298,15 @@ def test_overrides_change_severity_and_disable():
     assert (rule.id, rule.severity) == ("ok", "notice")
 
 
-@pytest.mark.parametrize(("org", "repo", "budget"), [
-    ("budget_usd: 0.2\n", "budget_usd: 5\n", 0.2),  # a repository cannot raise its org's budget
-    ("budget_usd: 0.2\n", "budget_usd: 0.1\n", 0.1),
-    ("budget_usd: 0.2\n", "drafts: true\n", 0.2),
-    ("drafts: true\n", "budget_usd: 0.3\n", 0.3),
-    ("drafts: true\n", "drafts: false\n", None),  # unset: the operator's limit
-])
+@pytest.mark.parametrize(
+    ("org", "repo", "budget"),
+    [
+        ("budget_usd: 0.2\n", "budget_usd: 5\n", 0.2),  # a repository cannot raise its org's budget
+        ("budget_usd: 0.2\n", "budget_usd: 0.1\n", 0.1),
+        ("budget_usd: 0.2\n", "drafts: true\n", 0.2),
+        ("drafts: true\n", "budget_usd: 0.3\n", 0.3),
+        ("drafts: true\n", "drafts: false\n", None),  # unset: the operator's limit
+    ],
+)
 def test_a_budget_only_goes_down_from_the_org_config_to_the_repository(org, repo, budget):
     assert extend(parse_config(org), parse_config(repo)).budget_usd == budget

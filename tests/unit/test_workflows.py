@@ -92,8 +92,10 @@ def test_the_action_steps_pass_actionlint_as_a_reusable_workflows_job(tmp_path: 
     of a reusable workflow whose inputs are the action's, so every expression, step id, input
     name and the `with:` of the actions it uses are checked."""
     action = _action()
-    inputs = {name: {"type": "string", "required": False, "default": spec.get("default", "")}
-              for name, spec in action["inputs"].items()}  # fmt: skip
+    inputs = {
+        name: {"type": "string", "required": False, "default": spec.get("default", "")}
+        for name, spec in action["inputs"].items()
+    }
     workflow = {
         "name": "action.yml as a job",
         "on": {"workflow_call": {"inputs": inputs}},

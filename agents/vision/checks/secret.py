@@ -56,8 +56,9 @@ def _env_files(rule: SecretRule, scope: Scope) -> Iterator[Finding]:
             yield _as_test_value(found, in_fixture) if in_fixture else found
 
 
-def _findings(rule: SecretRule, text: AddedText, hits: Sequence[SecretHit],
-              in_fixture: str | None) -> Iterator[Finding]:
+def _findings(
+    rule: SecretRule, text: AddedText, hits: Sequence[SecretHit], in_fixture: str | None
+) -> Iterator[Finding]:
     by_line: dict[int, list[SecretHit]] = {}
     for hit in hits:
         by_line.setdefault(hit.index, []).append(hit)

@@ -31,9 +31,13 @@ KEYWORD = (
 )
 # The keywords' spellings in lower case: a line holding none of them is not read.
 NEEDLES = (
-    "passw", "pwd", "secret", "token", "credential",
+    "passw",
+    "pwd",
+    "secret",
+    "token",
+    "credential",
     *(f"{word}{sep}key" for word in ("api", "access", "auth", "private") for sep in ("", "_", "-")),
-)  # fmt: skip
+)
 _NEEDLE = re.compile("|".join(NEEDLES))
 MAX_LINE = 2000  # minified code and data blobs: only the vendor formats read them
 # A quoted value; escapes (`\n`, or `\\n` in JSON inside a string) may end it, escaped quotes enclose it.
@@ -63,9 +67,20 @@ _BARE = re.compile(
 )
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.$-")
 _BARE_SUFFIXES = (
-    ".env", ".yml", ".yaml", ".ini", ".toml", ".cfg", ".conf", ".properties",
-    ".mk", ".sh", ".bash", ".zsh", ".envrc",
-)  # fmt: skip
+    ".env",
+    ".yml",
+    ".yaml",
+    ".ini",
+    ".toml",
+    ".cfg",
+    ".conf",
+    ".properties",
+    ".mk",
+    ".sh",
+    ".bash",
+    ".zsh",
+    ".envrc",
+)
 _BARE_NAMES = ("makefile", "gnumakefile", "dockerfile", "containerfile")
 _LETTERS_ONLY = re.compile(r"[A-Za-z_.\- ]+")
 _SEPARATED_WORDS = re.compile(r"_*(?:[a-z]+(?:[_.\- ][a-z]+)*|[A-Z]+(?:[_.\- ][A-Z]+)*)_*")
