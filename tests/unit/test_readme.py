@@ -22,3 +22,11 @@ def test_ci_runs_exactly_the_readme_test_command():
     test_command = next(command for command in readme_commands() if "pytest" in command)
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
     assert test_command in ci_lines
+
+
+def test_the_test_command_lints_and_type_checks_before_the_tests():
+    test_command = next(command for command in readme_commands() if "pytest" in command)
+    steps = [step.strip() for step in test_command.split("&&")]
+    checks = [".venv/bin/ruff check .", ".venv/bin/ruff format --check .", ".venv/bin/mypy"]
+    assert all(check in steps for check in checks), steps
+    assert max(steps.index(check) for check in checks) < steps.index(".venv/bin/python -m pytest")
