@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -37,14 +36,15 @@ from agents.context.client_values import Context
 from agents.context.repository import StaleContext
 from agents.domain import deliverables as d
 from agents.domain import tracking
+from agents.domain.assembly import build_spec, lessons_input, prompt_for, reference_items
 from agents.domain.job import AGENT, Escalation, Job, merge_escalations, settled_note, tags_for
 from agents.domain.phases import PHASES, Phase, review_step, revision_step
-from agents.domain.review_rounds import item_id, merge_items, review_extra, revision_extra
+from agents.domain.review_rounds import merge_items, review_extra, revision_extra
 from agents.domain.roster import AGENTS_BY_ID, WRITER, DomainAgent
-from agents.domain.spec import DomainSpec, Figures, Provenance, QualityItem, SpecSkill, files
+from agents.domain.spec import DomainSpec, QualityItem, files
 from agents.domain.steps import Step, step_scope
 from agents.ledger import ENTRIES_MAX, Entry
-from agents.llm import BatchAsk, Budget, BudgetExceeded, LLMAnswer, LLMClient, LLMError, LLMNotConfigured, untrusted
+from agents.llm import BatchAsk, Budget, BudgetExceeded, LLMAnswer, LLMClient, LLMError, LLMNotConfigured
 from agents.outputs import Comment, Output, PullRequest
 
 Publish = Callable[[Sequence[Output]], Awaitable[Sequence[Any]]]
@@ -152,7 +152,7 @@ class CoeRunner:
         try:
             for phase, following in zip(PHASES, (*PHASES[1:], None), strict=True):
                 await self._run_phase(phase, following)
-            spec = self._spec()
+            spec = build_spec(self.job, self.steps, self.current, self.quality)
             written = files(spec)
             await self._open_pull_request(spec, written)
             return spec, written
@@ -171,7 +171,7 @@ class CoeRunner:
                 phase,
                 AGENTS_BY_ID["learning-curator"],
                 phase.step("learning-curator"),
-                self._lessons_input(),
+                lessons_input(self.job, self.quality),
                 replaces=False,
             )
         else:
@@ -211,7 +211,7 @@ class CoeRunner:
         return done
 
     async def _call_and_commit(self, phase: Phase, agent: DomainAgent, key: str, extra: str) -> Step:
-        prompt = self._prompt(agent, extra)
+        prompt = prompt_for(self.job, agent, self.current, extra)
         started = time.perf_counter()
         try:
             assert self.llm is not None
@@ -246,7 +246,7 @@ class CoeRunner:
         if todo:
             assert self.llm is not None and self.batch is not None
             name = phase.step("+".join(group))
-            prompts = {phase.step(agent.id): self._prompt(agent, "") for agent in todo}
+            prompts = {phase.step(agent.id): prompt_for(self.job, agent, self.current, "") for agent in todo}
             started = time.perf_counter()
             batch_id = self.job.batches.get(name)
             if batch_id is None:
@@ -362,25 +362,6 @@ class CoeRunner:
         await self._track()
         return step
 
-    def _prompt(self, agent: DomainAgent, extra: str) -> str:
-        job = self.job
-        parts = [f'Job: write the specification of the domain "{job.domain}" (depth: {job.depth}).']
-        if agent.id == "orchestrator" and job.learnings and "orchestrator" not in self.current:
-            parts.append(
-                "What earlier onboardings on this repository learned:\n" + "\n".join(f"- {x}" for x in job.learnings)
-            )
-        answered = [e for e in job.escalations if e.status != "open" and e.answer]
-        if answered:
-            parts.append("Maintainers answered:\n" + "\n".join(f"- {e.question} → {e.answer}" for e in answered))
-        inputs = {name: self.current[name].deliverable for name in agent.reads if name in self.current}
-        if inputs:
-            parts.append(
-                "Deliverables:\n" + untrusted(json.dumps(inputs, indent=1, sort_keys=True, ensure_ascii=False))
-            )
-        if extra:
-            parts.append(extra)
-        return "\n\n".join(parts)
-
     def _consumers(self, agent_id: str) -> list[str]:
         return sorted({a.id for a in (*AGENTS_BY_ID.values(), WRITER) if agent_id in a.reads})
 
@@ -406,7 +387,7 @@ class CoeRunner:
             reviews = await self._parallel(
                 [(phase, AGENTS_BY_ID[a], review_step(round_no, a), extra) for a in phase.groups[0]]
             )
-            items = merge_items(self._reference_items(), *(r.deliverable.get("items", []) for r in reviews))
+            items = merge_items(reference_items(self.current), *(r.deliverable.get("items", []) for r in reviews))
             for item in previous:
                 if item.id not in {i.id for i in items}:
                     status[item.id] = f"resolved in round {round_no}"
@@ -439,34 +420,6 @@ class CoeRunner:
         self.quality = [
             QualityItem(id=i.id, owner=i.owner, problem=i.problem, status=status[i.id]) for i in raised.values()
         ]
-
-    def _reference_items(self) -> list[dict[str, Any]]:
-        """The deterministic rung of QA: references to skills and tools that do not exist need no model."""
-        skills = {s["id"] for s in self.current["skills-discovery"].deliverable.get("skills", [])}
-        tools = {t["name"].lower() for t in self.current["tool-discovery"].deliverable.get("tools", [])}
-        items = []
-        for role in self.current["role-definition"].deliverable.get("roles", []):
-            for skill in role.get("skills", []):
-                if skill not in skills:
-                    items.append(
-                        {
-                            "id": item_id("unknown-skill", role["name"], skill),
-                            "owner": "role-definition",
-                            "problem": f"role {role['name']!r} needs skill {skill!r}, which is not in the skills list",
-                        }
-                    )
-        for component in self.current["component-mapper"].deliverable.get("components", []):
-            for tool in component.get("tools", []):
-                if tool.lower() not in tools:
-                    items.append(
-                        {
-                            "id": item_id("unknown-tool", component["name"], tool),
-                            "owner": "component-mapper",
-                            "problem": f"component {component['name']!r} uses tool {tool!r}, "
-                            "which is not in the tools list",
-                        }
-                    )
-        return items
 
     def _confidence_gate(self, phase: Phase) -> None:
         ratings = {s["skill_id"]: s for s in self.current["confidence-analyzer"].deliverable.get("skills", [])}
@@ -513,89 +466,7 @@ class CoeRunner:
         self.job.escalations.append(escalation)
         return escalation
 
-    def _lessons_input(self) -> str:
-        asked = [f"- ({e.kind}) {e.question} → {e.answer or e.status}" for e in self.job.escalations]
-        raised = [f"- {q.id} ({q.owner}): {q.problem} — {q.status}" for q in self.quality]
-        return "\n".join(
-            [
-                "Questions humans were asked:",
-                *(asked or ["- none"]),
-                "Items QA and Critique raised:",
-                *(raised or ["- none"]),
-            ]
-        )
-
     # ------------------------------------------------------------ the spec and the PR
-
-    def _spec(self) -> DomainSpec:
-        c = {agent: step.deliverable for agent, step in self.current.items()}
-        writer = self.steps[PHASES[-1].step("orchestrator")].deliverable
-        ratings = {s["skill_id"]: s for s in c["confidence-analyzer"]["skills"]}
-        gate = self.job.escalation("confidence", "validation.gate")
-        skills = []
-        for skill in c["skills-discovery"]["skills"]:
-            rating = ratings.get(skill["id"], {})
-            human = gate is not None and skill["id"] in gate.items
-            skills.append(
-                SpecSkill(
-                    **skill,
-                    confidence=rating.get("confidence", 0.0),
-                    rationale=rating.get("rationale", ""),
-                    confirmed_by=(gate.answered_by or "maintainer") if human and gate else None,
-                    human_note=settled_note(gate) if human and gate else None,
-                )
-            )
-        open_questions = sorted({q for step in self.current.values() for q in step.open_questions})
-        confidence = [s.confidence for s in skills]
-        t = self.job.totals
-        return DomainSpec(
-            domain=self.job.domain,
-            slug=self.job.slug,
-            job=self.job.id,
-            depth=self.job.depth,
-            overview=writer["overview"],
-            summary=writer["summary"],
-            scope=c["orchestrator"]["scope"],
-            concepts=c["research"].get("concepts", []),
-            regulations=c["regulatory-intelligence"].get("regulations", []),
-            market=d.Market.model_validate(c["market-analysis"]),
-            tools=c["tool-discovery"].get("tools", []),
-            components=c["component-mapper"].get("components", []),
-            skills=skills,
-            roles=c["role-definition"]["roles"],
-            risks=c["compliance-validator"].get("risks", []),
-            compliance_checklist=c["compliance-validator"].get("checklist", []),
-            quality=self.quality,
-            open_questions=open_questions,
-            figures=Figures(
-                cost_usd=round(t.cost_usd, 6),
-                tokens_in=t.tokens_in,
-                tokens_out=t.tokens_out,
-                model_calls=t.model_calls,
-                steps=t.steps,
-                escalations=len(self.job.escalations),
-                mean_confidence=round(sum(confidence) / len(confidence), 3) if confidence else 0.0,
-            ),
-            provenance=[
-                Provenance(
-                    section=_SECTIONS.get(step.agent, step.agent),
-                    agent=step.agent,
-                    phase=step.phase,
-                    step=step.key,
-                    context_version=step.version,
-                    model=step.model,
-                    input_hash=step.input_hash,
-                )
-                for step in self._used_steps()
-            ],
-        )
-
-    def _used_steps(self) -> list[Step]:
-        """The steps whose deliverables the spec uses, in table order (parallel steps commit in any order)."""
-        used = {step.key: step for step in self.current.values()}
-        used |= {key: self.steps[key] for key in (PHASES[-1].step("orchestrator"), PHASES[-1].step("learning-curator"))}
-        rank = {phase.id: n for n, phase in enumerate(PHASES)}
-        return sorted(used.values(), key=lambda s: (rank[s.phase], s.key))
 
     async def _open_pull_request(self, spec: DomainSpec, written: dict[str, str]) -> None:
         published = await self.publish(
@@ -726,20 +597,3 @@ class CoeRunner:
                 )
             ]
         )
-
-
-_SECTIONS = {
-    "orchestrator": "overview",
-    "research": "concepts",
-    "regulatory-intelligence": "regulations",
-    "market-analysis": "market",
-    "tool-discovery": "tools",
-    "component-mapper": "components",
-    "skills-discovery": "skills",
-    "role-definition": "roles",
-    "compliance-validator": "compliance",
-    "confidence-analyzer": "confidence",
-    "qa": "quality",
-    "critique": "quality",
-    "learning-curator": "learning",
-}
