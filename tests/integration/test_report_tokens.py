@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 
@@ -36,9 +36,7 @@ def test_a_revoked_or_expired_token_is_refused(store):
     revoked = issue(store, 42)
     with store.session() as session:
         assert tokens.revoke(session, tokens.token_id(revoked)) is not None
-    expired = issue(
-        store, 42, ttl=timedelta(seconds=1), now=tokens.datetime.now(tokens.timezone.utc) - timedelta(hours=1)
-    )
+    expired = issue(store, 42, ttl=timedelta(seconds=1), now=datetime.now(UTC) - timedelta(hours=1))
     with TestClient(create_app(platform, secret=TEST_SECRET, run_worker=False)) as client:
         for token in (revoked, expired):
             response = client.get("/api/v1/reports/daily/2026-11-01", headers={"Authorization": f"Bearer {token}"})
