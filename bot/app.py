@@ -63,7 +63,7 @@ def create_app(platform: Platform, *, secret: str | None, run_worker: bool | Non
 
     app = FastAPI(title="WAOOAW", version="0.1.0", lifespan=lifespan)
     app.state.platform = platform
-    observability.watch(platform, app)
+    observability.instrument(platform, app)
 
     @app.post("/webhooks/github", status_code=202, responses=WEBHOOK_REFUSALS)
     async def github_webhook(request: Request) -> Response:

@@ -102,7 +102,7 @@ def worker() -> None:
         )
         raise typer.Exit(2)
     platform = build_platform(settings)
-    observability.watch(platform)
+    observability.instrument(platform)
     metrics.serve(settings.worker_metrics_port)  # a worker serves no other HTTP: this is how it is scraped
     freeze_startup_heap()
 

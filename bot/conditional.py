@@ -20,7 +20,7 @@ from githubkit import GitHub
 from redis.exceptions import RedisError
 
 from bot.loop_redis import LoopRedis
-from bot.ratelimit import DEFAULT_PREFIX
+from bot.ratelimit import GITHUB_PREFIX
 
 log = structlog.get_logger(__name__)
 
@@ -30,7 +30,7 @@ LOCAL_ENTRIES = 512
 
 
 class ConditionalReads:
-    def __init__(self, redis_url: str | None, *, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(self, redis_url: str | None, *, prefix: str = GITHUB_PREFIX) -> None:
         self.redis = LoopRedis(redis_url) if redis_url else None
         self.prefix = prefix
         self._local: OrderedDict[str, bytes] = OrderedDict()

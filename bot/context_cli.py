@@ -321,7 +321,7 @@ def tokens_create(
 def tokens_revoke(token: Annotated[str, typer.Argument(help="The token, or its id.")]) -> None:
     """Revoke a token at once, everywhere."""
     from agents import tokens
-    from agents.context.cache import DEFAULT_PREFIX
+    from agents.context.cache import CACHE_PREFIX
     from bot.api.revocation import announce_revocation
 
     def revoke() -> None:
@@ -340,7 +340,7 @@ def tokens_revoke(token: Annotated[str, typer.Argument(help="The token, or its i
             typer.echo(f"error: no token {ident}", err=True)
             raise typer.Exit(1)
         if settings.redis_url is not None:
-            announce_revocation(settings.redis_url, ident, prefix=DEFAULT_PREFIX)
+            announce_revocation(settings.redis_url, ident, prefix=CACHE_PREFIX)
         typer.echo(f"revoked {ident}")
 
     _run(revoke)

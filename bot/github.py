@@ -15,7 +15,7 @@
 
 Every client validates request bodies against GitHub's schema before sending, keeps
 to GitHub's rate limits through one `Limiter` (bot/ratelimit.py: paced per installation,
-shared through Redis; a call that would wait past its budget raises `RateLimited`), and
+shared through Redis; a call that would wait past its budget raises `GitHubRateLimited`), and
 retries through `RetryPolicy`: 5xx with backoff, each wait capped by `max_wait`; a rate
 limit at once, which the limiter holds until GitHub's time. Tokens and keys are never logged.
 """

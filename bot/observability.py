@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from bot.wiring import Platform
 
 
-def watch(platform: Platform, app: FastAPI | None = None) -> None:
+def instrument(platform: Platform, app: FastAPI | None = None) -> None:
     settings = platform.settings
     tracing.configure(settings)
     if app is not None:

@@ -10,7 +10,7 @@ and every answer `Limiter.after` (an httpx response hook), so no call site has t
   calls left evenly up to the reset (none left: it waits for the reset); and it gives each
   content-creating call (POST, PUT, PATCH in a repository) a slot within 80 a minute and 500
   an hour.
-- A call that would wait longer than its budget is not made: `RateLimited` says when to try
+- A call that would wait longer than its budget is not made: `GitHubRateLimited` says when to try
   again, and the worker hands the delivery back to the bus for then (bot/worker.py).
 
 With Redis the figures live there (a hash and a sorted set per installation, read and
@@ -48,13 +48,13 @@ UNTOLD_PAUSE = 60.0  # seconds: a rate limit GitHub gave no time for, doubled on
 UNTOLD_DOUBLINGS = 5  # ... up to 32 minutes
 RESET_MARGIN = 1.0  # seconds after `x-ratelimit-reset` (clocks differ)
 STATE_TTL = 7200  # seconds Redis keeps an installation's figures unused (a quota window is an hour)
-DEFAULT_PREFIX = "waooaw:github:"
+GITHUB_PREFIX = "waooaw:github:"
 CONTENT_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # Content lives in repositories; writes elsewhere (a token's mint, a redelivery, GraphQL) create none.
 IN_A_REPOSITORY = re.compile(r"/repos/[^/]+/[^/]+/")
 
 
-class RateLimited(Exception):
+class GitHubRateLimited(Exception):
     """A GitHub call would have to wait longer than its budget: not made; try again after `retry_after` s."""
 
     def __init__(self, key: str, retry_after: float) -> None:
@@ -303,7 +303,7 @@ return ''
 class RedisLimits:
     """The figures in Redis, shared by every process; this process's own while Redis cannot be reached."""
 
-    def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(self, url: str, *, prefix: str = GITHUB_PREFIX) -> None:
         self.redis = LoopRedis(url, {"hold": _HOLD_LUA, "observe": _OBSERVE_LUA})
         self.prefix = prefix
         self.fallback = LocalLimits()
@@ -364,12 +364,12 @@ class Limiter:
         self.clock = clock or SystemClock()
 
     async def before(self, key: str, request: httpx.Request) -> None:
-        """Wait until the call may go, or raise RateLimited when that is more than the budget away."""
+        """Wait until the call may go, or raise GitHubRateLimited when that is more than the budget away."""
         now = self.clock.now()
         wait = await self.store.hold(key, now, content=creates_content(request), budget=self.budget) - now
         if wait > self.budget:
             log.info("github.deferred", key=key, method=request.method, path=request.url.path, wait_s=round(wait, 1))
-            raise RateLimited(key, wait)
+            raise GitHubRateLimited(key, wait)
         if wait > 0:
             log.info("github.paced", key=key, method=request.method, path=request.url.path, wait_s=round(wait, 3))
             await self.clock.sleep(wait)

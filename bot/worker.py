@@ -33,7 +33,7 @@ from bot import metrics, tenancy, tracing
 from bot.bus import BusMessage, Deferred, EventBus, LocalBus
 from bot.inbox import FINISHED, Inbox, InboxStatus
 from bot.publish import Publisher, PublishError
-from bot.ratelimit import RateLimited
+from bot.ratelimit import GitHubRateLimited
 from bot.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -325,7 +325,7 @@ class Worker:
             )
 
 
-def _rate_limited(exc: BaseException) -> RateLimited | None:
+def _rate_limited(exc: BaseException) -> GitHubRateLimited | None:
     """The rate limit that stopped an agent, when nothing else did: raised itself, as the cause of
     another error (githubkit wraps what a token mint inside a call raises), or behind each output
     the publisher reports."""
@@ -334,7 +334,7 @@ def _rate_limited(exc: BaseException) -> RateLimited | None:
         limits = [limited for limited in found if limited is not None]
         return max(limits, key=lambda limited: limited.retry_after) if len(limits) == len(found) else None
     cause: BaseException | None = exc
-    while cause is not None and not isinstance(cause, RateLimited):
+    while cause is not None and not isinstance(cause, GitHubRateLimited):
         cause = cause.__cause__
     return cause
 

@@ -42,7 +42,7 @@ LEASE_TTL_MS = 5_000
 # longer than PUBLISH_BEFORE_ANSWER_SECONDS publishes before it answers, as other writers do.
 MARK_TTL_MS = 30_000
 PUBLISH_BEFORE_ANSWER_SECONDS = 5.0
-DEFAULT_PREFIX = "waooaw:"
+CACHE_PREFIX = "waooaw:"
 
 # read_latest(entry, writers, lease token, lease ms) → {version, body} on a hit; 1 lease granted;
 # 0 read the database without filling (another reader holds the lease, or a write is in flight).
@@ -124,7 +124,7 @@ def encode(row: ContextVersion) -> bytes:
 class LatestVersionCache:
     """The writers' side, synchronous: it runs in the thread that committed."""
 
-    def __init__(self, redis_url: str, *, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(self, redis_url: str, *, prefix: str = CACHE_PREFIX) -> None:
         self.prefix = prefix
         # Short timeouts: a Redis outage must not hold writers up for long.
         pool = redis.BlockingConnectionPool.from_url(
@@ -147,7 +147,7 @@ class LatestVersionCache:
         self._redis.close()
 
 
-def watch(store: Store, redis_url: str, *, prefix: str = DEFAULT_PREFIX) -> LatestVersionCache:
+def watch(store: Store, redis_url: str, *, prefix: str = CACHE_PREFIX) -> LatestVersionCache:
     """Give `store` its cache (once per store): the versions written through it are published there."""
     info = dict(store.sessions.kw.get("info") or {})
     if _CACHE in info:

@@ -46,7 +46,7 @@ class Hit:
 
 
 @dataclass(frozen=True)
-class Lease:
+class FillLease:
     """The right to fill the entry with what the database says, unless a write comes first."""
 
     token: str
@@ -65,7 +65,7 @@ class LatestReader:
     def __init__(self, redis_client: LoopRedis, *, prefix: str) -> None:
         self.redis, self.prefix = redis_client, prefix
 
-    async def lookup(self, key: ContextKey) -> Hit | Lease | None:
+    async def lookup(self, key: ContextKey) -> Hit | FillLease | None:
         """The cached latest version, or a lease to fill it, or None (another reader holds it, a write is
         in flight, or Redis failed: read the database and fill nothing)."""
         lease = secrets.token_hex(8)
@@ -77,9 +77,9 @@ class LatestReader:
             return None
         if isinstance(found, list):
             return Hit(int(found[0]), found[1])
-        return Lease(lease) if found == 1 else None
+        return FillLease(lease) if found == 1 else None
 
-    async def fill(self, key: ContextKey, lease: Lease, row_id: int, version: int, body: bytes) -> None:
+    async def fill(self, key: ContextKey, lease: FillLease, row_id: int, version: int, body: bytes) -> None:
         try:
             await self.redis.script("fill")(
                 keys=[cache_key(self.prefix, key)], args=[lease.token, row_id, version, body, ENTRY_TTL_MS]

@@ -60,7 +60,7 @@ from bot.settings import Settings
 log = structlog.get_logger(__name__)
 
 WORKFLOW_PATH = f".github/workflows/{job_record.WORKFLOW}"
-FINISHED = frozenset({"done", "failed", "cancelled"})
+JOB_FINISHED = frozenset({"done", "failed", "cancelled"})
 # What the runner's GitHub token may do in its one repository: push a branch, open the PR, talk in issues.
 RUNNER_PERMISSIONS = {"contents": "write", "issues": "write", "pull_requests": "write"}
 LEEWAY_SECONDS = 30  # clock skew between GitHub and us
@@ -275,7 +275,7 @@ def issue_job_token(
     if record is None:
         raise NotFound(f"no job {job} in {runner.repository}")
     status = record.data.get("status")
-    if status in FINISHED:
+    if status in JOB_FINISHED:
         raise Conflict(f"job {job} is {status}: it takes no more work; start a new job")
     check_workflow_ref(runner, job, workflow_refs, default_branch_of(contexts, runner.repository, job))
     with store.session() as session:

@@ -16,6 +16,7 @@ from agents.context.errors import InvalidRequest
 from agents.context.search import DEFAULT_LIMIT, MAX_LIMIT, SearchQuery
 from agents.tokens import Grant
 from bot.api.cache import Hit
+from bot.api.json_body import JSON
 from bot.api.route import granted
 from bot.api.schemas import (
     ERRORS,
@@ -32,7 +33,6 @@ from bot.api.schemas import (
 if TYPE_CHECKING:
     from bot.api.router import Api
 
-JSON = "application/json"
 _VERSION_TAG = re.compile(r'^"?([0-9]{1,18})"?$')
 CONTEXT = "/contexts/{owner}/{repo}/{agent}/{scope}"
 

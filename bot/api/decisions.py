@@ -17,13 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from agents.ledger import COUNT_MAX, ENTRIES_MAX, KEY_MAX, Entry, record_for_job, spend_for_job
 from agents.store.db import Store
 from agents.tokens import JOB_ID_MAX, Grant
+from bot.api.json_body import JSON
 from bot.api.route import granted
 from bot.api.schemas import ERRORS, WRITE_ERRORS, Text
 
 if TYPE_CHECKING:
     from bot.api.router import Api
 
-JSON = "application/json"
 JobId = Annotated[Text, Field(min_length=1, max_length=JOB_ID_MAX, description="The job id, e.g. `job-3f9a2b1c0d`.")]
 Count = Annotated[int, Field(ge=0, le=COUNT_MAX)]
 Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)]

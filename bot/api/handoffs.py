@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from agents.context.documents import ID_MAX
 from agents.context.search import DEFAULT_LIMIT, MAX_LIMIT
 from agents.tokens import Grant
+from bot.api.json_body import JSON
 from bot.api.route import granted
 from bot.api.schemas import (
     ERRORS,
@@ -24,8 +25,6 @@ from bot.api.schemas import (
 
 if TYPE_CHECKING:
     from bot.api.router import Api
-
-JSON = "application/json"
 
 
 def router(api: Api) -> APIRouter:

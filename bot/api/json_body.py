@@ -15,18 +15,19 @@ from bot.api.errors import PayloadTooLarge, UnsupportedMediaType
 from bot.bodies import capped_chunks
 
 API_BODY_MAX_BYTES = 4 * 1024 * 1024
+JSON = "application/json"  # the media type of every body the API takes and gives
 # Before any model or handler sees a body (1,000 levels overflowed them): what a body carries,
 # a context's data or a handoff's package, has its own limit, DEPTH_MAX, named in its refusal.
 BODY_DEPTH_MAX = 2 * DEPTH_MAX
 
 
-def too_large() -> PayloadTooLarge:
+def api_body_too_large() -> PayloadTooLarge:
     return PayloadTooLarge(f"body larger than {API_BODY_MAX_BYTES} bytes")
 
 
 async def read_json_body(request: Request) -> None:
     """Read the body once, capped, and parse it strictly (no NaN, no duplicate work for FastAPI)."""
-    body = b"".join([chunk async for chunk in capped_chunks(request, API_BODY_MAX_BYTES, too_large)])
+    body = b"".join([chunk async for chunk in capped_chunks(request, API_BODY_MAX_BYTES, api_body_too_large)])
     request._body = body  # Starlette's own cache of the body: FastAPI reads it from there
     if not body:
         return

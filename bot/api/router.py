@@ -54,7 +54,7 @@ def api_router(
     store: Store,
     *,
     clock: Callable[[], float] = time.time,
-    redis_prefix: str = context_cache.DEFAULT_PREFIX,
+    redis_prefix: str = context_cache.CACHE_PREFIX,
 ) -> APIRouter:
     """The /api/v1 routes on `store`, its Redis (WAOOAW_REDIS_URL) if any and the rate settings."""
     rate, burst = settings.api_rate_limit, settings.api_rate_burst

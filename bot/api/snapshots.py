@@ -9,13 +9,12 @@ from fastapi import APIRouter, Depends, Path, Response
 
 from agents.context.documents import ID_MAX
 from agents.tokens import Grant
+from bot.api.json_body import JSON
 from bot.api.route import granted
 from bot.api.schemas import WRITE_ERRORS, ErrorBody, RestoreResult, SnapshotCreate, SnapshotCreated
 
 if TYPE_CHECKING:
     from bot.api.router import Api
-
-JSON = "application/json"
 
 
 def router(api: Api) -> APIRouter:

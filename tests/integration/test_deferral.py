@@ -24,7 +24,7 @@ from bot.bus import BusMessage, Deferred, EventBus, LocalBus, RedisStreamBus
 from bot.github import GitHubClients
 from bot.inbox import Inbox, InboxStatus
 from bot.publish import GitHubPublisher, PublishError
-from bot.ratelimit import Limiter, LocalLimits, RateLimited
+from bot.ratelimit import GitHubRateLimited, Limiter, LocalLimits
 from bot.webhooks import parse_delivery
 from bot.wiring import Platform
 from bot.worker import _rate_limited
@@ -229,7 +229,7 @@ def test_a_call_over_its_budget_goes_back_to_the_bus_and_is_published_on_a_later
 
 def test_a_rate_limit_behind_another_error_defers_only_when_nothing_else_failed() -> None:
     first, second = (Comment(repo="o/r", issue_number=1, body="b", key=key) for key in ("a", "b"))
-    soon, later = RateLimited("installation:1", 5), RateLimited("app:1", 50)
+    soon, later = GitHubRateLimited("installation:1", 5), GitHubRateLimited("app:1", 50)
     wrapped = RequestError(later)  # githubkit wraps what a token mint inside a call raised
     wrapped.__cause__ = later
     assert _rate_limited(wrapped) is later

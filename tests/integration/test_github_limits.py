@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from bot.github import GitHubClients
-from bot.ratelimit import Limiter, LimitStore, LocalLimits, RateLimited, RedisLimits
+from bot.ratelimit import GitHubRateLimited, Limiter, LimitStore, LocalLimits, RedisLimits
 from bot.reader import GitHubReader
 from tests.fakes.github import FakeGitHub
 from tests.helpers import FakeClock, make_settings
@@ -101,7 +101,7 @@ def test_a_call_over_its_budget_is_refused_without_taking_a_slot(limits: LimitSt
         for _ in range(80):
             await limiter.before(KEY, COMMENT)
         for _ in range(5):
-            with pytest.raises(RateLimited) as refused:
+            with pytest.raises(GitHubRateLimited) as refused:
                 await limiter.before(KEY, COMMENT)
             assert refused.value.retry_after == pytest.approx(60)
         clock.advance(60)
