@@ -50,15 +50,15 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from agents.context.client import ContextClient  # noqa: E402
-from agents.domain.job import AGENT, job_id_for, new_job  # noqa: E402
-from agents.domain.runner import CoeRunner  # noqa: E402
-from agents.llm import Budget, LLMAnswer  # noqa: E402
-from agents.outputs import Output  # noqa: E402
-from agents.pricing import TokenUsage, cost  # noqa: E402
-from bench.common import schema_url  # noqa: E402
-from bench.context import DEFAULT_PG_URL, DEFAULT_REDIS_URL, clean_redis, make_tokens, start_server, wait_ready  # noqa: E402
-from tests.fakes.domain import DomainScript  # noqa: E402
+from agents.context.client import ContextClient
+from agents.domain.job import AGENT, job_id_for, new_job
+from agents.domain.runner import CoeRunner
+from agents.llm import Budget, LLMAnswer
+from agents.outputs import Output
+from agents.pricing import TokenUsage, cost
+from bench.common import schema_url
+from bench.context import DEFAULT_PG_URL, DEFAULT_REDIS_URL, clean_redis, make_tokens, start_server, wait_ready
+from tests.fakes.domain import DomainScript
 
 REPO = "bench-org/coe"
 MODEL = "claude-sonnet-5-5"

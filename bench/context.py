@@ -55,7 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import TRANSPORT_ERRORS, Connection, Server, schema_url, send_time, spawn_server, wait_ready  # noqa: E402
+from bench.common import TRANSPORT_ERRORS, Connection, Server, schema_url, send_time, spawn_server, wait_ready
 
 DEFAULT_PG_URL = os.environ.get("WAOOAW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DEFAULT_REDIS_URL = os.environ.get("WAOOAW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

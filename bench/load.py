@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     TRANSPORT_ERRORS,
     Connection,
     Server,
@@ -63,8 +63,8 @@ from bench.common import (  # noqa: E402
     spawn_server,
     wait_ready,
 )
-from bench.fleet import SECRET, Fleet, product_env  # noqa: E402
-from bench.timed_github import COMMENT_ID_BASE, GitHubRecord  # noqa: E402
+from bench.fleet import SECRET, Fleet, product_env
+from bench.timed_github import COMMENT_ID_BASE, GitHubRecord
 
 PAYLOAD = "issue_comment/created.with-installation.payload.json"
 DEFAULT_PG_URL = os.environ.get("WAOOAW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -34,10 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import create_engine, text
 
-from agents.reports import build_daily_report, render_charts  # noqa: E402
-from agents.store.db import Store  # noqa: E402
+from agents.reports import build_daily_report, render_charts
+from agents.store.db import Store
 
 PG_URL = os.environ.get("WAOOAW_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DAY = date(2026, 3, 10)

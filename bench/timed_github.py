@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import Connection  # noqa: E402
+from bench.common import Connection
 
 STATE_PATH = "/_bench/state"
 HELP_MARKER = "<!-- waooaw:concierge:comment:help:{number} -->"

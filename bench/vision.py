@@ -52,8 +52,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from agents.vision import RepoConfig, ReviewResult, parse_diff, resolve_packs, review  # noqa: E402
-from agents.vision.policy import SEVERITIES  # noqa: E402
+from agents.vision import RepoConfig, ReviewResult, parse_diff, resolve_packs, review
+from agents.vision.policy import SEVERITIES
 
 PACKS = ["secrets", "hygiene", "structure", "architecture", "waooaw"]
 

@@ -42,23 +42,23 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, select, text  # noqa: E402
+from sqlalchemy import create_engine, select, text
 
-from agents.base import WowAgent  # noqa: E402
-from agents.events import Event  # noqa: E402
-from agents.outputs import Output  # noqa: E402
-from agents.registry import Registry  # noqa: E402
-from agents.store.db import Store  # noqa: E402
-from agents.store.tables import InboxRecord  # noqa: E402
-from bench.common import find_payload, schema_url  # noqa: E402
-from bot import logging as waooaw_logging  # noqa: E402
-from bot.bus import BusMessage, RedisStreamBus  # noqa: E402
-from bot.inbox import Inbox, InboxStatus  # noqa: E402
-from bot.publish import DryRunPublisher  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from bot.webhooks import Delivery  # noqa: E402
-from bot.wiring import freeze_startup_heap  # noqa: E402
-from bot.worker import Worker  # noqa: E402
+from agents.base import WowAgent
+from agents.events import Event
+from agents.outputs import Output
+from agents.registry import Registry
+from agents.store.db import Store
+from agents.store.tables import InboxRecord
+from bench.common import find_payload, schema_url
+from bot import logging as waooaw_logging
+from bot.bus import BusMessage, RedisStreamBus
+from bot.inbox import Inbox, InboxStatus
+from bot.publish import DryRunPublisher
+from bot.settings import Settings
+from bot.webhooks import Delivery
+from bot.wiring import freeze_startup_heap
+from bot.worker import Worker
 
 PAYLOAD = "pull_request/opened.payload.json"
 DEFAULT_PG_URL = os.environ.get("WAOOAW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

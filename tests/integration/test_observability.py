@@ -84,7 +84,7 @@ def deliver_help(pg_store: Any, fake: Any) -> tuple[TestClient, str]:
             time.sleep(0.05)
         assert any(HELP_MARKER in (c["body"] or "") for c in fake.comments.values())
         metrics_text = client.get("/metrics").text
-    client.metrics_text = metrics_text  # type: ignore[attr-defined]
+    client.metrics_text = metrics_text
     return client, delivery
 
 
@@ -123,7 +123,7 @@ def test_a_trace_links_the_webhook_through_the_bus_to_the_agent_and_its_github_c
 
 def test_metrics_name_events_agents_and_routes_and_never_a_repository(pg_store, fresh_github, spans):
     client, _ = deliver_help(pg_store, fresh_github)
-    text = client.metrics_text  # type: ignore[attr-defined]
+    text = client.metrics_text
     assert 'waooaw_deliveries_total{event="issue_comment",status="queued"}' in text
     assert 'waooaw_agent_runs_total{agent="concierge",status="ok"}' in text
     assert 'waooaw_wake_latency_seconds_count{agent="concierge"}' in text
