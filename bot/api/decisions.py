@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from bot.api.router import Api
 
 JobId = Annotated[Text, Field(min_length=1, max_length=JOB_ID_MAX, description="The job id, e.g. `job-3f9a2b1c0d`.")]
-Count = Annotated[int, Field(ge=0, le=COUNT_MAX)]
+LedgerCount = Annotated[int, Field(ge=0, le=COUNT_MAX)]
 Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
@@ -44,10 +44,10 @@ class LedgerEntry(BaseModel):
     input_hash: Annotated[Text, Field(max_length=64)] | None = None
     outcome: dict[str, Any] = Field(default_factory=dict, description="What came of it (no U+0000 in its strings).")
     latency_ms: Amount = 0.0
-    tokens_in: Count = 0
-    tokens_out: Count = 0
+    tokens_in: LedgerCount = 0
+    tokens_out: LedgerCount = 0
     cost_usd: Amount = 0.0
-    model_calls: Count = Field(0, description="Requests the model answered (and billed) for it.")
+    model_calls: LedgerCount = Field(0, description="Requests the model answered (and billed) for it.")
 
 
 class DecisionsWrite(BaseModel):
