@@ -14,10 +14,9 @@ from pydantic import SecretStr
 from agents.context.client import ContextClient
 from agents.domain.job import AGENT, Job
 from agents.domain.runner import BatchPolicy, CoeRunner, JobNotFound, JobResult, Publish, publish_nothing
-from agents.events import Event
 from agents.llm import LLMNotConfigured
 from agents.store.db import Store
-from bot.publish import Publisher
+from bot.publish import Origin, Publisher
 from bot.settings import Settings
 from bot.wiring import freeze_startup_heap, make_llm, make_publisher
 
@@ -67,16 +66,10 @@ async def run_job(
 
 
 def _publishing(publisher: Publisher, job: Job) -> Publish:
-    event = Event(
-        delivery_id=f"coe:{job.id}",
-        name="workflow_dispatch",
-        payload={},
-        repo=job.repo,
-        installation_id=job.installation_id or None,
-    )
+    origin = Origin(delivery_id=f"coe:{job.id}", installation_id=job.installation_id or None)
 
     async def publish(outputs: Any) -> Any:
-        return await publisher.publish(AGENT, outputs, event)
+        return await publisher.publish(AGENT, outputs, origin)
 
     return publish
 

@@ -150,17 +150,11 @@ class Poster:
         return self.installation_id
 
     async def publish(self, outputs: list[Any], day: date) -> None:
-        from agents.events import Event
         from agents.reports.daily import REPORT_AGENT
+        from bot.publish import Origin
 
-        event = Event(
-            delivery_id=f"report-{day.isoformat()}",
-            name="report",
-            payload={},
-            repo=self.repo,
-            installation_id=await self._installation(),
-        )
-        await self.publisher.publish(REPORT_AGENT, outputs, event)
+        origin = Origin(delivery_id=f"report-{day.isoformat()}", installation_id=await self._installation())
+        await self.publisher.publish(REPORT_AGENT, outputs, origin)
 
     async def close(self) -> None:
         await self.publisher.close()

@@ -30,7 +30,6 @@ from pydantic import SecretStr
 
 from agents.context.client import DbContextClient
 from agents.domain.job import AGENT, Job
-from agents.events import Event
 from agents.outputs import CheckRun, Comment, Output, PullRequest, Review, WorkflowDispatch
 from agents.tokens import Grant
 from bot import webhooks
@@ -49,7 +48,7 @@ from bot.demo.sample import (
 from bot.demo.scripted_model import ScriptedModel
 from bot.git import Git
 from bot.git_reader import LocalGitReader
-from bot.publish import DryRunPublisher, Published, describe
+from bot.publish import DryRunPublisher, Origin, Published, describe
 from bot.replay import push
 from bot.settings import Settings
 from bot.usage import UsageError
@@ -69,7 +68,7 @@ class DemoError(Exception):
 class Posted:
     agent: str
     output: Output
-    event: Event
+    origin: Origin
     times: int = 1
 
 
@@ -79,11 +78,11 @@ class Board:
 
     posted: dict[tuple[str, str, str], Posted] = field(default_factory=dict)
 
-    async def publish(self, agent: str, outputs: Sequence[Output], event: Event) -> list[Published]:
+    async def publish(self, agent: str, outputs: Sequence[Output], origin: Origin) -> list[Published]:
         for output in outputs:
             key = (agent, output.kind, output.key)
             earlier = self.posted.get(key)
-            self.posted[key] = Posted(agent, output, event, earlier.times + 1 if earlier else 1)
+            self.posted[key] = Posted(agent, output, origin, earlier.times + 1 if earlier else 1)
         return [Published(output.kind, output.key, None, None) for output in outputs]
 
     async def close(self) -> None:
@@ -96,7 +95,7 @@ class Board:
         for item in shown:
             if item.times > 1:
                 print(f"(posted, then edited in place {item.times - 1} times; as it ended up:)", file=stream)
-            await printer.publish(item.agent, [item.output], item.event)
+            await printer.publish(item.agent, [item.output], item.origin)
         return shown
 
 

@@ -32,7 +32,7 @@ from agents.store.tables import AgentRun, InboxRecord, Installation, utcnow
 from bot import metrics, tenancy, tracing
 from bot.bus import BusMessage, Deferred, EventBus, LocalBus
 from bot.inbox import FINISHED, Inbox, InboxStatus
-from bot.publish import Publisher, PublishError
+from bot.publish import Origin, Publisher, PublishError
 from bot.ratelimit import GitHubRateLimited
 from bot.settings import Settings
 
@@ -291,7 +291,7 @@ class Worker:
         await agent.wake_up(event)
         outputs = await agent.execute(event)
         _refuse_foreign(agent.name, outputs, event)
-        await self.publisher.publish(agent.name, outputs, event)
+        await self.publisher.publish(agent.name, outputs, Origin.of(event))
         await agent.save_context(event)
 
     def _start_run(self, agent: str, delivery_id: str, attempt: int) -> int:

@@ -16,7 +16,7 @@ A workflow dispatch leaves no object behind, so its record is all there is of it
 `publish` answers with one `Published` per output, in order: what it became on GitHub.
 """
 
-from bot.publish.common import Published, Publisher, PublishError, with_marker
+from bot.publish.common import Origin, Published, Publisher, PublishError, with_marker
 from bot.publish.dry_run import DryRunPublisher, describe
 from bot.publish.github import GitHubPublisher
 from bot.publish.reviews import REVIEW_PROBE_LIMIT, bisect_accepted
@@ -26,6 +26,7 @@ __all__ = [
     "DryRunPublisher",
     "GitHubPublisher",
     "PublishError",
+    "Origin",
     "Published",
     "Publisher",
     "bisect_accepted",

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agents.context.documents import split_repo
-from agents.events import Event
 from agents.outputs import CheckRun, marker
-from bot.publish.common import content_hash, with_marker
+from bot.publish.common import Origin, content_hash, with_marker
 from bot.publish.records import PublishingBase, Where, key_for
 
 if TYPE_CHECKING:
@@ -20,7 +19,7 @@ ANNOTATIONS_PER_REQUEST = 50
 class CheckRunPublishing(PublishingBase):
     """Check runs, their annotations sent in batches and only when they changed."""
 
-    async def _check_run(self, github: GitHub[Any], agent: str, output: CheckRun, event: Event) -> Where:
+    async def _check_run(self, github: GitHub[Any], agent: str, output: CheckRun, origin: Origin) -> Where:
         owner, name = split_repo(output.repo)
         hidden = marker(agent, output.kind, output.key)
         external_id = f"waooaw:{agent}:{output.key}"
@@ -40,7 +39,7 @@ class CheckRunPublishing(PublishingBase):
         # annotations of every update, so unchanged ones are not sent again.
         annotations_digest = content_hash(annotations)[:32]
         digest = content_hash(output.title, summary, output.conclusion, annotations)[:32] + annotations_digest
-        key = key_for(event, output.repo, hidden)
+        key = key_for(origin, output.repo, hidden)
         record = await self._load(key)
         if record is not None and record.content_hash == digest:
             return record.where
@@ -83,7 +82,7 @@ class CheckRunPublishing(PublishingBase):
                     owner, name, run_id if run_id is not None else run.id, output=output_with(batch), **status
                 )
             ).parsed_data
-        await self._save(key, agent, output.kind, event, github_id=run.id, url=run.html_url, digest=digest)
+        await self._save(key, agent, output.kind, origin, github_id=run.id, url=run.html_url, digest=digest)
         return run.id, run.html_url
 
     async def _find_check_run(

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agents.context.documents import split_repo
-from agents.events import Event
 from agents.outputs import Comment, Reaction, marker
-from bot.publish.common import carries, content_hash, status_of, with_marker
+from bot.publish.common import Origin, carries, content_hash, status_of, with_marker
 from bot.publish.records import PublishingBase, Where, key_for
 
 if TYPE_CHECKING:
@@ -17,10 +16,10 @@ if TYPE_CHECKING:
 class CommentPublishing(PublishingBase):
     """Comments and reactions, one marker one comment."""
 
-    async def _comment(self, github: GitHub[Any], agent: str, output: Comment, event: Event) -> Where:
+    async def _comment(self, github: GitHub[Any], agent: str, output: Comment, origin: Origin) -> Where:
         owner, name = split_repo(output.repo)
         hidden = marker(agent, output.kind, output.key)
-        key = key_for(event, output.repo, hidden)
+        key = key_for(origin, output.repo, hidden)
         body = with_marker(output.body, hidden)
         digest = content_hash(body)
         record = await self._load(key)
@@ -39,7 +38,7 @@ class CommentPublishing(PublishingBase):
                 comment = await self._edit_comment(github, owner, name, found.id, body) or found
             else:
                 comment = found
-        await self._save(key, agent, output.kind, event, github_id=comment.id, url=comment.html_url, digest=digest)
+        await self._save(key, agent, output.kind, origin, github_id=comment.id, url=comment.html_url, digest=digest)
         return comment.id, comment.html_url
 
     async def _edit_comment(self, github: GitHub[Any], owner: str, name: str, comment_id: int, body: str) -> Any:
@@ -61,9 +60,9 @@ class CommentPublishing(PublishingBase):
 
     # -- reactions
 
-    async def _reaction(self, github: GitHub[Any], agent: str, output: Reaction, event: Event) -> Where:
+    async def _reaction(self, github: GitHub[Any], agent: str, output: Reaction, origin: Origin) -> Where:
         owner, name = split_repo(output.repo)
-        key = key_for(event, output.repo, marker(agent, output.kind, output.key))
+        key = key_for(origin, output.repo, marker(agent, output.kind, output.key))
         if (record := await self._load(key)) is not None:
             return record.where
         if output.comment_id is not None:
@@ -71,10 +70,10 @@ class CommentPublishing(PublishingBase):
                 owner, name, output.comment_id, content=output.content
             )
         else:
-            number = output.issue_number if output.issue_number is not None else event.issue_number
+            number = output.issue_number if output.issue_number is not None else origin.issue_number
             if number is None:
                 raise ValueError(f"reaction {output.key} names neither a comment nor an issue")
             response = await github.rest.reactions.async_create_for_issue(owner, name, number, content=output.content)
         # 201 created, 200 already there: either way it is on GitHub now.
-        await self._save(key, agent, output.kind, event, github_id=response.parsed_data.id, url=None, digest=None)
+        await self._save(key, agent, output.kind, origin, github_id=response.parsed_data.id, url=None, digest=None)
         return response.parsed_data.id, None

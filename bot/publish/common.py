@@ -24,8 +24,22 @@ class Published:
     url: str | None
 
 
+@dataclass(frozen=True)
+class Origin:
+    """What outputs are published for: whose they are (the installation) and what asked for them
+    (a delivery, a CoE job, a day's report), and the issue a reaction without a number goes on."""
+
+    delivery_id: str
+    installation_id: int | None
+    issue_number: int | None = None
+
+    @classmethod
+    def of(cls, event: Event) -> Origin:
+        return cls(event.delivery_id, event.installation_id, event.issue_number)
+
+
 class Publisher(Protocol):
-    async def publish(self, agent: str, outputs: Sequence[Output], event: Event) -> list[Published]: ...
+    async def publish(self, agent: str, outputs: Sequence[Output], origin: Origin) -> list[Published]: ...
 
     async def close(self) -> None: ...
 

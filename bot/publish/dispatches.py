@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agents.context.documents import split_repo
-from agents.events import Event
 from agents.outputs import WorkflowDispatch, marker
-from bot.publish.common import content_hash
+from bot.publish.common import Origin, content_hash
 from bot.publish.records import PublishingBase, Where, key_for
 
 if TYPE_CHECKING:
@@ -17,9 +16,9 @@ if TYPE_CHECKING:
 class DispatchPublishing(PublishingBase):
     """Workflow dispatches: the record is all there is of one."""
 
-    async def _dispatch(self, github: GitHub[Any], agent: str, output: WorkflowDispatch, event: Event) -> Where:
+    async def _dispatch(self, github: GitHub[Any], agent: str, output: WorkflowDispatch, origin: Origin) -> Where:
         owner, name = split_repo(output.repo)
-        key = key_for(event, output.repo, marker(agent, output.kind, output.key))
+        key = key_for(origin, output.repo, marker(agent, output.kind, output.key))
         # A dispatch leaves nothing on GitHub that could carry a marker, so unlike the other
         # kinds there is nothing to search in the crash window: the record is the only memory.
         # A crash between GitHub's 204 and the record dispatches once more on redelivery.
@@ -33,7 +32,7 @@ class DispatchPublishing(PublishingBase):
             key,
             agent,
             output.kind,
-            event,
+            origin,
             github_id=None,
             url=None,
             digest=content_hash(output.workflow, ref, output.inputs),

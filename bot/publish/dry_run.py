@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from agents import markdown as md
-from agents.events import Event
 from agents.outputs import (
     CheckRun,
     Comment,
@@ -22,7 +21,7 @@ from agents.outputs import (
     WorkflowDispatch,
     marker,
 )
-from bot.publish.common import Published
+from bot.publish.common import Origin, Published
 
 
 class DryRunPublisher:
@@ -36,7 +35,7 @@ class DryRunPublisher:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
 
-    async def publish(self, agent: str, outputs: Sequence[Output], event: Event) -> list[Published]:
+    async def publish(self, agent: str, outputs: Sequence[Output], origin: Origin) -> list[Published]:
         stream = self.stream or sys.stdout
         for output in outputs:
             what, shown = describe(output)

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from agents.events import Event
 from agents.outputs import (
     CheckRun,
     Comment,
@@ -22,7 +21,7 @@ from agents.outputs import (
 )
 from bot.publish.checks import CheckRunPublishing
 from bot.publish.comments import CommentPublishing
-from bot.publish.common import Published, PublishError
+from bot.publish.common import Origin, Published, PublishError
 from bot.publish.dispatches import DispatchPublishing
 from bot.publish.issues import IssuePublishing
 from bot.publish.pulls import PullRequestPublishing
@@ -40,23 +39,23 @@ class GitHubPublisher(
 ):
     """Publishes outputs through githubkit; one marker, one object on GitHub."""
 
-    async def publish(self, agent: str, outputs: Sequence[Output], event: Event) -> list[Published]:
+    async def publish(self, agent: str, outputs: Sequence[Output], origin: Origin) -> list[Published]:
         """Publish every output; if some fail, the others still go out and PublishError says which."""
         if not outputs:
             return []
-        github = self.clients.for_installation(event.installation_id)
+        github = self.clients.for_installation(origin.installation_id)
         errors: list[tuple[Output, BaseException]] = []
         published: list[Published] = []
         for output in outputs:
             try:
-                published.append(await self._publish_one(github, agent, output, event))
+                published.append(await self._publish_one(github, agent, output, origin))
             except Exception as exc:  # noqa: BLE001 - reported below, after the others had their turn
                 log.error(
                     "publish.failed",
                     agent=agent,
                     kind=output.kind,
                     key=output.key,
-                    delivery=event.delivery_id,
+                    delivery=origin.delivery_id,
                     error=repr(exc),
                 )
                 errors.append((output, exc))
@@ -67,7 +66,7 @@ class GitHubPublisher(
     async def close(self) -> None:
         await self.clients.aclose()
 
-    async def _publish_one(self, github: GitHub[Any], agent: str, output: Output, event: Event) -> Published:
+    async def _publish_one(self, github: GitHub[Any], agent: str, output: Output, origin: Origin) -> Published:
         handlers: dict[type, Callable[..., Awaitable[Where]]] = {
             Comment: self._comment,
             Reaction: self._reaction,
@@ -82,5 +81,5 @@ class GitHubPublisher(
         handler = handlers.get(type(output))
         if handler is None:  # pragma: no cover - Output is a closed union
             raise TypeError(f"unknown output {output!r}")
-        github_id, url = await handler(github, agent, output, event)
+        github_id, url = await handler(github, agent, output, origin)
         return Published(output.kind, output.key, github_id, url)

@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from agents.context.documents import split_repo
-from agents.events import Event
 from agents.outputs import IssueReport, Report, marker
-from bot.publish.common import carries, content_hash, status_of, with_marker
+from bot.publish.common import Origin, carries, content_hash, status_of, with_marker
 from bot.publish.records import PublishingBase, Where, key_for
 
 if TYPE_CHECKING:
@@ -28,7 +27,7 @@ def _label_names(labels: Sequence[Any]) -> list[str]:
 class IssuePublishing(PublishingBase):
     """Issues (IssueReport and Report), found again by their marker."""
 
-    async def _issue_report(self, github: GitHub[Any], agent: str, output: IssueReport, event: Event) -> Where:
+    async def _issue_report(self, github: GitHub[Any], agent: str, output: IssueReport, origin: Origin) -> Where:
         return await self._issue(
             github,
             agent,
@@ -39,10 +38,10 @@ class IssuePublishing(PublishingBase):
             output.body,
             output.labels,
             output.state,
-            event,
+            origin,
         )
 
-    async def _report(self, github: GitHub[Any], agent: str, output: Report, event: Event) -> Where:
+    async def _report(self, github: GitHub[Any], agent: str, output: Report, origin: Origin) -> Where:
         if not output.repo:  # files are written by whoever made the report, not here
             return None, None
         return await self._issue(
@@ -55,7 +54,7 @@ class IssuePublishing(PublishingBase):
             output.markdown,
             output.labels,
             output.state,
-            event,
+            origin,
         )
 
     async def _issue(
@@ -69,11 +68,11 @@ class IssuePublishing(PublishingBase):
         body: str,
         labels: Sequence[str],
         state: str,
-        event: Event,
+        origin: Origin,
     ) -> Where:
         owner, name = split_repo(repo)
         hidden = marker(agent, kind, key)
-        record_key = key_for(event, repo, hidden)
+        record_key = key_for(origin, repo, hidden)
         full_body = with_marker(body, hidden)
         labels = list(dict.fromkeys(labels))
         digest = content_hash(title, full_body, sorted(labels), state)
@@ -103,7 +102,7 @@ class IssuePublishing(PublishingBase):
                 issue = (
                     await github.rest.issues.async_create(owner, name, title=title, body=full_body, **optional)
                 ).parsed_data
-        await self._save(record_key, agent, kind, event, github_id=issue.number, url=issue.html_url, digest=digest)
+        await self._save(record_key, agent, kind, origin, github_id=issue.number, url=issue.html_url, digest=digest)
         return issue.number, issue.html_url
 
     async def _edit_issue(

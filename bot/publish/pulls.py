@@ -6,9 +6,8 @@ import base64
 from typing import TYPE_CHECKING, Any
 
 from agents.context.documents import split_repo
-from agents.events import Event
 from agents.outputs import PullRequest, marker
-from bot.publish.common import blob_sha, carries, content_hash, status_of, with_marker
+from bot.publish.common import Origin, blob_sha, carries, content_hash, status_of, with_marker
 from bot.publish.records import PublishingBase, Where, key_for
 
 if TYPE_CHECKING:
@@ -18,7 +17,7 @@ if TYPE_CHECKING:
 class PullRequestPublishing(PublishingBase):
     """Pull requests: a branch, its files committed, and the PR opened or brought up to date."""
 
-    async def _pull_request(self, github: GitHub[Any], agent: str, output: PullRequest, event: Event) -> Where:
+    async def _pull_request(self, github: GitHub[Any], agent: str, output: PullRequest, origin: Origin) -> Where:
         owner, name = split_repo(output.repo)
         hidden = marker(agent, output.kind, output.key)
         body = with_marker(output.body, hidden)
@@ -26,7 +25,7 @@ class PullRequestPublishing(PublishingBase):
         # Two halves, as for check runs: the PR's title and body, and what goes on the branch.
         pull_digest = content_hash(output.title, body)[:32]
         digest = pull_digest + content_hash(output.branch, output.base, {p: blob_sha(c) for p, c in files.items()})[:32]
-        key = key_for(event, output.repo, hidden)
+        key = key_for(origin, output.repo, hidden)
         record = await self._load(key)
         if record is not None and record.content_hash == digest:
             return record.where
@@ -40,7 +39,7 @@ class PullRequestPublishing(PublishingBase):
             number, url = await self._upsert_pull(
                 github, owner, name, output, base, body, hidden, record.github_id if record is not None else None
             )
-        await self._save(key, agent, output.kind, event, github_id=number, url=url, digest=digest)
+        await self._save(key, agent, output.kind, origin, github_id=number, url=url, digest=digest)
         return number, url
 
     async def _upsert_pull(

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from agents.events import Event
 from agents.store.tables import NO_INSTALLATION, PublishedOutput
+from bot.publish.common import Origin
 
 if TYPE_CHECKING:
     from githubkit import GitHub
@@ -33,8 +33,8 @@ class RecordKey:
     marker: str
 
 
-def key_for(event: Event, repo: str, hidden: str) -> RecordKey:
-    installation = event.installation_id if event.installation_id is not None else NO_INSTALLATION
+def key_for(origin: Origin, repo: str, hidden: str) -> RecordKey:
+    installation = origin.installation_id if origin.installation_id is not None else NO_INSTALLATION
     return RecordKey(installation, repo, hidden)
 
 
@@ -110,7 +110,7 @@ class PublishingBase:
         key: RecordKey,
         agent: str,
         kind: str,
-        event: Event,
+        origin: Origin,
         *,
         github_id: int | None,
         url: str | None,
@@ -122,7 +122,7 @@ class PublishingBase:
             "github_id": github_id,
             "url": url,
             "content_hash": digest,
-            "delivery_id": event.delivery_id,
+            "delivery_id": origin.delivery_id,
         }
         await self._db(self._save_sync, key, values)
 

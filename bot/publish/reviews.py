@@ -9,9 +9,8 @@ import structlog
 
 from agents import markdown as md
 from agents.context.documents import split_repo
-from agents.events import Event
 from agents.outputs import InlineComment, Review, ReviewDismissal, marker
-from bot.publish.common import carries, content_hash, status_of, with_marker
+from bot.publish.common import Origin, carries, content_hash, status_of, with_marker
 from bot.publish.records import PublishingBase, Where, key_for
 
 if TYPE_CHECKING:
@@ -70,11 +69,11 @@ def _unanchored(comments: Sequence[InlineComment]) -> str:
 class ReviewPublishing(PublishingBase):
     """Reviews (their inline comments placed on the diff where GitHub accepts them) and their dismissal."""
 
-    async def _review(self, github: GitHub[Any], agent: str, output: Review, event: Event) -> Where:
+    async def _review(self, github: GitHub[Any], agent: str, output: Review, origin: Origin) -> Where:
         owner, name = split_repo(output.repo)
         hidden = marker(agent, output.kind, output.key)  # in the body
         # One record per (SHA, key).
-        record_key = key_for(event, output.repo, marker(agent, output.kind, f"{output.key}@{output.commit_sha}"))
+        record_key = key_for(origin, output.repo, marker(agent, output.kind, f"{output.key}@{output.commit_sha}"))
         if (record := await self._load(record_key)) is not None:
             return record.where
         review, leftovers = None, []
@@ -97,7 +96,7 @@ class ReviewPublishing(PublishingBase):
             record_key,
             agent,
             output.kind,
-            event,
+            origin,
             github_id=review.id,
             url=review.html_url,
             digest=content_hash(review.body),
@@ -190,7 +189,7 @@ class ReviewPublishing(PublishingBase):
             if pending is not None:
                 await github.rest.pulls.async_delete_pending_review(owner, name, output.pr_number, pending.id)
 
-    async def _dismiss_reviews(self, github: GitHub[Any], agent: str, output: ReviewDismissal, event: Event) -> Where:
+    async def _dismiss_reviews(self, github: GitHub[Any], agent: str, output: ReviewDismissal, origin: Origin) -> Where:
         # Nothing is recorded: a review's state on GitHub says whether it is dismissed already.
         owner, name = split_repo(output.repo)
         hidden = marker(agent, Review.kind, output.review_key)

@@ -31,7 +31,7 @@ from agents.outputs import (
 from agents.store.db import Store
 from agents.store.tables import PublishedOutput
 from bot.github import GitHubClients, github_clients
-from bot.publish import DryRunPublisher, GitHubPublisher, PublishError
+from bot.publish import DryRunPublisher, GitHubPublisher, Origin, PublishError
 from bot.settings import Settings
 from bot.wiring import make_publisher
 from tests.fakes.github import FakeGitHub, app_private_key
@@ -73,7 +73,7 @@ def event(delivery: str = "delivery-1", issue_number: int | None = 1) -> Event:
 
 
 def publish(publisher: GitHubPublisher, *outputs: Output, delivery: str = "delivery-1") -> None:
-    asyncio.run(publisher.publish(AGENT, outputs, event(delivery)))
+    asyncio.run(publisher.publish(AGENT, outputs, Origin.of(event(delivery))))
 
 
 def rows(store: Store) -> list[PublishedOutput]:

@@ -14,7 +14,7 @@ import pytest
 from agents.outputs import Comment, IssueReport, Output, PullRequest, WorkflowDispatch, marker
 from agents.store.db import Store
 from agents.store.tables import PublishedOutput
-from bot.publish import DryRunPublisher, GitHubPublisher, Published, PublishError
+from bot.publish import DryRunPublisher, GitHubPublisher, Origin, Published, PublishError
 from tests.fakes.github import FakeGitHub
 from tests.integration.test_publisher import (  # noqa: F401 - fixtures
     AGENT,
@@ -34,7 +34,7 @@ SPEC_YAML = "name: x\nphases: 3\n"
 def publish(
     publisher: GitHubPublisher | DryRunPublisher, *outputs: Output, delivery: str = "delivery-1"
 ) -> list[Published]:
-    return asyncio.run(publisher.publish(AGENT, outputs, event(delivery)))
+    return asyncio.run(publisher.publish(AGENT, outputs, Origin.of(event(delivery))))
 
 
 def pull_request(body: str = "The spec for X", spec: str = SPEC, base: str | None = "main") -> PullRequest:

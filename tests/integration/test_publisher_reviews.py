@@ -17,7 +17,7 @@ import structlog
 from agents.outputs import InlineComment, Output, Review, ReviewDismissal, marker
 from agents.store.db import Store
 from agents.store.tables import PublishedOutput
-from bot.publish import REVIEW_PROBE_LIMIT, GitHubPublisher, PublishError
+from bot.publish import REVIEW_PROBE_LIMIT, GitHubPublisher, Origin, PublishError
 from tests.fakes.github import FakeGitHub
 from tests.integration.test_publisher import (  # noqa: F401 - fixtures
     AGENT,
@@ -35,7 +35,7 @@ BAD = InlineComment("gone.py", 99, "Outside the diff")
 
 
 def publish(publisher: GitHubPublisher, *outputs: Output, delivery: str = "delivery-1") -> None:
-    asyncio.run(publisher.publish(AGENT, outputs, event(delivery)))
+    asyncio.run(publisher.publish(AGENT, outputs, Origin.of(event(delivery))))
 
 
 def review(comments: Sequence[InlineComment], event: str = "COMMENT", sha: str = SHA) -> Review:
