@@ -24,7 +24,8 @@ from agents.context.client import ContextClient, HttpContextClient
 from agents.domain.job import AGENT, DEPTHS, Depth, Job, job_id_for, new_job, tags_for
 from agents.store.db import Store
 from bot import tenancy
-from bot.coe_jobs import LOCAL_REPO, run_job, write_files
+from bot.coe_jobs import LOCAL_REPO, run_job
+from bot.files import write_files
 from bot.settings import Settings, command_settings
 from bot.usage import UsageError, exit_for_usage
 from bot.wiring import cli_actor, open_context_client, open_store

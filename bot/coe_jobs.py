@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import tempfile
-from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
@@ -21,17 +20,6 @@ from bot.settings import Settings
 from bot.wiring import freeze_startup_heap, make_llm, make_publisher
 
 LOCAL_REPO = "local/workspace"  # where a job without --repo keeps its context
-
-
-def write_files(out: Path, files: dict[str, str]) -> list[Path]:
-    """The job's files (`domains/<slug>/spec.md`, `spec.yaml`) under `out`."""
-    written = []
-    for path, text in files.items():
-        target = out / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-        written.append(target)
-    return written
 
 
 async def run_job(

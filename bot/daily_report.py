@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from bot.files import write_files
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -160,16 +161,6 @@ class Poster:
         await self.publisher.close()
 
 
-def _write(out: Path, files: dict[str, bytes]) -> list[Path]:
-    written = []
-    for name, content in files.items():
-        path = out / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-        written.append(path)
-    return written
-
-
 def _summary(report: DailyReport) -> str:
     h = report.headline
     if report.empty:
@@ -231,7 +222,7 @@ def run_daily(settings: Settings, day_text: str, repo: str | None, out: Path, po
             charts = render_charts(report)
             markdown = render_markdown(report, image_links(report))
             intent = post_intent(report, issue_markdown(report), repo, report_files(report, markdown, charts))
-            paths = _write(out, intent.files)
+            paths = write_files(out, intent.files)
             written += paths
             typer.echo(f"{paths[0]}: {_summary(report)}")
             if poster is not None and repo:  # a poster is made only with a repo

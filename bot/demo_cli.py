@@ -34,7 +34,7 @@ from agents.outputs import CheckRun, Comment, Output, PullRequest, Review, Workf
 from agents.tokens import Grant
 from bot import webhooks
 from bot.bus import LocalBus
-from bot.coe_jobs import run_job, write_files
+from bot.coe_jobs import run_job
 from bot.daily_report import ReportError, run_daily
 from bot.demo.sample import (
     INSTALLATION_ID,
@@ -46,6 +46,7 @@ from bot.demo.sample import (
     pull_request_opened,
 )
 from bot.demo.scripted_model import ScriptedModel
+from bot.files import write_files
 from bot.git import Git
 from bot.git_reader import LocalGitReader
 from bot.publish import DryRunPublisher, Origin, Published, describe
