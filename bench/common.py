@@ -3,6 +3,7 @@ under test in a subprocess, and a cheap HTTP client."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import math
 import os
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PG_URL = os.environ.get("WAOOAW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+DEFAULT_REDIS_URL = os.environ.get("WAOOAW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 FIXTURE_DIRS = [ROOT / "tests" / "fixtures" / "webhooks", ROOT.parent / "shared" / "fixtures" / "webhooks"]
 
 
@@ -179,3 +182,17 @@ class Connection:
             except OSError:
                 pass
         self._reader = self._writer = None
+
+
+def add_service_options(parser: argparse.ArgumentParser) -> None:
+    """--pg-url and --redis-url, for a benchmark that makes its own schema and stream and removes them."""
+    parser.add_argument(
+        "--pg-url",
+        default=DEFAULT_PG_URL,
+        help=f"PostgreSQL; a fresh schema is created and dropped (default {DEFAULT_PG_URL})",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=DEFAULT_REDIS_URL,
+        help=f"Redis; a unique stream is used and deleted (default {DEFAULT_REDIS_URL})",
+    )

@@ -55,10 +55,18 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import TRANSPORT_ERRORS, Connection, Server, schema_url, send_time, spawn_server, wait_ready
+from bench.common import (
+    DEFAULT_PG_URL,
+    DEFAULT_REDIS_URL,
+    TRANSPORT_ERRORS,
+    Connection,
+    Server,
+    schema_url,
+    send_time,
+    spawn_server,
+    wait_ready,
+)
 
-DEFAULT_PG_URL = os.environ.get("WAOOAW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-DEFAULT_REDIS_URL = os.environ.get("WAOOAW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 LEVELS = (1, 100, 1000)
 THROUGHPUT_CLIENTS = 100
 PER_CLIENT_RATE = 40.0  # requests/s one client offers at most: under the default token limit, 50/s

@@ -37,7 +37,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -55,6 +54,7 @@ from bench.common import (
     TRANSPORT_ERRORS,
     Connection,
     Server,
+    add_service_options,
     find_payload,
     percentile,
     schema_url,
@@ -63,8 +63,6 @@ from bench.common import (
     wait_ready,
 )
 
-DEFAULT_PG_URL = os.environ.get("WAOOAW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-DEFAULT_REDIS_URL = os.environ.get("WAOOAW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SECRET = "bench-webhook-secret"
 WEBHOOK_PATH = "/webhooks/github"
 GITHUB_ANSWER_LIMIT = 10.0  # seconds: a slower answer counts as a failed delivery on GitHub
@@ -508,16 +506,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="run the agent catalogue as shipped; by default, when no active agent declares the event, a no-op "
         "agent declaring it is added so that intake answers 'queued' and publishes to Redis (production shape)",
     )
-    parser.add_argument(
-        "--pg-url",
-        default=DEFAULT_PG_URL,
-        help=f"PostgreSQL; a fresh schema is created and dropped (default {DEFAULT_PG_URL})",
-    )
-    parser.add_argument(
-        "--redis-url",
-        default=DEFAULT_REDIS_URL,
-        help=f"Redis; a unique stream is used and deleted (default {DEFAULT_REDIS_URL})",
-    )
+    add_service_options(parser)
     # Internal: the same file runs the servers.
     parser.add_argument("--serve", choices=("real", "bare"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)

@@ -56,6 +56,7 @@ from bench.common import (
     TRANSPORT_ERRORS,
     Connection,
     Server,
+    add_service_options,
     find_payload,
     percentile,
     schema_url,
@@ -67,8 +68,6 @@ from bench.fleet import SECRET, Fleet, product_env
 from bench.timed_github import COMMENT_ID_BASE, GitHubRecord
 
 PAYLOAD = "issue_comment/created.with-installation.payload.json"
-DEFAULT_PG_URL = os.environ.get("WAOOAW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-DEFAULT_REDIS_URL = os.environ.get("WAOOAW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 WEBHOOK_PATH = "/webhooks/github"
 P99_LIMIT = 1.0  # seconds: a step holds when its p99 is within it
 MAX_RATE = 5_000.0
@@ -484,16 +483,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--keep-logs", action="store_true", help="keep the processes' logs (kept anyway when a step fails)"
     )
     parser.add_argument("--quick", action="store_true", help="a short run: 40 deliveries at 5/s, then at 10/s")
-    parser.add_argument(
-        "--pg-url",
-        default=DEFAULT_PG_URL,
-        help=f"PostgreSQL; a fresh schema is created and dropped (default {DEFAULT_PG_URL})",
-    )
-    parser.add_argument(
-        "--redis-url",
-        default=DEFAULT_REDIS_URL,
-        help=f"Redis; a unique stream is used and deleted (default {DEFAULT_REDIS_URL})",
-    )
+    add_service_options(parser)
     args = parser.parse_args(argv)
     if args.quick:
         for name, value in QUICK.items():

@@ -29,7 +29,6 @@ import asyncio
 import io
 import json
 import math
-import os
 import sys
 import time
 import uuid
@@ -50,7 +49,7 @@ from agents.outputs import Output
 from agents.registry import Registry
 from agents.store.db import Store
 from agents.store.tables import InboxRecord
-from bench.common import find_payload, schema_url
+from bench.common import add_service_options, find_payload, schema_url
 from bot import logging as waooaw_logging
 from bot.bus import BusMessage, RedisStreamBus
 from bot.inbox import Inbox, InboxStatus
@@ -61,8 +60,6 @@ from bot.wiring import freeze_startup_heap
 from bot.worker import Worker
 
 PAYLOAD = "pull_request/opened.payload.json"
-DEFAULT_PG_URL = os.environ.get("WAOOAW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-DEFAULT_REDIS_URL = os.environ.get("WAOOAW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 WAIT_LIMIT = 30.0  # seconds one delivery may take before the bench gives up on it
 MAX_COUNT = 1_000_000
 
@@ -321,16 +318,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=1000,
         help="XREADGROUP block time; a publish wakes it at once (default 1000)",
     )
-    parser.add_argument(
-        "--pg-url",
-        default=DEFAULT_PG_URL,
-        help=f"PostgreSQL; a fresh schema is created and dropped (default {DEFAULT_PG_URL})",
-    )
-    parser.add_argument(
-        "--redis-url",
-        default=DEFAULT_REDIS_URL,
-        help=f"Redis; a unique stream is used and deleted (default {DEFAULT_REDIS_URL})",
-    )
+    add_service_options(parser)
     return parser.parse_args(argv)
 
 
