@@ -118,9 +118,14 @@ class GitHubReader:
         owner, name = split_repo(repo)
         branch = await self._default_branch(repo)
         # The tree and each file are read conditionally: while the branch stands still they cost nothing.
-        tree = await self.clients.get_json_again(
-            self.installation_id, f"/repos/{owner}/{name}/git/trees/{branch}", {"recursive": "1"}
-        )
+        try:
+            tree = await self.clients.get_json_again(
+                self.installation_id, f"/repos/{owner}/{name}/git/trees/{branch}", {"recursive": "1"}
+            )
+        except RequestFailed as exc:
+            if exc.response.status_code in (404, 409):  # 409: an empty repository has no tree
+                return {}
+            raise
         if tree.get("truncated"):
             log.warning("github.tree_truncated", repo=repo, branch=branch)
         blobs = sorted(
@@ -143,11 +148,11 @@ class GitHubReader:
     async def search_issues(
         self, repo: str, text: str, limit: int, state: str, *, exclude: Collection[int] = ()
     ) -> list[dict[str, Any]]:
+        if state not in ("open", "closed", "all"):
+            raise ValueError(f"state is open, closed or all, not {state!r}")
         words = search_words(text)
         if not words or limit <= 0:
             return []
-        if state not in ("open", "closed", "all"):
-            raise ValueError(f"state is open, closed or all, not {state!r}")
         query = f"repo:{repo} is:issue" + ("" if state == "all" else f" is:{state}") + " " + " OR ".join(words)
         github = self.clients.for_search(self.installation_id)  # its quota is apart (30 calls a minute)
         response = await github.rest.search.async_issues_and_pull_requests(

@@ -105,6 +105,11 @@ def test_default_branch_files_of_an_empty_match(fake: FakeGitHub, reader: GitHub
     assert asyncio.run(reader.default_branch_files(REPO, ["docs/**"], 1000, 20)) == {}
 
 
+def test_default_branch_files_of_an_empty_repository(fake: FakeGitHub, reader: GitHubReader) -> None:
+    fake.fail_next("GET", r"/git/trees/main$", 409, body={"message": "Git Repository is empty."})
+    assert asyncio.run(reader.default_branch_files(REPO, ["**"], 1000, 20)) == {}
+
+
 def test_search_issues_finds_similar_ones_and_excludes_the_event_issue(fake: FakeGitHub, reader: GitHubReader) -> None:
     event_issue = fake.add_issue(REPO, "Crash when the config file is missing", None)
     duplicate = fake.add_issue(REPO, "Crash: missing config", "same here", state="closed")
