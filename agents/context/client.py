@@ -8,7 +8,7 @@ One interface, two implementations with the same behaviour and the same errors
   GitHub Actions runner uses, with nothing but WAOOAW_API_URL and a scoped token;
 - DbContextClient, straight on the store for a grant: what code inside the app uses.
 
-`bot.context_cli.open_context_client(settings, …)` picks one from the settings.
+`bot.wiring.open_context_client(settings, …)` picks one from the settings.
 """
 
 from __future__ import annotations
