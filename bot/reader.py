@@ -11,6 +11,7 @@ from agents.context.documents import split_repo
 from bot.github import GitHubClients
 
 DIFF = {"Accept": "application/vnd.github.diff"}
+REACTION_PAGES = 10  # 100 a page: a comment's first thousand reactions are plenty of evidence
 
 
 class GitHubReader:
@@ -62,6 +63,27 @@ class GitHubReader:
 
     async def permission(self, repo: str, user: str) -> str:
         return await self.clients.permission(self.installation_id, repo, user)
+
+    async def comment_reactions(self, repo: str, comment_id: int) -> list[dict[str, Any]] | None:
+        owner, name = split_repo(repo)
+        github = self.clients.for_installation(self.installation_id)
+        reactions: list[dict[str, Any]] = []
+        try:
+            for page in range(1, REACTION_PAGES + 1):
+                response = await github.arequest(
+                    "GET",
+                    f"/repos/{owner}/{name}/issues/comments/{comment_id}/reactions",
+                    params={"per_page": 100, "page": page},
+                )
+                batch = response.json()
+                reactions.extend(batch)
+                if len(batch) < 100:
+                    break
+        except RequestFailed as exc:
+            if exc.response.status_code == 404:
+                return None
+            raise
+        return reactions
 
     async def written_by_us(self, item: dict[str, Any]) -> bool:
         # As the publisher tells its own objects apart: our App's id, else our author's user id.
