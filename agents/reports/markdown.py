@@ -319,7 +319,7 @@ def _reputation(report: DailyReport) -> list[str]:
         "|---|---|---:|---:|---:|---|",
     ]
     for r in report.reputation:
-        kinds = ", ".join(f"{number(n)} {text(kind)}" for kind, n in sorted(r.by_kind.items()))
+        kinds = ", ".join(f"{number(n)} {code(kind)}" for kind, n in sorted(r.by_kind.items()))
         lines.append(
             f"| {text(r.repo)} | {code(r.agent)} | {r.score:.2f} | {number(r.positive)} / {number(r.negative)} "
             f"| {number(r.positive_today)} / {number(r.negative_today)} | {kinds} |"
