@@ -9,22 +9,23 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from agents.outputs import Comment, IssueReport, Output, PullRequest
-from agents.reputation import Score, collect_reactions, scores
+from agents.reputation import Score, scores
 from agents.store.tables import AgentOutcome
 from bot.app import create_app
 from bot.github import GitHubClients
 from bot.publish import Origin
-from bot.reader import GitHubReader
+from bot.reputation_jobs import reactions_schedule, read_reactions
 from tests.conftest import TEST_SECRET, load_payload
+from tests.e2e.conftest import wait_until
 from tests.fakes.github import FakeGitHub
-from tests.helpers import drain, github_platform, make_settings, signed_headers
+from tests.helpers import drain, github_platform, make_platform, make_settings, signed_headers
 from tests.vision_support import added
 
 REPO = "Codertocat/Hello-World"
@@ -98,6 +99,18 @@ def comment(text: str) -> dict:
 
 
 # ---------------------------------------------------------------------- review threads
+
+
+def test_the_app_subscribes_to_every_event_an_agent_wakes_on(store):
+    import yaml
+
+    from agents.catalog import default_registry
+    from tests.conftest import ROOT
+
+    subscribed = set(yaml.safe_load((ROOT / "app.yml").read_text())["default_events"])
+    woken = default_registry(store).wake_event_names()
+    assert {"pull_request_review_thread", "issues", "pull_request"} <= woken
+    assert woken <= subscribed | {"installation"}  # `installation` is always sent, never listed
 
 
 def test_a_resolved_thread_of_our_review_raises_its_agent_and_an_unresolved_one_lowers_it(world, store):
@@ -271,12 +284,13 @@ def test_reactions_on_agents_comments_are_read_in_batch_once_and_withdrawn_when_
     fake.add_reaction(REPO, comment_id, "heart", alice)  # no verdict
     fake.add_reaction(REPO, comment_id, "+1", fake.user("dependabot[bot]", 49699333, type="Bot"))  # not a person
 
+    settings = make_settings(GITHUB_TOKEN="ghs_test", GITHUB_API_URL=fake.url)
+
     def collect():
         async def run():
-            clients = GitHubClients(make_settings(GITHUB_TOKEN="ghs_test", GITHUB_API_URL=fake.url), max_wait=1)
+            clients = GitHubClients(settings, max_wait=1)
             try:
-                since = datetime.now(UTC) - timedelta(days=1)
-                return await collect_reactions(store, lambda installation: GitHubReader(clients, installation), since)
+                return await read_reactions(settings, clients, store)
             finally:
                 await clients.aclose()
 
@@ -294,6 +308,30 @@ def test_reactions_on_agents_comments_are_read_in_batch_once_and_withdrawn_when_
     assert (taken_back.recorded, taken_back.withdrawn) == (0, 1)
     assert kinds(store, "concierge") == {"reaction_down": (0, 1)}
     assert fake.calls("GET", rf"/issues/comments/{comment_id}/reactions$")
+
+
+def test_the_app_reads_reactions_on_its_schedule(sqlite_store):
+    with FakeGitHub() as fake:
+        publish(sqlite_store, fake, "concierge", [Comment(REPO, 2, "Here is how", key="help:2")], INSTALLATION)
+        (comment_id,) = fake.comments
+        fake.add_reaction(REPO, comment_id, "+1", fake.user("alice", 501))
+        settings = make_settings(GITHUB_TOKEN="ghs_test", GITHUB_API_URL=fake.url, WAOOAW_REACTIONS_INTERVAL="1h")
+        platform = make_platform(sqlite_store, settings=settings)
+        platform.github = GitHubClients(settings, max_wait=1)
+        with TestClient(create_app(platform, secret=TEST_SECRET, run_worker=False)):
+            wait_until(lambda: kinds(sqlite_store, "concierge"), "the scheduled read of reactions")
+        assert kinds(sqlite_store, "concierge") == {"reaction_up": (1, 0)}
+
+
+def test_the_reactions_schedule_is_on_by_default_with_credentials_and_off_at_0_or_without(sqlite_store):
+    on = make_settings(GITHUB_TOKEN="ghs_test")
+    off = make_settings(GITHUB_TOKEN="ghs_test", WAOOAW_REACTIONS_INTERVAL="0")
+    assert on.reactions_interval == timedelta(hours=6) and off.reactions_interval == timedelta(0)
+    schedule = reactions_schedule(on, GitHubClients(on), sqlite_store, asyncio.Event())
+    assert schedule is not None
+    schedule.close()  # never run
+    assert reactions_schedule(off, GitHubClients(off), sqlite_store, asyncio.Event()) is None
+    assert reactions_schedule(on, None, sqlite_store, asyncio.Event()) is None
 
 
 # ---------------------------------------------------------------------- where it shows
