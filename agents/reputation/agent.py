@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from agents.base import WowAgent
 from agents.events import Event
-from agents.outputs import IssueReport, Output, PullRequest, Review
+from agents.outputs import IssueReport, Labels, Output, PullRequest, Review
 from agents.reputation.outcomes import Outcome, producer, record, recorded
 from agents.vision.outcomes import inline_rule
 
@@ -123,13 +123,13 @@ def _thread(session: Session, event: Event) -> list[Outcome]:
 
 
 def _issue(session: Session, event: Event) -> list[Outcome]:
-    """Labels of an issue an agent opened: a person adding or removing one changed its triage; a person
-    closing it with them all kept it."""
+    """Labels of an issue an agent opened or labelled (its triage): a person adding or removing one changed
+    it; a person closing the issue with its labels on kept it."""
     issue = event.payload.get("issue") or {}
     number = issue.get("number")
     if not isinstance(number, int):
         return []
-    agent = producer(session, event.installation_id, event.repo or "", (IssueReport.kind,), number)
+    agent = producer(session, event.installation_id, event.repo or "", (Labels.kind, IssueReport.kind), number)
     if agent is None:
         return []
     url, repo = issue.get("html_url"), event.repo or ""

@@ -136,17 +136,22 @@ def producer(
     session: Session, installation_id: int | None, repo: str, kinds: Sequence[str], github_id: int
 ) -> str | None:
     """The agent that published the object GitHub knows as `github_id` (a review's id, an issue's or a
-    pull request's number, a comment's id) in `repo`, or None when no agent did."""
-    return session.scalar(
-        select(PublishedOutput.agent)
+    pull request's number, a comment's id) in `repo` as an output of one of `kinds`, the first kind
+    first and then the latest; None when no agent did."""
+    rows = session.execute(
+        select(PublishedOutput.kind, PublishedOutput.agent)
         .where(
             PublishedOutput.repo == repo,
             PublishedOutput.github_id == github_id,
             PublishedOutput.installation_id == installation_key(installation_id),
             PublishedOutput.kind.in_(kinds),
         )
-        .limit(1)
-    )
+        .order_by(PublishedOutput.updated_at.desc(), PublishedOutput.id.desc())
+    ).all()
+    by_kind: dict[str, str] = {}
+    for kind, agent in rows:
+        by_kind.setdefault(kind, agent)
+    return next((by_kind[kind] for kind in kinds if kind in by_kind), None)
 
 
 def record_outcomes(store: Store, outcomes: Sequence[Outcome]) -> int:

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from agents.outputs import Comment, IssueReport, Output, PullRequest
+from agents.outputs import Comment, IssueReport, Labels, Output, PullRequest
 from agents.reputation import Score, scores
 from agents.store.tables import AgentOutcome
 from bot.app import create_app
@@ -205,6 +205,20 @@ def test_labels_a_person_changes_on_an_agents_issue_count_against_it_and_kept_on
     deliver("issues", issue_event("closed", changed, None, []), "close-changed")
     deliver("issues", issue_event("closed", kept, None, ["bug"]), "close-kept")
     assert kinds(store, "wowvision", None) == {"triage_changed": (0, 2), "triage_kept": (1, 0)}
+
+
+def test_labels_an_agent_put_on_a_persons_issue_are_its_triage(world, store):
+    fake, deliver = world
+    theirs = fake.add_issue(REPO, "App crashes on start", "stack trace", user=fake.user("alice", 501))
+    labelled = Labels(REPO, theirs["number"], ("bug",), key=f"triage:{theirs['number']}")
+    publish(store, fake, "tech-support", [labelled], None)
+    assert [label["name"] for label in fake.issues[(REPO, theirs["number"])]["labels"]] == ["bug"]
+    deliver("issues", issue_event("closed", theirs["number"], None, ["bug"]), "close-1")
+    assert kinds(store, "tech-support", None) == {"triage_kept": (1, 0)}
+    # A person's issue nobody labelled is no agent's triage.
+    other = fake.add_issue(REPO, "Docs typo", "", labels=("docs",), user=fake.user("bob", 502))
+    deliver("issues", issue_event("closed", other["number"], None, ["docs"]), "close-2")
+    assert kinds(store, "tech-support", None) == {"triage_kept": (1, 0)}
 
 
 def test_what_our_own_app_does_to_an_issue_is_no_outcome(world, store):
