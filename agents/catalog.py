@@ -3,6 +3,7 @@
 from agents.concierge import Concierge
 from agents.domain.agent import WowDomain
 from agents.registry import Registry
+from agents.reputation.agent import OutcomeClerk
 from agents.store.db import Store
 from agents.vision.agent import WowVisionPrime
 
@@ -12,4 +13,5 @@ def default_registry(store: Store) -> Registry:
     registry.register(Concierge)
     registry.register(WowVisionPrime)
     registry.register(WowDomain)
+    registry.register(OutcomeClerk)
     return registry

@@ -14,6 +14,7 @@ from agents.commands import find_command
 from agents.context.models import ContextVersion
 from agents.events import Event
 from agents.outputs import Comment, Output, Reaction
+from agents.reputation import scores, summary
 from agents.store.tables import InboxRecord
 
 CONCIERGE_VERBS = ("help", "status")
@@ -35,7 +36,7 @@ class Concierge(WowAgent):
         command = find_command(event.comment_body, "waooaw", CONCIERGE_VERBS)
         assert command is not None and event.repo is not None and event.issue_number is not None
         comment_id = event.payload["comment"]["id"]
-        body = self._help() if command.verb == "help" else await self._status(event.repo)
+        body = self._help() if command.verb == "help" else await self._status(event.repo, event.installation_id)
         return [
             Reaction(repo=event.repo, content="eyes", comment_id=comment_id),
             Comment(
@@ -60,11 +61,19 @@ class Concierge(WowAgent):
             lines.append(f"- `{name}` ({state.value}) — {self.env.registry.get(name).description}")
         return "\n".join(lines)
 
-    async def _status(self, repo: str) -> str:
+    async def _status(self, repo: str, installation_id: int | None) -> str:
         depth = await self.env.queue_depth()
-        lines = ["### WAOOAW status", "", "| agent | state |", "|---|---|"]
-        lines += [f"| `{name}` | {state.value} |" for name, state in self.env.registry.states().items()]
+        with self.env.store.reading() as session:
+            reputation = scores(session, installation_id, repo, evidence=0)
+        lines = ["### WAOOAW status", "", "| agent | state | reputation here |", "|---|---|---|"]
         lines += [
+            f"| `{name}` | {state.value} | {summary(reputation.get(name))} |"
+            for name, state in self.env.registry.states().items()
+        ]
+        lines += [
+            "",
+            "_Reputation: the score (0–1) from what became of the agent's outputs in this repository "
+            "— outcomes for (+) and against (−)._",
             "",
             f"**Queue:** {depth if depth is not None else 'unknown'} waiting or in flight (this request included)",
             "",

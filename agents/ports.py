@@ -40,6 +40,11 @@ class RepoReader(Protocol):
         """admin, maintain, write, triage, read or none."""
         ...
 
+    async def comment_reactions(self, repo: str, comment_id: int) -> list[dict[str, Any]] | None:
+        """The reactions on an issue or PR comment, each `{"id", "content", "user": {"id", "login",
+        "type"}}`; None when the comment is gone."""
+        ...
+
     async def written_by_us(self, item: dict[str, Any]) -> bool:
         """Whether GitHub names our App as the author of an issue or comment (as a payload holds
         it): a marker in its body says nothing, anyone can paste one."""

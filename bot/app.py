@@ -25,6 +25,7 @@ from bot.deliveries import recovery_schedule
 from bot.inbox import InboxStatus
 from bot.reports_web import api_token_check
 from bot.reports_web import router as reports_router
+from bot.reputation_jobs import reactions_schedule
 from bot.wiring import Platform
 
 log = structlog.get_logger(__name__)
@@ -46,15 +47,18 @@ def create_app(platform: Platform, *, secret: str | None, run_worker: bool | Non
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = asyncio.create_task(platform.worker().run(stop)) if run_worker else None
-        recovery = recovery_schedule(platform.settings, platform.github, platform.inbox, stop)
-        recovering = asyncio.create_task(recovery) if recovery is not None else None
+        schedules = (
+            recovery_schedule(platform.settings, platform.github, platform.inbox, stop),
+            reactions_schedule(platform.settings, platform.github, platform.store, stop),
+        )
+        scheduled = [asyncio.create_task(job) for job in schedules if job is not None]
         try:
             yield
         finally:
             stop.set()
-            if recovering is not None:  # a run cut short is safe: the next one asks for what is still missing
-                recovering.cancel()
-                await asyncio.gather(recovering, return_exceptions=True)
+            for running in scheduled:  # a run cut short is safe: the next one does what is still to do
+                running.cancel()
+            await asyncio.gather(*scheduled, return_exceptions=True)
             if task is not None:
                 await task
             await platform.intake.close()

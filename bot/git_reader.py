@@ -80,6 +80,9 @@ class LocalGitReader:
     async def permission(self, repo: str, user: str) -> str:
         return "admin" if repo == self.repo and user in self.maintainers else "none"
 
+    async def comment_reactions(self, repo: str, comment_id: int) -> list[dict[str, Any]] | None:
+        return None  # a clone has no comments
+
     async def written_by_us(self, item: dict[str, Any]) -> bool:
         return False  # which App wrote an object only GitHub can say
 

@@ -80,6 +80,26 @@ class GitHubReader:
     async def permission(self, repo: str, user: str) -> str:
         return await self.clients.permission(self.installation_id, repo, user)
 
+    async def comment_reactions(self, repo: str, comment_id: int) -> list[dict[str, Any]] | None:
+        owner, name = split_repo(repo)
+        github = self.clients.for_installation(self.installation_id)
+        try:
+            found = await _listed(
+                github.rest.reactions.async_list_for_issue_comment, owner, name, comment_id, cap=PER_PAGE * MAX_PAGES
+            )
+        except RequestFailed as exc:
+            if exc.response.status_code == 404:
+                return None  # the comment is gone
+            raise
+        return [
+            {
+                "id": r.id,
+                "content": r.content,
+                "user": None if r.user is None else {"id": r.user.id, "login": r.user.login, "type": r.user.type},
+            }
+            for r in found
+        ]
+
     async def written_by_us(self, item: dict[str, Any]) -> bool:
         # As the publisher tells its own objects apart: our App's id, else our author's user id.
         via = (item.get("performed_via_github_app") or {}).get("id")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agents.tokens import parse_ttl
@@ -21,6 +21,7 @@ OIDC_ISSUER = "https://token.actions.githubusercontent.com"  # GitHub Actions' O
 OIDC_AUDIENCE = "waooaw"  # what a CoE runner asks its OIDC token for, and what the app accepts
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 RECOVER_INTERVAL = timedelta(minutes=15)  # missed deliveries looked for, by default
+REACTIONS_INTERVAL = timedelta(hours=6)  # reactions on agents' comments read, by default
 # What `waooaw setup` writes and every `waooaw` command reads, from the working directory.
 ENV_FILE = Path(".env")
 
@@ -100,6 +101,9 @@ class Settings(BaseSettings):
     # How often the app asks GitHub for the App's deliveries it missed and has them redelivered (App mode;
     # one process of several at a time): `15m`, `1h`; `0` turns it off.
     deliveries_recover_interval: timedelta = Field(RECOVER_INTERVAL, alias="WAOOAW_DELIVERIES_RECOVER_INTERVAL")
+    # How often the app reads 👍/👎 on agents' comments into their reputation (GitHub sends no webhook for a
+    # reaction; one process of several at a time): `6h`, `1h`; `0` turns it off.
+    reactions_interval: timedelta = Field(REACTIONS_INTERVAL, alias="WAOOAW_REACTIONS_INTERVAL")
     report_tz: str = Field("UTC", alias="WAOOAW_REPORT_TZ")
     # The daily LLM spend the report compares with (USD, all repositories); unset: no budget line.
     report_budget_usd: float | None = Field(None, alias="WAOOAW_REPORT_BUDGET_USD")
@@ -143,11 +147,11 @@ class Settings(BaseSettings):
     def _ttl(cls, value: object) -> object:
         return parse_ttl(value) if isinstance(value, str) else value  # the CLI's `--ttl` form, at most 30 days
 
-    @field_validator("deliveries_recover_interval", mode="before")
+    @field_validator("deliveries_recover_interval", "reactions_interval", mode="before")
     @classmethod
-    def _interval(cls, value: object) -> object:
+    def _interval(cls, value: object, info: ValidationInfo) -> object:
         if isinstance(value, str) and value.strip() in ("", "0"):
-            return RECOVER_INTERVAL if value.strip() == "" else timedelta(0)
+            return cls.model_fields[info.field_name or ""].default if value.strip() == "" else timedelta(0)
         return parse_ttl(value) if isinstance(value, str) else value
 
     @cached_property

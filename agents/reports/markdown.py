@@ -94,6 +94,7 @@ def render_markdown(report: DailyReport, images: dict[str, str] | None = None) -
     lines += _outputs(report)
     lines += _wowvision(report)
     lines += _coe(report)
+    lines += _reputation(report)
     if report.events_by_kind:
         lines += ["## Events received", "", "| event | count |", "|---|---:|"]
         lines += [f"| {code(c.name)} | {number(c.count)} |" for c in report.events_by_kind]
@@ -303,6 +304,26 @@ def _coe(report: DailyReport) -> list[str]:
             )
         if c.jobs_total > len(c.jobs):
             lines += ["", f"_and {number(c.jobs_total - len(c.jobs))} more job(s) not listed._"]
+    return lines + [""]
+
+
+def _reputation(report: DailyReport) -> list[str]:
+    lines = ["## Reputation", ""]
+    if not report.reputation:
+        return lines + ["_No outcome of an agent's output is recorded yet._", ""]
+    lines += [
+        "From what became of each agent's outputs: findings fixed or ignored, review threads resolved, "
+        "triage kept, pull requests merged, 👍/👎 (see docs/reputation.md).",
+        "",
+        "| repo | agent | score | outcomes + / − | this day + / − | by kind |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for r in report.reputation:
+        kinds = ", ".join(f"{number(n)} {code(kind)}" for kind, n in sorted(r.by_kind.items()))
+        lines.append(
+            f"| {text(r.repo)} | {code(r.agent)} | {r.score:.2f} | {number(r.positive)} / {number(r.negative)} "
+            f"| {number(r.positive_today)} / {number(r.negative_today)} | {kinds} |"
+        )
     return lines + [""]
 
 

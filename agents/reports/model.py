@@ -4,8 +4,7 @@ The same model is built from the store (`agents.reports.queries`), served as JSO
 the app's report API and read back by `waooaw report daily` in API mode, so the
 Markdown and the charts are rendered from one shape whichever way the data came.
 
-A figure the store does not record (WowVision findings fixed) is None, never 0: the
-renderer says "no data yet" for it.
+A figure the store does not record is None, never 0: the renderer says "no data yet" for it.
 """
 
 from __future__ import annotations
@@ -105,11 +104,24 @@ class WowVisionDay(BaseModel):
     decisions: int = 0
     top_rules: list[Count] = Field(default_factory=list)
     outputs: dict[str, int] = Field(default_factory=dict)
-    # None where the store holds no such record (findings fixed are not recorded yet).
+    # None where the store holds no such record.
     findings_opened: int | None = None
     findings_fixed: int | None = None
     suppressions_added: int | None = None
     repos_most_open: list[Count] | None = None
+
+
+class AgentReputation(BaseModel):
+    """An agent's reputation in one repository at the end of the day (agents/reputation), and the day's outcomes."""
+
+    repo: str
+    agent: str
+    score: float  # the Wilson lower bound of its positive share, with the prior: 0..1
+    positive: int
+    negative: int
+    positive_today: int = 0
+    negative_today: int = 0
+    by_kind: dict[str, int] = Field(default_factory=dict)  # outcomes so far, by kind
 
 
 class CoEJob(BaseModel):
@@ -222,6 +234,7 @@ class DailyReport(BaseModel):
     events_by_kind: list[Count] = Field(default_factory=list)
     wowvision: WowVisionDay = Field(default_factory=WowVisionDay)
     coe: CoEDay = Field(default_factory=CoEDay)
+    reputation: list[AgentReputation] = Field(default_factory=list)  # by repository, best score first
     audit: list[Count] = Field(default_factory=list)
     links: list[Link] = Field(default_factory=list)
     series: list[DaySeries] = Field(default_factory=list)  # SERIES_DAYS days, oldest first, ending on `date`

@@ -36,6 +36,7 @@ from agents.reports.model import (
     RunError,
     WowVisionDay,
 )
+from agents.reports.reputation_queries import ReputationQueries
 from agents.reports.scoped import ScopedQueries, bucket, scope_for, sum_if
 from agents.store.db import Store
 from agents.store.tables import AgentRun, AuditEntry, BreakerTrip, Decision, InboxRecord, PublishedOutput
@@ -90,6 +91,7 @@ class _Builder(ScopedQueries):
         for name, agent in agents.items():
             agent.agent = name
         headline.agent_runs = series[self.today].runs
+        reputation = ReputationQueries(self.session, self.rd, self.scope)
 
         report = DailyReport(
             date=self.rd.day,
@@ -103,8 +105,9 @@ class _Builder(ScopedQueries):
             agents=sorted(agents.values(), key=lambda a: (-a.runs, -a.decisions_total, a.agent)),
             outputs=outputs,
             events_by_kind=self._event_kinds(),
-            wowvision=self._wowvision(agents.get(WOWVISION)),
+            wowvision=self._wowvision(agents.get(WOWVISION), reputation.findings_fixed()),
             coe=CoeQueries(self.session, self.rd, self.scope).day(coe_spend),
+            reputation=reputation.rows(),
             audit=self._audit(),
             links=self._links(),
             series=[series[i] for i in sorted(series)],
@@ -328,7 +331,7 @@ class _Builder(ScopedQueries):
         )
         return [Link(agent=a, kind=k, repo=r, url=u) for a, k, r, u in rows]
 
-    def _wowvision(self, agent: AgentDay | None) -> WowVisionDay:
+    def _wowvision(self, agent: AgentDay | None, fixed: int) -> WowVisionDay:
         count = func.count().label("n")
         rules = self.session.execute(
             self._repo_scope(
@@ -384,6 +387,7 @@ class _Builder(ScopedQueries):
             top_rules=[Count(name=rule, count=n) for rule, n in rules],
             outputs=dict(agent.outputs) if agent else {},
             findings_opened=opened or 0,
+            findings_fixed=fixed,
             suppressions_added=suppressions or 0,
             repos_most_open=[Count(name=repo, count=n) for repo, n in repos],
         )
@@ -435,7 +439,6 @@ def notes_for(report: DailyReport, now: datetime) -> list[str]:
     previous = report.previous_days()
     if len(previous) < 7:
         notes.append(f"The trend compares with {len(previous)} earlier day(s) with data, not 7.")
-    notes.append("WowVision findings fixed are not recorded in the store yet (opened ones and suppressions are).")
     if report.coe.unreadable_records:
         notes.append(f"{report.coe.unreadable_records} CoE job record(s) are not valid job records and were skipped.")
     return notes

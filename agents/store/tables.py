@@ -1,4 +1,5 @@
-"""The platform's tables: deliveries, runs, outputs, the decision ledger, installations, tokens, schedule leases.
+"""The platform's tables: deliveries, runs, outputs, the decision ledger, installations, tokens, schedule leases,
+the outcomes agents' reputation is scored from.
 
 The tables of agents' contexts are in agents/context/models.py, on the same `Base`. The same
 models run on SQLite and PostgreSQL."""
@@ -121,6 +122,36 @@ class PublishedOutput(Base):
     __table_args__ = (
         Index("ix_published_outputs_created", "created_at"),
         Index("uq_published_outputs_key", "installation_id", "repo", "marker", unique=True),
+        # What an outcome on GitHub (a thread, a merge, a label, a reaction) is traced back by.
+        Index("ix_published_outputs_github_id", "repo", "github_id"),
+    )
+
+
+class AgentOutcome(Base):
+    """One piece of evidence of how an agent's output fared (agents/reputation): a finding fixed, a review
+    thread resolved, a pull request merged, a 👍 — or the opposite. Unique per (installation, repository,
+    agent, kind, subject), so an outcome seen again (a redelivery, a batch read again) counts once."""
+
+    __tablename__ = "agent_outcomes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    installation_id: Mapped[int] = mapped_column(BigInteger)  # NO_INSTALLATION as in published_outputs
+    repo: Mapped[str] = mapped_column(String(256))
+    agent: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(256))  # what it is about, unique within the kind
+    positive: Mapped[bool] = mapped_column(Boolean)
+    weight: Mapped[float] = mapped_column(Float, default=1.0)
+    rule: Mapped[str | None] = mapped_column(String(128))  # the rule whose finding it is, where there is one
+    url: Mapped[str | None] = mapped_column(String(512))
+    github_id: Mapped[int | None] = mapped_column(BigInteger)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    delivery_id: Mapped[str | None] = mapped_column(String(64))  # the delivery it was seen in; None: a batch read
+    observed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("uq_agent_outcomes_subject", "installation_id", "repo", "agent", "kind", "subject", unique=True),
+        Index("ix_agent_outcomes_observed", "observed_at"),
     )
 
 

@@ -38,6 +38,7 @@ from agents.outputs import (
     ReviewDismissal,
 )
 from agents.ports import RepoReader
+from agents.reputation.outcomes import record_outcomes
 from agents.store.db import Store
 from agents.store.tables import AuditEntry
 from agents.vision.config import CONFIG_PATH, RepoConfig, extend, parse_config, resolve_packs
@@ -45,6 +46,7 @@ from agents.vision.diff import Diff, from_github_files, parse_diff
 from agents.vision.engine import LlmOutcome, ReviewResult, complete, inline_anchor, review
 from agents.vision.findings import Finding, Skipped
 from agents.vision.llm_rung import LadderRung
+from agents.vision.outcomes import fixed, ignored
 from agents.vision.policy import Pack
 from agents.vision.render import counts, location, render_review_markdown
 from agents.vision.yamlsource import SourceError
@@ -175,7 +177,8 @@ class WowVisionPrime(WowAgent):
             return []
         diff = await _pull_diff(reader, repo, pull)
         commits = (base_sha, head_sha)
-        result = await _review(diff, reader, repo, commits, config, packs, await self._suppressed(event))
+        suppressed = await self._suppressed(event)
+        result = await _review(diff, reader, repo, commits, config, packs, suppressed)
         author = (pull.get("user") or {}).get("login")
         if result.pending:
             # Spending is for PRs whose author has write access: a stranger's PR cannot run up the bill.
@@ -189,7 +192,13 @@ class WowVisionPrime(WowAgent):
                     )
                 )
         await asyncio.to_thread(_record_findings, self.env.store, event, result)
-        return self._pull_outputs(repo, number, head_sha, diff, config, result)
+        before = dict(self.context.get("findings", {}))
+        outputs = self._pull_outputs(repo, number, head_sha, diff, config, result)
+        gone = fixed(
+            event, f"pr-{number}", before, self.context["findings"], suppressed, sha=head_sha, url=pull.get("html_url")
+        )
+        await asyncio.to_thread(record_outcomes, self.env.store, gone)
+        return outputs
 
     def _pull_outputs(
         self, repo: str, number: int, head_sha: str, diff: Diff, config: RepoConfig, result: ReviewResult
@@ -253,10 +262,13 @@ class WowVisionPrime(WowAgent):
             return [IssueReport(repo, title, _config_error_text(loaded), key="config", labels=("wowvision",))]
         config, packs = loaded
         diff = parse_diff(await reader.compare_diff(repo, before, after))
-        result = await _review(diff, reader, repo, (before, after), config, packs, await self._suppressed(event))
+        suppressed = await self._suppressed(event)
+        result = await _review(diff, reader, repo, (before, after), config, packs, suppressed)
         await asyncio.to_thread(_record_findings, self.env.store, event, result)
         touched = {file.path for file in diff.files}
-        open_by_rule: dict[str, dict[str, dict[str, Any]]] = self.context.get("open", {})
+        # Copies: the context as loaded is what save_context compares with, and must stay as it was.
+        open_by_rule = {rule: dict(items) for rule, items in self.context.get("open", {}).items()}
+        was_open = {fp: item for items in open_by_rule.values() for fp, item in items.items()}
         changed_rules: set[str] = set()
         for rule, items in open_by_rule.items():  # findings in touched files are judged again
             kept = {fp: item for fp, item in items.items() if item["path"] not in touched}
@@ -288,6 +300,11 @@ class WowVisionPrime(WowAgent):
                 )
             )
         self.context["open"] = {rule: items for rule, items in open_by_rule.items() if items}
+        still_open = {fp: item for items in open_by_rule.values() for fp, item in items.items()}
+        gone = fixed(
+            event, "default-branch", was_open, still_open, suppressed, sha=after, url=event.payload.get("compare")
+        )
+        await asyncio.to_thread(record_outcomes, self.env.store, gone)
         return outputs
 
     # ------------------------------------------------------------------ commands
@@ -339,6 +356,7 @@ class WowVisionPrime(WowAgent):
         }
         self.context["suppressions"] = suppressions
         await asyncio.to_thread(_audit_ignore, self.env.store, event, rule.id, reason)
+        await asyncio.to_thread(record_outcomes, self.env.store, [ignored(event, rule.id, reason)])
         return reply(
             f"{md.code(rule.id)} is no longer applied on this repository "
             f"(by @{event.sender_login}: {md.text(reason)}). It shows in `/waooaw status`."

@@ -14,8 +14,10 @@ Knobs: `fail_next(method, path_regex, status, headers, body, times)` answers the
 matching request(s) with an error; `hold(method, path_regex)` / `release()` do the work
 but keep the answer back; `set_permission(user, level)`; `valid_anchors` (None = every
 inline review comment anchors; else a set of (path, line) that do); `token_ttl`;
-`revoke_tokens()`; `default_branch` (of every repo, "main"); `rate_limit(remaining, reset,
-limit)` sends those `x-ratelimit-*` headers with every answer. A file of the contents API
+`revoke_tokens()`; `add_reaction(repo, comment_id, content, user)` / `remove_reaction(id)` for
+a person's reaction on a comment (listed by `GET …/comments/{id}/reactions`); `default_branch`
+(of every repo, "main"); `rate_limit(remaining, reset, limit)` sends those `x-ratelimit-*`
+headers with every answer. A file of the contents API
 carries an ETag (its blob id) and is answered 304 to an `If-None-Match` naming it.
 
 Reviews, as GitHub treats them: one without `event` is PENDING (kept in `reviews`, no
@@ -700,6 +702,31 @@ class FakeGitHub(HookDeliveries, RepoReads):
         self.reactions.append(reaction)
         return 201, {k: v for k, v in reaction.items() if k != "_key"}, {}
 
+    def add_reaction(self, repo: str, comment_id: int, content: str, user: dict[str, Any]) -> dict[str, Any]:
+        """A reaction someone left on a comment (GitHub sends no webhook for it)."""
+        reaction_id = next(self._ids)
+        reaction = {
+            "id": reaction_id,
+            "node_id": f"REA_{reaction_id}",
+            "user": user,
+            "content": content,
+            "created_at": _now(),
+            "_key": (repo, "comment", comment_id, content, user["id"]),
+        }
+        self.reactions.append(reaction)
+        return reaction
+
+    def remove_reaction(self, reaction_id: int) -> None:
+        self.reactions = [r for r in self.reactions if r["id"] != reaction_id]
+
+    def list_comment_reactions(self, call: Call, url: str, repo: str, id: str) -> tuple[int, Any, dict[str, str]]:
+        comment = self.comments.get(int(id))
+        if comment is None or not comment["url"].startswith(self._base(repo) + "/"):
+            return 404, {"message": "Not Found"}, {}
+        on_it = [r for r in self.reactions if r["_key"][:3] == (repo, "comment", int(id))]
+        mine = [{k: v for k, v in r.items() if k != "_key"} for r in on_it]
+        return self._page(call, url, mine)
+
     def react_comment(self, call: Call, url: str, repo: str, id: str) -> tuple[int, Any, dict[str, str]]:
         return self.react(call, url, repo, "comment", id)
 
@@ -1135,6 +1162,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("POST", _REPO + r"/issues/(?P<number>\d+)/comments", "create_comment"),
     ("PATCH", _REPO + r"/issues/comments/(?P<id>\d+)", "update_comment"),
     ("POST", _REPO + r"/issues/comments/(?P<id>\d+)/reactions", "react_comment"),
+    ("GET", _REPO + r"/issues/comments/(?P<id>\d+)/reactions", "list_comment_reactions"),
     ("POST", _REPO + r"/issues/(?P<number>\d+)/reactions", "react_issue"),
     ("GET", _REPO + r"/issues", "list_issues"),
     ("POST", _REPO + r"/issues", "create_issue"),

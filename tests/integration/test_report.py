@@ -109,8 +109,9 @@ def check_figures(report, want) -> None:
         sorted((r.count for r in report.wowvision.top_rules), reverse=True) == sorted(wow.values(), reverse=True)[:10]
     )
     assert all(wow[r.name] == r.count for r in report.wowvision.top_rules)
-    # The seeded ledger rows carry no finding fingerprints: no finding was opened; fixed ones are not recorded.
-    assert report.wowvision.findings_opened == 0 and report.wowvision.findings_fixed is None
+    # The seeded ledger rows carry no finding fingerprints, and no outcome is seeded: none opened, none fixed.
+    assert report.wowvision.findings_opened == 0 and report.wowvision.findings_fixed == 0
+    assert report.reputation == []
     assert report.wowvision.repos_most_open == []
 
     coe = report.coe
@@ -188,7 +189,6 @@ def test_a_day_with_partial_data_says_what_is_missing(pg_store):
     assert "The day is not over: figures up to 15:30 UTC" in notes
     assert "decision ledger has no entries" in notes
     assert "No LLM budget is set" in notes
-    assert "WowVision findings" in notes
     text = render_markdown(report)
     assert "The day is not over yet" in text and "## Data notes" in text
 
@@ -205,6 +205,7 @@ def test_markdown_says_what_a_maintainer_needs_and_escapes_what_came_from_outsid
         "## Outputs on GitHub",
         "## WowVision",
         "## CoE jobs",
+        "## Reputation",
         "## Links",
         "## Data notes",
     ):
