@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -23,7 +26,7 @@ from bot.inbox import Inbox, InboxStatus
 from bot.publish import DryRunPublisher
 from bot.webhooks import parse_delivery
 from bot.worker import Worker
-from tests.conftest import load_payload
+from tests.conftest import ROOT, load_payload
 from tests.context_api_support import api_app, bearer, issue
 from tests.helpers import body_of, drain, make_platform, make_settings
 
@@ -319,3 +322,48 @@ def test_the_addressee_claims_the_handoff_through_the_api_once(store):
 def test_a_message_off_the_protocol_cannot_be_built(kind, to, problem):
     with pytest.raises(ValueError, match=problem):
         Message(kind, to, "hello")
+
+
+def test_messages_list_filters_by_conversation_and_repository(store, tmp_path):
+    platform = platform_with(store, Sender, Receiver)
+    enqueue(platform, "d-here")
+    other = load_payload("issue_comment/created.with-installation.payload.json", comment__body="and here")
+    other["repository"]["full_name"] = "Codertocat/Other"
+    delivery = parse_delivery(body_of(other), event="issue_comment", delivery_id="d-there")
+    assert Inbox(store).record(delivery, InboxStatus.QUEUED)
+    asyncio.run(drain(platform))
+    here = {m.correlation_id for m in messages(store) if m.repo == REPO}
+    there = {m.correlation_id for m in messages(store) if m.repo == "Codertocat/Other"}
+    assert len(here) == len(there) == 1 and here != there
+
+    def listed(*options: str) -> list[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "WAOOAW_"))}
+        result = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "messages", "list", *options],
+            env={**env, "WAOOAW_DATABASE_URL": store.url, "PYTHONPATH": str(ROOT)},
+            cwd=tmp_path,  # no developer's .env
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.splitlines()
+
+    everything = listed()
+    assert everything[0].split() == ["time", "(UTC)", "kind", "from", "→", "to", "correlation", "state", "body"]
+    assert len(everything) == 2 + 6  # header, rule, three messages in each conversation
+
+    (correlation,) = there
+    conversation = listed("--correlation", correlation)
+    assert len(conversation) == 2 + 3
+    assert all(correlation in line for line in conversation[2:])
+    assert [line.split()[2:6] for line in conversation[2:]] == [
+        ["handoff", "sender", "→", "receiver"],
+        ["inform", "sender", "→", "support:triage"],
+        ["result", "receiver", "→", "sender"],
+    ]
+    assert "handled" in conversation[2] and '{"deliverable":"the draft"' in conversation[2]
+    assert "unheard" in conversation[3]  # nobody answers to support:triage here
+
+    by_repo = listed("--repo", REPO)
+    assert len(by_repo) == 2 + 3 and not any(correlation in line for line in by_repo)
