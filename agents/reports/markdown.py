@@ -94,6 +94,7 @@ def render_markdown(report: DailyReport, images: dict[str, str] | None = None) -
     lines += _outputs(report)
     lines += _wowvision(report)
     lines += _coe(report)
+    lines += _conversations(report)
     if report.events_by_kind:
         lines += ["## Events received", "", "| event | count |", "|---|---:|"]
         lines += [f"| {code(c.name)} | {number(c.count)} |" for c in report.events_by_kind]
@@ -303,6 +304,29 @@ def _coe(report: DailyReport) -> list[str]:
             )
         if c.jobs_total > len(c.jobs):
             lines += ["", f"_and {number(c.jobs_total - len(c.jobs))} more job(s) not listed._"]
+    return lines + [""]
+
+
+def _conversations(report: DailyReport) -> list[str]:
+    c = report.conversations
+    lines = ["## Conversations between agents", ""]
+    if not c.total:
+        return lines + ["No messages between agents.", ""]
+    lines += [
+        f"{number(c.messages)} message(s) in {number(c.total)} conversation(s); "
+        "`waooaw messages list --correlation ID` shows one.",
+        "",
+        "| conversation | repo | messages | participants | outcome |",
+        "|---|---|---:|---|---|",
+    ]
+    for v in c.listed:
+        outcome = text(v.outcome) + (f", {number(v.undelivered)} undelivered" if v.undelivered else "")
+        participants = " · ".join(text(name) for name in v.participants)
+        lines.append(
+            f"| {code(v.correlation_id)} | {text(v.repo)} | {number(v.messages)} | {participants} | {outcome} |"
+        )
+    if c.total > len(c.listed):
+        lines += ["", f"_and {number(c.total - len(c.listed))} more conversation(s) not listed._"]
     return lines + [""]
 
 

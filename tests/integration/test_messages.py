@@ -367,3 +367,29 @@ def test_messages_list_filters_by_conversation_and_repository(store, tmp_path):
 
     by_repo = listed("--repo", REPO)
     assert len(by_repo) == 2 + 3 and not any(correlation in line for line in by_repo)
+
+
+def test_the_daily_report_shows_conversations_with_their_participants_and_outcome(store):
+    from datetime import UTC, datetime
+
+    from agents.reports import build_daily_report, render_markdown
+
+    platform = platform_with(store, Sender, Receiver)
+    enqueue(platform, "d-report")
+    asyncio.run(drain(platform))
+    (correlation,) = {m.correlation_id for m in messages(store)}
+
+    report = build_daily_report(store, datetime.now(UTC).date(), "UTC")
+    assert report.conversations.messages == 3 and report.conversations.total == 1
+    (conversation,) = report.conversations.listed
+    assert conversation.correlation_id == correlation and conversation.repo == REPO
+    assert conversation.messages == 3
+    assert conversation.participants == ["sender", "receiver", "support:triage"]
+    assert conversation.outcome == "answered"  # the receiver's result came back
+    assert conversation.undelivered == 0
+    markdown = render_markdown(report)
+    assert "## Conversations between agents" in markdown
+    row = f"| `{correlation}` | Codertocat/Hello-World | 3 | sender · receiver · support:triage | answered |"
+    assert row in markdown
+    # Another installation's report does not see them.
+    assert build_daily_report(store, datetime.now(UTC).date(), "UTC", installation_id=2).conversations.total == 0
