@@ -19,6 +19,8 @@ from agents.context.models import ContextVersion
 from agents.context.repository import ContextKey
 from agents.context.writes import Append, SessionWriter
 from agents.events import Event
+from agents.messages import EVENT as MESSAGE_EVENT
+from agents.messages import addressed_to
 from agents.outputs import Output
 from agents.ports import RepoReader
 from agents.store.db import Store
@@ -78,6 +80,9 @@ class WowAgent:
     # The webhook uses the union of these to answer "queued" or "ignored".
     wakes_on: ClassVar[tuple[str, ...]] = ()
     commands: ClassVar[tuple[CommandHelp, ...]] = ()
+    # Roles it answers to as `COE:ROLE` ("support:triage"): a message addressed to one wakes it,
+    # as one addressed to its name does (agents/messages.py).
+    roles: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, env: AgentEnv) -> None:
         self.env = env
@@ -86,7 +91,14 @@ class WowAgent:
         self._loaded: dict[str, Any] = {}
 
     def should_wake(self, event: Event) -> bool:
+        if event.name == MESSAGE_EVENT and not addressed_to(event, self.name, self.roles):
+            return False  # another agent's message, whatever wakes_on says
         return wakes_on_any(event, self.wakes_on)
+
+    @property
+    def context_key(self) -> ContextKey | None:
+        """The context `wake_up` loaded (None for an event without an installation or a repository)."""
+        return self._context_key
 
     def context_scope(self, event: Event) -> str:
         """Which context this event belongs to; one per repository unless an agent says otherwise."""

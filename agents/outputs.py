@@ -8,7 +8,10 @@ idempotently: every output that leaves text on GitHub carries the hidden marker
 from __future__ import annotations
 
 from dataclasses import KW_ONLY, dataclass, field
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
+
+from agents.messages import MessageKind, check_message
 
 
 def marker(agent: str, kind: str, key: str) -> str:
@@ -195,6 +198,31 @@ class WorkflowDispatch:
     kind = "workflow_dispatch"
 
 
+@dataclass(frozen=True)
+class Message:
+    """A message to another agent, or to a role of a CoE (`COE:ROLE`); see agents/messages.py.
+
+    `kind` is the message's kind (request, handoff, inform, result, escalate), not an output
+    kind: a message never reaches GitHub. The edge records it (`agent_messages`) and delivers it
+    as an `agent_message` event in the sender's installation and repository: `repo`, when given,
+    must be the event's (another is refused, as for every output). `key` names the message
+    within the sender's run on one event (default: its place among the run's messages), so a
+    rerun of the run sends nothing twice. Without `correlation_id` the message goes on the
+    conversation of the message the sender is answering, or starts the event's own.
+    """
+
+    kind: MessageKind
+    to: str
+    body: str | dict[str, Any]
+    correlation_id: str | None = None
+    deadline: datetime | None = None
+    repo: str | None = None
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        check_message(self.kind, self.to, self.body, self.correlation_id, self.deadline, self.key)
+
+
 Output = (
     Reaction
     | Comment
@@ -206,4 +234,5 @@ Output = (
     | Report
     | PullRequest
     | WorkflowDispatch
+    | Message
 )

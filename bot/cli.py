@@ -27,6 +27,7 @@ class _Root(LazyRoot):
         "deliveries": LazyGroup(
             "bot.deliveries_cli:deliveries_app", "Webhook deliveries: recover those GitHub could not deliver."
         ),
+        "messages": LazyGroup("bot.messages_cli:messages_app", "Agents' messages to each other: conversations."),
         "costs": LazyCommand(
             "bot.costs_cli:costs", "The spend ledger as a table: decisions, tokens and USD, with a total."
         ),

@@ -20,6 +20,7 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.sql.dml import ReturningInsert
 
 from agents.store.db import Store
 from agents.store.tables import InboxRecord, declared_length, utcnow
@@ -59,28 +60,21 @@ class Inbox:
         """Commit deliveries in one statement; the ids that were new (the rest are duplicates)."""
         now = utcnow()
         rows = {
-            delivery.delivery_id: {
-                "delivery_id": delivery.delivery_id,
-                "event": delivery.event,
-                "action": _fitted(delivery.action, _ACTION_LENGTH),
-                "repo": _fitted(delivery.repo, _REPO_LENGTH),
-                "installation_id": _fitted_id(delivery.installation_id),
-                "body": delivery.body,
-                "status": status.value,
-                "attempts": 0,
-                "received_at": now,
-            }
+            delivery.delivery_id: row_of(delivery, status, now)
             for delivery, status in reversed(items)  # the first of two equal ids wins
         }
         # One cached statement executed over many parameter sets: SQLAlchemy batches them
         # into multi-row INSERT ... RETURNING ("insertmanyvalues") without recompiling.
-        statement = (
+        with self.store.engine.begin() as connection:
+            return {row.delivery_id for row in connection.execute(self.insert_new(), list(rows.values()))}
+
+    def insert_new(self) -> ReturningInsert[tuple[str]]:
+        """INSERT of rows (`row_of`) that skips an id already recorded, returning the ids it inserted."""
+        return (
             self.store.insert(InboxRecord)
             .on_conflict_do_nothing(index_elements=["delivery_id"])
             .returning(InboxRecord.delivery_id)
         )
-        with self.store.engine.begin() as connection:
-            return set(connection.execute(statement, list(rows.values())).scalars())
 
     def get(self, delivery_id: str) -> InboxRecord | None:
         with self.store.session() as session:
@@ -177,6 +171,21 @@ class InboxWriter:
             except Exception as exc:  # noqa: BLE001 - that delivery's caller raises it
                 answers.append(exc)
         return answers
+
+
+def row_of(delivery: Delivery, status: InboxStatus, now: datetime) -> dict[str, object]:
+    """A delivery's inbox row, its columns made fit from its payload."""
+    return {
+        "delivery_id": delivery.delivery_id,
+        "event": delivery.event,
+        "action": _fitted(delivery.action, _ACTION_LENGTH),
+        "repo": _fitted(delivery.repo, _REPO_LENGTH),
+        "installation_id": _fitted_id(delivery.installation_id),
+        "body": delivery.body,
+        "status": status.value,
+        "attempts": 0,
+        "received_at": now,
+    }
 
 
 def _fitted(text: str | None, length: int) -> str | None:

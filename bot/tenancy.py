@@ -19,6 +19,7 @@ from agents.events import Event
 from agents.store.db import Store, dialect_insert
 from agents.store.tables import (
     NO_INSTALLATION,
+    AgentMessage,
     AgentRun,
     ApiToken,
     AuditEntry,
@@ -142,6 +143,7 @@ def prune(store: Store, retention: timedelta) -> list[int]:
         }
         session.execute(delete(AgentRun).where(AgentRun.delivery_id.in_(deliveries)))
         session.execute(delete(Handoff).where(Handoff.installation_id.in_(gone)))
+        session.execute(delete(AgentMessage).where(AgentMessage.installation_id.in_(gone)))
         # Snapshots copy contents, and tokens open the API: both go with the installation.
         snapshots = select(ContextSnapshot.id).where(ContextSnapshot.installation_id.in_(gone))
         versions = select(ContextVersion.id).where(ContextVersion.installation_id.in_(gone))

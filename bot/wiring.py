@@ -22,6 +22,7 @@ from agents.context.client import ContextClient, DbContextClient, HttpContextCli
 from agents.decisions import DecisionCache, decision_cache
 from agents.events import Event
 from agents.llm import LLMClient
+from agents.messages import EVENT as MESSAGE_EVENT
 from agents.ports import RepoReader
 from agents.registry import Registry
 from agents.store.db import Store
@@ -72,7 +73,9 @@ class Platform:
         """
         now = time.monotonic()
         if now - self._wake_read_at > WAKE_TABLE_TTL:
-            self._wake_names = await run_in_threadpool(self.registry.wake_event_names) | TENANCY_EVENTS
+            names = await run_in_threadpool(self.registry.wake_event_names) | TENANCY_EVENTS
+            # Only the edge makes agents' messages (bot/messages.py): a webhook of that name is no message.
+            self._wake_names = names - {MESSAGE_EVENT}
             self._wake_read_at = now
         return event in self._wake_names
 

@@ -24,7 +24,9 @@ from agents.base import AgentEnv, WowAgent
 from agents.decisions import DecisionCache
 from agents.events import Event
 from agents.llm import LLMClient
-from agents.outputs import Output
+from agents.messages import EVENT as MESSAGE_EVENT
+from agents.messages import addressed_to
+from agents.outputs import Message, Output
 from agents.ports import RepoReader
 from agents.registry import Registry
 from agents.store.db import Store
@@ -32,6 +34,7 @@ from agents.store.tables import AgentRun, InboxRecord, Installation, utcnow
 from bot import metrics, tenancy, tracing
 from bot.bus import BusMessage, Deferred, EventBus, LocalBus
 from bot.inbox import FINISHED, Inbox, InboxStatus
+from bot.messages import Messenger, refuse_unsendable
 from bot.publish import Origin, Publisher, PublishError
 from bot.ratelimit import GitHubRateLimited
 from bot.settings import Settings
@@ -77,6 +80,7 @@ class Worker:
         self.bus = bus
         self.publisher = publisher
         self.inbox = Inbox(store)
+        self.messenger = Messenger(store, bus)
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.env = AgentEnv(
             store=store,
@@ -235,6 +239,8 @@ class Worker:
         for agent in self.registry.active(session):
             if agent.name in succeeded:
                 continue
+            if event.name == MESSAGE_EVENT and not addressed_to(event, agent.name, agent.roles):
+                continue  # a message wakes its addressee alone, whatever another agent's should_wake says
             if event.caused_by_app and event.origin_agent in (None, agent.name):
                 # Our own App made this: never wake the agent that made it (no loops).
                 # When the marker does not say which agent, wake none of them.
@@ -291,8 +297,14 @@ class Worker:
         await agent.wake_up(event)
         outputs = await agent.execute(event)
         _refuse_foreign(agent.name, outputs, event)
-        await self.publisher.publish(agent.name, outputs, Origin.of(event))
+        messages = [output for output in outputs if isinstance(output, Message)]
+        refuse_unsendable(agent.name, messages, event)
+        await self.publisher.publish(
+            agent.name, [output for output in outputs if not isinstance(output, Message)], Origin.of(event)
+        )
         await agent.save_context(event)
+        # After the context is saved: a handoff links the sender's context as this run left it.
+        await self.messenger.send(agent.name, messages, event, agent.context_key)
 
     def _start_run(self, agent: str, delivery_id: str, attempt: int) -> int:
         # Core statements, not the ORM: this runs beside the agent's first steps.

@@ -95,6 +95,7 @@ def render_markdown(report: DailyReport, images: dict[str, str] | None = None) -
     lines += _wowvision(report)
     lines += _coe(report)
     lines += _reputation(report)
+    lines += _conversations(report)
     if report.events_by_kind:
         lines += ["## Events received", "", "| event | count |", "|---|---:|"]
         lines += [f"| {code(c.name)} | {number(c.count)} |" for c in report.events_by_kind]
@@ -324,6 +325,29 @@ def _reputation(report: DailyReport) -> list[str]:
             f"| {text(r.repo)} | {code(r.agent)} | {r.score:.2f} | {number(r.positive)} / {number(r.negative)} "
             f"| {number(r.positive_today)} / {number(r.negative_today)} | {kinds} |"
         )
+    return lines + [""]
+
+
+def _conversations(report: DailyReport) -> list[str]:
+    c = report.conversations
+    lines = ["## Conversations between agents", ""]
+    if not c.total:
+        return lines + ["No messages between agents.", ""]
+    lines += [
+        f"{number(c.messages)} message(s) in {number(c.total)} conversation(s); "
+        "`waooaw messages list --correlation ID` shows one.",
+        "",
+        "| conversation | repo | messages | participants | outcome |",
+        "|---|---|---:|---|---|",
+    ]
+    for v in c.listed:
+        outcome = text(v.outcome) + (f", {number(v.undelivered)} undelivered" if v.undelivered else "")
+        participants = " · ".join(text(name) for name in v.participants)
+        lines.append(
+            f"| {code(v.correlation_id)} | {text(v.repo)} | {number(v.messages)} | {participants} | {outcome} |"
+        )
+    if c.total > len(c.listed):
+        lines += ["", f"_and {number(c.total - len(c.listed))} more conversation(s) not listed._"]
     return lines + [""]
 
 

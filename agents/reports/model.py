@@ -21,6 +21,7 @@ FAILED_RUN = ("error", "timeout")
 TREND_DAYS = 7
 SERIES_DAYS = 14
 JOB_ROWS = 50  # CoE jobs listed in a report
+CONVERSATION_ROWS = 30  # agents' conversations listed in a report
 
 
 def without_llm_share(decisions: dict[str, int]) -> float | None:
@@ -181,6 +182,23 @@ class CoEDay(BaseModel):
         )
 
 
+class Conversation(BaseModel):
+    """Agents' messages of one conversation (correlation id) sent that day."""
+
+    correlation_id: str
+    repo: str
+    messages: int
+    participants: list[str]  # senders and addressees, in the order they first appear
+    outcome: str  # escalated (someone escalated) | answered (a result came back) | open
+    undelivered: int = 0  # messages that went to the dead letters
+
+
+class ConversationsDay(BaseModel):
+    messages: int = 0
+    total: int = 0  # conversations; `listed` holds the first CONVERSATION_ROWS, oldest first
+    listed: list[Conversation] = Field(default_factory=list)
+
+
 class Health(BaseModel):
     run_failures: int = 0
     run_timeouts: int = 0
@@ -235,6 +253,7 @@ class DailyReport(BaseModel):
     wowvision: WowVisionDay = Field(default_factory=WowVisionDay)
     coe: CoEDay = Field(default_factory=CoEDay)
     reputation: list[AgentReputation] = Field(default_factory=list)  # by repository, best score first
+    conversations: ConversationsDay = Field(default_factory=ConversationsDay)
     audit: list[Count] = Field(default_factory=list)
     links: list[Link] = Field(default_factory=list)
     series: list[DaySeries] = Field(default_factory=list)  # SERIES_DAYS days, oldest first, ending on `date`

@@ -23,6 +23,7 @@ from sqlalchemy.orm import aliased
 from agents.domain.job import Totals
 from agents.reports.coe_queries import CoeQueries
 from agents.reports.days import ReportDay
+from agents.reports.message_queries import MessageQueries
 from agents.reports.model import (
     FAILED_RUN,
     AgentDay,
@@ -108,6 +109,7 @@ class _Builder(ScopedQueries):
             wowvision=self._wowvision(agents.get(WOWVISION), reputation.findings_fixed()),
             coe=CoeQueries(self.session, self.rd, self.scope).day(coe_spend),
             reputation=reputation.rows(),
+            conversations=MessageQueries(self.session, self.rd, self.scope).day(),
             audit=self._audit(),
             links=self._links(),
             series=[series[i] for i in sorted(series)],

@@ -258,6 +258,39 @@ Index(
 )
 
 
+class AgentMessage(Base):
+    """A message one agent sent another (agents/messages.py), recorded by the edge with its lineage.
+
+    `key` makes sending idempotent within an installation: a rerun of the sending run sends
+    nothing twice. `causation` is the delivery whose run sent it (a webhook's, or another
+    message's `delivery_id`); `delivery_id` is the message's own delivery in the inbox, whose
+    status is the message's state (queued, done, failed, dead)."""
+
+    __tablename__ = "agent_messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64))
+    installation_id: Mapped[int] = mapped_column(BigInteger)
+    repo: Mapped[str] = mapped_column(String(256))
+    kind: Mapped[str] = mapped_column(String(16))  # request | handoff | inform | result | escalate
+    sender: Mapped[str] = mapped_column(String(64))
+    addressee: Mapped[str] = mapped_column(String(128))  # an agent's name or a role, COE:ROLE
+    correlation_id: Mapped[str] = mapped_column(String(64), index=True)
+    causation: Mapped[str] = mapped_column(String(64))
+    delivery_id: Mapped[str] = mapped_column(String(64), unique=True)
+    hops: Mapped[int] = mapped_column(Integer, default=1)
+    body: Mapped[Any] = mapped_column(JSON)
+    deadline: Mapped[datetime | None]
+    handoff_id: Mapped[int | None] = mapped_column(BigInteger)  # a handoff's record in `handoffs`
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("uq_agent_messages_key", "installation_id", "key", unique=True),
+        Index("ix_agent_messages_created", "created_at"),
+        Index("ix_agent_messages_repo_created", "repo", "created_at"),
+    )
+
+
 class BreakerTrip(Base):
     """The LLM circuit breaker opened (agents/breaker.py): recorded once, by the process that opened it."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import textwrap
@@ -14,6 +15,7 @@ from agents.outputs import (
     Comment,
     IssueReport,
     Labels,
+    Message,
     Output,
     PullRequest,
     Reaction,
@@ -112,6 +114,9 @@ def describe(output: Output) -> tuple[str, str]:
             f"workflow dispatch of {output.workflow} in {output.repo} at {output.ref or 'the default branch'}",
             inputs,
         )
+    if isinstance(output, Message):
+        body = output.body if isinstance(output.body, str) else json.dumps(output.body, indent=2)
+        return f"message {output.kind} to {output.to}", body
     files = "".join(f"\n  {name} ({len(content):,} bytes)" for name, content in output.files.items())
     where = f" as an issue in {output.repo} ({output.state})" if output.repo else ""
     return f"report{where}: {output.title}", output.markdown + (f"\n\nFiles:{files}" if files else "")

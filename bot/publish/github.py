@@ -12,6 +12,7 @@ from agents.outputs import (
     Comment,
     IssueReport,
     Labels,
+    Message,
     Output,
     PullRequest,
     Reaction,
@@ -88,6 +89,8 @@ class GitHubPublisher(
             WorkflowDispatch: self._dispatch,
         }
         handler = handlers.get(type(output))
+        if isinstance(output, Message):
+            raise TypeError("a message goes to its addressee through the worker (bot/messages.py), not to GitHub")
         if handler is None:  # pragma: no cover - Output is a closed union
             raise TypeError(f"unknown output {output!r}")
         github_id, url = await handler(github, agent, output, origin)

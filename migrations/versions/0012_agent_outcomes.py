@@ -5,14 +5,14 @@ resolved or not, a triage label kept or changed, a pull request merged or closed
 reaction), unique per (installation, repository, agent, kind, subject); and an index on
 published_outputs by repository and GitHub id, which an outcome is traced back by.
 
-Revision ID: 0014
+Revision ID: 0012
 Revises: 0011
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
+revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None
