@@ -2,6 +2,7 @@
 
 from agents.concierge import Concierge
 from agents.domain.agent import WowDomain
+from agents.hiring import Hiring
 from agents.registry import Registry
 from agents.store.db import Store
 from agents.vision.agent import WowVisionPrime
@@ -12,4 +13,5 @@ def default_registry(store: Store) -> Registry:
     registry.register(Concierge)
     registry.register(WowVisionPrime)
     registry.register(WowDomain)
+    registry.register(Hiring)
     return registry
