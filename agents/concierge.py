@@ -6,6 +6,8 @@ place, so asking again refreshes the answer rather than adding noise.
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import select
 
 from agents import markdown as md
@@ -13,10 +15,23 @@ from agents.base import CommandHelp, WowAgent
 from agents.commands import find_command
 from agents.context.models import ContextVersion
 from agents.events import Event
+from agents.hires import Standing
+from agents.hiring import Hiring
 from agents.outputs import Comment, Output, Reaction
 from agents.store.tables import InboxRecord
 
 CONCIERGE_VERBS = ("help", "status")
+LISTED_AGENTS = 100  # rows of the agents table; a comment holds at most 65,536 characters
+
+
+def _here(name: str, standing: Standing) -> str:
+    """The hired identity on this repository, in a few words."""
+    if not standing.hired:
+        return f"not hired (`/waooaw hire {name}`)"
+    hired = "hired" if standing.hired_by == "config" else "on by default"
+    state = standing.state.value + (" here" if standing.state_set == "repo" else "")
+    budget = f", ${standing.budget_usd:g} budget" if standing.budget_usd is not None else ""
+    return f"{hired}, {state}{budget}"
 
 
 class Concierge(WowAgent):
@@ -35,7 +50,8 @@ class Concierge(WowAgent):
         command = find_command(event.comment_body, "waooaw", CONCIERGE_VERBS)
         assert command is not None and event.repo is not None and event.issue_number is not None
         comment_id = event.payload["comment"]["id"]
-        body = self._help() if command.verb == "help" else await self._status(event.repo)
+        standings = await asyncio.to_thread(self._standings, event)
+        body = self._help(standings) if command.verb == "help" else await self._status(event.repo, standings)
         return [
             Reaction(repo=event.repo, content="eyes", comment_id=comment_id),
             Comment(
@@ -43,27 +59,42 @@ class Concierge(WowAgent):
             ),
         ]
 
-    def _help(self) -> str:
+    def _standings(self, event: Event) -> dict[str, Standing]:
+        with self.env.store.reading() as session:
+            return self.env.registry.standings(session, event.installation_id, event.repo)
+
+    def _help(self, standings: dict[str, Standing]) -> str:
         lines = [
             "### WAOOAW — what you can ask here",
             "",
             "| command | what it does | who may run it |",
             "|---|---|---|",
         ]
-        states = self.env.registry.states()
-        for name in self.env.registry.names():
+        for name, standing in standings.items():
+            if not standing.wakes and name != Hiring.name:
+                continue  # its commands do nothing here
             for command in self.env.registry.get(name).commands:
                 who = "write access" if command.needs_write else "anyone"
                 lines.append(f"| `{command.usage}` | {command.summary} | {who} |")
-        lines += ["", "**Agents on this installation**", ""]
-        for name, state in states.items():
-            lines.append(f"- `{name}` ({state.value}) — {self.env.registry.get(name).description}")
+        lines += ["", "**Agents**: what each does, and whether it works on this repository", ""]
+        lines += self._agents_table(standings)
         return "\n".join(lines)
 
-    async def _status(self, repo: str) -> str:
+    def _agents_table(self, standings: dict[str, Standing]) -> list[str]:
+        """Both identities of each agent: the marketplace one (name, CoE, description) and the hired one here."""
+        lines = ["| agent | CoE | what it does | on this repository |", "|---|---|---|---|"]
+        for name, standing in list(standings.items())[:LISTED_AGENTS]:
+            agent = self.env.registry.get(name)
+            cells = (md.code(name), md.text(agent.coe or "—"), md.text(agent.description), _here(name, standing))
+            lines.append("| " + " | ".join(cells) + " |")
+        if len(standings) > LISTED_AGENTS:
+            lines += ["", f"…and {len(standings) - LISTED_AGENTS} more: `waooaw agents list --repo` shows them all."]
+        return lines
+
+    async def _status(self, repo: str, standings: dict[str, Standing]) -> str:
         depth = await self.env.queue_depth()
-        lines = ["### WAOOAW status", "", "| agent | state |", "|---|---|"]
-        lines += [f"| `{name}` | {state.value} |" for name, state in self.env.registry.states().items()]
+        lines = ["### WAOOAW status", ""]
+        lines += self._agents_table(standings)
         lines += [
             "",
             f"**Queue:** {depth if depth is not None else 'unknown'} waiting or in flight (this request included)",

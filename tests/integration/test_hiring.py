@@ -239,3 +239,21 @@ def test_hiring_an_agent_hired_already_opens_nothing(world):
     assert fake.pull_requests == []
     (reply,) = fake.calls("POST", r"/issues/\d+/comments$")
     assert "is hired here already" in reply.json["body"]
+
+
+def test_status_and_help_show_each_agents_marketplace_and_hired_identity(world, store):
+    fake, deliver, platform = world
+
+    def answer(verb: str) -> str:
+        deliver("issue_comment", comment(f"/waooaw {verb}"))
+        return fake.calls("POST", r"/issues/\d+/comments$")[-1].json["body"]
+
+    status = answer("status")
+    assert "| `helper` | support | answers new issues | not hired (`/waooaw hire helper`) |" in status
+    assert "| `concierge` | — | Answers /waooaw help and /waooaw status | on by default, active |" in status
+    fake.files[(REPO, BRANCH, CONFIG_PATH)] = b"agents:\n  enable: [helper]\n  budgets: {helper: 0.5}\n"
+    deliver("push", pushed("2" * 40))
+    platform.registry.set_state("helper", Lifecycle.PAUSED, repos=[(INSTALLATION, REPO)])
+    help_text = answer("help")
+    assert "| `helper` | support | answers new issues | hired, paused here, $0.5 budget |" in help_text
+    assert "| `/waooaw hire NAME` | a pull request that hires an agent on this repository | write access |" in help_text
