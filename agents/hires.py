@@ -17,12 +17,13 @@ An agent wakes on a repository only when it is hired there and active there.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Boolean, Float, cast, literal, null, select, union_all
+from sqlalchemy import Boolean, CompoundSelect, Float, Select, bindparam, cast, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
 from agents.store.db import dialect_insert
@@ -75,10 +76,9 @@ def installation_key(installation_id: int | None) -> int:
     return installation_id if installation_id is not None else NO_INSTALLATION
 
 
-def read(
-    session: Session, installation_id: int | None, repo: str | None, agents: Sequence[str] | None = None
-) -> tuple[dict[str, Lifecycle], dict[str, HireRow]]:
-    """The states everywhere and the rows of `repo`, of `agents` (None: all), in one round trip."""
+@functools.cache
+def _reading(of_repo: bool, some: bool) -> Select[Any] | CompoundSelect[Any]:
+    """The one query of `read`, built once per shape: on the wake path building it cost more than running it."""
     everywhere = select(
         AgentState.agent,
         AgentState.state,
@@ -86,23 +86,28 @@ def read(
         cast(null(), Float).label("budget_usd"),
         literal(True).label("everywhere"),
     )
-    if agents is not None:
-        everywhere = everywhere.where(AgentState.agent.in_(agents))
-    query = everywhere
-    if repo is not None:
-        here = select(
-            AgentHire.agent,
-            AgentHire.state,
-            AgentHire.hired,
-            AgentHire.budget_usd,
-            literal(False).label("everywhere"),
-        ).where(AgentHire.installation_id == installation_key(installation_id), AgentHire.repo == repo)
-        if agents is not None:
-            here = here.where(AgentHire.agent.in_(agents))
-        query = union_all(everywhere, here)  # type: ignore[assignment]  # the same columns, typed apart
+    if some:
+        everywhere = everywhere.where(AgentState.agent.in_(bindparam("agents", expanding=True)))
+    if not of_repo:
+        return everywhere
+    here = select(
+        AgentHire.agent, AgentHire.state, AgentHire.hired, AgentHire.budget_usd, literal(False).label("everywhere")
+    ).where(AgentHire.installation_id == bindparam("installation"), AgentHire.repo == bindparam("repo"))
+    if some:
+        here = here.where(AgentHire.agent.in_(bindparam("agents", expanding=True)))
+    return union_all(everywhere, here)
+
+
+def read(
+    session: Session, installation_id: int | None, repo: str | None, agents: Sequence[str] | None = None
+) -> tuple[dict[str, Lifecycle], dict[str, HireRow]]:
+    """The states everywhere and the rows of `repo`, of `agents` (None: all), in one round trip."""
+    query = _reading(repo is not None, agents is not None)
+    parameters = {"agents": list(agents or ()), "installation": installation_key(installation_id), "repo": repo}
     states: dict[str, Lifecycle] = {}
     rows: dict[str, HireRow] = {}
-    for agent, state, hired, budget, is_everywhere in session.execute(query):
+    # Core, on the session's connection: the ORM adds nothing to plain rows.
+    for agent, state, hired, budget, is_everywhere in session.connection().execute(query, parameters):
         if is_everywhere:
             states[agent] = Lifecycle(state)
         else:
