@@ -1,4 +1,5 @@
-"""The platform's tables: deliveries, runs, outputs, the decision ledger, installations, tokens, schedule leases.
+"""The platform's tables: deliveries, runs, outputs, the decision ledger, installations, agents' states and
+hires, tokens, schedule leases.
 
 The tables of agents' contexts are in agents/context/models.py, on the same `Base`. The same
 models run on SQLite and PostgreSQL."""
