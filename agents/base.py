@@ -83,6 +83,11 @@ class WowAgent:
     # Roles it answers to as `COE:ROLE` ("support:triage"): a message addressed to one wakes it,
     # as one addressed to its name does (agents/messages.py).
     roles: ClassVar[tuple[str, ...]] = ()
+    # The Centre of Excellence the agent belongs to (a spec agent's `coe`), None for a platform agent.
+    coe: ClassVar[str | None] = None
+    # Off on a repository until its `.github/waooaw.yml` lists it under `agents.enable` (every spec
+    # agent); an agent that is not is on wherever it is not listed under `agents.disable`.
+    hire_required: ClassVar[bool] = False
 
     def __init__(self, env: AgentEnv) -> None:
         self.env = env
