@@ -34,7 +34,7 @@ def agents_list() -> None:
     settings = command_settings()
     store = Store(settings.database_url)
     store.upgrade()
-    registry = default_registry(store)
+    registry = default_registry(store, spec_dirs=settings.agent_specs)
     for name, state in registry.states().items():
         agent = registry.get(name)
         typer.echo(f"{name:<16} {state.value:<8} {', '.join(agent.wakes_on):<40} {agent.description}")
@@ -53,3 +53,31 @@ def validate(paths: PathsArgument) -> None:
     for spec in specs:
         typer.echo(f"ok {spec.source}: {spec.name} ({spec.coe})")
     typer.echo(f"{len(specs)} spec{'' if len(specs) == 1 else 's'} valid")
+
+
+@agents_app.command("test")
+def test(paths: PathsArgument) -> None:
+    """Run specs' golden examples against a scripted model: exit 0 all pass, 1 a failure, 2 an invalid spec."""
+    import asyncio
+
+    from agents.factory.catalogue import CatalogueError, load_specs
+    from agents.factory.examples import run_examples
+
+    try:
+        specs = load_specs(paths)
+    except CatalogueError as error:
+        typer.echo(str(error))
+        raise typer.Exit(2) from None
+    failed = total = 0
+    for spec in specs:
+        for result in asyncio.run(run_examples(spec)):
+            total += 1
+            if result.passed:
+                typer.echo(f"PASS {spec.name}: {result.example.name}")
+                continue
+            failed += 1
+            typer.echo(f"FAIL {spec.name}: {result.example.name} ({spec.source})")
+            typer.echo(result.report())
+    typer.echo(f"{total - failed} of {total} example{'' if total == 1 else 's'} passed")
+    if failed:
+        raise typer.Exit(1)

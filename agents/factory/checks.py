@@ -43,7 +43,7 @@ INTENT_FIELDS: dict[str, tuple[str, ...]] = {
     "issue": ("title", "body", "labels"),
     "pull_request": ("files", "title", "body", "branch"),
     "review": ("body", "event"),
-    "message": ("body", "kind", "to"),
+    "message": ("body", "to", "message_kind"),
 }
 _BRANCH = re.compile(r"^(?!/)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]{1,200}(?<!/)(?<!\.lock)$")
 _DICT_METHODS = frozenset({"get", "items", "keys", "values"})
