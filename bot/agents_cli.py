@@ -81,3 +81,57 @@ def test(paths: PathsArgument) -> None:
     typer.echo(f"{total - failed} of {total} example{'' if total == 1 else 's'} passed")
     if failed:
         raise typer.Exit(1)
+
+
+@agents_app.command("new")
+def new(
+    name: Annotated[str, typer.Argument(help="The agent's name: a lowercase letter, then letters, digits or '-'.")],
+    coe: Annotated[str, typer.Option("--coe", help="The Centre of Excellence it belongs to (support, sales …).")],
+    out: Annotated[
+        Path, typer.Option("--out", help="The catalogue directory: the spec goes in DIR/COE/NAME.yaml.")
+    ] = Path("."),
+) -> None:
+    """Write a spec skeleton and its example payload, which validate and whose example passes."""
+    from agents.factory.skeleton import new_spec
+
+    try:
+        files = new_spec(name, coe)
+    except ValueError as problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2) from None
+    _write_new(out, files)
+
+
+@agents_app.command("propose")
+def propose(
+    source: Annotated[
+        Path,
+        typer.Option("--from", exists=True, dir_okay=False, help="A WowDomain spec: domains/<slug>/spec.yaml."),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Where the drafts go: DIR/<domain slug>/<role>.yaml.")],
+) -> None:
+    """Draft agent specs from a WowDomain spec's roles and skills (off until a repository hires them)."""
+    import yaml
+    from pydantic import ValidationError
+
+    from agents.domain.spec import DomainSpec
+    from agents.factory.propose import propose as draft
+
+    try:
+        domain = DomainSpec.model_validate(yaml.safe_load(source.read_text()))
+    except (yaml.YAMLError, ValidationError) as problem:
+        typer.echo(f"error: {source} is not a WowDomain spec: {problem}", err=True)
+        raise typer.Exit(2) from None
+    _write_new(out, draft(domain))
+
+
+def _write_new(out: Path, files: dict[str, str]) -> None:
+    """Write files under `out`, none of them if one is there already (exit 2)."""
+    there = [str(out / path) for path in files if (out / path).exists()]
+    if there:
+        typer.echo(f"error: not overwriting {', '.join(there)}", err=True)
+        raise typer.Exit(2)
+    from bot.files import write_files
+
+    for path in write_files(out, files):
+        typer.echo(f"wrote {path}")

@@ -107,4 +107,7 @@ async def respond(spec: AgentSpec, event: Event, reads: Mapping[str, Any], decid
     if misfit:
         refused = [Refusal(-1, "answer", f"the answer does not fit the schema: {'; '.join(misfit)}")]
         return Run(rung, answer, Intents(refused=refused), decided.reason, problems + misfit)
-    return Run(rung, answer, build_intents(spec, event, {**values, "answer": answer}), decided.reason, problems)
+    # A property the schema declares but the answer leaves out reads as None (a `when` is false), not as an error.
+    declared = {name: None for name in spec.answer.get("properties", {})}
+    intents = build_intents(spec, event, {**values, "answer": {**declared, **answer}})
+    return Run(rung, answer, intents, decided.reason, problems)
