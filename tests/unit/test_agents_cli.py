@@ -11,6 +11,7 @@ from bot.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "tests/fixtures/specs"
+KINDS = "comment, labels, issue, pull_request, review, message"
 DOMAIN = ROOT / "tests/fixtures/domains/digital-marketing/spec.yaml"
 
 
@@ -32,7 +33,7 @@ def test_validate_gives_exit_2_and_each_problem_with_its_file_and_line(tmp_path)
     code, output = waooaw("agents", "validate", tmp_path)
     assert code == 2
     assert output.splitlines() == [
-        f"{spec}:37: outputs[0]: unknown output kind 'tweet': one of comment, labels, issue, pull_request, review, message",
+        f"{spec}:37: outputs[0]: unknown output kind 'tweet': one of {KINDS}",
         f"{spec}:43: limit: unknown key (check its spelling)",
     ]
     spec.write_text(original.replace("Triage issue", "Triage {{ oops").replace("answer.kind", "answer.mood"))
