@@ -8,9 +8,10 @@ inside the app and over `POST /api/v1/decisions` from a GitHub Actions runner
 spend from here and nowhere else:
 
 - a job's spend is every row of the job (`job_spend`): its steps and its wasted answers;
-- the agents' spend — of a repository, of an installation over its repositories, of an agent
-  in an installation, by day and by month — is their rows outside jobs (`spend_outside_jobs`,
-  each scoped by the installation): a job has a budget of its own (agents/budgets.py).
+- the periodic spend (`periodic_spend`, by day and by month, each scoped by the installation):
+  an installation's is every row of it, its jobs' too; an agent's, its rows outside jobs and,
+  asked for a job, every job's rows as well (the CoE jobs are one agent's: WowDomain's); a
+  repository's, its rows outside jobs (a job has a budget of its own: agents/budgets.py).
 
 A job's rows carry a key unique in the job (a step's is the step's key): a row written
 again is recorded once. So the runner may write a committed step's row as often as it
@@ -25,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from agents import telemetry
@@ -126,20 +127,24 @@ def job_spend(session: Session, where: LedgerOwner) -> float:
 
 @dataclass(frozen=True)
 class Spend:
-    """What the agents spent outside jobs, by the scopes budgets limit (USD)."""
+    """What was spent in an installation, by the scopes the periodic limits hold (USD)."""
 
-    repo_day: float = 0.0  # the repository, in its installation, since the start of the day
-    installation_day: float = 0.0  # every repository of the installation
+    repo_day: float = 0.0  # the repository's rows outside jobs since the start of the day
+    installation_day: float = 0.0  # every row of the installation, its jobs' too
     installation_month: float = 0.0
-    agent_day: float = 0.0  # the agent, over every repository of the installation
+    agent_day: float = 0.0  # the agent's rows over every repository of the installation (see periodic_spend)
     agent_month: float = 0.0
 
 
-def spend_outside_jobs(session: Session, where: LedgerOwner, agent: str, *, day: datetime, month: datetime) -> Spend:
+def periodic_spend(session: Session, where: LedgerOwner, agent: str, *, day: datetime, month: datetime) -> Spend:
     """What `where`'s installation, its repository and `agent` there have spent since `day` and since
-    `month` (`month` ≤ `day`), outside jobs: one scan of the installation's rows of the month."""
+    `month` (`month` ≤ `day`): one scan of the installation's rows of the month. The agent's are its rows
+    outside jobs and, for a job (`where.job_id`), every job's rows too: the jobs are that agent's."""
     since_day = Decision.created_at >= day
-    mine = Decision.agent == agent
+    outside_jobs = Decision.job_id.is_(None)
+    mine = and_(Decision.agent == agent, outside_jobs)
+    if where.job_id is not None:
+        mine = or_(mine, Decision.job_id.is_not(None))
 
     def total(*conditions: Any) -> Any:
         cost = case((and_(*conditions), Decision.cost_usd), else_=0.0) if conditions else Decision.cost_usd
@@ -147,12 +152,12 @@ def spend_outside_jobs(session: Session, where: LedgerOwner, agent: str, *, day:
 
     row = session.execute(
         select(
-            total(since_day, Decision.repo == where.repo),
+            total(since_day, Decision.repo == where.repo, outside_jobs),
             total(since_day),
             total(),
             total(since_day, mine),
             total(mine),
-        ).where(_installation_is(where.installation_id), Decision.job_id.is_(None), Decision.created_at >= month)
+        ).where(_installation_is(where.installation_id), Decision.created_at >= month)
     ).one()
     return Spend(*(float(value or 0.0) for value in row))
 
@@ -207,7 +212,7 @@ def spend_by(session: Session, by: SpendGroup, since: datetime | None = None) ->
 # ------------------------------------------------------------------ for a token (the API, the in-process client)
 
 
-def _job_for(grant: Grant, repo: str, job: str, *, write: bool) -> LedgerOwner:
+def job_owner(grant: Grant, repo: str, job: str, *, write: bool) -> LedgerOwner:
     """Whose a job's rows are, for a token that may reach them: its installation's, of its repository
     and job (another repository is 404 to a token bound to one; another job's, or a write with a
     read-only token, 403)."""
@@ -224,7 +229,7 @@ def _job_for(grant: Grant, repo: str, job: str, *, write: bool) -> LedgerOwner:
 
 def record_for_job(store: Store, grant: Grant, repo: str, job: str, entries: Sequence[Entry]) -> int:
     """Record a job's rows for a token: each must carry its key (so a request sent again counts once)."""
-    where = _job_for(grant, repo, job, write=True)
+    where = job_owner(grant, repo, job, write=True)
     if not 0 < len(entries) <= ENTRIES_MAX:
         raise InvalidRequest(f"send 1 to {ENTRIES_MAX} entries at a time")
     for entry in entries:
@@ -233,7 +238,7 @@ def record_for_job(store: Store, grant: Grant, repo: str, job: str, entries: Seq
 
 
 def spend_for_job(store: Store, grant: Grant, repo: str, job: str) -> float:
-    where = _job_for(grant, repo, job, write=False)
+    where = job_owner(grant, repo, job, write=False)
     with store.reading() as session:
         return job_spend(session, where)
 

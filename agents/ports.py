@@ -11,7 +11,7 @@ not GitHub's whole objects, so a template sees the same fields whoever serves th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Protocol
 
 
@@ -57,9 +57,12 @@ class RepoReader(Protocol):
         `max_files` of them, each at most `max_bytes` (a larger or binary file is left out)."""
         ...
 
-    async def search_issues(self, repo: str, text: str, limit: int, state: str) -> list[dict[str, Any]]:
-        """Issues of the repository matching the words of `text` (GitHub search), best first,
-        at most `limit`; `state` is open, closed or all: [{number, title, state, url}]."""
+    async def search_issues(
+        self, repo: str, text: str, limit: int, state: str, *, exclude: Collection[int] = ()
+    ) -> list[dict[str, Any]]:
+        """Issues of the repository sharing words with `text` (GitHub search), best first, at most
+        `limit`, none numbered in `exclude` (the event's own issue); `state` is open, closed or all:
+        [{number, title, state, url}]."""
         ...
 
     async def labels(self, repo: str) -> list[str]:

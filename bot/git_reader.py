@@ -102,7 +102,9 @@ class LocalGitReader:
             return {}
         return await asyncio.to_thread(self._files, globs, max_bytes, max_files)
 
-    async def search_issues(self, repo: str, text: str, limit: int, state: str) -> list[dict[str, Any]]:
+    async def search_issues(
+        self, repo: str, text: str, limit: int, state: str, *, exclude: Collection[int] = ()
+    ) -> list[dict[str, Any]]:
         return []
 
     async def labels(self, repo: str) -> list[str]:

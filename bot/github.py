@@ -15,9 +15,10 @@
 
 Every client validates request bodies against GitHub's schema before sending, keeps
 to GitHub's rate limits through one `Limiter` (bot/ratelimit.py: paced per installation,
-shared through Redis; a call that would wait past its budget raises `GitHubRateLimited`), and
-retries through `RetryPolicy`: 5xx with backoff, each wait capped by `max_wait`; a rate
-limit at once, which the limiter holds until GitHub's time. Tokens and keys are never logged.
+the search API's quota apart (`for_search`), shared through Redis; a call that would wait
+past its budget raises `GitHubRateLimited`), and retries through `RetryPolicy`: 5xx with
+backoff, each wait capped by `max_wait`; a rate limit at once, which the limiter holds until
+GitHub's time. Tokens and keys are never logged.
 """
 
 from __future__ import annotations
@@ -207,6 +208,7 @@ class GitHubClients:
         self._author: tuple[int | None] | None = None  # (id,) once known; (None,) when it cannot be
         self._bot_user_id = settings.app_bot_user_id
         self._clients: dict[int | None, GitHub[Any]] = {}
+        self._search_clients: dict[int | None, GitHub[Any]] = {}
         self._tokens: dict[int, _Token] = {}
         self._async_locks: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = {}
         self._sync_lock = threading.Lock()
@@ -247,11 +249,21 @@ class GitHubClients:
         key = self._client_key(installation_id)
         client = self._clients.get(key)
         if client is None:
-            auth: BaseAuthStrategy = (
-                TokenAuthStrategy(self._token or "") if key is None else InstallationAuthStrategy(self, key)
-            )
-            client = self._clients[key] = self._new(auth, self._limits_key(key))
+            client = self._clients[key] = self._new(self._auth(key), self._limits_key(key))
         return client
+
+    def for_search(self, installation_id: int | None) -> GitHub[Any]:
+        """The client for the search API, whose quota (30 calls a minute) is apart from the others':
+        its limits are kept under a key of their own, so a search refused for its rate pauses the
+        installation's searches, not the rest of its calls."""
+        key = self._client_key(installation_id)
+        client = self._search_clients.get(key)
+        if client is None:
+            client = self._search_clients[key] = self._new(self._auth(key), self._limits_key(key) + ":search")
+        return client
+
+    def _auth(self, key: int | None) -> BaseAuthStrategy:
+        return TokenAuthStrategy(self._token or "") if key is None else InstallationAuthStrategy(self, key)
 
     async def get_json_again(self, installation_id: int | None, url: str, params: dict[str, Any]) -> Any:
         """GET a JSON resource read again and again (a config or policy file): sent conditionally, so
@@ -408,6 +420,7 @@ class GitHubClients:
         await self.limiter.close()
         await self.reads.close()
         self._clients.clear()
+        self._search_clients.clear()
         self._tokens.clear()
         self._app = None
 

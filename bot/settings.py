@@ -52,7 +52,8 @@ class Settings(BaseSettings):
     llm_breaker_threshold: int = Field(5, alias="WAOOAW_LLM_BREAKER_THRESHOLD")
     llm_breaker_cooldown: float = Field(60.0, alias="WAOOAW_LLM_BREAKER_COOLDOWN")
     # LLM spend limits in USD (agents/budgets.py); unset: no limit of that kind. A repository's
-    # `.github/waooaw.yml` may lower its daily one (`budget_usd`), never raise it.
+    # `.github/waooaw.yml` may lower its daily one (`budget_usd`), never raise it. The installation's
+    # and the agent's hold CoE jobs too.
     llm_repo_daily_budget_usd: float | None = Field(1.0, ge=0, alias="WAOOAW_LLM_REPO_DAILY_BUDGET_USD")
     llm_installation_daily_budget_usd: float | None = Field(
         None, ge=0, alias="WAOOAW_LLM_INSTALLATION_DAILY_BUDGET_USD"

@@ -199,7 +199,9 @@ def open_context_client(
         return HttpContextClient(settings.api_url, token)
     if installation_id is None:
         raise UsageError("which installation? pass --installation (or set WAOOAW_API_URL and WAOOAW_API_TOKEN)")
-    return DbContextClient(store or open_store(settings), Grant(installation_id, job_id, read_only, actor))
+    return DbContextClient(
+        store or open_store(settings), Grant(installation_id, job_id, read_only, actor), budgets=settings.llm_budgets
+    )
 
 
 def freeze_startup_heap() -> None:

@@ -8,7 +8,7 @@ One interface, two implementations with the same behaviour and the same errors
   GitHub Actions runner uses, with nothing but WAOOAW_API_URL and a scoped token;
 - DbContextClient, straight on the store for a grant: what code inside the app uses.
 
-`bot.context_cli.open_context_client(settings, …)` picks one from the settings.
+`bot.wiring.open_context_client(settings, …)` picks one from the settings.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
@@ -28,6 +28,7 @@ from agents.context.client_values import (
     ContextWrite,
     HandoffQuery,
     HandoffRecord,
+    JobBudget,
     LineageEntry,
     NewHandoff,
     Restored,
@@ -52,6 +53,9 @@ from agents.context.service import ContextService
 from agents.ledger import Entry, record_for_job, spend_for_job
 from agents.store.db import Store
 from agents.tokens import Grant
+
+if TYPE_CHECKING:
+    from agents.budgets import BudgetPolicy
 
 # --------------------------------------------------------------------------- the interface
 
@@ -184,6 +188,11 @@ class ContextClient(ABC):
     @abstractmethod
     def job_spend(self, repo: str, job: str) -> float:
         """What the job has spent so far, in USD, from the ledger."""
+
+    @abstractmethod
+    def job_budget(self, repo: str, job: str, *, agent: str, budget_usd: float) -> JobBudget:
+        """What the job has spent and may still spend under the tightest of its own budget (`budget_usd`)
+        and the operator's limits of its installation and of `agent`, its agent (agents/budgets.py)."""
 
     def search_all(self, **filters: Any) -> Iterator[Context]:
         """Every match, following the cursors."""
@@ -361,6 +370,11 @@ class HttpContextClient(ContextClient):
         params = {"owner": owner, "repo": name, "job": job}
         return float(self._call("GET", "/decisions/spend", params=params).json()["cost_usd"])
 
+    def job_budget(self, repo: str, job: str, *, agent: str, budget_usd: float) -> JobBudget:
+        owner, name = split_repo(repo)
+        params = {"owner": owner, "repo": name, "job": job, "agent": agent, "budget_usd": repr(float(budget_usd))}
+        return JobBudget.from_document(self._call("GET", "/decisions/budget", params=params).json())
+
     def close(self) -> None:
         self._http.close()
 
@@ -416,12 +430,14 @@ def _error(response: httpx.Response, conflict: type[ContextError]) -> ContextErr
 
 
 class DbContextClient(ContextClient):
-    """The same operations straight on the store, for code running inside the app."""
+    """The same operations straight on the store, for code running inside the app. `budgets` are the
+    operator's limits a job's budget is held to (none when not given)."""
 
-    def __init__(self, store: Store, grant: Grant) -> None:
+    def __init__(self, store: Store, grant: Grant, *, budgets: BudgetPolicy | None = None) -> None:
         self.store = store
         self.service = ContextService(store)
         self.grant = grant
+        self.budgets = budgets
 
     def get(self, repo: str, agent: str, scope: str, *, version: int | None = None) -> Context | None:
         try:
@@ -484,6 +500,12 @@ class DbContextClient(ContextClient):
 
     def job_spend(self, repo: str, job: str) -> float:
         return spend_for_job(self.store, self.grant, repo, job)
+
+    def job_budget(self, repo: str, job: str, *, agent: str, budget_usd: float) -> JobBudget:
+        from agents.budgets import BudgetPolicy, job_budget  # the LLM client: not for every command's start-up
+
+        policy = self.budgets or BudgetPolicy()
+        return job_budget(self.store, self.grant, policy, repo, job, agent=agent, budget_usd=budget_usd)
 
 
 def _check_json(value: Any) -> None:

@@ -168,3 +168,28 @@ class HandoffQuery:
     scope: str | None
     unclaimed: bool
     limit: int
+
+
+@dataclass(frozen=True)
+class JobBudget:
+    """What `job_budget` answers (agents/budgets.py computes it): what the job has spent, and what it may
+    still spend under the tightest limit that holds it — its own budget, or one of the operator's."""
+
+    spent_usd: float  # every row of the job in the ledger
+    remaining_usd: float  # may be below 0: a limit overspent (by concurrent calls)
+    limit: str  # the binding limit, named: "the monthly LLM budget of installation 7 ($5.00)"
+    scope: str  # which: job, installation_daily, installation_monthly, agent_daily, agent_monthly
+
+    @property
+    def own(self) -> bool:
+        """The job's own budget binds (a maintainer may raise it), not an operator's limit."""
+        return self.scope == "job"
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> JobBudget:
+        return cls(
+            float(document["spent_usd"]),
+            float(document["remaining_usd"]),
+            str(document["limit"]),
+            str(document["scope"]),
+        )

@@ -170,8 +170,9 @@ class WowDomain(WowAgent):
         assert escalation is not None
         text = " ".join(command.args).strip()
         changes: dict[str, Any] = {"status": "answered", "answer": text, "answered_by": event.sender_login}
-        if escalation.kind == "budget":
-            budget = _budget_answer(text)
+        budget = _budget_answer(text) if escalation.kind == "budget" else None
+        # The job's own budget spent: only a higher one resumes it. An operator's limit: any answer (a budget too).
+        if escalation.kind == "budget" and (escalation.limit is None or budget is not None):
             spent = await asyncio.to_thread(contexts.job_spend, job.repo, job.id)
             if budget is None or budget <= spent:
                 return [

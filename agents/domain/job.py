@@ -76,6 +76,9 @@ class Escalation(BaseModel):
     answer: str | None = None
     answered_by: str | None = None
     budget_usd: float | None = None  # a budget answer: the job's new budget
+    # A budget question: the operator's limit that is spent (installation's or agent's, by day or month),
+    # which no answer raises; None: the job's own budget, which `/answer budget <USD>` raises.
+    limit: str | None = None
 
     @property
     def key(self) -> str:

@@ -12,8 +12,8 @@ Spend goes to the decision ledger (agents/ledger.py), which the job's budget rea
 steps a phase committed are recorded, each under its key, in one request when the phase
 ends (or the run stops), and each answer that could not be used when it fails. A run
 starts by recording every committed step again — a run killed before its phase ended left
-them out; the ledger counts a step once — and takes its budget from what the ledger says
-the job has spent.
+them out; the ledger counts a step once — and takes its budget (`ContextClient.job_budget`:
+the tightest of its own and its installation's and agent's limits), again after each phase.
 
 The runner talks to the store through a ContextClient (the Context API from an Actions
 runner, the DB inside the app) and to GitHub through a `publish` port: agents never
@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from agents.context.client import ContextClient
-from agents.context.client_values import Context
+from agents.context.client_values import Context, JobBudget
 from agents.context.repository import StaleContext
 from agents.domain import deliverables as d
 from agents.domain import tracking
@@ -111,7 +111,7 @@ class CoeRunner:
         self.job: Job
         self._job_version = 0
         self.budget = Budget()
-        self.spent_before = 0.0  # the job's spend in the ledger when this run started
+        self.allowance = JobBudget(0.0, 0.0, "no budget taken yet", "job")  # what the ledger left, when taken
         self._unrecorded: list[Step] = []  # committed steps the ledger may not have yet
         self.quality: list[QualityItem] = []
 
@@ -127,16 +127,15 @@ class CoeRunner:
             return JobResult("parked", self.job, f"job {job.id} waits for an answer: {open_question.question}")
         if self.llm is None or not self.llm.configured:
             raise LLMNotConfigured("ANTHROPIC_API_KEY is not set: the WowDomain CoE needs Claude")
-        # One budget for the run: parallel steps draw on it together (overshoot ≤ one call each).
-        self.spent_before = await self._ledger_spend()
-        self.budget = Budget(job.budget_usd - self.spent_before, f"the budget of job {job.id} (${job.budget_usd:.2f})")
+        await self._take_budget()
         await self._save_job(status="running", error=None)
         await self._track()
         try:
             spec, written = await self._walk()
         except _Park as parked:
             await self._park(parked.escalation)
-            return JobResult("parked", self.job, f"job {job.id} parked: {parked.escalation.question}")
+            question = parked.escalation
+            return JobResult("parked", self.job, f"job {job.id} parked ({question.kind}): {question.question}")
         except LLMError as exc:
             # Transient (unavailable, malformed twice): the job stays resumable from its last step.
             await self._save_job(status="queued", error=str(exc)[:1000])
@@ -183,7 +182,7 @@ class CoeRunner:
                     await self._parallel([(phase, AGENTS_BY_ID[agent], phase.step(agent), "") for agent in group])
             if phase.rule == "confidence-gate":
                 self._confidence_gate(phase)
-        await self._record_steps()  # the phase's steps, in one request
+        await self._take_budget()  # the phase's steps into the ledger, in one request; what is left now
         if phase.id not in self.job.phases_done:
             # One write and one comment edit end this phase and start the next.
             await self._save_job(
@@ -231,14 +230,10 @@ class CoeRunner:
         escalation = self.job.escalation("budget", key)
         if escalation is not None and escalation.status == "open":
             return escalation
-        return self._escalate(
-            "budget",
-            key,
-            f"The job's budget of ${self.job.budget_usd:.2f} is spent "
-            f"(${self.spent_before + self.budget.spent_usd:.4f} so far) "
-            f"before {who} could work on step `{key}`. Raise it to continue.",
-            [str(exc)],
-        )
+        spent = self.allowance.spent_usd + self.budget.spent_usd
+        question = tracking.budget_question(self.job, self.allowance, spent, who, key)
+        limit = None if self.allowance.own else self.allowance.limit
+        return self._escalate("budget", key, question, [str(exc)], limit=limit)
 
     async def _batched(self, phase: Phase, group: tuple[str, ...]) -> None:
         """A group's missing steps as one Message Batch (half price); its id is saved before anything waits
@@ -454,7 +449,7 @@ class CoeRunner:
         raise _Park(escalation or self._escalate(kind, step, question, evidence, items))
 
     def _escalate(
-        self, kind: str, step: str, question: str, evidence: list[str], items: list[str] | None = None
+        self, kind: str, step: str, question: str, evidence: list[str], items: list[str] | None = None, **extra: Any
     ) -> Escalation:
         escalation = Escalation(
             n=len(self.job.escalations) + 1,
@@ -463,6 +458,7 @@ class CoeRunner:
             question=question,
             evidence=evidence,
             items=items or [],
+            **extra,
         )
         self.job.escalations.append(escalation)
         return escalation
@@ -541,10 +537,14 @@ class CoeRunner:
                     changes.pop("status", None)
         raise StaleContext(f"job {self.job_id}: the record kept changing under the runner")
 
-    async def _ledger_spend(self) -> float:
-        """Record the committed steps the run found (each is counted once), then read what the job has spent."""
+    async def _take_budget(self) -> None:
+        """Record the committed steps the ledger may not have (each is counted once), then take the budget
+        it leaves: one for the phase, parallel steps draw on it together (overshoot ≤ one call each)."""
         await self._record_steps()
-        return await asyncio.to_thread(self.contexts.job_spend, self.repo, self.job_id)
+        self.allowance = await asyncio.to_thread(
+            self.contexts.job_budget, self.repo, self.job_id, agent=AGENT, budget_usd=self.job.budget_usd
+        )
+        self.budget = Budget(self.allowance.remaining_usd, self.allowance.limit)
 
     async def _record_steps(self) -> None:
         """The steps committed since the last call, into the ledger in one request."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Literal
 
 from agents import markdown as md
+from agents.context.client_values import JobBudget
 from agents.domain.job import WORKFLOW, Escalation, Job
 from agents.domain.phases import PHASES
 from agents.domain.spec import DomainSpec
@@ -53,7 +54,8 @@ def comment_body(job: Job, steps: set[str]) -> str:
     ]
     for escalation in job.escalations:
         where = f" in #{escalation.issue_number}" if escalation.issue_number else ""
-        lines.append(f"- Question {escalation.n} ({escalation.kind}){where}: {escalation.status}")
+        kind = f"{escalation.kind}: {md.text(escalation.limit)} is spent" if escalation.limit else escalation.kind
+        lines.append(f"- Question {escalation.n} ({kind}){where}: {escalation.status}")
     if job.pr_url:
         lines += ["", f"**Specification:** {job.pr_url}"]
     if job.error:
@@ -73,13 +75,22 @@ def comment_body(job: Job, steps: set[str]) -> str:
 
 
 def escalation_issue(job: Job, escalation: Escalation) -> IssueReport:
-    how = (
-        "Reply `/answer budget <USD>` to raise the job's budget to that amount and resume it; "
-        "closing this issue cancels the job."
-        if escalation.kind == "budget"
-        else "Reply `/answer <your answer>` and the job resumes with it; closing this issue resumes it "
-        "with the items recorded as open."
-    )
+    if escalation.kind == "budget" and escalation.limit:
+        how = (
+            "It is the operator's limit, not the job's budget: when it has room again (the next UTC day or month, "
+            "or the operator raises it), reply `/answer resume` and the job goes on; closing this issue cancels "
+            "the job."
+        )
+    elif escalation.kind == "budget":
+        how = (
+            "Reply `/answer budget <USD>` to raise the job's budget to that amount and resume it; "
+            "closing this issue cancels the job."
+        )
+    else:
+        how = (
+            "Reply `/answer <your answer>` and the job resumes with it; closing this issue resumes it "
+            "with the items recorded as open."
+        )
     body = "\n".join(
         [
             f"The WowDomain CoE onboarding **{md.text(job.domain)}** (job `{job.id}`"
@@ -131,4 +142,18 @@ def pull_request_body(job: Job, spec: DomainSpec) -> str:
             f"Every section names the agent, phase, step and context version it came from (see Provenance in "
             f"`domains/{spec.slug}/spec.md`).",
         ]
+    )
+
+
+def budget_question(job: Job, left: JobBudget, spent_usd: float, who: str, step: str) -> str:
+    """The question a job parks on when the tightest limit left (`left`) cannot cover a call."""
+    before = f"before {who} could work on step `{step}`"
+    if left.own:
+        return (
+            f"The job's budget of ${job.budget_usd:.2f} is spent (${spent_usd:.4f} so far) {before}. "
+            "Raise it to continue."
+        )
+    return (
+        f"{left.limit[0].upper()}{left.limit[1:]} is spent {before} (this job: ${spent_usd:.4f} of its "
+        f"${job.budget_usd:.2f}). It is the operator's limit: the job waits until it has room again."
     )

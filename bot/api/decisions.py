@@ -1,19 +1,25 @@
-"""/api/v1/decisions: a CoE job's model calls into the decision ledger, and what the job has spent.
+"""/api/v1/decisions: a CoE job's model calls into the decision ledger, what the job has spent, and
+what it may still spend.
 
 A runner on GitHub Actions records its steps here with its job token (agents/ledger.py
 checks the grant: the token's installation, repository and job). Each entry carries a key
 unique in the job — a committed step's is the step — so a request sent again, or a resumed
-job writing its steps again, records each once.
+job writing its steps again, records each once. `GET /decisions/budget` gives the runner the
+budget agents/budgets.py computes with the operator's limits, which only the app knows: the
+tightest of the job's own and its installation's and agent's, for the token's installation
+alone.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from agents.budgets import BudgetPolicy, job_budget
 from agents.ledger import COUNT_MAX, ENTRIES_MAX, KEY_MAX, Entry, record_for_job, spend_for_job
 from agents.store.db import Store
 from agents.tokens import JOB_ID_MAX, Grant
@@ -70,7 +76,20 @@ class JobSpend(BaseModel):
     cost_usd: float = Field(description="Every entry of the job so far: its steps and the answers it could not use.")
 
 
-def router(api: Api, store: Store) -> APIRouter:
+class JobBudgetLeft(BaseModel):
+    owner: str
+    repo: str
+    job: str
+    agent: str
+    spent_usd: float = Field(description="Every entry of the job so far.")
+    remaining_usd: float = Field(description="What the tightest limit leaves (below 0 when it is overspent).")
+    limit: str = Field(description="That limit, named: `the monthly LLM budget of installation 7 ($5.00)`.")
+    scope: Literal["job", "installation_daily", "installation_monthly", "agent_daily", "agent_monthly"] = Field(
+        description="Which limit: the job's own budget (a maintainer may raise it) or one of the operator's."
+    )
+
+
+def router(api: Api, store: Store, budgets: BudgetPolicy) -> APIRouter:
     routes = APIRouter(route_class=api.route_class, tags=["decisions"])
 
     @routes.post(
@@ -96,5 +115,25 @@ def router(api: Api, store: Store) -> APIRouter:
     ) -> Response:
         spent = await api.call(spend_for_job, store, grant, f"{owner}/{repo}", job)
         return Response(orjson.dumps({"owner": owner, "repo": repo, "job": job, "cost_usd": spent}), media_type=JSON)
+
+    @routes.get(
+        "/decisions/budget",
+        response_model=JobBudgetLeft,
+        summary="What a job may still spend: its own budget, its installation's and its agent's limits",
+        responses=ERRORS,
+    )
+    async def budget_left(
+        owner: Text = Query(),
+        repo: Text = Query(),
+        job: Text = Query(min_length=1, max_length=JOB_ID_MAX),
+        agent: Text = Query(min_length=1, max_length=64, description="The job's agent: `wowdomain`."),
+        budget_usd: float = Query(ge=0, allow_inf_nan=False, description="The job's own budget, from its record."),
+        grant: Grant = Depends(granted),
+    ) -> Response:
+        left = await api.call(
+            job_budget, store, grant, budgets, f"{owner}/{repo}", job, agent=agent, budget_usd=budget_usd
+        )
+        body = {"owner": owner, "repo": repo, "job": job, "agent": agent, **asdict(left)}
+        return Response(orjson.dumps(body), media_type=JSON)
 
     return routes

@@ -93,6 +93,6 @@ def api_router(
     router.include_router(contexts.router(api))
     router.include_router(snapshots.router(api))
     router.include_router(handoffs.router(api))
-    router.include_router(decisions.router(api, store))
+    router.include_router(decisions.router(api, store, settings.llm_budgets))
     router.include_router(coe_token.router(settings, store))  # OIDC, not the Context API's bearer gate
     return router

@@ -11,7 +11,9 @@ or planted.
 
 `published_outputs.github_id` holds what the API addresses the object by: the
 comment, review, check run or reaction id, and the issue or pull request *number*.
-A workflow dispatch leaves no object behind, so its record is all there is of it.
+A workflow dispatch leaves no object behind, so its record is all there is of it; labels
+(recorded by the issue's number) carry no marker either, and their record keeps a redelivery
+from setting again what a maintainer changed since.
 
 `publish` answers with one `Published` per output, in order: what it became on GitHub.
 """

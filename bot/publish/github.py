@@ -11,6 +11,7 @@ from agents.outputs import (
     CheckRun,
     Comment,
     IssueReport,
+    Labels,
     Output,
     PullRequest,
     Reaction,
@@ -24,6 +25,7 @@ from bot.publish.comments import CommentPublishing
 from bot.publish.common import Origin, Published, PublishError
 from bot.publish.dispatches import DispatchPublishing
 from bot.publish.issues import IssuePublishing
+from bot.publish.labels import LabelPublishing
 from bot.publish.pulls import PullRequestPublishing
 from bot.publish.records import Where
 from bot.publish.reviews import ReviewPublishing
@@ -35,7 +37,13 @@ log = structlog.get_logger(__name__)
 
 
 class GitHubPublisher(
-    CheckRunPublishing, CommentPublishing, DispatchPublishing, IssuePublishing, PullRequestPublishing, ReviewPublishing
+    CheckRunPublishing,
+    CommentPublishing,
+    DispatchPublishing,
+    IssuePublishing,
+    LabelPublishing,
+    PullRequestPublishing,
+    ReviewPublishing,
 ):
     """Publishes outputs through githubkit; one marker, one object on GitHub."""
 
@@ -70,6 +78,7 @@ class GitHubPublisher(
         handlers: dict[type, Callable[..., Awaitable[Where]]] = {
             Comment: self._comment,
             Reaction: self._reaction,
+            Labels: self._labels,
             IssueReport: self._issue_report,
             Review: self._review,
             ReviewDismissal: self._dismiss_reviews,

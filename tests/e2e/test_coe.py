@@ -18,6 +18,7 @@ import yaml
 from agents.context.client import DbContextClient
 from agents.domain.spec import load_yaml
 from agents.factory.catalogue import load_specs
+from agents.ledger import Entry, LedgerOwner, record_entries
 from agents.store.tables import InboxRecord
 from agents.tokens import Grant
 from bot.files import write_files
@@ -104,17 +105,22 @@ class World:
 
 
 @pytest.fixture
-def world(fake_github, base_env, processes, pg_store, redis_url, tmp_path) -> Iterator[World]:
+def world(request, fake_github, base_env, processes, pg_store, redis_url, tmp_path) -> Iterator[World]:
+    """The app and a worker; parametrised indirectly, more of the operator's settings."""
     with FakeAnthropic() as anthropic, FakeOidcIssuer() as issuer:
         anthropic.responder = script = DomainScript()
-        env = base_env | {
-            "WAOOAW_DATABASE_URL": pg_store.url,
-            "WAOOAW_REDIS_URL": redis_url,
-            "WAOOAW_BUS_STREAM": f"e2e:{uuid.uuid4().hex}",
-            "WAOOAW_OIDC_ISSUER": issuer.url,
-            "ANTHROPIC_API_KEY": "test-key",
-            "ANTHROPIC_BASE_URL": anthropic.url,
-        }
+        env = (
+            base_env
+            | getattr(request, "param", {})
+            | {
+                "WAOOAW_DATABASE_URL": pg_store.url,
+                "WAOOAW_REDIS_URL": redis_url,
+                "WAOOAW_BUS_STREAM": f"e2e:{uuid.uuid4().hex}",
+                "WAOOAW_OIDC_ISSUER": issuer.url,
+                "ANTHROPIC_API_KEY": "test-key",
+                "ANTHROPIC_BASE_URL": anthropic.url,
+            }
+        )
         server = processes("serve", env)
         processes("worker", env)
         fake_github.set_permission("Codertocat", "write")
@@ -251,6 +257,25 @@ def test_low_confidence_asks_a_human_and_answer_resumes_the_job(world: World, pg
 def domain_pulls(world: World) -> list[dict[str, Any]]:
     """The job's domain specification pull requests (the draft agents' is the other)."""
     return [pull for pull in world.github.pull_requests if pull["head"]["ref"].startswith("waooaw/domain/")]
+
+
+@pytest.mark.parametrize("world", [{"WAOOAW_LLM_INSTALLATION_MONTHLY_BUDGET_USD": "1.00"}], indirect=True)
+def test_a_runner_parks_when_wowvision_spent_the_installations_month(world: World, pg_store):
+    """The runner reaches the app alone: the app tells it what the operator's limits leave."""
+    earlier = [Entry("wowvision", "arch.no-sql-in-views", "llm", "settled", cost_usd=0.99, model_calls=1)]
+    record_entries(pg_store, LedgerOwner(repo="Codertocat/other", installation_id=INSTALLATION), earlier)
+    world.comment("/onboard-domain Digital Marketing --depth quick")
+    job = world.dispatched(1)
+    parked = world.runner(job, "limited")
+    assert parked.popen.wait(timeout=120) == 3, parked.output()
+    parked.stop()
+    limit = f"the monthly LLM budget of installation {INSTALLATION} ($1.00)"
+    assert f"parked (budget): {limit[0].upper()}{limit[1:]} is spent" in parked.output()
+    assert world.script.total == 0 and world.github.pull_requests == []
+    [question] = [i for i in world.github.issues.values() if f"{job}:esc-1" in (i["body"] or "")]
+    assert "It is the operator's limit, not the job's budget" in question["body"]
+    [tracking] = world.replies(f"waooaw:wowdomain:comment:{job}")
+    assert f"(budget: {limit.replace('$', '&#36;')} is spent) in #{question['number']}: open" in tracking["body"]
 
 
 def _handled(store: Any, delivery: str) -> bool:

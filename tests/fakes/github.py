@@ -44,7 +44,9 @@ post); `POST /app-manifests/{code}/conversions` trades a code once for the new A
 secrets (`apps`, by id) and answers 404 after. Neither needs an Authorization header. The
 API is also served under `/api/v3`, where a GitHub Enterprise Server has it.
 
-The App's webhook deliveries, listed and redelivered: tests/fakes/hook_deliveries.py.
+The App's webhook deliveries, listed and redelivered: tests/fakes/hook_deliveries.py. What a
+spec agent reads (an issue, trees, search, labels, releases, contributors, stargazers) and the
+labels it sets: tests/fakes/github_reads.py.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ from urllib.parse import parse_qs, parse_qsl, urlencode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from tests.fakes.github_reads import READ_ROUTES, RepoReads
 from tests.fakes.hook_deliveries import HookDeliveries
 from tests.fakes.loopback import LoopbackServer
 
@@ -151,7 +154,7 @@ class _Failure:
     times: int
 
 
-class FakeGitHub(HookDeliveries):
+class FakeGitHub(HookDeliveries, RepoReads):
     def __init__(self) -> None:
         self._templates = {
             "comment": _load("issue_comment/created.payload.json")["comment"],
@@ -161,6 +164,7 @@ class FakeGitHub(HookDeliveries):
             "user": _load("issues/opened.payload.json")["sender"],
             "pull_request": _load("pull_request/opened.payload.json")["pull_request"],
             "repository": _load("pull_request/opened.payload.json")["repository"],
+            "release": _load("release/published.payload.json")["release"],
         }
         self.url = ""
         self._lock = threading.Lock()
@@ -205,6 +209,7 @@ class FakeGitHub(HookDeliveries):
         self._ids = itertools.count(1000)
         self._numbers: dict[str, itertools.count[int]] = {}  # repo → its issue and pull request numbers
         self._reset_hook_deliveries()
+        self._reset_repo_reads()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -306,6 +311,7 @@ class FakeGitHub(HookDeliveries):
             has_discussions=False,
             subscribers_count=0,
             network_count=0,
+            stargazers_count=len(self.stargazers.get(repo, [])),
         )
         return obj
 
@@ -467,6 +473,8 @@ class FakeGitHub(HookDeliveries):
             "color": "ededed",
             "default": False,
             "description": None,
+            "archived_at": None,  # in today's label objects, not in older payloads
+            "archived_by": None,
         }
 
     @staticmethod
@@ -975,6 +983,9 @@ class FakeGitHub(HookDeliveries):
             and head in (None, p["head"]["label"])
             and base in (None, p["base"]["ref"])
         ]
+        if call.query.get("sort") in ("created", "updated"):
+            stamp = f"{call.query['sort']}_at"
+            items.sort(key=lambda p: (p[stamp], p["number"]), reverse=call.query.get("direction", "desc") == "desc")
         return self._page(call, url, items)
 
     def create_pull(self, call: Call, url: str, repo: str) -> tuple[int, Any, dict[str, str]]:
@@ -1148,4 +1159,5 @@ ROUTES: list[tuple[str, str, str]] = [
     ("POST", _REPO + r"/pulls", "create_pull"),
     ("PATCH", _REPO + r"/pulls/(?P<number>\d+)", "update_pull"),
     ("POST", _REPO + r"/actions/workflows/(?P<workflow>[^/]+)/dispatches", "dispatch_workflow"),
+    *READ_ROUTES,
 ]

@@ -97,13 +97,14 @@ def test_an_installations_daily_limit_holds_across_its_repositories(pg_store: St
     spent(pg_store, A, 8, 9.00)  # another installation's is its own
     record_entries(
         pg_store,
-        LedgerOwner(repo=A, job_id="job-00000000a1", installation_id=7),  # a job spends its own budget
-        [Entry("research", "research.research", "llm", "settled", key="research.research", cost_usd=5.0, at=NOW)],
+        LedgerOwner(repo=A, job_id="job-00000000a1", installation_id=7),  # a CoE job's spend is the installation's
+        [Entry("research", "research.research", "llm", "settled", key="research.research", cost_usd=0.05, at=NOW)],
     )
 
     stopped = decide(pg_store, fake_anthropic, policy, "acme/docs", 7)  # a third repository: nothing spent there
     assert (stopped.rung, stopped.reason) == ("skipped", "budget")
     assert "the daily LLM budget of installation 7 ($0.50)" in (stopped.detail or "")
+    assert decide(pg_store, fake_anthropic, BudgetPolicy(installation_daily_usd=0.53), A, 7).reason == "budget"
     assert decide(pg_store, fake_anthropic, BudgetPolicy(installation_daily_usd=0.60), A, 7).rung == "llm"
     assert decide(pg_store, fake_anthropic, BudgetPolicy(installation_daily_usd=0.50), "acme/docs", 9).rung == "llm"
 
@@ -126,6 +127,11 @@ def test_an_agents_limits_hold_across_repositories_and_leave_other_agents_alone(
     spent(pg_store, A, 7, 0.30, agent="wowvision")
     spent(pg_store, B, 7, 0.25, agent="wowvision", at=NOW.replace(day=1))
     spent(pg_store, B, 7, 0.25, agent="concierge")
+    record_entries(  # a CoE job's rows are WowDomain's, not the agent's of the same name
+        pg_store,
+        LedgerOwner(repo=A, job_id="job-00000000a1", installation_id=7),
+        [Entry("concierge", "x.concierge", "llm", "settled", key="x.concierge", cost_usd=5.0, at=NOW)],
+    )
     daily = BudgetPolicy(agent_daily_usd=0.30)
     stopped = decide(pg_store, fake_anthropic, daily, B, 7, agent="wowvision")
     assert stopped.reason == "budget"

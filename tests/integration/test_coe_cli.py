@@ -196,3 +196,35 @@ def test_a_job_started_before_its_installation_was_known_resumes_as_that_install
     assert (
         _job(contexts, started.repo, 0, started.id, None, "quick", True).installation_id == 0
     )  # nothing known: as recorded
+
+
+def test_a_job_parks_exit_3_naming_the_installations_monthly_limit_wowvision_spent(
+    tmp_path: Path, domain_script: DomainScript, anthropic_server
+):
+    """On the store (no API): the CLI holds the job to the operator's limits of its installation."""
+    from agents.ledger import Entry, LedgerOwner, record_entries
+    from agents.store.db import Store
+    from agents.store.tables import Installation
+    from tests.fakes.github import FakeGitHub
+
+    assert run(["db", "upgrade"], tmp_path).returncode == 0
+    store = Store(f"sqlite:///{tmp_path / 'cli.db'}")
+    with store.session() as session:
+        session.add(Installation(id=4242, status="active", repos=["Codertocat/Hello-World", "Codertocat/web"]))
+    earlier = [Entry("wowvision", "arch.no-sql-in-views", "llm", "settled", cost_usd=1.99, model_calls=1)]
+    record_entries(store, LedgerOwner(repo="Codertocat/web", installation_id=4242), earlier)
+    store.dispose()
+    with FakeGitHub() as github:
+        result = run(
+            ["coe", "run", "domain-onboarding", "--domain", "Digital Marketing", "--repo", "Codertocat/Hello-World"],
+            tmp_path,
+            GITHUB_TOKEN="ghs_test",
+            GITHUB_API_URL=github.url,
+            WAOOAW_LLM_INSTALLATION_MONTHLY_BUDGET_USD="2",
+            **keyed(anthropic_server),
+        )
+        assert result.returncode == 3, result.stderr
+        assert "parked (budget): The monthly LLM budget of installation 4242 ($2.00) is spent" in result.stdout
+        assert domain_script.total == 0 and not (tmp_path / "domains").exists()
+        [question] = github.issues.values()
+        assert "installation 4242" in question["body"] and "operator's limit" in question["body"]

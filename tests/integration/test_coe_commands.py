@@ -52,7 +52,7 @@ def world(store) -> Iterator[tuple[FakeGitHub, Any, DbContextClient]]:
             yield fake, deliver, DbContextClient(store, Grant(INSTALLATION))
 
 
-def parked_job(contexts: DbContextClient, kind: str = "confidence") -> tuple[Job, str]:
+def parked_job(contexts: DbContextClient, kind: str = "confidence", limit: str | None = None) -> tuple[Job, str]:
     job = new_job(
         job_id="job-00000000ab",
         domain="Payments",
@@ -62,7 +62,9 @@ def parked_job(contexts: DbContextClient, kind: str = "confidence") -> tuple[Job
         issue_number=1,
     )
     job.status = "parked"
-    job.escalations = [Escalation(n=1, kind=kind, step="validation.gate", question="Is it right?", issue_number=9)]
+    job.escalations = [
+        Escalation(n=1, kind=kind, step="validation.gate", question="Is it right?", issue_number=9, limit=limit)
+    ]
     contexts.put(REPO, AGENT, job.id, job.data(), expected_version=None)
     return job, tracking.escalation_issue(job, job.escalations[0]).body + "\n" + marker(
         AGENT, "issue", f"{job.id}:esc-1"
@@ -173,6 +175,31 @@ def test_a_budget_answer_is_checked_against_the_spend_in_the_ledger(world):
     assert any("what it has spent ($3.0000)" in c["body"] for c in fake.comments.values()) and fake.dispatches == []
     deliver("issue_comment", on_question("/answer budget 3.50", body))
     assert job_of(contexts, job.id).budget_usd == 3.5 and len(fake.dispatches) == 1
+
+
+def test_a_question_on_an_operators_limit_resumes_on_any_answer_and_keeps_the_jobs_budget(world):
+    """No answer raises the installation's or the agent's limit: once it has room, `/answer resume` goes on."""
+    fake, deliver, contexts = world
+    job, body = parked_job(contexts, "budget", limit="the monthly LLM budget of installation 1 ($5.00)")
+    assert "It is the operator's limit" in body and "/answer resume" in body
+    deliver("issue_comment", on_question("/answer resume", body))
+    after = job_of(contexts, job.id)
+    assert after.status == "queued" and after.budget_usd == job.budget_usd == 0.5
+    assert after.escalations[0].status == "answered" and len(fake.dispatches) == 1
+
+
+def test_a_budget_answer_to_an_operators_limit_question_raises_the_jobs_budget_too(world):
+    fake, deliver, contexts = world
+    job, body = parked_job(contexts, "budget", limit="the daily LLM budget of wowdomain in installation 1 ($1.00)")
+    deliver("issue_comment", on_question("/answer budget 0.75", body))
+    assert job_of(contexts, job.id).budget_usd == 0.75 and len(fake.dispatches) == 1
+
+
+def test_closing_a_question_on_an_operators_limit_cancels_the_job(world):
+    fake, deliver, contexts = world
+    job, body = parked_job(contexts, "budget", limit="the monthly LLM budget of installation 1 ($5.00)")
+    deliver("issues", closed(body, fake.bot))
+    assert job_of(contexts, job.id).status == "cancelled" and fake.dispatches == []
 
 
 def test_an_answer_needs_write_access_and_a_waiting_question(world):
