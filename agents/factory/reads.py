@@ -67,7 +67,7 @@ def _read(item: ReadItem, event: Event, reader: RepoReader, repo: str) -> Awaita
     if item.similar_issues is not None:
         return _similar(reader, repo, event, item.similar_issues.limit, item.similar_issues.state)
     if item.labels:
-        return reader.labels(repo)
+        return _sorted(reader.labels(repo))
     if item.releases is not None:
         return reader.releases(repo, item.releases.limit)
     if item.merged_pulls is not None:
@@ -76,6 +76,11 @@ def _read(item: ReadItem, event: Event, reader: RepoReader, repo: str) -> Awaita
         return reader.contributors(repo, item.contributors.limit)
     assert item.stargazers is not None
     return reader.stargazers(repo, item.stargazers.limit)
+
+
+async def _sorted(names: Awaitable[list[str]]) -> list[str]:
+    """Names in one order whatever order GitHub lists them in: the same repository, the same prompt (and cache key)."""
+    return sorted(await names)
 
 
 async def _issue(reader: RepoReader, repo: str, number: int | None) -> dict[str, Any] | None:
