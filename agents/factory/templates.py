@@ -100,7 +100,10 @@ def _prompt_finalize(value: Any) -> str:
 
 def _environment(finalize: Callable[[Any], Any]) -> ImmutableSandboxedEnvironment:
     env = ImmutableSandboxedEnvironment(
-        undefined=StrictUndefined, finalize=finalize, autoescape=False, keep_trailing_newline=True
+        undefined=StrictUndefined,
+        finalize=finalize,
+        autoescape=False,
+        keep_trailing_newline=True,
     )
     env.filters.update(
         regex_search=_regex_search,
