@@ -24,12 +24,8 @@ def default_registry(store: Store, spec_dirs: Sequence[Path] = ()) -> Registry:
     specs = load_catalogue(spec_dirs)
     taken = [spec for spec in specs if spec.name in registry.names()]
     if taken:
-        raise CatalogueError(
-            [
-                SpecError(str(spec.source), [Problem(None, "name", f"{spec.name!r} is a built-in agent's")])
-                for spec in taken
-            ]
-        )
+        name = "is a built-in agent's name"
+        raise CatalogueError([SpecError(str(s.source), [Problem(None, "name", f"{s.name!r} {name}")]) for s in taken])
     for spec in specs:
         registry.register(build_agent(spec))
     return registry

@@ -179,3 +179,20 @@ def test_a_catalogue_is_loaded_all_or_nothing_with_every_problem(tmp_path):
     (tmp_path / "bad.yaml").unlink()
     (tmp_path / "twin.yaml").unlink()
     assert [spec.name for spec in load_specs([tmp_path])] == ["greeter"]
+
+
+def test_the_registry_holds_the_built_in_agents_and_one_agent_per_spec(tmp_path):
+    from agents.catalog import default_registry
+    from agents.store.db import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    registry = default_registry(store, spec_dirs=[TRIAGER.parent.parent])
+    assert {"concierge", "wowvision", "wowdomain", "triager"} <= set(registry.names())
+    triager = registry.get("triager")
+    assert triager.spec is not None and triager.spec.name == "triager" and registry.get("concierge").spec is None
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "concierge.yaml").write_text(VALID.replace("name: greeter", "name: concierge"))
+    with pytest.raises(CatalogueError, match="'concierge' is a built-in agent's name"):
+        default_registry(store, spec_dirs=[tmp_path / "mine"])
+    with pytest.raises(CatalogueError, match="no such file or directory"):
+        default_registry(store, spec_dirs=[tmp_path / "missing"])
