@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any, Literal
 
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, nodes
 from jinja2.runtime import Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -124,6 +124,7 @@ _ENVIRONMENTS: dict[Flavour, ImmutableSandboxedEnvironment] = {
     "prompt": _environment(_prompt_finalize),
 }
 SANDBOX = _ENVIRONMENTS["plain"]  # parsing and expressions
+_GLOBALS = frozenset(SANDBOX.globals) | {"loop"}  # range, dict, lipsum …, and a for loop's `loop`
 
 
 @lru_cache(maxsize=4096)
@@ -189,10 +190,13 @@ def parse_expression(expression: str) -> nodes.Template:
 
 def names(tree: nodes.Template) -> dict[str, int]:
     """The variables a template reads from outside (not those it sets itself), each with its first line."""
-    outside = meta.find_undeclared_variables(tree)
+    # Names a template sets (a loop's, `set`, a macro's parameters) are its own wherever they are: a
+    # name used outside the block that sets it is left to the run, where it is undefined (an error).
+    names = list(tree.find_all(nodes.Name))
+    own = {node.name for node in names if node.ctx in ("store", "param")}
     lines: dict[str, int] = {}
-    for node in tree.find_all(nodes.Name):
-        if node.name in outside and node.ctx == "load":
+    for node in names:
+        if node.ctx == "load" and node.name not in own and node.name not in _GLOBALS:
             lines.setdefault(node.name, node.lineno)
     return lines
 
