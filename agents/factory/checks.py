@@ -45,6 +45,7 @@ INTENT_FIELDS: dict[str, tuple[str, ...]] = {
     "review": ("body", "event"),
     "message": ("body", "to", "message_kind"),
 }
+BRANCH_PREFIX = "waooaw/"
 _BRANCH = re.compile(r"^(?!/)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]{1,200}(?<!/)(?<!\.lock)$")
 _DICT_METHODS = frozenset({"get", "items", "keys", "values"})
 
@@ -56,7 +57,8 @@ def check(spec: AgentSpec, document: YamlDocument) -> list[Problem]:
 
 
 def valid_branch(name: str) -> bool:
-    return _BRANCH.match(name) is not None
+    """A branch of our own (`waooaw/…`): a pull request never writes to the default branch or another's."""
+    return name.startswith(BRANCH_PREFIX) and _BRANCH.match(name) is not None
 
 
 class _Checker:
@@ -211,7 +213,7 @@ class _Checker:
         if pull.branch is not None:
             self.template((*loc, "branch"), pull.branch, self.answer_vars)
             if not templates.is_template(pull.branch) and not valid_branch(pull.branch):
-                self.fail((*loc, "branch"), f"{pull.branch!r} is not a branch name")
+                self.fail((*loc, "branch"), f"{pull.branch!r} is not a branch name under {BRANCH_PREFIX}")
         if isinstance(pull.files, str):
             self._value((*loc, "files"), pull.files, self.answer_vars)
             return

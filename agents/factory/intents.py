@@ -179,7 +179,7 @@ def _pull_request(making: _Making) -> Built:
     key = making.key(making.event_key())
     branch = making.plain(spec.branch) if spec.branch is not None else "waooaw/" + key.replace(":", "/")
     if not valid_branch(branch):
-        raise Refused(f"{branch!r} is not a branch name")
+        raise Refused(f"{branch!r} is not a branch name under waooaw/")
     message = f"{title} ({making.spec.name})"
     return [(PullRequest(making.repo, branch, title, body, key=key, files=files, commit_message=message), None)]
 

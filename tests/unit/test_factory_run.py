@@ -94,6 +94,15 @@ def test_files_inside_paths_become_one_pull_request():
     assert pull.title.startswith("Docs for #1")
 
 
+def test_a_pull_request_writes_only_to_a_branch_of_its_own():
+    to_main = spec_of(
+        SPEC.replace('      paths: ["docs/**"]', '      paths: ["docs/**"]\n      branch: "{{ answer.reply }}"')
+    )
+    result, _ = run(to_main, {"reply": "main", "files": {"docs/a.md": "# A\n"}})
+    assert not any(isinstance(o, PullRequest) for o in result.intents.outputs)
+    assert "'main' is not a branch name under waooaw/" in result.intents.refused[0].reason
+
+
 def test_a_label_outside_allowed_is_refused_and_the_allowed_ones_kept():
     result, _ = run(spec_of(), {"reply": "ok", "labels": ["bug", "admin-only"]})
     [labels] = [o for o in result.intents.outputs if isinstance(o, Labels)]
