@@ -19,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-agents_app = typer.Typer(help="The agents, and the specs that make agents.", no_args_is_help=True)
+agents_app = typer.Typer(help="The agents: the catalogue, and where each one works.", no_args_is_help=True)
 
 PathsArgument = Annotated[list[Path], typer.Argument(help="Spec files, or directories of them.")]
 

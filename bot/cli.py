@@ -25,10 +25,10 @@ class _Root(LazyRoot):
             "bot.context_cli:context_app", "Versioned agent contexts: show, search, lineage, snapshot, restore."
         ),
         "tokens": LazyGroup("bot.context_cli:tokens_app", "Context API tokens: create and revoke."),
+        "agents": LazyGroup("bot.agents_cli:agents_app", "The agents: the catalogue, and where each one works."),
         "vision": LazyGroup("bot.vision_cli:vision_app", "WowVision Prime: policy reviews."),
         "report": LazyGroup("bot.report_cli:report_app", "Reports: what the agents did, decided and cost."),
         "coe": LazyGroup("bot.coe_cli:coe_app", "Centre of Excellence jobs."),
-        "agents": LazyGroup("bot.agents_cli:agents_app", "The agents, and the specs that make agents."),
         "deliveries": LazyGroup(
             "bot.deliveries_cli:deliveries_app", "Webhook deliveries: recover those GitHub could not deliver."
         ),
