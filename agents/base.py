@@ -28,6 +28,7 @@ from agents.store.db import Store
 if TYPE_CHECKING:
     from agents.budgets import BudgetPolicy
     from agents.decisions import DecisionCache
+    from agents.factory.spec import AgentSpec
     from agents.llm import LLMClient
     from agents.registry import Registry
 
@@ -76,6 +77,7 @@ class AgentEnv:
 class WowAgent:
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    spec: ClassVar[AgentSpec | None] = None  # the spec an agent built by agents.factory was made from
     # Event kinds the agent may wake on: "pull_request.opened", "push", "issue_comment.*".
     # The webhook uses the union of these to answer "queued" or "ignored".
     wakes_on: ClassVar[tuple[str, ...]] = ()

@@ -6,7 +6,9 @@ The operator sets the limits (WAOOAW_LLM_*_BUDGET_USD, read in bot/settings.py),
 - per installation, per UTC day and per UTC calendar month, over all its repositories;
 - per agent, per UTC day and per month: what one agent may spend in one installation, over
   all its repositories (each agent gets the same limit);
-- per CoE job (its depth's budget, which a maintainer may raise with `/answer budget`).
+- per CoE job (its depth's budget, which a maintainer may raise with `/answer budget`);
+- per run: what one run of an agent may spend (a spec's `limits.usd_per_run`), whatever is left
+  of the others.
 
 A repository's `.github/waooaw.yml` may only lower a limit (`BudgetPolicy.lowered`): a value
 above the operator's is the operator's. Spend is read from the decision ledger
@@ -53,6 +55,7 @@ class BudgetPolicy:
     agent_daily_usd: float | None = None  # per agent in an installation, over its repositories
     agent_monthly_usd: float | None = None
     job_usd: float | None = None  # per job (LedgerOwner.job_id)
+    run_usd: float | None = None  # per run of an agent: the budget a ladder made for one run starts with
 
     def lowered(self, **limits: float | None) -> BudgetPolicy:
         """These limits where they are lower than this policy's (a repository config's): never higher.
@@ -89,7 +92,7 @@ def _left(budget: Budget) -> float:
 def _limits(
     session: Session, policy: BudgetPolicy, owner: LedgerOwner, agent: str, now: datetime
 ) -> list[tuple[str, Budget]]:
-    """Each limit that holds `owner`, by scope (the names of the waooaw_llm_budget_usd metric, and `job`)."""
+    """Each limit that holds `owner`, by scope (the names of the waooaw_llm_budget_usd metric, `job` and `run`)."""
     candidates = [("none", Budget())]
     job = owner.job_id is not None
     periodic = [
@@ -117,6 +120,8 @@ def _limits(
         limit = policy.job_usd
         what = f"the LLM budget of job {owner.job_id} (${limit:.2f})"
         candidates.append(("job", Budget(limit - job_spend(session, owner), what)))
+    if policy.run_usd is not None:
+        candidates.append(("run", Budget(policy.run_usd, f"the budget of one run of {agent} (${policy.run_usd:.2f})")))
     return candidates
 
 

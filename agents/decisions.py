@@ -82,6 +82,9 @@ class LLMRequest(Generic[S]):
     schema: type[S]
     instructions: str = ""
     max_tokens: int = 1024
+    # The input already puts what came from outside inside <untrusted_input> tags, value by value
+    # (a spec agent's rendered instructions): it is sent as it is, not wrapped whole.
+    tagged: bool = False
 
 
 @dataclass(frozen=True)
@@ -305,7 +308,8 @@ class DecisionLadder:
                 )
             )
         budget = await asyncio.to_thread(self._budget, agent)
-        prompt = f"{llm_request.instructions}\n\n{untrusted(input_text)}".lstrip()
+        material = input_text if llm_request.tagged else untrusted(input_text)
+        prompt = f"{llm_request.instructions}\n\n{material}".lstrip()
         try:
             answer = await self.llm.ask(
                 llm_request.system, prompt, llm_request.schema, max_tokens=llm_request.max_tokens, budget=budget

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bot.lazy_groups import LazyCommand, LazyGroup, LazyRoot
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from bot.wiring import Platform
 
 
 class _Root(LazyRoot):
@@ -57,7 +61,7 @@ def serve(
 
     from bot.app import create_app
     from bot.settings import command_settings
-    from bot.wiring import build_platform, freeze_startup_heap
+    from bot.wiring import freeze_startup_heap
 
     settings = command_settings()
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
@@ -70,7 +74,7 @@ def serve(
         raise typer.Exit(2)
     if secret is None:
         typer.echo("warning: --insecure-dev: webhook signatures are NOT checked", err=True)
-    platform = build_platform(settings)
+    platform = _platform_or_exit(settings)
     if settings.embedded:
         platform.store.upgrade()
     mode = (
@@ -91,7 +95,7 @@ def worker() -> None:
 
     from bot import metrics, observability
     from bot.settings import command_settings
-    from bot.wiring import build_platform, freeze_startup_heap
+    from bot.wiring import freeze_startup_heap
 
     settings = command_settings()
     if settings.redis_url is None:
@@ -101,7 +105,7 @@ def worker() -> None:
             err=True,
         )
         raise typer.Exit(2)
-    platform = build_platform(settings)
+    platform = _platform_or_exit(settings)
     observability.instrument(platform)
     metrics.serve(settings.worker_metrics_port)  # a worker serves no other HTTP: this is how it is scraped
     freeze_startup_heap()
@@ -118,6 +122,18 @@ def worker() -> None:
             await platform.bus.close()
 
     asyncio.run(main())
+
+
+def _platform_or_exit(settings: Settings) -> Platform:
+    """The process's parts; an invalid agent spec stops the start with every problem (exit 2)."""
+    from agents.factory.catalogue import CatalogueError
+    from bot.wiring import build_platform
+
+    try:
+        return build_platform(settings)
+    except CatalogueError as error:
+        typer.echo(f"error: invalid agent specs, nothing started:\n{error}", err=True)
+        raise typer.Exit(2) from None
 
 
 @db_app.command("upgrade")

@@ -107,7 +107,7 @@ def build_platform(
     return Platform(
         settings=settings,
         store=store,
-        registry=default_registry(store),
+        registry=default_registry(store, spec_dirs=settings.agent_specs),
         bus=bus or make_bus(settings),
         publisher=publisher or make_publisher(store, clients),
         reader_for=reader_for,

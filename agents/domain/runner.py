@@ -43,6 +43,7 @@ from agents.domain.review_rounds import merge_items, review_extra, revision_extr
 from agents.domain.roster import AGENTS_BY_ID, WRITER, DomainAgent
 from agents.domain.spec import DomainSpec, QualityItem, files
 from agents.domain.steps import Step, step_scope
+from agents.factory.propose import proposal_pull_request
 from agents.ledger import ENTRIES_MAX, Entry
 from agents.llm import BatchAsk, Budget, BudgetExceeded, LLMAnswer, LLMClient, LLMError, LLMNotConfigured
 from agents.outputs import Comment, Output, PullRequest
@@ -475,11 +476,11 @@ class CoeRunner:
                     key=self.job.id,
                     files=written,
                     commit_message=f"Add the {spec.domain} domain specification (WowDomain job {self.job.id})",
-                )
+                ),
+                proposal_pull_request(self.repo, self.job.id, spec),  # the roles as draft agent specs
             ]
         )
-        result = published[0] if published else None
-        if result is not None and getattr(result, "github_id", None):
+        if published and getattr(result := published[0], "github_id", None):
             await self._save_job(pr_number=result.github_id, pr_url=getattr(result, "url", None))
 
     # ------------------------------------------------------------ the job record and GitHub

@@ -17,9 +17,11 @@ import yaml
 
 from agents.context.client import DbContextClient
 from agents.domain.spec import load_yaml
+from agents.factory.catalogue import load_specs
 from agents.ledger import Entry, LedgerOwner, record_entries
 from agents.store.tables import InboxRecord
 from agents.tokens import Grant
+from bot.files import write_files
 from tests.conftest import load_payload
 from tests.e2e.conftest import Process, Server, wait_until
 from tests.fakes.anthropic import FakeAnthropic
@@ -142,10 +144,17 @@ def test_onboard_domain_runs_on_a_runner_and_opens_one_pull_request(world: World
     out = world.finish(job, "run")
     spec = load_yaml((out / SPEC).read_text())
     assert spec.job == job and world.script.total == CLEAN_RUN_CALLS
-    [pr] = world.github.pull_requests
+    [pr] = domain_pulls(world)
     assert pr["head"]["ref"] == "waooaw/domain/digital-marketing" and "mean skill confidence" in pr["body"]
     committed = {c["path"]: c["content"].decode() for c in world.github.commits}
     assert load_yaml(committed[SPEC]) == spec and committed["domains/digital-marketing/spec.md"].startswith("# Digital")
+    # The roles, offered as draft agent specs in a pull request of their own, which validate as they are.
+    [drafts] = [pull for pull in world.github.pull_requests if pull not in domain_pulls(world)]
+    assert drafts["head"]["ref"] == "waooaw/agents/digital-marketing" and "hires none of them" in drafts["body"]
+    proposed = {path: text for path, text in committed.items() if path.startswith(".github/waooaw/agents/")}
+    assert len([path for path in proposed if path.endswith(".yaml")]) == len(spec.roles)
+    write_files(world.tmp / "proposed", proposed)
+    assert len(load_specs([world.tmp / "proposed" / ".github/waooaw/agents"])) == len(spec.roles)
     [tracking] = world.replies(f"waooaw:wowdomain:comment:{job}")
     assert "- [x] 7. Publication and learning" in tracking["body"] and pr["html_url"] in tracking["body"]
 
@@ -203,7 +212,7 @@ def test_sigkill_anywhere_then_resume_gives_the_same_spec_without_paying_or_post
     spec = load_yaml((world.finish(job, "resumed") / SPEC).read_text())
     assert _content(spec) == _content(reference)
     assert world.script.total == CLEAN_RUN_CALLS + 1  # every call once, plus the one killed in flight
-    assert len(world.github.pull_requests) == 1  # the domain's one PR, updated, never a second
+    assert len(domain_pulls(world)) == 1  # the domain's one PR, updated, never a second
     assert len(world.replies(f"waooaw:wowdomain:comment:{job}")) == 1
 
 
@@ -242,7 +251,12 @@ def test_low_confidence_asks_a_human_and_answer_resumes_the_job(world: World, pg
     spec = load_yaml((world.finish(job, "answered") / SPEC).read_text())
     seo = next(s for s in spec.skills if s.id == "seo-audit")
     assert seo.confirmed_by == "Codertocat" and "Lighthouse" in (seo.human_note or "")
-    assert len(world.github.pull_requests) == 1 and spec.figures.escalations == 1
+    assert len(domain_pulls(world)) == 1 and spec.figures.escalations == 1
+
+
+def domain_pulls(world: World) -> list[dict[str, Any]]:
+    """The job's domain specification pull requests (the draft agents' is the other)."""
+    return [pull for pull in world.github.pull_requests if pull["head"]["ref"].startswith("waooaw/domain/")]
 
 
 @pytest.mark.parametrize("world", [{"WAOOAW_LLM_INSTALLATION_MONTHLY_BUDGET_USD": "1.00"}], indirect=True)

@@ -223,3 +223,20 @@ def test_replay_of_a_malformed_file_is_a_clear_error(tmp_path, content):
     bad.write_text(content)
     result = run(["replay", str(bad), "--event", "push"], tmp_path)
     assert result.returncode != 0 and "bad.json" in result.stderr and "JSON" in result.stderr
+
+
+def test_serve_and_worker_refuse_an_invalid_agent_spec_with_its_line(tmp_path):
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "bad.yaml").write_text("spec: waooaw/agent/v1\nname: Bad\n")
+    for command in ("serve", "worker"):
+        result = run(
+            [command],
+            tmp_path,
+            WAOOAW_AGENT_SPECS=str(specs),
+            GITHUB_WEBHOOK_SECRET="x",
+            WAOOAW_REDIS_URL="redis://127.0.0.1:6379/15",
+        )
+        assert result.returncode == 2, result.stderr
+        assert "invalid agent specs, nothing started" in result.stderr
+        assert f"{specs / 'bad.yaml'}:2: name:" in result.stderr

@@ -108,9 +108,10 @@ def test_with_a_repo_and_a_token_the_local_run_opens_the_pull_request(
             **keyed(anthropic_server),
         )
         assert result.returncode == 0, result.stderr
-        [pr] = github.pull_requests
+        [pr, drafts] = github.pull_requests  # the spec, and the roles as draft agent specs
         assert pr["head"]["ref"] == "waooaw/domain/digital-marketing"
-        assert {c["path"] for c in github.commits} == {
+        assert drafts["head"]["ref"] == "waooaw/agents/digital-marketing"
+        assert {c["path"] for c in github.commits if not c["path"].startswith(".github/waooaw/agents/")} == {
             "domains/digital-marketing/spec.md",
             "domains/digital-marketing/spec.yaml",
         }
@@ -154,8 +155,10 @@ def test_in_app_mode_a_local_run_publishes_as_the_installation_that_holds_the_re
         )
         assert result.returncode == 0, result.stderr
         assert github.minted_tokens and all(token.startswith("ghs_fake4242x") for token in github.minted_tokens)
-        [pr] = github.pull_requests
-        assert pr["head"]["ref"] == "waooaw/domain/digital-marketing"
+        assert [pr["head"]["ref"] for pr in github.pull_requests] == [
+            "waooaw/domain/digital-marketing",
+            "waooaw/agents/digital-marketing",
+        ]
     with store.reading() as session:
         owners = set(
             session.scalars(

@@ -140,8 +140,11 @@ def test_a_full_run_writes_a_valid_spec_with_provenance_and_opens_one_pr(
         and "### GDPR (EU)" in markdown
     )
 
-    [pr] = h.publish.of(PullRequest)
+    [pr, drafts] = h.publish.of(PullRequest)
     assert pr.branch == "waooaw/domain/digital-marketing" and set(pr.files) == set(result.files)
+    # The roles as draft agent specs, offered in a pull request of their own, once per job.
+    assert (drafts.branch, drafts.key) == ("waooaw/agents/digital-marketing", f"{h.job_id}:agents")
+    assert drafts.files and all(path.startswith(".github/waooaw/agents/digital-marketing/") for path in drafts.files)
     assert f"${spec.figures.cost_usd:.4f}" in pr.body and "mean skill confidence" in pr.body
     job = h.job()
     assert job.status == "done" and job.pr_url.endswith("/pull/7") and len(job.phases_done) == 7
@@ -177,7 +180,8 @@ def test_a_second_run_reuses_every_step_and_produces_the_same_spec(
     again = h.run()
     assert again.status == "done" and domain_script.total == calls
     assert again.files == first.files
-    assert len(h.publish.of(PullRequest)) == 2 and h.publish.of(PullRequest)[0] == h.publish.of(PullRequest)[1]
+    domain = [pull for pull in h.publish.of(PullRequest) if pull.branch.startswith("waooaw/domain/")]
+    assert len(domain) == 2 and domain[0] == domain[1]
 
 
 def test_a_crash_while_publishing_resumes_from_the_last_step_without_paying_again(

@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The guides DESIGN.md's layout gives docs/, and the two the README sends readers to besides.
 GUIDES = (
     "writing-an-agent",
+    "writing-an-agent-spec",
     "context-api",
     "wowvision",
     "coe",
