@@ -3,6 +3,7 @@ through the `waooaw agents` commands a spec author runs."""
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,9 @@ def test_the_catalogue_holds_one_spec_per_agent_of_each_coe():
 def test_the_catalogue_passes(command):
     result = CliRunner().invoke(app, ["agents", command, str(SPECS)])
     assert result.exit_code == 0, result.output
+
+
+def test_an_installed_app_carries_every_file_of_the_catalogue():
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["agents"]
+    shipped = {path for pattern in patterns for path in (ROOT / "agents").glob(pattern)}
+    assert {path for path in SPECS.rglob("*") if path.is_file()} == shipped
