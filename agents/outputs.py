@@ -7,7 +7,7 @@ idempotently: every output that leaves text on GitHub carries the hidden marker
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Literal
 
 
@@ -41,6 +41,25 @@ class Comment:
     body: str
     key: str
     kind = "comment"
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Labels added to and removed from an issue or PR; publishing it again changes nothing.
+
+    Labels leave no text on GitHub, so they carry no marker: what is published is the
+    labels' presence, recorded by `key`. A label the repository lacks is created by GitHub
+    on add; which labels an agent may add at all is for the agent to limit (a spec's
+    `allowed` list). Removing a label the issue does not have is no error.
+    """
+
+    repo: str
+    issue_number: int
+    add: tuple[str, ...]
+    _: KW_ONLY
+    remove: tuple[str, ...] = ()
+    key: str
+    kind = "labels"
 
 
 @dataclass(frozen=True)
@@ -177,5 +196,14 @@ class WorkflowDispatch:
 
 
 Output = (
-    Reaction | Comment | IssueReport | Review | ReviewDismissal | CheckRun | Report | PullRequest | WorkflowDispatch
+    Reaction
+    | Comment
+    | Labels
+    | IssueReport
+    | Review
+    | ReviewDismissal
+    | CheckRun
+    | Report
+    | PullRequest
+    | WorkflowDispatch
 )

@@ -3,10 +3,15 @@
 Agents never call GitHub; those that need to read a repository (a diff, a file at a
 commit, who may run a command) are handed a `RepoReader` bound to the event's
 installation. Tests hand them one backed by a fake GitHub; a dry run hands none.
+
+The reads below `written_by_us` are what a spec agent's `reads` fetch before the model
+sees anything (agents.factory); each is capped and returns plain dicts of a fixed shape,
+not GitHub's whole objects, so a template sees the same fields whoever serves them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 
@@ -38,4 +43,42 @@ class RepoReader(Protocol):
     async def written_by_us(self, item: dict[str, Any]) -> bool:
         """Whether GitHub names our App as the author of an issue or comment (as a payload holds
         it): a marker in its body says nothing, anyone can paste one."""
+        ...
+
+    async def issue_with_comments(self, repo: str, number: int) -> dict[str, Any]:
+        """The issue (or a PR, as an issue) with its last 30 comments:
+        {number, title, body, user, labels: [names], state, url, comments: [{user, body}]}."""
+        ...
+
+    async def default_branch_files(
+        self, repo: str, globs: Sequence[str], max_bytes: int, max_files: int
+    ) -> dict[str, str]:
+        """{path: text} of the default branch's files matching any glob, sorted by path: at most
+        `max_files` of them, each at most `max_bytes` (a larger or binary file is left out)."""
+        ...
+
+    async def search_issues(self, repo: str, text: str, limit: int, state: str) -> list[dict[str, Any]]:
+        """Issues of the repository matching the words of `text` (GitHub search), best first,
+        at most `limit`; `state` is open, closed or all: [{number, title, state, url}]."""
+        ...
+
+    async def labels(self, repo: str) -> list[str]:
+        """The names of the repository's labels."""
+        ...
+
+    async def releases(self, repo: str, limit: int) -> list[dict[str, Any]]:
+        """The latest published releases, newest first: [{tag, name, published_at, url, body}]."""
+        ...
+
+    async def merged_pulls_since_release(self, repo: str, limit: int) -> list[dict[str, Any]]:
+        """Pull requests merged since the latest release was published (all recent ones when
+        there is none), newest first, at most `limit`: [{number, title, user, merged_at, url, labels}]."""
+        ...
+
+    async def contributors(self, repo: str, limit: int) -> list[dict[str, Any]]:
+        """The top contributors by commits: [{login, contributions, type}]."""
+        ...
+
+    async def stargazers(self, repo: str, limit: int) -> list[dict[str, Any]]:
+        """Who starred the repository, at most `limit`: [{login, type}]."""
         ...

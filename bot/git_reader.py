@@ -10,17 +10,22 @@ GitHub can be replayed against any clone.
 Nobody's permission can be checked without GitHub: everyone reads as having none, so
 commands that act or spend are refused, visibly — unless the caller names the clone's
 maintainers (the demo's own sample repository has one).
+
+Of what a spec agent reads, only the default branch's files are in a clone (read at
+HEAD); issues, labels, releases, pull requests, contributors and stargazers live on
+GitHub and read as empty.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from agents.vision.globs import matches_any
 from bot.git import Git, commit_range, toplevel
 from bot.usage import UsageError
 
@@ -77,6 +82,58 @@ class LocalGitReader:
 
     async def written_by_us(self, item: dict[str, Any]) -> bool:
         return False  # which App wrote an object only GitHub can say
+
+    async def issue_with_comments(self, repo: str, number: int) -> dict[str, Any]:
+        return {
+            "number": number,
+            "title": "",
+            "body": "",
+            "user": None,
+            "labels": [],
+            "state": "open",
+            "url": "",
+            "comments": [],
+        }
+
+    async def default_branch_files(
+        self, repo: str, globs: Sequence[str], max_bytes: int, max_files: int
+    ) -> dict[str, str]:
+        if repo != self.repo:
+            return {}
+        return await asyncio.to_thread(self._files, globs, max_bytes, max_files)
+
+    async def search_issues(self, repo: str, text: str, limit: int, state: str) -> list[dict[str, Any]]:
+        return []
+
+    async def labels(self, repo: str) -> list[str]:
+        return []
+
+    async def releases(self, repo: str, limit: int) -> list[dict[str, Any]]:
+        return []
+
+    async def merged_pulls_since_release(self, repo: str, limit: int) -> list[dict[str, Any]]:
+        return []
+
+    async def contributors(self, repo: str, limit: int) -> list[dict[str, Any]]:
+        return []
+
+    async def stargazers(self, repo: str, limit: int) -> list[dict[str, Any]]:
+        return []
+
+    def _files(self, globs: Sequence[str], max_bytes: int, max_files: int) -> dict[str, str]:
+        listed = self.git.run("-c", "core.quotePath=false", "ls-tree", "-r", "-z", "--name-only", self.head)
+        paths = sorted(p for p in listed.stdout.decode("utf-8", errors="replace").split("\0") if p)
+        files: dict[str, str] = {}
+        for path in paths:
+            if len(files) >= max_files:
+                break
+            if not matches_any(path, globs):
+                continue
+            data = self._read(self.head, path)
+            text = file_text(data, max_bytes) if data is not None else None
+            if text is not None:
+                files[path] = text
+        return files
 
     def _commit(self, ref: str) -> str | None:
         return self.stands_for.get(ref) or self.git.commit(ref)
@@ -138,3 +195,13 @@ def _payload_range(payload: dict[str, Any]) -> tuple[str | None, str | None]:
 def _sha(side: object) -> str | None:
     sha = side.get("sha") if isinstance(side, dict) else None
     return sha if isinstance(sha, str) else None
+
+
+def file_text(data: bytes, max_bytes: int) -> str | None:
+    """A file's text for a reader, or None when it is larger than `max_bytes` or not UTF-8 text."""
+    if len(data) > max_bytes or b"\0" in data:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from typing import Any
 
 from githubkit.exception import RequestFailed
@@ -70,6 +71,32 @@ class GitHubReader:
             return True
         author = await self.clients.author_id(self.clients.for_installation(self.installation_id))
         return author is not None and (item.get("user") or {}).get("id") == author
+
+    async def issue_with_comments(self, repo: str, number: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def default_branch_files(
+        self, repo: str, globs: Sequence[str], max_bytes: int, max_files: int
+    ) -> dict[str, str]:
+        raise NotImplementedError
+
+    async def search_issues(self, repo: str, text: str, limit: int, state: str) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    async def labels(self, repo: str) -> list[str]:
+        raise NotImplementedError
+
+    async def releases(self, repo: str, limit: int) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    async def merged_pulls_since_release(self, repo: str, limit: int) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    async def contributors(self, repo: str, limit: int) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    async def stargazers(self, repo: str, limit: int) -> list[dict[str, Any]]:
+        raise NotImplementedError
 
     async def _text(self, path: str) -> str:
         github = self.clients.for_installation(self.installation_id)

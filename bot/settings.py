@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
@@ -82,6 +83,9 @@ class Settings(BaseSettings):
     coe_batch_poll: float = Field(30.0, gt=0, alias="WAOOAW_COE_BATCH_POLL")  # seconds between looks at a batch
     coe_batch_wait: float = Field(3600.0, gt=0, alias="WAOOAW_COE_BATCH_WAIT")  # then the run stops, resumable
 
+    # Directories of agent specs loaded beside the built-in agents/specs/, separated like PATH (os.pathsep).
+    agent_specs: Annotated[tuple[Path, ...], NoDecode] = Field((), alias="WAOOAW_AGENT_SPECS")
+
     bus_stream: str = Field("waooaw:events", alias="WAOOAW_BUS_STREAM")
     bus_visibility_timeout: float = Field(60.0, alias="WAOOAW_BUS_VISIBILITY_TIMEOUT")
     bus_max_deliveries: int = Field(5, alias="WAOOAW_BUS_MAX_DELIVERIES")
@@ -136,6 +140,13 @@ class Settings(BaseSettings):
     @classmethod
     def _refs(cls, value: object) -> object:
         return tuple(ref.strip() for ref in value.split(",") if ref.strip()) if isinstance(value, str) else value
+
+    @field_validator("agent_specs", mode="before")
+    @classmethod
+    def _spec_dirs(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(Path(part) for part in value.split(os.pathsep) if part.strip())
+        return value
 
     @field_validator("coe_token_ttl", mode="before")
     @classmethod

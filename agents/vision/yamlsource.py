@@ -75,12 +75,17 @@ class YamlDocument:
         if duplicates:
             raise error(source, duplicates)
 
-    def line_of(self, loc: Loc) -> int | None:
+    def node_at(self, loc: Loc) -> yaml.Node | None:
+        """The deepest node of the location that exists in the file."""
         node = self.root
         for part in loc:
             child = _child(node, part)
             if child is not None:
                 node = child
+        return node
+
+    def line_of(self, loc: Loc) -> int | None:
+        node = self.node_at(loc)
         return node.start_mark.line + 1 if node is not None else None
 
     def fail(self, loc: Loc, message: str) -> SourceError:

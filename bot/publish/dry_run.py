@@ -13,6 +13,7 @@ from agents.outputs import (
     CheckRun,
     Comment,
     IssueReport,
+    Labels,
     Output,
     PullRequest,
     Reaction,
@@ -68,6 +69,9 @@ def describe(output: Output) -> tuple[str, str]:
         return f"reaction {output.content} on {target} in {output.repo}", ""
     if isinstance(output, Comment):
         return f"comment on {output.repo}#{output.issue_number}", output.body
+    if isinstance(output, Labels):
+        changes = [f"+{name}" for name in output.add] + [f"-{name}" for name in output.remove]
+        return f"labels on {output.repo}#{output.issue_number}: {' '.join(changes) or 'none'}", ""
     if isinstance(output, IssueReport):
         labels = f" [{', '.join(output.labels)}]" if output.labels else ""
         return f"issue in {output.repo} ({output.state}){labels}: {output.title}", output.body
