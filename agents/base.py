@@ -78,6 +78,11 @@ class WowAgent:
     # The webhook uses the union of these to answer "queued" or "ignored".
     wakes_on: ClassVar[tuple[str, ...]] = ()
     commands: ClassVar[tuple[CommandHelp, ...]] = ()
+    # The Centre of Excellence the agent belongs to (a spec agent's `coe`), None for a platform agent.
+    coe: ClassVar[str | None] = None
+    # Off on a repository until its `.github/waooaw.yml` lists it under `agents.enable` (every spec
+    # agent); an agent that is not is on wherever it is not listed under `agents.disable`.
+    hire_required: ClassVar[bool] = False
 
     def __init__(self, env: AgentEnv) -> None:
         self.env = env

@@ -2,6 +2,7 @@
 
 from agents.concierge import Concierge
 from agents.domain.agent import WowDomain
+from agents.hiring import Hiring
 from agents.registry import Registry
 from agents.reputation.agent import OutcomeClerk
 from agents.store.db import Store
@@ -14,4 +15,5 @@ def default_registry(store: Store) -> Registry:
     registry.register(WowVisionPrime)
     registry.register(WowDomain)
     registry.register(OutcomeClerk)
+    registry.register(Hiring)
     return registry

@@ -6,6 +6,8 @@ place, so asking again refreshes the answer rather than adding noise.
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import select
 
 from agents import markdown as md
@@ -13,11 +15,24 @@ from agents.base import CommandHelp, WowAgent
 from agents.commands import find_command
 from agents.context.models import ContextVersion
 from agents.events import Event
+from agents.hires import Standing
+from agents.hiring import Hiring
 from agents.outputs import Comment, Output, Reaction
-from agents.reputation import scores, summary
+from agents.reputation import Score, scores, summary
 from agents.store.tables import InboxRecord
 
 CONCIERGE_VERBS = ("help", "status")
+LISTED_AGENTS = 100  # rows of the agents table; a comment holds at most 65,536 characters
+
+
+def _here(name: str, standing: Standing) -> str:
+    """The hired identity on this repository, in a few words."""
+    if not standing.hired:
+        return f"not hired (`/waooaw hire {name}`)"
+    hired = "hired" if standing.hired_by == "config" else "on by default"
+    state = standing.state.value + (" here" if standing.state_set == "repo" else "")
+    budget = f", ${standing.budget_usd:g} budget" if standing.budget_usd is not None else ""
+    return f"{hired}, {state}{budget}"
 
 
 class Concierge(WowAgent):
@@ -36,7 +51,11 @@ class Concierge(WowAgent):
         command = find_command(event.comment_body, "waooaw", CONCIERGE_VERBS)
         assert command is not None and event.repo is not None and event.issue_number is not None
         comment_id = event.payload["comment"]["id"]
-        body = self._help() if command.verb == "help" else await self._status(event.repo, event.installation_id)
+        standings = await asyncio.to_thread(self._standings, event)
+        if command.verb == "help":
+            body = self._help(standings)
+        else:
+            body = await self._status(event.repo, event.installation_id, standings)
         return [
             Reaction(repo=event.repo, content="eyes", comment_id=comment_id),
             Comment(
@@ -44,32 +63,49 @@ class Concierge(WowAgent):
             ),
         ]
 
-    def _help(self) -> str:
+    def _standings(self, event: Event) -> dict[str, Standing]:
+        with self.env.store.reading() as session:
+            return self.env.registry.standings(session, event.installation_id, event.repo)
+
+    def _help(self, standings: dict[str, Standing]) -> str:
         lines = [
             "### WAOOAW — what you can ask here",
             "",
             "| command | what it does | who may run it |",
             "|---|---|---|",
         ]
-        states = self.env.registry.states()
-        for name in self.env.registry.names():
+        for name, standing in standings.items():
+            if not standing.wakes and name != Hiring.name:
+                continue  # its commands do nothing here
             for command in self.env.registry.get(name).commands:
                 who = "write access" if command.needs_write else "anyone"
                 lines.append(f"| `{command.usage}` | {command.summary} | {who} |")
-        lines += ["", "**Agents on this installation**", ""]
-        for name, state in states.items():
-            lines.append(f"- `{name}` ({state.value}) — {self.env.registry.get(name).description}")
+        lines += ["", "**Agents**: what each does, and whether it works on this repository", ""]
+        lines += self._agents_table(standings)
         return "\n".join(lines)
 
-    async def _status(self, repo: str, installation_id: int | None) -> str:
+    def _agents_table(self, standings: dict[str, Standing], reputation: dict[str, Score] | None = None) -> list[str]:
+        """Both identities of each agent: the marketplace one (name, CoE, description) and the hired one here,
+        with its reputation here when given."""
+        header = ["agent", "CoE", "what it does", "on this repository"]
+        header += ["reputation here"] if reputation is not None else []
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for name, standing in list(standings.items())[:LISTED_AGENTS]:
+            agent = self.env.registry.get(name)
+            cells = [md.code(name), md.text(agent.coe or "—"), md.text(agent.description), _here(name, standing)]
+            if reputation is not None:
+                cells.append(summary(reputation.get(name)))
+            lines.append("| " + " | ".join(cells) + " |")
+        if len(standings) > LISTED_AGENTS:
+            lines += ["", f"…and {len(standings) - LISTED_AGENTS} more: `waooaw agents list --repo` shows them all."]
+        return lines
+
+    async def _status(self, repo: str, installation_id: int | None, standings: dict[str, Standing]) -> str:
         depth = await self.env.queue_depth()
         with self.env.store.reading() as session:
             reputation = scores(session, installation_id, repo, evidence=0)
-        lines = ["### WAOOAW status", "", "| agent | state | reputation here |", "|---|---|---|"]
-        lines += [
-            f"| `{name}` | {state.value} | {summary(reputation.get(name))} |"
-            for name, state in self.env.registry.states().items()
-        ]
+        lines = ["### WAOOAW status", ""]
+        lines += self._agents_table(standings, reputation)
         lines += [
             "",
             "_Reputation: the score (0–1) from what became of the agent's outputs in this repository "

@@ -93,7 +93,7 @@ def bare_app():
     return app
 
 
-def real_app(database_url: str, redis_url: str, stream: str, event: str, extra_agent: bool):
+def real_app(database_url: str, redis_url: str, stream: str, event: str, extra_agent: bool, synthetic: int = 0):
     from agents.base import WowAgent
     from bot import logging as waooaw_logging
     from bot.app import create_app
@@ -130,6 +130,11 @@ def real_app(database_url: str, redis_url: str, stream: str, event: str, extra_a
                 return []
 
         platform.registry.register(IntakeBenchAgent)
+    if synthetic:
+        from bench.routing import synthetic_agents
+
+        for agent in synthetic_agents(synthetic):
+            platform.registry.register(agent)
     return create_app(platform, secret=SECRET)
 
 
@@ -139,7 +144,9 @@ def serve(args: argparse.Namespace) -> None:
     if args.serve == "bare":
         app = bare_app()
     else:
-        app = real_app(args.database_url, args.redis_url, args.stream, args.event, not args.catalog_only)
+        app = real_app(
+            args.database_url, args.redis_url, args.stream, args.event, not args.catalog_only, args.synthetic_agents
+        )
     from bot.wiring import freeze_startup_heap
 
     freeze_startup_heap()  # both servers, as `waooaw serve` does
@@ -155,6 +162,8 @@ def start_server(kind: str, args: argparse.Namespace, log_dir: Path, **extra: st
         arguments += [f"--{key.replace('_', '-')}", value]
     if args.catalog_only:
         arguments.append("--catalog-only")
+    if args.synthetic_agents:
+        arguments += ["--synthetic-agents", str(args.synthetic_agents)]
     return spawn_server(kind, Path(__file__).resolve(), arguments, log_dir)
 
 
@@ -374,7 +383,8 @@ def print_table(runs: list[Run], lost: tuple[int, int, int] | None, args: argpar
         print("note: the load generator used ~a whole CPU: figures near its ceiling measure the client, not the server")
 
 
-async def drive(args: argparse.Namespace) -> int:
+async def drive(args: argparse.Namespace, collect: list[Run] | None = None) -> int:
+    """Run the servers under load and print the table; `collect` (when given) receives the runs."""
     from sqlalchemy import create_engine, text
 
     from agents.store.db import Store
@@ -440,6 +450,8 @@ async def drive(args: argparse.Namespace) -> int:
         except Exception as exc:  # noqa: BLE001 - clean-up reports, it does not hide the result
             print(f"warning: could not drop the schema {schema}: {exc!r}", file=sys.stderr)
         admin.dispose()
+    if collect is not None:
+        collect.extend(runs)
     if runs:
         print_table(runs, lost, args)
     for server in servers:
@@ -505,6 +517,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="run the agent catalogue as shipped; by default, when no active agent declares the event, a no-op "
         "agent declaring it is added so that intake answers 'queued' and publishes to Redis (production shape)",
+    )
+    parser.add_argument(
+        "--synthetic-agents",
+        type=int,
+        default=0,
+        help="also register this many spec-like agents (bench/routing.py's): intake's table at catalogue scale",
     )
     add_service_options(parser)
     # Internal: the same file runs the servers.

@@ -21,6 +21,7 @@ class _Root(LazyRoot):
             "bot.context_cli:context_app", "Versioned agent contexts: show, search, lineage, snapshot, restore."
         ),
         "tokens": LazyGroup("bot.context_cli:tokens_app", "Context API tokens: create and revoke."),
+        "agents": LazyGroup("bot.agents_cli:agents_app", "The agents: the catalogue, and where each one works."),
         "vision": LazyGroup("bot.vision_cli:vision_app", "WowVision Prime: policy reviews."),
         "report": LazyGroup("bot.report_cli:report_app", "Reports: what the agents did, decided and cost."),
         "coe": LazyGroup("bot.coe_cli:coe_app", "Centre of Excellence jobs."),
@@ -39,9 +40,7 @@ class _Root(LazyRoot):
 
 app = typer.Typer(help="WAOOAW: GitHub-native AI agents.", no_args_is_help=True, add_completion=False, cls=_Root)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
-agents_app = typer.Typer(help="The agents.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-app.add_typer(agents_app, name="agents")
 
 
 @app.command()
@@ -200,22 +199,6 @@ def demo(
     except DemoError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
-
-
-@agents_app.command("list")
-def agents_list() -> None:
-    """The agents, their state and what they wake on."""
-    from agents.catalog import default_registry
-    from agents.store.db import Store
-    from bot.settings import command_settings
-
-    settings = command_settings()
-    store = Store(settings.database_url)
-    store.upgrade()
-    registry = default_registry(store)
-    for name, state in registry.states().items():
-        agent = registry.get(name)
-        typer.echo(f"{name:<16} {state.value:<8} {', '.join(agent.wakes_on):<40} {agent.description}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from agents.events import Event
 from agents.store.db import Store, dialect_insert
 from agents.store.tables import (
     NO_INSTALLATION,
+    AgentHire,
     AgentRun,
     ApiToken,
     AuditEntry,
@@ -153,6 +154,7 @@ def prune(store: Store, retention: timedelta) -> list[int]:
         session.execute(delete(ContextSnapshotItem).where(ContextSnapshotItem.snapshot_id.in_(snapshots)))
         session.execute(delete(ContextSnapshot).where(ContextSnapshot.installation_id.in_(gone)))
         session.execute(delete(ApiToken).where(ApiToken.installation_id.in_(gone)))
+        session.execute(delete(AgentHire).where(AgentHire.installation_id.in_(gone)))
         session.execute(delete(ContextVersion).where(ContextVersion.installation_id.in_(gone)))
         session.execute(delete(AuditEntry).where(AuditEntry.installation_id.in_(gone)))
         session.execute(delete(DecisionCacheEntry).where(DecisionCacheEntry.installation_id.in_(gone)))

@@ -179,8 +179,9 @@ class Worker:
     def _plan(self, message: BusMessage) -> RunPlan | None:
         """Everything decided before agents run: it is the wake latency, so reads only.
 
-        Load the delivery, apply tenancy, and choose the agents that should wake:
-        active, not yet succeeded on it, not the author of a self-caused event.
+        Load the delivery, apply tenancy, and choose the agents that should wake: named by the
+        routing index, hired and active on the repository, not yet succeeded on it, not the
+        author of a self-caused event.
         """
         with self.store.reading() as session:
             # One round trip: the delivery, its installation's state, the agents that already succeeded on it.
@@ -231,9 +232,16 @@ class Worker:
             return RunPlan(event, self._agents_to_run(session, event, succeeded))
 
     def _agents_to_run(self, session: Session, event: Event, succeeded: set[str]) -> list[type[WowAgent]]:
+        """The agents the routing index names for the event's kind that are hired and active on its
+        repository (their states read in one round trip, none when the index names no agent), and
+        whose should_wake agrees."""
+        candidates = [agent for agent in self.registry.candidates(event) if agent.name not in succeeded]
+        if not candidates:
+            return []
+        standings = self.registry.standings(session, event.installation_id, event.repo, candidates)
         chosen = []
-        for agent in self.registry.active(session):
-            if agent.name in succeeded:
+        for agent in candidates:
+            if not standings[agent.name].wakes:
                 continue
             if event.caused_by_app and event.origin_agent in (None, agent.name):
                 # Our own App made this: never wake the agent that made it (no loops).

@@ -228,6 +228,27 @@ class AgentState(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class AgentHire(Base):
+    """An agent's hired identity on one repository of one installation (agents/hires.py reads and writes it).
+
+    `hired` comes from the default branch's `.github/waooaw.yml` (`agents.enable` True, `agents.disable`
+    False, neither None: the agent's default). `state` is set with `waooaw agents pause|resume|retire
+    --repo`; None follows the agent's state everywhere (`agent_states`)."""
+
+    __tablename__ = "agent_hires"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    installation_id: Mapped[int] = mapped_column(BigInteger)  # NO_INSTALLATION for token auth
+    repo: Mapped[str] = mapped_column(String(256))
+    agent: Mapped[str] = mapped_column(String(64))
+    hired: Mapped[bool | None] = mapped_column(Boolean)
+    state: Mapped[str | None] = mapped_column(String(16))  # active | paused | retired
+    budget_usd: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (Index("uq_agent_hires_key", "installation_id", "repo", "agent", unique=True),)
+
+
 class DecisionCacheEntry(Base):
     """A settled LLM decision by key (whose, rule, rule version, input hash): the cache rung when there is no Redis."""
 

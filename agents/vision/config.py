@@ -1,4 +1,4 @@
-"""The repository config, `.github/waooaw.yml`, as WowVision reads it.
+"""The repository config, `.github/waooaw.yml`: what WowVision applies, and which agents are hired.
 
     extends: my-org/.github          # an org-wide config to start from (fetched by the edge)
     packs: [secrets, hygiene, structure, architecture, .github/waooaw/team.yml]
@@ -12,6 +12,10 @@
     max_inline_comments: 25          # the rest go to the summary
     budget_usd: 0.5                  # this repository's LLM spend per UTC day: only lowers the operator's
     drafts: false                    # review draft pull requests too
+    agents:                          # which agents work here (the Hiring agent applies it: agents/hiring.py)
+      enable: [tech-support]         # agents that are off until hired (every spec agent)
+      disable: [wowvision]           # agents that are on unless told otherwise
+      budgets: {tech-support: 0.1}   # an agent's budget on this repository, USD
 
 It is read from the base commit of a change, never from the change itself, so a
 change cannot relax the rules applied to it. A missing file means the defaults; an
@@ -24,9 +28,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from agents.vision.policy import Glob, Pack, Rule, Severity, builtin_pack, builtin_pack_names, parse_pack
 from agents.vision.yamlsource import Problem, SourceError, YamlDocument
@@ -58,6 +70,34 @@ class RuleOverride(BaseModel):
         return value
 
 
+AgentName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
+
+
+class AgentsConfig(BaseModel):
+    """`agents:`: the hired identities this repository asks for (read from its default branch)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enable: list[AgentName] = Field(default_factory=list)
+    disable: list[AgentName] = Field(default_factory=list)
+    budgets: dict[AgentName, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+
+    @field_validator("enable", "disable", "budgets", mode="before")
+    @classmethod
+    def _nothing_is_empty(cls, value: Any, info: ValidationInfo) -> Any:
+        """`enable:` with nothing under it, as people leave a list they emptied."""
+        if value is None:
+            return {} if info.field_name == "budgets" else []
+        return value
+
+    @model_validator(mode="after")
+    def _each_once(self) -> AgentsConfig:
+        both = sorted(set(self.enable) & set(self.disable))
+        if both:
+            raise ValueError(f"{', '.join(both)}: listed under both enable and disable")
+        return self
+
+
 class RepoConfig(BaseModel):
     """`.github/waooaw.yml`, validated. `RepoConfig()` is the defaults."""
 
@@ -75,6 +115,7 @@ class RepoConfig(BaseModel):
     # Lowers the operator's daily limit of a repository (WAOOAW_LLM_REPO_DAILY_BUDGET_USD), never raises it.
     budget_usd: float | None = Field(None, ge=0)
     drafts: bool = False
+    agents: AgentsConfig = Field(default_factory=AgentsConfig)
 
     _document: YamlDocument | None = PrivateAttr(None)
 
@@ -84,6 +125,11 @@ class RepoConfig(BaseModel):
         if isinstance(value, dict):
             return {key: RuleOverride.coerce(override) for key, override in value.items()}
         return value
+
+    @field_validator("agents", mode="before")
+    @classmethod
+    def _no_agents_section(cls, value: Any) -> Any:
+        return {} if value is None else value
 
     @field_validator("packs")
     @classmethod

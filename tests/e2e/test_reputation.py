@@ -360,5 +360,6 @@ def test_waooaw_status_shows_each_agents_reputation_here(world, store):
     status = next(c for c in fake.comments.values() if "waooaw:concierge:comment:status:2" in c["body"])["body"]
     expected = score_of(store, "wowvision")
     assert expected is not None
-    assert f"| `wowvision` | active | {expected.value:.2f} (1+ / 0−) |" in status
-    assert "| `outcome-clerk` | active | — |" in status
+    rows = {line.split(" | ")[0]: line for line in status.splitlines() if line.startswith("| `")}
+    assert rows["| `wowvision`"].endswith(f"| on by default, active | {expected.value:.2f} (1+ / 0−) |")
+    assert rows["| `outcome-clerk`"].endswith("| on by default, active | — |")

@@ -395,6 +395,19 @@ class FakeGitHub(HookDeliveries, RepoReads):
         self.pulls[(repo, number)] = obj
         return obj
 
+    def merge_pull(self, repo: str, number: int) -> str:
+        """Merge an open pull request as its Merge button does: the files of its branch land on its
+        base, whose head moves on; returns the base's new head SHA (a test then delivers the push)."""
+        pull = self.pulls[(repo, number)]
+        branch, base = pull["head"]["ref"], pull["base"]["ref"]
+        for (name, ref, path), content in list(self.files.items()):
+            if name == repo and ref == branch:
+                self.files[(repo, base, path)] = content
+        heads = self.heads(repo)
+        heads[base] = _sha(f"{repo}:{base}:merge of #{number}")
+        pull.update(state="closed", merged=True, merged_at=_now(), closed_at=_now())
+        return heads[base]
+
     def add_comment(
         self, repo: str, issue_number: int, body: str, user: dict[str, Any] | None = None
     ) -> dict[str, Any]:
@@ -889,6 +902,8 @@ class FakeGitHub(HookDeliveries, RepoReads):
     def get_contents(self, call: Call, url: str, repo: str, path: str) -> tuple[int, Any, dict[str, str]]:
         ref = call.query.get("ref", "HEAD")  # a sha, a branch name or "HEAD"
         content = self.files.get((repo, ref, path))
+        if content is None and ref == "HEAD":  # GitHub's HEAD is the default branch
+            content = self.files.get((repo, self.default_branch, path))
         if content is None:
             return 404, {"message": "Not Found"}, {}
         etag = f'W/"{_blob_sha(content)}"'
