@@ -1,6 +1,7 @@
 """The agents this platform ships, registered in one line each."""
 
 from agents.concierge import Concierge
+from agents.curator import LearningCurator
 from agents.domain.agent import WowDomain
 from agents.hiring import Hiring
 from agents.registry import Registry
@@ -16,4 +17,5 @@ def default_registry(store: Store) -> Registry:
     registry.register(WowDomain)
     registry.register(OutcomeClerk)
     registry.register(Hiring)
+    registry.register(LearningCurator)
     return registry
