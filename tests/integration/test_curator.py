@@ -23,10 +23,10 @@ from agents.store.tables import utcnow
 from agents.vision.config import CONFIG_PATH, parse_config
 from bot.app import create_app
 from bot.github import GitHubClients
-from bot.reputation_jobs import run_curator
+from bot.reputation_jobs import curator_schedule, run_curator
 from tests.conftest import TEST_SECRET, load_payload
 from tests.fakes.github import FakeGitHub
-from tests.helpers import drain, github_platform, make_settings, signed_headers
+from tests.helpers import drain, github_platform, make_platform, make_settings, signed_headers
 
 REPO = "Codertocat/Hello-World"
 INSTALLATION = 1  # of the issue_comment and pull_request payloads below
@@ -236,3 +236,16 @@ def test_the_curators_own_closed_pull_request_is_evidence_about_it(world, store)
     curate(deliver)
     (pull,) = fake.pull_requests
     assert parse_config(fake.files[(REPO, pull["head"]["ref"], CONFIG_PATH)]).agents.disable == [CURATOR]
+
+
+def test_the_daily_run_is_on_by_default_with_credentials_and_off_at_0_or_without(sqlite_store):
+    on = make_settings(GITHUB_TOKEN="ghs_test")
+    off = make_settings(GITHUB_TOKEN="ghs_test", WAOOAW_CURATE_INTERVAL="0")
+    assert on.curate_interval == timedelta(days=1) and off.curate_interval == timedelta(0)
+    platform = make_platform(sqlite_store)
+    parts = (sqlite_store, platform.registry, platform.publisher, asyncio.Event())
+    schedule = curator_schedule(on, GitHubClients(on), *parts)
+    assert schedule is not None
+    schedule.close()  # never run
+    assert curator_schedule(off, GitHubClients(off), *parts) is None
+    assert curator_schedule(on, None, *parts) is None
