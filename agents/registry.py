@@ -17,7 +17,7 @@ from agents import hires
 from agents.base import WowAgent
 from agents.events import Event
 from agents.hires import Lifecycle, Standing
-from agents.routing import WakeIndex
+from agents.routing import WakeIndex, event_names
 from agents.store.db import Store
 from agents.store.tables import AgentState
 
@@ -115,4 +115,4 @@ class Registry:
             for name, agent in self._agents.items()
             if states[name] is Lifecycle.ACTIVE or (states[name] is Lifecycle.PAUSED and name in somewhere)
         ]
-        return WakeIndex(awake).event_names()
+        return event_names(awake)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -70,6 +70,7 @@ class WakeIndex:
         ranks.update(rank for compiled, rank in globs if rank not in ranks and compiled.match(kind))
         return tuple(self._agents[rank] for rank in sorted(ranks))
 
-    def event_names(self) -> frozenset[str]:
-        """The event names (before the dot) of every pattern: what intake may queue."""
-        return frozenset(pattern.split(".", 1)[0] for agent in self._agents for pattern in agent.wakes_on)
+
+def event_names(agents: Iterable[type[WowAgent]]) -> frozenset[str]:
+    """The event names (before the dot) of every pattern of `agents`: what intake may queue."""
+    return frozenset(pattern.split(".", 1)[0] for agent in agents for pattern in agent.wakes_on)

@@ -191,6 +191,12 @@ def bench_store(label: str, store: Store, args: argparse.Namespace) -> dict[str,
     measure(store, registry, sample[: min(200, len(sample))])  # warm-up: pools, caches, the index
     freeze_startup_heap()  # as `waooaw worker` does once it is built
     timings = measure(store, registry, sample)
+    table = []
+    for _ in range(20):  # what intake rebuilds every few seconds (bot/wiring.py WAKE_TABLE_TTL), off its loop
+        started = time.perf_counter()
+        registry.wake_event_names()
+        table.append(time.perf_counter() - started)
+    timings["intake table"] = table
     return {"label": label, "agents": len(registry.names()), "hires": hired, "rows": rows, "timings": timings}
 
 
@@ -207,6 +213,7 @@ def report(result: dict[str, Any]) -> None:
         ("pick CPU", "the same, this thread's CPU time"),
         ("index", "routing index alone"),
         ("loop", "loop over every agent (before)"),
+        ("intake table", "intake's event names, rebuilt every 5 s"),
     ):
         ordered = sorted(timings[name])
         p50, p95, p99 = (percentile(ordered, q) * 1000 for q in (0.5, 0.95, 0.99))
@@ -217,31 +224,28 @@ def report(result: dict[str, Any]) -> None:
 
 
 def run_intake(args: argparse.Namespace) -> None:
+    """Intake's requests/s with the shipped catalogue and with the synthetic agents, alternated
+    (A B A B…) so that a change in the machine's load falls on both."""
     from bench import intake
 
-    rates: dict[int, float] = {}
-    for count in (0, args.agents):
-        runs: list[Any] = []
-        intake_args = intake.parse_args(
-            [
-                "--only",
-                "real",
-                "--seconds",
-                str(args.intake_seconds),
-                "--synthetic-agents",
-                str(count),
-                "--pg-url",
-                args.pg_url,
-                "--redis-url",
-                args.redis_url,
-            ]
-        )
-        asyncio.run(intake.drive(intake_args, collect=runs))
-        rates[count] = runs[0].rate() if runs else float("nan")
-    base, loaded = rates[0], rates[args.agents]
+    rates: dict[int, list[float]] = {0: [], args.agents: []}
+    for _ in range(args.intake_rounds):
+        for count in (0, args.agents):
+            runs: list[Any] = []
+            intake_args = intake.parse_args(
+                [
+                    *("--only", "real", "--seconds", str(args.intake_seconds)),
+                    *("--synthetic-agents", str(count), "--pg-url", args.pg_url, "--redis-url", args.redis_url),
+                ]
+            )
+            asyncio.run(intake.drive(intake_args, collect=runs))
+            rates[count].append(runs[0].rate() if runs else float("nan"))
+    base, loaded = (sum(rates[count]) / len(rates[count]) for count in (0, args.agents))
     print(
-        f"\nintake, 32 clients, {args.intake_seconds:g} s each: {base:.0f} requests/s with the shipped catalogue, "
-        f"{loaded:.0f} with {args.agents} more agents: ratio {loaded / base:.2f}"
+        f"\nintake, 32 clients, {args.intake_rounds} × {args.intake_seconds:g} s each, alternated: "
+        f"{base:.0f} requests/s with the shipped catalogue ({', '.join(f'{r:.0f}' for r in rates[0])}), "
+        f"{loaded:.0f} with {args.agents} more agents ({', '.join(f'{r:.0f}' for r in rates[args.agents])}): "
+        f"ratio {loaded / base:.2f}"
     )
 
 
@@ -252,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=5000, help="events routed (default 5000)")
     parser.add_argument("--db", choices=("pg", "sqlite", "both"), default="both")
     parser.add_argument("--intake-seconds", type=float, default=5.0, help="per intake run (default 5)")
+    parser.add_argument("--intake-rounds", type=int, default=2, help="intake runs of each kind (default 2)")
     parser.add_argument("--no-intake", action="store_true", help="skip the intake runs")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)

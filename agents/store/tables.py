@@ -1,5 +1,5 @@
-"""The platform's tables: deliveries, runs, outputs, the decision ledger, installations, tokens, schedule leases,
-the outcomes agents' reputation is scored from.
+"""The platform's tables: deliveries, runs, outputs, the decision ledger, installations, agents' states and
+hires, tokens, schedule leases, the outcomes agents' reputation is scored from.
 
 The tables of agents' contexts are in agents/context/models.py, on the same `Base`. The same
 models run on SQLite and PostgreSQL."""
