@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agents.concierge import Concierge
+from agents.curator import LearningCurator
 from agents.domain.agent import WowDomain
 from agents.factory.agent import build_agent
 from agents.factory.catalogue import CatalogueError, load_catalogue
@@ -25,6 +26,7 @@ def default_registry(store: Store, spec_dirs: Sequence[Path] = ()) -> Registry:
     registry.register(WowDomain)
     registry.register(OutcomeClerk)
     registry.register(Hiring)
+    registry.register(LearningCurator)
     specs = load_catalogue(spec_dirs)
     taken = [spec for spec in specs if spec.name in registry.names()]
     if taken:

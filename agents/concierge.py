@@ -52,11 +52,10 @@ class Concierge(WowAgent):
         assert command is not None and event.repo is not None and event.issue_number is not None
         comment_id = event.payload["comment"]["id"]
         standings = await asyncio.to_thread(self._standings, event)
-        body = (
-            self._help(standings)
-            if command.verb == "help"
-            else await self._status(event.repo, event.installation_id, standings)
-        )
+        if command.verb == "help":
+            body = self._help(standings)
+        else:
+            body = await self._status(event.repo, event.installation_id, standings)
         return [
             Reaction(repo=event.repo, content="eyes", comment_id=comment_id),
             Comment(
@@ -88,9 +87,8 @@ class Concierge(WowAgent):
     def _agents_table(self, standings: dict[str, Standing], reputation: dict[str, Score] | None = None) -> list[str]:
         """Both identities of each agent: the marketplace one (name, CoE, description) and the hired one here,
         with its reputation here when given."""
-        header = ["agent", "CoE", "what it does", "on this repository"] + (
-            ["reputation here"] if reputation is not None else []
-        )
+        header = ["agent", "CoE", "what it does", "on this repository"]
+        header += ["reputation here"] if reputation is not None else []
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for name, standing in list(standings.items())[:LISTED_AGENTS]:
             agent = self.env.registry.get(name)

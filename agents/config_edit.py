@@ -1,5 +1,6 @@
-"""`.github/waooaw.yml` with an agent hired or fired: the `agents.enable` / `agents.disable`
-lists edited in the file's own text, everything else left as it was written.
+"""`.github/waooaw.yml` with an agent hired or fired — the `agents.enable` / `agents.disable`
+lists — or rule overrides set (`set_rules`), edited in the file's own text, everything else
+left as it was written.
 
 A YAML round-trip would rewrite the whole file (its comments, quoting and order lost, with
 PyYAML) or need a second YAML library; the lists are small and their place is known, so
@@ -208,4 +209,74 @@ def _line_end(text: str, index: int) -> int:
     return len(text) if newline < 0 else newline
 
 
-__all__ = ["CONFIG_PATH", "Edited", "edit", "wanted_lists"]
+def set_rules(text: str | None, overrides: dict[str, Any]) -> tuple[str, bool]:
+    """The file with `rules.<id>` set to each of `overrides` (a value as YAML loads it: a severity,
+    False for `off`, or a mapping of the full form), and whether its layout was kept. Each value is
+    replaced in place (a comment after it stays); a rule not there yet goes after the last one."""
+    data = _data(text)
+    expected = {**data, "rules": {**(data.get("rules") or {}), **overrides}}
+    if not (text or "").strip():
+        return _render_rules(overrides, "rules:\n"), True
+    try:
+        edited = _edit_rules(text or "", overrides)
+        if _data(edited) == expected:
+            parse_config(edited)
+            return edited, True
+    except (yaml.YAMLError, ValueError, _Unforeseen):
+        pass
+    dumped = yaml.safe_dump(expected, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    parse_config(dumped)
+    return dumped, False
+
+
+def _rule_value(value: Any) -> str:
+    if value is False:
+        return "off"
+    return (
+        str(yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1_000_000))
+        .strip()
+        .removesuffix("\n...")
+    )
+
+
+def _render_rules(overrides: dict[str, Any], head: str, indent: str = "  ") -> str:
+    return head + "".join(f"{indent}{rule}: {_rule_value(value)}\n" for rule, value in overrides.items())
+
+
+def _edit_rules(text: str, overrides: dict[str, Any]) -> str:
+    root = yaml.compose(text, Loader=_LOADER)
+    if root is not None and (not isinstance(root, yaml.MappingNode) or root.flow_style):
+        raise _Unforeseen("the file is not a block mapping")
+    rules = _value(root, "rules") if root is not None else None
+    if rules is None:
+        return text + ("" if text.endswith("\n") else "\n") + _render_rules(overrides, "rules:\n")
+    assert root is not None
+    flow = "{" + ", ".join(f"{rule}: {_rule_value(value)}" for rule, value in overrides.items()) + "}"
+    edits: list[tuple[int, int, str]] = []
+    if isinstance(rules, yaml.ScalarNode):  # `rules:` with nothing under it
+        edits.append(_null_span(text, root, rules, flow))
+    elif isinstance(rules, yaml.MappingNode) and rules.flow_style:
+        merged = {**(_data(text).get("rules") or {}), **overrides}
+        written = yaml.safe_dump(merged, default_flow_style=True, sort_keys=False, width=1_000_000).strip()
+        edits.append((rules.start_mark.index, rules.end_mark.index, written))
+    elif isinstance(rules, yaml.MappingNode):
+        missing: dict[str, Any] = {}
+        for rule, value in overrides.items():
+            found = _entry(rules, rule)
+            if found is None:
+                missing[rule] = value
+                continue
+            colon = text.index(":", found[0].end_mark.index) + 1
+            edits.append((colon, _last_scalar_end(found[1]), " " + _rule_value(value)))
+        if missing:
+            indent = " " * rules.value[0][0].start_mark.column
+            at = _line_end(text, _last_scalar_end(rules))
+            edits.append((at, at, "\n" + _render_rules(missing, "", indent).rstrip("\n")))
+    else:
+        raise _Unforeseen("rules is a list")
+    for start, end, replacement in sorted(edits, reverse=True):
+        text = text[:start] + replacement + text[end:]
+    return text
+
+
+__all__ = ["CONFIG_PATH", "Edited", "edit", "set_rules", "wanted_lists"]

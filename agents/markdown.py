@@ -11,7 +11,8 @@ it through one of these, and only these:
 - `code`: the same as inline code;
 - `prose`: a line of our own wording that quotes values in backticks, as WowVision's
   messages do (`app.py` is over the limit): `text`, with each backticked span as `code`;
-- `code_block`: several lines as a fenced code block.
+- `code_block`: several lines as a fenced code block;
+- `link`: a link to a web page (an address that is not one stays text).
 
 Each holds in GitHub's Markdown (cmark-gfm) and in Python-Markdown (the report pages),
 in running text as in a table cell. What GitHub links after rendering — `@user`,
@@ -77,6 +78,14 @@ def code_block(value: object) -> str:
     lines = _CONTROLS.sub(REPLACEMENT, str(value)).replace("\r\n", "\n").replace("\r", "\n")
     fence = "`" * max(3, _longest_run(lines) + 1)
     return f"{fence}\n{_no_comment(lines)}\n{fence}"
+
+
+def link(label: object, url: str) -> str:
+    """A Markdown link to a web page, its label as `text`; any other address stays text."""
+    if not url.startswith(("https://", "http://")):
+        return f"{text(label)} ({text(url)})"
+    safe_url = url.replace(")", "%29").replace(" ", "%20").replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")
+    return f"[{text(label)}]({safe_url})"
 
 
 def plural(count: int, noun: str) -> str:

@@ -25,7 +25,7 @@ from bot.deliveries import recovery_schedule
 from bot.inbox import InboxStatus
 from bot.reports_web import api_token_check
 from bot.reports_web import router as reports_router
-from bot.reputation_jobs import reactions_schedule
+from bot.reputation_jobs import curator_schedule, reactions_schedule
 from bot.wiring import Platform
 
 log = structlog.get_logger(__name__)
@@ -50,6 +50,9 @@ def create_app(platform: Platform, *, secret: str | None, run_worker: bool | Non
         schedules = (
             recovery_schedule(platform.settings, platform.github, platform.inbox, stop),
             reactions_schedule(platform.settings, platform.github, platform.store, stop),
+            curator_schedule(
+                platform.settings, platform.github, platform.store, platform.registry, platform.publisher, stop
+            ),
         )
         scheduled = [asyncio.create_task(job) for job in schedules if job is not None]
         try:

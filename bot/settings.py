@@ -23,6 +23,7 @@ OIDC_AUDIENCE = "waooaw"  # what a CoE runner asks its OIDC token for, and what 
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 RECOVER_INTERVAL = timedelta(minutes=15)  # missed deliveries looked for, by default
 REACTIONS_INTERVAL = timedelta(hours=6)  # reactions on agents' comments read, by default
+CURATE_INTERVAL = timedelta(days=1)  # the Learning Curator's run over the repositories with new outcomes
 # What `waooaw setup` writes and every `waooaw` command reads, from the working directory.
 ENV_FILE = Path(".env")
 
@@ -108,6 +109,9 @@ class Settings(BaseSettings):
     # How often the app reads 👍/👎 on agents' comments into their reputation (GitHub sends no webhook for a
     # reaction; one process of several at a time): `6h`, `1h`; `0` turns it off.
     reactions_interval: timedelta = Field(REACTIONS_INTERVAL, alias="WAOOAW_REACTIONS_INTERVAL")
+    # How often the Learning Curator proposes config changes on the repositories with new outcomes (one
+    # process of several at a time): `1d`, `12h`; `0` turns it off (`/waooaw curate` still runs it).
+    curate_interval: timedelta = Field(CURATE_INTERVAL, alias="WAOOAW_CURATE_INTERVAL")
     report_tz: str = Field("UTC", alias="WAOOAW_REPORT_TZ")
     # The daily LLM spend the report compares with (USD, all repositories); unset: no budget line.
     report_budget_usd: float | None = Field(None, alias="WAOOAW_REPORT_BUDGET_USD")
@@ -158,7 +162,7 @@ class Settings(BaseSettings):
     def _ttl(cls, value: object) -> object:
         return parse_ttl(value) if isinstance(value, str) else value  # the CLI's `--ttl` form, at most 30 days
 
-    @field_validator("deliveries_recover_interval", "reactions_interval", mode="before")
+    @field_validator("deliveries_recover_interval", "reactions_interval", "curate_interval", mode="before")
     @classmethod
     def _interval(cls, value: object, info: ValidationInfo) -> object:
         if isinstance(value, str) and value.strip() in ("", "0"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from statistics import mean
 
-from agents.markdown import code, text
+from agents.markdown import code, link, text
 from agents.reports.charts import CHARTS, chart_filename
 from agents.reports.model import RUNGS, DailyReport, DaySeries, without_llm_share
 
@@ -296,7 +296,7 @@ def _coe(report: DailyReport) -> list[str]:
         ]
         for j in c.jobs:
             confidence = "—" if j.mean_confidence is None else f"{j.mean_confidence:.2f}"
-            pr = _web_link(_pr_label(j.pr_url), j.pr_url) if j.pr_url else "—"
+            pr = link(_pr_label(j.pr_url), j.pr_url) if j.pr_url else "—"
             lines.append(
                 f"| {text(j.repo)} | {text(j.domain)} | {code(j.job)} | {text(j.status)} | {text(j.depth)} "
                 f"| {usd(j.spent_usd)} / {usd(j.budget_usd)} | {number(j.model_calls)} "
@@ -351,14 +351,6 @@ def _conversations(report: DailyReport) -> list[str]:
     return lines + [""]
 
 
-def _web_link(label: str, url: str) -> str:
-    """A Markdown link to a web page; any other address stays text."""
-    if not url.startswith(("https://", "http://")):
-        return f"{text(label)} ({text(url)})"
-    safe_url = url.replace(")", "%29").replace(" ", "%20").replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")
-    return f"[{text(label)}]({safe_url})"
-
-
 def _pr_label(url: str) -> str:
     match = _ISSUE_URL.match(url)
     return f"#{match['number']}" if match else "PR"
@@ -367,4 +359,4 @@ def _pr_label(url: str) -> str:
 def _link(url: str, repo: str, kind: str, agent: str) -> str:
     match = _ISSUE_URL.match(url)
     label = f"{match['repo']}#{match['number']}" if match else f"{repo} {kind}"
-    return f"- {_web_link(label, url)} — {text(agent)} {text(kind)}"
+    return f"- {link(label, url)} — {text(agent)} {text(kind)}"

@@ -169,7 +169,7 @@ class WowVisionPrime(WowAgent):
         head_sha, base_sha = pull["head"]["sha"], pull["base"]["sha"]
         if self.context.get("paused") and not forced:
             return []
-        loaded = await _load_rules(reader, repo, base_sha)
+        loaded = await load_rules(reader, repo, base_sha)
         if isinstance(loaded, SourceError):
             return _invalid_config(repo, number, head_sha, loaded)
         config, packs = loaded
@@ -256,7 +256,7 @@ class WowVisionPrime(WowAgent):
         repo, before, after = event.repo or "", event.payload["before"], event.payload["after"]
         if before == NULL_SHA:
             return []  # a new branch: nothing to compare with
-        loaded = await _load_rules(reader, repo, before)
+        loaded = await load_rules(reader, repo, before)
         if isinstance(loaded, SourceError):
             title = "WowVision: .github/waooaw.yml is invalid"
             return [IssueReport(repo, title, _config_error_text(loaded), key="config", labels=("wowvision",))]
@@ -392,7 +392,7 @@ def _default_branch_push(payload: dict[str, Any]) -> bool:
     return bool(branch) and payload.get("ref") == f"refs/heads/{branch}" and not payload.get("deleted")
 
 
-async def _load_rules(reader: RepoReader, repo: str, ref: str) -> tuple[RepoConfig, list[Pack]] | SourceError:
+async def load_rules(reader: RepoReader, repo: str, ref: str) -> tuple[RepoConfig, list[Pack]] | SourceError:
     """The config and packs at `ref` (the base commit): what the change is judged by."""
     text = await reader.file_at(repo, ref, CONFIG_PATH)
     try:
@@ -431,7 +431,7 @@ async def _default_branch_packs(reader: RepoReader | None, event: Event) -> list
     if reader is None:  # the repository cannot be read: the packs applied by default
         return resolve_packs(parse_config(None))
     branch = (event.payload.get("repository") or {}).get("default_branch") or "HEAD"
-    loaded = await _load_rules(reader, event.repo or "", branch)
+    loaded = await load_rules(reader, event.repo or "", branch)
     return [] if isinstance(loaded, SourceError) else loaded[1]
 
 

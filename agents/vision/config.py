@@ -6,6 +6,7 @@
       hygiene-print: off             # disable a rule
       size-pr-lines: notice          # change its severity
       secret-generic: {severity: error}
+      hygiene-console-log: {ignore: ["scripts/**"]}   # files this one rule does not look at
     ignore: ["vendor/", "*.min.js"]  # files no rule looks at
     fixtures: ["spec/support/"]      # test data: a credential there is reported at notice
     review: COMMENT                  # or REQUEST_CHANGES when an error-level finding exists
@@ -57,6 +58,7 @@ class RuleOverride(BaseModel):
 
     severity: Severity | None = None
     disabled: bool = False
+    ignore: list[Glob] = Field(default_factory=list)  # added to the rule's own `ignore`
 
     @classmethod
     def coerce(cls, value: Any) -> Any:
@@ -151,14 +153,18 @@ class RepoConfig(BaseModel):
         return ConfigError(self.source, [Problem(None, "", message)])
 
     def apply(self, rules: Sequence[Rule]) -> list[Rule]:
-        """The rules with this config's overrides: disabled ones dropped, severities changed."""
+        """The rules with this config's overrides: disabled ones dropped, severities changed, paths ignored."""
         out: list[Rule] = []
         for rule in rules:
             override = self.rules.get(rule.id)
             if override is None:
                 out.append(rule)
             elif not override.disabled:
-                out.append(rule.model_copy(update={"severity": override.severity}) if override.severity else rule)
+                if override.severity:
+                    rule = rule.model_copy(update={"severity": override.severity})
+                if override.ignore:  # validated anew: the rule caches what its paths match
+                    rule = type(rule).model_validate({**rule.model_dump(), "ignore": [*rule.ignore, *override.ignore]})
+                out.append(rule)
         return out
 
 

@@ -298,6 +298,17 @@ def test_overrides_change_severity_and_disable():
     assert (rule.id, rule.severity) == ("ok", "notice")
 
 
+def test_an_override_scopes_a_rule_away_from_paths_it_adds_to_ignore():
+    pack = parse_pack(GOOD_RULE, "p.yml")
+    assert pack.rules[0].applies_to("scripts/tool.py")  # asked before, so its answer is cached
+    config = parse_config('rules:\n  ok: {severity: notice, ignore: ["scripts/**"]}\n')
+    [rule] = config.apply(pack.rules)
+    assert rule.severity == "notice"
+    assert not rule.applies_to("scripts/tool.py") and rule.applies_to("app/tool.py")
+    with pytest.raises(ConfigError):
+        parse_config('rules:\n  ok: {ignore: [" "]}\n')
+
+
 @pytest.mark.parametrize(
     ("org", "repo", "budget"),
     [
