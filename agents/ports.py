@@ -78,9 +78,13 @@ class RepoReader(Protocol):
         """The latest published releases, newest first: [{tag, name, published_at, url, body}]."""
         ...
 
-    async def merged_pulls_since_release(self, repo: str, limit: int) -> list[dict[str, Any]]:
+    async def merged_pulls_since_release(
+        self, repo: str, limit: int, *, release_tag: str | None = None
+    ) -> list[dict[str, Any]]:
         """Pull requests merged since the latest release was published (all recent ones when
-        there is none), newest first, at most `limit`: [{number, title, user, merged_at, url, labels}]."""
+        there is none) — with `release_tag`, those that release holds: merged after the release
+        before it, up to its publication —, newest first, at most `limit`:
+        [{number, title, user, merged_at, url, labels}]."""
         ...
 
     async def contributors(self, repo: str, limit: int) -> list[dict[str, Any]]:

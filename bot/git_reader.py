@@ -116,7 +116,9 @@ class LocalGitReader:
     async def releases(self, repo: str, limit: int) -> list[dict[str, Any]]:
         return []
 
-    async def merged_pulls_since_release(self, repo: str, limit: int) -> list[dict[str, Any]]:
+    async def merged_pulls_since_release(
+        self, repo: str, limit: int, *, release_tag: str | None = None
+    ) -> list[dict[str, Any]]:
         return []
 
     async def contributors(self, repo: str, limit: int) -> list[dict[str, Any]]:

@@ -198,16 +198,24 @@ class GitHubReader:
         )
         return [_release(release) for release in published]
 
-    async def merged_pulls_since_release(self, repo: str, limit: int) -> list[dict[str, Any]]:
+    async def merged_pulls_since_release(
+        self, repo: str, limit: int, *, release_tag: str | None = None
+    ) -> list[dict[str, Any]]:
         owner, name = split_repo(repo)
         github = self.clients.for_installation(self.installation_id)
-        since = await self._latest_release_time(repo)
+        since, until = await self._release_window(repo, release_tag)
         merged: list[Any] = []
         for page in range(1, MAX_PAGES + 1):
             batch = await _page(
                 github.rest.pulls.async_list, owner, name, page=page, state="closed", sort="updated", direction="desc"
             )
-            merged.extend(p for p in batch if p.merged_at is not None and (since is None or p.merged_at > since))
+            merged.extend(
+                p
+                for p in batch
+                if p.merged_at is not None
+                and (since is None or p.merged_at > since)
+                and (until is None or p.merged_at <= until)
+            )
             merged.sort(key=lambda p: p.merged_at, reverse=True)
             del merged[limit:]
             # Listed by last update, which is never before the merge: once a page ends before the
@@ -253,16 +261,28 @@ class GitHubReader:
         found = await self.clients.get_json_again(self.installation_id, f"/repos/{owner}/{name}", {})
         return str(found["default_branch"])
 
-    async def _latest_release_time(self, repo: str) -> datetime | None:
+    async def _release_window(self, repo: str, tag: str | None) -> tuple[datetime | None, datetime | None]:
+        """Merges after the latest release (no end); with `tag`, those of that release: after the release
+        before it, up to its own publication (a release event's own release is the latest already)."""
         owner, name = split_repo(repo)
         github = self.clients.for_installation(self.installation_id)
-        try:
-            release = (await github.rest.repos.async_get_latest_release(owner, name)).parsed_data
-        except RequestFailed as exc:
-            if exc.response.status_code == 404:
-                return None  # no release yet
-            raise
-        return release.published_at or release.created_at
+        if tag is None:
+            try:
+                release = (await github.rest.repos.async_get_latest_release(owner, name)).parsed_data
+            except RequestFailed as exc:
+                if exc.response.status_code == 404:
+                    return None, None  # no release yet
+                raise
+            return release.published_at or release.created_at, None
+        published = await _listed(
+            github.rest.repos.async_list_releases, owner, name, cap=PER_PAGE, keep=lambda r: r.published_at is not None
+        )
+        published.sort(key=lambda r: r.published_at, reverse=True)
+        for index, release in enumerate(published):
+            if release.tag_name == tag:
+                before = published[index + 1].published_at if index + 1 < len(published) else None
+                return before, release.published_at
+        return None, None  # not published (a draft): every recent merge
 
     async def _text(self, path: str) -> str:
         github = self.clients.for_installation(self.installation_id)

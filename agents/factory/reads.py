@@ -71,7 +71,9 @@ def _read(item: ReadItem, event: Event, reader: RepoReader, repo: str) -> Awaita
     if item.releases is not None:
         return reader.releases(repo, item.releases.limit)
     if item.merged_pulls is not None:
-        return reader.merged_pulls_since_release(repo, item.merged_pulls.limit)
+        # On a release's own event, the latest release is that one: its merges are those before it.
+        tag = (event.payload.get("release") or {}).get("tag_name") if event.name == "release" else None
+        return reader.merged_pulls_since_release(repo, item.merged_pulls.limit, release_tag=tag)
     if item.contributors is not None:
         return reader.contributors(repo, item.contributors.limit)
     assert item.stargazers is not None

@@ -395,9 +395,10 @@ class FakeGitHub(HookDeliveries, RepoReads):
         self.pulls[(repo, number)] = obj
         return obj
 
-    def merge_pull(self, repo: str, number: int) -> str:
-        """Merge an open pull request as its Merge button does: the files of its branch land on its
-        base, whose head moves on; returns the base's new head SHA (a test then delivers the push)."""
+    def merge_pull(self, repo: str, number: int, merged_at: datetime | None = None) -> str:
+        """Merge an open pull request as its Merge button does (at `merged_at`, default now): the files
+        of its branch land on its base, whose head moves on; returns the base's new head SHA (a test
+        then delivers the push)."""
         pull = self.pulls[(repo, number)]
         branch, base = pull["head"]["ref"], pull["base"]["ref"]
         for (name, ref, path), content in list(self.files.items()):
@@ -405,7 +406,15 @@ class FakeGitHub(HookDeliveries, RepoReads):
                 self.files[(repo, base, path)] = content
         heads = self.heads(repo)
         heads[base] = _sha(f"{repo}:{base}:merge of #{number}")
-        pull.update(state="closed", merged=True, merged_at=_now(), closed_at=_now())
+        stamp = (merged_at or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        pull.update(
+            state="closed",
+            merged=True,
+            merged_at=stamp,
+            closed_at=stamp,
+            updated_at=stamp,
+            merge_commit_sha=heads[base],
+        )
         return heads[base]
 
     def add_comment(

@@ -19,8 +19,8 @@ Seeded by tests, answered as GitHub answers them (complete objects from real pay
 - `GET /repos/{repo}/stargazers` (oldest first) — `star(repo, login)`; the repository's
   `stargazers_count` counts them.
 
-`merge_pull(repo, number, merged_at)` merges a pull request of `pulls` (closed, `merged_at`,
-and updated then); `GET /repos/{repo}/pulls?sort=updated&direction=desc` lists by last update.
+`FakeGitHub.merge_pull(repo, number, merged_at)` merges a pull request (closed, merged and
+updated then); `GET /repos/{repo}/pulls?sort=updated&direction=desc` lists by last update.
 """
 
 from __future__ import annotations
@@ -104,14 +104,6 @@ class RepoReads:
 
     def star(self, repo: str, login: str, type: str = "User") -> None:
         self.stargazers.setdefault(repo, []).append(self.user(login, 30_000 + len(self.stargazers.get(repo, [])), type))
-
-    def merge_pull(self, repo: str, number: int, merged_at: datetime) -> dict[str, Any]:
-        pull = self.pulls[(repo, number)]
-        stamp = _stamp(merged_at)
-        pull.update(
-            state="closed", merged=True, merged_at=stamp, closed_at=stamp, updated_at=stamp, merge_commit_sha="0" * 40
-        )
-        return pull
 
     # ------------------------------------------------------------ routes
 

@@ -233,6 +233,22 @@ def test_merged_pulls_since_the_latest_release(fake: FakeGitHub, reader: GitHubR
     assert (call.query["state"], call.query["sort"], call.query["direction"]) == ("closed", "updated", "desc")
 
 
+def test_merged_pulls_of_a_release_are_those_between_it_and_the_one_before(
+    fake: FakeGitHub, reader: GitHubReader
+) -> None:
+    _merged(fake, "Before v1", T0 - timedelta(days=1))
+    fake.add_release(REPO, "v1.0.0", published_at=T0)
+    in_v2 = _merged(fake, "In v2", T0 + timedelta(days=1))
+    fake.add_release(REPO, "v2.0.0", published_at=T0 + timedelta(days=2))
+    _merged(fake, "After v2", T0 + timedelta(days=3))
+
+    # What a release.published event of v2 reads: its own merges, not the (none) after it.
+    got = asyncio.run(reader.merged_pulls_since_release(REPO, 50, release_tag="v2.0.0"))
+    assert [p["number"] for p in got] == [in_v2]
+    first = asyncio.run(reader.merged_pulls_since_release(REPO, 50, release_tag="v1.0.0"))
+    assert [p["title"] for p in first] == ["Before v1"]
+
+
 def test_merged_pulls_without_a_release_are_the_recent_ones(fake: FakeGitHub, reader: GitHubReader) -> None:
     numbers = [_merged(fake, f"Change {n}", T0 + timedelta(hours=n)) for n in range(4)]
     got = asyncio.run(reader.merged_pulls_since_release(REPO, 3))
