@@ -49,7 +49,7 @@ class Registry:
     def states(self, session: Session | None = None) -> dict[str, Lifecycle]:
         """Every registered agent with its state (active unless the store says otherwise)."""
         if session is None:
-            with self.store.session() as own:
+            with self.store.reading() as own:
                 return self.states(own)
         stored = {row.agent: row.state for row in session.scalars(select(AgentState))}
         return {name: Lifecycle(stored.get(name, Lifecycle.ACTIVE)) for name in self.names()}
