@@ -296,6 +296,14 @@ class GitHubClients:
         github = self.for_installation(installation_id)
         return await self.reads.get_json(github, self._limits_key(self._client_key(installation_id)), url, params)
 
+    async def paused_for(self, installation_id: int | None) -> float:
+        """Seconds a rate limit still keeps the installation's calls back (0: they may go now)."""
+        try:
+            key = self._limits_key(self._client_key(installation_id))
+        except GitHubCredentialsError:
+            return 0.0  # no client can act for it: its agents fail on that, not on a pause
+        return await self.limiter.paused_for(key)
+
     def _client_key(self, installation_id: int | None) -> int | None:
         """Whose client: the installation's (App auth), or None for the token's."""
         if self.mode == "app" and installation_id is not None:
