@@ -51,7 +51,7 @@ class Registry:
         if session is None:
             with self.store.reading() as own:
                 return self.states(own)
-        stored = {row.agent: row.state for row in session.scalars(select(AgentState))}
+        stored = {agent: state for agent, state in session.execute(select(AgentState.agent, AgentState.state))}
         return {name: Lifecycle(stored.get(name, Lifecycle.ACTIVE)) for name in self.names()}
 
     def set_state(self, name: str, state: Lifecycle) -> None:
