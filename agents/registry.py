@@ -71,9 +71,9 @@ class Registry:
     def states(self, session: Session | None = None) -> dict[str, Lifecycle]:
         """Every registered agent with its state everywhere (active unless the store says otherwise)."""
         if session is None:
-            with self.store.session() as own:
+            with self.store.reading() as own:
                 return self.states(own)
-        stored = {row.agent: row.state for row in session.scalars(select(AgentState))}
+        stored = {agent: state for agent, state in session.execute(select(AgentState.agent, AgentState.state))}
         return {name: Lifecycle(stored.get(name, Lifecycle.ACTIVE)) for name in self.names()}
 
     def standings(

@@ -189,7 +189,7 @@ return 1
 """
 
 _DEAD_LETTER_MAXLEN = 10_000  # dead letters are for inspection; keep the newest, trimmed approximately
-_RECLAIM_BATCH = 10
+_RECLAIM_BATCH = 10  # entries reclaimed (one at a time) in a turn before new ones get theirs
 # (entry id, fields) as the client reads them: decode_responses=True, which redis-py's annotations cannot follow
 _Entries = list[tuple[str, dict[str, str]]]
 _REDIS_ERROR_BACKOFF_MAX = 5.0
@@ -328,15 +328,17 @@ class RedisStreamBus:
     ) -> str:
         """Reclaim what dead consumers left behind, then block for new entries."""
         await self._ensure_group()
-        cursor, reclaimed = await self._reclaim(consumer, cursor)
-        for entry in reclaimed:
-            # Only the entry being handled has a heartbeat: one waiting here behind a slow one
-            # ages, and another consumer may have reclaimed and handled it meanwhile.
-            if await self._heartbeat(keys=[self.stream], args=[self.group, consumer, entry.entry_id]):
-                await self._process(consumer, entry, handler, on_dead)
+        reclaimed = 0
+        while reclaimed < _RECLAIM_BATCH and not stop.is_set():
+            cursor, entry = await self._reclaim(consumer, cursor)
+            if entry is None:
+                break
+            await self._process(consumer, entry, handler, on_dead)
+            reclaimed += 1
         if stop.is_set():
             return cursor
-        for entry in await self._read_new(consumer):
+        # Having reclaimed, more may be due (deferred deliveries come back together): no wait for new ones.
+        for entry in await self._read_new(consumer, block=not reclaimed):
             await self._process(consumer, entry, handler, on_dead)
         return cursor
 
@@ -350,27 +352,31 @@ class RedisStreamBus:
         except TimeoutError:
             pass
 
-    async def _reclaim(self, consumer: str, cursor: str) -> tuple[str, list[_Entry]]:
-        # Without JUSTID, XAUTOCLAIM counts a new delivery, so attempts keep growing.
+    async def _reclaim(self, consumer: str, cursor: str) -> tuple[str, _Entry | None]:
+        # One entry at a time, handled at once (COUNT 1, as for new entries): a claim counts a
+        # delivery (XAUTOCLAIM without JUSTID), and an entry claimed to wait behind a slow handler
+        # would age unheartbeated until another consumer claimed it again, counting once more,
+        # so that it could reach the dead letters without its handler ever failing.
         min_idle_ms = int(self.visibility_timeout * 1000)
         reply = await self._redis.xautoclaim(
-            self.stream, self.group, consumer, min_idle_time=min_idle_ms, start_id=cursor, count=_RECLAIM_BATCH
+            self.stream, self.group, consumer, min_idle_time=min_idle_ms, start_id=cursor, count=1
         )
         next_cursor, claimed = reply[0], reply[1]
-        entries: list[_Entry] = []
         for entry_id, fields in claimed:
             attempt = await self._delivery_count(entry_id)
             if attempt is not None:  # None: acked by someone else in between
                 log.info("bus.reclaimed", consumer=consumer, entry=entry_id, attempt=attempt)
-                entries.append(_entry(entry_id, fields, attempt))
-        return next_cursor, entries
+                return next_cursor, _entry(entry_id, fields, attempt)
+        return next_cursor, None
 
-    async def _read_new(self, consumer: str) -> list[_Entry]:
+    async def _read_new(self, consumer: str, *, block: bool = True) -> list[_Entry]:
         # COUNT 1: an entry read but not yet started would age in our pending list
         # while we work on another, and be reclaimed by someone else.
         reply = cast(
             list[tuple[str, _Entries]] | None,
-            await self._redis.xreadgroup(self.group, consumer, {self.stream: ">"}, count=1, block=self.block_ms),
+            await self._redis.xreadgroup(
+                self.group, consumer, {self.stream: ">"}, count=1, block=self.block_ms if block else None
+            ),
         )
         entries: list[_Entry] = []
         for _stream, messages in reply or []:

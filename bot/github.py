@@ -13,7 +13,8 @@
 - No credentials at all: `GitHubClients(...)` raises `GitHubCredentialsError`;
   `github_clients(settings)` returns None and the caller publishes in dry run.
 
-Every client validates request bodies against GitHub's schema before sending, keeps
+Every client sends its calls over one pool of connections the factory keeps (`PooledTransport`),
+validates request bodies against GitHub's schema before sending, keeps
 to GitHub's rate limits through one `Limiter` (bot/ratelimit.py: paced per installation,
 the search API's quota apart (`for_search`), shared through Redis; a call that would wait
 past its budget raises `GitHubRateLimited`), and retries through `RetryPolicy`: 5xx with
@@ -167,6 +168,41 @@ class InstallationAuthStrategy(BaseAuthStrategy):
         return _InstallationAuth(self.clients, self.installation_id)
 
 
+# ---------------------------------------------------------------- connections
+
+
+class PooledTransport(httpx.AsyncBaseTransport):
+    """One pool of open connections for every githubkit client of a `GitHubClients`.
+
+    githubkit builds an httpx client for each call and closes it afterwards; with its own
+    transport each call would open a connection (TCP, and TLS to api.github.com) and close it.
+    Handed this one, those clients send over the pool's open connections, and closing them
+    leaves the pool open: `GitHubClients.aclose` closes it. Connections belong to an event loop,
+    so on another loop (a command's or a test's next `asyncio.run`) a new pool is made.
+    """
+
+    def __init__(self, ssl_context: Any) -> None:
+        self._ssl = ssl_context
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pool: httpx.AsyncHTTPTransport | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        loop = asyncio.get_running_loop()
+        if self._pool is None or self._loop is not loop:
+            # Another loop's connections can be neither used nor closed from this one: left to it.
+            self._loop, self._pool = loop, httpx.AsyncHTTPTransport(verify=self._ssl)
+        return await self._pool.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """A call's client is done: the pool stays open for the next call."""
+
+    async def close_pool(self) -> None:
+        pool, loop = self._pool, self._loop
+        self._pool = self._loop = None
+        if pool is not None and loop is asyncio.get_running_loop():
+            await pool.aclose()
+
+
 def _normalise_private_key(key: str) -> str:
     key = key.strip()
     if "\\n" in key and "\n" not in key:  # pasted into an env var with escaped newlines
@@ -212,9 +248,9 @@ class GitHubClients:
         self._tokens: dict[int, _Token] = {}
         self._async_locks: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = {}
         self._sync_lock = threading.Lock()
-        # githubkit opens an HTTP client per request; building a TLS context for each
-        # costs ~50 ms of CPU, so they all share this one.
+        # Building a TLS context costs ~50 ms of CPU: the pool and the sync calls' clients share this one.
         self._ssl = httpx.create_ssl_context()
+        self._transport = PooledTransport(self._ssl)
         self.tokens_minted = 0
 
     def __repr__(self) -> str:
@@ -232,6 +268,7 @@ class GitHubClients:
             user_agent=USER_AGENT,
             timeout=self.timeout,
             ssl_verify=self._ssl,
+            async_transport=self._transport,
             auto_retry=self.retry,
             throttler=self.limiter.throttler(limits_key),
             # The limiter reads each answer; so do the metrics (calls by route class and status, the rate limit left).
@@ -270,6 +307,14 @@ class GitHubClients:
         GitHub answers 304 at no cost to the quota while it has not changed (bot/conditional.py)."""
         github = self.for_installation(installation_id)
         return await self.reads.get_json(github, self._limits_key(self._client_key(installation_id)), url, params)
+
+    async def paused_for(self, installation_id: int | None) -> float:
+        """Seconds a rate limit still keeps the installation's calls back (0: they may go now)."""
+        try:
+            key = self._limits_key(self._client_key(installation_id))
+        except GitHubCredentialsError:
+            return 0.0  # no client can act for it: its agents fail on that, not on a pause
+        return await self.limiter.paused_for(key)
 
     def _client_key(self, installation_id: int | None) -> int | None:
         """Whose client: the installation's (App auth), or None for the token's."""
@@ -416,7 +461,8 @@ class GitHubClients:
         return await self.permission(installation_id, repo, username) in WRITE_PERMISSIONS
 
     async def aclose(self) -> None:
-        """Forget clients and tokens (githubkit opens one HTTP client per request); close Redis connections."""
+        """Forget clients and tokens; close the connections to GitHub and to Redis."""
+        await self._transport.close_pool()
         await self.limiter.close()
         await self.reads.close()
         self._clients.clear()

@@ -20,6 +20,7 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningInsert
 
 from agents.store.db import Store
@@ -90,15 +91,24 @@ class Inbox:
         return found
 
     def mark(
-        self, delivery_id: str, status: InboxStatus, *, attempts: int | None = None, error: str | None = None
+        self,
+        delivery_id: str,
+        status: InboxStatus,
+        *,
+        attempts: int | None = None,
+        error: str | None = None,
+        session: Session | None = None,
     ) -> None:
+        """Set the delivery's status: in `session`'s transaction when given, else in one of its own."""
+        if session is None:
+            with self.store.session() as own:
+                return self.mark(delivery_id, status, attempts=attempts, error=error, session=own)
         values: dict[str, object] = {"status": status.value, "error": error}
         if attempts is not None:
             values["attempts"] = attempts
         if status in FINISHED:
             values["finished_at"] = utcnow()
-        with self.store.session() as session:
-            session.execute(update(InboxRecord).where(InboxRecord.delivery_id == delivery_id).values(**values))
+        session.execute(update(InboxRecord).where(InboxRecord.delivery_id == delivery_id).values(**values))
 
     def unfinished(self, older_than: timedelta = timedelta(0)) -> list[str]:
         """Deliveries recorded but not finished, oldest first: what a restart must re-queue."""

@@ -14,8 +14,10 @@ from bot import tracing
 def configure(level: str = "INFO") -> None:
     renderer = structlog.dev.ConsoleRenderer() if sys.stderr.isatty() else structlog.processors.JSONRenderer()
     logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")
-    # Alembic narrates every migration step at INFO; users only need to hear of problems.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Alembic narrates every migration step at INFO, and httpx every request (GitHub's, in plain text
+    # among the JSON lines, three for a `/waooaw help`); users only need to hear of problems.
+    for name in ("alembic", "httpx"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

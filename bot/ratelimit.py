@@ -158,6 +158,10 @@ class LimitStore(Protocol):
         """Record what an answer said; the installation's pause when it asked for one."""
         ...
 
+    async def paused_until(self, key: str) -> float:
+        """Until when (epoch seconds) a rate limit keeps every call of `key` back; 0 when none ever did."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -217,6 +221,10 @@ class LocalLimits:
         if pause is not None:
             figures.paused_until = max(figures.paused_until, pause)
         return pause
+
+    async def paused_until(self, key: str) -> float:
+        figures = self._figures.get(key)
+        return figures.paused_until if figures is not None else 0.0
 
     async def close(self) -> None:
         return None
@@ -348,6 +356,15 @@ class RedisLimits:
             return local
         return float(pause) if pause else None
 
+    async def paused_until(self, key: str) -> float:
+        local = await self.fallback.paused_until(key)
+        try:
+            shared = await self.redis.client().hget(self.prefix + key, "paused_until")
+        except (RedisError, OSError) as exc:
+            log.warning("github.limits_unshared", error=repr(exc))
+            return local
+        return max(local, float(shared or 0))
+
     async def close(self) -> None:
         await self.redis.close()
 
@@ -388,6 +405,10 @@ class Limiter:
                 path=response.request.url.path,
                 pause_s=round((pause or now) - now, 1),
             )
+
+    async def paused_for(self, key: str) -> float:
+        """Seconds a rate limit still keeps every call of `key` back (0: calls may go now)."""
+        return max(await self.store.paused_until(key) - self.clock.now(), 0.0)
 
     async def close(self) -> None:
         await self.store.close()

@@ -89,6 +89,7 @@ class Platform:
             reader_for=self.reader_for,
             llm=self.llm,
             decision_cache=self.decision_cache,
+            github=self.github,
         )
 
 

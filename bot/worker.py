@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import orjson
 import structlog
@@ -39,6 +40,9 @@ from bot.publish import Origin, Publisher, PublishError
 from bot.ratelimit import GitHubRateLimited
 from bot.settings import Settings
 
+if TYPE_CHECKING:
+    from bot.github import GitHubClients
+
 log = structlog.get_logger(__name__)
 
 
@@ -60,6 +64,39 @@ class AgentResult:
     retry_after: float = 0.0  # deferred: seconds until GitHub takes the call
 
 
+@dataclass(frozen=True)
+class FinishedRun:
+    """An agent's run, done: what it came to, and its `agent_runs` row still to be closed."""
+
+    result: AgentResult
+    run_id: int
+    duration: float  # seconds
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a delivery came to once all its agents ran: its inbox status, and what the bus is told."""
+
+    status: InboxStatus
+    error: str | None = None  # the inbox's error column
+    retry: Exception | None = None  # raised to the bus: AgentsFailed (again later) or Deferred (GitHub's limit)
+
+    @classmethod
+    def of(cls, results: Sequence[AgentResult]) -> Outcome:
+        failed = [result for result in results if result.status not in ("ok", "deferred")]
+        if failed:
+            error = "; ".join(f"{result.agent}: {result.status} {result.error or ''}".strip() for result in failed)
+            return cls(InboxStatus.FAILED, error, AgentsFailed(error))
+        deferred = [result for result in results if result.status == "deferred"]
+        if deferred:
+            # Only GitHub's rate limit stood in the way: the bus brings the delivery back when it
+            # allows, without counting this attempt; the agents that finished are not run again.
+            reason = "; ".join(f"{result.agent}: {result.error}" for result in deferred)
+            retry = Deferred(max(result.retry_after for result in deferred), reason)
+            return cls(InboxStatus.QUEUED, f"deferred: {reason}", retry)
+        return cls(InboxStatus.DONE)
+
+
 class Worker:
     def __init__(
         self,
@@ -72,6 +109,7 @@ class Worker:
         reader_for: Callable[[Event], RepoReader | None] = lambda event: None,
         llm: LLMClient | None = None,
         decision_cache: DecisionCache | None = None,
+        github: GitHubClients | None = None,
         name: str | None = None,
     ) -> None:
         self.settings = settings
@@ -79,6 +117,7 @@ class Worker:
         self.registry = registry
         self.bus = bus
         self.publisher = publisher
+        self.github = github  # whose rate limits say when an installation's agents can act
         self.inbox = Inbox(store)
         self.messenger = Messenger(store, bus)
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
@@ -151,28 +190,43 @@ class Worker:
         if plan is None:
             return
         structlog.contextvars.bind_contextvars(installation=plan.event.installation_id, repo=plan.event.repo)
-        results = await asyncio.gather(*(self._run_agent(agent, plan.event, message.attempt) for agent in plan.agents))
-        failed = [result for result in results if result.status not in ("ok", "deferred")]
-        if failed:
-            error = "; ".join(f"{result.agent}: {result.status} {result.error or ''}".strip() for result in failed)
-            await asyncio.to_thread(
-                self.inbox.mark, message.delivery_id, InboxStatus.FAILED, attempts=message.attempt, error=error
-            )
-            raise AgentsFailed(error)
-        deferred = [result for result in results if result.status == "deferred"]
-        if deferred:
-            # Only GitHub's rate limit stood in the way: the bus brings the delivery back when it
-            # allows, without counting this attempt; the agents that finished are not run again.
-            reason = "; ".join(f"{result.agent}: {result.error}" for result in deferred)
-            await asyncio.to_thread(
-                self.inbox.mark,
-                message.delivery_id,
-                InboxStatus.QUEUED,
-                attempts=message.attempt,
-                error=f"deferred: {reason}",
-            )
-            raise Deferred(max(result.retry_after for result in deferred), reason)
-        await asyncio.to_thread(self.inbox.mark, message.delivery_id, InboxStatus.DONE, attempts=message.attempt)
+        if plan.agents and (pause := await self._paused_for(plan.event)) > 0:
+            # GitHub holds every call of the installation back longer than a call may wait: the
+            # agents would only be deferred, each run recorded. Back to the bus for the pause's end.
+            log.info("worker.deferred_paused", retry_after=round(pause, 1))
+            raise Deferred(pause, f"GitHub's rate limit holds installation {plan.event.installation_id} back")
+        outcome = await self._run_agents(plan, message.attempt)
+        if outcome.retry is not None:
+            raise outcome.retry
+
+    async def _paused_for(self, event: Event) -> float:
+        """Seconds GitHub's rate limit holds the event's installation back, when more than a call may wait."""
+        if self.github is None:
+            return 0.0
+        pause = await self.github.paused_for(event.installation_id)
+        return pause if pause > self.github.limiter.budget else 0.0
+
+    async def _run_agents(self, plan: RunPlan, attempt: int) -> Outcome:
+        """Run the agents side by side and close each run's row as it ends; the last one's is closed
+        together with the delivery's inbox status, in one transaction."""
+        delivery_id = plan.event.delivery_id
+        if not plan.agents:
+            await asyncio.to_thread(self.inbox.mark, delivery_id, InboxStatus.DONE, attempts=attempt)
+            return Outcome(InboxStatus.DONE)
+        runs = [asyncio.ensure_future(self._run_agent(agent, plan.event, attempt)) for agent in plan.agents]
+        results: list[AgentResult] = []
+        outcome = None
+        try:
+            for next_run in asyncio.as_completed(runs):
+                run = await next_run
+                results.append(run.result)
+                outcome = Outcome.of(results) if len(results) == len(runs) else None
+                await asyncio.to_thread(self._finish_run, run, delivery_id, attempt, outcome)
+        finally:
+            for task in runs:
+                task.cancel()  # a no-op once they are done; otherwise the delivery's handling was cancelled
+        assert outcome is not None  # the last run's
+        return outcome
 
     async def bury(self, message: BusMessage, reason: str) -> None:
         metrics.dead_letters.inc()
@@ -262,16 +316,16 @@ class Worker:
                 chosen.append(agent)
         return chosen
 
-    async def _run_agent(self, agent_class: type[WowAgent], event: Event, attempt: int) -> AgentResult:
+    async def _run_agent(self, agent_class: type[WowAgent], event: Event, attempt: int) -> FinishedRun:
         # Each agent runs in its own task (gather): what is bound here is its own.
         structlog.contextvars.bind_contextvars(agent=agent_class.name)
         metrics.observe_wake(agent_class.name, event.received_at)
         with tracing.tracer().start_as_current_span("waooaw.agent", attributes={"waooaw.agent": agent_class.name}):
             return await self._run_agent_traced(agent_class, event, attempt)
 
-    async def _run_agent_traced(self, agent_class: type[WowAgent], event: Event, attempt: int) -> AgentResult:
+    async def _run_agent_traced(self, agent_class: type[WowAgent], event: Event, attempt: int) -> FinishedRun:
         # The run is recorded as started while the agent already works: the commit is
-        # not on the wake path. It is awaited before the run is recorded as finished.
+        # not on the wake path. It is awaited before the run is handed back to be closed.
         recording = asyncio.ensure_future(
             asyncio.to_thread(self._start_run, agent_class.name, event.delivery_id, attempt)
         )
@@ -294,11 +348,11 @@ class Worker:
                 log.exception("worker.agent_failed", agent=agent_class.name, delivery=event.delivery_id)
                 result = AgentResult(agent_class.name, "error", repr(exc)[:2000])
         duration = time.perf_counter() - started
-        await asyncio.to_thread(self._finish_run, await recording, result, duration)
+        run_id = await recording
         metrics.agent_runs.labels(agent_class.name, result.status).inc()
         metrics.agent_run_seconds.labels(agent_class.name).observe(duration)
         log.info("worker.agent_finished", status=result.status, attempt=attempt, duration_ms=round(duration * 1000, 1))
-        return result
+        return FinishedRun(result, run_id, duration)
 
     async def _wake_execute_publish(self, agent_class: type[WowAgent], event: Event) -> None:
         agent = agent_class(self.env)
@@ -336,13 +390,16 @@ class Worker:
                 .returning(AgentRun.id)
             ).scalar_one()
 
-    def _finish_run(self, run_id: int, result: AgentResult, duration: float) -> None:
+    def _finish_run(self, run: FinishedRun, delivery_id: str, attempt: int, outcome: Outcome | None) -> None:
+        result = run.result
         with self.store.session() as session:
             session.execute(
                 update(AgentRun)
-                .where(AgentRun.id == run_id)
-                .values(status=result.status, error=result.error, finished_at=utcnow(), duration_ms=duration * 1000)
+                .where(AgentRun.id == run.run_id)
+                .values(status=result.status, error=result.error, finished_at=utcnow(), duration_ms=run.duration * 1000)
             )
+            if outcome is not None:
+                self.inbox.mark(delivery_id, outcome.status, attempts=attempt, error=outcome.error, session=session)
 
 
 def _rate_limited(exc: BaseException) -> GitHubRateLimited | None:

@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from agents.store.tables import NO_INSTALLATION, PublishedOutput
+from agents.store.tables import NO_INSTALLATION, PublishedOutput, utcnow
 from bot.publish.common import Origin
 
 if TYPE_CHECKING:
@@ -68,42 +66,37 @@ class PublishingBase:
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(fn, *args)
 
-    @staticmethod
-    def _row(session: Session, key: RecordKey) -> PublishedOutput | None:
-        return session.scalar(
-            select(PublishedOutput).where(
-                PublishedOutput.installation_id == key.installation_id,
-                PublishedOutput.repo == key.repo,
-                PublishedOutput.marker == key.marker,
-            )
-        )
-
     def _load_sync(self, key: RecordKey) -> Record | None:
-        with self.store.session() as session:
-            row = self._row(session, key)
-            return None if row is None else Record(row.github_id, row.url, row.content_hash)
+        with self.store.reading() as session:
+            row = session.execute(
+                select(PublishedOutput.github_id, PublishedOutput.url, PublishedOutput.content_hash).where(
+                    PublishedOutput.installation_id == key.installation_id,
+                    PublishedOutput.repo == key.repo,
+                    PublishedOutput.marker == key.marker,
+                )
+            ).first()
+            return None if row is None else Record(*row)
 
     async def _load(self, key: RecordKey) -> Record | None:
         return await self._db(self._load_sync, key)
 
     def _save_sync(self, key: RecordKey, values: dict[str, Any]) -> None:
-        def write() -> None:
-            with self.store.session() as session:
-                row = self._row(session, key)
-                if row is None:
-                    session.add(
-                        PublishedOutput(installation_id=key.installation_id, repo=key.repo, marker=key.marker, **values)
-                    )
-                else:
-                    for name, value in values.items():
-                        setattr(row, name, value)
-
-        try:
-            write()
-        except IntegrityError:
-            # Another worker inserted the same key between our read and our insert:
-            # its row exists now, so this second pass updates it.
-            write()
+        # One statement, right after the call it records: inserted, or updated where another
+        # publish of the same marker (a retry, another worker) recorded it first.
+        now = utcnow()
+        statement = self.store.insert(PublishedOutput).values(
+            installation_id=key.installation_id,
+            repo=key.repo,
+            marker=key.marker,
+            created_at=now,
+            updated_at=now,
+            **values,
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["installation_id", "repo", "marker"], set_={**values, "updated_at": now}
+        )
+        with self.store.engine.begin() as connection:
+            connection.execute(statement)
 
     async def _save(
         self,

@@ -20,7 +20,7 @@ def test_a_worker_process_serves_the_metrics_of_the_runs_it_made(fake_github, ba
         "WAOOAW_WORKER_METRICS_PORT": str(port),
     }
     server = processes("serve", env)  # with Redis: intake only
-    processes("worker", env)
+    worker = processes("worker", env)
     assert deliver(server, comment_payload("/waooaw help", 3), delivery="metrics-1").json()["status"] == "queued"
     wait_until(lambda: statuses(pg_store).get("metrics-1") == "done", "the worker to finish the delivery", timeout=60)
 
@@ -37,3 +37,6 @@ def test_a_worker_process_serves_the_metrics_of_the_runs_it_made(fake_github, ba
     web = httpx.get(f"{server.url}/metrics").text
     assert 'waooaw_deliveries_total{event="issue_comment",status="queued"} 1.0' in web
     assert 'agent="concierge"' not in web, "the run is the worker's, counted there and only there"
+    # Its log is JSON lines, of its own events: no library narrates each GitHub call in plain text.
+    lines = worker.output().splitlines()
+    assert lines and [line for line in lines if not line.startswith("{")] == []

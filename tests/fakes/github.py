@@ -144,6 +144,7 @@ class Call:
     headers: dict[str, str] = field(repr=False)
     status: int = 0
     form: dict[str, str] = field(default_factory=dict)  # a browser's form post (the App registration page)
+    peer: str = ""  # the client's end of the TCP connection the call came over, host:port
 
 
 @dataclass
@@ -594,6 +595,7 @@ class FakeGitHub(HookDeliveries, RepoReads):
             dict(request.query_params),
             payload,
             {k.lower(): v for k, v in request.headers.items()},
+            peer=f"{request.client.host}:{request.client.port}" if request.client is not None else "",
         )
         if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
             call.form = dict(parse_qsl(raw.decode()))

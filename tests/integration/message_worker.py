@@ -23,7 +23,7 @@ from agents.store.db import Store
 from bot.bus import RedisStreamBus
 from bot.publish import DryRunPublisher
 from bot.settings import Settings
-from bot.worker import AgentResult, Worker
+from bot.worker import FinishedRun, Outcome, Worker
 
 TIMINGS = {"block_ms": 100, "backoff_base": 0.01, "visibility_timeout": 1.0}
 HANG: dict[str, str] = {}  # where this process stops, and the file it writes there
@@ -59,10 +59,10 @@ class Receiver(WowAgent):
 
 
 class HangingWorker(Worker):
-    def _finish_run(self, run_id: int, result: AgentResult, duration: float) -> None:
-        if result.agent == "sender" and _hang_here("sender"):
+    def _finish_run(self, run: FinishedRun, delivery_id: str, attempt: int, outcome: Outcome | None) -> None:
+        if run.result.agent == "sender" and _hang_here("sender"):
             time.sleep(3600)  # a thread of a process about to be killed
-        super()._finish_run(run_id, result, duration)
+        super()._finish_run(run, delivery_id, attempt, outcome)
 
 
 def worker(database_url: str, redis_url: str, stream: str, consumer: str, output: io.StringIO | None = None) -> Worker:

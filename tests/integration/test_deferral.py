@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -130,7 +131,9 @@ class Echo(WowAgent):
     wakes_on = ("issue_comment.created",)
 
     async def execute(self, event):
-        return [Comment(repo=event.repo, issue_number=event.issue_number, body="echo", key="echo")]
+        return [
+            Comment(repo=event.repo, issue_number=event.issue_number, body="echo", key=f"echo-{event.issue_number}")
+        ]
 
 
 def platform(store: Store, fake: FakeGitHub, clock: FakeClock, bus: EventBus, *, budget: float) -> Platform:
@@ -144,11 +147,14 @@ def platform(store: Store, fake: FakeGitHub, clock: FakeClock, bus: EventBus, *,
     )
     built.registry = default_registry(store)
     built.registry.register(Echo)
+    built.github = clients
     return built
 
 
-def enqueue(store: Store, delivery_id: str) -> None:
-    payload = load_payload("issue_comment/created.with-installation.payload.json", comment__body="hello")
+def enqueue(store: Store, delivery_id: str, issue: int = 1) -> None:
+    payload = load_payload(
+        "issue_comment/created.with-installation.payload.json", comment__body="hello", issue__number=issue
+    )
     delivery = parse_delivery(body_of(payload), event="issue_comment", delivery_id=delivery_id)
     assert Inbox(store).record(delivery, InboxStatus.QUEUED)
 
@@ -189,6 +195,8 @@ def test_a_secondary_limit_within_budget_is_waited_out_and_the_comment_published
 def test_a_call_over_its_budget_goes_back_to_the_bus_and_is_published_on_a_later_delivery(
     sqlite_store: Store, fresh_github: FakeGitHub, redis_url: str
 ) -> None:
+    """GitHub's pause outlasts the visibility timeout: the delivery comes back again and again, and
+    while the pause lasts no agent runs on it, nor on another delivery of the same installation."""
     clock = FakeClock()
     fresh_github.fail_next("POST", r"/issues/\d+/comments$", 403, headers={"retry-after": "120"}, body=SECONDARY)
     bus = RedisStreamBus(
@@ -201,19 +209,33 @@ def test_a_call_over_its_budget_goes_back_to_the_bus_and_is_published_on_a_later
     )
     built = platform(sqlite_store, fresh_github, clock, bus, budget=30)
     enqueue(sqlite_store, "d-later")
+    enqueue(sqlite_store, "d-during", issue=2)
+    handled: Counter[str] = Counter()
 
     async def scenario() -> None:
         worker = built.worker()
+
+        async def handle(message: BusMessage) -> None:
+            handled[message.delivery_id] += 1
+            await worker.handle(message)
+
         stop = asyncio.Event()
-        consuming = asyncio.create_task(bus.consume(worker.handle, worker.bury, stop))
+        consuming = asyncio.create_task(bus.consume(handle, worker.bury, stop))
         try:
             await bus.publish("d-later")
-            await wait_until(lambda: len(echo_runs(sqlite_store, "d-later")) >= 2, "the delivery to come back")
-            assert echoes(fresh_github) == []  # GitHub's 120 s are not over: nothing was tried again
+            await wait_until(lambda: echo_runs(sqlite_store, "d-later") == [("deferred", 1)], "the limit to be met")
+            await bus.publish("d-during")
+            await wait_until(lambda: min(handled.values()) >= 3, "both deliveries to come back, twice each")
+            # GitHub's 120 s are not over: nothing was tried again, and no agent ran again.
             assert [c.status for c in fresh_github.calls("POST", r"/comments$")] == [403]
-            assert inbox(sqlite_store, "d-later")[0] == "queued"
+            assert echo_runs(sqlite_store, "d-later") == [("deferred", 1)]
+            assert echo_runs(sqlite_store, "d-during") == []
+            assert inbox(sqlite_store, "d-later")[0] == inbox(sqlite_store, "d-during")[0] == "queued"
             clock.advance(120)
-            await wait_until(lambda: inbox(sqlite_store, "d-later")[0] == "done", "the delivery to be done")
+            await wait_until(
+                lambda: inbox(sqlite_store, "d-later")[0] == inbox(sqlite_store, "d-during")[0] == "done",
+                "both deliveries to be done",
+            )
         finally:
             stop.set()
             await asyncio.wait_for(consuming, WAIT)
@@ -221,9 +243,10 @@ def test_a_call_over_its_budget_goes_back_to_the_bus_and_is_published_on_a_later
             await bus.close()
 
     asyncio.run(scenario())
-    assert len(echoes(fresh_github)) == 1
-    runs = echo_runs(sqlite_store, "d-later")
-    assert runs[-1] == ("ok", 1) and set(runs[:-1]) == {("deferred", 1)}  # every delivery the first: none counted
+    assert len(echoes(fresh_github)) == 2
+    # Every delivery the first: none counted towards the dead letters.
+    assert echo_runs(sqlite_store, "d-later") == [("deferred", 1), ("ok", 1)]
+    assert echo_runs(sqlite_store, "d-during") == [("ok", 1)]
     assert inbox(sqlite_store, "d-later") == ("done", None)
 
 

@@ -192,16 +192,37 @@ def test_a_plain_403_is_no_rate_limit(limits: LimitStore) -> None:
     assert clock.slept == [pytest.approx(60)]  # only the second, which says it is one
 
 
+def test_how_long_a_pause_still_holds_is_read_without_taking_a_call(limits: LimitStore) -> None:
+    clock = FakeClock()
+    limiter = Limiter(limits, budget=3600, clock=clock)
+
+    async def scenario() -> list[float]:
+        left = [await limiter.paused_for(KEY)]  # never paused
+        await limiter.after(KEY, answer(429, {"retry-after": "90"}))
+        left.append(await limiter.paused_for(KEY))
+        clock.advance(60)
+        left.append(await limiter.paused_for(KEY))
+        left.append(await limiter.paused_for("installation:43"))  # another installation's calls may go
+        clock.advance(60)
+        left.append(await limiter.paused_for(KEY))
+        return left
+
+    assert asyncio.run(scenario()) == [0, pytest.approx(90), pytest.approx(30), 0, 0]
+    assert clock.slept == []
+
+
 def test_a_pause_github_asks_of_one_process_holds_the_others(redis_url: str, prefix: str) -> None:
     clock = FakeClock()
     one, other = (Limiter(RedisLimits(redis_url, prefix=prefix), budget=3600, clock=clock) for _ in range(2))
 
-    async def scenario() -> None:
+    async def scenario() -> float:
         await one.after(KEY, answer(403, {"retry-after": "30"}, b'{"message": "secondary rate limit"}'))
+        paused = await other.paused_for(KEY)
         await other.before(KEY, READ)
         await other.before("installation:7", READ)  # another installation's quota is its own
+        return paused
 
-    asyncio.run(scenario())
+    assert asyncio.run(scenario()) == pytest.approx(30)
     assert clock.slept == [pytest.approx(30)]
 
 

@@ -197,13 +197,13 @@ def test_a_rerun_of_the_sending_run_sends_nothing_twice(store):
     finished: list[str] = []
 
     class DiesOnce(Worker):
-        def _finish_run(self, run_id, result, duration):
+        def _finish_run(self, run, delivery_id, attempt, outcome):
             with self.store.session() as session:
-                agent = session.get(AgentRun, run_id).agent
+                agent = session.get(AgentRun, run.run_id).agent
             if agent == "sender" and not finished:
                 finished.append(agent)
                 raise RuntimeError("the worker died here")
-            super()._finish_run(run_id, result, duration)
+            super()._finish_run(run, delivery_id, attempt, outcome)
 
     platform = platform_with(store, Sender, Receiver)
     platform.worker = lambda: DiesOnce(

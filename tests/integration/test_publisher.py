@@ -506,12 +506,12 @@ def test_server_error_while_publishing_is_retried(publisher: GitHubPublisher, fa
 
 
 def test_two_workers_recording_the_same_marker(publisher: GitHubPublisher, fake: FakeGitHub, store: Store) -> None:
-    """Another worker inserts the same key between our read and our insert: we update its row."""
+    """Another worker records the same key between our read and our write: we update its row."""
     hidden = marker(AGENT, "comment", "race")
     rivals: list[str] = []
 
-    def rival_inserts(session: Session, *_: Any) -> None:
-        if any(isinstance(obj, PublishedOutput) for obj in session.new):
+    def rival_inserts(connection: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO published_outputs") and not rivals:
             rivals.append(hidden)
             with Session(store.engine) as rival, rival.begin():
                 rival.add(
@@ -520,8 +520,11 @@ def test_two_workers_recording_the_same_marker(publisher: GitHubPublisher, fake:
                     )
                 )
 
-    sa_event.listen(store.sessions, "before_flush", rival_inserts, once=True)
-    publish(publisher, Comment(REPO, 1, "mine", key="race"))
+    sa_event.listen(store.engine, "before_cursor_execute", rival_inserts)
+    try:
+        publish(publisher, Comment(REPO, 1, "mine", key="race"))
+    finally:
+        sa_event.remove(store.engine, "before_cursor_execute", rival_inserts)
 
     assert rivals == [hidden]
     (comment,) = fake.comments.values()

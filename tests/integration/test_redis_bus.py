@@ -308,6 +308,49 @@ def test_an_entry_reclaimed_behind_a_slow_one_and_taken_by_another_consumer_is_h
     asyncio.run(scenario())
 
 
+def test_an_entry_waiting_behind_a_slow_one_is_not_counted_towards_the_dead_letters(
+    redis_url: str, stream: str
+) -> None:
+    """Two entries abandoned together, two deliveries allowed: the consumer that reclaims the first
+    and handles it slowly must not claim the second meanwhile, or that claim counts a delivery and
+    the other consumer's reclaim a third, burying it without its handler ever running."""
+
+    async def scenario() -> None:
+        timings: dict[str, Any] = {**FAST, "max_deliveries": 2}
+        slow = RedisStreamBus(redis_url, stream=stream, consumer="slow", **timings)
+        other = RedisStreamBus(redis_url, stream=stream, consumer="other", **timings)
+        for delivery in ("d-slow", "d-behind"):
+            await slow.publish(delivery)
+        await slow._redis.xreadgroup(slow.group, "dead", {stream: ">"}, count=2)  # read by a consumer that died
+        seen: list[BusMessage] = []
+        slow_started, release = asyncio.Event(), asyncio.Event()
+
+        async def slow_handler(message: BusMessage) -> None:
+            seen.append(message)
+            if message.delivery_id == "d-slow":
+                slow_started.set()
+                await release.wait()
+
+        async def other_handler(message: BusMessage) -> None:
+            seen.append(message)
+
+        first = Consuming(slow, slow_handler)
+        await asyncio.wait_for(slow_started.wait(), WAIT)
+        second = Consuming(other, other_handler)
+        await wait_until(lambda: _true_when(len(seen) == 2), "d-behind to be handled")
+        release.set()
+        await wait_until(lambda: nothing_pending(slow), "both entries to be acked")
+        await first.finish()
+        await second.finish()
+
+        assert sorted(seen, key=lambda m: m.delivery_id) == [BusMessage("d-behind", 2), BusMessage("d-slow", 2)]
+        assert await slow.dead_letters() == []
+        await slow.close()
+        await other.close()
+
+    asyncio.run(scenario())
+
+
 def test_consumer_killed_on_the_last_delivery_sends_the_entry_to_the_dead_letters(redis_url: str, stream: str) -> None:
     async def scenario() -> None:
         bus = RedisStreamBus(

@@ -308,6 +308,27 @@ def test_unknown_user_is_none_and_cannot_write(fake: FakeGitHub) -> None:
     assert fake.requests[-1].status == 404
 
 
+def test_the_calls_of_every_installation_share_open_connections(fake: FakeGitHub) -> None:
+    fake.set_permission("alice", "write")
+    clients = app_clients(fake)
+
+    async def calls() -> None:
+        for installation in (1, 2, 1, 2):  # one after the other: one connection is enough
+            await clients.permission(installation, REPO, "alice")
+
+    async def calls_then_close() -> None:
+        await calls()
+        await clients.aclose()
+
+    asyncio.run(calls_then_close())
+    assert len(fake.requests) == 6  # two token mints as the App, four calls as two installations
+    assert len({call.peer for call in fake.requests}) == 1
+    first = fake.requests[0].peer
+    asyncio.run(calls())  # after aclose, and on another event loop: a pool of its own
+    later = {call.peer for call in fake.requests[6:]}
+    assert len(later) == 1 and first not in later
+
+
 def test_sync_calls_use_the_same_token_cache(fake: FakeGitHub) -> None:
     fake.set_permission("dave", "write")
     clients = app_clients(fake)
