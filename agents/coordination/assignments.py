@@ -150,3 +150,55 @@ def mark_escalated(session: Session, assignment_id: int, at: datetime) -> bool:
         .values(escalated_at=at, updated_at=at)
     )
     return bool(getattr(marked, "rowcount", 0))
+
+
+def on_issue(session: Session, installation_id: int, repo: str, coe: str, issue_number: int) -> list[TaskAssignment]:
+    """The CoE's open tasks about one issue of the repository."""
+    return list(
+        session.scalars(
+            select(TaskAssignment)
+            .where(
+                TaskAssignment.installation_id == installation_id,
+                TaskAssignment.repo == repo,
+                TaskAssignment.coe == coe,
+                TaskAssignment.issue_number == issue_number,
+                TaskAssignment.state.in_(OPEN),
+            )
+            .order_by(TaskAssignment.id)
+        )
+    )
+
+
+def fixed(session: Session, assignment_id: int, pull_number: int) -> bool:
+    """A task's issue closed by a merged pull request: the work is delivered, the Accountable signs off."""
+    moved = session.execute(
+        update(TaskAssignment)
+        .where(TaskAssignment.id == assignment_id, TaskAssignment.state.in_(OPEN))
+        .values(state="delivered", pull_number=pull_number, updated_at=utcnow())
+    )
+    return bool(getattr(moved, "rowcount", 0))
+
+
+def unreleased_fixes(session: Session, installation_id: int, repo: str, release: str) -> list[TaskAssignment]:
+    """Tasks of any CoE whose merged pull request no release shipped yet (or `release` did), oldest first."""
+    return list(
+        session.scalars(
+            select(TaskAssignment)
+            .where(
+                TaskAssignment.installation_id == installation_id,
+                TaskAssignment.repo == repo,
+                TaskAssignment.pull_number.is_not(None),
+                (TaskAssignment.release.is_(None)) | (TaskAssignment.release == release),
+            )
+            .order_by(TaskAssignment.id)
+        )
+    )
+
+
+def released(session: Session, ids: Sequence[int], release: str) -> None:
+    if ids:
+        session.execute(
+            update(TaskAssignment)
+            .where(TaskAssignment.id.in_(list(ids)), TaskAssignment.release.is_(None))
+            .values(release=release, updated_at=utcnow())
+        )

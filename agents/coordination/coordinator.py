@@ -21,6 +21,7 @@ to sign off; one from the Accountable closes the task. A task past its deadline 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -43,6 +44,9 @@ log = structlog.get_logger(__name__)
 NEEDS_HUMAN = "needs-human"  # as the CoE's escalation issues (agents/domain/tracking.py)
 DEFAULT_DEADLINE = timedelta(days=3)  # a task whose request names no deadline
 LABEL_PREFIX = "coe:"
+RELEASE_TASK = "release-post"  # a published release is this task for a CoE whose matrix has it
+# `Fixes #12`, `closes #3`, `Resolved #7`: GitHub's keywords that close an issue when the pull request merges
+_CLOSES = re.compile(r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s+#(\d+)\b", re.IGNORECASE)
 
 
 class Coordinator(WowAgent):
@@ -56,6 +60,9 @@ class Coordinator(WowAgent):
         "agent_message.handoff",
         "agent_message.result",
         "agent_message.escalate",
+        "pull_request.opened",
+        "pull_request.closed",
+        "release.published",
     )
 
     def should_wake(self, event: Event) -> bool:
@@ -66,6 +73,11 @@ class Coordinator(WowAgent):
         if event.kind == "issue_comment.created":
             command = find_command(event.comment_body, "coe")
             return command is not None and command.verb == self.raci.coe
+        if event.name == "pull_request":
+            return bool(closed_issues(event))
+        if event.kind == "release.published":
+            release = event.payload.get("release") or {}
+            return RELEASE_TASK in self.raci.tasks and not release.get("prerelease") and bool(release.get("tag_name"))
         return True
 
     async def execute(self, event: Event) -> list[Output]:
@@ -82,13 +94,17 @@ class Coordinator(WowAgent):
             if kind is None:
                 log.info("coordinator.unknown_task", coe=self.raci.coe, to=received.to)
                 return []
-            deadline = received.deadline or event.received_at + DEFAULT_DEADLINE
+            deadline = received.deadline or _due(event)
             return await asyncio.to_thread(self.route, event, kind, received.correlation_id, deadline, received.body)
         if event.kind == "issue_comment.created":
             return await self._on_command(event)
+        if event.name == "pull_request":
+            return await asyncio.to_thread(self._on_fix, event)
+        if event.kind == "release.published":
+            return await asyncio.to_thread(self._on_release, event)
         labels = [label.get("name") for label in (event.payload.get("issue") or {}).get("labels") or []]
         kind = next((name for name in labels if name in self.raci.tasks), next(iter(self.raci.tasks)))
-        deadline = event.received_at + DEFAULT_DEADLINE
+        deadline = _due(event)
         return await asyncio.to_thread(self.route, event, kind, correlation_for(event), deadline, None)
 
     def _kind_of_message(self, received: Received) -> str | None:
@@ -111,7 +127,7 @@ class Coordinator(WowAgent):
         if kind not in self.raci.tasks:
             kinds = ", ".join(md.code(k) for k in self.raci.tasks)
             return [Comment(event.repo, number, f"The {self.raci.coe} CoE has no task {md.code(kind)}: {kinds}.", key)]
-        deadline = event.received_at + DEFAULT_DEADLINE
+        deadline = _due(event)
         return await asyncio.to_thread(self.route, event, kind, correlation_for(event), deadline, None)
 
     def candidates(self, task: TaskRaci) -> tuple[list[str], list[str]]:
@@ -141,7 +157,9 @@ class Coordinator(WowAgent):
             load = assignments.loads(session, installation_id, repo, awake)
         return min(awake, key=lambda name: (-(found.get(name) or unjudged(name, repo)).value, load[name], name))
 
-    def route(self, event: Event, kind: str, correlation: str, deadline: datetime, asked: Any) -> list[Output]:
+    def route(
+        self, event: Event, kind: str, correlation: str, deadline: datetime, asked: Any, key: str | None = None
+    ) -> list[Output]:
         """Assign the task of `kind` the event brings, once; the messages that send the work on."""
         assert event.installation_id is not None and event.repo is not None
         task_raci = self.raci.tasks[kind]
@@ -150,7 +168,7 @@ class Coordinator(WowAgent):
             installation_id=event.installation_id,
             repo=event.repo,
             coe=self.raci.coe,
-            key=f"{kind}:#{number}" if number is not None else f"{kind}:{correlation}",
+            key=key or (f"{kind}:#{number}" if number is not None else f"{kind}:{correlation}"),
             kind=kind,
             correlation_id=correlation,
             delivery_id=event.delivery_id,
@@ -209,6 +227,58 @@ class Coordinator(WowAgent):
                     out.append(Message("request", row.accountable, body, key=f"sign-off:{row.id}"))
         return out
 
+    def _on_fix(self, event: Event) -> list[Output]:
+        """A pull request that closes an issue with an open task here: the Accountable is asked to review
+        it when it opens, and to sign the task off once it is merged (the Responsible's result)."""
+        assert event.installation_id is not None and event.repo is not None
+        pull = event.payload.get("pull_request") or {}
+        number = pull.get("number")
+        if not isinstance(number, int):
+            return []
+        merged = event.action == "closed" and bool(pull.get("merged"))
+        if event.action == "closed" and not merged:
+            return []
+        out: list[Output] = []
+        with self.env.store.session() as session:
+            for issue in closed_issues(event):
+                for row in assignments.on_issue(session, event.installation_id, event.repo, self.raci.coe, issue):
+                    body = {"task": row.kind, "assignment": row.id, "issue": issue, "pull_request": number}
+                    correlation = row.correlation_id
+                    if not merged:
+                        out.append(
+                            Message(
+                                "request",
+                                row.accountable,
+                                {**body, "review": True},
+                                correlation,
+                                key=f"review:{row.id}",
+                            )
+                        )
+                    elif assignments.fixed(session, row.id, number):
+                        body = {**body, "sign_off": True, "result": {"merged": True}}
+                        out.append(Message("request", row.accountable, body, correlation, key=f"sign-off:{row.id}"))
+        return out
+
+    def _on_release(self, event: Event) -> list[Output]:
+        """A release is the CoE's `release-post` task, on the conversation of the first fix it ships
+        (a task elsewhere whose issue a merged pull request closed), naming every fix."""
+        assert event.installation_id is not None and event.repo is not None
+        tag = str((event.payload.get("release") or {}).get("tag_name"))
+        with self.env.store.reading() as session:
+            fixes = assignments.unreleased_fixes(session, event.installation_id, event.repo, tag)
+        correlation = fixes[0].correlation_id if fixes else correlation_for(event)
+        shipped = [
+            {"issue": row.issue_number, "pull_request": row.pull_number, "correlation_id": row.correlation_id}
+            for row in fixes
+        ]
+        deadline = _due(event)
+        asked = {"release": tag, "fixes": shipped}
+        out = self.route(event, RELEASE_TASK, correlation, deadline, asked, key=f"{RELEASE_TASK}:{tag}")
+        if out:
+            with self.env.store.session() as session:
+                assignments.released(session, [row.id for row in fixes], tag)
+        return out
+
     def _escalation_issue(self, repo: str, correlation: str, body: dict[str, Any]) -> IssueReport:
         task, responsible = str(body.get("task", "?")), str(body.get("responsible", "?"))
         issue, deadline = body.get("issue"), str(body.get("deadline", "?"))
@@ -262,3 +332,17 @@ def coordinator_for(raci: Raci) -> type[Coordinator]:
         "__module__": __name__,
     }
     return type(f"{raci.coe.title().replace('-', '')}Coordinator", (Coordinator,), attributes)
+
+
+def closed_issues(event: Event) -> list[int]:
+    """The issues a pull request's body closes (GitHub's keywords), in order, each once."""
+    pull = event.payload.get("pull_request") or {}
+    body = pull.get("body") if isinstance(pull, dict) else None
+    found = [int(n) for n in _CLOSES.findall(body)] if isinstance(body, str) else []
+    return list(dict.fromkeys(found))
+
+
+def _due(event: Event) -> datetime:
+    """A task's default deadline from when its event came in (SQLite hands back the UTC wall clock)."""
+    at = event.received_at if event.received_at.tzinfo is not None else event.received_at.replace(tzinfo=UTC)
+    return at + DEFAULT_DEADLINE

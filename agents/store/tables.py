@@ -390,6 +390,8 @@ class TaskAssignment(Base):
     correlation_id: Mapped[str] = mapped_column(String(64), index=True)
     delivery_id: Mapped[str] = mapped_column(String(64))  # the run that assigned it (its rerun assigns it again)
     issue_number: Mapped[int | None] = mapped_column(Integer)
+    pull_number: Mapped[int | None] = mapped_column(Integer)  # the merged pull request that closed its issue
+    release: Mapped[str | None] = mapped_column(String(128))  # the release (tag) that shipped that pull request
     deadline: Mapped[datetime | None]
     escalated_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

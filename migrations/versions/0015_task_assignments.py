@@ -31,6 +31,8 @@ def upgrade() -> None:
         sa.Column("correlation_id", sa.String(length=64), nullable=False),
         sa.Column("delivery_id", sa.String(length=64), nullable=False),
         sa.Column("issue_number", sa.Integer(), nullable=True),
+        sa.Column("pull_number", sa.Integer(), nullable=True),
+        sa.Column("release", sa.String(length=128), nullable=True),
         sa.Column("deadline", sa.DateTime(timezone=True), nullable=True),
         sa.Column("escalated_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
