@@ -42,10 +42,10 @@ class _Strict(BaseModel):
 
 
 class TaskRaci(_Strict):
-    responsible: list[str] = Field(min_length=1, max_length=50)
+    responsible: list[str] = Field(min_length=1, max_length=200)
     accountable: str
-    consulted: list[str] = Field(default_factory=list, max_length=50)
-    informed: list[str] = Field(default_factory=list, max_length=50)
+    consulted: list[str] = Field(default_factory=list, max_length=200)
+    informed: list[str] = Field(default_factory=list, max_length=200)
 
 
 class RaciFile(_Strict):
