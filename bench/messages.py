@@ -14,6 +14,12 @@ so the handoffs are sent at that rate whatever the workers do.
 
     python bench/messages.py                       # 600 handoffs at 20/s
     python bench/messages.py --rate 50 --count 1000
+    python bench/messages.py --routing             # a coordinator's routing decisions per second
+
+`--routing` times a CoE coordinator (agents/coordination/) with 100 agents in its CoE, all hired on
+the repository, with outcomes (reputation) and open tasks (load) of their own: each decision reads
+their standings, scores and loads, picks one and takes the task's lock (a `task_assignments` row),
+one task after the other, on PostgreSQL.
 
 This is a benchmark that prints figures; it is not a test.
 """
@@ -29,6 +35,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +201,68 @@ async def _wait_for(client: aioredis.Redis, key: str, count: int, limit: float) 
         await asyncio.sleep(0.1)  # polls the bench's own result list, not the path measured
 
 
+ROUTED_AGENTS = 100
+
+
+def route_decisions(args: argparse.Namespace) -> int:
+    """A coordinator's routing decisions per second with ROUTED_AGENTS agents in its CoE."""
+    from agents.base import AgentEnv
+    from agents.coordination import assignments
+    from agents.coordination.coordinator import coordinator_for
+    from agents.coordination.raci import Raci, TaskRaci
+    from agents.hires import apply_config
+    from agents.reputation.outcomes import Outcome, record
+
+    waooaw_logging.configure("WARNING")
+    schema = f"bench_routing_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    store = Store(schema_url(args.pg_url, schema))
+    try:
+        store.upgrade()
+        registry = Registry(store)
+        names = [f"bench-agent-{n:03d}" for n in range(ROUTED_AGENTS)]
+        for name in names:
+            registry.register(type(name, (WowAgent,), {"name": name, "coe": "bench", "hire_required": True}))
+        raci = Raci("bench", {"work": TaskRaci(responsible=names, accountable=names[0])}, "bench")
+        coordinator = coordinator_for(raci)
+        registry.register(coordinator)
+        repo, installation = "bench/routing", 1
+        with store.session() as session:
+            apply_config(session, installation, repo, enable=names, disable=(), budgets={})
+            record(session, [Outcome(installation, repo, n, "pr_merged", f"pr-{i}") for i, n in enumerate(names[::3])])
+            for i, name in enumerate(names[::2]):  # every other agent has an open task already
+                task = assignments.Task(installation, repo, "bench", f"old:{i}", "work", f"c{i}", f"d{i}")
+                assignments.claim(session, task, name, names[0])
+        agent = coordinator(AgentEnv(store=store, registry=registry))
+        payload = {"installation": {"id": installation}, "repository": {"full_name": repo}}
+        deadline = datetime.now(UTC) + timedelta(days=1)
+        times: list[float] = []
+        chosen: dict[str, int] = {}
+        for i in range(args.warmup + args.count):
+            event = Event.from_payload(f"route-{i}", "bench", payload)
+            started = time.perf_counter()
+            sent = agent.route(event, "work", f"c-{i}", deadline, None, key=f"work:{i}")
+            if i >= args.warmup:
+                times.append(time.perf_counter() - started)
+                to = next(m.to for m in sent if isinstance(m, Message) and m.kind == "handoff")
+                chosen[to] = chosen.get(to, 0) + 1
+        times.sort()
+        total = sum(times)
+        print(f"routing: {len(times)} decisions, {ROUTED_AGENTS} agents in the CoE, PostgreSQL")
+        print(f"  {len(times) / total:.0f} decisions/s (one after the other)")
+        p50, p99 = percentile(times, 0.5) * 1000, percentile(times, 0.99) * 1000
+        print(f"  per decision: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+        print(f"  agents given a task: {len(chosen)}; most tasks to one agent: {max(chosen.values())}")
+        return 0
+    finally:
+        store.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="bench/messages.py",
@@ -203,6 +272,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--count", type=int, default=600, help="handoffs measured (default 600)")
     parser.add_argument("--rate", type=float, default=20.0, help="handoffs offered per second (default 20)")
     parser.add_argument("--warmup", type=int, default=20, help="handoffs before measuring, not counted (default 20)")
+    parser.add_argument("--routing", action="store_true", help="time a coordinator's routing decisions instead")
     parser.add_argument("--serve-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--stream", help=argparse.SUPPRESS)
@@ -216,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve_worker:
         asyncio.run(serve_worker(args))
         return 0
+    if args.routing:
+        return route_decisions(args)
     return asyncio.run(drive(args))
 
 

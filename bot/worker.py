@@ -34,6 +34,7 @@ from agents.store.db import Store
 from agents.store.tables import AgentRun, InboxRecord, Installation, utcnow
 from bot import metrics, tenancy, tracing
 from bot.bus import BusMessage, Deferred, EventBus, LocalBus
+from bot.coordination import escalation_schedule
 from bot.inbox import FINISHED, Inbox, InboxStatus
 from bot.messages import Messenger, refuse_unsendable
 from bot.publish import Origin, Publisher, PublishError
@@ -136,13 +137,16 @@ class Worker:
         sweeper = None if isinstance(self.bus, LocalBus) else asyncio.create_task(self._sweep(stop))
         breaker = self.env.llm.breaker if self.env.llm is not None else None
         gauges = asyncio.create_task(metrics.follow(self.bus, breaker, stop))
+        deadlines = asyncio.create_task(escalation_schedule(self.store, self.bus, stop))
         try:
             await self.bus.consume(self.handle, self.bury, stop)
         finally:
-            for task in (sweeper, gauges):
+            for task in (sweeper, gauges, deadlines):
                 if task is not None:
                     task.cancel()
-            await asyncio.gather(*(task for task in (sweeper, gauges) if task is not None), return_exceptions=True)
+            await asyncio.gather(
+                *(task for task in (sweeper, gauges, deadlines) if task is not None), return_exceptions=True
+            )
 
     async def recover(self) -> int:
         """Re-queue deliveries recorded but not on the bus and never finished.

@@ -366,3 +366,39 @@ class ScheduleLease(Base):
     holder: Mapped[str | None] = mapped_column(String(128))
     expires_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
+
+
+class TaskAssignment(Base):
+    """A CoE coordinator's task and the one agent Responsible for it (agents/coordination/).
+
+    The unique key (installation, repository, CoE, task key) is the lock: of two coordinators or two
+    workers routing one task, one inserts the row and assigns; the other finds it and assigns nothing.
+    `state` goes assigned → delivered (the Responsible's result) → done (the Accountable's sign-off);
+    one past `deadline` and not done is escalated once (`escalated_at`)."""
+
+    __tablename__ = "task_assignments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    installation_id: Mapped[int] = mapped_column(BigInteger)
+    repo: Mapped[str] = mapped_column(String(256))
+    coe: Mapped[str] = mapped_column(String(64))
+    task_key: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(64))  # the RACI matrix's task kind
+    responsible: Mapped[str] = mapped_column(String(128))  # an agent's name, or a role no agent answers to
+    accountable: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16))  # assigned | delivered | done
+    correlation_id: Mapped[str] = mapped_column(String(64), index=True)
+    delivery_id: Mapped[str] = mapped_column(String(64))  # the run that assigned it (its rerun assigns it again)
+    issue_number: Mapped[int | None] = mapped_column(Integer)
+    pull_number: Mapped[int | None] = mapped_column(Integer)  # the merged pull request that closed its issue
+    release: Mapped[str | None] = mapped_column(String(128))  # the release (tag) that shipped that pull request
+    deadline: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        Index("uq_task_assignments_key", "installation_id", "repo", "coe", "task_key", unique=True),
+        Index("ix_task_assignments_load", "installation_id", "repo", "responsible", "state"),
+        Index("ix_task_assignments_deadline", "state", "deadline"),
+    )

@@ -66,6 +66,7 @@ NULL_SHA = "0" * 40
 
 class WowVisionPrime(WowAgent):
     name = "wowvision"
+    coe = "engineering"  # its RACI matrix: agents/specs/engineering/raci.yaml
     description = "Guards architecture and conventions: reviews pull requests and pushes against policies"
     wakes_on = (
         "pull_request.opened",

@@ -50,7 +50,7 @@ def test_pause_on_one_repository_then_everywhere_then_retire(invoke, store):
     assert invoke("agents", "pause", "wowvision", "--repo", REPO).output == f"wowvision: paused on {REPO}\n"
     listed = invoke("agents", "list", "--repo", REPO)
     assert listed.output.splitlines()[0] == f"{REPO} (installation {installation})"
-    assert line_of(listed.output, "wowvision").split()[1:5] == ["-", "hired", "(default)", "paused"]
+    assert line_of(listed.output, "wowvision").split()[1:5] == ["engineering", "hired", "(default)", "paused"]
     assert "(here)" in line_of(listed.output, "wowvision")
     assert line_of(invoke("agents", "list").output, "wowvision").split()[1] == "active"  # elsewhere
     resumed = invoke("agents", "resume", "wowvision")

@@ -30,7 +30,8 @@ CATALOGUE = {
 
 def test_the_catalogue_holds_one_spec_per_agent_of_each_coe():
     found = {coe.name: {spec.stem for spec in coe.glob("*.yaml")} - {"raci"} for coe in SPECS.iterdir() if coe.is_dir()}
-    assert found == CATALOGUE
+    # engineering/ holds only its RACI matrix: its agent, WowVision, is built in.
+    assert found == {**CATALOGUE, "engineering": set()}
 
 
 @pytest.mark.parametrize("command", ["validate", "test"])
