@@ -6,6 +6,8 @@ The operator sets the limits (WAOOAW_LLM_*_BUDGET_USD, read in bot/settings.py),
 - per installation, per UTC day and per UTC calendar month, over all its repositories;
 - per agent, per UTC day and per month: what one agent may spend in one installation, over
   all its repositories (each agent gets the same limit);
+- per agent on one repository, per UTC day: its hired identity's budget there (`agents.budgets`
+  in the repository's config, which the Hiring agent records; there is no operator limit of this kind);
 - per CoE job (its depth's budget, which a maintainer may raise with `/answer budget`);
 - per run: what one run of an agent may spend (a spec's `limits.usd_per_run`), whatever is left
   of the others.
@@ -54,6 +56,7 @@ class BudgetPolicy:
     installation_monthly_usd: float | None = None
     agent_daily_usd: float | None = None  # per agent in an installation, over its repositories
     agent_monthly_usd: float | None = None
+    hire_daily_usd: float | None = None  # per agent on one repository, per UTC day (its hired identity's)
     job_usd: float | None = None  # per job (LedgerOwner.job_id)
     run_usd: float | None = None  # per run of an agent: the budget a ladder made for one run starts with
 
@@ -97,6 +100,7 @@ def _limits(
     job = owner.job_id is not None
     periodic = [
         ("repo_daily", None if job or not owner.repo else policy.repo_daily_usd),
+        ("hire_daily", None if job or not owner.repo else policy.hire_daily_usd),
         ("installation_daily", policy.installation_daily_usd),
         ("installation_monthly", policy.installation_monthly_usd),
         ("agent_daily", policy.agent_daily_usd),
@@ -107,6 +111,7 @@ def _limits(
         installation = "no installation" if owner.installation_id is None else f"installation {owner.installation_id}"
         used = {
             "repo_daily": (spent.repo_day, f"the daily LLM budget of {owner.repo}"),
+            "hire_daily": (spent.agent_repo_day, f"the daily LLM budget of {agent} on {owner.repo}"),
             "installation_daily": (spent.installation_day, f"the daily LLM budget of {installation}"),
             "installation_monthly": (spent.installation_month, f"the monthly LLM budget of {installation}"),
             "agent_daily": (spent.agent_day, f"the daily LLM budget of {agent} in {installation}"),

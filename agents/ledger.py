@@ -134,6 +134,7 @@ class Spend:
     installation_month: float = 0.0
     agent_day: float = 0.0  # the agent's rows over every repository of the installation (see periodic_spend)
     agent_month: float = 0.0
+    agent_repo_day: float = 0.0  # the agent's rows outside jobs on the repository, since the start of the day
 
 
 def periodic_spend(session: Session, where: LedgerOwner, agent: str, *, day: datetime, month: datetime) -> Spend:
@@ -157,6 +158,7 @@ def periodic_spend(session: Session, where: LedgerOwner, agent: str, *, day: dat
             total(),
             total(since_day, mine),
             total(mine),
+            total(since_day, Decision.agent == agent, Decision.repo == where.repo, outside_jobs),
         ).where(_installation_is(where.installation_id), Decision.created_at >= month)
     ).one()
     return Spend(*(float(value or 0.0) for value in row))

@@ -12,7 +12,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -55,6 +55,9 @@ class AgentsFailed(Exception):
 class RunPlan:
     event: Event
     agents: list[type[WowAgent]]
+    # The USD a day each agent's hired identity may spend on this repository (`agents.budgets` in the
+    # config), for those that have one.
+    budgets: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -217,7 +220,10 @@ class Worker:
         if not plan.agents:
             await asyncio.to_thread(self.inbox.mark, delivery_id, InboxStatus.DONE, attempts=attempt)
             return Outcome(InboxStatus.DONE)
-        runs = [asyncio.ensure_future(self._run_agent(agent, plan.event, attempt)) for agent in plan.agents]
+        runs = [
+            asyncio.ensure_future(self._run_agent(agent, self._env_for(agent, plan), plan.event, attempt))
+            for agent in plan.agents
+        ]
         results: list[AgentResult] = []
         outcome = None
         try:
@@ -291,15 +297,15 @@ class Worker:
                 log.info("worker.installation_stopped", delivery=delivery_id, installation=event.installation_id)
                 return RunPlan(event, [])
             succeeded = {agent for *_, agent in rows if agent is not None}
-            return RunPlan(event, self._agents_to_run(session, event, succeeded))
+            return self._agents_to_run(session, event, succeeded)
 
-    def _agents_to_run(self, session: Session, event: Event, succeeded: set[str]) -> list[type[WowAgent]]:
+    def _agents_to_run(self, session: Session, event: Event, succeeded: set[str]) -> RunPlan:
         """The agents the routing index names for the event's kind that are hired and active on its
         repository (their states read in one round trip, none when the index names no agent), and
-        whose should_wake agrees."""
+        whose should_wake agrees; with their budgets there."""
         candidates = [agent for agent in self.registry.candidates(event) if agent.name not in succeeded]
         if not candidates:
-            return []
+            return RunPlan(event, [])
         standings = self.registry.standings(session, event.installation_id, event.repo, candidates)
         chosen = []
         for agent in candidates:
@@ -318,16 +324,26 @@ class Worker:
                 continue
             if wants:
                 chosen.append(agent)
-        return chosen
+        budgets = {agent.name: budget for agent in chosen if (budget := standings[agent.name].budget_usd) is not None}
+        return RunPlan(event, chosen, budgets)
 
-    async def _run_agent(self, agent_class: type[WowAgent], event: Event, attempt: int) -> FinishedRun:
+    def _env_for(self, agent: type[WowAgent], plan: RunPlan) -> AgentEnv:
+        """What the platform lends this agent on this event: the worker's, held to its hired identity's budget."""
+        budget = plan.budgets.get(agent.name)
+        if budget is None:
+            return self.env
+        return replace(self.env, budgets=self.env.budgets.lowered(hire_daily_usd=budget))
+
+    async def _run_agent(self, agent_class: type[WowAgent], env: AgentEnv, event: Event, attempt: int) -> FinishedRun:
         # Each agent runs in its own task (gather): what is bound here is its own.
         structlog.contextvars.bind_contextvars(agent=agent_class.name)
         metrics.observe_wake(agent_class.name, event.received_at)
         with tracing.tracer().start_as_current_span("waooaw.agent", attributes={"waooaw.agent": agent_class.name}):
-            return await self._run_agent_traced(agent_class, event, attempt)
+            return await self._run_agent_traced(agent_class, env, event, attempt)
 
-    async def _run_agent_traced(self, agent_class: type[WowAgent], event: Event, attempt: int) -> FinishedRun:
+    async def _run_agent_traced(
+        self, agent_class: type[WowAgent], env: AgentEnv, event: Event, attempt: int
+    ) -> FinishedRun:
         # The run is recorded as started while the agent already works: the commit is
         # not on the wake path. It is awaited before the run is handed back to be closed.
         recording = asyncio.ensure_future(
@@ -335,7 +351,7 @@ class Worker:
         )
         started = time.perf_counter()
         try:
-            await asyncio.wait_for(self._wake_execute_publish(agent_class, event), self.settings.agent_timeout)
+            await asyncio.wait_for(self._wake_execute_publish(agent_class, env, event), self.settings.agent_timeout)
             result = AgentResult(agent_class.name, "ok")
         except TimeoutError:
             result = AgentResult(agent_class.name, "timeout", f"no result within {self.settings.agent_timeout:g} s")
@@ -358,8 +374,8 @@ class Worker:
         log.info("worker.agent_finished", status=result.status, attempt=attempt, duration_ms=round(duration * 1000, 1))
         return FinishedRun(result, run_id, duration)
 
-    async def _wake_execute_publish(self, agent_class: type[WowAgent], event: Event) -> None:
-        agent = agent_class(self.env)
+    async def _wake_execute_publish(self, agent_class: type[WowAgent], env: AgentEnv, event: Event) -> None:
+        agent = agent_class(env)
         await agent.wake_up(event)
         outputs = await agent.execute(event)
         _refuse_foreign(agent.name, outputs, event)

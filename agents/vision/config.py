@@ -16,7 +16,7 @@
     agents:                          # which agents work here (the Hiring agent applies it: agents/hiring.py)
       enable: [tech-support]         # agents that are off until hired (every spec agent)
       disable: [wowvision]           # agents that are on unless told otherwise
-      budgets: {tech-support: 0.1}   # an agent's budget on this repository, USD
+      budgets: {tech-support: 0.1}   # an agent's LLM budget on this repository, USD per UTC day
 
 It is read from the base commit of a change, never from the change itself, so a
 change cannot relax the rules applied to it. A missing file means the defaults; an

@@ -166,3 +166,21 @@ def test_its_command_in_a_comment_wakes_it(world, store):
     [comment] = comments(fake, "waooaw:triager:comment:triager:1")
     assert "Triage: question" in comment["body"]
     assert [label["name"] for label in fake.issues[(REPO, 1)]["labels"]] == ["question"]
+
+
+def test_its_hired_identitys_budget_on_the_repository_holds_it_to_the_deterministic_rung(world, store):
+    fake, claude, connect = world
+    fake.add_issue(REPO, "Spelling error in the README file", "It says 'commmit'.")
+    claude.answer({"kind": "bug", "reply": "A typo.", "labels": ["bug"]})
+    deliver = connect()
+    # The repository gives the agent no money: the config's agents.budgets, applied by the next push.
+    fake.files[(REPO, "master", ".github/waooaw.yml")] = b"agents:\n  enable: [triager]\n  budgets: {triager: 0}\n"
+    pushed = load_payload("push/with-new-branch.payload.json", created=False, before="2" * 40, after="3" * 40)
+    pushed["commits"][0].update(added=[], modified=[".github/waooaw.yml"], removed=[])
+    fake.compare_diffs[(REPO, "2" * 40, "3" * 40)] = ""
+    deliver("push", pushed, "budget-push")
+
+    deliver("issues", load_payload("issues/opened.payload.json", installation=INSTALLED), "spec-budget")
+
+    assert claude.messages == [] and comments(fake, "waooaw:triager") == []
+    assert decisions(store) == [("triager", "answer", "skipped")]
