@@ -50,7 +50,7 @@ def agents_list(repo: RepoOption = None) -> None:
             default = "hire" if agent.hire_required else "on"
             typer.echo(
                 f"{name:<16} {state.value:<8} {agent.coe or '-':<12} {default:<5} "
-                f"{', '.join(agent.wakes_on):<40} {agent.description}"
+                f"{', '.join(agent.wakes_on):<40} {_short(agent.description)}"
             )
         return
     for installation in _installations(store, repo):
@@ -62,7 +62,9 @@ def agents_list(repo: RepoOption = None) -> None:
             hired = ("hired" if standing.hired else "not hired") + f" ({standing.hired_by})"
             here = standing.state.value + (" (here)" if standing.state_set == "repo" else "")
             budget = f"${standing.budget_usd:g}" if standing.budget_usd is not None else "-"
-            typer.echo(f"  {name:<16} {agent.coe or '-':<12} {hired:<20} {here:<15} {budget:<8} {agent.description}")
+            typer.echo(
+                f"  {name:<16} {agent.coe or '-':<12} {hired:<20} {here:<15} {budget:<8} {_short(agent.description)}"
+            )
 
 
 @agents_app.command("pause")
@@ -236,3 +238,9 @@ def _write_new(out: Path, files: dict[str, str]) -> None:
 
     for path in write_files(out, files):
         typer.echo(f"wrote {path}")
+
+
+def _short(description: str, width: int = 100) -> str:
+    """A description's first line, cut to fit a table row (a spec's may run to a paragraph)."""
+    line = description.strip().splitlines()[0] if description.strip() else ""
+    return line if len(line) <= width else line[: width - 1].rstrip() + "…"

@@ -37,7 +37,9 @@ def test_db_upgrade_then_agents_list(tmp_path):
     assert run(["db", "upgrade"], tmp_path).returncode == 0
     listed = run(["agents", "list"], tmp_path)
     assert listed.returncode == 0
-    assert listed.stdout.split()[:2] == ["concierge", "active"]
+    rows = {line.split()[0]: line.split()[1:3] for line in listed.stdout.splitlines() if line.strip()}
+    assert rows["concierge"] == ["active", "-"]  # a platform agent: no CoE
+    assert rows["tech-support"] == ["active", "support"]  # a catalogue agent, from its spec
 
 
 def test_replay_runs_the_whole_pipeline_and_prints_outputs_in_dry_run(tmp_path):
