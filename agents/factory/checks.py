@@ -170,9 +170,12 @@ class _Checker:
     def _reads(self) -> None:
         seen: set[str] = set()
         for index, item in enumerate(self.spec.reads):
-            if item.kind in seen:
-                self.fail(("reads", index), f"`{item.kind}` is read twice")
-            seen.add(item.kind)
+            name = item.variable
+            if name in seen:
+                self.fail(("reads", index), f"`{name}` is read twice" + (": name one `as:`" if item.issues else ""))
+            elif name != item.kind and (name in READ_KINDS or name in (*BASE_VARIABLES, "answer")):
+                self.fail(("reads", index, "issues", "as"), f"`{name}` is the name of another variable")
+            seen.add(name)
 
     def _output(self, index: int, output: OutputSpec) -> None:
         loc: tuple[str | int, ...] = ("outputs", index)
