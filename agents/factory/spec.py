@@ -163,6 +163,10 @@ class ReadItem(_Strict):
 
 class CommentOut(_Strict):
     body: str = Field(min_length=1)
+    # A template giving one number or a list of them (one comment each); default: the event's issue or PR.
+    issue_number: int | str | None = None
+    # Close the issue after commenting (never a pull request): true, false, or one `{{ answer.X }}` boolean.
+    close: bool | str = False
 
 
 class LabelsOut(_Strict):

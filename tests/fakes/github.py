@@ -789,6 +789,8 @@ class FakeGitHub(HookDeliveries, RepoReads):
             issue["labels"] = [self._label(repo, n if isinstance(n, str) else n["name"]) for n in body["labels"]]
         if "state" in body:
             self._set_state(issue, body["state"])
+        if body.get("state_reason") and issue["state"] == "closed":
+            issue["state_reason"] = body["state_reason"]
         issue["updated_at"] = _now()
         return 200, issue, {}
 

@@ -215,3 +215,15 @@ def test_issues_reads_fill_their_own_variables_and_a_second_needs_a_name(tmp_pat
     assert any("should match pattern" in problem for problem in found), found
     found = problems(tmp_path, text.replace("updated_before_days: 30", "state: merged"))
     assert any("reads[2].issues.state" in problem for problem in found), found
+
+
+def test_a_comment_closes_only_by_a_literal_or_an_answer_boolean(tmp_path):
+    closing = VALID.replace(
+        'comment: {body: "{{ answer.reply }}"}', 'comment: {body: "{{ answer.reply }}", close: "{{ issue.title }}"}'
+    )
+    found = problems(tmp_path, closing)
+    assert any("outputs[0].comment.close" in p and "`close` is true, false" in p for p in found), found
+    found = problems(tmp_path, closing.replace("issue.title", "answer.closing"))
+    assert any("`answer.closing` is not declared" in problem for problem in found), found
+    (tmp_path / "spec.yaml").write_text(closing.replace('"{{ issue.title }}"', "true"))
+    assert load_spec(tmp_path / "spec.yaml").outputs[0].comment.close is True
