@@ -35,8 +35,7 @@ def test_a_weekly_timer_opens_the_pipeline_summary_and_closes_a_stale_lead(store
             return new
 
         assert len(week(WEDNESDAY)) == 1
-        summaries = [i for (repo, _), i in fake.issues.items() if i["title"].startswith("Sales pipeline, week 2025-W02")]
-        (summary,) = summaries
+        (summary,) = [i for i in fake.issues.values() if i["title"] == "Sales pipeline, week 2025-W02"]
         assert "[Lead]: Initech" in summary["body"].replace("\\", "") and "lead:proposal (1)" in summary["body"]
         assert (stale["state"], stale["state_reason"]) == ("closed", "not_planned")
         assert fresh["state"] == "open"
