@@ -37,12 +37,17 @@ class Reaction:
 
 @dataclass(frozen=True)
 class Comment:
-    """One comment on an issue or PR, created once and then edited in place (by `key`)."""
+    """One comment on an issue or PR, created once and then edited in place (by `key`).
+
+    With `close`, the issue is closed after the comment is on it (not planned); an issue already
+    closed is left as it is, and a pull request is never closed: its comment is refused."""
 
     repo: str
     issue_number: int
     body: str
     key: str
+    _: KW_ONLY
+    close: bool = False
     kind = "comment"
 
 

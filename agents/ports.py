@@ -70,6 +70,15 @@ class RepoReader(Protocol):
         [{number, title, state, url}]."""
         ...
 
+    async def issues(
+        self, repo: str, labels: Sequence[str], state: str, limit: int, updated_before_days: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Issues of the repository (no pull requests) carrying every one of `labels`, `state` open,
+        closed or all, least recently updated first, at most `limit` — with `updated_before_days`, only
+        those not updated for that many days: [{number, title, state, labels: [names], user, updated_at,
+        created_at, url, comments (their count)}]."""
+        ...
+
     async def labels(self, repo: str) -> list[str]:
         """The names of the repository's labels."""
         ...

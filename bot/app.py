@@ -26,6 +26,7 @@ from bot.inbox import InboxStatus
 from bot.reports_web import api_token_check
 from bot.reports_web import router as reports_router
 from bot.reputation_jobs import curator_schedule, reactions_schedule
+from bot.timers import timers_schedule
 from bot.wiring import Platform
 
 log = structlog.get_logger(__name__)
@@ -53,6 +54,7 @@ def create_app(platform: Platform, *, secret: str | None, run_worker: bool | Non
             curator_schedule(
                 platform.settings, platform.github, platform.store, platform.registry, platform.publisher, stop
             ),
+            timers_schedule(platform.settings, platform.store, platform.registry, platform.bus, stop),
         )
         scheduled = [asyncio.create_task(job) for job in schedules if job is not None]
         try:

@@ -110,6 +110,11 @@ class LocalGitReader:
     ) -> list[dict[str, Any]]:
         return []
 
+    async def issues(
+        self, repo: str, labels: Sequence[str], state: str, limit: int, updated_before_days: int | None = None
+    ) -> list[dict[str, Any]]:
+        return []  # a clone has no issues
+
     async def labels(self, repo: str) -> list[str]:
         return []
 

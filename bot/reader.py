@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -182,6 +183,40 @@ class GitHubReader:
         return [
             {"number": item.number, "title": item.title, "state": item.state, "url": item.html_url}
             for item in found[:limit]
+        ]
+
+    async def issues(
+        self, repo: str, labels: Sequence[str], state: str, limit: int, updated_before_days: int | None = None
+    ) -> list[dict[str, Any]]:
+        if state not in ("open", "closed", "all"):
+            raise ValueError(f"state is open, closed or all, not {state!r}")
+        owner, name = split_repo(repo)
+        github = self.clients.for_installation(self.installation_id)
+        before = None if updated_before_days is None else datetime.now(UTC) - timedelta(days=updated_before_days)
+        params: dict[str, Any] = {"state": state, "sort": "updated", "direction": "asc"}
+        if labels:
+            params["labels"] = ",".join(labels)
+        found = await _listed(
+            functools.partial(github.rest.issues.async_list_for_repo, **params),
+            owner,
+            name,
+            cap=limit,
+            # GitHub lists pull requests among issues; `before`: not updated since
+            keep=lambda i: not i.pull_request and (before is None or i.updated_at < before),
+        )
+        return [
+            {
+                "number": i.number,
+                "title": i.title,
+                "state": i.state,
+                "labels": [label if isinstance(label, str) else _text_of(label.name) for label in i.labels],
+                "user": _login(i.user),
+                "updated_at": _iso(i.updated_at),
+                "created_at": _iso(i.created_at),
+                "url": i.html_url,
+                "comments": i.comments,
+            }
+            for i in found
         ]
 
     async def labels(self, repo: str) -> list[str]:

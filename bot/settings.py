@@ -24,6 +24,7 @@ DEFAULT_GITHUB_API_URL = "https://api.github.com"
 RECOVER_INTERVAL = timedelta(minutes=15)  # missed deliveries looked for, by default
 REACTIONS_INTERVAL = timedelta(hours=6)  # reactions on agents' comments read, by default
 CURATE_INTERVAL = timedelta(days=1)  # the Learning Curator's run over the repositories with new outcomes
+SCHEDULE_INTERVAL = timedelta(hours=1)  # timer events (schedule.daily/weekly) looked for, by default
 # What `waooaw setup` writes and every `waooaw` command reads, from the working directory.
 ENV_FILE = Path(".env")
 
@@ -112,6 +113,9 @@ class Settings(BaseSettings):
     # How often the Learning Curator proposes config changes on the repositories with new outcomes (one
     # process of several at a time): `1d`, `12h`; `0` turns it off (`/waooaw curate` still runs it).
     curate_interval: timedelta = Field(CURATE_INTERVAL, alias="WAOOAW_CURATE_INTERVAL")
+    # How often the app records the timer events (`schedule.daily`, `schedule.weekly`) due to the agents hired
+    # on each repository that wake on them (one process of several at a time): `1h`, `15m`; `0` turns it off.
+    schedule_interval: timedelta = Field(SCHEDULE_INTERVAL, alias="WAOOAW_SCHEDULE_INTERVAL")
     report_tz: str = Field("UTC", alias="WAOOAW_REPORT_TZ")
     # The daily LLM spend the report compares with (USD, all repositories); unset: no budget line.
     report_budget_usd: float | None = Field(None, alias="WAOOAW_REPORT_BUDGET_USD")
@@ -162,7 +166,9 @@ class Settings(BaseSettings):
     def _ttl(cls, value: object) -> object:
         return parse_ttl(value) if isinstance(value, str) else value  # the CLI's `--ttl` form, at most 30 days
 
-    @field_validator("deliveries_recover_interval", "reactions_interval", "curate_interval", mode="before")
+    @field_validator(
+        "deliveries_recover_interval", "reactions_interval", "curate_interval", "schedule_interval", mode="before"
+    )
     @classmethod
     def _interval(cls, value: object, info: ValidationInfo) -> object:
         if isinstance(value, str) and value.strip() in ("", "0"):

@@ -35,6 +35,7 @@ from bot.publish import DryRunPublisher, GitHubPublisher, Publisher
 from bot.reader import GitHubReader
 from bot.settings import Settings
 from bot.tenancy import TENANCY_EVENTS
+from bot.timers import EVENT as TIMER_EVENT
 from bot.usage import UsageError
 from bot.worker import Worker
 
@@ -74,8 +75,9 @@ class Platform:
         now = time.monotonic()
         if now - self._wake_read_at > WAKE_TABLE_TTL:
             names = await run_in_threadpool(self.registry.wake_event_names) | TENANCY_EVENTS
-            # Only the edge makes agents' messages (bot/messages.py): a webhook of that name is no message.
-            self._wake_names = names - {MESSAGE_EVENT}
+            # Only the edge makes agents' messages (bot/messages.py) and timer events (bot/timers.py):
+            # a webhook of either name is neither.
+            self._wake_names = names - {MESSAGE_EVENT, TIMER_EVENT}
             self._wake_read_at = now
         return event in self._wake_names
 

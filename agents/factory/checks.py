@@ -38,7 +38,7 @@ from agents.vision.yamlsource import Loc, Problem, YamlDocument
 
 # What `expect[].field` may name, per kind; the first is the natural field.
 INTENT_FIELDS: dict[str, tuple[str, ...]] = {
-    "comment": ("body",),
+    "comment": ("body", "issue_number", "close"),
     "labels": ("add", "remove"),
     "issue": ("title", "body", "labels"),
     "pull_request": ("files", "title", "body", "branch"),
@@ -170,9 +170,12 @@ class _Checker:
     def _reads(self) -> None:
         seen: set[str] = set()
         for index, item in enumerate(self.spec.reads):
-            if item.kind in seen:
-                self.fail(("reads", index), f"`{item.kind}` is read twice")
-            seen.add(item.kind)
+            name = item.variable
+            if name in seen:
+                self.fail(("reads", index), f"`{name}` is read twice" + (": name one `as:`" if item.issues else ""))
+            elif name != item.kind and (name in READ_KINDS or name in (*BASE_VARIABLES, "answer")):
+                self.fail(("reads", index, "issues", "as"), f"`{name}` is the name of another variable")
+            seen.add(name)
 
     def _output(self, index: int, output: OutputSpec) -> None:
         loc: tuple[str | int, ...] = ("outputs", index)
@@ -185,6 +188,13 @@ class _Checker:
         here = (*loc, kind)
         if output.comment is not None:
             self.template((*here, "body"), output.comment.body, allowed, flavour="markdown")
+            if isinstance(output.comment.issue_number, str):
+                self.template((*here, "issue_number"), output.comment.issue_number, allowed)
+            close = output.comment.close
+            if isinstance(close, str) and not re.fullmatch(r"\{\{\s*answer(\.\w+)+\s*\}\}", close):
+                self.fail((*here, "close"), "`close` is true, false or one `{{ answer.FIELD }}` (a boolean)")
+            elif isinstance(close, str):
+                self.template((*here, "close"), close, allowed)
         if output.labels is not None:
             for field in ("add", "remove"):
                 value = getattr(output.labels, field)

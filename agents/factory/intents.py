@@ -131,11 +131,21 @@ Built = list[tuple[Output | None, str | None]]  # each intent made, or a refusal
 def _comment(making: _Making) -> Built:
     spec = making.declared.comment
     assert spec is not None
-    number = making.issue_number()
+    numbers = [making.issue_number()] if spec.issue_number is None else _numbers(spec.issue_number, making.values)
+    close = spec.close if isinstance(spec.close, bool) else templates.render_value(spec.close, making.values)
+    if not isinstance(close, bool):
+        raise Refused(f"`close` is a {type(close).__name__}, not true or false")
     body = making.markdown(spec.body)
     if not body.strip():
         raise Refused("its body is empty")
-    return [(Comment(making.repo, number, body, key=making.key(str(number))), None)]
+
+    def key(number: int) -> str:
+        """Its issue's number, after the declared key when the output names its issues: one comment each."""
+        if spec.issue_number is None or making.declared.key is None:
+            return making.key(str(number))
+        return f"{making.key('')}:{number}"[:KEY_MAX]
+
+    return [(Comment(making.repo, number, body, key=key(number), close=close), None) for number in numbers]
 
 
 def _labels(making: _Making) -> Built:
@@ -246,6 +256,20 @@ def _names(value: str | list[str], values: Mapping[str, Any]) -> list[str]:
         elif item is not None:
             names.append(str(item).strip())
     return [name for name in names if name]
+
+
+def _numbers(value: int | str, values: Mapping[str, Any]) -> list[int]:
+    """Issue numbers from a value (`"{{ stale | map(attribute='number') | list }}"`, one number, `"12"`)."""
+    rendered = templates.render_value(value, values) if isinstance(value, str) else value
+    items = rendered if isinstance(rendered, list | tuple) else [rendered]
+    numbers: list[int] = []
+    for item in items:
+        if isinstance(item, str) and item.strip().isdigit():
+            item = int(item)
+        if type(item) is not int or item < 1:
+            raise Refused(f"issue number {item!r} is not a positive whole number")
+        numbers.append(item)
+    return list(dict.fromkeys(numbers))
 
 
 def _files(value: str | dict[str, str], values: Mapping[str, Any]) -> dict[str, str]:

@@ -28,6 +28,7 @@ EMPTY: dict[str, Any] = {
     "pull_request": None,
     "files": {},
     "similar_issues": [],
+    "issues": [],
     "labels": [],
     "releases": [],
     "merged_pulls": [],
@@ -53,7 +54,7 @@ async def gather_reads(
     if github:
         assert reader is not None and event.repo is not None
         fetched = await asyncio.gather(*(_read(item, event, reader, event.repo) for item in github))
-        values.update(zip((item.kind for item in github), fetched, strict=True))
+        values.update(zip((item.variable for item in github), fetched, strict=True))
     return values
 
 
@@ -66,6 +67,9 @@ def _read(item: ReadItem, event: Event, reader: RepoReader, repo: str) -> Awaita
         return reader.default_branch_files(repo, item.files.paths, item.files.max_bytes, item.files.max_files)
     if item.similar_issues is not None:
         return _similar(reader, repo, event, item.similar_issues.limit, item.similar_issues.state)
+    if item.issues is not None:
+        wanted = item.issues
+        return reader.issues(repo, wanted.labels, wanted.state, wanted.limit, wanted.updated_before_days)
     if item.labels:
         return _sorted(reader.labels(repo))
     if item.releases is not None:
@@ -171,7 +175,7 @@ def pull_request_view(pull: Mapping[str, Any], files: list[dict[str, Any]]) -> d
 
 def payload_reads(spec: AgentSpec, event: Event) -> dict[str, Any]:
     """The reads as far as the payload alone tells them: what `agents test` starts from."""
-    values = {kind: EMPTY[kind] for kind in spec.read_names}
+    values = {item.variable: EMPTY[item.kind] for item in spec.reads}
     if "issue" in values and (issue := _subject(event)):
         values["issue"] = issue_view(issue)
     pull = event.payload.get("pull_request")

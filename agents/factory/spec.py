@@ -37,7 +37,16 @@ Rung = Literal["deterministic", "cached", "llm", "skipped", "fallback"]
 
 # The reads a spec may ask for: flags, and kinds with options (each with its default and cap).
 READ_FLAGS = ("issue", "pull_request", "labels", "context")
-READ_KINDS = (*READ_FLAGS, "files", "similar_issues", "releases", "merged_pulls", "contributors", "stargazers")
+READ_KINDS = (
+    *READ_FLAGS,
+    "files",
+    "similar_issues",
+    "issues",
+    "releases",
+    "merged_pulls",
+    "contributors",
+    "stargazers",
+)
 # Template variables every template sees; `answer` only once there is one (outputs).
 BASE_VARIABLES = ("event", "payload", "repo")
 
@@ -78,6 +87,23 @@ class SimilarIssuesRead(_Strict):
     state: Literal["open", "closed", "all"] = "all"
 
 
+class IssuesRead(_Strict):
+    """The repository's issues (never pull requests) carrying every one of `labels`, by last update."""
+
+    labels: list[str] = Field(default_factory=list, max_length=10)
+    state: Literal["open", "closed", "all"] = "open"
+    limit: int = Field(30, ge=1, le=100)
+    updated_before_days: int | None = Field(None, ge=1, le=3650, description="only those not updated for N days")
+    as_: str | None = Field(
+        None, alias="as", pattern=r"^[a-z][a-z0-9_]{0,39}$", description="the template variable (default `issues`)"
+    )
+
+    @field_validator("labels")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        return _labels(value)
+
+
 class ReleasesRead(_Strict):
     limit: int = Field(5, ge=1, le=20)
 
@@ -103,6 +129,7 @@ class ReadItem(_Strict):
     context: bool = False
     files: FilesRead | None = None
     similar_issues: SimilarIssuesRead | None = None
+    issues: IssuesRead | None = None
     releases: ReleasesRead | None = None
     merged_pulls: MergedPullsRead | None = None
     contributors: ContributorsRead | None = None
@@ -128,9 +155,18 @@ class ReadItem(_Strict):
     def kind(self) -> str:
         return next(kind for kind in READ_KINDS if getattr(self, kind))
 
+    @property
+    def variable(self) -> str:
+        """The template variable it fills: its kind, or an `issues` read's `as`."""
+        return (self.issues.as_ if self.issues is not None else None) or self.kind
+
 
 class CommentOut(_Strict):
     body: str = Field(min_length=1)
+    # A template giving one number or a list of them (one comment each); default: the event's issue or PR.
+    issue_number: int | str | None = None
+    # Close the issue after commenting (never a pull request): true, false, or one `{{ answer.X }}` boolean.
+    close: bool | str = False
 
 
 class LabelsOut(_Strict):
@@ -308,7 +344,8 @@ class AgentSpec(_Strict):
 
     @property
     def read_names(self) -> tuple[str, ...]:
-        return tuple(item.kind for item in self.reads)
+        """The template variables the reads fill, in order."""
+        return tuple(item.variable for item in self.reads)
 
     @property
     def digest(self) -> str:

@@ -78,6 +78,11 @@ def _regex_findall(value: Any, pattern: str, ignorecase: bool = False) -> list[A
     return re.findall(pattern, str(value)[:REGEX_INPUT_MAX], re.IGNORECASE if ignorecase else 0)
 
 
+def _contains(value: Any, item: Any) -> bool:
+    """The test `contains`: a list (or a text) holding `item`; anything else holds nothing."""
+    return isinstance(value, list | tuple | str) and item in value
+
+
 def _markdown_finalize(value: Any) -> str:
     if value is None:
         return ""
@@ -115,6 +120,7 @@ def _environment(finalize: Callable[[Any], Any]) -> ImmutableSandboxedEnvironmen
         lines=_lines,
         raw=_raw,
     )
+    env.tests["contains"] = _contains  # `issues | selectattr("labels", "contains", "lead:new")`
     return env
 
 

@@ -21,12 +21,13 @@ class CommentPublishing(PublishingBase):
         hidden = marker(agent, output.kind, output.key)
         key = key_for(origin, output.repo, hidden)
         body = with_marker(output.body, hidden)
-        digest = content_hash(body)
+        digest = content_hash(body, "close") if output.close else content_hash(body)
         record = await self._load(key)
+        if record is not None and record.github_id is not None and record.content_hash == digest:
+            return record.where  # closed too, when asked: a maintainer who reopened it is not overruled
+        issue = await self._closable(github, owner, name, output) if output.close else None
         comment = None
         if record is not None and record.github_id is not None:
-            if record.content_hash == digest:
-                return record.where
             comment = await self._edit_comment(github, owner, name, record.github_id, body)
         if comment is None:
             found = await self._find_comment(github, owner, name, output.issue_number, hidden)
@@ -38,8 +39,20 @@ class CommentPublishing(PublishingBase):
                 comment = await self._edit_comment(github, owner, name, found.id, body) or found
             else:
                 comment = found
+        if issue is not None and issue.state != "closed":
+            await github.rest.issues.async_update(
+                owner, name, output.issue_number, state="closed", state_reason="not_planned"
+            )
         await self._save(key, agent, output.kind, origin, github_id=comment.id, url=comment.html_url, digest=digest)
         return comment.id, comment.html_url
+
+    @staticmethod
+    async def _closable(github: GitHub[Any], owner: str, name: str, output: Comment) -> Any:
+        """The issue a comment closes; a pull request is refused before anything is published."""
+        issue = (await github.rest.issues.async_get(owner, name, output.issue_number)).parsed_data
+        if issue.pull_request:
+            raise ValueError(f"comment {output.key} would close #{output.issue_number}, a pull request: refused")
+        return issue
 
     async def _edit_comment(self, github: GitHub[Any], owner: str, name: str, comment_id: int, body: str) -> Any:
         """The edited comment, or None when it is gone (deleted by someone)."""

@@ -70,7 +70,8 @@ def describe(output: Output) -> tuple[str, str]:
         target = f"comment {output.comment_id}" if output.comment_id is not None else f"#{output.issue_number}"
         return f"reaction {output.content} on {target} in {output.repo}", ""
     if isinstance(output, Comment):
-        return f"comment on {output.repo}#{output.issue_number}", output.body
+        closing = ", closing it" if output.close else ""
+        return f"comment on {output.repo}#{output.issue_number}{closing}", output.body
     if isinstance(output, Labels):
         changes = [f"+{name}" for name in output.add] + [f"-{name}" for name in output.remove]
         return f"labels on {output.repo}#{output.issue_number}: {' '.join(changes) or 'none'}", ""

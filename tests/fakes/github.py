@@ -456,7 +456,9 @@ class FakeGitHub(HookDeliveries, RepoReads):
         labels: Sequence[str] = (),
         state: str = "open",
         user: dict[str, Any] | None = None,
+        updated_at: str | None = None,
     ) -> dict[str, Any]:
+        """An issue; `updated_at` (`2025-01-01T00:00:00Z`) for one untouched since then."""
         number, id = self._number(repo), next(self._ids)
         obj = copy.deepcopy(self._templates["issue"])
         url = f"{self._base(repo)}/issues/{number}"
@@ -477,8 +479,8 @@ class FakeGitHub(HookDeliveries, RepoReads):
             assignees=[],
             milestone=None,
             comments=0,
-            created_at=_now(),
-            updated_at=_now(),
+            created_at=updated_at or _now(),
+            updated_at=updated_at or _now(),
             closed_at=None,
         )
         obj["labels"] = [self._label(repo, name) for name in labels]
@@ -787,6 +789,8 @@ class FakeGitHub(HookDeliveries, RepoReads):
             issue["labels"] = [self._label(repo, n if isinstance(n, str) else n["name"]) for n in body["labels"]]
         if "state" in body:
             self._set_state(issue, body["state"])
+        if body.get("state_reason") and issue["state"] == "closed":
+            issue["state_reason"] = body["state_reason"]
         issue["updated_at"] = _now()
         return 200, issue, {}
 

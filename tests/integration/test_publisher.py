@@ -537,3 +537,43 @@ def test_two_workers_recording_the_same_marker(publisher: GitHubPublisher, fake:
 def test_without_credentials_the_publisher_is_a_dry_run(store: Store) -> None:
     assert isinstance(make_publisher(store, github_clients(Settings())), DryRunPublisher)
     assert isinstance(make_publisher(store, github_clients(Settings(GITHUB_TOKEN="t"))), GitHubPublisher)
+
+
+# ---------------------------------------------------------------- a comment that closes its issue
+
+
+def test_a_closing_comment_is_posted_then_closes_its_issue_once(
+    publisher: GitHubPublisher, fake: FakeGitHub, store: Store
+) -> None:
+    lead = fake.add_issue(REPO, "A stale lead", "hello")
+    note = Comment(REPO, lead["number"], "Closing: no news for 30 days.", key="stale", close=True)
+    publish(publisher, note, delivery="d-1")
+
+    assert (lead["state"], lead["state_reason"]) == ("closed", "not_planned")
+    (comment,) = fake.comments.values()
+    assert comment["body"].startswith("Closing: no news for 30 days.")
+    assert writes(fake) == [
+        ("POST", f"/repos/octo/repo/issues/{lead['number']}/comments"),
+        ("PATCH", f"/repos/octo/repo/issues/{lead['number']}"),
+    ]
+    # published again (a redelivery, next week's run): nothing more, and a maintainer who reopened it is heard
+    fake.issues[(REPO, lead["number"])]["state"] = "open"
+    publish(publisher, note, delivery="d-2")
+    assert len(writes(fake)) == 2 and lead["state"] == "open"
+    assert len(rows(store)) == 1
+
+
+def test_a_closing_comment_on_a_closed_issue_changes_nothing_but_the_comment(
+    publisher: GitHubPublisher, fake: FakeGitHub
+) -> None:
+    lead = fake.add_issue(REPO, "A lead closed already", "hello", state="closed")
+    publish(publisher, Comment(REPO, lead["number"], "Closing.", key="stale", close=True))
+    assert writes(fake) == [("POST", f"/repos/octo/repo/issues/{lead['number']}/comments")]
+
+
+def test_a_comment_never_closes_a_pull_request(publisher: GitHubPublisher, fake: FakeGitHub) -> None:
+    pull = fake.add_pull(REPO, "feature", fake.default_branch, "A pull request", None)
+    with pytest.raises(PublishError) as refused:
+        publish(publisher, Comment(REPO, pull["number"], "Closing.", key="stale", close=True))
+    assert "a pull request: refused" in str(refused.value.errors[0][1])
+    assert writes(fake) == [] and pull["state"] == "open"

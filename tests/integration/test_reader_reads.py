@@ -291,3 +291,48 @@ def test_stargazers_newest_first_and_capped(fake: FakeGitHub, reader: GitHubRead
 def test_no_stargazers(fake: FakeGitHub, reader: GitHubReader) -> None:
     assert asyncio.run(reader.stargazers(REPO, 100)) == []
     assert fake.calls("GET", r"/stargazers$") == []
+
+
+def test_issues_by_label_and_state_without_pull_requests(fake: FakeGitHub, reader: GitHubReader) -> None:
+    lead = fake.add_issue(REPO, "Acme", "a lead", labels=["lead", "lead:new"], user=fake.user("acme", 701))
+    fake.add_issue(REPO, "Globex", "a lead", labels=["lead", "lead:won"], state="closed")
+    fake.add_issue(REPO, "A bug", "not a lead", labels=["bug"])
+    fake.add_pull(REPO, "feature", fake.default_branch, "A pull request", None)
+
+    got = asyncio.run(reader.issues(REPO, ["lead"], "open", 10))
+
+    assert got == [
+        {
+            "number": lead["number"],
+            "title": "Acme",
+            "state": "open",
+            "labels": ["lead", "lead:new"],
+            "user": "acme",
+            "updated_at": lead["updated_at"],
+            "created_at": lead["created_at"],
+            "url": f"https://github.com/{REPO}/issues/{lead['number']}",
+            "comments": 0,
+        }
+    ]
+    assert [i["title"] for i in asyncio.run(reader.issues(REPO, ["lead"], "all", 10))] == ["Acme", "Globex"]
+    assert [i["title"] for i in asyncio.run(reader.issues(REPO, [], "open", 10))] == ["Acme", "A bug"]
+    assert fake.calls("GET", r"/issues$")[-1].query["state"] == "open"
+
+
+def test_issues_not_updated_for_days_paged_and_capped(fake: FakeGitHub, reader: GitHubReader) -> None:
+    old = (datetime.now(UTC) - timedelta(days=40)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for n in range(130):
+        fake.add_issue(REPO, f"stale {n}", None, labels=["lead"], updated_at=old)
+    fake.add_issue(REPO, "fresh", None, labels=["lead"])
+
+    stale = asyncio.run(reader.issues(REPO, ["lead"], "open", 100, updated_before_days=30))
+    assert len(stale) == 100 and "fresh" not in {i["title"] for i in stale}
+    assert len(fake.calls("GET", r"/issues$")) == 1  # a page of 100 filled the cap
+    newer = asyncio.run(reader.issues(REPO, ["lead"], "open", 100, updated_before_days=50))
+    assert newer == []
+    assert len(fake.calls("GET", r"/issues$")) == 3  # both pages of 131 read, none matched
+
+
+def test_issues_refuse_an_unknown_state(reader: GitHubReader) -> None:
+    with pytest.raises(ValueError, match="open, closed or all"):
+        asyncio.run(reader.issues(REPO, [], "merged", 10))

@@ -196,3 +196,34 @@ def test_the_registry_holds_the_built_in_agents_and_one_agent_per_spec(tmp_path)
         default_registry(store, spec_dirs=[tmp_path / "mine"])
     with pytest.raises(CatalogueError, match="no such file or directory"):
         default_registry(store, spec_dirs=[tmp_path / "missing"])
+
+
+def test_issues_reads_fill_their_own_variables_and_a_second_needs_a_name(tmp_path):
+    reads = (
+        "reads:\n  - issue\n  - issues: {labels: [lead]}\n"
+        "  - issues: {labels: [lead], updated_before_days: 30, as: stale}\n"
+    )
+    text = VALID.replace("reads:\n  - issue\n", reads)
+    (tmp_path / "spec.yaml").write_text(text)
+    assert load_spec(tmp_path / "spec.yaml").read_names == ("issue", "issues", "stale")
+
+    found = problems(tmp_path, text.replace(", as: stale", ""))
+    assert any("`issues` is read twice: name one `as:`" in problem for problem in found), found
+    found = problems(tmp_path, text.replace("as: stale", "as: labels"))
+    assert any("`labels` is the name of another variable" in problem for problem in found), found
+    found = problems(tmp_path, text.replace("as: stale", "as: Stale"))
+    assert any("should match pattern" in problem for problem in found), found
+    found = problems(tmp_path, text.replace("updated_before_days: 30", "state: merged"))
+    assert any("reads[2].issues.state" in problem for problem in found), found
+
+
+def test_a_comment_closes_only_by_a_literal_or_an_answer_boolean(tmp_path):
+    closing = VALID.replace(
+        'comment: {body: "{{ answer.reply }}"}', 'comment: {body: "{{ answer.reply }}", close: "{{ issue.title }}"}'
+    )
+    found = problems(tmp_path, closing)
+    assert any("outputs[0].comment.close" in p and "`close` is true, false" in p for p in found), found
+    found = problems(tmp_path, closing.replace("issue.title", "answer.closing"))
+    assert any("`answer.closing` is not declared" in problem for problem in found), found
+    (tmp_path / "spec.yaml").write_text(closing.replace('"{{ issue.title }}"', "true"))
+    assert load_spec(tmp_path / "spec.yaml").outputs[0].comment.close is True
