@@ -263,7 +263,8 @@ class Coordinator(WowAgent):
         """A release is the CoE's `release-post` task, on the conversation of the first fix it ships
         (a task elsewhere whose issue a merged pull request closed), naming every fix."""
         assert event.installation_id is not None and event.repo is not None
-        tag = str((event.payload.get("release") or {}).get("tag_name"))
+        release = event.payload.get("release") or {}
+        tag = str(release.get("tag_name"))
         with self.env.store.reading() as session:
             fixes = assignments.unreleased_fixes(session, event.installation_id, event.repo, tag)
         correlation = fixes[0].correlation_id if fixes else correlation_for(event)
@@ -272,7 +273,8 @@ class Coordinator(WowAgent):
             for row in fixes
         ]
         deadline = _due(event)
-        asked = {"release": tag, "fixes": shipped}
+        named = {"release": tag, "release_url": release.get("html_url"), "release_name": release.get("name")}
+        asked = {**named, "fixes": shipped}
         out = self.route(event, RELEASE_TASK, correlation, deadline, asked, key=f"{RELEASE_TASK}:{tag}")
         if out:
             with self.env.store.session() as session:
