@@ -243,6 +243,7 @@ class Coordinator(WowAgent):
             for issue in closed_issues(event):
                 for row in assignments.on_issue(session, event.installation_id, event.repo, self.raci.coe, issue):
                     body = {"task": row.kind, "assignment": row.id, "issue": issue, "pull_request": number}
+                    body["head_sha"] = (pull.get("head") or {}).get("sha")
                     correlation = row.correlation_id
                     if not merged:
                         out.append(

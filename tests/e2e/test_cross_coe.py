@@ -122,11 +122,18 @@ def test_a_bug_goes_from_support_to_engineering_to_the_release_post_on_one_conve
     bodies = [m.body for m in sent if m.sender == "engineering-coordinator" and m.addressee == "wowvision"]
     assert [b.get("review") for b in bodies] == [None, True, None]  # sign off; review #2; sign off after the merge
     assert bodies[1]["pull_request"] == 2 and bodies[2]["result"] == {"merged": True}
+    assert bodies[2]["head_sha"] == HEAD
+    # WowVision, Accountable, signs the merged fix off with its verdict on the head it reviewed: its check run's.
+    (verdict,) = [m.body for m in sent if m.kind == "result" and m.sender == "wowvision"]
+    assert [m.addressee for m in sent if m.kind == "result" and m.sender == "wowvision"] == ["engineering-coordinator"]
+    assert (verdict["pull_request"], verdict["head_sha"]) == (2, HEAD)
+    (check_run,) = fake.check_runs.values()
+    assert (check_run["head_sha"], verdict["conclusion"]) == (HEAD, check_run["conclusion"])
 
     engineering, marketing = tasks["engineering"], tasks["marketing"]
     assert (engineering.task_key, engineering.state, engineering.pull_number, engineering.release) == (
         "bug-fix:#1",
-        "delivered",
+        "done",
         2,
         "0.0.1",
     )
