@@ -330,7 +330,12 @@ def coordinator_for(raci: Raci) -> type[Coordinator]:
         "roles": raci.roles(),
         "raci": raci,
         "commands": (
-            CommandHelp(f"/coe {raci.coe} TASK", f"route a {raci.coe} task ({tasks}) to one agent", needs_write=True),
+            CommandHelp(
+                f"/coe {raci.coe} [TASK]",
+                f"route this issue as one of the {raci.coe} CoE's tasks ({tasks}; the first by default) "
+                "to one agent, by its RACI matrix",
+                needs_write=True,
+            ),
         ),
         "__module__": __name__,
     }
