@@ -243,6 +243,7 @@ class Coordinator(WowAgent):
             for issue in closed_issues(event):
                 for row in assignments.on_issue(session, event.installation_id, event.repo, self.raci.coe, issue):
                     body = {"task": row.kind, "assignment": row.id, "issue": issue, "pull_request": number}
+                    body["head_sha"] = (pull.get("head") or {}).get("sha")
                     correlation = row.correlation_id
                     if not merged:
                         out.append(
@@ -263,7 +264,8 @@ class Coordinator(WowAgent):
         """A release is the CoE's `release-post` task, on the conversation of the first fix it ships
         (a task elsewhere whose issue a merged pull request closed), naming every fix."""
         assert event.installation_id is not None and event.repo is not None
-        tag = str((event.payload.get("release") or {}).get("tag_name"))
+        release = event.payload.get("release") or {}
+        tag = str(release.get("tag_name"))
         with self.env.store.reading() as session:
             fixes = assignments.unreleased_fixes(session, event.installation_id, event.repo, tag)
         correlation = fixes[0].correlation_id if fixes else correlation_for(event)
@@ -272,7 +274,8 @@ class Coordinator(WowAgent):
             for row in fixes
         ]
         deadline = _due(event)
-        asked = {"release": tag, "fixes": shipped}
+        named = {"release": tag, "release_url": release.get("html_url"), "release_name": release.get("name")}
+        asked = {**named, "fixes": shipped}
         out = self.route(event, RELEASE_TASK, correlation, deadline, asked, key=f"{RELEASE_TASK}:{tag}")
         if out:
             with self.env.store.session() as session:
@@ -327,7 +330,12 @@ def coordinator_for(raci: Raci) -> type[Coordinator]:
         "roles": raci.roles(),
         "raci": raci,
         "commands": (
-            CommandHelp(f"/coe {raci.coe} TASK", f"route a {raci.coe} task ({tasks}) to one agent", needs_write=True),
+            CommandHelp(
+                f"/coe {raci.coe} [TASK]",
+                f"route this issue as one of the {raci.coe} CoE's tasks ({tasks}; the first by default) "
+                "to one agent, by its RACI matrix",
+                needs_write=True,
+            ),
         ),
         "__module__": __name__,
     }

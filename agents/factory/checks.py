@@ -160,6 +160,8 @@ class _Checker:
     def _unknown(self, name: str) -> str:
         if name == "answer":
             return "`answer` is not known here: the model answers after the instructions and the rules"
+        if name in self.spec.read_names:
+            return f"`{name}` is not known here: a read's options know only {', '.join(BASE_VARIABLES)}"
         if name in READ_KINDS:
             return f"`{name}` is not read: add it to `reads`"
         known = ", ".join(sorted(self.answer_vars))
@@ -176,6 +178,8 @@ class _Checker:
             elif name != item.kind and (name in READ_KINDS or name in (*BASE_VARIABLES, "answer")):
                 self.fail(("reads", index, "issues", "as"), f"`{name}` is the name of another variable")
             seen.add(name)
+            if item.merged_pulls is not None and item.merged_pulls.release is not None:
+                self.template(("reads", index, "merged_pulls", "release"), item.merged_pulls.release, BASE_VARIABLES)
 
     def _output(self, index: int, output: OutputSpec) -> None:
         loc: tuple[str | int, ...] = ("outputs", index)

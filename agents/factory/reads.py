@@ -15,7 +15,9 @@ from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from agents.events import Event
+from agents.factory.run import event_values
 from agents.factory.spec import AgentSpec, ReadItem
+from agents.factory.templates import render
 from agents.ports import RepoReader
 
 PATCH_MAX = 3000  # characters of one file's patch in `pull_request.files`
@@ -75,13 +77,26 @@ def _read(item: ReadItem, event: Event, reader: RepoReader, repo: str) -> Awaita
     if item.releases is not None:
         return reader.releases(repo, item.releases.limit)
     if item.merged_pulls is not None:
-        # On a release's own event, the latest release is that one: its merges are those before it.
-        tag = (event.payload.get("release") or {}).get("tag_name") if event.name == "release" else None
-        return reader.merged_pulls_since_release(repo, item.merged_pulls.limit, release_tag=tag)
+        return reader.merged_pulls_since_release(repo, item.merged_pulls.limit, release_tag=release_of(item, event))
     if item.contributors is not None:
         return reader.contributors(repo, item.contributors.limit)
     assert item.stargazers is not None
     return reader.stargazers(repo, item.stargazers.limit)
+
+
+def release_of(item: ReadItem, event: Event) -> str | None:
+    """The release whose merges a `merged_pulls` read reads: the one its `release` template names (a handoff
+    carries it in the message's body), else a release event's own (the latest release is that one already
+    on its own event: its merges are those before it); None: the merges since the latest release."""
+    assert item.merged_pulls is not None
+    if item.merged_pulls.release is not None:
+        named = render(item.merged_pulls.release, event_values(event)).strip()
+        if named:
+            return named
+    if event.name == "release":
+        tag = (event.payload.get("release") or {}).get("tag_name")
+        return str(tag) if tag else None
+    return None
 
 
 async def _sorted(names: Awaitable[list[str]]) -> list[str]:

@@ -110,6 +110,10 @@ class ReleasesRead(_Strict):
 
 class MergedPullsRead(_Strict):
     limit: int = Field(50, ge=1, le=100)
+    # A template over the event (`event`, `payload`, `repo`): the tag of the release whose merges to read
+    # (those after the release before it, up to it). Empty, or left out: a release event's own release,
+    # else the merges since the latest release.
+    release: str | None = Field(None, max_length=500)
 
 
 class ContributorsRead(_Strict):

@@ -26,6 +26,8 @@ from agents.commands import WRITE_ROLES, SlashCommand, find_command, may_act, re
 from agents.decisions import DecisionLadder
 from agents.events import Event
 from agents.ledger import Entry, LedgerOwner, record_entries
+from agents.messages import EVENT as MESSAGE_EVENT
+from agents.messages import Received
 from agents.outputs import (
     Annotation,
     CheckRun,
@@ -41,6 +43,7 @@ from agents.ports import RepoReader
 from agents.reputation.outcomes import record_outcomes
 from agents.store.db import Store
 from agents.store.tables import AuditEntry
+from agents.vision import signoff
 from agents.vision.config import CONFIG_PATH, RepoConfig, extend, parse_config, resolve_packs
 from agents.vision.diff import Diff, from_github_files, parse_diff
 from agents.vision.engine import LlmOutcome, ReviewResult, complete, inline_anchor, review
@@ -77,6 +80,7 @@ class WowVisionPrime(WowAgent):
         "check_run.rerequested",
         "check_suite.rerequested",
         "issue_comment.created",
+        signoff.ASKED,  # the engineering coordinator asks its Accountable to sign a fix off
     )
     commands = (
         CommandHelp("/wowvision recheck", "review this pull request again", needs_write=True),
@@ -102,6 +106,8 @@ class WowVisionPrime(WowAgent):
             return bool(_suite_pulls(event.payload))
         if event.name == "issue_comment":
             return _command(event) is not None
+        if event.name == MESSAGE_EVENT:
+            return signoff.asked_pull(Received.of(event)) is not None
         return True
 
     def context_scope(self, event: Event) -> str:
@@ -110,9 +116,14 @@ class WowVisionPrime(WowAgent):
         command = _command(event) if event.name == "issue_comment" else None
         if command is not None and command.verb in ("ignore", "explain"):
             return "repo"
+        if event.name == MESSAGE_EVENT:
+            return f"pr-{signoff.asked_pull(Received.of(event))}"  # the pull request to sign off
         return f"pr-{_pr_number(event)}"
 
     async def execute(self, event: Event) -> list[Output]:
+        received = Received.of(event)
+        if received is not None:
+            return signoff.verdict(received, self.context)
         reader = self.env.reader_for(event)
         if event.name == "issue_comment":
             # Answered without a reader too: a dry run shows the refusal nobody's permission can lift.

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from agents import hires
 from agents.llm import LLMClient
-from agents.store.tables import AgentMessage, TaskAssignment
+from agents.store.tables import AgentMessage, InboxRecord, TaskAssignment
 from bot.app import create_app
 from tests.conftest import ROOT, TEST_SECRET, load_payload
 from tests.fakes.github import FakeGitHub
@@ -102,11 +102,14 @@ def test_a_bug_goes_from_support_to_engineering_to_the_release_post_on_one_conve
                     "changelog": "## 0.0.1\n- Fix the spelling of commit (#2)",
                 }
             )
+            fake.add_release(REPO, "0.0.1")  # published: the latest release is this one now
             released = load_payload("release/published.payload.json", installation=INSTALLED)
             deliver("release", released, "release", with_claude=True)
 
     with store.reading() as session:
         sent = session.scalars(select(AgentMessage).order_by(AgentMessage.id)).all()
+        inbox = session.scalars(select(InboxRecord).where(InboxRecord.event == "agent_message"))
+        recorded = [json.loads(row.body) for row in inbox]
         tasks = {row.coe: row for row in session.scalars(select(TaskAssignment))}
     (correlation,) = {m.correlation_id for m in sent}  # one conversation across all of it
     flow = [(m.kind, m.sender, m.addressee) for m in sent]
@@ -119,11 +122,18 @@ def test_a_bug_goes_from_support_to_engineering_to_the_release_post_on_one_conve
     bodies = [m.body for m in sent if m.sender == "engineering-coordinator" and m.addressee == "wowvision"]
     assert [b.get("review") for b in bodies] == [None, True, None]  # sign off; review #2; sign off after the merge
     assert bodies[1]["pull_request"] == 2 and bodies[2]["result"] == {"merged": True}
+    assert bodies[2]["head_sha"] == HEAD
+    # WowVision, Accountable, signs the merged fix off with its verdict on the head it reviewed: its check run's.
+    (verdict,) = [m.body for m in sent if m.kind == "result" and m.sender == "wowvision"]
+    assert [m.addressee for m in sent if m.kind == "result" and m.sender == "wowvision"] == ["engineering-coordinator"]
+    assert (verdict["pull_request"], verdict["head_sha"]) == (2, HEAD)
+    (check_run,) = fake.check_runs.values()
+    assert (check_run["head_sha"], verdict["conclusion"]) == (HEAD, check_run["conclusion"])
 
     engineering, marketing = tasks["engineering"], tasks["marketing"]
     assert (engineering.task_key, engineering.state, engineering.pull_number, engineering.release) == (
         "bug-fix:#1",
-        "delivered",
+        "done",
         2,
         "0.0.1",
     )
@@ -135,9 +145,17 @@ def test_a_bug_goes_from_support_to_engineering_to_the_release_post_on_one_conve
     handoff = next(m for m in sent if m.addressee == "content-marketing")
     assert handoff.body["request"]["fixes"] == [{"issue": 1, "pull_request": 2, "correlation_id": correlation}]
 
-    # Content Marketing's draft names the fix: the merged pull request was in its prompt and is in the post.
+    # Its golden examples' handoff is shaped as the edge records one.
+    handed = next(p for p in recorded if p["message"]["to"] == "content-marketing")
+    example = json.loads((ROOT / "agents/specs/marketing/examples/agent_message.handoff.release-post.json").read_text())
+    assert _shape(handed) == _shape(example)
+
+    # Content Marketing's draft names the fix: the release, its address and the pull requests merged
+    # between the previous release and it (read for the release the handoff names) were in its prompt.
     prompt = claude.messages[-1].json["messages"][0]["content"]
     assert "- #2 <untrusted_input>\nFix the spelling of commit\n" in prompt
+    assert "https://github.com/Codertocat/Hello-World/releases/tag/0.0.1" in prompt
+    assert "- issue #1, fixed by #2\n" in prompt
     posted = [c for c in fake.commits if c["path"] == "blog/release-0-0-1.md"]
     assert posted and b"(#2, fixing #1)" in posted[-1]["content"]
 
@@ -156,3 +174,12 @@ def test_a_bug_goes_from_support_to_engineering_to_the_release_post_on_one_conve
     assert len(lines) == len(sent) and all(correlation in line for line in lines)
     assert lines[0].split()[2:6] == ["handoff", "tech-support", "→", "engineering:bug-fix"]
     assert any("marketing-coordinator → content-marketing" in line and "handled" in line for line in lines)
+
+
+def _shape(value: Any) -> Any:
+    """A JSON value's keys and types, not its values."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shape(item) for item in value[:1]]
+    return type(value).__name__

@@ -76,6 +76,10 @@ def test_replay_of_a_help_comment_prints_the_answer_as_it_would_be_posted(tmp_pa
     body = printed[answer:].split("\n", 1)[1]
     assert body.startswith("### WAOOAW — what you can ask here\n")
     assert "| `/waooaw help` | what you can ask WAOOAW on this repository | anyone |" in body
+    assert (
+        "| `/coe support [TASK]` | route this issue as one of the support CoE's tasks (bug-report, question, "
+        "follow-up; the first by default) to one agent, by its RACI matrix | write access |"
+    ) in body
     assert "note:" not in result.stderr
 
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from agents.events import Event
 from agents.factory.catalogue import CatalogueError, load_specs
+from agents.factory.reads import release_of
 from agents.factory.spec import SpecError, load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -227,3 +229,24 @@ def test_a_comment_closes_only_by_a_literal_or_an_answer_boolean(tmp_path):
     assert any("`answer.closing` is not declared" in problem for problem in found), found
     (tmp_path / "spec.yaml").write_text(closing.replace('"{{ issue.title }}"', "true"))
     assert load_spec(tmp_path / "spec.yaml").outputs[0].comment.close is True
+
+
+def test_a_merged_pulls_release_template_reads_the_event_only(tmp_path):
+    release = "{{ payload.message.body.release }} {{ issue.title }}"
+    text = VALID.replace("  - issue\n", f'  - issue\n  - merged_pulls: {{release: "{release}"}}\n')
+    [problem] = problems(tmp_path, text)
+    assert f":{line_of(text, 'merged_pulls')}: reads[1].merged_pulls.release:" in problem
+    assert "`issue` is not known here: a read's options know only event, payload, repo" in problem
+
+
+def test_the_release_whose_merges_are_read_is_the_templates_then_a_release_events_own():
+    spec = load_spec(ROOT / "agents/specs/marketing/content-marketing.yaml")
+    (item,) = [read for read in spec.reads if read.merged_pulls is not None]
+    examples = ROOT / "agents/specs/marketing/examples"
+
+    def event(name: str, file: str) -> Event:
+        return Event.from_payload("d", name, json.loads((examples / file).read_text()))
+
+    assert release_of(item, event("agent_message", "agent_message.handoff.release-post.json")) == "0.0.1"
+    assert release_of(item, event("issue_comment", "issue_comment.created.blog-post.json")) is None
+    assert release_of(item, event("release", "release.published.json")) == "0.0.1"
