@@ -27,7 +27,7 @@ from agents.store.db import Store
 
 if TYPE_CHECKING:
     from agents.budgets import BudgetPolicy
-    from agents.decisions import DecisionCache
+    from agents.decisions import DecisionCache, DecisionLadder
     from agents.factory.spec import AgentSpec
     from agents.llm import LLMClient
     from agents.registry import Registry
@@ -126,6 +126,20 @@ class WowAgent:
     def _read_latest(self, key: ContextKey) -> ContextVersion | None:
         with self.env.store.reading() as session:
             return repository.latest(session, key)
+
+    def ladder(self, event: Event, budgets: BudgetPolicy) -> DecisionLadder:
+        """The decision ladder for this event's decisions, its ledger rows owned by the event, inside
+        `budgets` (the platform's, lowered by what the agent's config or spec says)."""
+        from agents.decisions import DecisionLadder  # the LLM client and the ledger, only for an agent that decides
+        from agents.ledger import LedgerOwner
+
+        owner = LedgerOwner(
+            repo=event.repo,
+            delivery_id=event.delivery_id,
+            installation_id=event.installation_id,
+            public=event.repo_public,
+        )
+        return DecisionLadder(self.env.store, self.env.decision_cache, self.env.llm, owner, budgets=budgets)
 
     async def read_context(self, event: Event, scope: str) -> dict[str, Any]:
         """Another scope's latest context of this agent, read-only (e.g. repo-wide settings)."""

@@ -22,12 +22,11 @@ from pydantic_core import CoreSchema
 
 from agents.base import CommandHelp, WowAgent, wakes_on_any
 from agents.commands import SlashCommand, find_command, may_act, refusal
-from agents.decisions import DecisionLadder, LLMRequest
+from agents.decisions import LLMRequest
 from agents.events import Event
 from agents.factory.reads import CannotRead, gather_reads
 from agents.factory.run import Decide, Decided, Run, respond
 from agents.factory.spec import AgentSpec, Command
-from agents.ledger import LedgerOwner
 from agents.outputs import Comment, Output, Reaction
 
 log = structlog.get_logger(__name__)
@@ -115,18 +114,7 @@ class SpecAgent(WowAgent):
 
     def _decide(self, event: Event) -> Decide:
         spec, model = self.spec, self.answer_model
-        ladder = DecisionLadder(
-            self.env.store,
-            self.env.decision_cache,
-            self.env.llm,
-            LedgerOwner(
-                repo=event.repo,
-                delivery_id=event.delivery_id,
-                installation_id=event.installation_id,
-                public=event.repo_public,
-            ),
-            budgets=self.env.budgets.lowered(run_usd=spec.limits.usd_per_run),  # the spec only lowers
-        )
+        ladder = self.ladder(event, self.env.budgets.lowered(run_usd=spec.limits.usd_per_run))  # the spec only lowers
         system = SYSTEM.format(title=spec.title, coe=spec.coe, description=spec.description.strip())
 
         async def decide(prompt: str, ruled: dict[str, Any] | None) -> Decided:

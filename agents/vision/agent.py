@@ -245,18 +245,7 @@ class WowVisionPrime(WowAgent):
         return outputs
 
     def _ladder(self, event: Event, config: RepoConfig) -> DecisionLadder:
-        return DecisionLadder(
-            self.env.store,
-            self.env.decision_cache,
-            self.env.llm,
-            LedgerOwner(
-                repo=event.repo,
-                delivery_id=event.delivery_id,
-                installation_id=event.installation_id,
-                public=event.repo_public,
-            ),
-            budgets=self.env.budgets.lowered(repo_daily_usd=config.budget_usd),  # the config only lowers
-        )
+        return self.ladder(event, self.env.budgets.lowered(repo_daily_usd=config.budget_usd))  # the config only lowers
 
     async def _suppressed(self, event: Event) -> set[str]:
         repo_context = await self.read_context(event, "repo")
