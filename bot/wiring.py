@@ -42,6 +42,11 @@ from bot.worker import Worker
 WAKE_TABLE_TTL = 5.0  # seconds a read of agent states serves intake
 
 
+# Only the edge makes agents' messages (bot/messages.py) and timer events (bot/timers.py):
+# GitHub sends neither, and a webhook of either name is ignored.
+OWN_EVENTS = frozenset({MESSAGE_EVENT, TIMER_EVENT})
+
+
 @dataclass
 class Platform:
     """Everything one process needs; built once, shared by the routes and the worker."""
@@ -75,9 +80,7 @@ class Platform:
         now = time.monotonic()
         if now - self._wake_read_at > WAKE_TABLE_TTL:
             names = await run_in_threadpool(self.registry.wake_event_names) | TENANCY_EVENTS
-            # Only the edge makes agents' messages (bot/messages.py) and timer events (bot/timers.py):
-            # a webhook of either name is neither.
-            self._wake_names = names - {MESSAGE_EVENT, TIMER_EVENT}
+            self._wake_names = names - OWN_EVENTS
             self._wake_read_at = now
         return event in self._wake_names
 
