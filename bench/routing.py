@@ -158,7 +158,7 @@ def measure(store: Store, registry: Registry, sample: list[Event]) -> dict[str, 
         with store.reading() as session:
             session.execute(text("SELECT 1"))  # the connection Worker._plan has checked out already
             cpu, started = time.thread_time(), time.perf_counter()
-            chosen = worker._agents_to_run(session, event, set())
+            chosen = worker._agents_to_run(session, event, set()).agents
             timings["pick"].append(time.perf_counter() - started)
             timings["pick CPU"].append(time.thread_time() - cpu)
             picked += len(chosen)
