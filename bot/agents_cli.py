@@ -42,7 +42,9 @@ RepoOption = Annotated[
 
 @agents_app.command("list")
 def agents_list(repo: RepoOption = None) -> None:
-    """The agents, their state and what they wake on; with --repo, their hired identity there."""
+    """The agents, their state and what they wake on; with --repo, their hired identity and reputation there."""
+    from agents.reputation import scores, summary
+
     store, registry = _open()
     if repo is None:
         for name, state in registry.states().items():
@@ -56,14 +58,17 @@ def agents_list(repo: RepoOption = None) -> None:
     for installation in _installations(store, repo):
         with store.reading() as session:
             standings = registry.standings(session, installation, repo)
+            reputation = scores(session, installation, repo, evidence=0)
         typer.echo(f"{repo} (installation {installation})")
         for name, standing in standings.items():
             agent = registry.get(name)
             hired = ("hired" if standing.hired else "not hired") + f" ({standing.hired_by})"
             here = standing.state.value + (" (here)" if standing.state_set == "repo" else "")
             budget = f"${standing.budget_usd:g}" if standing.budget_usd is not None else "-"
+            score = summary(reputation.get(name))
             typer.echo(
-                f"  {name:<16} {agent.coe or '-':<12} {hired:<20} {here:<15} {budget:<8} {_short(agent.description)}"
+                f"  {name:<16} {agent.coe or '-':<12} {hired:<20} {here:<15} {budget:<8} {score:<18} "
+                f"{_short(agent.description)}"
             )
 
 

@@ -71,3 +71,16 @@ def test_an_unknown_agent_or_repository_is_exit_2(invoke, store):
     stranger = invoke("agents", "retire", "wowvision", "--repo", "someone/else")
     assert stranger.exit_code == 2 and "someone/else is not a repository the App is installed on" in stranger.output
     assert invoke("agents", "list", "--repo", "not-a-repo").exit_code == 2
+
+
+def test_list_on_a_repository_shows_each_agents_reputation_there(invoke, store):
+    from agents.reputation import Outcome, record, scores, summary
+
+    installation = installed(store)
+    with store.session() as session:
+        record(session, [Outcome(installation, REPO, "wowvision", "finding_fixed", "a.py:1:secrets")])
+    with store.reading() as session:
+        expected = summary(scores(session, installation, REPO)["wowvision"])
+    listed = invoke("agents", "list", "--repo", REPO)
+    assert expected.startswith("0.") and expected in line_of(listed.output, "wowvision")
+    assert "—" in line_of(listed.output, "concierge")  # no outcome yet
