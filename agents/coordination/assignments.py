@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -101,6 +102,11 @@ def of_conversation(
     session: Session, installation_id: int, repo: str, coe: str, correlation_id: str
 ) -> list[TaskAssignment]:
     """The CoE's tasks of one conversation on the repository, oldest first."""
+    return _tasks(session, installation_id, repo, coe, TaskAssignment.correlation_id == correlation_id)
+
+
+def _tasks(session: Session, installation_id: int, repo: str, coe: str, *conditions: Any) -> list[TaskAssignment]:
+    """The CoE's tasks on one repository of one installation that meet `conditions`, oldest first."""
     return list(
         session.scalars(
             select(TaskAssignment)
@@ -108,7 +114,7 @@ def of_conversation(
                 TaskAssignment.installation_id == installation_id,
                 TaskAssignment.repo == repo,
                 TaskAssignment.coe == coe,
-                TaskAssignment.correlation_id == correlation_id,
+                *conditions,
             )
             .order_by(TaskAssignment.id)
         )
@@ -154,18 +160,13 @@ def mark_escalated(session: Session, assignment_id: int, at: datetime) -> bool:
 
 def on_issue(session: Session, installation_id: int, repo: str, coe: str, issue_number: int) -> list[TaskAssignment]:
     """The CoE's open tasks about one issue of the repository."""
-    return list(
-        session.scalars(
-            select(TaskAssignment)
-            .where(
-                TaskAssignment.installation_id == installation_id,
-                TaskAssignment.repo == repo,
-                TaskAssignment.coe == coe,
-                TaskAssignment.issue_number == issue_number,
-                TaskAssignment.state.in_(OPEN),
-            )
-            .order_by(TaskAssignment.id)
-        )
+    return _tasks(
+        session,
+        installation_id,
+        repo,
+        coe,
+        TaskAssignment.issue_number == issue_number,
+        TaskAssignment.state.in_(OPEN),
     )
 
 
