@@ -12,6 +12,9 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +33,23 @@ def free_port() -> int:
 def schema_url(pg_url: str, schema: str) -> str:
     """`pg_url` with every connection's search_path set to `schema`."""
     return f"{pg_url}{'&' if '?' in pg_url else '?'}options=-csearch_path%3D{schema}"
+
+
+@contextmanager
+def fresh_schema(pg_url: str, prefix: str) -> Iterator[str]:
+    """A new PostgreSQL schema named `prefix` and a random tag, as a database URL; dropped afterwards."""
+    from sqlalchemy import create_engine, text
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield schema_url(pg_url, schema)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
 
 
 def find_payload(relative: str) -> Path:

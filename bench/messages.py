@@ -44,7 +44,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import redis.asyncio as aioredis
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from agents.base import WowAgent
 from agents.events import Event
@@ -53,7 +53,7 @@ from agents.outputs import Message, Output
 from agents.registry import Registry
 from agents.store.db import Store
 from agents.store.tables import AgentMessage, InboxRecord
-from bench.common import add_service_options, find_payload, percentile, schema_url, send_time
+from bench.common import add_service_options, find_payload, fresh_schema, percentile, send_time
 from bot import logging as waooaw_logging
 from bot.bus import RedisStreamBus
 from bot.inbox import Inbox, InboxStatus
@@ -125,62 +125,56 @@ async def drive(args: argparse.Namespace) -> int:
     body = find_payload(PAYLOAD).read_bytes()
     payload = json.loads(body)
     tag = uuid.uuid4().hex[:10]
-    schema, stream = f"bench_messages_{tag}", f"waooaw:bench:messages:{tag}"
-    admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    database_url = schema_url(args.pg_url, schema)
-    store = Store(database_url)
-    client = aioredis.Redis.from_url(args.redis_url)
-    workers: list[subprocess.Popen[bytes]] = []
-    latencies: dict[str, float] = {}
-    try:
-        store.upgrade()
-        ids = [f"bench-{uuid.uuid4()}" for _ in range(args.count + args.warmup)]
-        Inbox(store).record_many(
-            [(Delivery(delivery_id, "issue_comment", payload, body), InboxStatus.QUEUED) for delivery_id in ids]
-        )
-        bus = RedisStreamBus(args.redis_url, stream=stream, group="waooaw-bench")
-        for n in range(WORKERS):
-            command = [sys.executable, __file__, "--serve-worker", "--database-url", database_url]
-            command += ["--redis-url", args.redis_url, "--stream", stream, "--name", f"worker-{n + 1}"]
-            workers.append(subprocess.Popen(command, cwd=ROOT))
-        key = f"{stream}:latencies"
-        # Warm up (connections, pools, the consumer group), not counted.
-        for delivery_id in ids[: args.warmup]:
-            await bus.publish(delivery_id)
-        await _wait_for(client, key, args.warmup, WAIT_LIMIT * 2)
-        await client.delete(key)
+    stream = f"waooaw:bench:messages:{tag}"
+    with fresh_schema(args.pg_url, "bench_messages") as database_url:
+        store = Store(database_url)
+        client = aioredis.Redis.from_url(args.redis_url)
+        workers: list[subprocess.Popen[bytes]] = []
+        latencies: dict[str, float] = {}
+        try:
+            store.upgrade()
+            ids = [f"bench-{uuid.uuid4()}" for _ in range(args.count + args.warmup)]
+            Inbox(store).record_many(
+                [(Delivery(delivery_id, "issue_comment", payload, body), InboxStatus.QUEUED) for delivery_id in ids]
+            )
+            bus = RedisStreamBus(args.redis_url, stream=stream, group="waooaw-bench")
+            for n in range(WORKERS):
+                command = [sys.executable, __file__, "--serve-worker", "--database-url", database_url]
+                command += ["--redis-url", args.redis_url, "--stream", stream, "--name", f"worker-{n + 1}"]
+                workers.append(subprocess.Popen(command, cwd=ROOT))
+            key = f"{stream}:latencies"
+            # Warm up (connections, pools, the consumer group), not counted.
+            for delivery_id in ids[: args.warmup]:
+                await bus.publish(delivery_id)
+            await _wait_for(client, key, args.warmup, WAIT_LIMIT * 2)
+            await client.delete(key)
 
-        measured = ids[args.warmup :]
-        began = time.perf_counter()
-        for index, delivery_id in enumerate(measured):
-            await send_time(began + index / args.rate)
-            await bus.publish(delivery_id)
-        sent_for = time.perf_counter() - began
-        await _wait_for(client, key, len(measured), WAIT_LIMIT)
-        for item in await client.lrange(key, 0, -1):
-            delivery_id, latency = json.loads(item)
-            latencies.setdefault(delivery_id, latency)
-        with store.reading() as session:
-            messages = session.scalar(select(func.count()).select_from(AgentMessage)) or 0
-            rows = session.execute(select(InboxRecord.status, func.count()).group_by(InboxRecord.status)).all()
-            statuses = {status: count for status, count in rows}
-        await bus.close()
-    finally:
-        for process in workers:
-            process.terminate()
-        for process in workers:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        await client.delete(stream, f"{stream}:dead", f"{stream}:errors", f"{stream}:latencies")
-        await client.aclose()
-        store.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+            measured = ids[args.warmup :]
+            began = time.perf_counter()
+            for index, delivery_id in enumerate(measured):
+                await send_time(began + index / args.rate)
+                await bus.publish(delivery_id)
+            sent_for = time.perf_counter() - began
+            await _wait_for(client, key, len(measured), WAIT_LIMIT)
+            for item in await client.lrange(key, 0, -1):
+                delivery_id, latency = json.loads(item)
+                latencies.setdefault(delivery_id, latency)
+            with store.reading() as session:
+                messages = session.scalar(select(func.count()).select_from(AgentMessage)) or 0
+                rows = session.execute(select(InboxRecord.status, func.count()).group_by(InboxRecord.status)).all()
+                statuses = {status: count for status, count in rows}
+            await bus.close()
+        finally:
+            for process in workers:
+                process.terminate()
+            for process in workers:
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+            await client.delete(stream, f"{stream}:dead", f"{stream}:errors", f"{stream}:latencies")
+            await client.aclose()
+            store.dispose()
 
     ordered = sorted(value * 1000 for value in latencies.values())
     missed = args.count - len(ordered)
@@ -214,53 +208,49 @@ def route_decisions(args: argparse.Namespace) -> int:
     from agents.reputation.outcomes import Outcome, record
 
     waooaw_logging.configure("WARNING")
-    schema = f"bench_routing_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    store = Store(schema_url(args.pg_url, schema))
-    try:
-        store.upgrade()
-        registry = Registry(store)
-        names = [f"bench-agent-{n:03d}" for n in range(ROUTED_AGENTS)]
-        for name in names:
-            registry.register(type(name, (WowAgent,), {"name": name, "coe": "bench", "hire_required": True}))
-        raci = Raci("bench", {"work": TaskRaci(responsible=names, accountable=names[0])}, "bench")
-        coordinator = coordinator_for(raci)
-        registry.register(coordinator)
-        repo, installation = "bench/routing", 1
-        with store.session() as session:
-            apply_config(session, installation, repo, enable=names, disable=(), budgets={})
-            record(session, [Outcome(installation, repo, n, "pr_merged", f"pr-{i}") for i, n in enumerate(names[::3])])
-            for i, name in enumerate(names[::2]):  # every other agent has an open task already
-                task = assignments.Task(installation, repo, "bench", f"old:{i}", "work", f"c{i}", f"d{i}")
-                assignments.claim(session, task, name, names[0])
-        agent = coordinator(AgentEnv(store=store, registry=registry))
-        payload = {"installation": {"id": installation}, "repository": {"full_name": repo}}
-        deadline = datetime.now(UTC) + timedelta(days=1)
-        times: list[float] = []
-        chosen: dict[str, int] = {}
-        for i in range(args.warmup + args.count):
-            event = Event.from_payload(f"route-{i}", "bench", payload)
-            started = time.perf_counter()
-            sent = agent.route(event, "work", f"c-{i}", deadline, None, key=f"work:{i}")
-            if i >= args.warmup:
-                times.append(time.perf_counter() - started)
-                to = next(m.to for m in sent if isinstance(m, Message) and m.kind == "handoff")
-                chosen[to] = chosen.get(to, 0) + 1
-        times.sort()
-        total = sum(times)
-        print(f"routing: {len(times)} decisions, {ROUTED_AGENTS} agents in the CoE, PostgreSQL")
-        print(f"  {len(times) / total:.0f} decisions/s (one after the other)")
-        p50, p99 = percentile(times, 0.5) * 1000, percentile(times, 0.99) * 1000
-        print(f"  per decision: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
-        print(f"  agents given a task: {len(chosen)}; most tasks to one agent: {max(chosen.values())}")
-        return 0
-    finally:
-        store.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_schema(args.pg_url, "bench_routing") as database_url:
+        store = Store(database_url)
+        try:
+            store.upgrade()
+            registry = Registry(store)
+            names = [f"bench-agent-{n:03d}" for n in range(ROUTED_AGENTS)]
+            for name in names:
+                registry.register(type(name, (WowAgent,), {"name": name, "coe": "bench", "hire_required": True}))
+            raci = Raci("bench", {"work": TaskRaci(responsible=names, accountable=names[0])}, "bench")
+            coordinator = coordinator_for(raci)
+            registry.register(coordinator)
+            repo, installation = "bench/routing", 1
+            with store.session() as session:
+                apply_config(session, installation, repo, enable=names, disable=(), budgets={})
+                record(
+                    session, [Outcome(installation, repo, n, "pr_merged", f"pr-{i}") for i, n in enumerate(names[::3])]
+                )
+                for i, name in enumerate(names[::2]):  # every other agent has an open task already
+                    task = assignments.Task(installation, repo, "bench", f"old:{i}", "work", f"c{i}", f"d{i}")
+                    assignments.claim(session, task, name, names[0])
+            agent = coordinator(AgentEnv(store=store, registry=registry))
+            payload = {"installation": {"id": installation}, "repository": {"full_name": repo}}
+            deadline = datetime.now(UTC) + timedelta(days=1)
+            times: list[float] = []
+            chosen: dict[str, int] = {}
+            for i in range(args.warmup + args.count):
+                event = Event.from_payload(f"route-{i}", "bench", payload)
+                started = time.perf_counter()
+                sent = agent.route(event, "work", f"c-{i}", deadline, None, key=f"work:{i}")
+                if i >= args.warmup:
+                    times.append(time.perf_counter() - started)
+                    to = next(m.to for m in sent if isinstance(m, Message) and m.kind == "handoff")
+                    chosen[to] = chosen.get(to, 0) + 1
+            times.sort()
+            total = sum(times)
+            print(f"routing: {len(times)} decisions, {ROUTED_AGENTS} agents in the CoE, PostgreSQL")
+            print(f"  {len(times) / total:.0f} decisions/s (one after the other)")
+            p50, p99 = percentile(times, 0.5) * 1000, percentile(times, 0.99) * 1000
+            print(f"  per decision: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+            print(f"  agents given a task: {len(chosen)}; most tasks to one agent: {max(chosen.values())}")
+            return 0
+        finally:
+            store.dispose()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

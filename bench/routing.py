@@ -35,7 +35,6 @@ import random
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +42,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select, text
 
 from agents.base import WowAgent
 from agents.events import Event
 from agents.outputs import Output
 from agents.registry import Lifecycle, Registry
 from agents.store.db import Store
-from bench.common import DEFAULT_PG_URL, DEFAULT_REDIS_URL, FIXTURE_DIRS, percentile, schema_url
+from bench.common import DEFAULT_PG_URL, DEFAULT_REDIS_URL, FIXTURE_DIRS, fresh_schema, percentile
 from bot.wiring import freeze_startup_heap
 
 TARGET_P99_MS = 1.0
@@ -272,18 +271,12 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 store.dispose()
     if args.db in ("pg", "both"):
-        schema = f"bench_routing_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        store = Store(schema_url(args.pg_url, schema))
-        try:
-            report(bench_store("PostgreSQL", store, args))
-        finally:
-            store.dispose()
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            admin.dispose()
+        with fresh_schema(args.pg_url, "bench_routing") as database_url:
+            store = Store(database_url)
+            try:
+                report(bench_store("PostgreSQL", store, args))
+            finally:
+                store.dispose()
     if not args.no_intake:
         run_intake(args)
     return 0
