@@ -77,8 +77,12 @@ def installation_key(installation_id: int | None) -> int:
 
 
 @functools.cache
-def _reading(of_repo: bool, some: bool) -> Select[Any] | CompoundSelect[Any]:
-    """The one query of `read`, built once per shape: on the wake path building it cost more than running it."""
+def _reading(of_repo: bool) -> Select[Any] | CompoundSelect[Any]:
+    """The one query of `read`, built once per shape: on the wake path building it cost more than running it.
+
+    It reads every row of the repository rather than those of some agents: one statement the
+    driver prepares once, where a list of names made a new statement for each length.
+    """
     everywhere = select(
         AgentState.agent,
         AgentState.state,
@@ -86,28 +90,25 @@ def _reading(of_repo: bool, some: bool) -> Select[Any] | CompoundSelect[Any]:
         cast(null(), Float).label("budget_usd"),
         literal(True).label("everywhere"),
     )
-    if some:
-        everywhere = everywhere.where(AgentState.agent.in_(bindparam("agents", expanding=True)))
     if not of_repo:
         return everywhere
     here = select(
         AgentHire.agent, AgentHire.state, AgentHire.hired, AgentHire.budget_usd, literal(False).label("everywhere")
     ).where(AgentHire.installation_id == bindparam("installation"), AgentHire.repo == bindparam("repo"))
-    if some:
-        here = here.where(AgentHire.agent.in_(bindparam("agents", expanding=True)))
     return union_all(everywhere, here)
 
 
 def read(
-    session: Session, installation_id: int | None, repo: str | None, agents: Sequence[str] | None = None
+    session: Session, installation_id: int | None, repo: str | None
 ) -> tuple[dict[str, Lifecycle], dict[str, HireRow]]:
-    """The states everywhere and the rows of `repo`, of `agents` (None: all), in one round trip."""
-    query = _reading(repo is not None, agents is not None)
-    parameters = {"agents": list(agents or ()), "installation": installation_key(installation_id), "repo": repo}
+    """The states everywhere and the rows of `repo`, in one round trip."""
+    parameters = {"installation": installation_key(installation_id), "repo": repo}
     states: dict[str, Lifecycle] = {}
     rows: dict[str, HireRow] = {}
     # Core, on the session's connection: the ORM adds nothing to plain rows.
-    for agent, state, hired, budget, is_everywhere in session.connection().execute(query, parameters):
+    for agent, state, hired, budget, is_everywhere in session.connection().execute(
+        _reading(repo is not None), parameters
+    ):
         if is_everywhere:
             states[agent] = Lifecycle(state)
         else:
@@ -119,7 +120,7 @@ def standings(
     session: Session, installation_id: int | None, repo: str | None, agents: Sequence[type[WowAgent]]
 ) -> dict[str, Standing]:
     """Each agent's hired identity on `repo` (with no repository: its default, in its state everywhere)."""
-    states, rows = read(session, installation_id, repo, [agent.name for agent in agents])
+    states, rows = read(session, installation_id, repo)
     return {
         agent.name: resolve(agent, states.get(agent.name, Lifecycle.ACTIVE), rows.get(agent.name, HireRow()))
         for agent in agents
