@@ -13,7 +13,7 @@ from sqlalchemy import select
 from agents import markdown as md
 from agents.base import CommandHelp, WowAgent
 from agents.commands import find_command
-from agents.context.models import ContextVersion
+from agents.context.repository import ContextKey, latest
 from agents.events import Event
 from agents.hires import Standing
 from agents.hiring import Hiring
@@ -117,24 +117,25 @@ class Concierge(WowAgent):
             "",
         ]
         with self.env.store.session() as session:
+            # The installation too: a repository's name is not its identity (another installation,
+            # a transfer, a second GitHub host may hold the same name).
             recent = session.execute(
                 select(InboxRecord.event, InboxRecord.action, InboxRecord.status, InboxRecord.received_at)
-                .where(InboxRecord.repo == repo)
+                .where(InboxRecord.installation_id == installation_id, InboxRecord.repo == repo)
                 .order_by(InboxRecord.received_at.desc())
                 .limit(10)
             ).all()
-            suppressions = session.scalars(
-                select(ContextVersion.data)
-                .where(ContextVersion.repo == repo, ContextVersion.agent == "wowvision", ContextVersion.scope == "repo")
-                .order_by(ContextVersion.version.desc())
-                .limit(1)
-            ).first()
+            vision = (
+                latest(session, ContextKey(installation_id, repo, "wowvision", "repo"))
+                if installation_id is not None
+                else None
+            )
+            ignored = dict(vision.data.get("suppressions", {})) if vision is not None else {}
         if not recent:
             lines.append("_none yet_")
         for event_name, action, status, received_at in recent:
             kind = f"{event_name}.{action}" if action else event_name
             lines.append(f"- {md.code(kind)} — {status}, {received_at:%Y-%m-%d %H:%M:%S} UTC")
-        ignored = (suppressions or {}).get("suppressions", {})
         if ignored:
             lines += ["", "**Rules ignored on this repository** (`/wowvision ignore`)", ""]
             # Who ignored a rule is named, not mentioned: each status would ping them again.

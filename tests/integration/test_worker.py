@@ -135,6 +135,37 @@ def test_concierge_answers_status_and_the_run_is_recorded(store):
     assert inbox_status(store, "d1") == "done"
 
 
+def test_status_shows_only_its_own_installations_events_and_ignored_rules(store):
+    """The same repository name under another installation is another tenant: none of its events
+    or WowVision suppressions appear in this one's `/waooaw status`."""
+    platform = platform_with(store)
+    mine, theirs = 1, 777  # the payload's installation, and another holding the same name
+    repo = "Codertocat/Hello-World"
+    for installation, event in ((mine, "star"), (theirs, "fork")):
+        payload = load_payload(f"{event}/{'created.payload.json' if event == 'star' else 'payload.json'}")
+        payload.update(installation={"id": installation}, repository={**payload["repository"], "full_name": repo})
+        delivery = parse_delivery(body_of(payload), event=event, delivery_id=f"{event}-{installation}")
+        assert Inbox(store).record(delivery, InboxStatus.DONE)
+    with store.session() as session:
+        for installation, rule in ((mine, "mine-rule"), (theirs, "their-rule")):
+            ignored = {rule: {"by": "octocat", "reason": "known", "at": "2026-12-05T00:00:00"}}
+            session.add(
+                ContextVersion(
+                    installation_id=installation,
+                    repo=repo,
+                    agent="wowvision",
+                    scope="repo",
+                    version=1,
+                    data={"suppressions": ignored},
+                )
+            )
+    enqueue(platform, "d-status", "/waooaw status")
+    asyncio.run(drain(platform))
+    printed = platform.output.getvalue()
+    assert "`star.created`" in printed and "`mine-rule`" in printed
+    assert "`fork`" not in printed and "their-rule" not in printed
+
+
 def test_a_crashing_agent_never_blocks_another_and_ends_in_the_dead_letters(store):
     platform = platform_with(store, Counter, Crasher)
     enqueue(platform, "d2")
