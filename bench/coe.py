@@ -56,7 +56,7 @@ from agents.domain.runner import CoeRunner
 from agents.llm import Budget, LLMAnswer
 from agents.outputs import Output
 from agents.pricing import TokenUsage, cost
-from bench.common import schema_url
+from bench.common import fresh_schema
 from bench.context import DEFAULT_PG_URL, DEFAULT_REDIS_URL, clean_redis, make_tokens, start_server, wait_ready
 from tests.fakes.domain import DomainScript
 
@@ -214,37 +214,20 @@ async def run_resumes(route: Route, count: int, tag: str, installation: int, out
 @contextmanager
 def database(args: argparse.Namespace, tag: str) -> Iterator[str]:
     """A fresh, migrated database URL: a PostgreSQL schema or an SQLite file, removed afterwards."""
-    from sqlalchemy import create_engine, text
-
     from agents.store.db import Store
 
-    if args.db == "sqlite":
-        folder = Path(tempfile.mkdtemp(prefix=f"waooaw-bench-coe-{tag}-"))
-        url, admin, schema = f"sqlite:///{folder / 'coe.db'}", None, ""
-    else:
-        schema = f"bench_coe_{tag}"
-        url, admin, folder = (
-            schema_url(args.pg_url, schema),
-            create_engine(args.pg_url, isolation_level="AUTOCOMMIT"),
-            None,
-        )
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
+    with sqlite_file(tag) if args.db == "sqlite" else fresh_schema(args.pg_url, "bench_coe") as url:
         store = Store(url)
         store.upgrade()
         store.dispose()
         yield url
-    finally:
-        if admin is not None:
-            try:
-                with admin.connect() as connection:
-                    connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            except Exception as exc:  # noqa: BLE001 - clean-up reports, it does not hide the result
-                print(f"warning: could not drop the schema {schema}: {exc!r}", file=sys.stderr)
-            admin.dispose()
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def sqlite_file(tag: str) -> Iterator[str]:
+    """An SQLite database in a folder of its own, as a URL; the folder is removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix=f"waooaw-bench-coe-{tag}-", ignore_cleanup_errors=True) as folder:
+        yield f"sqlite:///{Path(folder) / 'coe.db'}"
 
 
 async def drive(args: argparse.Namespace) -> list[Route]:

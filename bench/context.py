@@ -61,7 +61,7 @@ from bench.common import (
     TRANSPORT_ERRORS,
     Connection,
     Server,
-    schema_url,
+    fresh_schema,
     send_time,
     spawn_server,
     wait_ready,
@@ -347,67 +347,56 @@ def print_table(runs: list[Run], throughput: list[Run], args: argparse.Namespace
 
 
 async def drive(args: argparse.Namespace) -> int:
-    from sqlalchemy import create_engine, text
-
     from agents.store.db import Store
 
     raise_file_limit()
     tag = uuid.uuid4().hex[:10]
-    schema = f"bench_context_{tag}"
     installation = random.randrange(10**9, 10**12)
-    database_url = schema_url(args.pg_url, schema)
     log_dir = Path(tempfile.mkdtemp(prefix=f"waooaw-bench-context-{tag}-"))
-    admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
     server: Server | None = None
     tokens: list[str] = []
     clients: list[Client] = []
     runs: list[Run] = []
     throughput: list[Run] = []
     lost = 0
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        store = Store(database_url)
-        store.upgrade()
-        store.dispose()
-        tokens = make_tokens(database_url, installation, max(*args.levels, THROUGHPUT_CLIENTS))
-        server = start_server(database_url, args.redis_url, log_dir)
-        await wait_ready(server)
-        clients = open_clients(server.url, tokens, installation)
-        await warm_up(clients)
-        for level in args.levels:
-            for op, rate in (
-                ("healthz", args.retrieve_rate),
-                ("store", args.store_rate),
-                ("retrieve", args.retrieve_rate),
-            ):
-                # No client offers more than its token's rate limit allows (default 50/s).
-                rate = min(rate, level * PER_CLIENT_RATE)
-                run = await open_loop(clients[:level], op, rate, args.seconds)
-                runs.append(run)
-                print(
-                    f"{level} clients {op}: {run.answered} answered, p95 {run.quantile(0.95):.2f} ms", file=sys.stderr
-                )
-        for op in ("store", "retrieve"):
-            run = await closed_loop(clients[:THROUGHPUT_CLIENTS], op, args.seconds)
-            throughput.append(run)
-            print(f"throughput {op}: {run.answered / run.seconds:.0f}/s", file=sys.stderr)
-        versions = final_versions(database_url, installation)
-        lost = sum(1 for c in clients if versions.get(f"job-{c.index}", 0) != c.acknowledged)
-    finally:
-        await asyncio.gather(*(client.connection.close() for client in clients), return_exceptions=True)
-        if server is not None:
-            server.stop()
+    with fresh_schema(args.pg_url, "bench_context") as database_url:
         try:
-            clean_redis(args.redis_url, installation, tokens)
-        except Exception as exc:  # noqa: BLE001 - clean-up reports, it does not hide the result
-            print(f"warning: Redis keys not removed: {exc!r}", file=sys.stderr)
-        try:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        except Exception as exc:  # noqa: BLE001 - clean-up reports, it does not hide the result
-            print(f"warning: could not drop the schema {schema}: {exc!r}", file=sys.stderr)
-        admin.dispose()
+            store = Store(database_url)
+            store.upgrade()
+            store.dispose()
+            tokens = make_tokens(database_url, installation, max(*args.levels, THROUGHPUT_CLIENTS))
+            server = start_server(database_url, args.redis_url, log_dir)
+            await wait_ready(server)
+            clients = open_clients(server.url, tokens, installation)
+            await warm_up(clients)
+            for level in args.levels:
+                for op, rate in (
+                    ("healthz", args.retrieve_rate),
+                    ("store", args.store_rate),
+                    ("retrieve", args.retrieve_rate),
+                ):
+                    # No client offers more than its token's rate limit allows (default 50/s).
+                    rate = min(rate, level * PER_CLIENT_RATE)
+                    run = await open_loop(clients[:level], op, rate, args.seconds)
+                    runs.append(run)
+                    print(
+                        f"{level} clients {op}: {run.answered} answered, p95 {run.quantile(0.95):.2f} ms",
+                        file=sys.stderr,
+                    )
+            for op in ("store", "retrieve"):
+                run = await closed_loop(clients[:THROUGHPUT_CLIENTS], op, args.seconds)
+                throughput.append(run)
+                print(f"throughput {op}: {run.answered / run.seconds:.0f}/s", file=sys.stderr)
+            versions = final_versions(database_url, installation)
+            lost = sum(1 for c in clients if versions.get(f"job-{c.index}", 0) != c.acknowledged)
+        finally:
+            await asyncio.gather(*(client.connection.close() for client in clients), return_exceptions=True)
+            if server is not None:
+                server.stop()
+            try:
+                clean_redis(args.redis_url, installation, tokens)
+            except Exception as exc:  # noqa: BLE001 - clean-up reports, it does not hide the result
+                print(f"warning: Redis keys not removed: {exc!r}", file=sys.stderr)
     print_table(runs, throughput, args)
     print(f"lost writes: {lost} (clients whose context is not at the version their acknowledged writes say)")
     if server is not None:

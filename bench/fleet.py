@@ -130,7 +130,10 @@ class Fleet:
     def _spawn_worker(self) -> subprocess.Popen[bytes]:
         self.started += 1
         log = self.log_dir / f"worker-{self.started}.log"
-        worker = waooaw(["worker"], self.env, log)
+        # Each worker serves its /metrics as in production, on a port of its own: on the shared
+        # default the second could not bind (metrics.port_unavailable) and ran unscraped.
+        metrics_port = {"WAOOAW_WORKER_METRICS_PORT": str(free_port())}
+        worker = waooaw(["worker"], self.env | metrics_port, log)
         self.logs[worker.pid] = log
         return worker
 

@@ -56,8 +56,8 @@ from bench.common import (
     Server,
     add_service_options,
     find_payload,
+    fresh_schema,
     percentile,
-    schema_url,
     send_time,
     spawn_server,
     wait_ready,
@@ -385,8 +385,6 @@ def print_table(runs: list[Run], lost: tuple[int, int, int] | None, args: argpar
 
 async def drive(args: argparse.Namespace, collect: list[Run] | None = None) -> int:
     """Run the servers under load and print the table; `collect` (when given) receives the runs."""
-    from sqlalchemy import create_engine, text
-
     from agents.store.db import Store
 
     payload_path = find_payload(args.payload)
@@ -396,60 +394,50 @@ async def drive(args: argparse.Namespace, collect: list[Run] | None = None) -> i
     event = args.event or args.payload.split("/", 1)[0]
     load = Load(body, event)
     tag = uuid.uuid4().hex[:10]
-    schema = f"bench_intake_{tag}"
     stream = f"waooaw:bench:intake:{tag}"
-    database_url = schema_url(args.pg_url, schema)
     log_dir = Path(tempfile.mkdtemp(prefix=f"waooaw-bench-intake-{tag}-"))
 
-    admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
     servers: list[Server] = []
     runs: list[Run] = []
     lost: tuple[int, int, int] | None = None
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        store = Store(database_url)
-        store.upgrade()
-        store.dispose()
-
-        wanted = [name for name in ("real", "bare") if args.only in (name, "both")]
-        for name in wanted:
-            extra = (
-                {"database_url": database_url, "redis_url": args.redis_url, "stream": stream, "event": event}
-                if name == "real"
-                else {}
-            )
-            server = start_server(name, args, log_dir, **extra)
-            servers.append(server)
-            await wait_ready(server)
-        for server in servers:  # one after the other: they share the machine's CPUs
-            await warm_up(load, server, args.warmup)
-            if args.rate:
-                run = await load.open_loop(server, server.name, args.seconds, args.rate, args.connections)
-            else:
-                run = await load.closed_loop(server, server.name, args.seconds, args.concurrency)
-            runs.append(run)
-            print(f"{server.name}: {run.answered} answered in {run.seconds:.1f} s", file=sys.stderr)
-        real = next((run for run in runs if run.name == "real"), None)
-        if real is not None:
-            lost = (*lost_deliveries(database_url, real), not_on_stream(args.redis_url, stream, real))
-    finally:
-        for server in servers:
-            server.stop()
+    with fresh_schema(args.pg_url, "bench_intake") as database_url:
         try:
-            import redis
+            store = Store(database_url)
+            store.upgrade()
+            store.dispose()
 
-            client = redis.Redis.from_url(args.redis_url)
-            client.delete(stream, f"{stream}:dead", f"{stream}:errors")
-            client.close()
-        except Exception as exc:  # noqa: BLE001 - clean-up reports, it does not hide the result
-            print(f"warning: could not delete the Redis stream {stream}: {exc!r}", file=sys.stderr)
-        try:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        except Exception as exc:  # noqa: BLE001 - clean-up reports, it does not hide the result
-            print(f"warning: could not drop the schema {schema}: {exc!r}", file=sys.stderr)
-        admin.dispose()
+            wanted = [name for name in ("real", "bare") if args.only in (name, "both")]
+            for name in wanted:
+                extra = (
+                    {"database_url": database_url, "redis_url": args.redis_url, "stream": stream, "event": event}
+                    if name == "real"
+                    else {}
+                )
+                server = start_server(name, args, log_dir, **extra)
+                servers.append(server)
+                await wait_ready(server)
+            for server in servers:  # one after the other: they share the machine's CPUs
+                await warm_up(load, server, args.warmup)
+                if args.rate:
+                    run = await load.open_loop(server, server.name, args.seconds, args.rate, args.connections)
+                else:
+                    run = await load.closed_loop(server, server.name, args.seconds, args.concurrency)
+                runs.append(run)
+                print(f"{server.name}: {run.answered} answered in {run.seconds:.1f} s", file=sys.stderr)
+            real = next((run for run in runs if run.name == "real"), None)
+            if real is not None:
+                lost = (*lost_deliveries(database_url, real), not_on_stream(args.redis_url, stream, real))
+        finally:
+            for server in servers:
+                server.stop()
+            try:
+                import redis
+
+                client = redis.Redis.from_url(args.redis_url)
+                client.delete(stream, f"{stream}:dead", f"{stream}:errors")
+                client.close()
+            except Exception as exc:  # noqa: BLE001 - clean-up reports, it does not hide the result
+                print(f"warning: could not delete the Redis stream {stream}: {exc!r}", file=sys.stderr)
     if collect is not None:
         collect.extend(runs)
     if runs:

@@ -58,8 +58,8 @@ from bench.common import (
     Server,
     add_service_options,
     find_payload,
+    fresh_schema,
     percentile,
-    schema_url,
     send_time,
     spawn_server,
     wait_ready,
@@ -367,55 +367,48 @@ def rates_to_try(args: argparse.Namespace, steps: list[Step]) -> float | None:
 
 async def drive(args: argparse.Namespace) -> int:
     from redis import Redis
-    from sqlalchemy import create_engine, text
 
     from agents.store.db import Store
     from bot import logging as waooaw_logging
 
     waooaw_logging.configure("WARNING")
     tag = uuid.uuid4().hex[:10]
-    schema, stream = f"bench_load_{tag}", f"waooaw:bench:load:{tag}"
-    database_url = schema_url(args.pg_url, schema)
+    stream = f"waooaw:bench:load:{tag}"
     log_dir = Path(tempfile.mkdtemp(prefix=f"waooaw-bench-load-{tag}-"))
-    admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
     fake: Server | None = None
     fleet: Fleet | None = None
     github: GitHubRecord | None = None
     steps: list[Step] = []
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        store = Store(database_url)
-        store.upgrade()
-        store.dispose()
-        fake = spawn_server("fake-github", ROOT / "bench" / "timed_github.py", ["github"], log_dir)
-        await wait_ready(fake)
-        env = product_env(database_url, args.redis_url, stream, fake.url, args.visibility_timeout)
-        fleet = Fleet(env, log_dir, args.workers, database_url, args.redis_url, stream)
-        fleet.fake_pid = fake.process.pid
-        await fleet.start()
-        github = GitHubRecord(fake.port)
-        deliveries = Deliveries(args.installations)
-        if args.warmup:  # connections, pools, installation tokens; not counted
-            warm = await run_step(fleet, github, deliveries, 5.0, args.warmup, args, fault=False)
-            print(f"warm-up: {describe(warm)}", file=sys.stderr)
-        while (rate := rates_to_try(args, steps)) is not None:
-            step = await run_step(fleet, github, deliveries, rate, args.n, args)
-            steps.append(step)
-            print(describe(step), file=sys.stderr)
-    finally:
-        if github is not None:
-            await github.close()
-        if fleet is not None:
-            await fleet.stop()
-        if fake is not None:
-            fake.stop()
-        client = Redis.from_url(args.redis_url)
-        client.delete(stream, f"{stream}:dead", f"{stream}:errors")
-        client.close()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_schema(args.pg_url, "bench_load") as database_url:
+        try:
+            store = Store(database_url)
+            store.upgrade()
+            store.dispose()
+            fake = spawn_server("fake-github", ROOT / "bench" / "timed_github.py", ["github"], log_dir)
+            await wait_ready(fake)
+            env = product_env(database_url, args.redis_url, stream, fake.url, args.visibility_timeout)
+            fleet = Fleet(env, log_dir, args.workers, database_url, args.redis_url, stream)
+            fleet.fake_pid = fake.process.pid
+            await fleet.start()
+            github = GitHubRecord(fake.port)
+            deliveries = Deliveries(args.installations)
+            if args.warmup:  # connections, pools, installation tokens; not counted
+                warm = await run_step(fleet, github, deliveries, 5.0, args.warmup, args, fault=False)
+                print(f"warm-up: {describe(warm)}", file=sys.stderr)
+            while (rate := rates_to_try(args, steps)) is not None:
+                step = await run_step(fleet, github, deliveries, rate, args.n, args)
+                steps.append(step)
+                print(describe(step), file=sys.stderr)
+        finally:
+            if github is not None:
+                await github.close()
+            if fleet is not None:
+                await fleet.stop()
+            if fake is not None:
+                fake.stop()
+            client = Redis.from_url(args.redis_url)
+            client.delete(stream, f"{stream}:dead", f"{stream}:errors")
+            client.close()
     if steps:
         print_table(steps, args)
     failed = any(step.lost or step.duplicated or not step.settled for step in steps)

@@ -25,7 +25,6 @@ import random
 import statistics
 import sys
 import time
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
@@ -34,12 +33,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from agents.reports import build_daily_report, render_charts
 from agents.store.db import Store
+from bench.common import DEFAULT_PG_URL, fresh_schema
 
-PG_URL = os.environ.get("WAOOAW_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get("WAOOAW_BENCH_PG_URL", DEFAULT_PG_URL)
 DAY = date(2026, 3, 10)
 AGENTS = ("wowvision", "concierge", "domain-onboarding", "coe-architect", "reporter")
 RULES = tuple(f"rule-{n:02d}" for n in range(40))
@@ -173,47 +173,41 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    schema = f"bench_report_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    store = Store(f"{PG_URL}?options=-csearch_path%3D{schema}")
-    try:
-        store.upgrade()
-        days = [DAY - timedelta(days=n) for n in range(args.history_days, -1, -1)]
-        started = time.perf_counter()
-        counts = load(store, days, args.events, args.decisions)
-        loaded = time.perf_counter() - started
-        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text("VACUUM ANALYZE"))
-        print(
-            f"loaded {', '.join(f'{n:,} {t}' for t, n in counts.items())} over {len(days)} day(s) "
-            f"in {loaded:.1f} s (COPY)"
-        )
-
-        times, report = [], None
-        for _ in range(args.repeat):
+    with fresh_schema(PG_URL, "bench_report") as database_url:
+        store = Store(database_url)
+        try:
+            store.upgrade()
+            days = [DAY - timedelta(days=n) for n in range(args.history_days, -1, -1)]
             started = time.perf_counter()
-            report = build_daily_report(store, DAY, "UTC", budget_usd=50.0)
-            times.append(time.perf_counter() - started)
-        assert report is not None
-        h = report.headline
-        print(
-            f"report {DAY}: {h.events:,} events, {h.agent_runs:,} runs, {h.decisions_total:,} decisions, "
-            f"{h.outputs_published:,} outputs, ${h.cost_usd:,.2f} LLM"
-        )
-        print(
-            f"aggregation: first {times[0]:.3f} s, median {statistics.median(times):.3f} s, "
-            f"best {min(times):.3f} s over {args.repeat} runs (target <= 2 s)"
-        )
-        started = time.perf_counter()
-        render_charts(report)
-        print(f"charts (not counted): {time.perf_counter() - started:.3f} s")
-    finally:
-        store.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+            counts = load(store, days, args.events, args.decisions)
+            loaded = time.perf_counter() - started
+            with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                connection.execute(text("VACUUM ANALYZE"))
+            print(
+                f"loaded {', '.join(f'{n:,} {t}' for t, n in counts.items())} over {len(days)} day(s) "
+                f"in {loaded:.1f} s (COPY)"
+            )
+
+            times, report = [], None
+            for _ in range(args.repeat):
+                started = time.perf_counter()
+                report = build_daily_report(store, DAY, "UTC", budget_usd=50.0)
+                times.append(time.perf_counter() - started)
+            assert report is not None
+            h = report.headline
+            print(
+                f"report {DAY}: {h.events:,} events, {h.agent_runs:,} runs, {h.decisions_total:,} decisions, "
+                f"{h.outputs_published:,} outputs, ${h.cost_usd:,.2f} LLM"
+            )
+            print(
+                f"aggregation: first {times[0]:.3f} s, median {statistics.median(times):.3f} s, "
+                f"best {min(times):.3f} s over {args.repeat} runs (target <= 2 s)"
+            )
+            started = time.perf_counter()
+            render_charts(report)
+            print(f"charts (not counted): {time.perf_counter() - started:.3f} s")
+        finally:
+            store.dispose()
 
 
 if __name__ == "__main__":

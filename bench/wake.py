@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from agents.base import WowAgent
 from agents.events import Event
@@ -49,7 +49,7 @@ from agents.outputs import Output
 from agents.registry import Registry
 from agents.store.db import Store
 from agents.store.tables import InboxRecord
-from bench.common import add_service_options, find_payload, schema_url
+from bench.common import add_service_options, find_payload, fresh_schema
 from bot import logging as waooaw_logging
 from bot.bus import BusMessage, RedisStreamBus
 from bot.inbox import Inbox, InboxStatus
@@ -202,72 +202,62 @@ async def run(args: argparse.Namespace) -> int:
     payload_path = find_payload(PAYLOAD)
     body = payload_path.read_bytes()
     payload = json.loads(body)
-    tag = uuid.uuid4().hex[:10]
-    schema = f"bench_wake_{tag}"
-    stream = f"waooaw:bench:wake:{tag}"
-    admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    store: Store | None = None
-    bus: RedisStreamBus | None = None
-    phases: list[Phase] = []
-    statuses: Counter[str] = Counter()
-    try:
-        database_url = schema_url(args.pg_url, schema)
+    stream = f"waooaw:bench:wake:{uuid.uuid4().hex[:10]}"
+    with fresh_schema(args.pg_url, "bench_wake") as database_url:
         store = Store(database_url)
-        store.upgrade()
-        settings = Settings(
-            WAOOAW_DATABASE_URL=database_url,
-            WAOOAW_REDIS_URL=args.redis_url,
-            GITHUB_APP_ID=None,
-            GITHUB_APP_BOT_USER_ID=None,
-        )
-        registry = Registry(store)
-        registry.register(WakeBenchAgent)
-        bus = RedisStreamBus(
-            args.redis_url,
-            stream=stream,
-            group="waooaw-bench",
-            block_ms=args.block_ms,
-            concurrency=args.bus_concurrency,
-        )
-        worker = BenchWorker(
-            settings=settings, store=store, registry=registry, bus=bus, publisher=DryRunPublisher(io.StringIO())
-        )
-        freeze_startup_heap()  # as `waooaw worker` does before it consumes
-        PROBE = probe = Probe()
-        bench = Bench(Inbox(store), bus, payload, body)
-        stop = asyncio.Event()
-        consuming = asyncio.create_task(worker.run(stop))
+        bus: RedisStreamBus | None = None
+        phases: list[Phase] = []
+        statuses: Counter[str] = Counter()
         try:
-            # Warm up (connections, pools, the consumer group), not counted.
-            if args.warmup:
-                await bench.sequential(args.warmup, probe)
-            if args.phase in ("sequential", "both"):
-                phases.append(await bench.sequential(args.count, probe))
-            if args.phase in ("burst", "both"):
-                phases.append(await bench.burst(args.count, probe))
+            store.upgrade()
+            settings = Settings(
+                WAOOAW_DATABASE_URL=database_url,
+                WAOOAW_REDIS_URL=args.redis_url,
+                GITHUB_APP_ID=None,
+                GITHUB_APP_BOT_USER_ID=None,
+            )
+            registry = Registry(store)
+            registry.register(WakeBenchAgent)
+            bus = RedisStreamBus(
+                args.redis_url,
+                stream=stream,
+                group="waooaw-bench",
+                block_ms=args.block_ms,
+                concurrency=args.bus_concurrency,
+            )
+            worker = BenchWorker(
+                settings=settings, store=store, registry=registry, bus=bus, publisher=DryRunPublisher(io.StringIO())
+            )
+            freeze_startup_heap()  # as `waooaw worker` does before it consumes
+            PROBE = probe = Probe()
+            bench = Bench(Inbox(store), bus, payload, body)
+            stop = asyncio.Event()
+            consuming = asyncio.create_task(worker.run(stop))
+            try:
+                # Warm up (connections, pools, the consumer group), not counted.
+                if args.warmup:
+                    await bench.sequential(args.warmup, probe)
+                if args.phase in ("sequential", "both"):
+                    phases.append(await bench.sequential(args.count, probe))
+                if args.phase in ("burst", "both"):
+                    phases.append(await bench.burst(args.count, probe))
+            finally:
+                stop.set()
+                try:
+                    await asyncio.wait_for(consuming, args.block_ms / 1000 + 10)
+                except TimeoutError:
+                    consuming.cancel()
+                    await asyncio.gather(consuming, return_exceptions=True)
+            statuses = await asyncio.to_thread(inbox_statuses, store, bench.ids)
         finally:
-            stop.set()
-            try:
-                await asyncio.wait_for(consuming, args.block_ms / 1000 + 10)
-            except TimeoutError:
-                consuming.cancel()
-                await asyncio.gather(consuming, return_exceptions=True)
-        statuses = await asyncio.to_thread(inbox_statuses, store, bench.ids)
-    finally:
-        PROBE = None
-        if bus is not None:
-            try:
-                await bus._redis.delete(stream, f"{stream}:dead", f"{stream}:errors")
-            except Exception as exc:  # noqa: BLE001 - clean-up reports, it does not hide the result
-                print(f"warning: could not delete the Redis stream {stream}: {exc!r}", file=sys.stderr)
-            await bus.close()
-        if store is not None:
+            PROBE = None
+            if bus is not None:
+                try:
+                    await bus._redis.delete(stream, f"{stream}:dead", f"{stream}:errors")
+                except Exception as exc:  # noqa: BLE001 - clean-up reports, it does not hide the result
+                    print(f"warning: could not delete the Redis stream {stream}: {exc!r}", file=sys.stderr)
+                await bus.close()
             store.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
 
     print()
     print(
