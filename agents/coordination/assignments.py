@@ -131,6 +131,17 @@ def advance(session: Session, assignment_id: int, state: str) -> bool:
     return bool(getattr(moved, "rowcount", 0))
 
 
+def reopen(session: Session, assignment_id: int) -> bool:
+    """Send delivered work back to its Responsible (its Accountable refused it), the deadline unchanged;
+    False when the task was not delivered (still assigned, or done: done is final)."""
+    moved = session.execute(
+        update(TaskAssignment)
+        .where(TaskAssignment.id == assignment_id, TaskAssignment.state == "delivered")
+        .values(state="assigned", updated_at=utcnow())
+    )
+    return bool(getattr(moved, "rowcount", 0))
+
+
 def overdue(session: Session, now: datetime, limit: int = 100) -> list[TaskAssignment]:
     """Open tasks past their deadline and not escalated yet, oldest deadline first."""
     return list(

@@ -13,9 +13,12 @@ repository — the best reputation there first, then the fewest open tasks — a
 lock (agents/coordination/assignments.py): only the run that takes it sends the work on, as a
 `handoff` to the Responsible, a `request` to sign off to the Accountable, a `request` to each
 Consulted and an `inform` to each Informed. A `result` from the Responsible asks the Accountable
-to sign off; one from the Accountable closes the task. A task past its deadline comes back as an
-`escalate` message from the sweep (bot/coordination.py): the coordinator opens an issue labelled
-`needs-human`.
+to sign off; one from the Accountable closes the task, unless it refuses the work: a body with
+`conclusion: "failure"` (WowVision's verdict, agents/vision/signoff.py) or `approved: false`. A
+refusal sends an open task back to `assigned` and the Responsible a `request` with `rework: true`
+and the verdict, once per refusal; its deadline keeps running. A done task stays done. A task past
+its deadline comes back as an `escalate` message from the sweep (bot/coordination.py): the
+coordinator opens an issue labelled `needs-human`.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import structlog
+from sqlalchemy.orm import Session
 
 from agents import markdown as md
 from agents.base import CommandHelp, WowAgent
@@ -38,6 +42,7 @@ from agents.messages import MessageKind, Received, correlation_for, is_role
 from agents.outputs import Comment, IssueReport, Message, Output
 from agents.reputation.queries import scores
 from agents.reputation.score import unjudged
+from agents.store.tables import TaskAssignment
 
 log = structlog.get_logger(__name__)
 
@@ -220,12 +225,28 @@ class Coordinator(WowAgent):
             for row in assignments.of_conversation(
                 session, event.installation_id, event.repo, self.raci.coe, received.correlation_id
             ):
-                if received.sender == row.accountable and assignments.advance(session, row.id, "done"):
-                    log.info("coordinator.signed_off", coe=row.coe, task=row.task_key, by=received.sender)
+                if received.sender == row.accountable:
+                    out += self._on_verdict(session, row, received)
                 elif received.sender == row.responsible and assignments.advance(session, row.id, "delivered"):
                     body = {"task": row.kind, "assignment": row.id, "sign_off": True, "result": received.body}
                     out.append(Message("request", row.accountable, body, key=f"sign-off:{row.id}"))
         return out
+
+    def _on_verdict(self, session: Session, row: TaskAssignment, received: Received) -> list[Output]:
+        """The Accountable's result: the sign-off that closes the task, or a refusal that hands it back."""
+        if not refused(received.body):
+            if assignments.advance(session, row.id, "done"):
+                log.info("coordinator.signed_off", coe=row.coe, task=row.task_key, by=received.sender)
+            return []
+        if row.state not in assignments.OPEN:
+            return []
+        reopened = assignments.reopen(session, row.id)
+        log.info("coordinator.refused", coe=row.coe, task=row.task_key, by=received.sender, reopened=reopened)
+        # Sent whether or not this run reopened it: a retry of this delivery finds the task reopened
+        # already, and the key, unique to the refusal, lets the edge record the request once.
+        body = {"task": row.kind, "assignment": row.id, "rework": True, "verdict": received.body}
+        key = f"rework:{row.id}:{received.id}"
+        return [Message("request", row.responsible, body, row.correlation_id, key=key)]
 
     def _on_fix(self, event: Event) -> list[Output]:
         """A pull request that closes an issue with an open task here: the Accountable is asked to review
@@ -340,6 +361,11 @@ def coordinator_for(raci: Raci) -> type[Coordinator]:
         "__module__": __name__,
     }
     return type(f"{raci.coe.title().replace('-', '')}Coordinator", (Coordinator,), attributes)
+
+
+def refused(verdict: Any) -> bool:
+    """Whether an Accountable's result refuses the work rather than signing it off."""
+    return isinstance(verdict, dict) and (verdict.get("conclusion") == "failure" or verdict.get("approved") is False)
 
 
 def closed_issues(event: Event) -> list[int]:

@@ -373,8 +373,9 @@ class TaskAssignment(Base):
 
     The unique key (installation, repository, CoE, task key) is the lock: of two coordinators or two
     workers routing one task, one inserts the row and assigns; the other finds it and assigns nothing.
-    `state` goes assigned → delivered (the Responsible's result) → done (the Accountable's sign-off);
-    one past `deadline` and not done is escalated once (`escalated_at`)."""
+    `state` goes assigned → delivered (the Responsible's result) → done (the Accountable's sign-off),
+    or back to assigned when the Accountable refuses the delivered work; one past `deadline` and not
+    done is escalated once (`escalated_at`)."""
 
     __tablename__ = "task_assignments"
 

@@ -1,6 +1,7 @@
 """CoE coordinators on the real stores: one Responsible per task however many coordinators race for it,
-the choice by reputation then load among the agents hired and active, and a task past its deadline
-escalated once, as an `escalate` message and an issue labelled `needs-human`."""
+the choice by reputation then load among the agents hired and active, a task past its deadline
+escalated once, as an `escalate` message and an issue labelled `needs-human`, and a fix its
+Accountable refuses sent back to its Responsible."""
 
 from __future__ import annotations
 
@@ -14,11 +15,15 @@ from agents import hires
 from agents.base import AgentEnv, WowAgent
 from agents.catalog import default_registry
 from agents.coordination import assignments
+from agents.coordination.coordinator import refused
 from agents.events import Event
 from agents.hires import Lifecycle
+from agents.messages import EVENT, Received, payload
 from agents.outputs import Message
 from agents.reputation.outcomes import Outcome, record
 from agents.store.tables import AgentMessage, TaskAssignment
+from agents.vision import signoff
+from bot.bus import LocalBus
 from bot.coordination import escalate_overdue
 from bot.messages import Messenger
 from tests.conftest import load_payload
@@ -194,3 +199,120 @@ def test_a_task_before_its_deadline_or_done_is_not_escalated(store):
     with store.reading() as session:
         assert assignments.overdue(session, datetime.now(UTC)) == []
         assert [row.id for row in assignments.overdue(session, DEADLINE + timedelta(seconds=1))] == [late.id]
+
+
+FIX_CONVERSATION = "c-fix"
+HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+
+
+def engineering(store):
+    registry = default_registry(store)
+    return registry.get("engineering-coordinator")(AgentEnv(store=store, registry=registry))
+
+
+def merged_fix(store, pull: int, assignment: int | None = None) -> int:
+    """Engineering's bug-fix task on issue #1 with its fix `pull` merged: delivered, for WowVision to sign off."""
+    with store.session() as session:
+        if assignment is None:
+            task = assignments.Task(1, REPO, "engineering", "bug-fix:#1", "bug-fix", FIX_CONVERSATION, "d-bug", 1)
+            assignment = assignments.claim(session, task, "engineering:developer", "wowvision").id
+        assert assignments.fixed(session, assignment, pull)
+    return assignment
+
+
+def wowvision_verdict(message_id: int, assignment: int, pull: int, *severities: str) -> Event:
+    """WowVision's answer to the sign-off request of the merged `pull`, reviewed with findings of
+    `severities`, as the edge delivers it to the coordinator."""
+    asked = {"task": "bug-fix", "assignment": assignment, "pull_request": pull, "head_sha": HEAD, "sign_off": True}
+    request = Received(
+        message_id - 1, "request", "engineering-coordinator", "wowvision", asked, FIX_CONVERSATION, "d-merged", 2
+    )
+    findings = {f"fp{i}": {"rule": f"r{i}", "severity": s} for i, s in enumerate(severities)}
+    (answer,) = signoff.verdict(request, {"head_sha": HEAD, "findings": findings})
+    assert isinstance(answer, Message)
+    message = {
+        "id": message_id,
+        "kind": "result",
+        "from": "wowvision",
+        "to": answer.to,
+        "body": answer.body,
+        "correlation_id": FIX_CONVERSATION,
+        "causation": f"msg-{message_id - 1}",
+        "hops": 3,
+    }
+    carried = payload(message=message, installation_id=1, repo=REPO, private=False, issue_number=1)
+    return Event.from_payload(f"msg-{message_id}", EVENT, carried)
+
+
+def task_row(store, assignment: int) -> TaskAssignment:
+    with store.reading() as session:
+        row = session.get(TaskAssignment, assignment)
+        assert row is not None
+        return row
+
+
+def test_a_failing_sign_off_sends_the_fix_back_to_its_responsible_until_one_passes(store):
+    agent = engineering(store)
+    assignment = merged_fix(store, pull=2)
+    before = task_row(store, assignment)
+
+    refusal = wowvision_verdict(11, assignment, 2, "error", "warning")
+    (rework,) = asyncio.run(agent.execute(refusal))
+    verdict = refusal.payload["message"]["body"]
+    assert verdict["conclusion"] == "failure"
+    assert rework == Message(
+        "request",
+        "engineering:developer",
+        {"task": "bug-fix", "assignment": assignment, "rework": True, "verdict": verdict},
+        FIX_CONVERSATION,
+        key=f"rework:{assignment}:11",
+    )
+    after = task_row(store, assignment)
+    assert (after.state, after.deadline, after.escalated_at) == ("assigned", before.deadline, None)
+
+    # A second fix, merged and clean: WowVision's passing verdict closes the task.
+    merged_fix(store, pull=3, assignment=assignment)
+    assert asyncio.run(agent.execute(wowvision_verdict(13, assignment, 3, "warning"))) == []
+    assert task_row(store, assignment).state == "done"
+
+    # Done is final: a late refusal changes nothing and sends nothing.
+    assert asyncio.run(agent.execute(wowvision_verdict(15, assignment, 2, "error"))) == []
+    assert task_row(store, assignment).state == "done"
+
+
+def test_a_retried_refusal_asks_for_rework_once_and_a_later_refusal_again(store):
+    agent = engineering(store)
+    assignment = merged_fix(store, pull=2)
+
+    async def run(event: Event) -> None:  # the coordinator's run and the edge recording its messages
+        messages = [output for output in await agent.execute(event) if isinstance(output, Message)]
+        await Messenger(store, LocalBus()).send(agent.name, messages, event, None)
+
+    def reworks() -> list[int]:
+        with store.reading() as session:
+            sent = session.scalars(
+                select(AgentMessage).where(AgentMessage.addressee == "engineering:developer").order_by(AgentMessage.id)
+            ).all()
+        assert all((m.kind, m.correlation_id, m.body["rework"]) == ("request", FIX_CONVERSATION, True) for m in sent)
+        return [m.body["verdict"]["pull_request"] for m in sent]
+
+    refusal = wowvision_verdict(11, assignment, 2, "error")
+    asyncio.run(run(refusal))
+    asyncio.run(run(refusal))  # the same delivery again: a retry after the run crashed
+    assert reworks() == [2]
+
+    merged_fix(store, pull=3, assignment=assignment)
+    asyncio.run(run(wowvision_verdict(21, assignment, 3, "error")))
+    assert reworks() == [2, 3]
+    assert task_row(store, assignment).state == "assigned"
+
+
+def test_an_accountable_refuses_with_a_failure_or_approved_false():
+    assert refused({"conclusion": "failure", "findings": {"error": 1}})
+    assert refused({"approved": False, "reason": "the tone is off"})
+    assert not refused({"conclusion": "success"})
+    assert not refused({"approved": True})
+    assert not refused({"approved": None})
+    assert not refused({"accepted": True})
+    assert not refused("failure")
+    assert not refused(None)
