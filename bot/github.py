@@ -116,6 +116,11 @@ class RetryPolicy:
         return None
 
 
+async def bot_user_id(github: GitHub[Any], slug: str) -> int:
+    """The user id of an App's bot account, `<slug>[bot]`: the author of what the App creates."""
+    return int((await github.rest.users.async_get_by_username(f"{slug}[bot]")).json()["id"])
+
+
 # ---------------------------------------------------------------- installation tokens
 
 
@@ -365,8 +370,7 @@ class GitHubClients:
         if self.mode == "app":
             app = (await self.app().rest.apps.async_get_authenticated()).json()
             assert app is not None  # an App's own token always reads its App
-            slug = app["slug"]
-            return int((await github.rest.users.async_get_by_username(f"{slug}[bot]")).json()["id"])
+            return await bot_user_id(github, app["slug"])
         return int((await github.rest.users.async_get_authenticated()).json()["id"])
 
     # -- installation tokens

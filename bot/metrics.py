@@ -19,6 +19,8 @@ import httpx
 import structlog
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
+from bot.ratelimit import read_ratelimit
+
 if TYPE_CHECKING:
     from agents.breaker import CircuitBreaker
     from bot.bus import EventBus
@@ -94,10 +96,9 @@ def route_class(path: str) -> str:
 def count_github_response(response: httpx.Response) -> None:
     request = response.request
     github_requests.labels(route_class(request.url.path), request.method, str(response.status_code)).inc()
-    remaining = response.headers.get("x-ratelimit-remaining")
-    resource = response.headers.get("x-ratelimit-resource", "core")
-    if remaining is not None and remaining.isdigit() and _RESOURCE.fullmatch(resource):
-        github_ratelimit_remaining.labels(resource).set(int(remaining))
+    told = read_ratelimit(response.headers)
+    if told.remaining is not None and _RESOURCE.fullmatch(told.resource):
+        github_ratelimit_remaining.labels(told.resource).set(told.remaining)
 
 
 async def count_github_response_async(response: httpx.Response) -> None:

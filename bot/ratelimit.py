@@ -52,6 +52,7 @@ GITHUB_PREFIX = "waooaw:github:"
 CONTENT_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # Content lives in repositories; writes elsewhere (a token's mint, a redelivery, GraphQL) create none.
 IN_A_REPOSITORY = re.compile(r"/repos/[^/]+/[^/]+/")
+COUNT = re.compile(r"[0-9]+")  # how GitHub writes a count (`int()` would also take a sign, spaces and `_`)
 
 
 class GitHubRateLimited(Exception):
@@ -89,6 +90,25 @@ class Quota:
 
 
 @dataclass(frozen=True)
+class RateLimitHeaders:
+    """What an answer's `x-ratelimit-*` headers say; a figure missing or malformed is None."""
+
+    resource: str  # `core` when untold
+    remaining: int | None
+    limit: int | None
+    reset: float | None  # epoch seconds
+
+    @property
+    def quota(self) -> Quota | None:
+        """The core quota, when all three figures are told."""
+        if self.resource != "core":
+            return None  # search and GraphQL have quotas of their own, which we do not pace
+        if self.remaining is None or self.limit is None or self.reset is None:
+            return None
+        return Quota(self.remaining, self.limit, self.reset)
+
+
+@dataclass(frozen=True)
 class Verdict:
     """What one answer says about the limits: the quota, and any pause it asks for."""
 
@@ -105,36 +125,40 @@ def creates_content(request: httpx.Request) -> bool:
     return request.method in CONTENT_METHODS and IN_A_REPOSITORY.search(request.url.path) is not None
 
 
+def read_ratelimit(headers: httpx.Headers) -> RateLimitHeaders:
+    """The one reader of GitHub's `x-ratelimit-*` headers: the limiter's quota and the metrics' gauge."""
+    return RateLimitHeaders(
+        resource=headers.get("x-ratelimit-resource", "core"),
+        remaining=_count(headers.get("x-ratelimit-remaining")),
+        limit=_count(headers.get("x-ratelimit-limit")),
+        reset=_number(headers.get("x-ratelimit-reset")),
+    )
+
+
 def is_rate_limit(response: httpx.Response) -> bool:
     """A 429, or a 403 that is a rate limit (a plain 403 is a missing permission). The body is read."""
     if response.status_code == 429:
         return True
     if response.status_code != 403:
         return False
-    if "retry-after" in response.headers or response.headers.get("x-ratelimit-remaining") == "0":
+    if "retry-after" in response.headers or read_ratelimit(response.headers).remaining == 0:
         return True
     return "rate limit" in response.text.lower()
 
 
 def read_verdict(response: httpx.Response, now: float) -> Verdict:
-    headers = response.headers
-    quota = _quota(headers)
+    told = read_ratelimit(response.headers)
     if not is_rate_limit(response):
-        return Verdict(quota)
-    if (retry_after := _number(headers.get("retry-after"))) is not None:
-        return Verdict(quota, now + max(retry_after, 0.0))
-    if (reset := _number(headers.get("x-ratelimit-reset"))) is not None:
-        return Verdict(quota, max(reset + RESET_MARGIN, now + RESET_MARGIN))
-    return Verdict(quota, untold=True)
+        return Verdict(told.quota)
+    if (retry_after := _number(response.headers.get("retry-after"))) is not None:
+        return Verdict(told.quota, now + max(retry_after, 0.0))
+    if told.reset is not None:
+        return Verdict(told.quota, max(told.reset + RESET_MARGIN, now + RESET_MARGIN))
+    return Verdict(told.quota, untold=True)
 
 
-def _quota(headers: httpx.Headers) -> Quota | None:
-    if headers.get("x-ratelimit-resource", "core") != "core":
-        return None  # search and GraphQL have quotas of their own, which we do not pace
-    remaining, limit, reset = (_number(headers.get(f"x-ratelimit-{name}")) for name in ("remaining", "limit", "reset"))
-    if remaining is None or limit is None or reset is None:
-        return None
-    return Quota(int(remaining), int(limit), reset)
+def _count(value: str | None) -> int | None:
+    return int(value) if value is not None and COUNT.fullmatch(value) else None
 
 
 def _number(value: str | None) -> float | None:

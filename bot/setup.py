@@ -5,8 +5,9 @@ webhook URL and this page's callback) to GitHub's new-App page, for the user's a
 an organisation's. GitHub lets the user name the App, creates it and sends the browser
 back to the callback with a code (valid an hour, once) and the run's `state`. The callback
 trades the code (`POST /app-manifests/{code}/conversions`, no auth) for the App's id,
-private key, webhook secret and client credentials, and writes them: the key to a file,
-the rest to `.env` (both 0600), which every `waooaw` command reads. Then the page stops.
+private key, webhook secret and client credentials, looks up the id of the App's bot user
+(`GET /users/<slug>[bot]`, no auth), and writes them: the key to a file, the rest to `.env`
+(both 0600), which every `waooaw` command reads. Then the page stops.
 
 - A callback without the run's random `state` is refused (400) and the page keeps
   waiting: a forged redirect can neither end the registration nor plant another App.
@@ -14,6 +15,8 @@ the rest to `.env` (both 0600), which every `waooaw` command reads. Then the pag
   rebinds its own name to this address cannot read the state.
 - A code GitHub does not know (404: used already, or older than an hour) ends the run
   with nothing written, as does any other failure to trade it.
+- A bot user GitHub does not tell only leaves GITHUB_APP_BOT_USER_ID unset, and says so:
+  the publisher looks it up itself (bot/github.py, `author_id`).
 - `.env` keeps its other lines. When it already holds App credentials they are replaced
   only with `--force`, which is checked before anything is registered. No secret is
   ever printed.
@@ -41,6 +44,7 @@ from dotenv.parser import parse_stream
 from bot.settings import DEFAULT_GITHUB_API_URL, ENV_FILE, Settings, cli_settings
 
 if TYPE_CHECKING:
+    from githubkit import GitHub
     from starlette.requests import Request
     from starlette.responses import HTMLResponse
 
@@ -71,7 +75,7 @@ class RegisteredApp:
     """What the trade of a code gives: the new App and its secrets (never shown by repr)."""
 
     id: int
-    slug: str
+    slug: str | None  # GitHub's own, which names the bot user `<slug>[bot]`; None if GitHub gave none
     name: str
     owner: str
     html_url: str
@@ -155,14 +159,18 @@ def _write_private(path: Path, text: str) -> None:
         raise
 
 
-def write_credentials(app: RegisteredApp, env_file: Path, api_url: str) -> tuple[Path, list[str]]:
+def write_credentials(
+    app: RegisteredApp, env_file: Path, api_url: str, bot_user_id: int | None
+) -> tuple[Path, list[str]]:
     """The key beside `env_file`, then `env_file` with the App's variables; returns the key's path
     and the names written. The file's other lines are kept as they were."""
-    key = (env_file.parent / f"{app.slug}.private-key.pem").resolve()
+    file_slug = _file_slug(app)
+    key = (env_file.parent / f"{file_slug}.private-key.pem").resolve()
     _write_private(key, app.pem)
     values = {
         "GITHUB_APP_ID": str(app.id),
         "GITHUB_APP_PRIVATE_KEY_PATH": str(key),
+        "GITHUB_APP_BOT_USER_ID": str(bot_user_id) if bot_user_id is not None else None,
         "GITHUB_WEBHOOK_SECRET": app.webhook_secret,
         "GITHUB_CLIENT_ID": app.client_id,
         "GITHUB_CLIENT_SECRET": app.client_secret,
@@ -175,8 +183,13 @@ def write_credentials(app: RegisteredApp, env_file: Path, api_url: str) -> tuple
     if kept and not kept.endswith("\n"):
         kept += "\n"
     lines = "".join(f"{name}={_quoted(value)}\n" for name, value in written.items())
-    _write_private(env_file, f"{kept}# The GitHub App {app.slug} (id {app.id}), written by `waooaw setup`\n{lines}")
+    _write_private(env_file, f"{kept}# The GitHub App {file_slug} (id {app.id}), written by `waooaw setup`\n{lines}")
     return key, list(written)
+
+
+def _file_slug(app: RegisteredApp) -> str:
+    """The App's slug made safe for a file name and a comment line."""
+    return re.sub(r"[^a-z0-9-]+", "-", (app.slug or str(app.id)).lower())
 
 
 # ---------------------------------------------------------------- the page
@@ -198,6 +211,7 @@ class ManifestFlow:
         self.key: Path | None = None
         self.written: list[str] = []
         self.failure: str | None = None
+        self.bot_user_unknown: str | None = None  # why GITHUB_APP_BOT_USER_ID was left unset
         self._code_taken = False
         self._server: Any = None
 
@@ -262,8 +276,9 @@ class ManifestFlow:
         """Trade the code and write the credentials; (status, title, body) of the page that says how it went."""
         from githubkit.exception import GitHubException, RequestFailed
 
+        github = public_github(self.settings.github_api_url)
         try:
-            self.app = await trade_code(self.settings.github_api_url, code)
+            self.app = await trade_code(github, code)
         except RequestFailed as exc:
             status = exc.response.status_code
             self.failure = (
@@ -279,8 +294,11 @@ class ManifestFlow:
                 f"({exc.__class__.__name__}); nothing was written. Run `waooaw setup` again."
             )
             return 502, "Not registered", f"<p>{html.escape(self.failure)}</p>"
+        bot_user_id = await self._find_bot_user_id(github, self.app)
         try:
-            self.key, self.written = write_credentials(self.app, self.env_file, self.settings.github_api_url)
+            self.key, self.written = write_credentials(
+                self.app, self.env_file, self.settings.github_api_url, bot_user_id
+            )
         except OSError as exc:
             self.failure = (
                 f"the App {self.app.name} (id {self.app.id}) was registered but its credentials could "
@@ -300,6 +318,23 @@ class ManifestFlow:
             ),
         )
 
+    async def _find_bot_user_id(self, github: GitHub[Any], app: RegisteredApp) -> int | None:
+        """The bot user's id; None, with the reason kept for the report, when GitHub does not tell it."""
+        from githubkit.exception import GitHubException, RequestFailed
+
+        from bot.github import bot_user_id
+
+        if app.slug is None:
+            self.bot_user_unknown = "GitHub gave no slug for the App"
+            return None
+        try:
+            return await bot_user_id(github, app.slug)
+        except RequestFailed as exc:
+            self.bot_user_unknown = f"GitHub answered HTTP {exc.response.status_code} for {app.slug}[bot]"
+        except GitHubException as exc:
+            self.bot_user_unknown = f"could not reach GitHub for {app.slug}[bot] ({exc.__class__.__name__})"
+        return None
+
     @property
     def _apps_page(self) -> str:
         return apps_url(self.settings.github_web_url, self.org)
@@ -315,23 +350,26 @@ def _html(status: int, title: str, body: str, **options: Any) -> HTMLResponse:
     return HTMLResponse(document, status_code=status, **options)
 
 
-async def trade_code(api_url: str, code: str) -> RegisteredApp:
-    """`POST /app-manifests/{code}/conversions`: the App and its secrets, once per code."""
+def public_github(api_url: str) -> GitHub[Any]:
+    """A client without auth: the code is the credential, and a user is public."""
     from githubkit import GitHub, UnauthAuthStrategy
 
     from bot.github import USER_AGENT
 
-    # No auth: the code is the credential. No retry: the code works once, so a retried
-    # request after a lost answer could only ever be told 404.
-    github = GitHub(
+    # No retry: the code works once, so a retried request after a lost answer could only
+    # ever be told 404 (and a bot user not found is only left for the app to look up).
+    return GitHub(
         UnauthAuthStrategy(), base_url=api_url, user_agent=USER_AGENT, timeout=30.0, auto_retry=False, http_cache=False
     )
+
+
+async def trade_code(github: GitHub[Any], code: str) -> RegisteredApp:
+    """`POST /app-manifests/{code}/conversions`: the App and its secrets, once per code."""
     app = (await github.rest.apps.async_create_from_manifest(code)).parsed_data
     owner = getattr(app.owner, "login", None) or getattr(app.owner, "slug", None) or ""  # a user or an enterprise
-    slug = re.sub(r"[^a-z0-9-]+", "-", (app.slug or str(app.id)).lower())  # it names the key's file
     return RegisteredApp(
         id=app.id,
-        slug=slug,
+        slug=app.slug or None,
         name=app.name,
         owner=owner,
         html_url=app.html_url,
@@ -431,6 +469,12 @@ def _report(flow: ManifestFlow) -> None:
         f"Then run `waooaw serve --host 0.0.0.0 --port 8000` in this directory (it reads .env), "
         f"where {flow.hook} reaches it."
     )
+    if flow.bot_user_unknown is not None:
+        typer.echo(
+            f"note: GITHUB_APP_BOT_USER_ID left unset ({flow.bot_user_unknown}): the app looks the bot user up "
+            "itself for what it publishes; set it by hand so the events the bot causes are also known by its id",
+            err=True,
+        )
     if app.webhook_secret is None:
         typer.echo(
             "warning: GitHub gave no webhook secret: set one in the App's settings and GITHUB_WEBHOOK_SECRET", err=True

@@ -150,6 +150,8 @@ def test_setup_registers_the_app_from_its_page_and_serve_reads_the_env_it_writes
     [app] = fake_github.apps.values()
     [trade] = fake_github.calls("POST", r"/app-manifests/[^/]+/conversions$")
     assert trade.path.startswith("/api/v3/")
+    [lookup] = fake_github.calls("GET", r"/users/[^/]+$")
+    assert lookup.path == f"/api/v3/users/{app['slug']}[bot]" and "authorization" not in lookup.headers
     key = tmp_path / "waooaw.private-key.pem"
     assert_private(key)
     assert key.read_text() == app["pem"]
@@ -159,12 +161,14 @@ def test_setup_registers_the_app_from_its_page_and_serve_reads_the_env_it_writes
         "ANTHROPIC_API_KEY": "sk-ant-kept",
         "GITHUB_APP_ID": str(app["id"]),
         "GITHUB_APP_PRIVATE_KEY_PATH": str(key),
+        "GITHUB_APP_BOT_USER_ID": str(fake_github.bot["id"]),  # the bot user of the App named WAOOAW
         "GITHUB_WEBHOOK_SECRET": app["webhook_secret"],
         "GITHUB_CLIENT_ID": app["client_id"],
         "GITHUB_CLIENT_SECRET": app["client_secret"],
         "GITHUB_API_URL": api,
     }
     output = running.output()
+    assert "GITHUB_APP_BOT_USER_ID left unset" not in output
     assert "Install it on your repositories: https://github.com/apps/waooaw/installations/new" in output
     for secret in (app["webhook_secret"], app["client_secret"], app["pem"].splitlines()[1]):
         assert secret not in output and secret not in page.text
@@ -219,6 +223,21 @@ def test_a_code_github_no_longer_knows_ends_the_run_with_nothing_written(
     assert "GitHub does not know the code it sent back (404)" in running.output()
     assert f"{fake_github.url}/settings/apps" in running.output()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["setup.log"]
+
+
+def test_a_bot_user_github_does_not_tell_is_left_for_the_app_to_look_up(
+    fake_github: FakeGitHub, setup, tmp_path: Path
+) -> None:
+    running = setup(clean_env(fake_github.url), "--webhook-url", WEBHOOK)
+    fake_github.fail_next("GET", r"/users/", 404)
+    page = running.press_the_button()
+    assert page.status_code == 200 and "Registered" in page.text
+    assert running.exit_code() == 0, running.output()
+
+    [app] = fake_github.apps.values()
+    written = dotenv_values(tmp_path / ".env")
+    assert written["GITHUB_APP_ID"] == str(app["id"]) and "GITHUB_APP_BOT_USER_ID" not in written
+    assert "GITHUB_APP_BOT_USER_ID left unset (GitHub answered HTTP 404 for waooaw[bot])" in running.output()
 
 
 def test_setup_for_an_organisation_asks_for_the_webhook_and_replaces_credentials_only_with_force(

@@ -43,8 +43,9 @@ Registering an App from a manifest, as `waooaw setup` drives it: the web form
 field, as a signed-in user who confirms at once, redirects the browser to the manifest's
 `redirect_url` with a code and the `state` it was given (`app_registrations` records each
 post); `POST /app-manifests/{code}/conversions` trades a code once for the new App with its
-secrets (`apps`, by id) and answers 404 after. Neither needs an Authorization header. The
-API is also served under `/api/v3`, where a GitHub Enterprise Server has it.
+secrets (`apps`, by id) and answers 404 after. Neither needs an Authorization header, nor
+does `GET /users/{login}` (a user is public; `waooaw[bot]` is `bot`). The API is also served
+under `/api/v3`, where a GitHub Enterprise Server has it.
 
 The App's webhook deliveries, listed and redelivered: tests/fakes/hook_deliveries.py. What a
 spec agent reads (an issue, trees, search, labels, releases, contributors, stargazers) and the
@@ -1174,11 +1175,12 @@ class FakeGitHub(HookDeliveries, RepoReads):
 
 
 ACTIONS_APP_ID = 15368  # GitHub Actions: the App behind a workflow's own token
-# What a browser or an unauthenticated client reaches: the App registration form and the code's trade.
+# What a browser or an unauthenticated client reaches: the App registration form, the code's trade, a user.
 PUBLIC_ROUTES: list[tuple[str, str, str]] = [
     ("POST", r"/settings/apps/new", "register_app"),
     ("POST", r"/organizations/(?P<org>[^/]+)/settings/apps/new", "register_app"),
     ("POST", r"/app-manifests/(?P<code>[^/]+)/conversions", "convert_app_manifest"),
+    ("GET", r"/users/(?P<user>[^/]+)", "get_user"),
 ]
 _REPO = r"/repos/(?P<repo>[^/]+/[^/]+)"
 ROUTES: list[tuple[str, str, str]] = [
@@ -1186,7 +1188,6 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", r"/app", "get_app"),
     ("GET", r"/app/hook/deliveries", "list_hook_deliveries"),
     ("POST", r"/app/hook/deliveries/(?P<id>\d+)/attempts", "redeliver_hook_delivery"),
-    ("GET", r"/users/(?P<user>[^/]+)", "get_user"),
     ("GET", r"/user", "get_authenticated_user"),
     ("GET", _REPO + r"/issues/(?P<number>\d+)/comments", "list_comments"),
     ("POST", _REPO + r"/issues/(?P<number>\d+)/comments", "create_comment"),

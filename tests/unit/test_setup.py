@@ -43,10 +43,11 @@ def test_what_is_written_reads_back_as_written_whatever_the_characters(tmp_path,
     home = tmp_path / "it's $HOME"
     home.mkdir()
     env = home / ".env"
-    key, names = write_credentials(APP, env, "https://api.github.com")
+    key, names = write_credentials(APP, env, "https://api.github.com", 41898282)
     assert names == [
         "GITHUB_APP_ID",
         "GITHUB_APP_PRIVATE_KEY_PATH",
+        "GITHUB_APP_BOT_USER_ID",
         "GITHUB_WEBHOOK_SECRET",
         "GITHUB_CLIENT_ID",
         "GITHUB_CLIENT_SECRET",
@@ -54,13 +55,29 @@ def test_what_is_written_reads_back_as_written_whatever_the_characters(tmp_path,
     assert dotenv_values(env) == {
         "GITHUB_APP_ID": "12",
         "GITHUB_APP_PRIVATE_KEY_PATH": str(home / "waooaw-dev.private-key.pem"),
+        "GITHUB_APP_BOT_USER_ID": "41898282",
         "GITHUB_WEBHOOK_SECRET": "hook's $secret",
         "GITHUB_CLIENT_ID": "Iv23liabc",
         "GITHUB_CLIENT_SECRET": "client\\secret",
     }
-    for name in ("GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY", "GITHUB_APP_PRIVATE_KEY_PATH", "GITHUB_WEBHOOK_SECRET"):
+    for name in (
+        "GITHUB_APP_ID",
+        "GITHUB_APP_PRIVATE_KEY",
+        "GITHUB_APP_PRIVATE_KEY_PATH",
+        "GITHUB_APP_BOT_USER_ID",
+        "GITHUB_WEBHOOK_SECRET",
+    ):
         monkeypatch.delenv(name, raising=False)
     settings = Settings(_env_file=env)
-    assert settings.app_id == 12 and settings.private_key == APP.pem
+    assert settings.app_id == 12 and settings.private_key == APP.pem and settings.app_bot_user_id == 41898282
     assert settings.webhook_secret is not None and settings.webhook_secret.get_secret_value() == "hook's $secret"
     assert "secret" not in repr(APP) and "KEY" not in repr(APP)
+
+
+def test_a_bot_user_not_looked_up_is_left_out_and_one_of_another_app_is_dropped(tmp_path):
+    env = tmp_path / ".env"
+    env.write_text("GITHUB_APP_BOT_USER_ID=7\nWAOOAW_LOG_LEVEL=DEBUG\n")
+    _, names = write_credentials(APP, env, "https://api.github.com", None)
+    assert "GITHUB_APP_BOT_USER_ID" not in names
+    written = dotenv_values(env)
+    assert "GITHUB_APP_BOT_USER_ID" not in written and written["WAOOAW_LOG_LEVEL"] == "DEBUG"
