@@ -1,4 +1,4 @@
-"""Small builders the tests share: a platform on a given store, signed requests."""
+"""Small builders the tests share: a platform on a given store, signed requests, the app taking deliveries."""
 
 from __future__ import annotations
 
@@ -6,10 +6,15 @@ import asyncio
 import io
 import json
 import uuid
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NamedTuple
+
+from fastapi.testclient import TestClient
 
 from agents.catalog import default_registry
 from agents.store.db import Store
+from bot.app import create_app
 from bot.bus import EventBus, LocalBus
 from bot.publish import DryRunPublisher, Publisher
 from bot.settings import Settings
@@ -94,3 +99,51 @@ async def drain(platform: Platform) -> None:
     await platform.bus.join()
     stop.set()
     await consuming
+
+
+class Accepted(NamedTuple):
+    """The app's 202 answer to a delivery: its id, and `queued`, `duplicate` or `ignored`."""
+
+    delivery: str
+    status: str
+
+
+Deliver = Callable[..., Accepted]
+
+
+@contextmanager
+def delivering(build: Callable[[], Platform]) -> Iterator[Deliver]:
+    """The app on a test client, and `deliver(event, payload, delivery=None, worker=None)`: it posts the
+    payload signed, as GitHub does, asserts the app took it (202), drains the inbox with a worker and
+    returns the app's answer.
+
+    `build` makes the platform for intake, and a new one for each drain, since a local bus lives on the
+    event loop of the drain that made it; `worker` builds that drain's platform instead (one with
+    Claude, say, when intake's has none).
+    """
+    with TestClient(create_app(build(), secret=TEST_SECRET, run_worker=False)) as client:
+
+        def deliver(
+            event: str,
+            payload: dict[str, Any],
+            delivery: str | None = None,
+            *,
+            worker: Callable[[], Platform] | None = None,
+        ) -> Accepted:
+            body = body_of(payload)
+            response = client.post("/webhooks/github", content=body, headers=signed_headers(body, event, delivery))
+            assert response.status_code == 202, response.text
+            asyncio.run(_work((worker or build)()))
+            answer = response.json()
+            return Accepted(answer["delivery"], answer["status"])
+
+        yield deliver
+
+
+async def _work(platform: Platform) -> None:
+    """Drain the inbox, then close the platform's Claude client on the event loop it used."""
+    try:
+        await drain(platform)
+    finally:
+        if platform.llm is not None:
+            await platform.llm.aclose()

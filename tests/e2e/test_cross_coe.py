@@ -6,7 +6,6 @@ which drafts it naming the fix. Fake GitHub, fake Anthropic through the real SDK
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -14,16 +13,15 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from agents import hires
 from agents.llm import LLMClient
 from agents.store.tables import AgentMessage, InboxRecord, TaskAssignment
-from bot.app import create_app
-from tests.conftest import ROOT, TEST_SECRET, load_payload
+from bot.wiring import Platform
+from tests.conftest import ROOT, load_payload
 from tests.fakes.github import FakeGitHub
-from tests.helpers import drain, github_platform, signed_headers
+from tests.helpers import delivering, github_platform
 
 REPO = "Codertocat/Hello-World"
 INSTALLED = {"id": 1}
@@ -48,28 +46,12 @@ def test_a_bug_goes_from_support_to_engineering_to_the_release_post_on_one_conve
         with store.session() as session:  # hired here (what the config's `agents.enable` does)
             hires.apply_config(session, 1, REPO, enable=["tech-support", "content-marketing"], disable=(), budgets={})
 
-        def platform(with_claude: bool):
+        def with_claude() -> Platform:
             built = github_platform(store, fake.url)
-            if with_claude:
-                built.llm = LLMClient("test-key", "claude-sonnet-5-5", base_url=claude.url)
+            built.llm = LLMClient("test-key", "claude-sonnet-5-5", base_url=claude.url)
             return built
 
-        async def work(with_claude: bool) -> None:
-            built = platform(with_claude)
-            try:
-                await drain(built)
-            finally:
-                if built.llm is not None:
-                    await built.llm.aclose()
-
-        with TestClient(create_app(platform(False), secret=TEST_SECRET, run_worker=False)) as client:
-
-            def deliver(event: str, payload: dict[str, Any], delivery: str, with_claude: bool = False) -> None:
-                body = json.dumps(payload).encode()
-                response = client.post("/webhooks/github", content=body, headers=signed_headers(body, event, delivery))
-                assert response.status_code == 202, response.text
-                asyncio.run(work(with_claude))
-
+        with delivering(lambda: github_platform(store, fake.url)) as deliver:
             # 1. The bug report: Technical Support confirms it and hands it to engineering.
             text = "It says commmit; version 1.0, see the README."
             issue = fake.add_issue(REPO, "Spelling error in the README file", text)
@@ -77,7 +59,7 @@ def test_a_bug_goes_from_support_to_engineering_to_the_release_post_on_one_conve
             claude.answer({**triage, "duplicates": [], "docs": []})
             opened = load_payload("issues/opened.payload.json", installation=INSTALLED)
             assert opened["issue"]["number"] == issue["number"] == 1
-            deliver("issues", opened, "bug-report", with_claude=True)
+            deliver("issues", opened, "bug-report", worker=with_claude)
             assert [label["name"] for label in fake.issues[(REPO, 1)]["labels"]] == ["bug"]
 
             # 2. The fix: a pull request that closes the issue, reviewed by WowVision, then merged.
@@ -104,7 +86,7 @@ def test_a_bug_goes_from_support_to_engineering_to_the_release_post_on_one_conve
             )
             fake.add_release(REPO, "0.0.1")  # published: the latest release is this one now
             released = load_payload("release/published.payload.json", installation=INSTALLED)
-            deliver("release", released, "release", with_claude=True)
+            deliver("release", released, "release", worker=with_claude)
 
     with store.reading() as session:
         sent = session.scalars(select(AgentMessage).order_by(AgentMessage.id)).all()

@@ -7,7 +7,6 @@ real webhook payloads GitHub sends, pointed at those objects.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -25,7 +24,7 @@ from bot.reputation_jobs import reactions_schedule, read_reactions
 from tests.conftest import TEST_SECRET, load_payload
 from tests.e2e.conftest import wait_until
 from tests.fakes.github import FakeGitHub
-from tests.helpers import drain, github_platform, make_platform, make_settings, signed_headers
+from tests.helpers import delivering, github_platform, make_platform, make_settings
 from tests.vision_support import added
 
 REPO = "Codertocat/Hello-World"
@@ -42,16 +41,7 @@ def world(store):
         fake.set_permission("Codertocat", "admin")
         fake.pull_diffs[(REPO, 2)] = added("app/main.py", MAIN_V1)
         fake.files[(REPO, HEAD, "app/main.py")] = MAIN_V1.encode()
-        platform = github_platform(store, fake.url)
-        with TestClient(create_app(platform, secret=TEST_SECRET, run_worker=False)) as client:
-
-            def deliver(event: str, payload: dict, delivery: str) -> str:
-                body = json.dumps(payload).encode()
-                response = client.post("/webhooks/github", content=body, headers=signed_headers(body, event, delivery))
-                assert response.status_code == 202, response.text
-                asyncio.run(drain(github_platform(store, fake.url)))
-                return response.json()["status"]
-
+        with delivering(lambda: github_platform(store, fake.url)) as deliver:
             yield fake, deliver
 
 
@@ -120,7 +110,7 @@ def test_a_resolved_thread_of_our_review_raises_its_agent_and_an_unresolved_one_
     (review_id,) = fake.reviews
     assert score_of(store, "wowvision") is None
 
-    assert deliver("pull_request_review_thread", thread("resolved", review_id), "t-1") == "queued"
+    assert deliver("pull_request_review_thread", thread("resolved", review_id), "t-1").status == "queued"
     after_resolved = score_of(store, "wowvision")
     assert after_resolved is not None and (after_resolved.positive, after_resolved.negative) == (1, 0)
     assert after_resolved.evidence[0].kind == "thread_resolved"
@@ -136,7 +126,7 @@ def test_a_redelivered_outcome_counts_once(world, store):
     deliver("pull_request", opened(), "pr-1")
     (review_id,) = fake.reviews
     deliver("pull_request_review_thread", thread("resolved", review_id), "t-1")
-    assert deliver("pull_request_review_thread", thread("resolved", review_id), "t-1") == "duplicate"
+    assert deliver("pull_request_review_thread", thread("resolved", review_id), "t-1").status == "duplicate"
     # GitHub's redelivery keeps the delivery id; a new one (a replay, a recovered delivery) still counts once.
     deliver("pull_request_review_thread", thread("resolved", review_id), "t-1-replayed")
     assert kinds(store, "wowvision") == {"thread_resolved": (1, 0)}
@@ -195,7 +185,7 @@ def test_labels_a_person_changes_on_an_agents_issue_count_against_it_and_kept_on
         publish(store, fake, "wowvision", [issue], None)
     changed, kept = (number for (_, number) in fake.issues)
 
-    assert deliver("issues", issue_event("labeled", changed, "question", ["bug", "question"]), "l-1") == "queued"
+    assert deliver("issues", issue_event("labeled", changed, "question", ["bug", "question"]), "l-1").status == "queued"
     assert kinds(store, "wowvision", None) == {"triage_changed": (0, 1)}
     # Taking off the label a person put on says nothing of the agent's triage; taking off its own does.
     deliver("issues", issue_event("unlabeled", changed, "question", ["bug"]), "l-2")

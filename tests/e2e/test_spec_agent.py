@@ -4,33 +4,28 @@ real SDK) → a comment and labels on the fake GitHub, each decision in the ledg
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from agents.catalog import default_registry
 from agents.llm import LLMClient
 from agents.store.db import Store
 from agents.store.tables import Decision
-from bot.app import create_app
 from bot.wiring import Platform
-from tests.conftest import TEST_SECRET, load_payload
+from tests.conftest import load_payload
 from tests.fakes.github import FakeGitHub
-from tests.helpers import drain, github_platform, signed_headers
+from tests.helpers import Deliver, delivering, github_platform
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "tests/fixtures/specs"
 REPO = "Codertocat/Hello-World"
 INSTALLED = {"id": 1}  # the installation of the push that hires the agent (a spec agent works where hired)
 README = "# Hello World\n\nSpell `commit` with one t.\n"
-
-Deliver = Callable[[str, dict[str, Any], str], str]
 
 
 def platform_for(store: Store, fake: FakeGitHub, claude_url: str | None) -> Platform:
@@ -51,45 +46,23 @@ def world(store: Store, fake_anthropic: Any) -> Iterator[tuple[FakeGitHub, Any, 
         for name in ("bug", "question", "needs-info"):
             fake.add_repo_label(REPO, name)
 
-        clients: list[TestClient] = []
+        pushed = load_payload("push/with-new-branch.payload.json", created=False, before="1" * 40, after="2" * 40)
+        pushed["commits"][0].update(added=[], modified=[".github/waooaw.yml"], removed=[])
+        config_diff = (
+            "diff --git a/.github/waooaw.yml b/.github/waooaw.yml\n"
+            "--- /dev/null\n+++ b/.github/waooaw.yml\n@@ -0,0 +1,2 @@\n+agents:\n+  enable: [triager]\n"
+        )
+        fake.compare_diffs[(REPO, "1" * 40, "2" * 40)] = config_diff  # what WowVision reviews of that push
 
-        def connect(claude: bool = True) -> Deliver:
-            app = create_app(platform_for(store, fake, None), secret=TEST_SECRET, run_worker=False)
-            client = TestClient(app).__enter__()
-            clients.append(client)
+        with delivering(partial(platform_for, store, fake, None)) as deliver:
+            deliver("push", pushed, "hire-push")
 
-            def deliver(event: str, payload: dict[str, Any], delivery: str) -> str:
-                body = json.dumps(payload).encode()
-                response = client.post("/webhooks/github", content=body, headers=signed_headers(body, event, delivery))
-                assert response.status_code == 202, response.text
-                asyncio.run(work(platform_for(store, fake, fake_anthropic.url if claude else None)))
-                return str(response.json()["status"])
+            def connect(claude: bool = True) -> Deliver:
+                """Deliveries drained by a worker with Claude, or with no API key."""
+                claude_url = fake_anthropic.url if claude else None
+                return partial(deliver, worker=partial(platform_for, store, fake, claude_url))
 
-            if not clients[1:]:  # the first connection hires: the push that brought the config
-                pushed = load_payload(
-                    "push/with-new-branch.payload.json", created=False, before="1" * 40, after="2" * 40
-                )
-                pushed["commits"][0].update(added=[], modified=[".github/waooaw.yml"], removed=[])
-                config_diff = (
-                    "diff --git a/.github/waooaw.yml b/.github/waooaw.yml\n"
-                    "--- /dev/null\n+++ b/.github/waooaw.yml\n@@ -0,0 +1,2 @@\n+agents:\n+  enable: [triager]\n"
-                )
-                fake.compare_diffs[(REPO, "1" * 40, "2" * 40)] = config_diff  # what WowVision reviews of that push
-                deliver("push", pushed, "hire-push")
-            return deliver
-
-        yield fake, fake_anthropic, connect
-        for client in clients:
-            client.__exit__(None, None, None)
-
-
-async def work(platform: Platform) -> None:
-    """A worker on the platform until the inbox is drained; its Claude client closed on the loop it used."""
-    try:
-        await drain(platform)
-    finally:
-        if platform.llm is not None:
-            await platform.llm.aclose()
+            yield fake, fake_anthropic, connect
 
 
 def comments(fake: FakeGitHub, marker: str) -> list[dict[str, Any]]:
@@ -107,7 +80,10 @@ def test_a_new_issue_gets_claudes_triage_as_a_comment_and_allowed_labels(world, 
     issue = fake.add_issue(REPO, "Spelling error in the README file", "It says 'commmit'.")
     claude.answer({"kind": "bug", "reply": "A typo: it should read 'commit'. @octo-org/all", "labels": ["bug", "p0"]})
 
-    assert connect()("issues", load_payload("issues/opened.payload.json", installation=INSTALLED), "spec-1") == "queued"
+    assert (
+        connect()("issues", load_payload("issues/opened.payload.json", installation=INSTALLED), "spec-1").status
+        == "queued"
+    )
 
     [comment] = comments(fake, "<!-- waooaw:triager:comment:triager:1 -->")
     assert "**Triage: bug**" in comment["body"] and "A typo: it should read" in comment["body"]
@@ -128,7 +104,8 @@ def test_a_redelivery_posts_nothing_twice_and_the_same_prompt_is_answered_from_t
     deliver = connect()
     deliver("issues", load_payload("issues/opened.payload.json", installation=INSTALLED), "spec-1")
     assert (
-        deliver("issues", load_payload("issues/opened.payload.json", installation=INSTALLED), "spec-1") == "duplicate"
+        deliver("issues", load_payload("issues/opened.payload.json", installation=INSTALLED), "spec-1").status
+        == "duplicate"
     )
     deliver(
         "issues", load_payload("issues/opened.payload.json", installation=INSTALLED), "spec-2"

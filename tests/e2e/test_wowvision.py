@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from agents.store.tables import Decision
-from bot.app import create_app
-from tests.conftest import TEST_SECRET, load_payload
+from bot.wiring import Platform
+from tests.conftest import load_payload
 from tests.fakes.github import FakeGitHub
-from tests.helpers import drain, github_platform, signed_headers
+from tests.helpers import delivering, github_platform
 from tests.vision_support import modified
 
 REPO = "Codertocat/Hello-World"
@@ -42,16 +40,7 @@ def world(store):
         fake.set_permission("Codertocat", "admin")
         fake.pull_diffs[(REPO, 2)] = new_file_diff("app/main.py", MAIN_V1)
         fake.files[(REPO, HEAD, "app/main.py")] = MAIN_V1.encode()
-        platform = github_platform(store, fake.url)
-        with TestClient(create_app(platform, secret=TEST_SECRET, run_worker=False)) as client:
-
-            def deliver(event: str, payload: dict, delivery: str) -> str:
-                body = json.dumps(payload).encode()
-                response = client.post("/webhooks/github", content=body, headers=signed_headers(body, event, delivery))
-                assert response.status_code == 202, response.text
-                asyncio.run(drain(github_platform(store, fake.url)))
-                return response.json()["status"]
-
+        with delivering(lambda: github_platform(store, fake.url)) as deliver:
             yield fake, deliver
 
 
@@ -74,7 +63,7 @@ def sent_text(fake: FakeGitHub) -> str:
 
 def test_a_pull_request_gets_one_check_run_one_review_one_summary(world, store):
     fake, deliver = world
-    assert deliver("pull_request", opened(), "pr-1") == "queued"
+    assert deliver("pull_request", opened(), "pr-1").status == "queued"
     assert len(fake.check_runs) == 1
     check = next(iter(fake.check_runs.values()))
     assert check["name"] == "WowVision" and check["head_sha"] == HEAD and check["conclusion"] == "failure"
@@ -100,7 +89,7 @@ def test_a_pull_request_gets_one_check_run_one_review_one_summary(world, store):
 def test_redelivery_and_a_repeat_of_the_same_head_duplicate_nothing(world):
     fake, deliver = world
     deliver("pull_request", opened(), "pr-1")
-    assert deliver("pull_request", opened(), "pr-1") == "duplicate"
+    assert deliver("pull_request", opened(), "pr-1").status == "duplicate"
     deliver("pull_request", opened(action="reopened"), "pr-1-again")
     assert len(fake.check_runs) == 1 and len(fake.reviews) == 1
     assert len([c for c in fake.comments.values() if "summary:2" in c["body"]]) == 1
@@ -232,13 +221,14 @@ def review_with_claude(
     from agents.decisions import decision_cache
     from agents.llm import LLMClient
 
-    platform = github_platform(store, fake.url)
-    platform.llm = LLMClient("test-key", "claude-sonnet-5-5", base_url=claude_url)
-    platform.decision_cache = decision_cache(store, shares_public=shared_cache)
-    body = json.dumps(payload).encode()
-    with TestClient(create_app(platform, secret=TEST_SECRET, run_worker=False)) as client:
-        client.post("/webhooks/github", content=body, headers=signed_headers(body, "pull_request", delivery))
-    asyncio.run(drain(platform))
+    def with_claude() -> Platform:
+        platform = github_platform(store, fake.url)
+        platform.llm = LLMClient("test-key", "claude-sonnet-5-5", base_url=claude_url)
+        platform.decision_cache = decision_cache(store, shares_public=shared_cache)
+        return platform
+
+    with delivering(with_claude) as deliver:
+        deliver("pull_request", payload, delivery)
 
 
 def test_the_llm_rung_judges_what_no_rule_settled_and_caches_it(store):
@@ -388,7 +378,7 @@ def test_the_suite_re_run_button_reviews_again_a_paused_pull_request(world):
     deliver("pull_request", opened(), "pr-1")
     assert not fake.check_runs
 
-    assert deliver("check_suite", rerun_suite(2), "suite-1") == "queued"
+    assert deliver("check_suite", rerun_suite(2), "suite-1").status == "queued"
     deliver("check_suite", rerun_suite(2), "suite-2")  # pressed twice: the same SHA is not reviewed twice over
 
     (check,) = fake.check_runs.values()

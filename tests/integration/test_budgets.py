@@ -5,12 +5,10 @@ is spent or the breaker is open."""
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import pytest
-from fastapi.testclient import TestClient
 from pydantic import BaseModel
 from sqlalchemy import select
 
@@ -21,11 +19,11 @@ from agents.ledger import Entry, LedgerOwner, record_entries
 from agents.llm import LLMClient
 from agents.store.db import Store
 from agents.store.tables import Decision as LedgerRow
-from bot.app import create_app
-from tests.conftest import TEST_SECRET, load_payload
+from bot.wiring import Platform
+from tests.conftest import load_payload
 from tests.fakes.anthropic import FakeAnthropic, Reply
 from tests.fakes.github import FakeGitHub
-from tests.helpers import drain, github_platform, signed_headers
+from tests.helpers import delivering, github_platform
 
 MODEL = "claude-sonnet-4-6"
 HUNK = "@@ -1,2 +1,3 @@\n def view(request):\n+    rows = db.execute('SELECT * FROM users')\n"
@@ -203,12 +201,14 @@ def review(
             fake.files[(REPO, HEAD, path)] = content.encode()
         if config is not None:
             fake.files[(REPO, BASE, ".github/waooaw.yml")] = config
-        platform = github_platform(store, fake.url, **settings)
-        platform.llm = LLMClient("test-key", MODEL, base_url=claude.url, max_retries=0, breaker=breaker)
-        body = json.dumps(load_payload("pull_request/opened.payload.json")).encode()
-        with TestClient(create_app(platform, secret=TEST_SECRET, run_worker=False)) as client:
-            client.post("/webhooks/github", content=body, headers=signed_headers(body, "pull_request", "budget-1"))
-        asyncio.run(drain(platform))
+
+        def platform() -> Platform:
+            built = github_platform(store, fake.url, **settings)
+            built.llm = LLMClient("test-key", MODEL, base_url=claude.url, max_retries=0, breaker=breaker)
+            return built
+
+        with delivering(platform) as deliver:
+            deliver("pull_request", load_payload("pull_request/opened.payload.json"), "budget-1")
         summary = next(c["body"] for c in fake.comments.values() if "summary:2" in c["body"])
         (check,) = fake.check_runs.values()
     return summary, check["output"]["summary"]

@@ -3,13 +3,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
 from agents.context.client import DbContextClient
 from agents.domain import tracking
@@ -19,36 +16,27 @@ from agents.ledger import Entry
 from agents.llm import LLMClient
 from agents.outputs import marker
 from agents.tokens import Grant
-from bot.app import create_app
-from tests.conftest import TEST_SECRET, load_payload
+from bot.wiring import Platform
+from tests.conftest import load_payload
 from tests.fakes.github import FakeGitHub
-from tests.helpers import drain, github_platform, signed_headers
+from tests.helpers import Deliver, delivering, github_platform
 
 REPO = "Codertocat/Hello-World"
 INSTALLATION = 1  # issue_comment/created.with-installation.payload.json
 
 
 @pytest.fixture
-def world(store) -> Iterator[tuple[FakeGitHub, Any, DbContextClient]]:
+def world(store) -> Iterator[tuple[FakeGitHub, Deliver, DbContextClient]]:
     with FakeGitHub() as fake:
         fake.set_permission("Codertocat", "write")
 
-        def platform() -> Any:
+        def platform() -> Platform:
             # The operator names the App's bot user: the token here (like an installation token) cannot read /user.
             built = github_platform(store, fake.url, GITHUB_APP_BOT_USER_ID=fake.bot["id"])
             built.llm = LLMClient("test-key", "claude-sonnet-5-5")  # configured; the app never calls it
             return built
 
-        with TestClient(create_app(platform(), secret=TEST_SECRET, run_worker=False)) as client:
-
-            def deliver(event: str, payload: dict[str, Any]) -> None:
-                body = json.dumps(payload).encode()
-                assert (
-                    client.post("/webhooks/github", content=body, headers=signed_headers(body, event)).status_code
-                    == 202
-                )
-                asyncio.run(drain(platform()))
-
+        with delivering(platform) as deliver:
             yield fake, deliver, DbContextClient(store, Grant(INSTALLATION))
 
 

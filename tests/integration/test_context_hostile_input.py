@@ -3,7 +3,6 @@ and a NUL stored before it was refused never breaks a search (issue 13, points 5
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import uuid
@@ -24,10 +23,11 @@ from agents.llm import LLMClient
 from agents.store.db import Store
 from agents.tokens import Grant
 from bot.app import create_app
+from bot.wiring import Platform
 from tests.conftest import TEST_SECRET, load_payload, postgres_schema_url
 from tests.context_api_support import api_app, bearer, issue
 from tests.fakes.github import FakeGitHub
-from tests.helpers import drain, github_platform, make_platform, make_settings, signed_headers
+from tests.helpers import delivering, github_platform, make_platform, make_settings
 
 CONTEXT = "/api/v1/contexts/octo/hello/wowvision/job-1"
 
@@ -96,16 +96,15 @@ def test_an_answer_still_reaches_its_parked_job_after_someone_stored_a_nul_tag(s
     store_as_before(store, "poisoned", ["x\u0000"], repo=repo, agent=AGENT)  # as any token of the installation could
     with FakeGitHub() as fake:
         fake.set_permission("Codertocat", "write")
-        platform = github_platform(store, fake.url)
-        platform.llm = LLMClient("test-key", "claude-sonnet-5-5")  # configured; never called
+
+        def platform() -> Platform:
+            built = github_platform(store, fake.url)
+            built.llm = LLMClient("test-key", "claude-sonnet-5-5")  # configured; never called
+            return built
+
         payload = load_payload("issue_comment/created.with-installation.payload.json", comment__body="/answer Yes.")
-        body = json.dumps(payload).encode()
-        with TestClient(create_app(platform, secret=TEST_SECRET, run_worker=False)) as client:
-            assert (
-                client.post("/webhooks/github", content=body, headers=signed_headers(body, "issue_comment")).status_code
-                == 202
-            )
-            asyncio.run(drain(platform))
+        with delivering(platform) as deliver:
+            deliver("issue_comment", payload)
     after = Job.model_validate(contexts.get(repo, AGENT, job.id).data)
     assert after.escalations[0].answer == "Yes." and after.status == "queued"
     assert [dispatch["inputs"]["job"] for dispatch in fake.dispatches] == [job.id]

@@ -8,25 +8,20 @@ merges the pull request.
 from __future__ import annotations
 
 import asyncio
-import json
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
 from agents.curator import CURATOR
 from agents.reputation.outcomes import Outcome, record
 from agents.store.tables import utcnow
 from agents.vision.config import CONFIG_PATH, parse_config
-from bot.app import create_app
 from bot.github import GitHubClients
 from bot.reputation_jobs import curator_schedule, run_curator
-from tests.conftest import TEST_SECRET, load_payload
+from tests.conftest import load_payload
 from tests.fakes.github import FakeGitHub
-from tests.helpers import drain, github_platform, make_platform, make_settings, signed_headers
+from tests.helpers import Deliver, delivering, github_platform, make_platform, make_settings
 
 REPO = "Codertocat/Hello-World"
 INSTALLATION = 1  # of the issue_comment and pull_request payloads below
@@ -36,23 +31,16 @@ THREAD = f"https://github.com/{REPO}/pull/7#discussion_r"
 
 
 @pytest.fixture
-def world(store) -> Iterator[tuple[FakeGitHub, Any]]:
+def world(store) -> Iterator[tuple[FakeGitHub, Deliver]]:
     with FakeGitHub() as fake:
         fake.default_branch = BRANCH
         fake.set_permission("Codertocat", "write")
         fake.files[(REPO, BRANCH, CONFIG_PATH)] = CONFIG
-        with TestClient(create_app(github_platform(store, fake.url), secret=TEST_SECRET, run_worker=False)) as client:
-
-            def deliver(event: str, payload: dict[str, Any]) -> None:
-                body = json.dumps(payload).encode()
-                headers = signed_headers(body, event, str(uuid.uuid4()))
-                assert client.post("/webhooks/github", content=body, headers=headers).status_code == 202
-                asyncio.run(drain(github_platform(store, fake.url)))
-
+        with delivering(lambda: github_platform(store, fake.url)) as deliver:
             yield fake, deliver
 
 
-def curate(deliver, text: str = "/waooaw curate") -> None:
+def curate(deliver: Deliver, text: str = "/waooaw curate") -> None:
     deliver("issue_comment", load_payload("issue_comment/created.with-installation.payload.json", comment__body=text))
 
 

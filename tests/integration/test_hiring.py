@@ -8,14 +8,10 @@ whose merge is that decision; paused and retired agents never wake.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from agents import hires
@@ -25,10 +21,10 @@ from agents.outputs import Comment, Output
 from agents.registry import Lifecycle
 from agents.store.tables import AgentHire, AgentRun
 from agents.vision.config import CONFIG_PATH
-from bot.app import create_app
-from tests.conftest import TEST_SECRET, load_payload
+from bot.wiring import Platform
+from tests.conftest import load_payload
 from tests.fakes.github import FakeGitHub
-from tests.helpers import drain, github_platform, signed_headers
+from tests.helpers import Accepted, Deliver, delivering, github_platform
 
 REPO, OTHER = "Codertocat/Hello-World", "Codertocat/Space"
 INSTALLATION = 1  # the installation of the fixtures below
@@ -49,34 +45,20 @@ class Helper(WowAgent):
         return [Comment(event.repo, event.issue_number, "hello", key="hello")]
 
 
-Deliver = Callable[..., str]
-
-
 @pytest.fixture
-def world(store) -> Iterator[tuple[FakeGitHub, Deliver, Any]]:
+def world(store) -> Iterator[tuple[FakeGitHub, Deliver, Platform]]:
     with FakeGitHub() as fake:
         fake.default_branch = BRANCH
         fake.set_permission("Codertocat", "write")
 
-        def platform() -> Any:
-            # One per drain (its local bus lives on that drain's event loop): the worker recovers
-            # what intake recorded from the inbox.
+        def platform() -> Platform:
             built = github_platform(store, fake.url, GITHUB_APP_BOT_USER_ID=fake.bot["id"])
             built.registry.register(Helper)
             return built
 
         # WowVision reviews the same pushes: not what these tests look at.
         platform().registry.set_state("wowvision", Lifecycle.RETIRED)
-        with TestClient(create_app(platform(), secret=TEST_SECRET, run_worker=False)) as client:
-
-            def deliver(event: str, payload: dict[str, Any], delivery: str | None = None) -> str:
-                delivery = delivery or str(uuid.uuid4())
-                body = json.dumps(payload).encode()
-                answer = client.post("/webhooks/github", content=body, headers=signed_headers(body, event, delivery))
-                assert answer.status_code == 202, answer.text
-                asyncio.run(drain(platform()))
-                return delivery
-
+        with delivering(platform) as deliver:
             yield fake, deliver, platform()
 
 
@@ -97,9 +79,11 @@ def comment(text: str) -> dict[str, Any]:
     return load_payload("issue_comment/created.with-installation.payload.json", comment__body=text)
 
 
-def ran(store, delivery: str) -> list[tuple[str, str]]:
+def ran(store, delivered: Accepted) -> list[tuple[str, str]]:
     with store.session() as session:
-        rows = session.scalars(select(AgentRun).where(AgentRun.delivery_id == delivery).order_by(AgentRun.agent))
+        rows = session.scalars(
+            select(AgentRun).where(AgentRun.delivery_id == delivered.delivery).order_by(AgentRun.agent)
+        )
         return [(row.agent, row.status) for row in rows]
 
 
@@ -190,7 +174,7 @@ def test_hire_opens_one_pull_request_editing_the_config_and_merging_it_hires(wor
     before = b"# kept as written\npacks: [secrets]   # only this one\nagents:\n  disable:\n    - wowvision\n"
     fake.files[(REPO, BRANCH, CONFIG_PATH)] = before
     first = deliver("issue_comment", comment("/waooaw hire helper"))
-    deliver("issue_comment", comment("/waooaw hire helper"), delivery=first)  # GitHub's redelivery
+    deliver("issue_comment", comment("/waooaw hire helper"), delivery=first.delivery)  # GitHub's redelivery
     deliver("issue_comment", comment("/waooaw hire helper"))  # asked again
     (pull,) = fake.pull_requests
     assert pull["head"]["ref"] == "waooaw/hire-helper" and pull["base"]["ref"] == BRANCH
