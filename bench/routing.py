@@ -9,7 +9,7 @@ temporary file). Then, for --events events built from the real payloads of
 tests/fixtures/webhooks, each on a random repository, it times:
 
   pick      what the worker does once the delivery is loaded: bot.worker.Worker._agents_to_run
-            (the routing index, the candidates' states on the repository read in one round
+            (the routing index, the states on the repository, every agent's, read in one round
             trip, should_wake on the candidates that are hired and active), on a session
             whose connection is already checked out, as in Worker._plan;
   index     the routing index alone (Registry.candidates);
