@@ -18,6 +18,8 @@ from agents.context.repository import ContextKey
 from agents.coordination import assignments
 from agents.coordination.assignments import Task
 from agents.decisions import DbDecisionCache
+from agents.domain.job import AGENT as JOB_AGENT
+from agents.domain.job import new_job
 from agents.events import Event
 from agents.ledger import Entry
 from agents.store.tables import (
@@ -386,3 +388,22 @@ def test_after_a_rename_the_comment_posted_under_the_old_name_is_found_by_its_re
     assert [c["id"] for c in fake.comments.values() if c["user"]["login"] == "waooaw[bot]"] == [answer["id"]]
     assert fake.calls("GET", r"/issues/\d+/comments") == []  # its record named it: no search on GitHub
     assert fake.calls("POST", r"/issues/\d+/comments$") == []
+
+
+def test_a_coe_job_started_before_a_rename_resumes_under_the_new_name_with_its_spend(store):
+    """What `waooaw coe run --job ID --resume` hands the runner on the renamed repository's Actions."""
+    from bot.coe_cli import _job
+
+    platform = make_platform(store)
+    installed(store, platform)
+    contexts = DbContextClient(store, Grant(957387))
+    started = new_job(job_id="job-0000000001", domain="Digital Marketing", depth="quick", repo=OLD)
+    contexts.put(OLD, JOB_AGENT, started.id, started.data(), expected_version=None)
+    contexts.record_decisions(OLD, started.id, [Entry(JOB_AGENT, "step", "llm", "settled", key="s1", cost_usd=0.25)])
+
+    record(platform, "rename-1", "repository", renamed())
+    asyncio.run(drain(make_platform(store)))
+
+    resumed = _job(contexts, NEW, 957387, started.id, None, "quick", True)
+    assert resumed.repo == NEW
+    assert contexts.job_spend(resumed.repo, resumed.id) == 0.25
