@@ -142,7 +142,7 @@ async def _record(platform: Platform, delivery: webhooks.Delivery) -> tuple[bool
     can be redelivered, rather than a 202 for a delivery that would then be lost.
     """
     try:
-        wanted = delivery.event != "ping" and await platform.wanted(delivery.event)
+        wanted = delivery.event != "ping" and await platform.wanted(delivery.event, delivery.action)
         is_new = await platform.intake.record(delivery, InboxStatus.QUEUED if wanted else InboxStatus.IGNORED)
     except Exception:  # whatever failed, the delivery is not safe: GitHub must see a failure
         log.exception("webhook.not_recorded", delivery=delivery.delivery_id, github_event=delivery.event)

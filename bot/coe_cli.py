@@ -21,7 +21,7 @@ from typing import Annotated, Any, cast
 import typer
 
 from agents.context.client import ContextClient, HttpContextClient
-from agents.domain.job import AGENT, DEPTHS, Depth, Job, job_id_for, new_job, tags_for
+from agents.domain.job import AGENT, DEPTHS, Depth, Job, job_at, job_id_for, new_job, tags_for
 from agents.store.db import Store
 from bot import tenancy
 from bot.coe_jobs import LOCAL_REPO, run_job
@@ -127,7 +127,7 @@ def _job(
     if job_id is not None:
         record = contexts.get(repo, AGENT, job_id)
         if record is not None:
-            found = Job.model_validate(record.data)
+            found = job_at(record.repo, record.data)
             # A job started locally before its repo's installation was known publishes as that installation.
             return found if found.installation_id else found.model_copy(update={"installation_id": installation})
         if resume or domain is None:

@@ -29,7 +29,7 @@ from typing import Any, TextIO
 from pydantic import SecretStr
 
 from agents.context.client import DbContextClient
-from agents.domain.job import AGENT, Job
+from agents.domain.job import AGENT, job_at
 from agents.outputs import CheckRun, Comment, Output, PullRequest, Review, WorkflowDispatch
 from agents.tokens import Grant
 from bot import webhooks
@@ -283,7 +283,7 @@ async def _onboard(
     if record is None:
         raise DemoError(f"WowDomain recorded no job {job_id}")
     result = await run_job(
-        platform.settings, contexts, platform.store, Job.model_validate(record.data), publisher=board
+        platform.settings, contexts, platform.store, job_at(record.repo, record.data), publisher=board
     )
     posted = await _show(board, stream)
     if result.status != "done":

@@ -64,7 +64,7 @@ async def replay_file(
 
 async def push(platform: Platform, bus: LocalBus, delivery: webhooks.Delivery) -> dict[str, Any]:
     """Record the delivery, run the worker on it until it is done, and say what ran."""
-    wanted = await platform.wanted(delivery.event)
+    wanted = await platform.wanted(delivery.event, delivery.action)
     status = InboxStatus.QUEUED if wanted else InboxStatus.IGNORED
     if not await asyncio.to_thread(platform.inbox.record, delivery, status):
         return _outcome(platform, delivery.delivery_id, "duplicate")

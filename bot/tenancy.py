@@ -1,18 +1,27 @@
-"""Installations and their repositories, kept from `installation` and `installation_repositories` events.
+"""Installations and their repositories, kept from `installation`, `installation_repositories` and
+`repository` (renamed, transferred) events.
 
 An uninstalled or suspended installation gets no more work from the moment its event
 is handled; `waooaw db prune` deletes its data after the retention period. The ids of
 the account and of each repository are kept with the names: a name can change hands
 (renamed, or deleted and made again), an id cannot.
+
+Everything kept of a repository is keyed by (installation, full name). When a repository is
+renamed, or transferred within its installation, its current state moves to the new name in
+one transaction, so its agents carry on where they were; history (deliveries, runs, the
+decision ledger outside jobs, the audit log) keeps the name it had then.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Text, cast, delete, select
-from sqlalchemy.orm import Session
+import structlog
+from sqlalchemy import CursorResult, Text, delete, exists, or_, select, true, update
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.orm import Session, aliased
 
 from agents.context.models import ContextRestore, ContextSnapshot, ContextSnapshotItem, ContextVersion, Handoff
 from agents.events import Event
@@ -21,6 +30,7 @@ from agents.store.tables import (
     NO_INSTALLATION,
     AgentHire,
     AgentMessage,
+    AgentOutcome,
     AgentRun,
     ApiToken,
     AuditEntry,
@@ -29,15 +39,26 @@ from agents.store.tables import (
     InboxRecord,
     Installation,
     PublishedOutput,
+    TaskAssignment,
 )
 
-TENANCY_EVENTS = frozenset({"installation", "installation_repositories"})
+log = structlog.get_logger(__name__)
+
+# What `apply` keeps installations and their repositories from: intake queues these whatever the
+# agents want. Other actions of `repository` change nothing kept here, and stay ignored.
+TENANCY_KINDS = frozenset({"installation", "installation_repositories", "repository.renamed", "repository.transferred"})
+TENANCY_EVENTS = frozenset(kind.partition(".")[0] for kind in TENANCY_KINDS)  # what the App subscribes to
 _STATUS_BY_ACTION = {"created": "active", "unsuspend": "active", "suspend": "suspended", "deleted": "deleted"}
+
+
+def handles(name: str, action: str | None) -> bool:
+    """Whether `apply` acts on a delivery of this event and action."""
+    return name in TENANCY_KINDS or f"{name}.{action}" in TENANCY_KINDS
 
 
 def apply(session: Session, event: Event) -> None:
     installation = event.payload.get("installation") or {}
-    if event.name not in TENANCY_EVENTS or not isinstance(installation.get("id"), int):
+    if not handles(event.name, event.action) or not isinstance(installation.get("id"), int):
         return
     # Two events of one installation may be handled at once: create the row race-free.
     session.execute(
@@ -54,10 +75,12 @@ def apply(session: Session, event: Event) -> None:
         row.status = _STATUS_BY_ACTION.get(event.action or "", row.status)
         if event.action == "created":
             _change_repos(row, event.payload.get("repositories") or [], [])
-    else:
+    elif event.name == "installation_repositories":
         _change_repos(
             row, event.payload.get("repositories_added") or [], event.payload.get("repositories_removed") or []
         )
+    else:
+        _move_repository(session, row, event)
 
 
 def _change_repos(row: Installation, added: list[dict[str, Any]], removed: list[dict[str, Any]]) -> None:
@@ -65,6 +88,124 @@ def _change_repos(row: Installation, added: list[dict[str, Any]], removed: list[
     ids = {repo["full_name"]: repo["id"] for repo in added if isinstance(repo.get("id"), int)}
     row.repos = sorted((set(row.repos) | {repo["full_name"] for repo in added}) - gone)
     row.repo_ids = {name: ident for name, ident in ({**row.repo_ids, **ids}).items() if name not in gone}
+
+
+@dataclass(frozen=True)
+class Move:
+    """A repository's change of full name, as a `repository` delivery tells it."""
+
+    old: str
+    new: str
+    repository_id: int
+
+
+# The current state of a repository, by what names a row within (installation, repository): a row whose
+# name is already taken under the new full name stays under the old one (see _move_rows).
+_STATE = (
+    (AgentHire, ("agent",)),
+    (PublishedOutput, ("marker",)),
+    (AgentOutcome, ("agent", "kind", "subject")),
+    (TaskAssignment, ("coe", "task_key")),
+    (AgentMessage, ()),
+    (ApiToken, ()),
+    (ContextSnapshot, ()),
+    # A context moves whole or not at all, so that its versions' lineage stays under one name.
+    (ContextVersion, ("agent", "scope")),
+)
+
+
+def _move_repository(session: Session, row: Installation, event: Event) -> None:
+    """Move the repository's current state in the installation `row` (locked) to its new full name."""
+    move = _move_of(event)
+    if move is None:
+        log.warning("tenancy.move_unreadable", delivery=event.delivery_id, action=event.action)
+        return
+    if move.old == move.new:
+        return
+    if event.action == "transferred" and move.old not in row.repos:
+        # The new owner's installation is sent the event; the data belongs to the tenant that had it.
+        log.info(
+            "tenancy.transferred_from_another_installation",
+            installation=row.id,
+            old=move.old,
+            new=move.new,
+            kept_by=[ident for ident in installations_of(session, move.old) if ident != row.id],
+            detail="nothing moves: the installation that had the repository keeps its data, and here it starts fresh",
+        )
+        return
+    refused = _move_refused(row, move)
+    if refused is not None:
+        log.warning("tenancy.move_refused", installation=row.id, old=move.old, new=move.new, reason=refused)
+        return
+    moved = {table.__tablename__: _move_rows(session, table, key, row.id, move) for table, key in _STATE}
+    # A handoff goes where its context went; a job's ledger rows go with the job (its spend, its steps
+    # recorded once); the rest of the ledger is history.
+    moved_versions = select(ContextVersion.id).where(
+        ContextVersion.installation_id == row.id, ContextVersion.repo == move.new
+    )
+    moved["handoffs"] = _move_rows(
+        session,
+        Handoff,
+        (),
+        row.id,
+        move,
+        or_(Handoff.context_version_id.is_(None), Handoff.context_version_id.in_(moved_versions)),
+    )
+    moved["decisions"] = _move_rows(
+        session, Decision, ("job_id", "idempotency_key"), row.id, move, Decision.job_id.is_not(None)
+    )
+    if move.old in row.repos or move.old in row.repo_ids:
+        _change_repos(row, [{"full_name": move.new, "id": move.repository_id}], [{"full_name": move.old}])
+    log.info("tenancy.repository_moved", installation=row.id, old=move.old, new=move.new, rows=moved)
+
+
+def _move_of(event: Event) -> Move | None:
+    """The old and new full names and the id of the repository a `renamed` or `transferred` delivery names."""
+    repository = event.payload.get("repository") or {}
+    changes = event.payload.get("changes") or {}
+    name, owner = repository.get("name"), (repository.get("owner") or {}).get("login")
+    if event.action == "renamed":  # the owner is unchanged
+        old_owner, old_name = owner, ((changes.get("repository") or {}).get("name") or {}).get("from")
+    else:
+        before = (changes.get("owner") or {}).get("from") or {}
+        old_owner, old_name = (before.get("user") or before.get("organization") or {}).get("login"), name
+    identity = repository.get("id")
+    if not all(isinstance(part, str) for part in (old_owner, old_name, event.repo)) or not isinstance(identity, int):
+        return None
+    return Move(f"{old_owner}/{old_name}", cast(str, event.repo), identity)
+
+
+def _move_refused(row: Installation, move: Move) -> str | None:
+    """Why the installation's records say the move is not this repository's: either name recorded as
+    another repository's id (a stale delivery, the old name made again since). None: it is, as far as known."""
+    for name in (move.old, move.new):
+        recorded = row.repo_ids.get(name)
+        if recorded is not None and recorded != move.repository_id:
+            return f"the installation holds {name} as repository id {recorded}, not {move.repository_id}"
+    return None
+
+
+def _move_rows(session: Session, table: Any, key: tuple[str, ...], installation_id: int, move: Move, *only: Any) -> int:
+    """Give `table`'s rows of (installation, old name) the new name; how many moved.
+
+    Never overwrite: a row whose `key` is already taken under the new name (an event under the new
+    name was handled before the rename) stays under the old one. Run again, it moves nothing more."""
+    taken = aliased(table)
+    clash = exists().where(
+        taken.installation_id == installation_id,
+        taken.repo == move.new,
+        *(getattr(taken, column) == getattr(table, column) for column in key),
+    )
+    moved = cast(
+        CursorResult[Any],
+        session.execute(
+            update(table)
+            .where(table.installation_id == installation_id, table.repo == move.old, ~clash if key else true(), *only)
+            .values(repo=move.new)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    return moved.rowcount
 
 
 def ids_refused(row: Installation, repo: str, repository_id: int, owner_id: int) -> str | None:
@@ -97,7 +238,7 @@ def installations_of(session: Session, repo: str) -> dict[int, str]:
     """The installations whose repositories include `repo` (normally one), with their status."""
     listed = session.scalars(
         select(Installation)
-        .where(cast(Installation.repos, Text).contains(f'"{repo}"', autoescape=True))
+        .where(sql_cast(Installation.repos, Text).contains(f'"{repo}"', autoescape=True))
         .order_by(Installation.id)
     )
     return {row.id: row.status for row in listed if repo in row.repos}  # LIKE only narrows it down

@@ -27,6 +27,7 @@ from agents.ports import RepoReader
 from agents.registry import Registry
 from agents.store.db import Store
 from agents.tokens import Grant
+from bot import tenancy
 from bot.bodies import BodyBudget
 from bot.bus import EventBus, LocalBus
 from bot.github import GitHubClients, github_clients
@@ -34,7 +35,6 @@ from bot.inbox import Inbox, InboxWriter
 from bot.publish import DryRunPublisher, GitHubPublisher, Publisher
 from bot.reader import GitHubReader
 from bot.settings import Settings
-from bot.tenancy import TENANCY_EVENTS
 from bot.timers import EVENT as TIMER_EVENT
 from bot.usage import UsageError
 from bot.worker import Worker
@@ -72,15 +72,17 @@ class Platform:
         self.intake = InboxWriter(self.inbox)
         self.body_budget = BodyBudget(self.settings.webhook_bytes_in_flight)
 
-    async def wanted(self, event: str) -> bool:
-        """Whether any active agent may wake on this event name (a static table, no GitHub call).
+    async def wanted(self, event: str, action: str | None) -> bool:
+        """Whether any active agent may wake on this event name, or tenancy keeps something from the
+        delivery (a static table, no GitHub call).
 
         Agent states are read from the store at most every few seconds, off the event loop.
         """
+        if tenancy.handles(event, action):
+            return True
         now = time.monotonic()
         if now - self._wake_read_at > WAKE_TABLE_TTL:
-            names = await run_in_threadpool(self.registry.wake_event_names) | TENANCY_EVENTS
-            self._wake_names = names - OWN_EVENTS
+            self._wake_names = await run_in_threadpool(self.registry.wake_event_names) - OWN_EVENTS
             self._wake_read_at = now
         return event in self._wake_names
 

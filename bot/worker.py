@@ -289,7 +289,7 @@ class Worker:
                 # GitHub delivery names such a one, and acting on either form could reach another tenant.
                 log.warning("worker.unfit_identity", delivery=delivery_id)
                 return RunPlan(event, [])
-            if event.name in tenancy.TENANCY_EVENTS:
+            if tenancy.handles(event.name, event.action):
                 with self.store.session() as writing:
                     tenancy.apply(writing, event)
                     installation_status = tenancy.status(writing, event.installation_id)

@@ -33,6 +33,7 @@ from agents.domain.job import (
     Depth,
     Escalation,
     Job,
+    job_at,
     job_id_for,
     lock_scope,
     new_job,
@@ -142,7 +143,7 @@ class WowDomain(WowAgent):
             if lock is not None and lock.data.get("job") != job_id:
                 holder = contexts.get(repo, AGENT, lock.data["job"])
                 if holder is not None and holder.data.get("status") in ACTIVE:
-                    return Job.model_validate(holder.data)
+                    return job_at(holder.repo, holder.data)
             if lock is not None and lock.data.get("job") == job_id:
                 return None  # a retried delivery: the job is ours
             try:
@@ -194,7 +195,7 @@ class WowDomain(WowAgent):
         record = await asyncio.to_thread(contexts.get, event.repo, AGENT, job_id)
         if record is None:
             return []
-        job = Job.model_validate(record.data)
+        job = job_at(record.repo, record.data)
         escalation = job.by_key(f"esc-{n}")
         if escalation is None or escalation.status != "open":
             return []  # already answered (we closed it ourselves) or unknown
@@ -316,7 +317,7 @@ def _create(contexts: ContextClient, job: Job) -> Job:
     except StaleContext:  # a retried delivery created it already
         existing = contexts.get(job.repo, AGENT, job.id)
         assert existing is not None
-        return Job.model_validate(existing.data)
+        return job_at(existing.repo, existing.data)
 
 
 def change_job(contexts: ContextClient, repo: str, job_id: str, change: Callable[[Job], Job], attempts: int = 5) -> Job:
@@ -325,7 +326,7 @@ def change_job(contexts: ContextClient, repo: str, job_id: str, change: Callable
         record = contexts.get(repo, AGENT, job_id)
         if record is None:
             raise LookupError(f"no job {job_id} in {repo}")
-        job = change(Job.model_validate(record.data))
+        job = change(job_at(record.repo, record.data))
         try:
             contexts.put(
                 repo,
@@ -382,7 +383,7 @@ def _parked_job(contexts: ContextClient, event: Event) -> tuple[Job, int] | None
         assert event.repo is not None  # an issue comment's event names its repository
         record = contexts.get(event.repo, AGENT, found[0])
         if record is not None:
-            job = Job.model_validate(record.data)
+            job = job_at(record.repo, record.data)
             escalation = job.by_key(f"esc-{found[1]}")
             if escalation is not None and escalation.status == "open":
                 return job, found[1]
@@ -390,7 +391,7 @@ def _parked_job(contexts: ContextClient, event: Event) -> tuple[Job, int] | None
     for context in contexts.search_contents(
         repo=event.repo, agent=AGENT, tags=[f"issue:{event.issue_number}", "status:parked"]
     ):
-        job = Job.model_validate(context.data)
+        job = job_at(context.repo, context.data)
         open_question = job.open_escalation()
         if open_question is not None:
             return job, open_question.n

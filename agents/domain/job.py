@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -141,6 +142,12 @@ class Job(BaseModel):
 
     def data(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+def job_at(repo: str, data: Mapping[str, Any]) -> Job:
+    """The job a record holds, in the repository the record is kept in now: a rename or a transfer
+    moves the record (bot/tenancy.py), not the copy of the repository's full name in its data."""
+    return Job.model_validate({**data, "repo": repo})
 
 
 def new_job(

@@ -37,7 +37,7 @@ from agents.context.repository import StaleContext
 from agents.domain import deliverables as d
 from agents.domain import tracking
 from agents.domain.assembly import build_spec, lessons_input, prompt_for, reference_items
-from agents.domain.job import AGENT, Escalation, Job, merge_escalations, settled_note, tags_for
+from agents.domain.job import AGENT, Escalation, Job, job_at, merge_escalations, settled_note, tags_for
 from agents.domain.phases import PHASES, Phase, review_step, revision_step
 from agents.domain.review_rounds import merge_items, review_extra, revision_extra
 from agents.domain.roster import AGENTS_BY_ID, WRITER, DomainAgent
@@ -489,7 +489,7 @@ class CoeRunner:
         record = await asyncio.to_thread(self.contexts.get, self.repo, AGENT, self.job_id)
         if record is None:
             raise JobNotFound(f"no job {self.job_id} in {self.repo}")
-        self.job = Job.model_validate(record.data)
+        self.job = job_at(record.repo, record.data)
         self._job_version = record.version
         found = await asyncio.to_thread(self._committed_steps)
         self.job.totals = type(self.job.totals)()  # recounted from the steps: they are the truth
@@ -522,7 +522,7 @@ class CoeRunner:
             except StaleContext:
                 record = await asyncio.to_thread(self.contexts.get, self.repo, AGENT, self.job_id)
                 assert record is not None
-                fresh = Job.model_validate(record.data)
+                fresh = job_at(record.repo, record.data)
                 # Ours: progress and figures. Theirs: answers, budget and status set by the app.
                 self.job = fresh.model_copy(
                     update={

@@ -9,7 +9,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import aliased
 
 from agents.context.models import ContextVersion, Handoff
-from agents.domain.job import ACTIVE, Job, Totals
+from agents.domain.job import ACTIVE, Job, Totals, job_at
 from agents.domain.job import AGENT as JOB_AGENT
 from agents.domain.phases import PHASES_BY_ID
 from agents.reports.model import JOB_ROWS, CoEDay, CoEEscalation, CoEJob
@@ -60,6 +60,7 @@ class CoeQueries(ScopedQueries):
         rows = self.session.execute(
             select(
                 per_job.c.installation_id,
+                per_job.c.repo,
                 per_job.c.first_at,
                 changed_today,
                 end.data,
@@ -73,9 +74,9 @@ class CoeQueries(ScopedQueries):
         )
         day = CoEDay(spend=spend)
         listed: list[tuple[int, Job]] = []
-        for installation, first_at, changed, data, status_before, escalations_before in rows:
+        for installation, repo, first_at, changed, data, status_before, escalations_before in rows:
             try:
-                job = Job.model_validate(data)
+                job = job_at(repo, data)
             except ValidationError:
                 day.unreadable_records += 1
                 continue

@@ -91,17 +91,20 @@ def comment(text: str) -> dict:
 # ---------------------------------------------------------------------- review threads
 
 
-def test_the_app_subscribes_to_every_event_an_agent_wakes_on(store):
+def test_the_app_subscribes_to_every_event_an_agent_wakes_on_or_tenancy_keeps(store):
     import yaml
 
     from agents.catalog import default_registry
+    from bot.tenancy import TENANCY_EVENTS
     from bot.wiring import OWN_EVENTS
     from tests.conftest import ROOT
 
     subscribed = set(yaml.safe_load((ROOT / "app.yml").read_text())["default_events"])
     woken = default_registry(store).wake_event_names()
     assert {"pull_request_review_thread", "issues", "pull_request"} <= woken
-    assert woken - OWN_EVENTS <= subscribed | {"installation"}  # `installation` is always sent, never listed
+    assert {"installation_repositories", "repository"} <= TENANCY_EVENTS
+    # `installation` is always sent, never listed
+    assert (woken | TENANCY_EVENTS) - OWN_EVENTS <= subscribed | {"installation"}
 
 
 def test_a_resolved_thread_of_our_review_raises_its_agent_and_an_unresolved_one_lowers_it(world, store):

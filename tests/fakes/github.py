@@ -440,6 +440,12 @@ class FakeGitHub(HookDeliveries, RepoReads):
         self.comments[id] = obj
         return obj
 
+    def rename_repo(self, old: str, new: str) -> None:
+        """The repository `old` is `new` from now on (renamed or transferred): its comments' addresses say so."""
+        for comment in self.comments.values():
+            for address in ("url", "html_url", "issue_url"):
+                comment[address] = comment[address].replace(f"/{old}/", f"/{new}/")
+
     def add_review(
         self, repo: str, pr: int, body: str, event: str, commit_id: str, user: dict[str, Any] | None = None
     ) -> dict[str, Any]:

@@ -69,6 +69,21 @@ def test_event_no_agent_wants_is_recorded_and_ignored(client, store):
         assert session.get(InboxRecord, "star-1").status == "ignored"
 
 
+def test_a_repository_renamed_or_transferred_is_queued_and_its_other_actions_ignored(client):
+    """Tenancy follows a repository's new name; nothing else of a `repository` delivery is kept."""
+    answers = {
+        action: post(client, fixture_path(f"repository/{action}.payload.json").read_bytes(), "repository").json()
+        for action in ("renamed", "transferred", "edited", "created", "privatized")
+    }
+    assert {action: answer["status"] for action, answer in answers.items()} == {
+        "renamed": "queued",
+        "transferred": "queued",
+        "edited": "ignored",
+        "created": "ignored",
+        "privatized": "ignored",
+    }
+
+
 def test_ping_is_answered_pong(client):
     body = fixture_path("ping/payload.json").read_bytes()
     response = post(client, body, "ping")

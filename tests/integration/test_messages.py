@@ -281,8 +281,8 @@ def test_messages_never_wake_agents_of_another_installation_or_repository(store)
 
 def test_a_webhook_named_agent_message_is_not_taken_for_one(store):
     platform = platform_with(store, Receiver)
-    assert asyncio.run(platform.wanted("issue_comment")) is True
-    assert asyncio.run(platform.wanted("agent_message")) is False
+    assert asyncio.run(platform.wanted("issue_comment", "created")) is True
+    assert asyncio.run(platform.wanted("agent_message", "handoff")) is False
 
 
 def test_a_conversation_that_never_ends_is_cut_at_the_hop_limit(store, monkeypatch):

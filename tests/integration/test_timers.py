@@ -183,4 +183,4 @@ def test_a_webhook_named_schedule_wakes_nobody(store: Store) -> None:
     """Only the app makes timer events: a delivery of that name from outside is ignored at intake."""
     platform = make_platform(store)
     platform.registry.register(Weekly)
-    assert asyncio.run(platform.wanted("schedule")) is False
+    assert asyncio.run(platform.wanted("schedule", "daily")) is False
