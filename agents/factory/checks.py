@@ -2,7 +2,8 @@
 
 - the answer is a valid JSON Schema (Draft 2020-12) of an object with properties;
 - every template parses in the sandbox and reads only variables it has: the event, the
-  payload, the repository and what the spec `reads` — and, in outputs, `answer`;
+  payload, the repository and what the spec `reads` — and, in outputs, `answer`; a read's
+  `when` and options, made before any read, only the event, the payload and the repository;
 - every `answer.X` an output or its `when` uses is declared in the answer schema;
 - `raw` is used on the author's own constants only;
 - literal labels are in their output's `allowed`, literal file paths inside `paths`, a
@@ -161,7 +162,7 @@ class _Checker:
         if name == "answer":
             return "`answer` is not known here: the model answers after the instructions and the rules"
         if name in self.spec.read_names:
-            return f"`{name}` is not known here: a read's options know only {', '.join(BASE_VARIABLES)}"
+            return f"`{name}` is not known here: a read's `when` and options know only {', '.join(BASE_VARIABLES)}"
         if name in READ_KINDS:
             return f"`{name}` is not read: add it to `reads`"
         known = ", ".join(sorted(self.answer_vars))
@@ -178,6 +179,8 @@ class _Checker:
             elif name != item.kind and (name in READ_KINDS or name in (*BASE_VARIABLES, "answer")):
                 self.fail(("reads", index, "issues", "as"), f"`{name}` is the name of another variable")
             seen.add(name)
+            if item.when is not None:
+                self.template(("reads", index, "when"), item.when, BASE_VARIABLES, expression=True)
             if item.merged_pulls is not None and item.merged_pulls.release is not None:
                 self.template(("reads", index, "merged_pulls", "release"), item.merged_pulls.release, BASE_VARIABLES)
 

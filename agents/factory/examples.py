@@ -1,7 +1,8 @@
 """`waooaw agents test`: a spec's golden examples against a scripted model, no network.
 
 For each example: the event from its payload (or payload file), the reads as the payload
-tells them with the example's `given` on top, the deterministic rules as in production,
+tells them with the example's `given` on top — a read the event skips (its `when` is false)
+empty as in production, and a `given` for one a failure —, the deterministic rules as in production,
 and `answer` as what the model answers when no rule settles it. The intents produced are
 compared with `expect`: each expected intent matches one produced intent of its kind (by
 `contains` or `equals` on its natural field, or on `field`), in any order, and nothing else
@@ -18,7 +19,7 @@ from typing import Any
 from agents.events import Event
 from agents.factory.agent import wakes
 from agents.factory.checks import INTENT_FIELDS, example_path
-from agents.factory.reads import payload_reads
+from agents.factory.reads import payload_reads, skipped_reads
 from agents.factory.run import Decided, Run, respond
 from agents.factory.spec import AgentSpec, Example, Expect
 from agents.outputs import Output
@@ -73,7 +74,8 @@ async def run_example(spec: AgentSpec, example: Example, index: int) -> ExampleR
     event = example_event(spec, example, index)
     if not wakes(spec, event):
         return ExampleResult(spec, example, None, failures=[f"{spec.name} does not wake on {event.kind}"])
-    reads = {**payload_reads(spec, event), **example.given}
+    skipped = skipped_reads(spec, event)
+    reads = {**payload_reads(spec, event), **example.given, **skipped}
 
     async def scripted(prompt: str, ruled: dict[str, Any] | None) -> Decided:
         if ruled is not None:
@@ -85,6 +87,9 @@ async def run_example(spec: AgentSpec, example: Example, index: int) -> ExampleR
     run = await respond(spec, event, reads, scripted)
     produced = [describe(output) for output in run.intents.outputs]
     result = ExampleResult(spec, example, run, produced)
+    for name in example.given:
+        if name in skipped:
+            result.failures.append(f"`given.{name}` stands in for a read this event skips: its `when` is false")
     for expect in example.expect:
         if expect.rung is not None and expect.rung != run.rung:
             result.failures.append(f"the answer came from the {run.rung} rung, not the {expect.rung} one")

@@ -1,8 +1,9 @@
 """What the runtime fetches for a spec before the model sees anything: its `reads`, through the RepoReader.
 
 Each read becomes one template variable of the same name, in the shapes the RepoReader
-returns (agents/ports.py). Reads that need GitHub and have no reader (no credentials)
-raise CannotRead: the agent says so and does nothing, rather than answer without them.
+returns (agents/ports.py). A read whose `when` is false on the event is not made: its
+variable is its empty value (`EMPTY`). Reads that need GitHub and have no reader (no
+credentials) raise CannotRead: the agent says so and does nothing, rather than answer without them.
 `payload_reads` is what `waooaw agents test` starts from: the issue or pull request from
 the example's payload, every other read empty until the example's `given` fills it.
 """
@@ -14,11 +15,15 @@ import re
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
+import structlog
+
 from agents.events import Event
 from agents.factory.run import event_values
 from agents.factory.spec import AgentSpec, ReadItem
-from agents.factory.templates import render
+from agents.factory.templates import evaluate, render
 from agents.ports import RepoReader
+
+log = structlog.get_logger(__name__)
 
 PATCH_MAX = 3000  # characters of one file's patch in `pull_request.files`
 COMMENTS_MAX = 30
@@ -47,17 +52,46 @@ class CannotRead(Exception):
 async def gather_reads(
     spec: AgentSpec, event: Event, reader: RepoReader | None, context: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """Every read of the spec, fetched together."""
-    github = [item for item in spec.reads if item.kind != "context"]
+    """Every read of the spec the event needs, fetched together; the skipped ones empty."""
+    values = skipped_reads(spec, event)
+    made = [item for item in spec.reads if item.variable not in values]
+    github = [item for item in made if item.kind != "context"]
     if github and (reader is None or event.repo is None):
         why = "the event names no repository" if event.repo is None else "there are no GitHub credentials"
         raise CannotRead(f"{spec.name} reads {', '.join(item.kind for item in github)} from GitHub, and {why}")
-    values: dict[str, Any] = {"context": dict(context)} if spec.read("context") else {}
+    if any(item.context for item in made):
+        values["context"] = dict(context)
     if github:
         assert reader is not None and event.repo is not None
         fetched = await asyncio.gather(*(_read(item, event, reader, event.repo) for item in github))
         values.update(zip((item.variable for item in github), fetched, strict=True))
     return values
+
+
+def skipped_reads(spec: AgentSpec, event: Event) -> dict[str, Any]:
+    """The reads whose `when` is false on the event, each as its variable's empty value: they are not made.
+
+    A `when` the event cannot evaluate keeps its read (and is logged): a call spent is better than
+    a run on data missing, such as a summary saying there are no leads."""
+    values = event_values(event)
+    skipped: dict[str, Any] = {}
+    for item in spec.reads:
+        if item.when is None:
+            continue
+        try:
+            wanted = evaluate(item.when, values)
+        except Exception as exc:  # noqa: BLE001 — any failure of the author's expression on this event
+            log.warning(
+                "spec_agent.read_when_failed",
+                agent=spec.name,
+                delivery=event.delivery_id,
+                read=item.variable,
+                problem=f"{type(exc).__name__}: {exc}",
+            )
+            continue
+        if not wanted:
+            skipped[item.variable] = EMPTY[item.kind]
+    return skipped
 
 
 def _read(item: ReadItem, event: Event, reader: RepoReader, repo: str) -> Awaitable[Any]:

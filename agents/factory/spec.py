@@ -125,7 +125,7 @@ class StargazersRead(_Strict):
 
 
 class ReadItem(_Strict):
-    """One entry of `reads`: `issue`, `{files: [globs]}`, `{similar_issues: {limit: 5}}` …"""
+    """One entry of `reads`: `issue`, `{files: [globs]}`, `{similar_issues: {limit: 5}}` …, with an optional `when`."""
 
     issue: bool = False
     pull_request: bool = False
@@ -138,22 +138,28 @@ class ReadItem(_Strict):
     merged_pulls: MergedPullsRead | None = None
     contributors: ContributorsRead | None = None
     stargazers: StargazersRead | None = None
+    # Over the event alone (`event`, `payload`, `repo`): when false, the read is not made and its variable
+    # is its empty value, so an event whose path never uses a read costs no GitHub call for it.
+    when: str | None = Field(None, min_length=1, description="a Jinja expression: the read is made when it is true")
 
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, data: Any) -> Any:
         if isinstance(data, str):
             data = {data: None}
-        if not isinstance(data, dict) or len(data) != 1:
-            raise ValueError(f"a read is one of {', '.join(READ_KINDS)}, alone or as `KIND: options`")
-        ((kind, options),) = data.items()
+        kinds = {key: value for key, value in data.items() if key != "when"} if isinstance(data, dict) else {}
+        if len(kinds) != 1:
+            kinds_text = ", ".join(READ_KINDS)
+            raise ValueError(f"a read is one of {kinds_text}, alone or as `KIND: options`, with an optional `when`")
+        ((kind, options),) = kinds.items()
+        when = {"when": data["when"]} if "when" in data else {}
         if kind not in READ_KINDS:
             raise ValueError(f"unknown read {kind!r}: one of {', '.join(READ_KINDS)}")
         if kind in READ_FLAGS:
-            return {kind: True if options is None else options}
+            return {kind: True if options is None else options, **when}
         if kind == "files" and isinstance(options, str | list):
             options = {"paths": [options] if isinstance(options, str) else options}
-        return {kind: {} if options is None else options}
+        return {kind: {} if options is None else options, **when}
 
     @property
     def kind(self) -> str:
@@ -342,9 +348,6 @@ class AgentSpec(_Strict):
     def source(self) -> Path | None:
         """The file it was loaded from (payload_file is relative to it)."""
         return self._source
-
-    def read(self, kind: str) -> ReadItem | None:
-        return next((item for item in self.reads if item.kind == kind), None)
 
     @property
     def read_names(self) -> tuple[str, ...]:

@@ -7,10 +7,15 @@ shows the fake answers complete objects; the shapes asserted are the factory's c
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from agents.events import Event
+from agents.factory.reads import gather_reads
+from agents.factory.spec import load_spec
 from bot.github import GitHubClients
 from bot.ratelimit import GitHubRateLimited
 from bot.reader import GitHubReader, search_words
@@ -19,6 +24,7 @@ from tests.helpers import make_settings
 
 REPO = "octo/repo"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+SPECS = Path(__file__).resolve().parents[2] / "agents/specs"
 
 
 @pytest.fixture
@@ -336,3 +342,39 @@ def test_issues_not_updated_for_days_paged_and_capped(fake: FakeGitHub, reader: 
 def test_issues_refuse_an_unknown_state(reader: GitHubReader) -> None:
     with pytest.raises(ValueError, match="open, closed or all"):
         asyncio.run(reader.issues(REPO, [], "merged", 10))
+
+
+def example_event(name: str, example: str) -> Event:
+    """A real webhook payload from the catalogue's examples."""
+    return Event.from_payload("d-1", name, json.loads((SPECS / example).read_text()))
+
+
+def timer(action: str) -> Event:
+    schedule = {"period": action, "starts_at": "2025-01-06T00:00:00+00:00", "date": "2025-01-06", "week": "2025-W02"}
+    payload = {"schedule": schedule, "repository": {"full_name": REPO, "name": "repo", "owner": {"login": "octo"}}}
+    return Event.from_payload("d-2", "schedule", {**payload, "action": action})
+
+
+def test_a_read_whose_when_is_false_costs_no_github_call(fake: FakeGitHub, reader: GitHubReader) -> None:
+    crm = load_spec(SPECS / "sales/crm-management.yaml")
+    labelled_bug = example_event("issues", "sales/examples/issues.labeled.bug.json")
+    # A label that is no stage: no rule uses the lead, the pipeline or the stale leads.
+    assert asyncio.run(gather_reads(crm, labelled_bug, reader, {})) == {"issue": None, "issues": [], "stale_leads": []}
+    assert fake.requests == []
+
+    month_ago = (datetime.now(UTC) - timedelta(days=40)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    fake.add_issue(REPO, "[Lead]: Initech", "hi", labels=["lead"], updated_at=month_ago)
+    weekly = asyncio.run(gather_reads(crm, timer("weekly"), reader, {}))
+    assert (
+        [lead["title"] for lead in weekly["issues"]]
+        == [lead["title"] for lead in weekly["stale_leads"]]
+        == ["[Lead]: Initech"]
+    )
+    assert len(fake.calls("GET", r"/issues$")) == 2
+
+    fake.requests.clear()
+    success = load_spec(SPECS / "support/customer-success.yaml")
+    first_pull = example_event("pull_request", "support/examples/pull_request.opened.first-time.json")
+    # Its welcome reads the payload alone: neither the pull request's thread nor the waiting issues.
+    assert asyncio.run(gather_reads(success, first_pull, reader, {})) == {"issue": None, "issues": [], "needs_info": []}
+    assert fake.requests == []

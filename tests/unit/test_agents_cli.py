@@ -12,6 +12,7 @@ from bot.cli import app
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "tests/fixtures/specs"
 KINDS = "comment, labels, issue, pull_request, review, message"
+BASE = "event, payload, repo"  # what a read's `when` may use
 DOMAIN = ROOT / "tests/fixtures/domains/digital-marketing/spec.yaml"
 
 
@@ -45,6 +46,19 @@ def test_validate_gives_exit_2_and_each_problem_with_its_file_and_line(tmp_path)
     ]
 
 
+def test_validate_checks_a_reads_when_over_the_event_alone(tmp_path):
+    shutil.copytree(SPECS / "support", tmp_path / "support")
+    spec = tmp_path / "support/triager.yaml"
+    reads = '  - labels:\n    when: issue.body\n  - files: ["README.md"]\n    when: event.action ==\n'
+    spec.write_text(spec.read_text().replace('  - labels\n  - files: ["README.md"]\n', reads))
+    code, output = waooaw("agents", "validate", tmp_path)
+    assert code == 2
+    assert output.splitlines() == [
+        f"{spec}:14: reads[1].when: `issue` is not known here: a read's `when` and options know only {BASE}",
+        f"{spec}:16: reads[2].when: the template does not parse: unexpected ')'",
+    ]
+
+
 def test_test_passes_the_fixture_examples():
     code, output = waooaw("agents", "test", SPECS)
     assert code == 0, output
@@ -60,6 +74,17 @@ def test_test_fails_with_a_diff_of_expected_and_produced_intents(tmp_path):
     assert "FAIL triager: a bug report is labelled and answered" in output and "1 of 2 examples passed" in output
     assert '-labels add equals ["question"]' in output and '+labels add=["bug"] remove=[]' in output
     assert ' comment body="**Triage: bug**' in output  # the matched intent is shown on both sides: no noise
+
+
+def test_test_fails_an_example_that_gives_a_read_its_event_skips(tmp_path):
+    shutil.copytree(SPECS / "support", tmp_path / "support")
+    spec = tmp_path / "support/triager.yaml"
+    spec.write_text(spec.read_text().replace("  - labels\n", "  - labels:\n    when: event.action == 'closed'\n"))
+    assert waooaw("agents", "validate", tmp_path)[0] == 0
+    code, output = waooaw("agents", "test", tmp_path)
+    assert code == 1 and "1 of 2 examples passed" in output
+    assert "FAIL triager: a bug report is labelled and answered" in output
+    assert "`given.labels` stands in for a read this event skips: its `when` is false" in output
 
 
 def test_test_of_an_invalid_spec_exits_2(tmp_path):

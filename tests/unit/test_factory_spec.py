@@ -9,7 +9,7 @@ import pytest
 
 from agents.events import Event
 from agents.factory.catalogue import CatalogueError, load_specs
-from agents.factory.reads import release_of
+from agents.factory.reads import release_of, skipped_reads
 from agents.factory.spec import SpecError, load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -236,7 +236,7 @@ def test_a_merged_pulls_release_template_reads_the_event_only(tmp_path):
     text = VALID.replace("  - issue\n", f'  - issue\n  - merged_pulls: {{release: "{release}"}}\n')
     [problem] = problems(tmp_path, text)
     assert f":{line_of(text, 'merged_pulls')}: reads[1].merged_pulls.release:" in problem
-    assert "`issue` is not known here: a read's options know only event, payload, repo" in problem
+    assert "`issue` is not known here: a read's `when` and options know only event, payload, repo" in problem
 
 
 def test_the_release_whose_merges_are_read_is_the_templates_then_a_release_events_own():
@@ -250,3 +250,17 @@ def test_the_release_whose_merges_are_read_is_the_templates_then_a_release_event
     assert release_of(item, event("agent_message", "agent_message.handoff.release-post.json")) == "0.0.1"
     assert release_of(item, event("issue_comment", "issue_comment.created.blog-post.json")) is None
     assert release_of(item, event("release", "release.published.json")) == "0.0.1"
+
+
+def test_a_read_is_skipped_when_its_when_is_false_and_made_when_the_event_cannot_evaluate_it(tmp_path):
+    reads = (
+        'reads:\n  - issue:\n    when: payload.label.name == "lead"\n  - labels:\n    when: event.action == "closed"\n'
+    )
+    (tmp_path / "spec.yaml").write_text(VALID.replace("reads:\n  - issue\n", reads))
+    spec = load_spec(tmp_path / "spec.yaml")
+    issue = {"number": 1, "title": "t", "body": "b"}
+    opened = Event.from_payload("d-1", "issues", {"action": "opened", "issue": issue})
+    labeled = Event.from_payload("d-2", "issues", {"action": "labeled", "issue": issue, "label": {"name": "bug"}})
+    # an opened issue has no `label`: the issue's `when` cannot say, and the read is made rather than missed
+    assert skipped_reads(spec, opened) == {"labels": []}
+    assert skipped_reads(spec, labeled) == {"issue": None, "labels": []}
