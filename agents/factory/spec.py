@@ -156,7 +156,9 @@ class ReadItem(_Strict):
         if kind not in READ_KINDS:
             raise ValueError(f"unknown read {kind!r}: one of {', '.join(READ_KINDS)}")
         if kind in READ_FLAGS:
-            return {kind: True if options is None else options, **when}
+            if options not in (None, True):
+                raise ValueError(f"`{kind}` takes no options: write `- {kind}`")
+            return {kind: True, **when}
         if kind == "files" and isinstance(options, str | list):
             options = {"paths": [options] if isinstance(options, str) else options}
         return {kind: {} if options is None else options, **when}

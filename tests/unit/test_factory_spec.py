@@ -73,6 +73,13 @@ def test_a_bad_name_and_an_unknown_key_each_get_their_line(tmp_path):
     assert any(":5: colour: unknown key" in p for p in found), found
 
 
+@pytest.mark.parametrize("value", ["false", "{limit: 3}"])
+def test_a_read_without_options_given_some_gets_its_line(tmp_path, value):
+    text = VALID.replace("  - issue\n", f"  - issue: {value}\n")
+    found = problems(tmp_path, text)
+    assert any(f":{line_of(text, '- issue:')}:" in p and "takes no options" in p for p in found), found
+
+
 def test_an_answer_field_used_but_not_declared(tmp_path):
     text = VALID.replace('body: "{{ answer.reply }}"', 'body: "{{ answer.reply }} {{ answer.mood }}"')
     [problem] = problems(tmp_path, text)
