@@ -21,12 +21,12 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from agents.base import CommandHelp, WowAgent, wakes_on_any
-from agents.commands import SlashCommand, find_command, may_act, refusal
+from agents.commands import may_act, refusal
 from agents.decisions import LLMRequest
 from agents.events import Event
 from agents.factory.reads import CannotRead, gather_reads
-from agents.factory.run import Decide, Decided, Run, respond
-from agents.factory.spec import AgentSpec, Command
+from agents.factory.run import Decide, Decided, Run, commanded, respond
+from agents.factory.spec import AgentSpec
 from agents.outputs import Comment, Output, Reaction
 
 log = structlog.get_logger(__name__)
@@ -63,14 +63,6 @@ def answer_model(spec: AgentSpec) -> type[SpecAnswer]:
         name, (SpecAnswer,), {"answer_schema": spec.answer, "__doc__": f"Record the answer of {spec.title}."}
     )
     return model
-
-
-def commanded(command: Command, event: Event) -> SlashCommand | None:
-    """The spec's command in a new comment of the event, if it is there."""
-    if event.kind != "issue_comment.created":
-        return None
-    prefix, _, verb = command.name.removeprefix("/").partition(" ")
-    return find_command(event.comment_body, prefix, (verb,) if verb else None)
 
 
 def wakes(spec: AgentSpec, event: Event) -> bool:

@@ -63,7 +63,7 @@ async def gather_reads(
         values["context"] = dict(context)
     if github:
         assert reader is not None and event.repo is not None
-        fetched = await asyncio.gather(*(_read(item, event, reader, event.repo) for item in github))
+        fetched = await asyncio.gather(*(_read(spec, item, event, reader, event.repo) for item in github))
         values.update(zip((item.variable for item in github), fetched, strict=True))
     return values
 
@@ -73,7 +73,7 @@ def skipped_reads(spec: AgentSpec, event: Event) -> dict[str, Any]:
 
     A `when` the event cannot evaluate keeps its read (and is logged): a call spent is better than
     a run on data missing, such as a summary saying there are no leads."""
-    values = event_values(event)
+    values = event_values(spec, event)
     skipped: dict[str, Any] = {}
     for item in spec.reads:
         if item.when is None:
@@ -94,7 +94,7 @@ def skipped_reads(spec: AgentSpec, event: Event) -> dict[str, Any]:
     return skipped
 
 
-def _read(item: ReadItem, event: Event, reader: RepoReader, repo: str) -> Awaitable[Any]:
+def _read(spec: AgentSpec, item: ReadItem, event: Event, reader: RepoReader, repo: str) -> Awaitable[Any]:
     if item.issue:
         return _issue(reader, repo, event.issue_number)
     if item.pull_request:
@@ -111,20 +111,21 @@ def _read(item: ReadItem, event: Event, reader: RepoReader, repo: str) -> Awaita
     if item.releases is not None:
         return reader.releases(repo, item.releases.limit)
     if item.merged_pulls is not None:
-        return reader.merged_pulls_since_release(repo, item.merged_pulls.limit, release_tag=release_of(item, event))
+        release = release_of(spec, item, event)
+        return reader.merged_pulls_since_release(repo, item.merged_pulls.limit, release_tag=release)
     if item.contributors is not None:
         return reader.contributors(repo, item.contributors.limit)
     assert item.stargazers is not None
     return reader.stargazers(repo, item.stargazers.limit)
 
 
-def release_of(item: ReadItem, event: Event) -> str | None:
+def release_of(spec: AgentSpec, item: ReadItem, event: Event) -> str | None:
     """The release whose merges a `merged_pulls` read reads: the one its `release` template names (a handoff
     carries it in the message's body), else a release event's own (the latest release is that one already
     on its own event: its merges are those before it); None: the merges since the latest release."""
     assert item.merged_pulls is not None
     if item.merged_pulls.release is not None:
-        named = render(item.merged_pulls.release, event_values(event)).strip()
+        named = render(item.merged_pulls.release, event_values(spec, event)).strip()
         if named:
             return named
     if event.name == "release":

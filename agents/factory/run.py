@@ -20,10 +20,11 @@ from typing import Any
 import structlog
 from jsonschema import Draft202012Validator
 
+from agents.commands import SlashCommand, find_command
 from agents.events import Event
 from agents.factory import templates
 from agents.factory.intents import Intents, Refusal, build_intents
-from agents.factory.spec import AgentSpec
+from agents.factory.spec import AgentSpec, Command
 
 log = structlog.get_logger(__name__)
 
@@ -50,8 +51,19 @@ class Run:
     problems: list[str] = field(default_factory=list)  # rules that failed, an answer that does not fit
 
 
-def event_values(event: Event) -> dict[str, Any]:
+def commanded(command: Command, event: Event) -> SlashCommand | None:
+    """The spec's command in a new comment of the event, if it is there."""
+    if event.kind != "issue_comment.created":
+        return None
+    prefix, _, verb = command.name.removeprefix("/").partition(" ")
+    return find_command(event.comment_body, prefix, (verb,) if verb else None)
+
+
+def event_values(spec: AgentSpec, event: Event) -> dict[str, Any]:
     """The template variables every spec has."""
+    # The spec's command as the platform finds it (a line of a new comment, any line): a spec
+    # matching the comment's text itself would see fewer commands than wake it.
+    found = commanded(spec.command, event) if spec.command is not None else None
     return {
         "event": {
             "name": event.name,
@@ -60,6 +72,7 @@ def event_values(event: Event) -> dict[str, Any]:
             "repo": event.repo,
             "sender": event.sender_login,
             "installation": event.installation_id,
+            "command": {"args": list(found.args)} if found is not None else None,
         },
         "payload": event.payload,
         "repo": event.repo,
@@ -88,7 +101,7 @@ def rule_answer(spec: AgentSpec, values: Mapping[str, Any], problems: list[str])
 
 
 async def respond(spec: AgentSpec, event: Event, reads: Mapping[str, Any], decide: Decide) -> Run:
-    values = {**event_values(event), **reads}
+    values = {**event_values(spec, event), **reads}
     problems: list[str] = []
     ruled = rule_answer(spec, values, problems)
     try:

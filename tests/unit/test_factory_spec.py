@@ -254,9 +254,9 @@ def test_the_release_whose_merges_are_read_is_the_templates_then_a_release_event
     def event(name: str, file: str) -> Event:
         return Event.from_payload("d", name, json.loads((examples / file).read_text()))
 
-    assert release_of(item, event("agent_message", "agent_message.handoff.release-post.json")) == "0.0.1"
-    assert release_of(item, event("issue_comment", "issue_comment.created.blog-post.json")) is None
-    assert release_of(item, event("release", "release.published.json")) == "0.0.1"
+    assert release_of(spec, item, event("agent_message", "agent_message.handoff.release-post.json")) == "0.0.1"
+    assert release_of(spec, item, event("issue_comment", "issue_comment.created.blog-post.json")) is None
+    assert release_of(spec, item, event("release", "release.published.json")) == "0.0.1"
 
 
 def test_a_read_is_skipped_when_its_when_is_false_and_made_when_the_event_cannot_evaluate_it(tmp_path):
