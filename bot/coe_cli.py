@@ -21,7 +21,7 @@ from typing import Annotated, Any, cast
 import typer
 
 from agents.context.client import ContextClient, HttpContextClient
-from agents.domain.job import AGENT, DEPTHS, Depth, Job, job_at, job_id_for, new_job, tags_for
+from agents.domain.job import AGENT, DEPTHS, Depth, Job, job_at, job_id_for, new_job, put_job
 from agents.store.db import Store
 from bot import tenancy
 from bot.coe_jobs import LOCAL_REPO, run_job
@@ -143,7 +143,5 @@ def _job(
         )
     except ValueError as error:
         exit_for_usage(str(error))
-    contexts.put(
-        repo, AGENT, job.id, job.data(), expected_version=None, summary=f"{job.domain}: queued", tags=tags_for(job)
-    )
+    put_job(contexts, repo, job, expected_version=None)
     return job

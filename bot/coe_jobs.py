@@ -11,8 +11,9 @@ from typing import Any
 from pydantic import SecretStr
 
 from agents.context.client import ContextClient
+from agents.domain.checkpoints import JobNotFound
 from agents.domain.job import AGENT, Job
-from agents.domain.runner import BatchPolicy, CoeRunner, JobNotFound, JobResult, Publish, publish_nothing
+from agents.domain.runner import BatchPolicy, CoeRunner, JobResult, Publish, publish_nothing
 from agents.llm import LLMNotConfigured
 from agents.store.db import Store
 from bot.publish import Origin, Publisher

@@ -37,8 +37,8 @@ from agents.domain.job import (
     job_id_for,
     lock_scope,
     new_job,
+    put_job,
     slugify,
-    tags_for,
 )
 from agents.events import MARKER_RE, Event
 from agents.outputs import Comment, Output, Reaction, WorkflowDispatch
@@ -304,15 +304,7 @@ def parse_onboard(command: SlashCommand) -> tuple[str, Depth]:
 
 def _create(contexts: ContextClient, job: Job) -> Job:
     try:
-        contexts.put(
-            job.repo,
-            AGENT,
-            job.id,
-            job.data(),
-            expected_version=None,
-            summary=f"{job.domain}: queued",
-            tags=tags_for(job),
-        )
+        put_job(contexts, job.repo, job, expected_version=None)
         return job
     except StaleContext:  # a retried delivery created it already
         existing = contexts.get(job.repo, AGENT, job.id)
@@ -328,15 +320,7 @@ def change_job(contexts: ContextClient, repo: str, job_id: str, change: Callable
             raise LookupError(f"no job {job_id} in {repo}")
         job = change(job_at(record.repo, record.data))
         try:
-            contexts.put(
-                repo,
-                AGENT,
-                job_id,
-                job.data(),
-                expected_version=record.version,
-                summary=f"{job.domain}: {job.status}",
-                tags=tags_for(job),
-            )
+            put_job(contexts, repo, job, expected_version=record.version)
             return job
         except StaleContext:
             continue

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from agents import markdown as md
+from agents.context.client import ContextClient
 
 AGENT = "wowdomain"
 WORKFLOW = "waooaw-coe.yml"
@@ -180,6 +181,19 @@ def new_job(
 def tags_for(job: Job) -> list[str]:
     return [f"domain:{job.slug}", f"status:{job.status}", f"depth:{job.depth}"] + (
         [f"issue:{job.issue_number}"] if job.issue_number is not None else []
+    )
+
+
+def put_job(contexts: ContextClient, repo: str, job: Job, *, expected_version: int | None) -> int:
+    """Write the job record's next version (None creates it); StaleContext when another writer got there first."""
+    return contexts.put(
+        repo,
+        AGENT,
+        job.id,
+        job.data(),
+        expected_version=expected_version,
+        summary=f"{job.domain}: {job.status}",
+        tags=tags_for(job),
     )
 
 

@@ -157,3 +157,8 @@ WRITER = DomainAgent(
     d.Write,
     DESIGN_READS + ("compliance-validator", "confidence-analyzer"),
 )
+
+
+def readers_of(agent_id: str) -> list[str]:
+    """The agents whose prompts include `agent_id`'s deliverable: where its handoff package goes."""
+    return sorted({agent.id for agent in (*AGENTS_BY_ID.values(), WRITER) if agent_id in agent.reads})

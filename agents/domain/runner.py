@@ -12,39 +12,35 @@ Spend goes to the decision ledger (agents/ledger.py), which the job's budget rea
 steps a phase committed are recorded, each under its key, in one request when the phase
 ends (or the run stops), and each answer that could not be used when it fails. A run
 starts by recording every committed step again — a run killed before its phase ended left
-them out; the ledger counts a step once — and takes its budget (`ContextClient.job_budget`:
-the tightest of its own and its installation's and agent's limits), again after each phase.
+them out; the ledger counts a step once — and takes its budget, again after each phase.
 
-The runner talks to the store through a ContextClient (the Context API from an Actions
-runner, the DB inside the app) and to GitHub through a `publish` port: agents never
+The runner talks to the store through its Checkpoints (agents/domain/checkpoints.py: the
+job record, the steps, the ledger) and to GitHub through a `publish` port: agents never
 import the edge.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from agents.context.client import ContextClient
-from agents.context.client_values import Context, JobBudget
-from agents.context.repository import StaleContext
+from agents.context.client_values import JobBudget
 from agents.domain import deliverables as d
 from agents.domain import tracking
 from agents.domain.assembly import build_spec, lessons_input, prompt_for, reference_items
-from agents.domain.job import AGENT, Escalation, Job, job_at, merge_escalations, settled_note, tags_for
+from agents.domain.checkpoints import Checkpoints
+from agents.domain.job import Escalation, Job, settled_note
 from agents.domain.phases import PHASES, Phase, review_step, revision_step
 from agents.domain.review_rounds import merge_items, review_extra, revision_extra
 from agents.domain.roster import AGENTS_BY_ID, WRITER, DomainAgent
 from agents.domain.spec import DomainSpec, QualityItem, files
-from agents.domain.steps import Step, step_scope
+from agents.domain.steps import Step, step_data
 from agents.factory.propose import proposal_pull_request
-from agents.ledger import ENTRIES_MAX, Entry
 from agents.llm import BatchAsk, Budget, BudgetExceeded, LLMAnswer, LLMClient, LLMError, LLMNotConfigured
 from agents.outputs import Comment, Output, PullRequest
 
@@ -81,10 +77,6 @@ class _Park(Exception):
         self.escalation = escalation
 
 
-class JobNotFound(LookupError):
-    pass
-
-
 class CoeRunner:
     """One run of one job. `run()` returns done, parked (a human is asked) or failed."""
 
@@ -100,7 +92,7 @@ class CoeRunner:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.batch = batch
-        self.contexts = contexts
+        self.checkpoints = Checkpoints(contexts, repo, job_id, clock)
         self.llm = llm
         self.job_id = job_id
         self.repo = repo
@@ -109,10 +101,8 @@ class CoeRunner:
         self.steps: dict[str, Step] = {}
         self.current: dict[str, Step] = {}  # agent id → its latest deliverable (revisions replace)
         self.job: Job
-        self._job_version = 0
         self.budget = Budget()
         self.allowance = JobBudget(0.0, 0.0, "no budget taken yet", "job")  # what the ledger left, when taken
-        self._unrecorded: list[Step] = []  # committed steps the ledger may not have yet
         self.quality: list[QualityItem] = []
 
     # ------------------------------------------------------------ the run
@@ -157,7 +147,7 @@ class CoeRunner:
             await self._open_pull_request(spec, written)
             return spec, written
         finally:
-            await self._record_steps()
+            await self.checkpoints.record_steps()
 
     async def _run_phase(self, phase: Phase, following: Phase | None) -> None:
         if self.job.current_phase != phase.id and phase.id not in self.job.phases_done:
@@ -288,82 +278,16 @@ class CoeRunner:
         batched: bool = False,
     ) -> Step:
         """Write the step (its answer, handoff package and cost) as a new context: the checkpoint."""
-        digest = hashlib.sha256(f"{agent.system}\x00{prompt}".encode()).hexdigest()
-        deliverable = answer.data.model_dump(mode="json")
-        open_questions = deliverable.pop("open_questions", [])
-        data = {
-            "step": key,
-            "phase": phase.id,
-            "input_hash": digest,
-            "prompt": prompt,  # what the model was shown (its system prompt is the agent's, in the roster)
-            "reads": {name: self.current[name].version for name in agent.reads if name in self.current},
-            "package": {
-                "deliverable": deliverable,
-                "open_questions": open_questions,
-                "provenance": {
-                    "job": self.job_id,
-                    "agent": agent.id,
-                    "phase": phase.id,
-                    "step": key,
-                    "model": answer.model,
-                    "input_hash": digest,
-                },
-                "to_agents": self._consumers(agent.id),
-            },
-            "spend": {
-                "model": answer.model,
-                "cost_usd": answer.cost_usd,
-                "tokens_in": answer.usage.prompt_tokens,
-                "tokens_out": answer.usage.output_tokens,
-                "model_calls": answer.attempts,
-                "latency_ms": round(latency_ms, 1),
-                "batch": batched,
-            },
-        }
-        scope = step_scope(self.job_id, key)
-        try:
-            version = await asyncio.to_thread(
-                self.contexts.put,
-                self.repo,
-                agent.id,
-                scope,
-                data,
-                expected_version=None,
-                summary=f"{self.job.domain}: {agent.title}, {key}",
-                tags=[f"job:{self.job_id}", f"phase:{phase.id}"],
-            )
-        except StaleContext:
-            # Another run of the same job committed this step first: its answer is the one that counts.
-            existing = await asyncio.to_thread(self.contexts.get, self.repo, agent.id, scope)
-            assert existing is not None
-            step = Step.from_context(existing)
-        else:
-            step = Step(
-                key,
-                agent.id,
-                phase.id,
-                version,
-                deliverable,
-                open_questions,
-                answer.model,
-                digest,
-                answer.cost_usd,
-                answer.usage.prompt_tokens,
-                answer.usage.output_tokens,
-                answer.attempts,
-                round(latency_ms, 1),
-                batched,
-            )
+        data = step_data(
+            self.job_id, phase.id, key, agent, prompt, answer, self.current, latency_ms=latency_ms, batched=batched
+        )
+        step = await self.checkpoints.commit(agent.id, data, f"{self.job.domain}: {agent.title}, {key}")
         self._remember(step)
         await self._track()
         return step
 
-    def _consumers(self, agent_id: str) -> list[str]:
-        return sorted({a.id for a in (*AGENTS_BY_ID.values(), WRITER) if agent_id in a.reads})
-
     def _remember(self, step: Step) -> None:
         self.steps[step.key] = step
-        self._unrecorded.append(step)
         totals = self.job.totals
         totals.cost_usd += step.cost_usd
         totals.tokens_in += step.tokens_in
@@ -486,91 +410,25 @@ class CoeRunner:
     # ------------------------------------------------------------ the job record and GitHub
 
     async def _load(self) -> None:
-        record = await asyncio.to_thread(self.contexts.get, self.repo, AGENT, self.job_id)
-        if record is None:
-            raise JobNotFound(f"no job {self.job_id} in {self.repo}")
-        self.job = job_at(record.repo, record.data)
-        self._job_version = record.version
-        found = await asyncio.to_thread(self._committed_steps)
+        self.job, found = await self.checkpoints.load()
         self.job.totals = type(self.job.totals)()  # recounted from the steps: they are the truth
-        for context in found:
-            if "step" in context.data:
-                self._remember(Step.from_context(context))
-
-    def _committed_steps(self) -> list[Context]:
-        """Every step of the job, with its contents, in the order they were committed."""
-        found = self.contexts.search_contents(repo=self.repo, scope_prefix=self.job_id + ":", limit=200)
-        return sorted(found, key=lambda ctx: (ctx.created_at or self.clock(), ctx.scope))
+        for step in found:
+            self._remember(step)
 
     async def _save_job(self, **changes: Any) -> None:
-        """Write the job record; another writer (the app recording an answer) wins and we re-apply."""
-        for _ in range(5):
-            updated = self.job.model_copy(update=changes)
-            try:
-                self._job_version = await asyncio.to_thread(
-                    self.contexts.put,
-                    self.repo,
-                    AGENT,
-                    self.job_id,
-                    updated.data(),
-                    expected_version=self._job_version,
-                    summary=f"{updated.domain}: {updated.status}",
-                    tags=tags_for(updated),
-                )
-                self.job = updated
-                return
-            except StaleContext:
-                record = await asyncio.to_thread(self.contexts.get, self.repo, AGENT, self.job_id)
-                assert record is not None
-                fresh = job_at(record.repo, record.data)
-                # Ours: progress and figures. Theirs: answers, budget and status set by the app.
-                self.job = fresh.model_copy(
-                    update={
-                        "totals": self.job.totals,
-                        "wasted_usd": self.job.wasted_usd,
-                        "phases_done": self.job.phases_done,
-                        "escalations": merge_escalations(fresh.escalations, self.job.escalations),
-                    }
-                )
-                self._job_version = record.version
-                if fresh.status == "cancelled":
-                    changes.pop("status", None)
-        raise StaleContext(f"job {self.job_id}: the record kept changing under the runner")
+        self.job = await self.checkpoints.save(self.job, **changes)
 
     async def _take_budget(self) -> None:
-        """Record the committed steps the ledger may not have (each is counted once), then take the budget
-        it leaves: one for the phase, parallel steps draw on it together (overshoot ≤ one call each)."""
-        await self._record_steps()
-        self.allowance = await asyncio.to_thread(
-            self.contexts.job_budget, self.repo, self.job_id, agent=AGENT, budget_usd=self.job.budget_usd
-        )
+        """Record the committed steps, then take the budget the ledger leaves: one for the phase, parallel
+        steps draw on it together (overshoot ≤ one call each)."""
+        self.allowance = await self.checkpoints.take_budget(self.job.budget_usd)
         self.budget = Budget(self.allowance.remaining_usd, self.allowance.limit)
-
-    async def _record_steps(self) -> None:
-        """The steps committed since the last call, into the ledger in one request."""
-        entries, self._unrecorded = [step.entry() for step in self._unrecorded], []
-        for start in range(0, len(entries), ENTRIES_MAX):
-            await asyncio.to_thread(
-                self.contexts.record_decisions, self.repo, self.job_id, entries[start : start + ENTRIES_MAX]
-            )
 
     async def _waste(self, agent: DomainAgent, key: str, failed: LLMError) -> None:
         """An answer no step can use: what it cost goes to the ledger and the job record."""
         if failed.cost_usd <= 0:
             return
-        entry = Entry(
-            agent.id,
-            key,
-            "llm",
-            "error",
-            key=f"{key}:{failed.reason}:{uuid.uuid4().hex[:12]}",
-            outcome={"status": "error", "reason": failed.reason, "detail": str(failed)[:1000]},
-            tokens_in=failed.usage.prompt_tokens,
-            tokens_out=failed.usage.output_tokens,
-            cost_usd=failed.cost_usd,
-            model_calls=failed.calls,
-        )
-        await asyncio.to_thread(self.contexts.record_decisions, self.repo, self.job_id, [entry])
+        await self.checkpoints.record_waste(agent.id, key, failed)
         await self._save_job(wasted_usd=self.job.wasted_usd + failed.cost_usd)
 
     async def _park(self, escalation: Escalation) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from agents.context.client_values import Context
+from agents.domain.roster import DomainAgent, readers_of
 from agents.ledger import Entry
+from agents.llm import LLMAnswer
 
 
 @dataclass(frozen=True)
@@ -30,14 +34,18 @@ class Step:
 
     @classmethod
     def from_context(cls, context: Context) -> Step:
-        data = context.data
+        return cls.from_data(context.agent, context.version, context.data)
+
+    @classmethod
+    def from_data(cls, agent: str, version: int, data: dict[str, Any]) -> Step:
+        """The step from its context's contents, as `step_data` writes them."""
         spend = data.get("spend") or {}
         package = data.get("package") or {}
         return cls(
             data["step"],
-            context.agent,
+            agent,
             data["phase"],
-            context.version,
+            version,
             package.get("deliverable") or {},
             list(package.get("open_questions") or []),
             spend.get("model"),
@@ -70,3 +78,50 @@ class Step:
 
 def step_scope(job_id: str, step: str) -> str:
     return f"{job_id}:{step}"
+
+
+def step_data(
+    job_id: str,
+    phase: str,
+    key: str,
+    agent: DomainAgent,
+    prompt: str,
+    answer: LLMAnswer[Any],
+    current: Mapping[str, Step],
+    *,
+    latency_ms: float,
+    batched: bool,
+) -> dict[str, Any]:
+    """A step's context: what the model was shown, its answer as a handoff package, and what it cost."""
+    digest = hashlib.sha256(f"{agent.system}\x00{prompt}".encode()).hexdigest()
+    deliverable = answer.data.model_dump(mode="json")
+    open_questions = deliverable.pop("open_questions", [])
+    return {
+        "step": key,
+        "phase": phase,
+        "input_hash": digest,
+        "prompt": prompt,  # what the model was shown (its system prompt is the agent's, in the roster)
+        "reads": {name: current[name].version for name in agent.reads if name in current},
+        "package": {
+            "deliverable": deliverable,
+            "open_questions": open_questions,
+            "provenance": {
+                "job": job_id,
+                "agent": agent.id,
+                "phase": phase,
+                "step": key,
+                "model": answer.model,
+                "input_hash": digest,
+            },
+            "to_agents": readers_of(agent.id),
+        },
+        "spend": {
+            "model": answer.model,
+            "cost_usd": answer.cost_usd,
+            "tokens_in": answer.usage.prompt_tokens,
+            "tokens_out": answer.usage.output_tokens,
+            "model_calls": answer.attempts,
+            "latency_ms": round(latency_ms, 1),
+            "batch": batched,
+        },
+    }
